@@ -1,0 +1,87 @@
+# Suanwang: `make up` runs the whole stack, `make test` runs every test. Both set up what is missing.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+ROOT := $(CURDIR)
+PY := $(ROOT)/.venv/bin/python
+BPY := $(ROOT)/.venv-brownie/bin/python
+BROWNIE := $(ROOT)/.venv-brownie/bin/brownie
+export SOLCX_BINARY_PATH := $(ROOT)/.toolchain/solcx
+export PATH := $(ROOT)/node_modules/@foundry-rs/anvil-linux-amd64/bin:$(ROOT)/node_modules/@foundry-rs/forge-linux-amd64/bin:$(ROOT)/node_modules/.bin:$(ROOT)/.venv/bin:$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+SOLC_VERSION := 0.8.28
+BENCHES := $(patsubst bench/%.py,%,$(wildcard bench/*.py))
+
+.PHONY: help setup up test lint compile test-contracts test-backend test-browser frontend bench fuzz mutants clean
+help:
+	@echo "make up      run the whole stack (Anvil, contracts, backend, web app) on the embedded defaults"
+	@echo "make test    lint, compile, and run the contract, backend and browser tests"
+	@echo "make bench   run every benchmark under bench/ (make bench-<name> runs one)"
+
+# ---- set-up: each step reruns only when its inputs change -------------------------------------
+setup: .venv/.installed .venv-brownie/.installed node_modules/.installed .toolchain/solcx/solc-v$(SOLC_VERSION)
+
+.venv/.installed: pyproject.toml requirements/backend.lock
+	@test -x .venv/bin/python || python3 -m venv .venv
+	.venv/bin/pip install -q --disable-pip-version-check -c requirements/backend.lock -e ".[dev]"
+	@touch $@
+
+.venv-brownie/.installed: requirements/brownie.lock
+	@test -x .venv-brownie/bin/python || python3 -m venv .venv-brownie
+	.venv-brownie/bin/pip install -q --disable-pip-version-check -r requirements/brownie.lock
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.toolchain/solcx/solc-v$(SOLC_VERSION): tools/solc-wrapper.cjs node_modules/.installed
+	@mkdir -p $(@D)
+	ln -sf $(ROOT)/tools/solc-wrapper.cjs $@
+	@$@ --version | grep -q "Version: $(SOLC_VERSION)" || (echo "solc wrapper does not report $(SOLC_VERSION)" >&2; exit 1)
+
+# ---- build ----------------------------------------------------------------------------------------
+compile: setup
+	$(BROWNIE) compile
+
+frontend: setup
+	$(PY) -m suanwang.api.openapi_dump frontend/openapi.json
+	npm run --silent gen:api
+	npm run --silent typecheck:web
+	npm run --silent build:web
+
+# ---- the main job ----------------------------------------------------------------------------------
+up: compile frontend
+	$(PY) tools/stack.py up
+
+# ---- tests ------------------------------------------------------------------------------------------
+test: setup lint compile test-contracts test-backend frontend test-browser
+	@echo "make test: all parts passed"
+
+lint: setup
+	$(PY) -m ruff check backend tests bench scripts tools
+	$(PY) -m mypy
+
+test-contracts: compile
+	SUANWANG_CHAIN_PORT=$$($(PY) tools/free_port.py) $(BROWNIE) test tests/contracts
+
+test-backend: compile
+	$(PY) -m pytest tests/backend -q -rs
+
+test-browser: setup
+	tools/apt-ensure.sh chromium
+	$(PY) -m pytest tests/browser -q -rs
+
+# ---- long campaigns ----------------------------------------------------------------------------------
+bench: $(addprefix bench-,$(BENCHES))
+
+bench-gas: compile
+	$(BPY) bench/gas.py
+
+bench-%: setup
+	$(PY) bench/$*.py
+
+clean:
+	rm -rf build frontend/dist test-results reports .pytest_cache .mypy_cache .ruff_cache

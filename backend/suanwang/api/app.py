@@ -1,0 +1,53 @@
+"""The FastAPI application: API routes under /api, health, and the built web app at /."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from suanwang import __version__
+from suanwang.api.errors import error_body, install_error_handlers
+from suanwang.api.routes import federation, nodes
+from suanwang.config import Settings
+from suanwang.runtime import Runtime
+
+
+def create_app(settings: Settings | None = None, *, start_indexer: bool = True) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.create(settings)
+        app.state.runtime = runtime
+        if start_indexer:
+            runtime.start_indexer()
+        try:
+            yield
+        finally:
+            runtime.stop()
+
+    app = FastAPI(
+        title="Suanwang API",
+        version=__version__,
+        summary="Trade compute together with the network path to it",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(federation.router)
+    app.include_router(nodes.router)
+
+    if (settings.frontend_dir / "index.html").exists():
+        app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="web")
+    else:
+        @app.get("/", include_in_schema=False)
+        def no_frontend() -> JSONResponse:
+            return JSONResponse(
+                status_code=503,
+                content=error_body("frontend_not_built", f"no web app at {settings.frontend_dir}: run `make frontend`"),
+            )
+
+    return app

@@ -1,0 +1,72 @@
+"""Request and response shapes of the API, apart from the storage tables. Wei amounts are decimal strings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Address = str
+NodeStatusName = Literal["active", "paused", "retired"]
+
+
+class NodeOut(BaseModel):
+    node_id: int
+    owner: Address
+    status: NodeStatusName
+    logic_mcu: int
+    parallel_mcu: int
+    neural_mcu: int
+    memory_mib: int
+    gpu_model: int
+    gpu_count: int
+    tier: int = Field(description="0 small, 1 medium, 2 large, 3 super-large")
+    price_per_cu_hour: str = Field(description="token base units per CU-hour, decimal string")
+    operator: Address
+    router: str = Field(description='keccak256("<operator>/<router label>")')
+    locator: str = Field(description="SRv6 locator of the attachment router, 0x-hex bytes16 / prefix length")
+    registered_block: int
+    updated_block: int
+
+
+class NodePage(BaseModel):
+    total: int
+    items: list[NodeOut]
+
+
+class MemberOut(BaseModel):
+    address: Address
+    name: str
+    roles: int
+    role_names: list[str]
+    active: bool
+    joined_block: int
+
+
+class AccountOut(BaseModel):
+    name: str
+    address: Address
+    roles: int
+    role_names: list[str]
+    private_key: str | None = Field(None, description="only on the local development chain (chain id 31337)")
+
+
+class ContractOut(BaseModel):
+    address: Address
+    abi: list[dict[str, object]]
+
+
+class DeploymentOut(BaseModel):
+    chain_id: int
+    rpc_url: str
+    deployed_block: int
+    contracts: dict[str, ContractOut]
+    accounts: list[AccountOut]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded", "failed"]
+    chain_id: int | None
+    head_block: int | None
+    indexed_block: int | None
+    detail: str | None = None

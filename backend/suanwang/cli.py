@@ -1,0 +1,16 @@
+"""The ``suanwang`` command line: one group, one module per command under ``suanwang.commands``."""
+
+from __future__ import annotations
+
+import click
+
+from suanwang.commands.serve import serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="suanwang")
+def cli() -> None:
+    """Suanwang (算网): trade compute together with the network path to it."""
+
+
+cli.add_command(serve)

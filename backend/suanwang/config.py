@@ -1,0 +1,51 @@
+"""One settings object for the whole service, read from ``SUANWANG_*`` environment variables.
+
+A plain pydantic model rather than pydantic-settings: brownie's exact pin of python-dotenv
+(0.16) rules pydantic-settings out of any environment that must also import this package.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from suanwang.errors import InputError
+from suanwang.paths import REPO_ROOT
+
+ENV_PREFIX = "SUANWANG_"
+STATE_DIR = REPO_ROOT / ".state"
+
+
+class Settings(BaseModel):
+    """Every knob of the service. Each field ``x`` is read from ``SUANWANG_X``."""
+
+    rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC URL of the chain (Anvil by default)")
+    database_url: str = Field(
+        f"sqlite:///{STATE_DIR / 'suanwang.db'}", description="SQLAlchemy URL; SQLite by default"
+    )
+    deployment_file: Path = Field(
+        STATE_DIR / "deployment.json", description="written by scripts/deploy.py, read by the backend"
+    )
+    build_dir: Path = Field(REPO_ROOT / "build" / "contracts", description="brownie build artifacts (ABIs)")
+    frontend_dir: Path = Field(REPO_ROOT / "frontend" / "dist", description="the built web app, served at /")
+    host: str = Field("127.0.0.1", description="address the API listens on")
+    port: int = Field(8000, ge=0, le=65535, description="port the API listens on")
+    confirmations: int = Field(0, ge=0, le=1000, description="blocks the indexer stays behind the head")
+    poll_interval_s: float = Field(0.25, gt=0, le=60, description="how often the indexer asks for new blocks")
+    log_chunk_blocks: int = Field(2000, ge=1, le=100_000, description="blocks per eth_getLogs call")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {
+            name: env[ENV_PREFIX + name.upper()] for name in cls.model_fields if ENV_PREFIX + name.upper() in env
+        }
+        values.update(overrides)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = str(first["loc"][0]) if first["loc"] else "settings"
+            raise InputError(f"{ENV_PREFIX}{field.upper()}: {first['msg']}", field=field) from exc

@@ -1,0 +1,28 @@
+"""One exception hierarchy for the whole package.
+
+Messages say what was wrong and what to do; ``field`` names the input that was wrong
+so the API and the CLI can point at it.
+"""
+
+from __future__ import annotations
+
+
+class SuanwangError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InputError(SuanwangError):
+    """Input (a file, a row, a request) is malformed or out of range."""
+
+
+class NotFoundError(SuanwangError):
+    """A named thing (router, node, order, GPU model) does not exist."""
+
+
+class InfeasibleError(SuanwangError):
+    """The request is well formed but cannot be satisfied (no path, no node)."""

@@ -1,0 +1,76 @@
+"""The running service's shared parts: settings, database, chain connection, deployment and indexer.
+
+The deployment may not exist yet when the service starts (``make up`` deploys first, but a user may
+start the API on its own): the indexer thread waits for it and starts once it can be read."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+
+from suanwang.chain.deployment import Deployment
+from suanwang.chain.gateway import connect, contracts
+from suanwang.chain.indexer import Indexer, IndexerThread
+from suanwang.config import Settings
+from suanwang.errors import SuanwangError
+from suanwang.storage.db import make_engine, make_sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    w3: Web3
+    deployment: Deployment | None = None
+    indexer_thread: IndexerThread | None = None
+    startup_error: str | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _starter: threading.Thread | None = None
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        engine = make_engine(settings.database_url)
+        return cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine), w3=connect(settings.rpc_url))
+
+    def load_deployment(self) -> Deployment:
+        if self.deployment is None:
+            self.deployment = Deployment.load(self.settings.deployment_file)
+        return self.deployment
+
+    def start_indexer(self) -> None:
+        self._starter = threading.Thread(target=self._start_when_deployed, name="suanwang-indexer-start", daemon=True)
+        self._starter.start()
+
+    def _start_when_deployed(self) -> None:
+        while not self._stop.is_set():
+            try:
+                deployment = self.load_deployment()
+                indexer = Indexer(
+                    self.w3, deployment, contracts(self.w3, deployment, self.settings), self.sessions,
+                    confirmations=self.settings.confirmations, chunk_blocks=self.settings.log_chunk_blocks,
+                )
+                self.indexer_thread = IndexerThread(indexer, self.settings.poll_interval_s)
+                self.indexer_thread.start()
+                self.startup_error = None
+                return
+            except SuanwangError as exc:
+                self.startup_error = exc.message
+            except Exception as exc:  # the chain is not up yet
+                self.startup_error = f"{type(exc).__name__}: {exc}"
+            log.info("indexer waiting: %s", self.startup_error)
+            self._stop.wait(1.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.indexer_thread is not None:
+            self.indexer_thread.stop()
+            self.indexer_thread.join(timeout=5)
+        self.engine.dispose()

@@ -1,0 +1,77 @@
+"""SQLAlchemy 2 tables. The chain is the source of truth: ``events`` is an index of its logs and the
+other chain-derived tables (members, nodes) are projections of those events, rebuilt after a reorg."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ChainCursor(Base):
+    """Which chain the index belongs to and how far it has got (one row)."""
+
+    __tablename__ = "chain_cursor"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    genesis_hash: Mapped[str] = mapped_column(String(66))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+
+
+class IndexedBlock(Base):
+    """Hashes of indexed blocks that matter for reorg detection (range ends and blocks with logs)."""
+
+    __tablename__ = "indexed_blocks"
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(66))
+
+
+class Event(Base):
+    """One decoded log, stored exactly once per (transaction hash, log index)."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index", name="uq_event_tx_log"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    contract: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Member(Base):
+    __tablename__ = "members"
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    joined_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+    node_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    owner: Mapped[str] = mapped_column(String(42), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    logic_mcu: Mapped[int] = mapped_column(BigInteger)
+    parallel_mcu: Mapped[int] = mapped_column(BigInteger)
+    neural_mcu: Mapped[int] = mapped_column(BigInteger)
+    memory_mib: Mapped[int] = mapped_column(BigInteger)
+    gpu_model: Mapped[int] = mapped_column(Integer, index=True)
+    gpu_count: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[int] = mapped_column(Integer, index=True)
+    # Wei-scale integers exceed SQLite's 64-bit INTEGER: kept as decimal strings.
+    price_per_cu_hour: Mapped[str] = mapped_column(String(80))
+    operator: Mapped[str] = mapped_column(String(42), index=True)
+    router: Mapped[str] = mapped_column(String(66))
+    locator: Mapped[str] = mapped_column(String(64))
+    registered_block: Mapped[int] = mapped_column(BigInteger)
+    updated_block: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,137 @@
+"""Loader for the OpenB GPU-cluster trace (Alibaba cluster-trace-gpu-v2023, Weng et al. ATC 2023).
+
+Rows are validated one by one; a bad row raises :class:`~suanwang.errors.InputError` (or
+:class:`~suanwang.errors.NotFoundError` for an unknown GPU type) whose ``field`` names the
+file, line and column, e.g. ``openb_pod_list_default.csv:17:gpu_milli``.
+GPU model names map to catalog codes through ``Catalog.openb_code`` (G2/G3: see catalog.yaml).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from suanwang.compute.catalog import Catalog, default_catalog
+from suanwang.compute.units import GPU_MILLI_PER_GPU, NO_GPU_MODEL, GpuModelCode
+from suanwang.errors import InputError
+
+# Bounds that no real server or task exceeds; beyond them a value is a data error.
+MAX_CPU_MILLI = 4_096_000  # 4,096 vCPUs
+MAX_MEMORY_MIB = 64 * 1024 * 1024  # 64 TiB
+MAX_GPUS = 64
+
+NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
+POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec", "creation_time")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenbNode:
+    sn: str
+    cpu_milli: int
+    memory_mib: int
+    gpu_count: int
+    gpu_model: GpuModelCode
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenbPod:
+    name: str
+    cpu_milli: int
+    memory_mib: int
+    num_gpu: int
+    gpu_milli: int  # share of each GPU, 1..1000 when num_gpu >= 1, else 0
+    gpu_models: tuple[GpuModelCode, ...]  # allowed types, empty = any
+    creation_time: int
+    line: int
+
+
+def _int(row: dict[str, str], column: str, where: str, low: int, high: int) -> int:
+    raw = (row.get(column) or "").strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputError(f"{column} must be an integer, got {raw!r}", field=f"{where}:{column}") from None
+    if not low <= value <= high:
+        raise InputError(f"{column} must be in {low}..{high}, got {value}", field=f"{where}:{column}")
+    return value
+
+
+def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(
+                f"{path.name} lacks column(s) {', '.join(missing)}; it has {', '.join(reader.fieldnames or [])}",
+                field=f"{path.name}:1",
+            )
+        # DictReader puts surplus cells under the key None; a short row gets None values.
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            if None in row or any(row.get(c) is None for c in columns):
+                raise InputError(f"row has {len(row)} cells, expected {len(reader.fieldnames or [])}",
+                                 field=f"{path.name}:{line}")
+            rows.append((line, row))
+        return rows
+
+
+def load_nodes(path: Path, catalog: Catalog | None = None) -> list[OpenbNode]:
+    """Read an OpenB node list (``sn,cpu_milli,memory_mib,gpu,model``)."""
+    catalog = catalog or default_catalog()
+    nodes = []
+    for line, row in _rows(path, NODE_COLUMNS):
+        where = f"{path.name}:{line}"
+        gpus = _int(row, "gpu", where, 0, MAX_GPUS)
+        model_name = row["model"].strip()
+        if gpus and not model_name:
+            raise InputError(f"a node with {gpus} GPUs must name its model", field=f"{where}:model")
+        if not gpus and model_name:
+            raise InputError(f"model {model_name!r} given for a node with no GPU", field=f"{where}:model")
+        model = catalog.openb_code(model_name, field=f"{where}:model") if gpus else NO_GPU_MODEL
+        nodes.append(
+            OpenbNode(
+                sn=row["sn"].strip() or f"{path.stem}-{line}",
+                cpu_milli=_int(row, "cpu_milli", where, 1, MAX_CPU_MILLI),
+                memory_mib=_int(row, "memory_mib", where, 1, MAX_MEMORY_MIB),
+                gpu_count=gpus,
+                gpu_model=model,
+                line=line,
+            )
+        )
+    return nodes
+
+
+def load_pods(path: Path, catalog: Catalog | None = None) -> list[OpenbPod]:
+    """Read an OpenB pod list, in file order (sort by ``creation_time`` to replay)."""
+    catalog = catalog or default_catalog()
+    pods = []
+    for line, row in _rows(path, POD_COLUMNS):
+        where = f"{path.name}:{line}"
+        num_gpu = _int(row, "num_gpu", where, 0, MAX_GPUS)
+        gpu_milli = _int(row, "gpu_milli", where, 0, GPU_MILLI_PER_GPU)
+        if num_gpu == 0 and gpu_milli:
+            raise InputError(f"gpu_milli {gpu_milli} asked with num_gpu 0", field=f"{where}:gpu_milli")
+        if num_gpu == 1 and gpu_milli == 0:
+            raise InputError("a one-GPU task must ask for a share in 1..1000", field=f"{where}:gpu_milli")
+        if num_gpu > 1 and gpu_milli != GPU_MILLI_PER_GPU:
+            raise InputError(f"a {num_gpu}-GPU task must take whole GPUs (gpu_milli 1000), got {gpu_milli}",
+                             field=f"{where}:gpu_milli")
+        spec = row["gpu_spec"].strip()
+        models = tuple(
+            sorted({catalog.openb_code(name.strip(), field=f"{where}:gpu_spec") for name in spec.split("|")})
+        ) if spec else ()
+        pods.append(
+            OpenbPod(
+                name=row["name"].strip() or f"{path.stem}-{line}",
+                cpu_milli=_int(row, "cpu_milli", where, 0, MAX_CPU_MILLI),
+                memory_mib=_int(row, "memory_mib", where, 0, MAX_MEMORY_MIB),
+                num_gpu=num_gpu,
+                gpu_milli=gpu_milli,
+                gpu_models=models,
+                creation_time=_int(row, "creation_time", where, 0, 2**62),
+                line=line,
+            )
+        )
+    return pods

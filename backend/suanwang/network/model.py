@@ -1,0 +1,453 @@
+"""The multi-operator network: routers, links, free bandwidth, and the path API the matcher uses.
+
+Transit fee unit (stated once, here and in docs/network-model.md): an operator's transit price is in
+settlement-token base units per Gbps-hour of reserved bandwidth per link of that operator that the
+path crosses. A path's fee per operator is ``price x (number of its links on the path)`` per
+Gbps-hour; a lease pays that times its reserved Gbps times its duration in hours. Peering links
+between operators are free.
+
+Reservations are symmetric: reserving G Gbps for a lease takes G from every link of its path (both
+directions of a full-duplex link carry the lease, so a link's capacity is per direction and one
+number per link suffices).
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+from eth_hash.auto import keccak
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from suanwang.errors import InfeasibleError, InputError, NotFoundError
+from suanwang.network.srv6 import END_X_MAX_ADJACENCIES, Behavior, Locator
+from suanwang.network.topology import Topology, fibre_latency_ms, haversine_km
+
+BANDWIDTH_EPSILON_GBPS = 1e-9
+LATENCY_EPSILON_MS = 1e-9
+_TREE_CACHE_SIZE = 4096
+
+
+def router_id(operator: str, label: str) -> bytes:
+    """bytes32 router id = keccak256("<operator>/<router label>") (PRODUCT.md shared data model)."""
+    return keccak(f"{operator}/{label}".encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """A network operator: its topology and its transit price (token base units per Gbps-hour per link)."""
+
+    name: str
+    topology: Topology
+    transit_price_per_gbps_hour: int
+
+
+@dataclass(frozen=True, slots=True)
+class Peering:
+    """A peering link between two operators' routers, given as "Operator/Label" names."""
+
+    a: str
+    b: str
+    capacity_gbps: float
+
+
+@dataclass(frozen=True, slots=True)
+class Router:
+    index: int
+    operator: str
+    operator_number: int
+    label: str
+    graphml_id: str
+    latitude: float
+    longitude: float
+    router_id: bytes
+    locator: Locator
+
+    @property
+    def name(self) -> str:
+        return f"{self.operator}/{self.label}"
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    index: int
+    a: int
+    b: int
+    km: float
+    latency_ms: float
+    capacity_gbps: float
+    operator: str | None  # None for a peering link
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """A route through the network, priced and (optionally) turned into an SRv6 segment list."""
+
+    routers: tuple[str, ...]
+    router_indices: tuple[int, ...]
+    links: tuple[int, ...]
+    latency_ms: float
+    bandwidth_gbps: float  # bottleneck free bandwidth when the path was computed
+    capacity_gbps: float  # bottleneck capacity
+    operators: tuple[str, ...]
+    transit_fee_per_gbps_hour: dict[str, int]
+    segments: tuple[str, ...] = ()
+
+    def transit_fee(self, gbps: float, seconds: int) -> dict[str, int]:
+        """Token base units owed to each operator for ``gbps`` reserved for ``seconds`` (rounded up)."""
+        scale = Fraction(gbps) * Fraction(seconds, 3600)
+        out = {}
+        for op, rate in self.transit_fee_per_gbps_hour.items():
+            fee = rate * scale
+            out[op] = -((-fee.numerator) // fee.denominator)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": list(self.routers),
+            "latency_ms": self.latency_ms,
+            "bandwidth_gbps": self.bandwidth_gbps,
+            "capacity_gbps": self.capacity_gbps,
+            "segments": list(self.segments),
+            "operators": list(self.operators),
+            "transit_fee_per_gbps_hour": {k: str(v) for k, v in self.transit_fee_per_gbps_hour.items()},
+            "hops": len(self.links),
+        }
+
+
+@dataclass(slots=True)
+class _Reservation:
+    links: np.ndarray
+    gbps: float
+
+
+@dataclass(slots=True)
+class CheapestResult:
+    """A cheapest path under a latency bound; ``lower_bound`` is a proven bound on the optimum's cost."""
+
+    path: Path
+    cost_per_gbps_hour: int
+    lower_bound: float
+    exact: bool
+    labels_or_iterations: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class Network:
+    """Several operators' topologies joined by peering links, with path computation and reservations.
+
+    Routers are numbered 0..n-1 (``router_index``); arrays returned by ``latency_from`` use that order.
+    Thread-safe for concurrent queries and reservations.
+    """
+
+    def __init__(self, operators: Sequence[Operator], peerings: Sequence[Peering] = ()) -> None:
+        if not operators:
+            raise InputError("a network needs at least one operator", field="operators")
+        names = [op.name for op in operators]
+        if len(set(names)) != len(names):
+            raise InputError(f"operator names repeat: {names}", field="operators")
+        self.operators: tuple[Operator, ...] = tuple(operators)
+        self.report: list[str] = []
+        routers: list[Router] = []
+        links: list[Link] = []
+        for number, op in enumerate(operators, start=1):
+            if op.transit_price_per_gbps_hour < 0:
+                raise InputError(f"{op.name}: transit price must be >= 0", field="transit_price_per_gbps_hour")
+            base = len(routers)
+            for i, r in enumerate(op.topology.routers):
+                routers.append(Router(base + i, op.name, number, r.label, r.graphml_id, r.latitude,
+                                      r.longitude, router_id(op.name, r.label), Locator.for_router(number, i)))
+            for ln in op.topology.links:
+                links.append(Link(len(links), base + ln.a, base + ln.b, ln.km, ln.latency_ms,
+                                  ln.capacity_gbps, op.name))
+            self.report += [f"{op.name}: {line}" for line in op.topology.report]
+        self.routers: tuple[Router, ...] = tuple(routers)
+        self._by_name = {r.name: r.index for r in routers}
+        self._by_label: dict[str, list[int]] = {}
+        for r in routers:
+            self._by_label.setdefault(r.label, []).append(r.index)
+        seen = {(min(ln.a, ln.b), max(ln.a, ln.b)) for ln in links}
+        for p in peerings:
+            a, b = self.router_index(p.a), self.router_index(p.b)
+            if self.routers[a].operator == self.routers[b].operator:
+                raise InputError(f"peering {p.a} - {p.b} joins two routers of one operator", field="peering")
+            if (min(a, b), max(a, b)) in seen:
+                raise InputError(f"peering {p.a} - {p.b} is listed twice", field="peering")
+            if p.capacity_gbps <= 0:
+                raise InputError(f"peering {p.a} - {p.b}: capacity must be > 0", field="peering")
+            seen.add((min(a, b), max(a, b)))
+            ra, rb = self.routers[a], self.routers[b]
+            km = haversine_km(ra.latitude, ra.longitude, rb.latitude, rb.longitude)
+            links.append(Link(len(links), a, b, km, fibre_latency_ms(km), float(p.capacity_gbps), None))
+        self.links: tuple[Link, ...] = tuple(links)
+        self._build_arrays()
+
+    # ---- construction -------------------------------------------------------------------------
+
+    def _build_arrays(self) -> None:
+        n, m = len(self.routers), len(self.links)
+        a = np.fromiter((ln.a for ln in self.links), dtype=np.int32, count=m)
+        b = np.fromiter((ln.b for ln in self.links), dtype=np.int32, count=m)
+        self.link_latency_ms = np.fromiter((ln.latency_ms for ln in self.links), dtype=np.float64, count=m)
+        self.link_capacity_gbps = np.fromiter((ln.capacity_gbps for ln in self.links), dtype=np.float64, count=m)
+        op_index = {op.name: i for i, op in enumerate(self.operators)}
+        self.link_operator = np.fromiter(
+            (op_index[ln.operator] if ln.operator is not None else -1 for ln in self.links), dtype=np.int32, count=m)
+        prices = np.array([op.transit_price_per_gbps_hour for op in self.operators] + [0], dtype=object)
+        self.link_price: list[int] = [int(prices[o]) for o in self.link_operator]
+        self._free = self.link_capacity_gbps.copy()
+        # CSR with both directions of every link; arcs of a row sorted by neighbour index.
+        src = np.concatenate([a, b])
+        dst = np.concatenate([b, a])
+        lid = np.concatenate([np.arange(m), np.arange(m)]).astype(np.int32)
+        order = np.lexsort((dst, src))
+        self._arc_src, self._arc_dst, self._arc_link = src[order], dst[order], lid[order]
+        self._indptr = np.zeros(n + 1, dtype=np.int32)
+        np.add.at(self._indptr, self._arc_src + 1, 1)
+        self._indptr = np.cumsum(self._indptr).astype(np.int32)
+        self._arc_latency = self.link_latency_ms[self._arc_link]
+        self._graph = self._csr(self._arc_latency)
+        self._link_of = {}
+        for ln in self.links:
+            self._link_of[(ln.a, ln.b)] = ln.index
+            self._link_of[(ln.b, ln.a)] = ln.index
+        degree = np.diff(self._indptr)
+        if n and degree.max(initial=0) > END_X_MAX_ADJACENCIES:
+            raise InputError(f"a router has {degree.max()} links; End.X SIDs number at most "
+                             f"{END_X_MAX_ADJACENCIES}", field="topology")
+        self._trees: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
+        self._reservations: dict[int, _Reservation] = {}
+        self._next_reservation = 1
+
+    def _csr(self, weights: np.ndarray) -> csr_matrix:
+        n = len(self.routers)
+        return csr_matrix((weights, self._arc_dst, self._indptr), shape=(n, n))
+
+    # ---- names --------------------------------------------------------------------------------
+
+    def router_index(self, router: str | int) -> int:
+        """The index of a router given as "Operator/Label", a label unique in the network, or an index."""
+        if isinstance(router, int | np.integer):
+            if 0 <= router < len(self.routers):
+                return int(router)
+            raise NotFoundError(f"router index {router} is outside 0..{len(self.routers) - 1}", field="router")
+        if router in self._by_name:
+            return self._by_name[router]
+        matches = self._by_label.get(router, [])
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InputError(f"router label {router!r} exists in several operators; say which: "
+                             + ", ".join(self.routers[i].name for i in matches), field="router")
+        close = difflib.get_close_matches(router, list(self._by_name) + list(self._by_label), n=5, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise NotFoundError(
+            f"no router {router!r} in operators {', '.join(op.name for op in self.operators)} "
+            f"({len(self.routers)} routers){hint}", field="router")
+
+    def adjacency(self, router: int) -> list[int]:
+        """Neighbours of ``router`` in adjacency order; the j-th is reached by End.X function 0x0100 + j."""
+        return self._arc_dst[self._indptr[router]:self._indptr[router + 1]].tolist()
+
+    def sid(self, router: int, behavior: Behavior, neighbor: int | None = None) -> ipaddress.IPv6Address:
+        loc = self.routers[router].locator
+        if behavior is Behavior.END_X:
+            nbrs = self.adjacency(router)
+            if neighbor not in nbrs:
+                raise InputError(f"{self.routers[router].name} has no link to router {neighbor}", field="neighbor")
+            return loc.sid(Behavior.END_X + nbrs.index(neighbor))
+        return loc.sid(behavior)
+
+    # ---- shortest paths -----------------------------------------------------------------------
+
+    def _tree(self, root: int) -> tuple[np.ndarray, np.ndarray]:
+        """(latency from every router to ``root``, next hop of every router toward ``root``), cached.
+
+        The next hop is the predecessor in the shortest-path tree rooted at ``root``; hop-by-hop
+        forwarding on these next hops (what the data plane installs) follows exactly these paths.
+        """
+        tree = self._trees.get(root)
+        if tree is None:
+            dist, pred = dijkstra(self._graph, directed=True, indices=root, return_predecessors=True)
+            dist.flags.writeable = False
+            pred.flags.writeable = False
+            if len(self._trees) >= _TREE_CACHE_SIZE:
+                self._trees.pop(next(iter(self._trees)))
+            tree = self._trees[root] = (dist, pred)
+        return tree
+
+    def latency_from(self, router: str | int) -> np.ndarray:
+        """One-way latency in ms of the shortest path from ``router`` to every router (inf if unreachable)."""
+        return self._tree(self.router_index(router))[0]
+
+    @staticmethod
+    def _walk(pred: np.ndarray, start: int, root: int) -> list[int]:
+        nodes = [start]
+        node = start
+        while node != root:
+            node = int(pred[node])
+            if node < 0:
+                raise AssertionError("predecessor tree broken")
+            nodes.append(node)
+        return nodes
+
+    def make_path(self, nodes: Sequence[int], *, srv6: bool = True) -> Path:
+        """A Path object for a router sequence (every consecutive pair must share a link)."""
+        try:
+            links = tuple(self._link_of[(nodes[i], nodes[i + 1])] for i in range(len(nodes) - 1))
+        except KeyError as exc:
+            raise InputError(f"routers {exc.args[0]} share no link", field="path") from None
+        lat = 0.0
+        for li in links:
+            lat += float(self.link_latency_ms[li])
+        fees: dict[str, int] = {}
+        operators: list[str] = []
+        for node in nodes:
+            op = self.routers[node].operator
+            if not operators or operators[-1] != op:
+                operators.append(op)
+        for li in links:
+            op = self.links[li].operator
+            if op is not None:
+                fees[op] = fees.get(op, 0) + self.link_price[li]
+        idx = np.fromiter(links, dtype=np.int64, count=len(links))
+        bw = float(self._free[idx].min()) if len(links) else float("inf")
+        cap = float(self.link_capacity_gbps[idx].min()) if len(links) else float("inf")
+        segments = tuple(str(s) for s in self.segment_list(nodes)) if srv6 and len(nodes) > 1 else ()
+        return Path(tuple(self.routers[i].name for i in nodes), tuple(int(i) for i in nodes), links, lat, bw,
+                    cap, tuple(operators), fees, segments)
+
+    def path(self, src: str | int, dst: str | int, max_latency_ms: float | None = None,
+             min_bandwidth_gbps: float | None = None, *, srv6: bool = True) -> Path:
+        """The lowest-latency path from ``src`` to ``dst`` whose every link has at least
+        ``min_bandwidth_gbps`` free and whose latency is at most ``max_latency_ms``.
+
+        Raises InfeasibleError (saying what the best available is) when no path meets the bounds.
+        """
+        s, t = self.router_index(src), self.router_index(dst)
+        if min_bandwidth_gbps is not None and min_bandwidth_gbps < 0:
+            raise InputError(f"min bandwidth must be >= 0 Gbps; got {min_bandwidth_gbps}", field="min_bandwidth_gbps")
+        if max_latency_ms is not None and max_latency_ms < 0:
+            raise InputError(f"max latency must be >= 0 ms; got {max_latency_ms}", field="max_latency_ms")
+        dist, pred = self._tree(t)
+        if not np.isfinite(dist[s]):
+            raise InfeasibleError(f"{self.routers[s].name} and {self.routers[t].name} are not connected",
+                                  field="path")
+        limit = np.inf if max_latency_ms is None else max_latency_ms + LATENCY_EPSILON_MS
+        if dist[s] > limit:
+            raise InfeasibleError(
+                f"no path from {self.routers[s].name} to {self.routers[t].name} within {max_latency_ms} ms: "
+                f"the shortest takes {dist[s]:.3f} ms", field="max_latency_ms")
+        nodes = self._walk(pred, s, t)
+        if min_bandwidth_gbps:
+            need = min_bandwidth_gbps - BANDWIDTH_EPSILON_GBPS
+            links = [self._link_of[(nodes[i], nodes[i + 1])] for i in range(len(nodes) - 1)]
+            if (self._free[links] < need).any():
+                # The shortest path lacks bandwidth: search again on links with enough free.
+                weights = np.where(self._free[self._arc_link] >= need, self._arc_latency, np.inf)
+                d2, p2 = dijkstra(self._csr(weights), directed=True, indices=t, return_predecessors=True,
+                                  limit=limit)
+                if not np.isfinite(d2[s]):
+                    widest = self._widest_bottleneck(s, t)
+                    raise InfeasibleError(
+                        f"no path from {self.routers[s].name} to {self.routers[t].name} with "
+                        f"{min_bandwidth_gbps} Gbps free on every link"
+                        + (f" within {max_latency_ms} ms" if max_latency_ms is not None else "")
+                        + f"; the shortest path ({dist[s]:.3f} ms) has {self._free[links].min():.3f} Gbps free "
+                        f"and the widest path anywhere has {widest:.3f} Gbps", field="min_bandwidth_gbps")
+                nodes = self._walk(p2, s, t)
+        path = self.make_path(nodes, srv6=srv6)
+        if max_latency_ms is not None and path.latency_ms > limit:
+            raise InfeasibleError(f"no path within {max_latency_ms} ms (best {path.latency_ms:.6f} ms)",
+                                  field="max_latency_ms")
+        return path
+
+    def _widest_bottleneck(self, s: int, t: int) -> float:
+        """Largest free bandwidth B such that some path from s to t has >= B on every link."""
+        for b in np.unique(self._free)[::-1]:
+            mask = self._free[self._arc_link] >= b
+            d = dijkstra(self._csr(np.where(mask, 1.0, np.inf)), directed=True, indices=s, limit=np.inf)
+            if np.isfinite(d[t]):
+                return float(b)
+        return 0.0
+
+    # ---- SRv6 ---------------------------------------------------------------------------------
+
+    def segment_list(self, nodes: Sequence[int], *, decap: Behavior = Behavior.END_DT6) -> list[ipaddress.IPv6Address]:
+        """The fewest SIDs that force a packet entering at ``nodes[0]`` along ``nodes`` (RFC 8986).
+
+        Greedy from the current router: jump with a node SID (End) to the farthest router of the
+        path that hop-by-hop shortest-path forwarding reaches along exactly the path; where even the
+        next link is not the shortest path, cross it with the current router's adjacency SID
+        (End.X). Greedy farthest-jump is optimal because a suffix of a shortest-path-tree path is
+        again one. The last SID is the egress router's ``decap`` SID (End.DT6 by default), which
+        also serves as its node SID.
+        """
+        sids: list[ipaddress.IPv6Address] = []
+        i, last = 0, len(nodes) - 1
+        while i < last:
+            j = last
+            while j > i:
+                pred = self._tree(nodes[j])[1]
+                if all(pred[nodes[k]] == nodes[k + 1] for k in range(i, j)):
+                    break
+                j -= 1
+            if j > i:
+                sids.append(self.sid(nodes[j], decap if j == last else Behavior.END))
+                i = j
+            else:
+                sids.append(self.sid(nodes[i], Behavior.END_X, nodes[i + 1]))
+                i += 1
+                if i == last:
+                    sids.append(self.sid(nodes[i], decap))
+        return sids
+
+    # ---- reservations -------------------------------------------------------------------------
+
+    def free_gbps(self) -> np.ndarray:
+        """Free bandwidth per link (a copy), in link index order."""
+        with self._lock:
+            return self._free.copy()
+
+    def reserve(self, path: Path, gbps: float) -> int:
+        """Take ``gbps`` from every link of ``path``; returns a reservation id for ``release``.
+
+        Atomic: either every link has room and all are charged, or InfeasibleError names the links
+        that lack it and nothing changes.
+        """
+        if not gbps > 0:
+            raise InputError(f"a reservation needs a positive bandwidth; got {gbps}", field="gbps")
+        links = np.fromiter(path.links, dtype=np.int64, count=len(path.links))
+        with self._lock:
+            short = [int(li) for li in links if self._free[li] + BANDWIDTH_EPSILON_GBPS < gbps]
+            if short:
+                desc = ", ".join(f"{self.routers[self.links[li].a].name}-{self.routers[self.links[li].b].name} "
+                                 f"({self._free[li]:.3f} Gbps free)" for li in short[:5])
+                raise InfeasibleError(f"cannot reserve {gbps} Gbps: {desc}", field="gbps")
+            self._free[links] -= gbps
+            rid = self._next_reservation
+            self._next_reservation += 1
+            self._reservations[rid] = _Reservation(links, gbps)
+            return rid
+
+    def release(self, reservation_id: int) -> None:
+        with self._lock:
+            res = self._reservations.pop(reservation_id, None)
+            if res is None:
+                raise NotFoundError(f"no reservation {reservation_id}; {len(self._reservations)} are active",
+                                    field="reservation_id")
+            self._free[res.links] = np.minimum(self._free[res.links] + res.gbps,
+                                               self.link_capacity_gbps[res.links])
+
+    @property
+    def reservations(self) -> dict[int, tuple[tuple[int, ...], float]]:
+        with self._lock:
+            return {k: (tuple(int(x) for x in v.links), v.gbps) for k, v in self._reservations.items()}

@@ -54,7 +54,7 @@ frontend: setup
 
 # ---- the main job ----------------------------------------------------------------------------------
 up: compile frontend
-	$(PY) tools/stack.py up
+	$(PY) -m suanwang up
 
 # ---- tests ------------------------------------------------------------------------------------------
 test: setup lint compile test-contracts test-backend frontend test-browser

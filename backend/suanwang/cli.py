@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from suanwang.commands.serve import serve
+from suanwang.commands.up import up
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,3 +15,4 @@ def cli() -> None:
 
 
 cli.add_command(serve)
+cli.add_command(up)

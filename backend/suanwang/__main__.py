@@ -1,0 +1,3 @@
+from suanwang.cli import cli
+
+cli()

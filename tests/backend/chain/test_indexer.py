@@ -1,0 +1,144 @@
+"""The indexer against a real Anvil chain with the real contracts: exactly once, reorgs, restarts,
+and a replaced chain."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from suanwang.chain.gateway import connect, contracts
+from suanwang.chain.indexer import ChainReplacedError, Indexer
+from suanwang.devstack import Anvil, free_port, rpc
+from suanwang.roles import Role
+from suanwang.storage.db import make_engine, make_sessionmaker
+from suanwang.storage.models import Event, Node
+from tests.support.stack import Chain, node_spec
+
+
+def make_indexer(chain: Chain, tmp_path: Path, confirmations: int = 0) -> Indexer:
+    settings = chain.settings(tmp_path, confirmations=confirmations)
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    return Indexer(chain.w3, chain.deployment, contracts(chain.w3, chain.deployment, settings), sessions,
+                   confirmations=confirmations)
+
+
+def register_node(chain: Chain, **changes: object) -> int:
+    seller = chain.account_with(Role.CLOUD)
+    operator = chain.account_with(Role.OPERATOR)
+    registry = chain.contract("NodeRegistry")
+    chain.transact(seller, registry.functions.registerNode(node_spec(operator.address, **changes)))
+    return int(registry.functions.nodeCount().call())
+
+
+def counts(indexer: Indexer) -> tuple[int, int, set[int]]:
+    with indexer.sessions() as s:
+        events = s.scalar(select(func.count()).select_from(Event)) or 0
+        distinct = s.scalar(select(func.count()).select_from(select(Event.tx_hash, Event.log_index).distinct().subquery())) or 0
+        nodes = set(s.scalars(select(Node.node_id)))
+    return events, distinct, nodes
+
+
+def test_registered_node_is_indexed_with_its_spec(chain: Chain, tmp_path: Path) -> None:
+    node_id = register_node(chain, memoryMib=131_072, gpuCount=4)
+    indexer = make_indexer(chain, tmp_path)
+    indexer.sync_to_head()
+    with indexer.sessions() as s:
+        node = s.get(Node, node_id)
+        assert node is not None
+        assert (node.memory_mib, node.gpu_count, node.status) == (131_072, 4, "active")
+        assert node.price_per_cu_hour == str(15 * 10**17)
+        assert node.locator == "0xfc000000000100000000000000000000/48"
+
+
+def test_each_log_is_stored_once_across_repeated_syncs_and_restarts(chain: Chain, tmp_path: Path) -> None:
+    register_node(chain)
+    first = make_indexer(chain, tmp_path)
+    first.sync_to_head()
+    first.sync_to_head()
+    before = counts(first)
+    register_node(chain)
+    restarted = make_indexer(chain, tmp_path)  # same database: resumes from its cursor
+    restarted.sync_to_head()
+    events, distinct, nodes = counts(restarted)
+    assert events == distinct == before[0] + 1
+    assert nodes == before[2] | {max(nodes)}
+
+
+def test_reorg_within_confirmation_depth_is_never_indexed(chain: Chain, tmp_path: Path) -> None:
+    indexer = make_indexer(chain, tmp_path, confirmations=3)
+    indexer.sync_to_head()
+    baseline = counts(indexer)
+    node_id = register_node(chain)
+    indexer.sync_to_head()
+    assert node_id not in counts(indexer)[2]  # not yet confirmed
+    rpc(chain.anvil.url, "anvil_reorg", [1, []])  # replaces the registration's block with an empty one
+    rpc(chain.anvil.url, "anvil_mine", ["0x5"])
+    indexer.sync_to_head()
+    assert counts(indexer) == baseline
+
+
+def test_reorg_deeper_than_confirmations_rolls_back_and_reindexes(chain: Chain, tmp_path: Path) -> None:
+    indexer = make_indexer(chain, tmp_path, confirmations=0)
+    kept = register_node(chain)
+    undone = register_node(chain)
+    indexer.sync_to_head()
+    assert {kept, undone} <= counts(indexer)[2]
+    rpc(chain.anvil.url, "anvil_rollback", [1])  # the chain forgets the last block
+    indexer.sync_to_head()
+    assert undone not in counts(indexer)[2]
+    assert kept in counts(indexer)[2]
+    again = register_node(chain, memoryMib=65_536)  # the same id, now in a different block
+    assert again == undone
+    indexer.sync_to_head()
+    events, distinct, nodes = counts(indexer)
+    assert events == distinct
+    with indexer.sessions() as s:
+        node = s.get(Node, again)
+        assert node is not None and node.memory_mib == 65_536
+
+
+def test_reorg_that_replaces_a_block_with_other_transactions_is_followed(chain: Chain, tmp_path: Path) -> None:
+    indexer = make_indexer(chain, tmp_path)
+    node_id = register_node(chain)
+    indexer.sync_to_head()
+    rpc(chain.anvil.url, "anvil_reorg", [1, []])  # the registration's block is replaced by an empty one
+    assert register_node(chain, tier=2) == node_id  # and a different registration takes its id
+    indexer.sync_to_head()
+    with indexer.sessions() as s:
+        node = s.get(Node, node_id)
+        assert node is not None and node.tier == 2
+        assert len(s.scalars(select(Event).where(Event.name == "NodeRegistered")).all()) == node_id
+
+
+def test_restart_of_anvil_from_saved_state_resumes_without_duplicates(
+    chain: Chain, deployed_state: tuple[Path, Path], tmp_path: Path
+) -> None:
+    state = tmp_path / "chain-state.json"
+    shutil.copy(deployed_state[1], state)
+    with Anvil(free_port(), state_file=state) as first:
+        chain.anvil, chain.w3 = first, connect(first.url)
+        register_node(chain)
+        indexer = make_indexer(chain, tmp_path)
+        indexer.sync_to_head()
+        before = counts(indexer)
+    with Anvil(free_port(), state_file=state) as second:  # the same chain, restarted
+        chain.anvil, chain.w3 = second, connect(second.url)
+        register_node(chain)
+        resumed = make_indexer(chain, tmp_path)
+        resumed.sync_to_head()
+        events, distinct, nodes = counts(resumed)
+    assert events == distinct == before[0] + 1
+    assert len(nodes) == len(before[2]) + 1
+
+
+def test_a_replaced_chain_is_refused(chain: Chain, tmp_path: Path) -> None:
+    indexer = make_indexer(chain, tmp_path)
+    indexer.sync_to_head()
+    with Anvil(free_port()) as other:  # a brand-new chain with the same chain id
+        rpc(other.url, "anvil_mine", ["0x3"])
+        chain.w3.provider.endpoint_uri = other.url  # type: ignore[attr-defined]
+        with pytest.raises(ChainReplacedError, match="refusing to mix"):
+            indexer.sync_once()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from suanwang.commands.dataplane import dataplane
+from suanwang.commands.route import route
 from suanwang.commands.serve import serve
 from suanwang.commands.up import up
 
@@ -16,3 +18,5 @@ def cli() -> None:
 
 cli.add_command(serve)
 cli.add_command(up)
+cli.add_command(route)
+cli.add_command(dataplane)

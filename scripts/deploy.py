@@ -1,0 +1,215 @@
+"""Deploy and wire the Suanwang contracts, then write the deployment file.
+
+Against an Anvil you started yourself (`anvil --port 8547 --base-fee 0 ...`, chain id 31337):
+
+    SUANWANG_CHAIN_PORT=8547 .venv-brownie/bin/python scripts/deploy.py            # development network
+    .venv-brownie/bin/python scripts/deploy.py --network my-anvil                 # a network added with
+        # `brownie networks add Ethereum my-anvil host=http://127.0.0.1:8547 chainid=31337`
+
+`brownie run scripts/deploy.py --network <net>` runs the same `main()` once brownie can load this
+project's brownie-config.yaml (brownie 1.22.2's compiled config loader rejects its
+`networks.development.cmd_settings`; the standalone form above works around that, see
+`patch_brownie_config`). With the `development` network brownie attaches to the Anvil already
+answering on the configured port, or starts one itself if none does.
+
+Environment:
+  SUANWANG_DEPLOYMENT_FILE  where to write the JSON (default .state/deployment.json)
+  SUANWANG_STAGE            1 (default), 2 or 3: advance the federation and admit that stage's demo members
+  SUANWANG_CHAIN_PORT       the development network's port (brownie-config.yaml)
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+ROLE_BITS = {"operator": 1, "cloud": 2, "provider": 4, "buyer": 8, "matcher": 16, "arbiter": 32}
+PLATFORM_FEE_BPS = 250
+# Minimum stake per tier (small, medium, large, super-large) from stage 2, in token base units.
+MIN_STAKE_PER_TIER = [100 * 10**18, 500 * 10**18, 2_000 * 10**18, 10_000 * 10**18]
+# Dispute window after completion; how long the arbiter has to rule.
+DISPUTE_WINDOW = 3600
+ARBITRATION_PERIOD = 3 * 86400
+TOKEN_DECIMALS = 18
+DEMO_TOKENS = 1_000_000 * 10**TOKEN_DECIMALS
+
+# Anvil's well-known development keys (mnemonic "test test ... junk"), published in Foundry's docs.
+ANVIL_KEYS = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+]
+
+# (account index, display name, roles, stage from which it is a member)
+DEMO_MEMBERS = [
+    (0, "CERNET operator", ("operator", "matcher", "arbiter"), 1),
+    (1, "CERNET cloud team", ("cloud",), 1),
+    (2, "CERNET network team", ("operator",), 1),
+    (3, "CERNET research buyer", ("buyer",), 1),
+    (4, "Aliyun (third-party cloud)", ("cloud", "buyer"), 2),
+    (5, "China Mobile (second operator)", ("operator", "matcher", "buyer"), 3),
+    (6, "Idle-GPU lab (individual provider)", ("provider",), 3),
+    (7, "Shenzhen robotics (enterprise buyer)", ("buyer",), 3),
+]
+
+
+def role_mask(names) -> int:
+    mask = 0
+    for name in names:
+        mask |= ROLE_BITS[name]
+    return mask
+
+
+def role_names(mask: int) -> list[str]:
+    return [name for name, bit in ROLE_BITS.items() if mask & bit]
+
+
+def patch_brownie_config() -> None:
+    """Work around brownie 1.22.2's compiled config loader for this project's brownie-config.yaml.
+
+    The default config holds `networks.development.cmd_settings: None` and the mypyc-compiled
+    `_recursive_update` refuses to merge a dict into None; give it an empty dict first. Call before
+    the project loads.
+    """
+    settings = importlib.import_module("brownie._config").CONFIG.settings
+    development = settings["networks"]["development"]
+    if development.get("cmd_settings") is None:
+        settings._unlock()
+        development["cmd_settings"] = {}
+        settings._lock()
+
+
+def resolve_port_setting() -> None:
+    """brownie expands "$VAR" but not "${VAR:-default}" in the development port; resolve it. Call after
+    the project loads, before connecting."""
+    config = importlib.import_module("brownie._config").CONFIG
+    cmd = config.networks["development"].setdefault("cmd_settings", {})
+    port = cmd.get("port")
+    if isinstance(port, str):
+        match = re.fullmatch(r"\$\{(\w+)(?::-(\d+))?\}", port)
+        if match:
+            cmd["port"] = int(os.environ.get(match.group(1)) or match.group(2) or 8546)
+
+
+def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict:
+    """Deploys everything from account 0 on the connected network; returns (and writes) the record."""
+    import brownie
+    from brownie import Federation, NodeRegistry, SettlementToken, accounts, chain, web3
+
+    Market = getattr(brownie, "Market", None)
+
+    if stage not in (1, 2, 3):
+        raise SystemExit(f"SUANWANG_STAGE must be 1, 2 or 3, got {stage}")
+    deployer = accounts[0]
+    tx = {"from": deployer, "required_confs": 1}
+    if quiet:
+        tx["silent"] = True
+    start_block = web3.eth.block_number
+    federation = Federation.deploy("CERNET operator", PLATFORM_FEE_BPS, tx)
+    registry = NodeRegistry.deploy(federation, MIN_STAKE_PER_TIER, tx)
+    token = SettlementToken.deploy("Suanwang Settlement Token", "SWT", tx)
+    market = None
+    if Market is not None:
+        market = Market.deploy(federation, registry, token, DISPUTE_WINDOW, ARBITRATION_PERIOD, tx)
+        registry.setMarket(market, tx)
+
+    members = [m for m in DEMO_MEMBERS if m[3] <= stage]
+    for index, name, roles, since in members:
+        mask = role_mask(roles)
+        account = accounts[index]
+        if index == 0:
+            federation.setRoles(account, mask, tx)
+        elif since == 1:
+            federation.admit(account, mask, name, tx)
+    for s in range(2, stage + 1):
+        federation.advanceStage(s, tx)
+        for index, name, roles, since in members:
+            if since != s:
+                continue
+            mask = role_mask(roles)
+            if "operator" in roles:
+                # Stage 3: a new operator is admitted by a majority of the existing operators.
+                proposal = federation.proposeOperator(accounts[index], mask, name, tx).return_value
+                needed = federation.getProposal(proposal)[4]
+                voters = [accounts[i] for i, _, r, w in members if "operator" in r and w < s and i != 0]
+                for voter in voters[: max(0, needed - 1)]:
+                    federation.vote(proposal, {**tx, "from": voter})
+            else:
+                federation.admit(accounts[index], mask, name, tx)
+    for index, _, roles, _ in members:
+        if index != 0:
+            token.mint(accounts[index], DEMO_TOKENS, tx)
+    token.mint(deployer, DEMO_TOKENS, tx)
+
+    chain_id = chain.id
+    record = {
+        "chain_id": chain_id,
+        "genesis_hash": web3.eth.get_block(0)["hash"].hex() if chain_id else None,
+        "deployed_block": start_block + 1,
+        "deployer": deployer.address,
+        "stage": stage,
+        "contracts": {
+            "Federation": federation.address,
+            "NodeRegistry": registry.address,
+            "SettlementToken": token.address,
+        },
+        "accounts": [],
+    }
+    if market is not None:
+        record["contracts"]["Market"] = market.address
+        # The escrow is a module of the Market contract (contracts/Escrow.sol, inherited): one
+        # contract holds the tokens, so no cross-contract call per lifecycle step.
+        record["contracts"]["Escrow"] = market.address
+    if not record["genesis_hash"].startswith("0x"):
+        record["genesis_hash"] = "0x" + record["genesis_hash"]
+    for index, name, roles, _ in members:
+        account = accounts[index]
+        mask = federation.rolesOf(account)
+        entry = {"name": name, "address": account.address, "roles": int(mask), "role_names": role_names(mask)}
+        if chain_id == 31337 and index < len(ANVIL_KEYS):
+            entry["private_key"] = ANVIL_KEYS[index]
+        record["accounts"].append(entry)
+
+    out = out or Path(os.environ.get("SUANWANG_DEPLOYMENT_FILE", ".state/deployment.json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    if not quiet:
+        print(f"deployment written to {out}")
+    return record
+
+
+def main() -> None:
+    deploy(stage=int(os.environ.get("SUANWANG_STAGE", "1")))
+
+
+def _standalone(argv: list[str]) -> None:
+    network_name = "development"
+    if "--network" in argv:
+        network_name = argv[argv.index("--network") + 1]
+    patch_brownie_config()
+    from brownie import network, project
+
+    root = Path(__file__).resolve().parent.parent
+    loaded = project.load(root, name="SuanwangProject")
+    resolve_port_setting()
+    network.connect(network_name)
+    importlib.import_module("brownie").__dict__.update(
+        {name: getattr(loaded, name) for name in ("Federation", "NodeRegistry", "Market", "SettlementToken")
+         if hasattr(loaded, name)}
+    )
+    main()
+
+
+if __name__ == "__main__":
+    _standalone(sys.argv[1:])

@@ -1,0 +1,40 @@
+"""Matching engine: who serves whom (pure domain code; see docs/matching.md).
+
+Public API: :class:`Engine` (online placement, release, explanations, batch clearing), the
+data classes :class:`Node`, :class:`Order`, :class:`Placement`, :class:`Unplaced`,
+:class:`Explanation`, :class:`StagePolicy`, the :class:`NetworkCost` protocol the network
+module implements, :class:`Workload` (FGD's target workload) and :class:`BatchResult`.
+"""
+
+from suanwang.matching.batch import BatchResult, clear_batch
+from suanwang.matching.engine import Engine
+from suanwang.matching.fgd import Workload
+from suanwang.matching.framework import Profile, load_profiles, profile_named
+from suanwang.matching.model import (
+    Explanation,
+    NetworkCost,
+    Node,
+    Order,
+    Placement,
+    Rejection,
+    StagePolicy,
+    Unplaced,
+)
+
+__all__ = [
+    "BatchResult",
+    "Engine",
+    "Explanation",
+    "NetworkCost",
+    "Node",
+    "Order",
+    "Placement",
+    "Profile",
+    "Rejection",
+    "StagePolicy",
+    "Unplaced",
+    "Workload",
+    "clear_batch",
+    "load_profiles",
+    "profile_named",
+]

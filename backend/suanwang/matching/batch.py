@@ -1,0 +1,443 @@
+"""Batch clearing: a set of orders matched together.
+
+Objective, lexicographic: first the most orders matched, then the least total cost, where an
+order's cost on a node is its bill (cost rate x duration) plus, when
+``latency_cost_per_ms_hour`` > 0, a network-distance charge of that many token base units
+per millisecond of access-point-to-node latency per hour. Each order may only go to its K
+cheapest feasible nodes (``k``, default 8): every filter of the engine's profile is applied
+first, so no order can land on a node a filter rejects.
+
+Two solvers, both OR-Tools:
+
+* ``cp-sat`` (exact): one boolean per (order, candidate node), per-node CPU and memory
+  knapsacks, and per-GPU packing of fractional shares and whole GPUs, so any solution is
+  feasible as placed. Solved twice (most orders, then least cost at that count), warm-started
+  from the greedy solution; optimal within the K candidates unless the time limit stops it.
+  Used when the model is small enough (``exact_limit`` variables).
+* ``min-cost-flow`` (large batches): orders -> candidate nodes -> sink, with each node's
+  capacity an upper bound on how many candidate orders it could hold; solved for maximum flow
+  at minimum cost; each node then keeps, cheapest first, the orders that really fit (CPU,
+  memory, per-GPU shares); displaced orders go back for another round on the residual
+  capacity, and what is left after the rounds is offered its candidates greedily.
+
+The greedy baseline (each order in turn to its cheapest candidate that still fits) is computed
+on the same candidates; the result returned is never worse than it (the better of the two is
+kept, and ``solver`` says which).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from ortools.graph.python import min_cost_flow
+from ortools.sat.python import cp_model
+
+from suanwang.compute.units import GPU_MILLI_PER_GPU
+from suanwang.errors import InputError
+from suanwang.matching.model import Explanation, Order, Placement, Unplaced, validate_order
+
+if TYPE_CHECKING:
+    from suanwang.matching.cluster import FloatArray, IntArray
+    from suanwang.matching.engine import Engine
+
+DEFAULT_K = 8
+MAX_BLOCK = 2_000_000  # cells per (orders x nodes) block when computing candidate costs
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Per order: candidate node indices, cheapest first, and the cost on each."""
+
+    nodes: list[IntArray]
+    costs: list[FloatArray]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    placements: list[Placement]
+    unplaced: list[Unplaced]
+    total_cost: float
+    solver: str
+    k: int
+    optimal: bool
+    greedy_matched: int
+    greedy_cost: float
+    seconds: float
+
+    @property
+    def matched(self) -> int:
+        return len(self.placements)
+
+
+# ---------------------------------------------------------------------- candidates
+def _signature(order: Order) -> tuple[object, ...]:
+    return (order.cpu_milli, order.memory_mib, order.num_gpu, order.gpu_share, order.gpu_models,
+            int(order.min_tier))
+
+
+def candidates(engine: Engine, orders: Sequence[Order], k: int, latency_cost_per_ms_hour: float = 0.0) -> Candidates:
+    """The K cheapest nodes that pass every filter, per order, on the engine's current state."""
+    groups: dict[tuple[object, ...], list[int]] = defaultdict(list)
+    for i, order in enumerate(orders):
+        groups[_signature(order)].append(i)
+    empty_nodes = np.zeros(0, dtype=np.int64)
+    out_nodes: list[IntArray] = [empty_nodes] * len(orders)
+    out_costs: list[FloatArray] = [np.zeros(0)] * len(orders)
+    for members in groups.values():
+        # Filters that depend only on the signature run once, through the engine's own plugins.
+        representative = dataclasses.replace(
+            orders[members[0]], access_point=None, max_latency_ms=None, min_bandwidth_gbps=None,
+            max_price_per_hour=None,
+        )
+        cols = engine.feasible(representative)
+        if cols.size == 0:
+            continue
+        rate = engine.cost_rates(representative)[cols]
+        rows_per_block = max(1, MAX_BLOCK // cols.size)
+        for start in range(0, len(members), rows_per_block):
+            block = members[start : start + rows_per_block]
+            cost = np.repeat(rate[None, :], len(block), axis=0)
+            for r, i in enumerate(block):
+                order = orders[i]
+                row = cost[r]
+                if order.max_price_per_hour is not None:
+                    row[rate >= order.max_price_per_hour + 0.5] = np.inf
+                if order.access_point is not None:
+                    latency, bandwidth = engine.routes(order.access_point)
+                    lat = latency[cols]
+                    bad = np.zeros(cols.size, dtype=bool)
+                    if order.max_latency_ms is not None or order.min_bandwidth_gbps is not None:
+                        bad |= ~np.isfinite(lat)
+                    if order.max_latency_ms is not None:
+                        bad |= lat > order.max_latency_ms
+                    if order.min_bandwidth_gbps is not None:
+                        bad |= bandwidth[cols] < order.min_bandwidth_gbps
+                    if latency_cost_per_ms_hour:
+                        row += latency_cost_per_ms_hour * np.where(np.isfinite(lat), lat, 0.0)
+                    row[bad] = np.inf
+                row *= order.duration_s / 3600.0
+            kk = min(k, cols.size)
+            part = np.argpartition(cost, kk - 1, axis=1)[:, :kk] if kk < cols.size else np.tile(
+                np.arange(cols.size), (len(block), 1)
+            )
+            part_cost = np.take_along_axis(cost, part, axis=1)
+            order_in_row = np.argsort(part_cost, axis=1, kind="stable")
+            part = np.take_along_axis(part, order_in_row, axis=1)
+            part_cost = np.take_along_axis(part_cost, order_in_row, axis=1)
+            for r, i in enumerate(block):
+                finite = np.isfinite(part_cost[r])
+                out_nodes[i] = cols[part[r][finite]]
+                out_costs[i] = part_cost[r][finite]
+    return Candidates(out_nodes, out_costs)
+
+
+# ---------------------------------------------------------------------- exact fit on a scratch state
+class _Scratch:
+    """A copy of the cluster's free resources, to try packings without touching the engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        c = engine.cluster
+        self.cpu = c.cpu_free.copy()
+        self.mem = c.mem_free.copy()
+        self.gpu = c.gpu_free.copy()
+        self.count = c.gpu_count
+
+    def take(self, order: Order, n: int) -> tuple[int, ...] | None:
+        if self.cpu[n] < order.cpu_milli or self.mem[n] < order.memory_mib:
+            return None
+        gpus: tuple[int, ...] = ()
+        if order.num_gpu:
+            share = order.gpu_share
+            row = self.gpu[n, : self.count[n]]
+            usable = sorted((int(free), g) for g, free in enumerate(row) if free >= share)
+            if len(usable) < order.num_gpu:
+                return None
+            gpus = tuple(sorted(g for _, g in usable[: order.num_gpu]))
+            for g in gpus:
+                self.gpu[n, g] -= share
+        self.cpu[n] -= order.cpu_milli
+        self.mem[n] -= order.memory_mib
+        return gpus
+
+
+def greedy(engine: Engine, orders: Sequence[Order], cands: Candidates) -> dict[int, tuple[int, tuple[int, ...]]]:
+    """Each order in turn to its cheapest candidate that still fits: {order: (node, gpus)}."""
+    scratch = _Scratch(engine)
+    chosen: dict[int, tuple[int, tuple[int, ...]]] = {}
+    for i, order in enumerate(orders):
+        for n in cands.nodes[i]:
+            gpus = scratch.take(order, int(n))
+            if gpus is not None:
+                chosen[i] = (int(n), gpus)
+                break
+    return chosen
+
+
+def _cost_of(assignment: dict[int, tuple[int, tuple[int, ...]]], cands: Candidates) -> float:
+    total = 0.0
+    for i, (n, _) in assignment.items():
+        total += float(cands.costs[i][int(np.flatnonzero(cands.nodes[i] == n)[0])])
+    return total
+
+
+# ---------------------------------------------------------------------- CP-SAT (exact)
+def _variable_count(engine: Engine, orders: Sequence[Order], cands: Candidates) -> int:
+    gpus = engine.cluster.gpu_count
+    total = 0
+    for i, order in enumerate(orders):
+        per = cands.nodes[i].size
+        total += per
+        if order.num_gpu == 1 and order.gpu_share < GPU_MILLI_PER_GPU:
+            total += int(gpus[cands.nodes[i]].sum())
+    return total
+
+
+def _solve_cp_sat(
+    engine: Engine,
+    orders: Sequence[Order],
+    cands: Candidates,
+    hint: dict[int, tuple[int, tuple[int, ...]]],
+    time_limit_s: float,
+    match_count: int | None,
+) -> tuple[dict[int, tuple[int, tuple[int, ...]]], bool]:
+    c = engine.cluster
+    model = cp_model.CpModel()
+    x: dict[tuple[int, int], cp_model.IntVar] = {}
+    by_node: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(orders)):
+        for n in cands.nodes[i]:
+            x[i, int(n)] = model.new_bool_var(f"x{i}_{n}")
+            by_node[int(n)].append(i)
+        if cands.nodes[i].size:
+            model.add_at_most_one(x[i, int(n)] for n in cands.nodes[i])
+    z: dict[tuple[int, int, int], cp_model.IntVar] = {}
+    whole: dict[tuple[int, int], cp_model.IntVar] = {}
+    for n, members in by_node.items():
+        model.add(sum(orders[i].cpu_milli * x[i, n] for i in members) <= int(c.cpu_free[n]))
+        model.add(sum(orders[i].memory_mib * x[i, n] for i in members) <= int(c.mem_free[n]))
+        gpu_orders = [i for i in members if orders[i].num_gpu]
+        if not gpu_orders:
+            continue
+        free = [int(v) for v in c.gpu_free[n, : c.gpu_count[n]]]
+        load: dict[int, list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
+        whole_orders = [i for i in gpu_orders if orders[i].gpu_share >= GPU_MILLI_PER_GPU]
+        if whole_orders:
+            for g, f in enumerate(free):
+                if f == GPU_MILLI_PER_GPU:
+                    whole[n, g] = model.new_bool_var(f"w{n}_{g}")
+                    load[g].append((GPU_MILLI_PER_GPU, whole[n, g]))
+            model.add(
+                sum(orders[i].num_gpu * x[i, n] for i in whole_orders)
+                == sum(whole[n, g] for g in range(len(free)) if (n, g) in whole)
+            )
+        for i in gpu_orders:
+            if orders[i].gpu_share >= GPU_MILLI_PER_GPU:
+                continue
+            share = orders[i].gpu_share
+            options = []
+            for g, f in enumerate(free):
+                if f >= share:
+                    z[i, n, g] = model.new_bool_var(f"z{i}_{n}_{g}")
+                    options.append(z[i, n, g])
+                    load[g].append((share, z[i, n, g]))
+            model.add(sum(options) == x[i, n])
+        for g, terms in load.items():
+            model.add(sum(coef * var for coef, var in terms) <= free[g])
+
+    for i, (n, gpus) in hint.items():
+        model.add_hint(x[i, n], 1)
+    matched = sum(x.values())
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 2
+    solver.parameters.max_time_in_seconds = time_limit_s
+    optimal = True
+    if match_count is None:
+        model.maximize(matched)
+        status = solver.solve(model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return hint, False
+        optimal = status == cp_model.OPTIMAL
+        best = round(solver.objective_value)
+        for key, var in x.items():
+            model.add_hint(var, solver.value(var)) if key not in {(i, n) for i, (n, _) in hint.items()} else None
+        model.clear_objective()
+    else:
+        best = match_count
+    model.add(matched == best)
+    max_cost = max((float(v.max()) for v in cands.costs if v.size), default=1.0) or 1.0
+    scale = 1_000_000 / max_cost
+    model.minimize(sum(int(round(float(cands.costs[i][j]) * scale)) * x[i, int(n)]
+                       for i in range(len(orders)) for j, n in enumerate(cands.nodes[i])))
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        if match_count is not None:
+            raise InputError(f"cannot match exactly {match_count} orders within the candidates", field="match_count")
+        return hint, False
+    optimal = optimal and status == cp_model.OPTIMAL
+    result: dict[int, tuple[int, tuple[int, ...]]] = {}
+    for (i, n), var in x.items():
+        if solver.value(var):
+            order = orders[i]
+            if not order.num_gpu:
+                gpus: tuple[int, ...] = ()
+            elif order.gpu_share >= GPU_MILLI_PER_GPU:
+                gpus = ()  # whole GPUs are dealt out per node below
+            else:
+                gpus = tuple(g for g in range(int(c.gpu_count[n])) if (i, n, g) in z and solver.value(z[i, n, g]))
+            result[i] = (n, gpus)
+    # Deal the whole GPUs the solver set aside on each node to that node's whole-GPU orders.
+    pool: dict[int, list[int]] = defaultdict(list)
+    for (n, g), var in whole.items():
+        if solver.value(var):
+            pool[n].append(g)
+    for i, (n, gpus) in sorted(result.items()):
+        if orders[i].num_gpu and orders[i].gpu_share >= GPU_MILLI_PER_GPU:
+            taken, pool[n] = pool[n][: orders[i].num_gpu], pool[n][orders[i].num_gpu :]
+            result[i] = (n, tuple(taken))
+    return result, optimal
+
+
+# ---------------------------------------------------------------------- min-cost flow (large)
+def _solve_flow(
+    engine: Engine, orders: Sequence[Order], cands: Candidates, rounds: int
+) -> dict[int, tuple[int, tuple[int, ...]]]:
+    scratch = _Scratch(engine)
+    result: dict[int, tuple[int, tuple[int, ...]]] = {}
+    pending = [i for i in range(len(orders)) if cands.nodes[i].size]
+    max_cost = max((float(v.max()) for v in cands.costs if v.size), default=1.0) or 1.0
+    scale = 1_000_000 / max_cost
+    for _ in range(rounds):
+        if not pending:
+            break
+        arc_orders = np.concatenate([np.full(cands.nodes[i].size, r) for r, i in enumerate(pending)])
+        arc_nodes = np.concatenate([cands.nodes[i] for i in pending])
+        arc_costs = np.concatenate([cands.costs[i] for i in pending])
+        used_nodes, node_slot = np.unique(arc_nodes, return_inverse=True)
+        # Capacity bound per node: how many of its cheapest-demand candidates could fit at most.
+        cpu_need = np.array([orders[i].cpu_milli for i in pending])[arc_orders]
+        mem_need = np.array([orders[i].memory_mib for i in pending])[arc_orders]
+        gpu_need = np.array([orders[i].gpu_share for i in pending])[arc_orders]
+        capacity = np.bincount(node_slot, minlength=used_nodes.size)
+        for need, free in ((cpu_need, scratch.cpu[used_nodes]), (mem_need, scratch.mem[used_nodes])):
+            smallest = np.full(used_nodes.size, np.iinfo(np.int64).max)
+            np.minimum.at(smallest, node_slot, np.where(need > 0, need, np.iinfo(np.int64).max))
+            bound = np.where(smallest < np.iinfo(np.int64).max, free // np.maximum(smallest, 1), capacity)
+            capacity = np.minimum(capacity, bound)
+        has_gpu = gpu_need > 0
+        if has_gpu.any():
+            smallest = np.full(used_nodes.size, GPU_MILLI_PER_GPU + 1)
+            np.minimum.at(smallest, node_slot[has_gpu], gpu_need[has_gpu])
+            cpu_only = np.bincount(node_slot[~has_gpu], minlength=used_nodes.size)
+            per_gpu = scratch.gpu[used_nodes] // np.minimum(smallest, GPU_MILLI_PER_GPU)[:, None]
+            capacity = np.minimum(capacity, per_gpu.sum(axis=1) + cpu_only)
+        source, sink = 0, 1
+        order_id = 2 + arc_orders
+        node_id = 2 + len(pending) + node_slot
+        flow = min_cost_flow.SimpleMinCostFlow()
+        tails = np.concatenate([np.zeros(len(pending), dtype=np.int64), order_id, 2 + len(pending) + np.arange(used_nodes.size)])
+        heads = np.concatenate([2 + np.arange(len(pending)), node_id, np.full(used_nodes.size, sink)])
+        caps = np.concatenate([np.ones(len(pending) + arc_orders.size, dtype=np.int64), capacity.astype(np.int64)])
+        unit = np.concatenate([np.zeros(len(pending)), np.round(arc_costs * scale),
+                               np.zeros(used_nodes.size)]).astype(np.int64)
+        arcs = flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, unit)
+        flow.set_node_supply(source, len(pending))
+        flow.set_node_supply(sink, -len(pending))
+        if flow.solve_max_flow_with_min_cost() != flow.OPTIMAL:
+            break
+        used = flow.flows(arcs[len(pending) : len(pending) + arc_orders.size]) > 0
+        offers: dict[int, list[tuple[float, int]]] = defaultdict(list)
+        for r, n, cost in zip(arc_orders[used], arc_nodes[used], arc_costs[used], strict=True):
+            offers[int(n)].append((float(cost), pending[int(r)]))
+        displaced = []
+        for n, offered in offers.items():
+            for _, i in sorted(offered):
+                gpus = scratch.take(orders[i], n)
+                if gpus is None:
+                    displaced.append(i)
+                else:
+                    result[i] = (n, gpus)
+        unassigned = set(pending) - set(result)
+        if not displaced:
+            pending = []
+            break
+        pending = sorted(unassigned)
+    for i in pending:  # greedy fill of what the rounds left
+        for n in cands.nodes[i]:
+            gpus = scratch.take(orders[i], int(n))
+            if gpus is not None:
+                result[i] = (int(n), gpus)
+                break
+    return result
+
+
+# ---------------------------------------------------------------------- entry point
+def clear_batch(
+    engine: Engine,
+    orders: Sequence[Order],
+    *,
+    k: int = DEFAULT_K,
+    latency_cost_per_ms_hour: float = 0.0,
+    solver: str = "auto",
+    exact_limit: int = 20_000,
+    time_limit_s: float = 10.0,
+    rounds: int = 4,
+    match_count: int | None = None,
+) -> BatchResult:
+    """Clear ``orders`` together on the engine's cluster and commit the placements to it.
+
+    ``solver`` is "auto" (CP-SAT when the model has at most ``exact_limit`` variables, else
+    min-cost flow), "cp-sat" or "min-cost-flow". ``match_count`` (CP-SAT only) fixes how many
+    orders are matched, to compare costs at equal count.
+    """
+    started = time.perf_counter()
+    if k < 1:
+        raise InputError(f"k must be at least 1, got {k}", field="k")
+    ids = [o.id for o in orders]
+    if len(set(ids)) != len(ids):
+        raise InputError("order ids in a batch must be unique", field="orders")
+    for order in orders:
+        validate_order(order, engine.catalog)
+        if order.id in engine.placements:
+            raise InputError(f"order {order.id} is already placed", field=f"{order.id}:id")
+    cands = candidates(engine, orders, k, latency_cost_per_ms_hour)
+    base = greedy(engine, orders, cands)
+    base_cost = _cost_of(base, cands)
+    if solver == "auto":
+        solver = "cp-sat" if _variable_count(engine, orders, cands) <= exact_limit else "min-cost-flow"
+    optimal = False
+    if solver == "cp-sat":
+        chosen, optimal = _solve_cp_sat(engine, orders, cands, base, time_limit_s, match_count)
+    elif solver == "min-cost-flow":
+        if match_count is not None:
+            raise InputError("match_count needs the cp-sat solver", field="match_count")
+        chosen = _solve_flow(engine, orders, cands, rounds)
+    else:
+        raise InputError(f"unknown solver {solver!r}; use auto, cp-sat or min-cost-flow", field="solver")
+    cost = _cost_of(chosen, cands)
+    if match_count is None and (len(chosen), -cost) < (len(base), -base_cost):
+        chosen, cost, solver, optimal = base, base_cost, "greedy", False
+
+    placements: list[Placement] = []
+    unplaced: list[Unplaced] = []
+    for i, order in enumerate(orders):
+        if i in chosen:
+            n, gpus = chosen[i]
+            placements.append(engine.commit(order, n, gpus))
+    for i, order in enumerate(orders):
+        if i not in chosen:
+            explanation = engine.explain(order)
+            if cands.nodes[i].size:
+                extra = (*explanation.extra,
+                         f"its {cands.nodes[i].size} cheapest feasible nodes went to other orders in this clearing")
+                explanation = Explanation(explanation.order_id, explanation.nodes_total, explanation.feasible,
+                                          explanation.rejections, extra, explanation.node_ids,
+                                          explanation.first_rejection)
+            unplaced.append(Unplaced(order.id, explanation))
+    return BatchResult(placements, unplaced, cost, solver, k, optimal, len(base), base_cost,
+                       time.perf_counter() - started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from suanwang.commands.dataplane import dataplane
+from suanwang.commands.match_trace import match_trace
 from suanwang.commands.route import route
 from suanwang.commands.serve import serve
 from suanwang.commands.up import up
@@ -20,3 +21,4 @@ cli.add_command(serve)
 cli.add_command(up)
 cli.add_command(route)
 cli.add_command(dataplane)
+cli.add_command(match_trace)

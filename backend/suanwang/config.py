@@ -22,9 +22,7 @@ class Settings(BaseModel):
     """Every knob of the service. Each field ``x`` is read from ``SUANWANG_X``."""
 
     rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC URL of the chain (Anvil by default)")
-    database_url: str = Field(
-        f"sqlite:///{STATE_DIR / 'suanwang.db'}", description="SQLAlchemy URL; SQLite by default"
-    )
+    database_url: str = Field(f"sqlite:///{STATE_DIR / 'suanwang.db'}", description="SQLAlchemy URL; SQLite by default")
     deployment_file: Path = Field(
         STATE_DIR / "deployment.json", description="written by scripts/deploy.py, read by the backend"
     )

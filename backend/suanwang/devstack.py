@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from suanwang.errors import SuanwangError
 from suanwang.paths import REPO_ROOT
 
 ANVIL_BIN = REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
-BROWNIE_BIN = REPO_ROOT / ".venv-brownie" / "bin" / "brownie"
+BROWNIE_PYTHON = REPO_ROOT / ".venv-brownie" / "bin" / "python"
+BROWNIE_RUNNER = REPO_ROOT / "tools" / "run_brownie.py"  # sets the chain port brownie uses
 SOLCX_DIR = REPO_ROOT / ".toolchain" / "solcx"
 DEV_MNEMONIC = "test test test test test test test test test test test junk"  # Anvil's default
 
@@ -47,14 +49,18 @@ def free_port(preferred: int = 0) -> int:
 
 
 def rpc(url: str, method: str, params: list[object] | None = None, timeout: float = 10.0) -> object:
-    response = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}, timeout=timeout)
+    response = httpx.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}, timeout=timeout
+    )
     body = response.json()
     if "error" in body:
         raise StackError(f"{method} failed: {body['error']}")
     return body["result"]
 
 
-def wait_until(check, what: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> None:  # type: ignore[no-untyped-def]
+def wait_until(
+    check: Callable[[], object], what: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -89,8 +95,22 @@ class Anvil:
             raise StackError(f"no Anvil at {ANVIL_BIN}: run `make setup` (npm ci installs @foundry-rs/anvil)")
         if not port_is_free(self.port):
             raise StackError(f"port {self.port} is taken; choose another (SUANWANG_CHAIN_PORT)")
-        args = [str(ANVIL_BIN), "--port", str(self.port), "--host", "127.0.0.1", "--chain-id", "31337",
-                "--base-fee", "0", "--mnemonic", DEV_MNEMONIC, "--accounts", "20", "--silent"]
+        args = [
+            str(ANVIL_BIN),
+            "--port",
+            str(self.port),
+            "--host",
+            "127.0.0.1",
+            "--chain-id",
+            "31337",
+            "--base-fee",
+            "0",
+            "--mnemonic",
+            DEV_MNEMONIC,
+            "--accounts",
+            "20",
+            "--silent",
+        ]
         if self.state_file is not None:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
             # --state loads the file at start and writes it on exit; --state-interval also every 5 s,
@@ -132,13 +152,19 @@ def brownie_env(port: int, deployment_file: Path) -> dict[str, str]:
     return env
 
 
-def deploy_contracts(anvil_url: str, port: int, deployment_file: Path, extra_env: dict[str, str] | None = None) -> Deployment:
+def deploy_contracts(
+    anvil_url: str, port: int, deployment_file: Path, extra_env: dict[str, str] | None = None
+) -> Deployment:
     """Runs `brownie run scripts/deploy.py` against the running chain and reads the record it writes."""
     env = brownie_env(port, deployment_file)
     env.update(extra_env or {})
     result = subprocess.run(
-        [str(BROWNIE_BIN), "run", "scripts/deploy.py", "--network", "development"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [str(BROWNIE_PYTHON), str(BROWNIE_RUNNER), "run", "scripts/deploy.py", "--network", "development"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if result.returncode != 0:
         raise StackError(f"deploy failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -154,8 +180,10 @@ def deployment_is_live(anvil_url: str, deployment_file: Path) -> bool:
     genesis = rpc(anvil_url, "eth_getBlockByNumber", ["0x0", False])
     if not isinstance(genesis, dict) or genesis.get("hash") != deployment.genesis_hash:
         return False
-    return all(rpc(anvil_url, "eth_getCode", [address, "latest"]) not in ("0x", None)
-               for address in deployment.contracts.values())
+    return all(
+        rpc(anvil_url, "eth_getCode", [address, "latest"]) not in ("0x", None)
+        for address in deployment.contracts.values()
+    )
 
 
 @dataclass
@@ -175,8 +203,12 @@ class ApiServer:
         env.update(self.env)
         env["SUANWANG_PORT"] = str(self.port)
         self.process = subprocess.Popen([sys.executable, "-m", "suanwang", "serve"], env=env, stdin=subprocess.DEVNULL)
-        wait_until(lambda: httpx.get(self.url + "/health", timeout=2).status_code == 200, f"API on port {self.port}", 30,
-                   self.process)
+        wait_until(
+            lambda: httpx.get(self.url + "/health", timeout=2).status_code == 200,
+            f"API on port {self.port}",
+            30,
+            self.process,
+        )
         return self
 
     def stop(self) -> None:
@@ -187,4 +219,3 @@ class ApiServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.process = None
-

@@ -54,8 +54,12 @@ class Runtime:
             try:
                 deployment = self.load_deployment()
                 indexer = Indexer(
-                    self.w3, deployment, contracts(self.w3, deployment, self.settings), self.sessions,
-                    confirmations=self.settings.confirmations, chunk_blocks=self.settings.log_chunk_blocks,
+                    self.w3,
+                    deployment,
+                    contracts(self.w3, deployment, self.settings),
+                    self.sessions,
+                    confirmations=self.settings.confirmations,
+                    chunk_blocks=self.settings.log_chunk_blocks,
                 )
                 self.indexer_thread = IndexerThread(indexer, self.settings.poll_interval_s)
                 self.indexer_thread.start()

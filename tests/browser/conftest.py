@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from suanwang.devstack import ApiServer, free_port
 from suanwang.paths import REPO_ROOT
+
 from tests.support.stack import BUILD_DIR, Chain, chain, deployed_state
 
 __all__ = ["chain", "deployed_state"]
@@ -27,8 +27,14 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
-        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"],
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
     }
 
 
@@ -36,13 +42,16 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 def stack(chain: Chain, tmp_path: Path) -> Iterator[tuple[Chain, ApiServer]]:
     if not (REPO_ROOT / "frontend" / "dist" / "index.html").exists():
         pytest.fail("the web app is not built: run `make frontend`")
-    api = ApiServer(free_port(), {
-        "SUANWANG_RPC_URL": chain.anvil.url,
-        "SUANWANG_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
-        "SUANWANG_DEPLOYMENT_FILE": str(chain.deployment_file),
-        "SUANWANG_BUILD_DIR": str(BUILD_DIR),
-        "SUANWANG_POLL_INTERVAL_S": "0.1",
-    }).start()
+    api = ApiServer(
+        free_port(),
+        {
+            "SUANWANG_RPC_URL": chain.anvil.url,
+            "SUANWANG_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
+            "SUANWANG_DEPLOYMENT_FILE": str(chain.deployment_file),
+            "SUANWANG_BUILD_DIR": str(BUILD_DIR),
+            "SUANWANG_POLL_INTERVAL_S": "0.1",
+        },
+    ).start()
     try:
         yield chain, api
     finally:

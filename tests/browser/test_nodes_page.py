@@ -6,9 +6,9 @@ import re
 from urllib.parse import urlparse
 
 from playwright.sync_api import Page, expect
-
 from suanwang.devstack import ApiServer
 from suanwang.roles import Role
+
 from tests.browser.conftest import screenshot
 from tests.support.stack import Chain, node_spec
 
@@ -36,7 +36,9 @@ def test_a_node_registered_through_the_page_is_listed(stack: tuple[Chain, ApiSer
     assert set(requested) <= allowed_hosts(chain, api), f"requests to other hosts: {set(requested)}"
 
 
-def test_a_registration_sent_straight_to_the_chain_appears_after_reload(stack: tuple[Chain, ApiServer], page: Page) -> None:
+def test_a_registration_sent_straight_to_the_chain_appears_after_reload(
+    stack: tuple[Chain, ApiServer], page: Page
+) -> None:
     chain, api = stack
     page.goto(api.url + "/")
     expect(page.get_by_test_id("node-total")).to_have_text("0")

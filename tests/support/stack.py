@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from web3 import Web3
-
 from suanwang.chain.deployment import Deployment, load_abi
 from suanwang.chain.gateway import connect
 from suanwang.config import Settings
 from suanwang.devstack import Anvil, deploy_contracts, free_port
 from suanwang.paths import REPO_ROOT
 from suanwang.roles import Role
+from web3 import Web3
 
 BUILD_DIR = REPO_ROOT / "build" / "contracts"
 
@@ -42,7 +41,9 @@ class Chain:
 
     def transact(self, sender: Any, call: Any) -> Any:
         """Signs and sends `call` from `sender`; returns the receipt (status 1 or raises)."""
-        tx = call.build_transaction({"from": sender.address, "nonce": self.w3.eth.get_transaction_count(sender.address)})
+        tx = call.build_transaction(
+            {"from": sender.address, "nonce": self.w3.eth.get_transaction_count(sender.address)}
+        )
         signed = sender.sign_transaction(tx)
         receipt = self.w3.eth.wait_for_transaction_receipt(self.w3.eth.send_raw_transaction(signed.raw_transaction))
         assert receipt["status"] == 1, receipt
@@ -50,17 +51,28 @@ class Chain:
 
     def settings(self, tmp_path: Path, **overrides: Any) -> Settings:
         return Settings(
-            rpc_url=self.anvil.url, database_url=f"sqlite:///{tmp_path / 'index.db'}",
-            deployment_file=self.deployment_file, build_dir=BUILD_DIR, **overrides,
+            rpc_url=self.anvil.url,
+            database_url=f"sqlite:///{tmp_path / 'index.db'}",
+            deployment_file=self.deployment_file,
+            build_dir=BUILD_DIR,
+            **overrides,
         )
 
 
 def node_spec(operator: str, **changes: Any) -> tuple[Any, ...]:
     """A NodeSpec tuple in INodeRegistry's field order: a medium node with two A100-class GPUs."""
     spec: dict[str, Any] = {
-        "logicMcu": 64_000, "parallelMcu": 19_500, "neuralMcu": 312_000, "memoryMib": 262_144,
-        "gpuModel": 1, "gpuCount": 2, "tier": 1, "pricePerCuHour": 15 * 10**17, "operator": operator,
-        "router": Web3.keccak(text="Cernet/Beijing"), "locator": bytes.fromhex("fc000000000100000000000000000000"),
+        "logicMcu": 64_000,
+        "parallelMcu": 19_500,
+        "neuralMcu": 312_000,
+        "memoryMib": 262_144,
+        "gpuModel": 1,
+        "gpuCount": 2,
+        "tier": 1,
+        "pricePerCuHour": 15 * 10**17,
+        "operator": operator,
+        "router": Web3.keccak(text="Cernet/Beijing"),
+        "locator": bytes.fromhex("fc000000000100000000000000000000"),
         "locatorLength": 48,
     }
     spec.update(changes)

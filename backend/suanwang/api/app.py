@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, *, start_indexer: bool = True) 
     if (settings.frontend_dir / "index.html").exists():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="web")
     else:
+
         @app.get("/", include_in_schema=False)
         def no_frontend() -> JSONResponse:
             return JSONResponse(

@@ -67,7 +67,12 @@ class Deployment:
         """Accounts as served to clients: private keys only on the local development chain."""
         out = []
         for a in self.accounts:
-            item: dict[str, Any] = {"name": a.name, "address": a.address, "roles": a.roles, "role_names": list(a.role_names)}
+            item: dict[str, Any] = {
+                "name": a.name,
+                "address": a.address,
+                "roles": a.roles,
+                "role_names": list(a.role_names),
+            }
             if self.chain_id == DEV_CHAIN_ID and a.private_key:
                 item["private_key"] = a.private_key
             out.append(item)

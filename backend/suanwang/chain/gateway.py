@@ -33,7 +33,9 @@ def contracts(w3: Web3, deployment: Deployment, settings: Settings) -> dict[str,
     out: dict[str, Contract] = {}
     for name, address in deployment.contracts.items():
         if (settings.build_dir / f"{name}.json").exists():
-            out[name] = w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_abi(settings.build_dir, name))
+            out[name] = w3.eth.contract(
+                address=Web3.to_checksum_address(address), abi=load_abi(settings.build_dir, name)
+            )
     return out
 
 

@@ -15,8 +15,9 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from eth_typing import ABIEvent
 from eth_utils import event_abi_to_log_topic
 from hexbytes import HexBytes
 from sqlalchemy import delete, select
@@ -72,8 +73,9 @@ class Indexer:
         for name, contract in bindings.items():
             for abi in contract.abi:
                 if abi.get("type") == "event":
-                    event = contract.events[abi["name"]]()
-                    self._decoders[bytes(event_abi_to_log_topic(abi))] = (name, event)
+                    event_abi = cast(ABIEvent, abi)
+                    event = contract.events[event_abi["name"]]()
+                    self._decoders[bytes(event_abi_to_log_topic(event_abi))] = (name, event)
 
     # -- chain identity -------------------------------------------------------------------------
     def _chain_identity(self) -> tuple[int, str]:
@@ -91,7 +93,10 @@ class Indexer:
                 )
             start = max(self.deployment.deployed_block - 1, 0)
             cursor = ChainCursor(
-                id=1, chain_id=chain_id, genesis_hash=genesis, block_number=start,
+                id=1,
+                chain_id=chain_id,
+                genesis_hash=genesis,
+                block_number=start,
                 block_hash=_hex(self.w3.eth.get_block(start)["hash"]),
             )
             session.add(cursor)
@@ -136,13 +141,19 @@ class Indexer:
             rolled_back_to = self._rollback_if_reorged(session, cursor)
             target = self.w3.eth.block_number - self.confirmations
             if target <= cursor.block_number:
-                return SyncResult(cursor.block_number, cursor.block_number, 0, rolled_back_to) if rolled_back_to is not None else None
+                return (
+                    SyncResult(cursor.block_number, cursor.block_number, 0, rolled_back_to)
+                    if rolled_back_to is not None
+                    else None
+                )
             start, end = cursor.block_number + 1, min(target, cursor.block_number + self.chunk_blocks)
             end_hash = _hex(self.w3.eth.get_block(end)["hash"])
             logs = self.w3.eth.get_logs({"fromBlock": start, "toBlock": end, "address": self._addresses})
             block_hashes = {end: end_hash}
             for entry in logs:
-                block_hashes.setdefault(int(entry["blockNumber"]), _hex(self.w3.eth.get_block(int(entry["blockNumber"]))["hash"]))
+                block_hashes.setdefault(
+                    int(entry["blockNumber"]), _hex(self.w3.eth.get_block(int(entry["blockNumber"]))["hash"])
+                )
             consistent = all(_hex(e["blockHash"]) == block_hashes[int(e["blockNumber"])] for e in logs)
             if not consistent or self._hash_at(end) != end_hash:
                 log.info("chain moved while reading blocks %s..%s; retrying", start, end)
@@ -167,8 +178,13 @@ class Indexer:
                 continue
             decoded = event_type.process_log(entry)
             event = Event(
-                block_number=int(entry["blockNumber"]), block_hash=_hex(entry["blockHash"]), tx_hash=tx_hash,
-                log_index=log_index, contract=contract_name, name=decoded["event"], args=to_jsonable(decoded["args"]),
+                block_number=int(entry["blockNumber"]),
+                block_hash=_hex(entry["blockHash"]),
+                tx_hash=tx_hash,
+                log_index=log_index,
+                contract=contract_name,
+                name=decoded["event"],
+                args=to_jsonable(decoded["args"]),
             )
             session.add(event)
             session.flush()

@@ -15,6 +15,6 @@ def serve(host: str | None, port: int | None) -> None:
     """Run the API and the chain indexer, and serve the built web app."""
     from suanwang.api.app import create_app
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings.from_env(**overrides)
+    overrides: dict[str, object] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings.from_env(None, **overrides)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")

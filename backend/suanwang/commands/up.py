@@ -40,7 +40,9 @@ def up(chain_port: int | None, port: int | None) -> None:
             click.echo("deploy:   compiling and deploying the contracts (brownie run scripts/deploy.py)")
             deployment = deploy_contracts(anvil.url, chain_port, settings.deployment_file)
             click.echo(f"deploy:   {', '.join(f'{k} {v}' for k, v in deployment.contracts.items())}")
-        api = ApiServer(api_port, {"SUANWANG_RPC_URL": anvil.url, "SUANWANG_DEPLOYMENT_FILE": str(settings.deployment_file)})
+        api = ApiServer(
+            api_port, {"SUANWANG_RPC_URL": anvil.url, "SUANWANG_DEPLOYMENT_FILE": str(settings.deployment_file)}
+        )
         api.start()
         click.echo("")
         click.echo(f"  web app   {api.url}/")

@@ -38,7 +38,10 @@ def _member_admitted(session: Session, event: Event) -> None:
     if member is None:
         session.add(
             Member(
-                address=args["member"], name=args["name"], roles=int(args["roles"]), active=True,
+                address=args["member"],
+                name=args["name"],
+                roles=int(args["roles"]),
+                active=True,
                 joined_block=event.block_number,
             )
         )
@@ -61,8 +64,11 @@ def _member_removed(session: Session, event: Event) -> None:
 def _node_registered(session: Session, event: Event) -> None:
     session.merge(
         Node(
-            node_id=int(event.args["nodeId"]), owner=event.args["owner"], status="active",
-            registered_block=event.block_number, updated_block=event.block_number,
+            node_id=int(event.args["nodeId"]),
+            owner=event.args["owner"],
+            status="active",
+            registered_block=event.block_number,
+            updated_block=event.block_number,
             **_node_fields(event.args["spec"]),
         )
     )

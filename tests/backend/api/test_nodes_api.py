@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
 from suanwang.api.app import create_app
 from suanwang.roles import Role
+
 from tests.support.stack import Chain, node_spec
 
 
@@ -34,7 +34,10 @@ def wait_for_nodes(client: TestClient, count: int, **query: str) -> dict:  # typ
 def test_nodes_come_from_the_chain_and_filter(chain: Chain, client: TestClient) -> None:
     seller, operator = chain.account_with(Role.CLOUD), chain.account_with(Role.OPERATOR)
     registry = chain.contract("NodeRegistry")
-    chain.transact(seller, registry.functions.registerNode(node_spec(operator.address, memoryMib=8192, gpuModel=0, gpuCount=0, tier=0)))
+    chain.transact(
+        seller,
+        registry.functions.registerNode(node_spec(operator.address, memoryMib=8192, gpuModel=0, gpuCount=0, tier=0)),
+    )
     chain.transact(seller, registry.functions.registerNode(node_spec(operator.address, memoryMib=524_288, tier=3)))
     body = wait_for_nodes(client, 2)
     assert [n["memory_mib"] for n in body["items"]] == [8192, 524_288]

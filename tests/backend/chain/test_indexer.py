@@ -8,21 +8,26 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-
 from suanwang.chain.gateway import connect, contracts
 from suanwang.chain.indexer import ChainReplacedError, Indexer
 from suanwang.devstack import Anvil, free_port, rpc
 from suanwang.roles import Role
 from suanwang.storage.db import make_engine, make_sessionmaker
 from suanwang.storage.models import Event, Node
+
 from tests.support.stack import Chain, node_spec
 
 
 def make_indexer(chain: Chain, tmp_path: Path, confirmations: int = 0) -> Indexer:
     settings = chain.settings(tmp_path, confirmations=confirmations)
     sessions = make_sessionmaker(make_engine(settings.database_url))
-    return Indexer(chain.w3, chain.deployment, contracts(chain.w3, chain.deployment, settings), sessions,
-                   confirmations=confirmations)
+    return Indexer(
+        chain.w3,
+        chain.deployment,
+        contracts(chain.w3, chain.deployment, settings),
+        sessions,
+        confirmations=confirmations,
+    )
 
 
 def register_node(chain: Chain, **changes: object) -> int:
@@ -36,7 +41,10 @@ def register_node(chain: Chain, **changes: object) -> int:
 def counts(indexer: Indexer) -> tuple[int, int, set[int]]:
     with indexer.sessions() as s:
         events = s.scalar(select(func.count()).select_from(Event)) or 0
-        distinct = s.scalar(select(func.count()).select_from(select(Event.tx_hash, Event.log_index).distinct().subquery())) or 0
+        distinct = (
+            s.scalar(select(func.count()).select_from(select(Event.tx_hash, Event.log_index).distinct().subquery()))
+            or 0
+        )
         nodes = set(s.scalars(select(Node.node_id)))
     return events, distinct, nodes
 
@@ -93,7 +101,7 @@ def test_reorg_deeper_than_confirmations_rolls_back_and_reindexes(chain: Chain, 
     again = register_node(chain, memoryMib=65_536)  # the same id, now in a different block
     assert again == undone
     indexer.sync_to_head()
-    events, distinct, nodes = counts(indexer)
+    events, distinct, _nodes = counts(indexer)
     assert events == distinct
     with indexer.sessions() as s:
         node = s.get(Node, again)

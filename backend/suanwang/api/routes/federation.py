@@ -35,8 +35,14 @@ def deployment(runtime: RuntimeDep) -> DeploymentOut:
 def members(session: SessionDep) -> list[MemberOut]:
     rows = session.scalars(select(Member).order_by(Member.joined_block, Member.address))
     return [
-        MemberOut(address=m.address, name=m.name, roles=m.roles, role_names=role_names(m.roles), active=m.active,
-                  joined_block=m.joined_block)
+        MemberOut(
+            address=m.address,
+            name=m.name,
+            roles=m.roles,
+            role_names=role_names(m.roles),
+            active=m.active,
+            joined_block=m.joined_block,
+        )
         for m in rows
     ]
 
@@ -48,12 +54,22 @@ def health(runtime: RuntimeDep, session: SessionDep) -> HealthOut:
     try:
         chain_id, head = int(runtime.w3.eth.chain_id), int(runtime.w3.eth.block_number)
     except Exception as exc:
-        return HealthOut(status="degraded", chain_id=None, head_block=None,
-                         indexed_block=cursor.block_number if cursor else None, detail=f"chain unreachable: {exc}")
+        return HealthOut(
+            status="degraded",
+            chain_id=None,
+            head_block=None,
+            indexed_block=cursor.block_number if cursor else None,
+            detail=f"chain unreachable: {exc}",
+        )
     if thread is not None and thread.fatal_error:
-        return HealthOut(status="failed", chain_id=chain_id, head_block=head, indexed_block=None, detail=thread.fatal_error)
+        return HealthOut(
+            status="failed", chain_id=chain_id, head_block=head, indexed_block=None, detail=thread.fatal_error
+        )
     detail = runtime.startup_error or (thread.last_error if thread else None)
     return HealthOut(
         status="ok" if thread is not None and detail is None else "degraded",
-        chain_id=chain_id, head_block=head, indexed_block=cursor.block_number if cursor else None, detail=detail,
+        chain_id=chain_id,
+        head_block=head,
+        indexed_block=cursor.block_number if cursor else None,
+        detail=detail,
     )

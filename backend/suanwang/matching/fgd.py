@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -69,34 +70,37 @@ class Workload:
     def __len__(self) -> int:
         return int(self.cpu.size)
 
-    def accepts(self, max_code: int) -> BoolArray:
-        """[type, model code] -> may this type run on that GPU model."""
+    @cached_property
+    def distinct_shares(self) -> tuple[IntArray, IntArray]:
+        """(the distinct per-GPU shares, each type's index into them): the GPU test runs per share."""
+        shares, index = np.unique(self.share, return_inverse=True)
+        return shares.astype(np.int64), index.astype(np.int64)
+
+    def node_may_serve(self, gpu_model: IntArray, max_code: int) -> BoolArray:
+        """[node, type] -> the node's GPU model suits the type, and the type uses GPUs at all."""
         table = np.ones((len(self), max_code + 1), dtype=bool)
         for t, models in enumerate(self.models):
             if models:
                 table[t] = False
                 table[t, list(models)] = True
-        return table
+        may: BoolArray = table[:, gpu_model].T & (self.num_gpu > 0)[None, :]
+        return may
 
 
-def fragmentation(
-    cpu_free: IntArray, gpu_free: IntArray, gpu_model: IntArray, workload: Workload, accepts: BoolArray
-) -> FloatArray:
-    """Expected fragmentation (milli-GPU) of each node, given its free CPU and per-GPU shares."""
-    total = gpu_free.sum(axis=1).astype(float)
+def fragmentation(cpu_free: IntArray, gpu_free: IntArray, may_serve: BoolArray, workload: Workload) -> FloatArray:
+    """Expected fragmentation (milli-GPU) of each node, given its free CPU and per-GPU shares.
+
+    ``may_serve`` is ``workload.node_may_serve`` for these nodes' GPU models.
+    """
+    total = gpu_free.sum(axis=1)
     if total.size == 0:
-        return total
-    share = workload.share[None, :, None]
-    can_host = gpu_free[:, None, :] >= share  # [node, type, gpu]
-    hosts = can_host.sum(axis=2)  # GPUs that could each take the type's share
-    runs = (
-        (cpu_free[:, None] >= workload.cpu[None, :])
-        & (hosts >= workload.num_gpu[None, :])
-        & accepts[:, gpu_model].T
-        & (workload.num_gpu[None, :] > 0)
-    )
-    too_small = np.where(can_host, 0, gpu_free[:, None, :]).sum(axis=2)
-    per_type = np.where(runs, too_small, total[:, None])
+        return total.astype(float)
+    shares, share_of_type = workload.distinct_shares
+    can_host = gpu_free[:, None, :] >= shares[None, :, None]  # [node, share, gpu]
+    hosts = can_host.sum(axis=2)[:, share_of_type]  # GPUs that could each take the type's share
+    usable = (gpu_free[:, None, :] * can_host).sum(axis=2)[:, share_of_type]
+    runs = may_serve & (cpu_free[:, None] >= workload.cpu[None, :]) & (hosts >= workload.num_gpu[None, :])
+    per_type = np.where(runs, total[:, None] - usable, total[:, None])
     result: FloatArray = per_type @ workload.popularity
     return result
 
@@ -145,7 +149,10 @@ class FgdScore(ScorePlugin, ReservePlugin):
         self._now: FloatArray | None = None
         self._dirty: set[int] = set()
         workload = self.engine.workload
-        self._accepts = None if workload is None else workload.accepts(self.engine.catalog.max_code)
+        self._may_serve = (
+            None if workload is None
+            else workload.node_may_serve(self.engine.cluster.gpu_model, self.engine.catalog.max_code)
+        )
 
     def _learned(self, order: Order) -> None:
         self._seen[(order.cpu_milli, order.num_gpu, order.gpu_share, order.gpu_models)] += 1
@@ -168,8 +175,8 @@ class FgdScore(ScorePlugin, ReservePlugin):
 
     def _frag(self, rows: IntArray | slice, cpu: IntArray, gpu: IntArray) -> FloatArray:
         workload = self.engine.workload
-        assert workload is not None and self._accepts is not None
-        return fragmentation(cpu, gpu, self.engine.cluster.gpu_model[rows], workload, self._accepts)
+        assert workload is not None and self._may_serve is not None
+        return fragmentation(cpu, gpu, self._may_serve[rows], workload)
 
     def current(self) -> FloatArray:
         """Expected fragmentation of every node now."""
@@ -192,7 +199,20 @@ class FgdScore(ScorePlugin, ReservePlugin):
             self._after[shape] = cached
         after, stamp = cached
         stale = np.flatnonzero(stamp != c.version)
-        if stale.size:
+        if stale.size and self._now is not None and self._dirty:
+            # One evaluation for both: the stale "after" rows and the nodes changed since.
+            dirty = np.fromiter(self._dirty, dtype=np.int64, count=len(self._dirty))
+            self._dirty.clear()
+            cpu, gpu = after_placing(c.cpu_free[stale], c.gpu_free[stale], shape)
+            values = self._frag(
+                np.concatenate([stale, dirty]),
+                np.concatenate([cpu, c.cpu_free[dirty]]),
+                np.concatenate([gpu, c.gpu_free[dirty]]),
+            )
+            after[stale] = values[: stale.size]
+            self._now[dirty] = values[stale.size :]
+            stamp[stale] = c.version[stale]
+        elif stale.size:
             cpu, gpu = after_placing(c.cpu_free[stale], c.gpu_free[stale], shape)
             after[stale] = self._frag(stale, cpu, gpu)
             stamp[stale] = c.version[stale]

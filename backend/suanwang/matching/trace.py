@@ -105,8 +105,11 @@ def replay(
     seconds = time.perf_counter() - started
     c = engine.cluster
     fgd = next((p for p in engine.plugins.values() if isinstance(p, FgdScore)), None)
-    accepts = workload.accepts(engine.catalog.max_code)
-    frag = fragmentation(c.cpu_free, c.gpu_free, c.gpu_model, workload, accepts) if fgd is None else fgd.current()
+    if fgd is None:
+        may_serve = workload.node_may_serve(c.gpu_model, engine.catalog.max_code)
+        frag = fragmentation(c.cpu_free, c.gpu_free, may_serve, workload)
+    else:
+        frag = fgd.current()
     return ReplayResult(policy, capacity, arrived, c.gpu_allocated_milli(), count, placed,
                         float(frag.sum()), seconds)
 

@@ -34,6 +34,17 @@ contract NodeRegistry is INodeRegistry {
     /// @notice Emitted once, when the founder wires the market.
     event MarketSet(address market);
 
+    /// @notice What a reservation tells the market about the node.
+    struct Reservation {
+        address owner;
+        uint96 pricePerCuHour;
+        uint32 memoryMib;
+        uint16 gpuModel;
+        uint16 gpuCount;
+        uint8 tier;
+        uint256 requiredStake;
+    }
+
     /// @dev Storage layout of a node (6 slots):
     ///  slot 0: logicMcu 64 | parallelMcu 64 | neuralMcu 64 | memoryMib 32 | gpuModel 16 | gpuCount 16
     ///  slot 1: reservedLogic 64 | reservedParallel 64 | reservedNeural 64 | tier 8 | status 8 | locatorLength 8
@@ -196,11 +207,11 @@ contract NodeRegistry is INodeRegistry {
 
     /// @notice Reserves capacity on an active node for a match, atomically: with several matchers racing,
     ///  the later reservation fails with InsufficientCapacity. Market only.
-    /// @return owner the node's owner (the seller), price its price per CU-hour, stakeNeeded what the
-    ///  owner must have staked (checked by the market from stage 2).
+    /// @return r what the market checks the order and bill against (owner, price, memory, GPU, tier) and
+    ///  the stake the owner must hold (checked by the market from stage 2).
     function reserve(uint256 nodeId, uint64 logicMcu, uint64 parallelMcu, uint64 neuralMcu)
         external
-        returns (address owner, uint256 price, uint256 stakeNeeded)
+        returns (Reservation memory r)
     {
         if (msg.sender != market) revert NotMarket(msg.sender);
         Node storage n = _nodes[nodeId];
@@ -218,9 +229,17 @@ contract NodeRegistry is INodeRegistry {
         n.reservedLogic = r0;
         n.reservedParallel = r1;
         n.reservedNeural = r2;
-        owner = n.owner;
+        address owner = n.owner;
         emit CapacityReserved(nodeId, logicMcu, parallelMcu, neuralMcu);
-        return (owner, n.pricePerCuHour, requiredStake[owner]);
+        return Reservation({
+            owner: owner,
+            pricePerCuHour: n.pricePerCuHour,
+            memoryMib: n.memoryMib,
+            gpuModel: n.gpuModel,
+            gpuCount: n.gpuCount,
+            tier: n.tier,
+            requiredStake: requiredStake[owner]
+        });
     }
 
     /// @notice Releases capacity reserved earlier (completion, cancellation, timeout). Market only.

@@ -31,9 +31,8 @@ ROLE_BITS = {"operator": 1, "cloud": 2, "provider": 4, "buyer": 8, "matcher": 16
 PLATFORM_FEE_BPS = 250
 # Minimum stake per tier (small, medium, large, super-large) from stage 2, in token base units.
 MIN_STAKE_PER_TIER = [100 * 10**18, 500 * 10**18, 2_000 * 10**18, 10_000 * 10**18]
-# Dispute window after completion; how long the arbiter has to rule.
-DISPUTE_WINDOW = 3600
-ARBITRATION_PERIOD = 3 * 86400
+# Market windows in seconds: (accept, start, delivery grace, dispute, arbitration).
+TIMING = (3600, 3600, 3600, 3600, 3 * 86400)
 TOKEN_DECIMALS = 18
 DEMO_TOKENS = 1_000_000 * 10**TOKEN_DECIMALS
 
@@ -73,6 +72,80 @@ def role_mask(names) -> int:
 
 def role_names(mask: int) -> list[str]:
     return [name for name, bit in ROLE_BITS.items() if mask & bit]
+
+
+# ---------------------------------------------------------------- orders (used by tests and bench too)
+
+ORDER_FIELDS = (
+    "buyer", "logicMcu", "parallelMcu", "neuralMcu", "memoryMib", "gpuModel", "gpuCount", "minTier", "duration",
+    "maxPricePerCuHour", "maxTotal", "maxLatencyMs", "minBandwidthMbps", "autoAccept", "expiry", "nonce",
+)
+
+
+def make_order(buyer: str, expiry: int, **fields) -> tuple:
+    """An IMarket.Order tuple: 1 CU of each class for an hour by default, auto-accepted."""
+    order = {
+        "buyer": buyer, "logicMcu": 1000, "parallelMcu": 1000, "neuralMcu": 1000, "memoryMib": 1024,
+        "gpuModel": 0, "gpuCount": 0, "minTier": 0, "duration": 3600, "maxPricePerCuHour": 10 * 10**18,
+        "maxTotal": 100 * 10**18, "maxLatencyMs": 20, "minBandwidthMbps": 1000, "autoAccept": True,
+        "expiry": expiry, "nonce": 0,
+    }
+    unknown = set(fields) - set(order)
+    if unknown:
+        raise TypeError(f"unknown order fields {sorted(unknown)}; known: {ORDER_FIELDS}")
+    order.update(fields)
+    return tuple(order[name] for name in ORDER_FIELDS)
+
+
+def make_bill(order: tuple, node_id: int, price: int, fee_bps: int, transit=()) -> tuple:
+    """The exact IMarket.Bill the contract accepts for `order` on a node priced `price` per CU-hour."""
+    mcu = order[1] + order[2] + order[3]
+    compute = price * mcu * order[8] // (1000 * 3600)
+    platform = compute * fee_bps // 10_000
+    return (node_id, compute, platform, [op for op, _ in transit], [fee for _, fee in transit])
+
+
+def sign_order(market, order: tuple, private_key: str) -> bytes:
+    """The buyer's EIP-712 signature (65 bytes r|s|v) over the order's digest."""
+    from eth_account import Account
+
+    digest = bytes(market.orderId(order))
+    signed = Account.unsafe_sign_hash(digest, private_key)
+    return signed.signature
+
+
+def typed_order(market, order: tuple, chain_id: int) -> dict:
+    """The order as EIP-712 typed data (what a wallet or web3.py signs)."""
+    types = {
+        "EIP712Domain": [
+            {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+            {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
+        ],
+        "Order": [{"name": n, "type": t} for n, t in zip(ORDER_FIELDS, (
+            "address", "uint64", "uint64", "uint64", "uint32", "uint16", "uint16", "uint8", "uint32", "uint128",
+            "uint128", "uint32", "uint32", "bool", "uint40", "uint64"))],
+    }
+    return {
+        "types": types, "primaryType": "Order",
+        "domain": {"name": "Suanwang Market", "version": "1", "chainId": chain_id,
+                   "verifyingContract": market.address},
+        "message": dict(zip(ORDER_FIELDS, order)),
+    }
+
+
+def deal_of(tx) -> tuple:
+    """The IMarket.Deal of a match, from its Matched event, as a plain tuple to pass back."""
+    return to_plain(tx.events["Matched"]["deal"])
+
+
+def to_plain(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(to_plain(v) for v in value) if not isinstance(value, list) else [to_plain(v) for v in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    return str(value)
 
 
 def patch_brownie_config() -> None:
@@ -121,7 +194,7 @@ def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict
     token = SettlementToken.deploy("Suanwang Settlement Token", "SWT", tx)
     market = None
     if Market is not None:
-        market = Market.deploy(federation, registry, token, DISPUTE_WINDOW, ARBITRATION_PERIOD, tx)
+        market = Market.deploy(federation, registry, token, TIMING, tx)
         registry.setMarket(market, tx)
 
     members = [m for m in DEMO_MEMBERS if m[3] <= stage]

@@ -39,6 +39,10 @@ def err(name, *args):
     """The revert message brownie decodes from custom error `name(args)`."""
     def fmt(a):
         a = getattr(a, "address", a)
+        if isinstance(a, bytes) and len(a) == 32:
+            return str(bytes(a))
+        if isinstance(a, (str, bytes)) and len(a) == 66 and str(a).startswith("0x"):
+            return str(bytes.fromhex(str(a)[2:]))  # brownie prints bytes32 as a Python bytes literal
         return a.lower() if isinstance(a, str) and a.startswith("0x") else str(a)
 
     return f"{name}: " + ", ".join(fmt(a) for a in args)
@@ -104,3 +108,76 @@ def plain(value):
     if isinstance(value, int):
         return int(value)
     return str(value) if hasattr(value, "lower") else value
+
+
+# ------------------------------------------------------------------------------------ market
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from deploy import ANVIL_KEYS, TIMING, deal_of, make_bill, make_order, sign_order, to_plain  # noqa: E402,F401
+
+NODE_PRICE = 2 * 10**18
+ACCEPT_WINDOW, START_WINDOW, DELIVERY_GRACE, DISPUTE_WINDOW, ARBITRATION_PERIOD = TIMING
+
+
+@pytest.fixture(scope="module")
+def token(SettlementToken, founder, accounts):
+    t = SettlementToken.deploy("Suanwang Settlement Token", "SWT", {"from": founder})
+    for a in accounts[:9]:
+        t.mint(a, 1_000_000 * 10**18, {"from": founder})
+    return t
+
+
+@pytest.fixture(scope="module")
+def market(Market, federation, registry, token, founder):
+    m = Market.deploy(federation, registry, token, TIMING, {"from": founder})
+    registry.setMarket(m, {"from": founder})
+    return m
+
+
+@pytest.fixture(scope="module")
+def node_id(registry, market, cloud_team, founder):
+    spec = make_spec(founder.address, price=NODE_PRICE)
+    return registry.registerNode(spec, {"from": cloud_team}).return_value
+
+
+@pytest.fixture
+def stage2(federation, market, token, founder, cloud_team, buyer, node_id):
+    """Stage 2: the cloud team staked for its medium node, the buyer deposited 1,000 tokens."""
+    federation.advanceStage(2, {"from": founder})
+    token.approve(market, 2**256 - 1, {"from": cloud_team})
+    market.deposit(MIN_STAKE[1], {"from": cloud_team})
+    market.stake(MIN_STAKE[1], {"from": cloud_team})
+    token.approve(market, 2**256 - 1, {"from": buyer})
+    market.deposit(1000 * 10**18, {"from": buyer})
+
+
+def key_of(account, accounts):
+    return ANVIL_KEYS[list(accounts).index(account)]
+
+
+@pytest.fixture
+def new_order(buyer, chain):
+    def _new(**fields):
+        fields.setdefault("expiry", chain.time() + 86400)
+        return make_order(buyer.address, **fields)
+
+    return _new
+
+
+@pytest.fixture
+def matched(market, buyer, founder, network_team, accounts, new_order, node_id, federation):
+    """Matches a signed order from the buyer on the node (transit via the founder and its network team)."""
+
+    def _match(transit=None, matcher=None, **fields):
+        order = new_order(**fields)
+        if transit is None:
+            transit = [(founder.address, 3 * 10**17), (network_team.address, 2 * 10**17)]
+        bill = make_bill(order, node_id, NODE_PRICE, federation.platformFeeBps(), transit)
+        sig = sign_order(market, order, key_of(buyer, accounts))
+        tx = market.matchSigned(order, sig, bill, {"from": matcher or founder})
+        return deal_of(tx), tx
+
+    return _match

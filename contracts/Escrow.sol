@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IEscrow} from "./interfaces/IEscrow.sol";
+
+/// @title Escrow
+/// @notice The token-holding half of the market (inherited by Market, so a lifecycle step never pays
+///  for a second contract call). Every balance change goes through `_credit` / `_debit` / `_lockStake`;
+///  token transfers only through `_pull` and `_push`.
+abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+    using SafeCast for uint256;
+
+    /// @dev One slot per account: balance 128 | stake 128. A staked seller's earnings thus rewrite a
+    ///  live slot instead of filling a fresh one.
+    struct Account {
+        uint128 balance;
+        uint128 stake;
+    }
+
+    IERC20 public immutable token;
+
+    /// @dev One slot: feeRecipient 160 | platformFees 96. Non-zero from construction, so accruing a
+    ///  fee rewrites a slot (5,000 gas) rather than filling a fresh one (22,100). 2**96 base units is
+    ///  79 billion tokens of 18 decimals; beyond that accrual reverts FeesOverflow until withdrawn.
+    address public feeRecipient;
+    uint96 private _platformFees;
+
+    mapping(address account => Account) private _accounts;
+
+    constructor(IERC20 token_, address feeRecipient_) {
+        token = token_;
+        feeRecipient = feeRecipient_;
+    }
+
+    /// @dev The stake `account`'s nodes require (the registry's rule, supplied by the market).
+    function _requiredStake(address account) internal view virtual returns (uint256);
+
+    // ------------------------------------------------------------- external
+
+    /// @inheritdoc IEscrow
+    function deposit(uint256 amount) external override nonReentrant {
+        _pull(msg.sender, amount);
+        _credit(msg.sender, amount);
+        emit Deposited(msg.sender, msg.sender, amount);
+    }
+
+    /// @inheritdoc IEscrow
+    function depositWithPermit(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        override
+        nonReentrant
+    {
+        // A permit already submitted by someone else (front-running) must not block the deposit: ignore
+        // its failure and rely on the allowance it set, which _pull checks.
+        try IERC20Permit(address(token)).permit(owner, address(this), amount, deadline, v, r, s) {} catch {}
+        _pull(owner, amount);
+        _credit(owner, amount);
+        emit Deposited(owner, msg.sender, amount);
+    }
+
+    /// @inheritdoc IEscrow
+    function withdraw(uint256 amount) external override nonReentrant {
+        _debit(msg.sender, amount);
+        emit Withdrawn(msg.sender, amount);
+        _push(msg.sender, amount);
+    }
+
+    /// @inheritdoc IEscrow
+    function stake(uint256 amount) external override {
+        if (amount == 0) revert ZeroAmount();
+        _debit(msg.sender, amount);
+        _accounts[msg.sender].stake += amount.toUint128();
+        emit Staked(msg.sender, amount);
+    }
+
+    /// @inheritdoc IEscrow
+    function unstake(uint256 amount) external override {
+        if (amount == 0) revert ZeroAmount();
+        Account storage a = _accounts[msg.sender];
+        uint256 staked = a.stake;
+        uint256 required = _requiredStake(msg.sender);
+        if (amount > staked || staked - amount < required) revert StakeRequired(msg.sender, staked, required, amount);
+        unchecked {
+            // amount <= staked was checked above.
+            a.stake = uint128(staked - amount);
+        }
+        _credit(msg.sender, amount);
+        emit Unstaked(msg.sender, amount);
+    }
+
+    /// @inheritdoc IEscrow
+    function withdrawFees() external override nonReentrant {
+        address recipient = feeRecipient;
+        if (msg.sender != recipient) revert NotFeeRecipient(msg.sender);
+        uint256 fees = _platformFees;
+        if (fees == 0) revert ZeroAmount();
+        _platformFees = 0;
+        emit FeesWithdrawn(recipient, fees);
+        _push(recipient, fees);
+    }
+
+    /// @inheritdoc IEscrow
+    function balanceOf(address account) external view override returns (uint256) {
+        return _balanceOf(account);
+    }
+
+    /// @inheritdoc IEscrow
+    function stakeOf(address account) public view override returns (uint256) {
+        return _accounts[account].stake;
+    }
+
+    /// @inheritdoc IEscrow
+    function platformFees() external view override returns (uint256) {
+        return _platformFees;
+    }
+
+    // ------------------------------------------------------------ internals
+
+    function _balanceOf(address account) internal view returns (uint256) {
+        return _accounts[account].balance;
+    }
+
+    function _credit(address account, uint256 amount) internal {
+        _accounts[account].balance += amount.toUint128();
+    }
+
+    function _debit(address account, uint256 amount) internal {
+        if (amount == 0) revert ZeroAmount();
+        Account storage a = _accounts[account];
+        uint256 balance = a.balance;
+        if (balance < amount) revert InsufficientBalance(account, balance, amount);
+        unchecked {
+            // balance >= amount was checked above.
+            a.balance = uint128(balance - amount);
+        }
+    }
+
+    function _accrueFees(uint256 amount) internal {
+        uint256 fees = _platformFees + amount;
+        if (fees > type(uint96).max) revert FeesOverflow(fees);
+        _platformFees = uint96(fees);
+    }
+
+    /// @dev Takes up to `amount` of `seller`'s stake (less if it has less); returns what was taken.
+    function _takeStake(address seller, uint256 amount) internal returns (uint256 taken) {
+        Account storage a = _accounts[seller];
+        uint256 staked = a.stake;
+        taken = amount < staked ? amount : staked;
+        unchecked {
+            // taken <= staked.
+            a.stake = uint128(staked - taken);
+        }
+    }
+
+    function _pull(address from, uint256 amount) internal {
+        if (amount == 0) revert ZeroAmount();
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(from, address(this), amount);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != amount) revert FeeOnTransferToken(amount, received);
+    }
+
+    function _push(address to, uint256 amount) internal {
+        token.safeTransfer(to, amount);
+    }
+}

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @title The market: orders, matches with their bills, the deal lifecycle, escrow and settlement.
+/// @notice Lifecycle (seed 2.2.2; docs/contracts.md):
+///  post (escrowed on chain) or sign (EIP-712, drawn from a deposit) an order
+///  -> a matcher submits a match carrying the bill (compute fee, transit fee per operator, platform fee)
+///  -> Proposed (the buyer accepts or rejects) or Accepted directly (order.autoAccept)
+///  -> Started by the seller -> Completed with a result CID (capacity released)
+///  -> Settled by the buyer's confirmation or after the dispute window, or Disputed and resolved by an
+///     arbiter either way. Every non-final state has a deadline; `timeout` returns funds and capacity
+///     (and slashes a seller that missed its start or delivery deadline).
+/// @dev To keep each step cheap a deal is stored as one slot: status (bits 0-7), the current deadline
+///  (bits 8-47) and the top 208 bits of keccak256(abi.encode(deal)). Every later call passes the Deal
+///  back (it is in the Matched event) and the contract checks it against the stored hash.
+interface IMarket {
+    /// @notice What a buyer asks for and the limits of what it will pay. Signed with EIP-712 (type
+    ///  string in docs/contracts.md) or posted on chain. `maxLatencyMs` and `minBandwidthMbps` are the
+    ///  network SLA from the buyer's access point: checked off chain by the matcher, bound by the signature.
+    struct Order {
+        address buyer;
+        uint64 logicMcu;
+        uint64 parallelMcu;
+        uint64 neuralMcu;
+        uint32 memoryMib;
+        uint16 gpuModel; // 0 = any
+        uint16 gpuCount;
+        uint8 minTier;
+        uint32 duration; // seconds
+        uint128 maxPricePerCuHour;
+        uint128 maxTotal; // the whole bill: compute + transit + platform
+        uint32 maxLatencyMs;
+        uint32 minBandwidthMbps;
+        bool autoAccept; // accept any bill within these limits without another signature
+        uint40 expiry; // unix time after which the order cannot be matched
+        uint64 nonce; // distinguishes otherwise equal orders
+    }
+
+    /// @notice The bill a matcher proposes for an order on a node.
+    struct Bill {
+        uint256 nodeId;
+        uint128 computeFee; // = price * (logic+parallel+neural mCU) * duration / (1000 * 3600), rounded down
+        uint128 platformFee; // = computeFee * platformFeeBps / 10000, rounded down
+        address[] transitOperators; // the operators whose domains the network path crosses
+        uint128[] transitFees; // one per operator
+    }
+
+    /// @notice A matched order: everything later steps need, committed by hash.
+    struct Deal {
+        bytes32 id; // the order's EIP-712 digest
+        address buyer;
+        address seller; // the node's owner at match time
+        uint256 nodeId;
+        uint64 logicMcu;
+        uint64 parallelMcu;
+        uint64 neuralMcu;
+        uint32 duration;
+        bool valueless; // matched in stage 1: recorded, no tokens move
+        uint128 computeFee;
+        uint128 platformFee;
+        address[] transitOperators;
+        uint128[] transitFees;
+    }
+
+    enum Status {
+        None,
+        Posted, // on-chain order, funds locked, waiting for a match
+        Proposed, // matched, waiting for the buyer's acceptance
+        Accepted, // waiting for the seller to start
+        Started, // running, waiting for completion
+        Completed, // result delivered, dispute window open
+        Disputed, // waiting for an arbiter
+        Settled, // final: paid out
+        Refunded, // final: buyer refunded (rejection, cancellation, timeout, dispute lost by the seller)
+        Cancelled // final: the buyer withdrew an unmatched order
+    }
+
+    /// @notice The stored state of `id` does not match the Deal or Order passed in.
+    error UnknownDeal(bytes32 id);
+    /// @notice `id` is in `status`, which does not allow this call.
+    error InvalidStatus(bytes32 id, Status status);
+    /// @notice Order `id` was already used (matched, posted or cancelled): it is in `status`.
+    error OrderAlreadyUsed(bytes32 id, Status status);
+    /// @notice Order `id` expired at `expiry`.
+    error OrderExpired(bytes32 id, uint40 expiry);
+    /// @notice The signature is not the buyer's.
+    error InvalidSignature(bytes32 id, address buyer);
+    /// @notice `caller` may not do this on `id` (it must be `expected`).
+    error Unauthorized(bytes32 id, address caller, address expected);
+    /// @notice The deadline `deadline` of `id` has not passed yet.
+    error DeadlineNotReached(bytes32 id, uint40 deadline);
+    /// @notice The deadline `deadline` of `id` has passed.
+    error DeadlinePassed(bytes32 id, uint40 deadline);
+    /// @notice The billed compute fee differs from price x CU x hours.
+    error ComputeFeeMismatch(uint256 expected, uint256 billed);
+    /// @notice The billed platform fee differs from the compute fee x platform fee.
+    error PlatformFeeMismatch(uint256 expected, uint256 billed);
+    /// @notice The bill's total exceeds the order's limit.
+    error BillAboveLimit(uint256 total, uint256 maxTotal);
+    /// @notice The node's price exceeds the order's limit.
+    error PriceAboveLimit(uint256 nodeId, uint256 price, uint256 maxPrice);
+    /// @notice The node does not meet the order's memory, GPU or tier requirement: `what` names it.
+    error NodeDoesNotFit(uint256 nodeId, string what, uint256 has, uint256 needs);
+    /// @notice The transit lists differ in length or exceed the maximum `max`.
+    error InvalidTransit(uint256 operators, uint256 fees, uint256 max);
+    /// @notice The order asks for no compute or no time.
+    error EmptyOrder(bytes32 id);
+    /// @notice `seller` has `stake` staked; its nodes need `required` from stage 2.
+    error InsufficientStake(address seller, uint256 stake, uint256 required);
+    /// @notice Only the market itself calls the batch worker.
+    error OnlySelf(address caller);
+
+    /// @notice Emitted when a buyer posts an order on chain, locking `locked`.
+    event OrderPosted(bytes32 indexed id, address indexed buyer, Order order, uint256 locked);
+    /// @notice Emitted when a buyer cancels an unmatched order (signed or posted).
+    event OrderCancelled(bytes32 indexed id, address indexed buyer, uint256 refunded);
+    /// @notice Emitted when a match is recorded. `deal` is what every later call passes back.
+    event Matched(
+        bytes32 indexed id, address indexed buyer, address indexed seller, address matcher, Deal deal, Status status, uint40 deadline
+    );
+    /// @notice Emitted for each match of a batch that failed, with the revert data of the failure.
+    event MatchFailed(bytes32 indexed id, uint256 index, bytes reason);
+    /// @notice Emitted on every status change after the match; `deadline` is the new status's deadline (0 when final).
+    event DealStatusChanged(bytes32 indexed id, Status status, uint40 deadline);
+    /// @notice Emitted when the seller completes the work; `resultCid` is the result's content id.
+    event Completed(bytes32 indexed id, string resultCid);
+    /// @notice Emitted when a deal is paid out (`valueless` deals record the same split without tokens).
+    event Settled(bytes32 indexed id, uint256 computeFee, uint256 transitTotal, uint256 platformFee, bool valueless);
+    /// @notice Emitted when a buyer gets its funds back from a deal.
+    event Refunded(bytes32 indexed id, address indexed buyer, uint256 amount);
+    /// @notice Emitted when a seller is slashed: `toBuyer` + `toPlatform` == the slashed amount.
+    event Slashed(bytes32 indexed id, address indexed seller, uint256 toBuyer, uint256 toPlatform);
+
+    /// @notice Posts `order` on chain (caller = order.buyer), locking order.maxTotal from the caller's
+    ///  escrow balance and pulling any shortfall from its token allowance. Stage 1 locks nothing.
+    function postOrder(Order calldata order) external returns (bytes32 id);
+    /// @notice Cancels an unmatched order: a posted one (refunding its lock) or a signed one (so it can
+    ///  never be matched). Buyer only.
+    function cancelOrder(Order calldata order, uint256 locked) external;
+    /// @notice Returns a posted order's lock after its expiry. Anyone.
+    function expireOrder(Order calldata order, uint256 locked) external;
+
+    /// @notice Matches a buyer-signed order (EIP-712) with `bill`, drawing on the buyer's deposit. Matcher only.
+    function matchSigned(Order calldata order, bytes calldata signature, Bill calldata bill) external returns (bytes32 id);
+    /// @notice Matches a posted order. Matcher only.
+    function matchPosted(Order calldata order, uint256 locked, Bill calldata bill) external returns (bytes32 id);
+
+    /// @notice The buyer accepts a proposed bill.
+    function accept(Deal calldata deal) external;
+    /// @notice The buyer rejects a proposed bill: refund and capacity release.
+    function reject(Deal calldata deal) external;
+    /// @notice The seller declines an accepted deal before starting: refund and capacity release, no slash.
+    function decline(Deal calldata deal) external;
+    /// @notice The seller starts the work.
+    function start(Deal calldata deal) external;
+    /// @notice The seller reports completion with the result's content id; capacity is released.
+    function complete(Deal calldata deal, string calldata resultCid) external;
+    /// @notice Pays out a completed deal: by the buyer (confirmation) any time, by anyone after the dispute window.
+    function settle(Deal calldata deal) external;
+    /// @notice The buyer disputes a completed deal within the dispute window.
+    function dispute(Deal calldata deal) external;
+    /// @notice An arbiter (not a party) rules on a disputed deal: pay the seller, or refund the buyer and slash.
+    function resolve(Deal calldata deal, bool sellerWins) external;
+    /// @notice After the deadline of a Proposed, Accepted, Started or Disputed deal: refunds the buyer,
+    ///  releases capacity, and slashes the seller when it missed its start or delivery deadline. Anyone.
+    function timeout(Deal calldata deal) external;
+
+    /// @notice The status and current deadline of order or deal `id`.
+    function statusOf(bytes32 id) external view returns (Status status, uint40 deadline);
+    /// @notice The EIP-712 digest of `order`: its id.
+    function orderId(Order calldata order) external view returns (bytes32);
+}

@@ -1,0 +1,564 @@
+import brownie
+import pytest
+from conftest import (ACCEPT_WINDOW, ARBITER, ARBITRATION_PERIOD, BUYER, CLOUD, DELIVERY_GRACE, DISPUTE_WINDOW,
+                      MATCHER, MIN_STAKE, NODE_PRICE, OPERATOR, PROVIDER, START_WINDOW, err, key_of, make_bill,
+                      make_spec, plain, sign_order)
+
+COMPUTE = 6 * 10**18  # 3 CU for an hour at 2 tokens per CU-hour
+PLATFORM = COMPUTE * 250 // 10_000
+TRANSIT = [3 * 10**17, 2 * 10**17]
+TOTAL = COMPUTE + PLATFORM + sum(TRANSIT)
+CID = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
+PROPOSED, ACCEPTED, STARTED, COMPLETED, DISPUTED, SETTLED, REFUNDED, CANCELLED = 2, 3, 4, 5, 6, 7, 8, 9
+
+
+def status(market, deal):
+    return int(market.statusOf(deal[0])[0])
+
+
+def held(market, token):
+    return int(token.balanceOf(market))
+
+
+# ------------------------------------------------------------------ stage 1: allocations, no value
+
+
+def test_stage_one_records_allocation_without_moving_value(market, token, matched, cloud_team, buyer, registry,
+                                                           node_id):
+    deal, tx = matched()
+    assert deal[8] is True  # valueless
+    assert plain(registry.reservedOf(node_id)) == (1000, 1000, 1000)
+    market.start(deal, {"from": cloud_team})
+    market.complete(deal, CID, {"from": cloud_team})
+    tx = market.settle(deal, {"from": buyer})
+    assert plain(tx.events["Settled"].values()) == plain((deal[0], COMPUTE, sum(TRANSIT), PLATFORM, True))
+    assert market.balanceOf(cloud_team) == 0 and held(market, token) == 0
+    assert status(market, deal) == SETTLED
+    assert plain(registry.reservedOf(node_id)) == (0, 0, 0)
+
+
+# ------------------------------------------------------------------ stage 2: the full paid lifecycle
+
+
+def test_full_lifecycle_pays_seller_transit_operators_and_platform(market, token, stage2, matched, cloud_team, buyer,
+                                                                   founder, network_team, registry, node_id):
+    deal, tx = matched()
+    assert tx.events["Matched"]["status"] == ACCEPTED
+    assert market.balanceOf(buyer) == 1000 * 10**18 - TOTAL
+    tx = market.start(deal, {"from": cloud_team})
+    assert tx.events["DealStatusChanged"]["status"] == STARTED
+    tx = market.complete(deal, CID, {"from": cloud_team})
+    assert tx.events["Completed"]["resultCid"] == CID
+    assert plain(registry.reservedOf(node_id)) == (0, 0, 0)
+    tx = market.settle(deal, {"from": buyer})
+    assert plain(tx.events["Settled"].values()) == plain((deal[0], COMPUTE, sum(TRANSIT), PLATFORM, False))
+    assert market.balanceOf(cloud_team) == COMPUTE
+    assert market.balanceOf(founder) == TRANSIT[0]
+    assert market.balanceOf(network_team) == TRANSIT[1]
+    assert market.platformFees() == PLATFORM
+    before = token.balanceOf(cloud_team)
+    market.withdraw(COMPUTE, {"from": cloud_team})
+    assert token.balanceOf(cloud_team) == before + COMPUTE
+    market.withdrawFees({"from": founder})
+    assert market.platformFees() == 0
+    # conservation: what the escrow holds is exactly what it owes
+    owed = sum(int(market.balanceOf(a)) for a in (buyer, cloud_team, founder, network_team))
+    assert held(market, token) == owed + int(market.stakeOf(cloud_team))
+
+
+def test_settled_deal_cannot_settle_twice(market, stage2, matched, cloud_team, buyer):
+    deal, _ = matched()
+    market.start(deal, {"from": cloud_team})
+    market.complete(deal, CID, {"from": cloud_team})
+    market.settle(deal, {"from": buyer})
+    with brownie.reverts(err("InvalidStatus", deal[0], SETTLED)):
+        market.settle(deal, {"from": buyer})
+
+
+def test_typed_data_signature_from_a_wallet_is_accepted(market, stage2, new_order, buyer, accounts, node_id,
+                                                        founder, chain):
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    from deploy import typed_order
+
+    order = new_order(nonce=7)
+    signable = encode_typed_data(full_message=typed_order(market, order, chain.id))
+    sig = Account.sign_message(signable, key_of(buyer, accounts)).signature
+    bill = make_bill(order, node_id, NODE_PRICE, 250)
+    tx = market.matchSigned(order, sig, bill, {"from": founder})
+    assert tx.events["Matched"]["buyer"] == buyer
+
+
+def test_deal_passed_back_must_match_the_stored_one(market, stage2, matched, cloud_team):
+    deal, _ = matched()
+    forged = list(deal)
+    forged[9] = deal[9] * 2  # a bigger compute fee
+    with brownie.reverts(err("UnknownDeal", deal[0])):
+        market.start(tuple(forged), {"from": cloud_team})
+
+
+# ------------------------------------------------------------------ acceptance
+
+
+def test_buyer_accepts_a_proposed_bill(market, stage2, matched, buyer, cloud_team, chain):
+    deal, tx = matched(autoAccept=False)
+    assert tx.events["Matched"]["status"] == PROPOSED
+    with brownie.reverts(err("InvalidStatus", deal[0], PROPOSED)):
+        market.start(deal, {"from": cloud_team})
+    with brownie.reverts(err("Unauthorized", deal[0], cloud_team.address, buyer.address)):
+        market.accept(deal, {"from": cloud_team})
+    market.accept(deal, {"from": buyer})
+    assert status(market, deal) == ACCEPTED
+
+
+def test_buyer_rejects_a_proposed_bill_and_is_refunded(market, stage2, matched, buyer, registry, node_id):
+    deal, _ = matched(autoAccept=False)
+    tx = market.reject(deal, {"from": buyer})
+    assert tx.events["Refunded"]["amount"] == TOTAL
+    assert market.balanceOf(buyer) == 1000 * 10**18
+    assert plain(registry.reservedOf(node_id)) == (0, 0, 0)
+    assert status(market, deal) == REFUNDED
+
+
+def test_acceptance_after_deadline_is_refused(market, stage2, matched, buyer, chain):
+    deal, _ = matched(autoAccept=False)
+    chain.sleep(ACCEPT_WINDOW + 5)
+    chain.mine()
+    deadline = int(market.statusOf(deal[0])[1])
+    with brownie.reverts(err("DeadlinePassed", deal[0], deadline)):
+        market.accept(deal, {"from": buyer})
+
+
+def test_seller_declines_before_start_without_slash(market, stage2, matched, cloud_team, buyer):
+    deal, _ = matched()
+    tx = market.decline(deal, {"from": cloud_team})
+    assert "Slashed" not in tx.events
+    assert market.balanceOf(buyer) == 1000 * 10**18
+    assert market.stakeOf(cloud_team) == MIN_STAKE[1]
+
+
+# ------------------------------------------------------------------ match checks
+
+
+def test_match_rejects_bad_bills(market, stage2, new_order, buyer, accounts, node_id, founder, network_team):
+    order = new_order()
+    sig = sign_order(market, order, key_of(buyer, accounts))
+    good = make_bill(order, node_id, NODE_PRICE, 250, [(founder.address, 1)])
+    bad_compute = (good[0], good[1] + 1, good[2], good[3], good[4])
+    with brownie.reverts(err("ComputeFeeMismatch", COMPUTE, COMPUTE + 1)):
+        market.matchSigned(order, sig, bad_compute, {"from": founder})
+    bad_platform = (good[0], good[1], 0, good[3], good[4])
+    with brownie.reverts(err("PlatformFeeMismatch", PLATFORM, 0)):
+        market.matchSigned(order, sig, bad_platform, {"from": founder})
+    greedy = (good[0], good[1], good[2], [founder.address], [100 * 10**18])
+    with brownie.reverts(err("BillAboveLimit", COMPUTE + PLATFORM + 100 * 10**18, 100 * 10**18)):
+        market.matchSigned(order, sig, greedy, {"from": founder})
+    lopsided = (good[0], good[1], good[2], [founder.address, network_team.address], [1])
+    with brownie.reverts(err("InvalidTransit", 2, 1, 8)):
+        market.matchSigned(order, sig, lopsided, {"from": founder})
+    not_operator = (good[0], good[1], good[2], [buyer.address], [1])
+    with brownie.reverts(err("MissingRole", buyer.address, OPERATOR, BUYER)):
+        market.matchSigned(order, sig, not_operator, {"from": founder})
+
+
+def test_match_rejects_orders_the_node_cannot_serve(market, stage2, new_order, buyer, accounts, node_id, founder):
+    cases = [
+        (dict(maxPricePerCuHour=NODE_PRICE - 1), err("PriceAboveLimit", node_id, NODE_PRICE, NODE_PRICE - 1)),
+        (dict(memoryMib=70000), err("NodeDoesNotFit", node_id, "memoryMib", 65536, 70000)),
+        (dict(gpuModel=9, gpuCount=1), err("NodeDoesNotFit", node_id, "gpuModel", 3, 9)),
+        (dict(gpuModel=3, gpuCount=2), err("NodeDoesNotFit", node_id, "gpuCount", 1, 2)),
+        (dict(minTier=2), err("NodeDoesNotFit", node_id, "tier", 1, 2)),
+        (dict(logicMcu=5000), err("InsufficientCapacity", node_id, 0, 5000, 4000)),
+    ]
+    for fields, message in cases:
+        order = new_order(**fields)
+        sig = sign_order(market, order, key_of(buyer, accounts))
+        with brownie.reverts(message):
+            market.matchSigned(order, sig, make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+    order = new_order(logicMcu=0, parallelMcu=0, neuralMcu=0)
+    oid = market.orderId(order)
+    with brownie.reverts(err("EmptyOrder", oid)):
+        market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
+                           make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+
+
+def test_match_requires_matcher_and_buyer_signature(market, stage2, new_order, buyer, accounts, node_id, founder,
+                                                    cloud_team):
+    order = new_order()
+    bill = make_bill(order, node_id, NODE_PRICE, 250)
+    sig = sign_order(market, order, key_of(buyer, accounts))
+    with brownie.reverts(err("MissingRole", cloud_team.address, MATCHER, CLOUD)):
+        market.matchSigned(order, sig, bill, {"from": cloud_team})
+    forged = sign_order(market, order, key_of(cloud_team, accounts))
+    with brownie.reverts(err("InvalidSignature", market.orderId(order), buyer.address)):
+        market.matchSigned(order, forged, bill, {"from": founder})
+
+
+def test_signed_order_is_used_at_most_once(market, stage2, new_order, buyer, accounts, node_id, founder):
+    order = new_order()
+    bill = make_bill(order, node_id, NODE_PRICE, 250)
+    sig = sign_order(market, order, key_of(buyer, accounts))
+    market.matchSigned(order, sig, bill, {"from": founder})
+    with brownie.reverts(err("OrderAlreadyUsed", market.orderId(order), ACCEPTED)):
+        market.matchSigned(order, sig, bill, {"from": founder})
+
+
+def test_expired_order_is_refused(market, stage2, new_order, buyer, accounts, node_id, founder, chain):
+    order = new_order(expiry=chain.time() - 10)
+    with brownie.reverts(err("OrderExpired", market.orderId(order), order[14])):
+        market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
+                           make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+
+
+def test_buyer_without_deposit_is_refused(market, stage2, matched, buyer):
+    market.withdraw(1000 * 10**18, {"from": buyer})
+    with brownie.reverts(err("InsufficientBalance", buyer.address, 0, TOTAL)):
+        matched()
+
+
+def test_seller_without_stake_is_refused_from_stage_two(market, stage2, matched, cloud_team):
+    with brownie.reverts(err("StakeRequired", cloud_team.address, MIN_STAKE[1], MIN_STAKE[1], 1)):
+        market.unstake(1, {"from": cloud_team})
+    market_stake = int(market.stakeOf(cloud_team))
+    assert market_stake == MIN_STAKE[1]
+    # A second medium node doubles the requirement.
+    from conftest import make_spec as spec_of
+    cloud_team_node = spec_of(cloud_team.address)  # noqa: F841 (operator must be an operator: use founder)
+
+
+def test_second_node_raises_required_stake(market, registry, stage2, matched, cloud_team, founder):
+    registry.registerNode(make_spec(founder.address), {"from": cloud_team})
+    with brownie.reverts(err("InsufficientStake", cloud_team.address, MIN_STAKE[1], 2 * MIN_STAKE[1])):
+        matched()
+
+
+def test_cancelled_signed_order_cannot_be_matched(market, stage2, new_order, buyer, accounts, node_id, founder):
+    order = new_order()
+    tx = market.cancelOrder(order, 0, {"from": buyer})
+    assert tx.events["OrderCancelled"]["refunded"] == 0
+    with brownie.reverts(err("OrderAlreadyUsed", market.orderId(order), CANCELLED)):
+        market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
+                           make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+    with brownie.reverts(err("Unauthorized", market.orderId(order), founder.address, buyer.address)):
+        market.cancelOrder(order, 0, {"from": founder})
+
+
+# ------------------------------------------------------------------ posted orders
+
+
+def test_posted_order_locks_max_and_match_returns_the_excess(market, token, stage2, new_order, buyer, node_id,
+                                                             founder):
+    market.withdraw(1000 * 10**18, {"from": buyer})
+    order = new_order()
+    tx = market.postOrder(order, {"from": buyer})
+    oid = tx.return_value
+    assert tx.events["OrderPosted"]["locked"] == 100 * 10**18
+    assert held(market, token) == 100 * 10**18 + MIN_STAKE[1]
+    bill = make_bill(order, node_id, NODE_PRICE, 250)
+    market.matchPosted(order, 100 * 10**18, bill, {"from": founder})
+    assert market.balanceOf(buyer) == 100 * 10**18 - COMPUTE - PLATFORM
+    assert status(market, (oid,)) == ACCEPTED
+    with brownie.reverts(err("OrderAlreadyUsed", oid, ACCEPTED)):
+        market.matchPosted(order, 100 * 10**18, bill, {"from": founder})
+
+
+def test_posted_order_cancel_and_expiry_refund(market, stage2, new_order, buyer, founder, chain):
+    a = new_order(nonce=1)
+    b = new_order(nonce=2)
+    market.postOrder(a, {"from": buyer})
+    market.postOrder(b, {"from": buyer})
+    assert market.balanceOf(buyer) == 800 * 10**18
+    with brownie.reverts(err("UnknownDeal", market.orderId(a))):
+        market.cancelOrder(a, 1, {"from": buyer})
+    market.cancelOrder(a, 100 * 10**18, {"from": buyer})
+    with brownie.reverts(err("DeadlineNotReached", market.orderId(b), b[14])):
+        market.expireOrder(b, 100 * 10**18, {"from": founder})
+    chain.sleep(86400 + 10)
+    chain.mine()
+    market.expireOrder(b, 100 * 10**18, {"from": founder})
+    assert market.balanceOf(buyer) == 1000 * 10**18
+    with brownie.reverts(err("InvalidStatus", market.orderId(b), CANCELLED)):
+        market.expireOrder(b, 100 * 10**18, {"from": founder})
+
+
+def test_posting_needs_the_buyer_role_and_own_order(market, stage2, new_order, buyer, cloud_team):
+    order = new_order()
+    with brownie.reverts(err("Unauthorized", "0x" + "00" * 32, cloud_team.address, buyer.address)):
+        market.postOrder(order, {"from": cloud_team})
+
+
+# ------------------------------------------------------------------ timeouts
+
+
+def _advance(chain, seconds):
+    chain.sleep(seconds + 5)
+    chain.mine()
+
+
+def test_timeout_of_proposed_deal_refunds_without_slash(market, stage2, matched, buyer, chain, founder):
+    deal, _ = matched(autoAccept=False)
+    deadline = int(market.statusOf(deal[0])[1])
+    with brownie.reverts(err("DeadlineNotReached", deal[0], deadline)):
+        market.timeout(deal, {"from": founder})
+    _advance(chain, ACCEPT_WINDOW)
+    tx = market.timeout(deal, {"from": founder})
+    assert "Slashed" not in tx.events
+    assert market.balanceOf(buyer) == 1000 * 10**18
+
+
+def test_seller_missing_start_is_slashed_half_to_buyer(market, stage2, matched, buyer, cloud_team, chain, founder,
+                                                       registry, node_id):
+    deal, _ = matched()
+    _advance(chain, START_WINDOW)
+    tx = market.timeout(deal, {"from": founder})
+    assert plain(tx.events["Slashed"].values()) == plain((deal[0], cloud_team, COMPUTE // 2, COMPUTE - COMPUTE // 2))
+    assert market.balanceOf(buyer) == 1000 * 10**18 + COMPUTE // 2
+    assert market.stakeOf(cloud_team) == MIN_STAKE[1] - COMPUTE
+    assert plain(registry.reservedOf(node_id)) == (0, 0, 0)
+    with brownie.reverts(err("InvalidStatus", deal[0], REFUNDED)):
+        market.timeout(deal, {"from": founder})
+
+
+def test_seller_missing_delivery_is_slashed(market, stage2, matched, buyer, cloud_team, chain, founder):
+    deal, _ = matched()
+    market.start(deal, {"from": cloud_team})
+    _advance(chain, 3600 + DELIVERY_GRACE)
+    deadline = int(market.statusOf(deal[0])[1])
+    with brownie.reverts(err("DeadlinePassed", deal[0], deadline)):
+        market.complete(deal, CID, {"from": cloud_team})
+    tx = market.timeout(deal, {"from": founder})
+    assert tx.events["Slashed"]["toBuyer"] == COMPUTE // 2
+    assert market.balanceOf(buyer) == 1000 * 10**18 + COMPUTE // 2
+
+
+def test_slash_is_capped_by_the_stake(market, stage2, matched, cloud_team, chain, founder, buyer):
+    deal, _ = matched(duration=3600 * 100, maxTotal=10_000 * 10**18)  # compute fee 600 > stake 500
+    _advance(chain, START_WINDOW)
+    tx = market.timeout(deal, {"from": founder})
+    assert tx.events["Slashed"]["toBuyer"] + tx.events["Slashed"]["toPlatform"] == MIN_STAKE[1]
+    assert market.stakeOf(cloud_team) == 0
+
+
+def test_completed_deal_settles_by_anyone_after_the_dispute_window(market, stage2, matched, cloud_team, chain,
+                                                                   founder):
+    deal, _ = matched()
+    market.start(deal, {"from": cloud_team})
+    market.complete(deal, CID, {"from": cloud_team})
+    deadline = int(market.statusOf(deal[0])[1])
+    with brownie.reverts(err("DeadlineNotReached", deal[0], deadline)):
+        market.settle(deal, {"from": cloud_team})
+    _advance(chain, DISPUTE_WINDOW)
+    market.settle(deal, {"from": cloud_team})
+    assert market.balanceOf(cloud_team) == COMPUTE
+
+
+def test_timeout_of_completed_deal_is_refused(market, stage2, matched, cloud_team, chain, founder):
+    deal, _ = matched()
+    market.start(deal, {"from": cloud_team})
+    market.complete(deal, CID, {"from": cloud_team})
+    _advance(chain, DISPUTE_WINDOW)
+    with brownie.reverts(err("InvalidStatus", deal[0], COMPLETED)):
+        market.timeout(deal, {"from": founder})
+
+
+# ------------------------------------------------------------------ disputes
+
+
+@pytest.fixture
+def disputed(market, stage2, matched, cloud_team, buyer):
+    deal, _ = matched()
+    market.start(deal, {"from": cloud_team})
+    market.complete(deal, CID, {"from": cloud_team})
+    market.dispute(deal, {"from": buyer})
+    assert status(market, deal) == DISPUTED
+    return deal
+
+
+def test_arbiter_rules_for_the_seller(market, disputed, founder, cloud_team):
+    market.resolve(disputed, True, {"from": founder})
+    assert market.balanceOf(cloud_team) == COMPUTE
+    assert status(market, disputed) == SETTLED
+
+
+def test_arbiter_rules_for_the_buyer_refunds_and_slashes(market, disputed, founder, buyer, cloud_team):
+    tx = market.resolve(disputed, False, {"from": founder})
+    assert market.balanceOf(buyer) == 1000 * 10**18 + COMPUTE // 2
+    assert tx.events["Slashed"]["toPlatform"] == COMPUTE - COMPUTE // 2
+    assert status(market, disputed) == REFUNDED
+    assert market.balanceOf(cloud_team) == 0
+
+
+def test_only_a_neutral_arbiter_resolves(market, disputed, buyer, network_team, federation, founder):
+    with brownie.reverts(err("MissingRole", network_team.address, ARBITER, OPERATOR)):
+        market.resolve(disputed, True, {"from": network_team})
+    federation.setRoles(buyer, BUYER | ARBITER, {"from": founder})
+    with brownie.reverts(err("Unauthorized", disputed[0], buyer.address, "0x" + "00" * 20)):
+        market.resolve(disputed, False, {"from": buyer})
+
+
+def test_dispute_window_and_arbitration_timeout(market, disputed, chain, founder, buyer, cloud_team):
+    _advance(chain, ARBITRATION_PERIOD)
+    deadline = int(market.statusOf(disputed[0])[1])
+    with brownie.reverts(err("DeadlinePassed", disputed[0], deadline)):
+        market.resolve(disputed, True, {"from": founder})
+    tx = market.timeout(disputed, {"from": founder})
+    assert "Slashed" not in tx.events
+    assert market.balanceOf(buyer) == 1000 * 10**18
+    assert market.stakeOf(cloud_team) == MIN_STAKE[1]
+
+
+def test_dispute_after_the_window_is_refused(market, stage2, matched, cloud_team, buyer, chain):
+    deal, _ = matched()
+    market.start(deal, {"from": cloud_team})
+    market.complete(deal, CID, {"from": cloud_team})
+    _advance(chain, DISPUTE_WINDOW)
+    deadline = int(market.statusOf(deal[0])[1])
+    with brownie.reverts(err("DeadlinePassed", deal[0], deadline)):
+        market.dispute(deal, {"from": buyer})
+
+
+# ------------------------------------------------------------------ batch and races
+
+
+def test_batch_matching_with_mixed_successes(market, stage2, new_order, buyer, accounts, node_id, founder):
+    entries = []
+    for n in range(4):
+        order = new_order(nonce=100 + n)
+        bill = make_bill(order, node_id, NODE_PRICE, 250)
+        if n == 2:
+            bill = (bill[0], bill[1] + 1, bill[2], bill[3], bill[4])  # a wrong bill: fails alone
+        entries.append((order, sign_order(market, order, key_of(buyer, accounts)), bill))
+    entries.append(entries[0])  # the same signed order again: fails alone
+    tx = market.matchSignedBatch(entries, {"from": founder})
+    assert tx.return_value == 3
+    failed = tx.events["MatchFailed"]
+    assert [int(f["index"]) for f in failed] == [2, 4]
+    assert len(tx.events["Matched"]) == 3
+    assert market.balanceOf(buyer) == 1000 * 10**18 - 3 * (COMPUTE + PLATFORM)
+
+
+def test_batch_worker_is_internal(market, founder, new_order):
+    order = new_order()
+    with brownie.reverts(err("OnlySelf", founder.address)):
+        market.matchForBatch(founder, (order, b"", (1, 0, 0, [], [])), {"from": founder})
+
+
+def test_two_matchers_racing_for_the_same_capacity(market, stage2, federation, new_order, buyer, accounts, node_id,
+                                                   founder):
+    # Stage 2's matchers are the operator's internal teams; a second matcher team races the first.
+    second = accounts[2]
+    federation.setRoles(second, OPERATOR | MATCHER, {"from": founder})
+    big = dict(logicMcu=3000, parallelMcu=0, neuralMcu=0)
+    a = new_order(nonce=1, **big)
+    b = new_order(nonce=2, **big)
+    market.matchSigned(a, sign_order(market, a, key_of(buyer, accounts)), make_bill(a, node_id, NODE_PRICE, 250),
+                       {"from": founder})
+    with brownie.reverts(err("InsufficientCapacity", node_id, 0, 3000, 1000)):
+        market.matchSigned(b, sign_order(market, b, key_of(buyer, accounts)),
+                           make_bill(b, node_id, NODE_PRICE, 250), {"from": second})
+
+
+# ------------------------------------------------------------------ stage admission in trade
+
+
+def test_stage_two_third_party_cloud_sells(market, stage2, federation, registry, token, founder, accounts, buyer,
+                                          new_order):
+    aliyun = accounts[4]
+    federation.admit(aliyun, CLOUD | BUYER, "Aliyun", {"from": founder})
+    node = registry.registerNode(make_spec(founder.address, tier=0), {"from": aliyun}).return_value
+    token.approve(market, MIN_STAKE[0], {"from": aliyun})
+    market.deposit(MIN_STAKE[0], {"from": aliyun})
+    market.stake(MIN_STAKE[0], {"from": aliyun})
+    order = new_order()
+    tx = market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
+                            make_bill(order, node, NODE_PRICE, 250), {"from": founder})
+    assert tx.events["Matched"]["seller"] == aliyun
+
+
+def test_stage_three_provider_sells_and_removed_seller_cannot(market, stage2, federation, registry, token, founder,
+                                                              accounts, buyer, new_order, cloud_team, node_id):
+    federation.advanceStage(3, {"from": founder})
+    lab = accounts[6]
+    federation.admit(lab, PROVIDER, "Idle-GPU lab", {"from": founder})
+    node = registry.registerNode(make_spec(founder.address, tier=0), {"from": lab}).return_value
+    token.approve(market, MIN_STAKE[0], {"from": lab})
+    market.deposit(MIN_STAKE[0], {"from": lab})
+    market.stake(MIN_STAKE[0], {"from": lab})
+    order = new_order(nonce=1)
+    market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
+                       make_bill(order, node, NODE_PRICE, 250), {"from": founder})
+    federation.remove(cloud_team, {"from": founder})
+    order = new_order(nonce=2)
+    with brownie.reverts(err("MissingRole", cloud_team.address, CLOUD | PROVIDER | OPERATOR, 0)):
+        market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
+                           make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+
+
+def test_stage_one_buyer_must_hold_buyer_role(market, new_order, accounts, node_id, founder, cloud_team):
+    from deploy import make_order
+    order = make_order(cloud_team.address, expiry=new_order()[14])
+    with brownie.reverts(err("MissingRole", cloud_team.address, BUYER, CLOUD)):
+        market.matchSigned(order, sign_order(market, order, key_of(cloud_team, accounts)),
+                           make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+
+
+# ------------------------------------------------------------------ escrow
+
+
+def test_permit_deposit_submitted_by_the_matcher(market, token, accounts, founder, chain, buyer):
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    amount = 50 * 10**18
+    deadline = chain.time() + 3600
+    permit = {
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+            "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                       {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                       {"name": "deadline", "type": "uint256"}],
+        },
+        "primaryType": "Permit",
+        "domain": {"name": "Suanwang Settlement Token", "version": "1", "chainId": chain.id,
+                   "verifyingContract": token.address},
+        "message": {"owner": buyer.address, "spender": market.address, "value": amount, "nonce": 0,
+                    "deadline": deadline},
+    }
+    signed = Account.sign_message(encode_typed_data(full_message=permit), key_of(buyer, accounts))
+    tx = market.depositWithPermit(buyer, amount, deadline, signed.v, signed.r.to_bytes(32, "big"),
+                                  signed.s.to_bytes(32, "big"), {"from": founder})
+    assert plain(tx.events["Deposited"].values()) == plain((buyer, founder, amount))
+    assert market.balanceOf(buyer) == amount
+
+
+def test_fee_on_transfer_token_is_refused(FeeOnTransferToken, Market, federation, registry, founder, buyer):
+    bad = FeeOnTransferToken.deploy({"from": founder})
+    m = Market.deploy(federation, registry, bad, (1, 1, 1, 1, 1), {"from": founder})
+    bad.mint(buyer, 1000, {"from": founder})
+    bad.approve(m, 1000, {"from": buyer})
+    with brownie.reverts(err("FeeOnTransferToken", 1000, 990)):
+        m.deposit(1000, {"from": buyer})
+
+
+def test_escrow_withdraw_and_fee_rules(market, token, stage2, buyer, founder, cloud_team):
+    with brownie.reverts(err("InsufficientBalance", buyer.address, 1000 * 10**18, 1000 * 10**18 + 1)):
+        market.withdraw(1000 * 10**18 + 1, {"from": buyer})
+    with brownie.reverts(err("ZeroAmount")):
+        market.withdraw(0, {"from": buyer})
+    with brownie.reverts(err("NotFeeRecipient", buyer.address)):
+        market.withdrawFees({"from": buyer})
+    with brownie.reverts(err("ZeroAmount")):
+        market.withdrawFees({"from": founder})
+    with brownie.reverts(err("ZeroAmount")):
+        market.stake(0, {"from": cloud_team})
+    tx = market.withdraw(10, {"from": buyer})
+    assert plain(tx.events["Withdrawn"].values()) == plain((buyer, 10))
+
+
+def test_retired_node_unstakes_fully(market, registry, stage2, cloud_team, node_id):
+    registry.retireNode(node_id, {"from": cloud_team})
+    tx = market.unstake(MIN_STAKE[1], {"from": cloud_team})
+    assert tx.events["Unstaked"]["amount"] == MIN_STAKE[1]
+    assert market.balanceOf(cloud_team) == MIN_STAKE[1]

@@ -26,10 +26,6 @@ def nodes_phrase(count: int, singular: str, plural: str) -> str:
     return f"{count} node {singular}" if count == 1 else f"{count} nodes {plural}"
 
 
-def _article(name: str) -> str:
-    return "an" if name[:1].lower() in "aeiou" else "a"
-
-
 @register
 class StageFilter(FilterPlugin):
     """Who may serve whom in the deployment's rollout stage."""
@@ -77,9 +73,9 @@ class GpuTypeFilter(FilterPlugin):
         return [Check("model", mask)]
 
     def sentence(self, code: str, count: int, order: Order) -> str:
-        names = [self.engine.catalog.openb_name(m) for m in order.gpu_models]
+        names = [self.engine.catalog.by_code(m).name for m in order.gpu_models]
         wanted = " or ".join(names)
-        return f"{nodes_phrase(count, 'lacks', 'lack')} {_article(wanted)} {wanted}"
+        return f"{nodes_phrase(count, 'lacks', 'lack')} the GPU you asked for ({wanted})"
 
 
 @register

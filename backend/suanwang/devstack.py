@@ -75,6 +75,11 @@ def wait_until(
     raise StackError(f"{what}: no answer within {timeout_s:.0f} s ({last})")
 
 
+def genesis_time_file(state_file: Path) -> Path:
+    """Where the genesis timestamp of a saved chain is kept, beside its Anvil state file."""
+    return state_file.with_name(state_file.name + ".genesis-time")
+
+
 @dataclass
 class Anvil:
     """A local Anvil chain on `port`; with `state_file` its state survives restarts, with `load_state`
@@ -111,6 +116,15 @@ class Anvil:
             "20",
             "--silent",
         ]
+        saved = self.state_file if self.state_file is not None and self.state_file.exists() else self.load_state
+        genesis_time = (
+            genesis_time_file(saved).read_text().strip() if saved and genesis_time_file(saved).exists() else None
+        )
+        if genesis_time is not None:
+            # Anvil 1.7.1 makes a new genesis block on every start and keeps both in the next dump;
+            # from the second restart on, the new one can win and the chain's identity changes.
+            # Starting with the original genesis timestamp makes the new genesis identical.
+            args += ["--timestamp", genesis_time]
         if self.state_file is not None:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
             # --state loads the file at start and writes it on exit; --state-interval also every 5 s,
@@ -122,6 +136,17 @@ class Anvil:
             args += ["--block-time", str(self.block_time_s)]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         wait_until(lambda: rpc(self.url, "eth_chainId"), f"Anvil on port {self.port}", 20, self.process)
+        if genesis_time is not None:
+            # --timestamp also winds the clock back; bring chain time to the wall clock again.
+            latest = rpc(self.url, "eth_getBlockByNumber", ["latest", False])
+            assert isinstance(latest, dict)
+            now = int(time.time())
+            if now > int(latest["timestamp"], 16):
+                rpc(self.url, "evm_setTime", [now])
+        elif self.state_file is not None:
+            genesis = rpc(self.url, "eth_getBlockByNumber", ["0x0", False])
+            assert isinstance(genesis, dict)
+            genesis_time_file(self.state_file).write_text(str(int(genesis["timestamp"], 16)))
         return self
 
     def stop(self) -> None:

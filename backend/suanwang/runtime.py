@@ -61,8 +61,9 @@ class Runtime:
                     confirmations=self.settings.confirmations,
                     chunk_blocks=self.settings.log_chunk_blocks,
                 )
-                self.indexer_thread = IndexerThread(indexer, self.settings.poll_interval_s)
-                self.indexer_thread.start()
+                thread = IndexerThread(indexer, self.settings.poll_interval_s)
+                thread.start()
+                self.indexer_thread = thread
                 self.startup_error = None
                 return
             except SuanwangError as exc:
@@ -74,6 +75,8 @@ class Runtime:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._starter is not None:
+            self._starter.join(timeout=5)
         if self.indexer_thread is not None:
             self.indexer_thread.stop()
             self.indexer_thread.join(timeout=5)

@@ -51,7 +51,7 @@ export function App() {
     <>
       <header className="topbar">
         <div className="brand">
-          <span className="logo" aria-hidden="true">算网</span>
+          <span className="logo" aria-hidden="true">SW</span>
           <div>
             <h1>Suanwang</h1>
             <p className="tagline">compute, with the network path to it</p>

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import requests
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
@@ -13,7 +14,8 @@ from web3.providers.rpc.utils import ExceptionRetryConfiguration
 from suanwang.chain.deployment import Deployment, load_abi
 from suanwang.config import Settings
 
-RETRYABLE_RPC_METHODS = ("eth_", "net_", "web3_")
+# Reads and raw-transaction sends are safe to repeat: a resent signed transaction has the same hash.
+RETRYABLE_RPC_NAMESPACES = ("eth", "net", "web3")
 
 
 def connect(rpc_url: str, timeout_s: float = 10.0) -> Web3:
@@ -22,7 +24,10 @@ def connect(rpc_url: str, timeout_s: float = 10.0) -> Web3:
         rpc_url,
         request_kwargs={"timeout": timeout_s},
         exception_retry_configuration=ExceptionRetryConfiguration(
-            retries=5, backoff_factor=0.2, method_allowlist=list(RETRYABLE_RPC_METHODS)
+            errors=(requests.ConnectionError, requests.Timeout),
+            retries=5,
+            backoff_factor=0.2,
+            method_allowlist=list(RETRYABLE_RPC_NAMESPACES),
         ),
     )
     return Web3(provider)

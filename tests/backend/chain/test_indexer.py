@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from suanwang.chain.gateway import connect, contracts
 from suanwang.chain.indexer import ChainReplacedError, Indexer
-from suanwang.devstack import Anvil, free_port, rpc
+from suanwang.devstack import Anvil, free_port, genesis_time_file, rpc
 from suanwang.roles import Role
 from suanwang.storage.db import make_engine, make_sessionmaker
 from suanwang.storage.models import Event, Node
@@ -77,15 +77,18 @@ def test_each_log_is_stored_once_across_repeated_syncs_and_restarts(chain: Chain
 
 def test_reorg_within_confirmation_depth_is_never_indexed(chain: Chain, tmp_path: Path) -> None:
     indexer = make_indexer(chain, tmp_path, confirmations=3)
-    indexer.sync_to_head()
-    baseline = counts(indexer)
     node_id = register_node(chain)
     indexer.sync_to_head()
     assert node_id not in counts(indexer)[2]  # not yet confirmed
     rpc(chain.anvil.url, "anvil_reorg", [1, []])  # replaces the registration's block with an empty one
     rpc(chain.anvil.url, "anvil_mine", ["0x5"])
     indexer.sync_to_head()
-    assert counts(indexer) == baseline
+    events, distinct, nodes = counts(indexer)
+    assert nodes == set()
+    assert events == distinct
+    with indexer.sessions() as s:
+        assert s.scalars(select(Event).where(Event.name == "NodeRegistered")).all() == []
+        assert s.scalars(select(Event).where(Event.name == "MemberAdmitted")).all()  # the rest was indexed
 
 
 def test_reorg_deeper_than_confirmations_rolls_back_and_reindexes(chain: Chain, tmp_path: Path) -> None:
@@ -126,20 +129,22 @@ def test_restart_of_anvil_from_saved_state_resumes_without_duplicates(
 ) -> None:
     state = tmp_path / "chain-state.json"
     shutil.copy(deployed_state[1], state)
+    shutil.copy(genesis_time_file(deployed_state[1]), genesis_time_file(state))
     with Anvil(free_port(), state_file=state) as first:
         chain.anvil, chain.w3 = first, connect(first.url)
         register_node(chain)
         indexer = make_indexer(chain, tmp_path)
         indexer.sync_to_head()
         before = counts(indexer)
-    with Anvil(free_port(), state_file=state) as second:  # the same chain, restarted
-        chain.anvil, chain.w3 = second, connect(second.url)
-        register_node(chain)
-        resumed = make_indexer(chain, tmp_path)
-        resumed.sync_to_head()
-        events, distinct, nodes = counts(resumed)
-    assert events == distinct == before[0] + 1
-    assert len(nodes) == len(before[2]) + 1
+    for _restart in range(3):  # Anvil's genesis handling broke only from the second restart on
+        with Anvil(free_port(), state_file=state) as again:  # the same chain, restarted
+            chain.anvil, chain.w3 = again, connect(again.url)
+            register_node(chain)
+            resumed = make_indexer(chain, tmp_path)
+            resumed.sync_to_head()
+            events, distinct, nodes = counts(resumed)
+    assert events == distinct == before[0] + 3
+    assert len(nodes) == len(before[2]) + 3
 
 
 def test_a_replaced_chain_is_refused(chain: Chain, tmp_path: Path) -> None:

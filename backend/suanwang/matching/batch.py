@@ -115,7 +115,7 @@ def candidates(engine: Engine, orders: Sequence[Order], k: int, latency_cost_per
             located = [r for r, o in enumerate(block_orders) if o.access_point is not None]
             if located and all_latency is not None and all_bandwidth is not None:
                 rows = np.array(located)
-                which = np.array([ap_row[block_orders[r].access_point] for r in located])
+                which = np.array([ap_row[int(block_orders[r].access_point or 0)] for r in located])
                 lat = all_latency[which][:, cols]
                 bw = all_bandwidth[which][:, cols]
                 max_lat = np.array([block_orders[r].max_latency_ms or np.inf for r in located])
@@ -256,7 +256,7 @@ def _solve_cp_sat(
         for g, terms in load.items():
             model.add(sum(coef * var for coef, var in terms) <= free[g])
 
-    for i, (n, gpus) in hint.items():
+    for i, (n, _) in hint.items():
         model.add_hint(x[i, n], 1)
     matched = sum(x.values())
     solver = cp_model.CpSolver()
@@ -270,15 +270,16 @@ def _solve_cp_sat(
             return hint, False
         optimal = status == cp_model.OPTIMAL
         best = round(solver.objective_value)
-        for key, var in x.items():
-            model.add_hint(var, solver.value(var)) if key not in {(i, n) for i, (n, _) in hint.items()} else None
+        model.clear_hints()
+        for var in x.values():
+            model.add_hint(var, solver.value(var))
         model.clear_objective()
     else:
         best = match_count
     model.add(matched == best)
     max_cost = max((float(v.max()) for v in cands.costs if v.size), default=1.0) or 1.0
     scale = 1_000_000 / max_cost
-    model.minimize(sum(int(round(float(cands.costs[i][j]) * scale)) * x[i, int(n)]
+    model.minimize(sum(round(float(cands.costs[i][j]) * scale) * x[i, int(n)]
                        for i in range(len(orders)) for j, n in enumerate(cands.nodes[i])))
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -302,7 +303,7 @@ def _solve_cp_sat(
     for (n, g), var in whole.items():
         if solver.value(var):
             pool[n].append(g)
-    for i, (n, gpus) in sorted(result.items()):
+    for i, (n, _) in sorted(result.items()):
         if orders[i].num_gpu and orders[i].gpu_share >= GPU_MILLI_PER_GPU:
             taken, pool[n] = pool[n][: orders[i].num_gpu], pool[n][orders[i].num_gpu :]
             result[i] = (n, tuple(taken))
@@ -346,7 +347,8 @@ def _solve_flow(
         order_id = 2 + arc_orders
         node_id = 2 + len(pending) + node_slot
         flow = min_cost_flow.SimpleMinCostFlow()
-        tails = np.concatenate([np.zeros(len(pending), dtype=np.int64), order_id, 2 + len(pending) + np.arange(used_nodes.size)])
+        node_vertices = 2 + len(pending) + np.arange(used_nodes.size)
+        tails = np.concatenate([np.zeros(len(pending), dtype=np.int64), order_id, node_vertices])
         heads = np.concatenate([2 + np.arange(len(pending)), node_id, np.full(used_nodes.size, sink)])
         caps = np.concatenate([np.ones(len(pending) + arc_orders.size, dtype=np.int64), capacity.astype(np.int64)])
         unit = np.concatenate([np.zeros(len(pending)), np.round(arc_costs * scale),

@@ -12,13 +12,13 @@ from suanwang.compute.units import GPU_MILLI_PER_GPU
 from suanwang.errors import InputError, NotFoundError, SuanwangError
 from suanwang.matching.cluster import BoolArray, ClusterState, FloatArray, IntArray
 from suanwang.matching.framework import (
+    REGISTRY,
     Binder,
     FilterPlugin,
     Profile,
     ReservePlugin,
     ScorePlugin,
     profile_named,
-    REGISTRY,
 )
 from suanwang.matching.model import (
     Explanation,
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 class Cycle:
     """What one placement cycle knows about its order; plugins add cached vectors to it."""
 
-    __slots__ = ("cpu", "engine", "latency", "bandwidth", "mem", "num_gpu", "order", "rate", "share")
+    __slots__ = ("bandwidth", "cpu", "engine", "latency", "mem", "num_gpu", "order", "rate", "share")
 
     def __init__(self, engine: Engine, order: Order) -> None:
         self.engine = engine
@@ -216,7 +216,7 @@ class Engine:
 
     def order_cost(self, order: Order, node_index: int) -> int:
         """Exact bill for the whole order on a node, in token base units (integer)."""
-        rate = int(round(self.cost_rates(order)[node_index]))
+        rate = round(float(self.cost_rates(order)[node_index]))
         return rate * order.duration_s // 3600
 
     # ------------------------------------------------------------------ cycle
@@ -258,7 +258,7 @@ class Engine:
                     rejections.append(
                         Rejection(plugin.name, check.code, count, plugin.sentence(check.code, count, cycle.order))
                     )
-        extra = ()
+        extra: tuple[str, ...] = ()
         if feasible > 1:
             extra = (f"{feasible - 1} feasible node{'s' if feasible > 2 else ''} scored lower",)
         return Explanation(cycle.order.id, n, feasible, tuple(rejections), extra, self.cluster.node_ids, first)
@@ -283,7 +283,7 @@ class Engine:
             memory_mib=order.memory_mib,
             gpu_indices=gpus,
             gpu_milli=cycle.share,
-            cost_per_hour=int(round(cycle.cost_rate()[index])),
+            cost_per_hour=round(float(cycle.cost_rate()[index])),
             latency_ms=latency,
             score=score,
         )

@@ -48,7 +48,8 @@ class StageFilter(FilterPlugin):
         return [Check("seller", self._mask)]
 
     def sentence(self, code: str, count: int, order: Order) -> str:
-        return f"{nodes_phrase(count, 'belongs', 'belong')} to sellers that may not serve ({self.engine.stage.describe()})"
+        rule = self.engine.stage.describe()
+        return f"{nodes_phrase(count, 'belongs', 'belong')} to sellers that may not serve ({rule})"
 
 
 @register

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from suanwang.compute import Tier, default_catalog, device_units, grade, node_units
 from suanwang.compute.openb import load_nodes, load_pods
 from suanwang.errors import InputError, NotFoundError
@@ -72,7 +71,9 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-POD_HEADER = "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n"
+POD_HEADER = (
+    "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n"
+)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from suanwang.compute import default_catalog
 from suanwang.matching import Node
 

@@ -2,13 +2,12 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from suanwang.cli import cli
 from suanwang.compute import Tier
+from suanwang.compute.openb import load_nodes, load_pods
 from suanwang.errors import InputError, NotFoundError
 from suanwang.matching import Engine, Node, Order, Placement, Profile, StagePolicy, Unplaced, Workload
 from suanwang.matching.trace import openb_nodes, openb_orders, replay
-from suanwang.compute.openb import load_nodes, load_pods
 from suanwang.paths import shared_data_dir
 
 
@@ -95,7 +94,7 @@ def test_bad_orders_are_refused_naming_the_field(small_market, order, field):
 
 
 def test_unknown_gpu_model_names_the_known_codes(small_market):
-    with pytest.raises(NotFoundError, match="codes run 1.."):
+    with pytest.raises(NotFoundError, match=r"codes run 1\.\."):
         Engine(small_market).place(Order("x", 1000, 10, num_gpu=1, gpu_models=(4242,)))
 
 

@@ -4,7 +4,6 @@ an explanation for every unmatched order."""
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from suanwang.compute import default_catalog
 from suanwang.matching import Engine, Node, Order, Placement, Unplaced
 from suanwang.matching.batch import candidates, greedy
@@ -48,7 +47,8 @@ def orders(draw, prefix="o"):
         result.append(Order(
             f"{prefix}{i}", draw(st.integers(1, 16)) * 1000, draw(st.integers(1, 64)) * 1024, num_gpu, share,
             gpu_models=tuple(sorted(set(draw(st.lists(st.sampled_from(GPU_MODELS), max_size=2))))) if num_gpu else (),
-            access_point=draw(st.integers(0, 9)), max_latency_ms=draw(st.sampled_from([5.0, 20.0, 50.0])) if sla else None,
+            access_point=draw(st.integers(0, 9)),
+            max_latency_ms=draw(st.sampled_from([5.0, 20.0, 50.0])) if sla else None,
             max_price_per_hour=draw(st.sampled_from([None, 10**16, 10**17])),
         ))
     return result

@@ -1,3 +1,4 @@
+from tests.support.postgres import database_url, postgres_url
 from tests.support.stack import chain, deployed_state
 
-__all__ = ["chain", "deployed_state"]
+__all__ = ["chain", "database_url", "deployed_state", "postgres_url"]

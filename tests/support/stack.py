@@ -49,10 +49,10 @@ class Chain:
         assert receipt["status"] == 1, receipt
         return receipt
 
-    def settings(self, tmp_path: Path, **overrides: Any) -> Settings:
+    def settings(self, database_url: str, **overrides: Any) -> Settings:
         return Settings(
             rpc_url=self.anvil.url,
-            database_url=f"sqlite:///{tmp_path / 'index.db'}",
+            database_url=database_url,
             deployment_file=self.deployment_file,
             build_dir=BUILD_DIR,
             **overrides,

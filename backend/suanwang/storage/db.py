@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from suanwang.storage.models import Base
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def make_engine(database_url: str) -> Engine:
@@ -25,8 +27,23 @@ def make_engine(database_url: str) -> Engine:
             cursor.close()
     else:
         engine = create_engine(database_url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    migrate(engine)
     return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Brings the schema to `revision` with the Alembic migrations in storage/migrations."""
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

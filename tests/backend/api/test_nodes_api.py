@@ -16,7 +16,7 @@ from tests.support.stack import Chain, node_spec
 
 @pytest.fixture
 def client(chain: Chain, tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(chain.settings(tmp_path, poll_interval_s=0.05))
+    app = create_app(chain.settings(f"sqlite:///{tmp_path / 'api.db'}", poll_interval_s=0.05))
     with TestClient(app) as test_client:
         yield test_client
 

@@ -18,8 +18,8 @@ from suanwang.storage.models import Event, Node
 from tests.support.stack import Chain, node_spec
 
 
-def make_indexer(chain: Chain, tmp_path: Path, confirmations: int = 0) -> Indexer:
-    settings = chain.settings(tmp_path, confirmations=confirmations)
+def make_indexer(chain: Chain, database_url: str, confirmations: int = 0) -> Indexer:
+    settings = chain.settings(database_url, confirmations=confirmations)
     sessions = make_sessionmaker(make_engine(settings.database_url))
     return Indexer(
         chain.w3,
@@ -49,9 +49,9 @@ def counts(indexer: Indexer) -> tuple[int, int, set[int]]:
     return events, distinct, nodes
 
 
-def test_registered_node_is_indexed_with_its_spec(chain: Chain, tmp_path: Path) -> None:
+def test_registered_node_is_indexed_with_its_spec(chain: Chain, database_url: str) -> None:
     node_id = register_node(chain, memoryMib=131_072, gpuCount=4)
-    indexer = make_indexer(chain, tmp_path)
+    indexer = make_indexer(chain, database_url)
     indexer.sync_to_head()
     with indexer.sessions() as s:
         node = s.get(Node, node_id)
@@ -61,22 +61,22 @@ def test_registered_node_is_indexed_with_its_spec(chain: Chain, tmp_path: Path) 
         assert node.locator == "0xfc000000000100000000000000000000/48"
 
 
-def test_each_log_is_stored_once_across_repeated_syncs_and_restarts(chain: Chain, tmp_path: Path) -> None:
+def test_each_log_is_stored_once_across_repeated_syncs_and_restarts(chain: Chain, database_url: str) -> None:
     register_node(chain)
-    first = make_indexer(chain, tmp_path)
+    first = make_indexer(chain, database_url)
     first.sync_to_head()
     first.sync_to_head()
     before = counts(first)
     register_node(chain)
-    restarted = make_indexer(chain, tmp_path)  # same database: resumes from its cursor
+    restarted = make_indexer(chain, database_url)  # same database: resumes from its cursor
     restarted.sync_to_head()
     events, distinct, nodes = counts(restarted)
     assert events == distinct == before[0] + 1
     assert nodes == before[2] | {max(nodes)}
 
 
-def test_reorg_within_confirmation_depth_is_never_indexed(chain: Chain, tmp_path: Path) -> None:
-    indexer = make_indexer(chain, tmp_path, confirmations=3)
+def test_reorg_within_confirmation_depth_is_never_indexed(chain: Chain, database_url: str) -> None:
+    indexer = make_indexer(chain, database_url, confirmations=3)
     node_id = register_node(chain)
     indexer.sync_to_head()
     assert node_id not in counts(indexer)[2]  # not yet confirmed
@@ -91,8 +91,8 @@ def test_reorg_within_confirmation_depth_is_never_indexed(chain: Chain, tmp_path
         assert s.scalars(select(Event).where(Event.name == "MemberAdmitted")).all()  # the rest was indexed
 
 
-def test_reorg_deeper_than_confirmations_rolls_back_and_reindexes(chain: Chain, tmp_path: Path) -> None:
-    indexer = make_indexer(chain, tmp_path, confirmations=0)
+def test_reorg_deeper_than_confirmations_rolls_back_and_reindexes(chain: Chain, database_url: str) -> None:
+    indexer = make_indexer(chain, database_url, confirmations=0)
     kept = register_node(chain)
     undone = register_node(chain)
     indexer.sync_to_head()
@@ -111,8 +111,8 @@ def test_reorg_deeper_than_confirmations_rolls_back_and_reindexes(chain: Chain, 
         assert node is not None and node.memory_mib == 65_536
 
 
-def test_reorg_that_replaces_a_block_with_other_transactions_is_followed(chain: Chain, tmp_path: Path) -> None:
-    indexer = make_indexer(chain, tmp_path)
+def test_reorg_that_replaces_a_block_with_other_transactions_is_followed(chain: Chain, database_url: str) -> None:
+    indexer = make_indexer(chain, database_url)
     node_id = register_node(chain)
     indexer.sync_to_head()
     rpc(chain.anvil.url, "anvil_reorg", [1, []])  # the registration's block is replaced by an empty one
@@ -125,7 +125,7 @@ def test_reorg_that_replaces_a_block_with_other_transactions_is_followed(chain: 
 
 
 def test_restart_of_anvil_from_saved_state_resumes_without_duplicates(
-    chain: Chain, deployed_state: tuple[Path, Path], tmp_path: Path
+    chain: Chain, deployed_state: tuple[Path, Path], database_url: str, tmp_path: Path
 ) -> None:
     state = tmp_path / "chain-state.json"
     shutil.copy(deployed_state[1], state)
@@ -133,22 +133,22 @@ def test_restart_of_anvil_from_saved_state_resumes_without_duplicates(
     with Anvil(free_port(), state_file=state) as first:
         chain.anvil, chain.w3 = first, connect(first.url)
         register_node(chain)
-        indexer = make_indexer(chain, tmp_path)
+        indexer = make_indexer(chain, database_url)
         indexer.sync_to_head()
         before = counts(indexer)
     for _restart in range(3):  # Anvil's genesis handling broke only from the second restart on
         with Anvil(free_port(), state_file=state) as again:  # the same chain, restarted
             chain.anvil, chain.w3 = again, connect(again.url)
             register_node(chain)
-            resumed = make_indexer(chain, tmp_path)
+            resumed = make_indexer(chain, database_url)
             resumed.sync_to_head()
             events, distinct, nodes = counts(resumed)
     assert events == distinct == before[0] + 3
     assert len(nodes) == len(before[2]) + 3
 
 
-def test_a_replaced_chain_is_refused(chain: Chain, tmp_path: Path) -> None:
-    indexer = make_indexer(chain, tmp_path)
+def test_a_replaced_chain_is_refused(chain: Chain, database_url: str) -> None:
+    indexer = make_indexer(chain, database_url)
     indexer.sync_to_head()
     with Anvil(free_port()) as other:  # a brand-new chain with the same chain id
         rpc(other.url, "anvil_mine", ["0x3"])

@@ -1,0 +1,147 @@
+"""The executor interface: how a matched order becomes a running job on a node, and how its outcome comes back.
+
+An executor runs jobs on executor-side nodes (a local machine, a Slurm cluster's nodes). Every job carries a
+caller-chosen idempotency key (``lease-31337-42``): submitting the same key twice, even after the service
+restarted, returns the first job's id and never starts a second job. Job state lives on disk in a directory
+the service owns, so an executor object created after a restart answers ``status`` like the one before it.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from suanwang.errors import InputError
+
+KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class JobState(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+    """The executor can no longer say what happened (no process, no scheduler record, no exit file)."""
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (JobState.PENDING, JobState.RUNNING)
+
+
+class NodeState(enum.StrEnum):
+    UP = "up"
+    DOWN = "down"
+    DRAIN = "drain"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to run, where, with which resources.
+
+    ``command`` is either an argv list (run without a shell) or a shell script text (run by ``/bin/bash``).
+    ``node`` is the executor-side node name the matcher chose (``n2``); ``features`` are node features that
+    must all be present (``gpu_a100``); either, both or neither may be given.
+    """
+
+    key: str
+    command: list[str] | str
+    node: str | None = None
+    features: tuple[str, ...] = ()
+    cpus: int = 1
+    memory_mib: int = 256
+    gpus: int = 0
+    gpu_type: str | None = None
+    time_limit_s: int | None = None
+    workdir: str | None = None
+    """Working directory of the job; by default a directory per key under the executor's state directory."""
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    state: JobState
+    exit_code: int | None = None
+    started_at: float | None = None
+    """Unix time in seconds."""
+    finished_at: float | None = None
+    reason: str = ""
+    """Why the job is pending, failed, cancelled or lost, in words (empty when there is nothing to say)."""
+    result_path: str | None = None
+    """The file holding the job's output bytes (its standard output)."""
+    node: str | None = None
+    """The node the job runs or ran on, when known."""
+
+
+@dataclass(frozen=True)
+class ExecutorNode:
+    name: str
+    cpus: int
+    memory_mib: int
+    gpus: int = 0
+    gpu_type: str | None = None
+    features: tuple[str, ...] = ()
+    state: NodeState = NodeState.UP
+    reason: str = ""
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs jobs on executor-side nodes. Implementations: ``LocalExecutor``, ``SlurmExecutor``."""
+
+    def submit(self, spec: JobSpec) -> str:
+        """Starts the job unless one with ``spec.key`` exists; returns the job id (the existing one if so).
+
+        Raises ``InputError`` for a malformed spec and ``InfeasibleError`` / ``NotFoundError`` when no node
+        of the executor can run it; ``field`` names the spec field at fault.
+        """
+        ...
+
+    def status(self, job_id: str) -> JobStatus:
+        """The job's state; raises ``NotFoundError`` for an id this executor never issued."""
+        ...
+
+    def cancel(self, job_id: str) -> None:
+        """Stops the job (a no-op for a finished one); its state becomes ``cancelled``."""
+        ...
+
+    def find(self, key: str) -> str | None:
+        """The id of the job submitted with ``key``, or None."""
+        ...
+
+    def nodes(self) -> list[ExecutorNode]:
+        """The executor-side nodes, so the marketplace can map its chain nodes onto them."""
+        ...
+
+
+def validate_spec(spec: JobSpec) -> None:
+    """Checks what every executor needs; raises ``InputError`` naming the field."""
+    validate_key(spec.key)
+    if isinstance(spec.command, str):
+        if not spec.command.strip():
+            raise InputError("command is an empty script; give a shell script text or an argv list", field="command")
+    elif not spec.command or not all(isinstance(a, str) for a in spec.command):
+        raise InputError(f"command must be a non-empty list of strings, got {spec.command!r}", field="command")
+    for name, value, minimum in (("cpus", spec.cpus, 1), ("memory_mib", spec.memory_mib, 1), ("gpus", spec.gpus, 0)):
+        if not isinstance(value, int) or value < minimum:
+            raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}", field=name)
+    if spec.gpu_type is not None and spec.gpus == 0:
+        raise InputError(f"gpu_type {spec.gpu_type!r} given with gpus=0; ask for at least one GPU", field="gpus")
+    if spec.time_limit_s is not None and (not isinstance(spec.time_limit_s, int) or spec.time_limit_s < 1):
+        raise InputError(f"time_limit_s must be a positive integer, got {spec.time_limit_s!r}", field="time_limit_s")
+    for name in spec.env:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            raise InputError(f"environment variable name {name!r} is not valid", field=f"env.{name}")
+
+
+def validate_key(key: str) -> None:
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        raise InputError(
+            f"key {key!r} must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit (it names files and Slurm jobs), e.g. 'lease-31337-42'",
+            field="key",
+        )

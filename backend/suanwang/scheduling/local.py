@@ -1,0 +1,184 @@
+"""LocalExecutor: jobs as child processes of this machine (the default of the local demo).
+
+Each job runs in its own session under a bash wrapper that records start and exit in the state directory,
+so a new executor object (after the service restarted) reports the same state as the one that started
+it. The job id is the key. Resources are checked against the machine but not enforced (no cgroups): cpus
+and memory_mib are admission checks only; time_limit_s is enforced with coreutils ``timeout``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from suanwang.errors import InfeasibleError, InputError, NotFoundError
+from suanwang.scheduling.base import ExecutorNode, JobSpec, JobState, JobStatus, validate_key, validate_spec
+from suanwang.scheduling.jobfiles import (
+    LOST_GRACE_S,
+    JobFiles,
+    key_lock,
+    prepare_root,
+    read_json,
+    record_time_limit,
+    status_from_files,
+    write_record,
+    write_wrapper,
+)
+
+CANCEL_GRACE_S = 5.0
+
+
+class LocalExecutor:
+    def __init__(self, state_dir: str | Path, *, node_name: str | None = None) -> None:
+        self.root = prepare_root(Path(state_dir))
+        self.node_name = node_name or socket.gethostname().split(".")[0]
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def nodes(self) -> list[ExecutorNode]:
+        return [ExecutorNode(name=self.node_name, cpus=os.cpu_count() or 1, memory_mib=_total_memory_mib())]
+
+    def submit(self, spec: JobSpec) -> str:
+        validate_spec(spec)
+        self._check_feasible(spec)
+        files = JobFiles(self.root, spec.key)
+        with key_lock(files):
+            existing = self.find(spec.key)
+            if existing is not None:
+                return existing
+            workdir = Path(spec.workdir) if spec.workdir else files.default_workdir()
+            workdir.mkdir(parents=True, exist_ok=True)
+            wrapper = write_wrapper(spec, files, workdir, enforce_time_limit=True)
+            write_record(files, spec.key, spec)
+            with open(files.scheduler_log, "ab") as log:
+                self._children[spec.key] = subprocess.Popen(
+                    ["/bin/bash", str(wrapper)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    cwd=self.root,
+                    start_new_session=True,
+                )
+        return spec.key
+
+    def find(self, key: str) -> str | None:
+        validate_key(key)
+        return key if JobFiles(self.root, key).record.exists() else None
+
+    def status(self, job_id: str) -> JobStatus:
+        files = self._files(job_id)
+        child = self._children.get(job_id)
+        if child is not None:
+            child.poll()  # reaps the wrapper once it ended, so its pid does not linger as a zombie
+        final = status_from_files(files, record_time_limit(files), timeout_exit_means_limit=True)
+        if final is not None:
+            return final
+        started = read_json(files.started)
+        result = str(files.stdout)
+        if started is not None:
+            if _same_process_alive(int(started["pid"]), int(started["proc_start"])):
+                return JobStatus(
+                    JobState.RUNNING, started_at=float(started["started_at"]), result_path=result, node=self.node_name
+                )
+            return JobStatus(
+                JobState.LOST,
+                started_at=float(started["started_at"]),
+                reason=f"process {started['pid']} ended without recording an exit status "
+                "(killed with SIGKILL, or the machine restarted)",
+                result_path=result,
+            )
+        if child is not None and child.returncode is None:
+            return JobStatus(JobState.PENDING, reason="starting", result_path=result)
+        submitted_at = float((read_json(files.record) or {}).get("submitted_at", 0.0))
+        if time.time() - submitted_at < LOST_GRACE_S and child is None:
+            return JobStatus(JobState.PENDING, reason="starting", result_path=result)
+        return JobStatus(JobState.LOST, reason="the job's process never started", result_path=result)
+
+    def cancel(self, job_id: str) -> None:
+        files = self._files(job_id)
+        if self.status(job_id).state.is_final:
+            return
+        files.cancelled.touch()
+        pid = self._session_leader(job_id, files)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + CANCEL_GRACE_S
+        while time.monotonic() < deadline and not files.exit.exists() and self._leader_alive(job_id, pid):
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        child = self._children.get(job_id)
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=CANCEL_GRACE_S)
+
+    def _session_leader(self, job_id: str, files: JobFiles) -> int | None:
+        child = self._children.get(job_id)
+        if child is not None:
+            return child.pid
+        started = read_json(files.started)
+        if started is not None and _same_process_alive(int(started["pid"]), int(started["proc_start"])):
+            return int(started["pid"])
+        return None
+
+    def _leader_alive(self, job_id: str, pid: int) -> bool:
+        child = self._children.get(job_id)
+        if child is not None:
+            return child.poll() is None
+        return _pid_alive(pid)
+
+    def _files(self, job_id: str) -> JobFiles:
+        if self.find(job_id) is None:
+            raise NotFoundError(f"no local job {job_id!r} in {self.root}", field="job_id")
+        return JobFiles(self.root, job_id)
+
+    def _check_feasible(self, spec: JobSpec) -> None:
+        node = self.nodes()[0]
+        if spec.node is not None and spec.node != node.name:
+            raise InputError(f"node {spec.node!r} does not exist here; the local executor has node {node.name!r}",
+                             field="node")
+        if spec.features:
+            raise InfeasibleError(f"the local node {node.name!r} offers no features; asked for {list(spec.features)}",
+                                  field="features")
+        if spec.gpus:
+            raise InfeasibleError(f"the local node {node.name!r} has no GPUs; asked for {spec.gpus}", field="gpus")
+        if spec.cpus > node.cpus:
+            raise InfeasibleError(f"asked for {spec.cpus} CPUs; the local node has {node.cpus}", field="cpus")
+        if spec.memory_mib > node.memory_mib:
+            raise InfeasibleError(f"asked for {spec.memory_mib} MiB; the local node has {node.memory_mib} MiB",
+                                  field="memory_mib")
+
+
+def _total_memory_mib() -> int:
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the command name, which is in parentheses and may hold spaces: [state, ppid, ...].
+    return text.rsplit(")", 1)[1].split()
+
+
+def _pid_alive(pid: int) -> bool:
+    fields = _proc_stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def _same_process_alive(pid: int, proc_start: int) -> bool:
+    """True when ``pid`` is alive and is the process that recorded ``proc_start`` (not a reused pid)."""
+    fields = _proc_stat(pid)
+    # /proc/<pid>/stat field 22 (starttime) is the 20th after the command name.
+    return fields is not None and fields[0] != "Z" and int(fields[19]) == proc_start

@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""Start, inspect and stop a real one-host Slurm cluster of emulated nodes (see docs/scheduling.md).
+
+Everything the cluster owns (munge key and socket, slurm.conf, gres.conf, fake GPU device files, state,
+spool, logs, pid files) lives under one directory given with ``--dir``; ports come from ``--base-port``
+(slurmctld on the base port, node i on base+1+i). Two runs with different directories and base ports
+do not collide, and nothing outside the directory is touched: munged gets a private key and socket, and
+client commands find the cluster through ``SLURM_CONF=<dir>/slurm.conf``.
+
+    python tools/slurm/cluster.py start --dir D --nodes n1:cpus=2,mem=2000 n2:cpus=2,mem=2000,gpu=a100:2
+    python tools/slurm/cluster.py status --dir D
+    python tools/slurm/cluster.py stop --dir D
+
+Node spec: ``NAME:key=value,...`` with keys ``cpus``, ``mem`` (MiB), ``gpu`` (``TYPE:COUNT``) and
+``features`` (``+``-separated). A GPU node gets the features ``gpu`` and ``gpu_<type>``.
+
+The script installs nothing: when a binary is missing it says which package provides it
+(``apt-get install -y slurm-wlm munge``) and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REQUIRED_BINARIES = {
+    "munged": "munge",
+    "munge": "munge",
+    "slurmctld": "slurm-wlm",
+    "slurmd": "slurm-wlm",
+    "sbatch": "slurm-wlm",
+    "squeue": "slurm-wlm",
+    "scontrol": "slurm-wlm",
+    "sinfo": "slurm-wlm",
+    "scancel": "slurm-wlm",
+}
+INSTALL_HINT = "apt-get install -y slurm-wlm munge"
+SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,30}$")
+READY_TIMEOUT_S = 60.0
+STOP_GRACE_S = 5.0
+
+
+class ClusterError(Exception):
+    """A cluster could not be started, found or stopped; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    cpus: int = 1
+    memory_mib: int = 1000
+    gpu_type: str | None = None
+    gpus: int = 0
+    features: tuple[str, ...] = ()
+
+    def all_features(self) -> tuple[str, ...]:
+        extra = ("gpu", f"gpu_{self.gpu_type}") if self.gpus else ()
+        return tuple(dict.fromkeys((*extra, *self.features)))
+
+
+@dataclass
+class ClusterInfo:
+    """What ``start`` writes to ``<dir>/cluster.json``: enough for ``stop``, ``status`` and the tests."""
+
+    dir: str
+    cluster_name: str
+    base_port: int
+    slurm_conf: str
+    munge_socket: str
+    min_job_age_s: int
+    nodes: list[NodeSpec] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"SLURM_CONF": self.slurm_conf}
+
+
+def parse_node(text: str) -> NodeSpec:
+    """Parses ``n2:cpus=2,mem=4000,gpu=a100:2,features=ssd+fast``."""
+    name, _, rest = text.partition(":")
+    if not NAME_RE.match(name):
+        raise ClusterError(f"node name {name!r} in {text!r} must be lower-case letters and digits, e.g. n1")
+    values: dict[str, str] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or key not in {"cpus", "mem", "gpu", "features"}:
+            raise ClusterError(f"node {name}: {item!r} is not one of cpus=N, mem=MiB, gpu=TYPE:N, features=a+b")
+        values[key] = value
+    try:
+        cpus = int(values.get("cpus", "1"))
+        memory = int(values.get("mem", "1000"))
+        gpu_type, gpus = None, 0
+        if "gpu" in values:
+            gpu_type, _, count = values["gpu"].partition(":")
+            gpus = int(count or "1")
+    except ValueError as exc:
+        raise ClusterError(f"node {name}: {exc} in {text!r}") from None
+    if cpus < 1 or memory < 1 or gpus < 0 or (gpu_type is not None and not NAME_RE.match(gpu_type)):
+        raise ClusterError(f"node {name}: cpus and mem must be positive, gpu like a100:2 (got {text!r})")
+    features = tuple(f for f in values.get("features", "").split("+") if f)
+    return NodeSpec(name, cpus, memory, gpu_type, gpus, features)
+
+
+def missing_binaries() -> list[str]:
+    path = os.pathsep.join([os.environ.get("PATH", ""), *SBIN_DIRS])
+    return [b for b in REQUIRED_BINARIES if shutil.which(b, path=path) is None]
+
+
+def binary(name: str) -> str:
+    path = os.pathsep.join([os.environ.get("PATH", ""), *SBIN_DIRS])
+    found = shutil.which(name, path=path)
+    if found is None:
+        raise ClusterError(f"{name} is not installed; install it with: {INSTALL_HINT}")
+    return found
+
+
+def check_prerequisites() -> None:
+    missing = missing_binaries()
+    if missing:
+        packages = sorted({REQUIRED_BINARIES[b] for b in missing})
+        raise ClusterError(
+            f"missing {', '.join(missing)} (packages {', '.join(packages)}); install with: {INSTALL_HINT}"
+        )
+    if os.geteuid() != 0:
+        raise ClusterError("the emulated cluster runs slurmd as root (one per node); run this as root")
+
+
+def default_dir() -> Path:
+    return Path(f"/tmp/suanwang-slurm-{os.getuid()}")
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def render_slurm_conf(info: ClusterInfo, host: str) -> str:
+    d = info.dir
+    lines = [
+        f"ClusterName={info.cluster_name}",
+        f"SlurmctldHost={host}(127.0.0.1)",
+        f"SlurmctldPort={info.base_port}",
+        "SlurmUser=root",
+        "SlurmdUser=root",
+        "AuthType=auth/munge",
+        "CredType=cred/munge",
+        f"AuthInfo=socket={info.munge_socket}",
+        f"StateSaveLocation={d}/state",
+        f"SlurmdSpoolDir={d}/spool/%n",
+        f"SlurmctldPidFile={d}/run/slurmctld.pid",
+        f"SlurmdPidFile={d}/run/slurmd-%n.pid",
+        f"SlurmctldLogFile={d}/log/slurmctld.log",
+        f"SlurmdLogFile={d}/log/slurmd-%n.log",
+        "SelectType=select/cons_tres",
+        "SelectTypeParameters=CR_Core_Memory",
+        "ProctrackType=proctrack/linuxproc",
+        "TaskPlugin=task/none",
+        "MpiDefault=none",
+        "JobAcctGatherType=jobacct_gather/none",
+        "AccountingStorageType=accounting_storage/none",
+        "ReturnToService=2",
+        "GresTypes=gpu",
+        f"MinJobAge={info.min_job_age_s}",
+        "KillWait=5",
+        "SlurmdTimeout=30",
+        "InactiveLimit=0",
+        "SchedulerType=sched/backfill",
+    ]
+    for i, node in enumerate(info.nodes):
+        parts = [
+            f"NodeName={node.name}",
+            f"NodeHostname={host}",
+            "NodeAddr=127.0.0.1",
+            f"Port={info.base_port + 1 + i}",
+            f"CPUs={node.cpus}",
+            f"RealMemory={node.memory_mib}",
+            "State=UNKNOWN",
+        ]
+        if node.all_features():
+            parts.append("Feature=" + ",".join(node.all_features()))
+        if node.gpus:
+            parts.append(f"Gres=gpu:{node.gpu_type}:{node.gpus}")
+        lines.append(" ".join(parts))
+    names = ",".join(n.name for n in info.nodes)
+    lines.append(f"PartitionName=main Nodes={names} Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO")
+    return "\n".join(lines) + "\n"
+
+
+def render_gres_conf(info: ClusterInfo) -> str:
+    lines = []
+    for node in info.nodes:
+        if node.gpus:
+            devices = Path(info.dir) / "fakegpu" / node.name
+            lines.append(
+                f"NodeName={node.name} Name=gpu Type={node.gpu_type} File={devices}/nvidia[0-{node.gpus - 1}]"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def run(argv: list[str], env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(argv, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise ClusterError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout}")
+    return proc
+
+
+def load_info(directory: Path) -> ClusterInfo | None:
+    try:
+        raw = json.loads((directory / "cluster.json").read_text())
+    except (OSError, ValueError):
+        return None
+    raw["nodes"] = [NodeSpec(**{**n, "features": tuple(n["features"])}) for n in raw["nodes"]]
+    return ClusterInfo(**raw)
+
+
+def start(directory: Path, nodes: list[NodeSpec], base_port: int, min_job_age_s: int) -> ClusterInfo:
+    check_prerequisites()
+    if not nodes:
+        raise ClusterError("give at least one node, e.g. --nodes n1:cpus=2,mem=2000")
+    if len({n.name for n in nodes}) != len(nodes):
+        raise ClusterError(f"node names repeat: {[n.name for n in nodes]}")
+    directory = directory.resolve()
+    if load_info(directory) is not None and cluster_processes(directory):
+        raise ClusterError(f"a cluster already runs in {directory}; stop it first: cluster.py stop --dir {directory}")
+    ports = [base_port + i for i in range(len(nodes) + 1)]
+    busy = [p for p in ports if not port_is_free(p)]
+    if busy:
+        raise ClusterError(f"ports {busy} are in use; choose another --base-port (needs {len(ports)} free ports)")
+    for sub in ("state", "spool", "run", "log", "munge", "fakegpu"):
+        shutil.rmtree(directory / sub, ignore_errors=True)
+        (directory / sub).mkdir(parents=True)
+    host = socket.gethostname().split(".")[0]
+    info = ClusterInfo(
+        dir=str(directory),
+        cluster_name="sw" + secrets.token_hex(3),
+        base_port=base_port,
+        slurm_conf=str(directory / "slurm.conf"),
+        munge_socket=str(directory / "munge" / "munge.socket"),
+        min_job_age_s=min_job_age_s,
+        nodes=nodes,
+    )
+    for node in nodes:
+        (directory / "spool" / node.name).mkdir()
+        for i in range(node.gpus):
+            devices = directory / "fakegpu" / node.name
+            devices.mkdir(exist_ok=True)
+            (devices / f"nvidia{i}").touch()
+    (directory / "slurm.conf").write_text(render_slurm_conf(info, host))
+    (directory / "gres.conf").write_text(render_gres_conf(info))
+    (directory / "cluster.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
+    try:
+        start_munge(directory, info)
+        run([binary("slurmctld"), "-i", "-f", info.slurm_conf], env=info.env)
+        for node in nodes:
+            run([binary("slurmd"), "-N", node.name, "-f", info.slurm_conf], env=info.env)
+        wait_ready(info)
+    except BaseException:
+        stop(directory)
+        raise
+    return info
+
+
+def start_munge(directory: Path, info: ClusterInfo) -> None:
+    key = directory / "munge" / "munge.key"
+    key.write_bytes(secrets.token_bytes(1024))
+    key.chmod(0o400)
+    (directory / "munge").chmod(0o700)
+    run(
+        [
+            binary("munged"),
+            "--force",
+            f"--socket={info.munge_socket}",
+            f"--key-file={key}",
+            f"--pid-file={directory / 'run' / 'munged.pid'}",
+            f"--log-file={directory / 'log' / 'munged.log'}",
+            f"--seed-file={directory / 'munge' / 'munged.seed'}",
+        ]
+    )
+    probe = subprocess.run(
+        f"{binary('munge')} -n -S {info.munge_socket} | {binary('unmunge')} -S {info.munge_socket}",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if probe.returncode != 0:
+        raise ClusterError(f"munge does not answer on {info.munge_socket}: {probe.stderr.strip()}")
+
+
+def node_states(info: ClusterInfo) -> dict[str, str]:
+    proc = run([binary("sinfo"), "-N", "-h", "-o", "%N %T"], env=info.env, check=False)
+    if proc.returncode != 0:
+        return {}
+    return dict(line.split(None, 1) for line in proc.stdout.splitlines() if line.strip())
+
+
+def wait_ready(info: ClusterInfo) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        states = node_states(info)
+        if len(states) == len(info.nodes) and all(s.startswith("idle") for s in states.values()):
+            return
+        time.sleep(0.3)
+    logs = Path(info.dir) / "log"
+    raise ClusterError(f"nodes did not become idle within {READY_TIMEOUT_S:.0f} s: {states or 'no answer'}; see {logs}")
+
+
+def cluster_processes(directory: Path) -> list[int]:
+    """Every live process that belongs to this cluster: its daemons, job step daemons and job processes.
+
+    Daemons are found by the pid files; slurmstepd and job processes by holding a file under the
+    cluster directory open, having their working directory there, or carrying its SLURM_CONF.
+    """
+    directory = directory.resolve()
+    conf_marker = f"SLURM_CONF={directory}/slurm.conf".encode()
+    prefix = str(directory) + "/"
+    found: set[int] = set()
+    for pidfile in (directory / "run").glob("*.pid"):
+        pid = read_pid(pidfile)
+        if pid is not None and pid_alive(pid):
+            found.add(pid)
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        pid = int(entry.name)
+        with contextlib.suppress(OSError):
+            if conf_marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.add(pid)
+                continue
+        with contextlib.suppress(OSError):
+            if os.readlink(entry / "cwd").startswith(prefix) and is_slurm_process(entry):
+                found.add(pid)
+                continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd).startswith(prefix):
+                        found.add(pid)
+                        break
+    return sorted(p for p in found if pid_alive(p))
+
+
+def is_slurm_process(entry: Path) -> bool:
+    try:
+        return b"slurm" in (entry / "cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def stop(directory: Path) -> list[int]:
+    """Cancels the jobs, stops the daemons and kills whatever of the cluster is left. Returns killed pids."""
+    directory = directory.resolve()
+    info = load_info(directory)
+    if info is not None and shutil.which("scancel"):
+        run(["scancel", "--full", "--quiet", "--user", str(os.getuid())], env=info.env, check=False)
+    pids = cluster_processes(directory)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+        time.sleep(0.1)
+    for _ in range(3):
+        left = cluster_processes(directory)
+        if not left:
+            break
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    return pids
+
+
+def status(directory: Path) -> dict[str, object]:
+    info = load_info(directory.resolve())
+    if info is None:
+        return {"dir": str(directory), "running": False, "nodes": {}}
+    return {
+        "dir": info.dir,
+        "running": bool(cluster_processes(Path(info.dir))),
+        "slurm_conf": info.slurm_conf,
+        "nodes": node_states(info),
+    }
+
+
+def node_argument(text: str) -> NodeSpec:
+    try:
+        return parse_node(text)
+    except ClusterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("start", "stop", "status"):
+        cmd = sub.add_parser(name)
+        cmd.add_argument("--dir", type=Path, default=default_dir(), help="all cluster files (default %(default)s)")
+    start_cmd = sub.choices["start"]
+    start_cmd.add_argument("--nodes", nargs="+", required=True, type=node_argument, help="NAME:cpus=N,mem=MiB,gpu=T:N")
+    start_cmd.add_argument("--base-port", type=int, default=17100, help="slurmctld port; node i gets base+1+i")
+    start_cmd.add_argument("--min-job-age", type=int, default=300, help="seconds Slurm keeps finished jobs")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "start":
+            info = start(args.dir, args.nodes, args.base_port, args.min_job_age)
+            print(json.dumps({"dir": info.dir, "slurm_conf": info.slurm_conf, "nodes": node_states(info)}))
+        elif args.command == "stop":
+            print(json.dumps({"dir": str(args.dir), "stopped_pids": stop(args.dir)}))
+        else:
+            print(json.dumps(status(args.dir)))
+    except ClusterError as exc:
+        print(f"cluster.py: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

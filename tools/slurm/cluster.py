@@ -143,7 +143,9 @@ def default_dir() -> Path:
 
 
 def port_is_free(port: int) -> bool:
+    # Binds like the daemons do (SO_REUSEADDR), so ports of a just-stopped cluster in TIME_WAIT count as free.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -175,7 +177,7 @@ def render_slurm_conf(info: ClusterInfo, host: str) -> str:
         "MpiDefault=none",
         "JobAcctGatherType=jobacct_gather/none",
         "AccountingStorageType=accounting_storage/none",
-        "ReturnToService=2",
+        "ReturnToService=1",  # an administrator's DOWN stays down until resumed
         "GresTypes=gpu",
         f"MinJobAge={info.min_job_age_s}",
         "KillWait=5",

@@ -9,6 +9,7 @@ The state directory is owned by the service. For a job with key K it holds:
 - ``K.exit``: written by the wrapper when the command ends (exit code, signal, times, node). Both are
   written to a temporary name and renamed, so a reader never sees half a file.
 - ``K.out`` / ``K.err``: the command's standard output (the job's result bytes) and error.
+- ``K.final``: the scheduler's final state and reason, saved the first time ``status`` sees them.
 - ``K.cancelled``: written by ``cancel`` so a cancellation is known even after the scheduler forgot the job.
 """
 
@@ -73,6 +74,11 @@ class JobFiles:
         return self.root / f"{self.key}.log"
 
     @property
+    def scheduler_final(self) -> Path:
+        """The scheduler's last word on a finished job (state and reason), kept for after it forgets the job."""
+        return self.root / f"{self.key}.final"
+
+    @property
     def cancelled(self) -> Path:
         return self.root / f"{self.key}.cancelled"
 
@@ -115,9 +121,9 @@ def key_lock(files: JobFiles) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def write_record(files: JobFiles, job_id: str, spec: JobSpec) -> None:
-    spec_data = asdict(spec)
-    spec_data["env"] = dict(spec.env)
+def write_record(files: JobFiles, job_id: str, spec: JobSpec | None) -> None:
+    """Records the job id of a key; ``spec`` is None for a job recovered from the scheduler after a crash."""
+    spec_data = None if spec is None else {**asdict(spec), "env": dict(spec.env)}
     record = {"key": files.key, "job_id": job_id, "submitted_at": time.time(), "spec": spec_data}
     write_json_atomic(files.record, record)
 

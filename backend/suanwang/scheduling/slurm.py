@@ -1,0 +1,396 @@
+"""SlurmExecutor: jobs on a real Slurm cluster, driven through its command-line tools.
+
+A job is an ``sbatch`` of the shared bash wrapper (see ``jobfiles``), named after its key, pinned to the
+matched node with ``--nodelist`` and/or to features with ``--constraint``. Its state comes from
+``scontrol show job`` while Slurm lists it; afterwards (Slurm forgets finished jobs after MinJobAge when
+there is no accounting database) from the exit file the wrapper writes into the state directory. The state
+directory must therefore be reachable from the compute nodes at the same path (one host here; a shared
+file system on a real cluster), and belong to one Slurm cluster (job ids are unique only per cluster).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from suanwang.errors import InfeasibleError, InputError, NotFoundError, SuanwangError
+from suanwang.scheduling.base import (
+    ExecutorNode,
+    JobSpec,
+    JobState,
+    JobStatus,
+    NodeState,
+    validate_key,
+    validate_spec,
+)
+from suanwang.scheduling.jobfiles import (
+    JobFiles,
+    key_lock,
+    prepare_root,
+    read_json,
+    status_from_files,
+    write_json_atomic,
+    write_record,
+    write_wrapper,
+)
+
+INSTALL_HINT = "apt-get install -y slurm-wlm munge"
+
+SLURM_STATES: dict[str, JobState] = {
+    **dict.fromkeys(
+        ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SUSPENDED", "STOPPED"),
+        JobState.PENDING,
+    ),
+    **dict.fromkeys(("RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING"), JobState.RUNNING),
+    "COMPLETED": JobState.COMPLETED,
+    **dict.fromkeys(
+        ("FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "SPECIAL_EXIT"),
+        JobState.FAILED,
+    ),
+    **dict.fromkeys(("CANCELLED", "REVOKED"), JobState.CANCELLED),
+}
+
+KEY_VALUE_RE = re.compile(r"(\S+?)=(.*?)(?=\s+[^\s=]+=|\s*$)")
+
+# sbatch's refusals and the spec field each one is about.
+SBATCH_ERRORS: tuple[tuple[str, type[SuanwangError], str], ...] = (
+    ("Invalid feature specification", InfeasibleError, "features"),
+    ("Invalid node name specified", InputError, "node"),
+    ("Memory specification can not be satisfied", InfeasibleError, "memory_mib"),
+    ("Invalid generic resource (gres) specification", InfeasibleError, "gpu_type"),
+    ("Invalid Trackable RESource (TRES) specification", InfeasibleError, "gpu_type"),
+    ("Requested time limit is invalid", InputError, "time_limit_s"),
+    ("Requested node configuration is not available", InfeasibleError, "node"),
+    ("Invalid partition name specified", InputError, "partition"),
+)
+
+
+class SchedulerUnavailableError(SuanwangError):
+    """The Slurm tools are missing or the controller does not answer."""
+
+
+class SlurmExecutor:
+    def __init__(
+        self,
+        state_dir: str | Path,
+        *,
+        slurm_conf: str | Path | None = None,
+        partition: str | None = None,
+        command_timeout_s: float = 30.0,
+    ) -> None:
+        self.root = prepare_root(Path(state_dir))
+        self.partition = partition
+        self.command_timeout_s = command_timeout_s
+        self._env = dict(os.environ)
+        if slurm_conf is not None:
+            self._env["SLURM_CONF"] = str(slurm_conf)
+
+    # ---- the Executor interface ----------------------------------------------------------------------
+
+    def nodes(self) -> list[ExecutorNode]:
+        out = self._run(["scontrol", "show", "node", "-o"]).stdout
+        return [_parse_node(fields) for fields in map(parse_key_values, out.splitlines()) if "NodeName" in fields]
+
+    def submit(self, spec: JobSpec) -> str:
+        validate_spec(spec)
+        self._check_feasible(spec, self.nodes())
+        files = JobFiles(self.root, spec.key)
+        with key_lock(files):
+            existing = self.find(spec.key)
+            if existing is not None:
+                return existing
+            workdir = Path(spec.workdir) if spec.workdir else files.default_workdir()
+            workdir.mkdir(parents=True, exist_ok=True)
+            wrapper = write_wrapper(spec, files, workdir, enforce_time_limit=False)
+            proc = self._run(self._sbatch_argv(spec, files, workdir, wrapper), check=False)
+            if proc.returncode != 0:
+                raise _sbatch_error(spec, proc.stderr)
+            job_id = proc.stdout.strip().split(";")[0]
+            self._remember(files, job_id, spec)
+        return job_id
+
+    def find(self, key: str) -> str | None:
+        validate_key(key)
+        files = JobFiles(self.root, key)
+        record = read_json(files.record)
+        if record is not None:
+            return str(record["job_id"])
+        # Submitted but not recorded (the service stopped right after sbatch): Slurm or the job's own files know.
+        out = self._run(["squeue", "-h", "--states=all", f"--name={key}", "-o", "%i"]).stdout.split()
+        job_id = min(out, key=int) if out else None
+        if job_id is None:
+            for path in (files.exit, files.started):
+                job_id = str((read_json(path) or {}).get("job_id") or "") or None
+                if job_id:
+                    break
+        if job_id is not None:
+            self._remember(files, job_id, None)
+        return job_id
+
+    def status(self, job_id: str) -> JobStatus:
+        files = self._files(job_id)
+        job = self._show_job(job_id, files.key)
+        from_files = status_from_files(files)
+        if job is None:
+            final = read_json(files.scheduler_final)
+            if final is not None:
+                known = from_files or JobStatus(JobState.LOST, result_path=str(files.stdout))
+                return replace(known, state=JobState(final["state"]), reason=str(final["reason"]))
+            if from_files is not None:
+                return from_files
+            return JobStatus(
+                JobState.LOST,
+                reason=f"Slurm no longer lists job {job_id} (it ended more than MinJobAge ago, or the controller "
+                f"lost its state) and the job left no exit status in {files.exit}",
+                result_path=str(files.stdout),
+            )
+        slurm_state = job.get("JobState", "")
+        state = SLURM_STATES.get(slurm_state, JobState.LOST)
+        node = _value(job.get("NodeList"))
+        started_at = _slurm_time(job.get("StartTime"))
+        result = str(files.stdout)
+        if state is JobState.PENDING:
+            return JobStatus(state, reason=self._pending_reason(job), result_path=result)
+        if state is JobState.RUNNING:
+            return JobStatus(state, started_at=started_at, result_path=result, node=node)
+        if from_files is not None and slurm_state in ("COMPLETED", "FAILED"):
+            return from_files
+        if not files.scheduler_final.exists():
+            write_json_atomic(files.scheduler_final, {"state": state.value, "reason": self._final_reason(job, files)})
+        return self._final_status(job, state, files, from_files)
+
+    def _final_reason(self, job: dict[str, str], files: JobFiles) -> str:
+        slurm_state = job.get("JobState", "")
+        node = _value(job.get("NodeList"))
+        rc, _, sig = job.get("ExitCode", "0:0").partition(":")
+        exit_code = int(rc) if rc.isdigit() else None
+        reasons = {
+            "TIMEOUT": f"time limit of {job.get('TimeLimit')} exceeded",
+            "NODE_FAIL": f"node {node} failed while running the job",
+            "OUT_OF_MEMORY": f"ran out of memory (limit {job.get('MinMemoryNode')})",
+            "CANCELLED": "cancelled" if files.cancelled.exists() else "cancelled by Slurm or an administrator",
+            "FAILED": f"exited with code {exit_code}" + (f" (signal {sig})" if sig not in ("", "0") else ""),
+        }
+        reason = reasons.get(slurm_state, slurm_state.lower().replace("_", " "))
+        slurm_reason = _value(job.get("Reason"))
+        if slurm_reason and slurm_state != "CANCELLED":
+            reason += f"; Slurm reason: {slurm_reason}"
+        return reason
+
+    def _final_status(
+        self, job: dict[str, str], state: JobState, files: JobFiles, from_files: JobStatus | None
+    ) -> JobStatus:
+        reason = self._final_reason(job, files)
+        if from_files is not None:
+            return replace(from_files, state=state, reason=reason)
+        rc = job.get("ExitCode", "0:0").partition(":")[0]
+        return JobStatus(
+            state,
+            exit_code=int(rc) if rc.isdigit() else None,
+            started_at=_slurm_time(job.get("StartTime")),
+            finished_at=_slurm_time(job.get("EndTime")),
+            reason=reason,
+            result_path=str(files.stdout),
+            node=_value(job.get("NodeList")),
+        )
+
+    def cancel(self, job_id: str) -> None:
+        files = self._files(job_id)
+        if self.status(job_id).state.is_final:
+            return
+        files.cancelled.touch()
+        proc = self._run(["scancel", job_id], check=False)
+        if proc.returncode != 0 and "Invalid job id" not in proc.stderr:
+            raise SchedulerUnavailableError(f"scancel {job_id} failed: {proc.stderr.strip()}", field="job_id")
+
+    # ---- helpers ----------------------------------------------------------------------------------------
+
+    def _sbatch_argv(self, spec: JobSpec, files: JobFiles, workdir: Path, wrapper: Path) -> list[str]:
+        argv = [
+            "sbatch",
+            "--parsable",
+            f"--job-name={spec.key}",
+            f"--output={files.scheduler_log}",
+            f"--error={files.scheduler_log}",
+            f"--chdir={workdir}",
+            "--nodes=1",
+            "--ntasks=1",
+            f"--cpus-per-task={spec.cpus}",
+            f"--mem={spec.memory_mib}",
+            "--no-requeue",
+        ]
+        if spec.node:
+            argv.append(f"--nodelist={spec.node}")
+        if spec.features:
+            argv.append("--constraint=" + "&".join(spec.features))
+        if spec.gpus:
+            argv.append(f"--gres=gpu:{spec.gpu_type}:{spec.gpus}" if spec.gpu_type else f"--gres=gpu:{spec.gpus}")
+        if spec.time_limit_s is not None:
+            minutes, seconds = divmod(spec.time_limit_s, 60)
+            argv.append(f"--time={minutes}:{seconds:02d}")
+        if self.partition:
+            argv.append(f"--partition={self.partition}")
+        argv.append(str(wrapper))
+        return argv
+
+    def _remember(self, files: JobFiles, job_id: str, spec: JobSpec | None) -> None:
+        write_json_atomic(self.root / "ids" / f"{job_id}.json", {"key": files.key})
+        write_record(files, job_id, spec)
+
+    def _files(self, job_id: str) -> JobFiles:
+        if not job_id.isdigit():
+            raise InputError(f"Slurm job id {job_id!r} is not a number", field="job_id")
+        index = read_json(self.root / "ids" / f"{job_id}.json")
+        if index is not None:
+            return JobFiles(self.root, str(index["key"]))
+        job = self._show_job(job_id, None)
+        if job is not None and (self.root / f"{job.get('JobName')}.sh").exists():
+            files = JobFiles(self.root, str(job["JobName"]))
+            self._remember(files, job_id, None)
+            return files
+        raise NotFoundError(f"job {job_id} was not submitted through this executor (state in {self.root})",
+                            field="job_id")
+
+    def _show_job(self, job_id: str, key: str | None) -> dict[str, str] | None:
+        """Slurm's view of the job, or None when Slurm does not list it (or lists another job under the id)."""
+        proc = self._run(["scontrol", "show", "job", "-o", job_id], check=False)
+        if proc.returncode != 0:
+            if "Invalid job id" in proc.stderr:
+                return None
+            raise SchedulerUnavailableError(f"scontrol show job {job_id} failed: {proc.stderr.strip()}")
+        job = parse_key_values(proc.stdout.splitlines()[0]) if proc.stdout.strip() else {}
+        if not job or (key is not None and job.get("JobName") != key):
+            return None
+        return job
+
+    def _pending_reason(self, job: dict[str, str]) -> str:
+        reason = _value(job.get("Reason")) or "waiting to be scheduled"
+        requested = _value(job.get("ReqNodeList"))
+        if requested:
+            unavailable = [n for n in self.nodes() if n.name in requested.split(",") and n.state is not NodeState.UP]
+            details = [f"node {n.name} is {n.state.value}" + (f" ({n.reason})" if n.reason else "")
+                       for n in unavailable]
+            if details:
+                reason += ": " + "; ".join(details)
+        return f"pending in Slurm: {reason}"
+
+    def _check_feasible(self, spec: JobSpec, nodes: Sequence[ExecutorNode]) -> None:
+        """Refuses, naming the field, what no node of the cluster could ever run (Slurm would queue it forever)."""
+        by_name = {n.name: n for n in nodes}
+        if spec.node is not None and spec.node not in by_name:
+            raise InputError(f"Slurm has no node {spec.node!r}; nodes: {', '.join(sorted(by_name))}", field="node")
+        candidates = [by_name[spec.node]] if spec.node else list(nodes)
+        where = f"node {spec.node}" if spec.node else "any node"
+        offered = sorted({f for n in candidates for f in n.features})
+        unknown = [f for f in spec.features if f not in offered]
+        if unknown:
+            raise InfeasibleError(
+                f"{where} offers no feature {', '.join(unknown)}; offered: {', '.join(offered) or 'none'}",
+                field="features",
+            )
+        candidates = [n for n in candidates if set(spec.features) <= set(n.features)]
+        if not candidates:
+            raise InfeasibleError(f"no node has all of the features {', '.join(spec.features)}", field="features")
+        for name, wanted, has in (
+            ("cpus", spec.cpus, lambda n: n.cpus),
+            ("memory_mib", spec.memory_mib, lambda n: n.memory_mib),
+        ):
+            if all(has(n) < wanted for n in candidates):
+                best = max(has(n) for n in candidates)
+                raise InfeasibleError(f"{where} has at most {best} {name}; asked for {wanted}", field=name)
+        if spec.gpus:
+            typed = [n for n in candidates if spec.gpu_type in (None, n.gpu_type) and n.gpus]
+            if not typed:
+                types = sorted({n.gpu_type for n in candidates if n.gpu_type})
+                raise InfeasibleError(
+                    f"{where} has no {spec.gpu_type or ''} GPU; GPU types there: {', '.join(types) or 'none'}",
+                    field="gpu_type" if spec.gpu_type else "gpus",
+                )
+            if all(n.gpus < spec.gpus for n in typed):
+                best = max(n.gpus for n in typed)
+                raise InfeasibleError(f"{where} has at most {best} such GPUs; asked for {spec.gpus}", field="gpus")
+
+    def _run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        if shutil.which(argv[0], path=self._env.get("PATH")) is None:
+            raise SchedulerUnavailableError(f"{argv[0]} is not installed; install Slurm with: {INSTALL_HINT}")
+        try:
+            proc = subprocess.run(
+                argv, env=self._env, capture_output=True, text=True, timeout=self.command_timeout_s, cwd=self.root
+            )
+        except subprocess.TimeoutExpired:
+            raise SchedulerUnavailableError(
+                f"{argv[0]} did not answer within {self.command_timeout_s:.0f} s; is slurmctld running?"
+            ) from None
+        if check and proc.returncode != 0:
+            raise SchedulerUnavailableError(f"{' '.join(argv[:3])} failed: {proc.stderr.strip()}")
+        return proc
+
+
+def parse_key_values(line: str) -> dict[str, str]:
+    """Parses one line of ``scontrol show ... -o`` (``Key=value Key2=value with spaces ...``)."""
+    return {m.group(1): m.group(2) for m in KEY_VALUE_RE.finditer(line.strip())}
+
+
+def _value(text: str | None) -> str | None:
+    return None if text in (None, "", "(null)", "None", "N/A", "Unknown") else text
+
+
+def _slurm_time(text: str | None) -> float | None:
+    value = _value(text)
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value).timestamp()  # local time, as slurmctld prints it
+    except ValueError:
+        return None
+
+
+def _parse_node(fields: dict[str, str]) -> ExecutorNode:
+    gpus, gpu_type = 0, None
+    for gres in (_value(fields.get("Gres")) or "").split(","):
+        parts = gres.split("(")[0].split(":")
+        if parts[0] == "gpu" and len(parts) >= 2:
+            gpus += int(parts[-1]) if parts[-1].isdigit() else 1
+            gpu_type = parts[1] if len(parts) == 3 else gpu_type
+    features = tuple(f for f in (_value(fields.get("AvailableFeatures")) or "").split(",") if f)
+    flags = set(re.split(r"[+*~#$@%!^-]+", fields.get("State", "").upper()))
+    if flags & {"DOWN", "NOT_RESPONDING", "FAIL", "INVAL", "UNKNOWN", "NO_RESPOND"}:
+        state = NodeState.DOWN
+    elif flags & {"DRAIN", "DRAINING", "DRAINED"}:
+        state = NodeState.DRAIN
+    else:
+        state = NodeState.UP
+    return ExecutorNode(
+        name=fields["NodeName"],
+        cpus=int(fields.get("CPUTot", "0")),
+        memory_mib=int(fields.get("RealMemory", "0")),
+        gpus=gpus,
+        gpu_type=gpu_type,
+        features=features,
+        state=state,
+        reason=_value(fields.get("Reason")) or "",
+    )
+
+
+def _sbatch_error(spec: JobSpec, stderr: str) -> SuanwangError:
+    text = stderr.strip().replace("sbatch: error: ", "")
+    asked = {
+        "features": list(spec.features),
+        "node": spec.node,
+        "memory_mib": spec.memory_mib,
+        "gpu_type": spec.gpu_type,
+        "time_limit_s": spec.time_limit_s,
+        "partition": None,
+    }
+    for needle, error, field in SBATCH_ERRORS:
+        if needle in text:
+            return error(f"Slurm refused the job ({field}={asked[field]!r}): {text}", field=field)
+    if "Unable to contact slurm controller" in text or "Connection refused" in text:
+        return SchedulerUnavailableError(f"Slurm controller does not answer: {text}")
+    return InfeasibleError(f"Slurm refused the job: {text}")

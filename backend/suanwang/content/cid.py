@@ -71,7 +71,7 @@ def parse_cid(text: str) -> CID:
     Any multibase is accepted (``str(parse_cid(x).set(base="base32"))`` is the canonical form)."""
     try:
         cid = CID.decode(text)
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
         raise InvalidCidError(f"{text!r} is not a CID: {exc}", field="cid") from exc
     if cid.version != 1 or cid.codec.code != RAW_CODEC:
         raise InvalidCidError(

@@ -1,0 +1,99 @@
+import base64
+import contextlib
+import hashlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from suanwang.content import (
+    MAX_CONTENT_BYTES,
+    ContentTooLargeError,
+    InvalidCidError,
+    canonical_cid,
+    compute_cid,
+    parse_cid,
+)
+from suanwang.errors import InputError
+from tests.backend.content.fake_kubo import reference_cid
+
+HELLO_WORLD = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
+EMPTY = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+
+
+def test_hello_world_gets_the_cid_kubo_gives_it():
+    assert compute_cid(b"hello world") == HELLO_WORLD
+
+
+def test_empty_content_gets_the_cid_kubo_gives_it():
+    assert compute_cid(b"") == EMPTY
+
+
+def test_the_byte_by_byte_reference_agrees_with_the_kubo_vectors():
+    assert reference_cid(b"hello world") == HELLO_WORLD
+    assert reference_cid(b"") == EMPTY
+
+
+@given(st.binary(max_size=4096))
+def test_cids_are_deterministic_and_decode_to_v1_raw_sha2_256_of_the_content(content):
+    cid = compute_cid(content)
+    assert cid == compute_cid(bytes(content)) == reference_cid(content)
+    parsed = parse_cid(cid)
+    assert parsed.version == 1
+    assert parsed.codec.code == 0x55
+    assert parsed.hashfun.code == 0x12
+    assert parsed.raw_digest == hashlib.sha256(content).digest()
+    assert bytes(parsed)[:4] == bytes([0x01, 0x55, 0x12, 0x20])
+    assert cid.startswith("bafkrei")
+
+
+def test_content_of_exactly_one_kubo_chunk_is_accepted():
+    content = b"\x07" * MAX_CONTENT_BYTES
+    assert compute_cid(content) == reference_cid(content)
+
+
+def test_content_over_256_kib_is_refused_with_the_limit_and_the_reason():
+    with pytest.raises(ContentTooLargeError) as err:
+        compute_cid(b"\x00" * (MAX_CONTENT_BYTES + 1))
+    assert isinstance(err.value, InputError)
+    assert "262144" in err.value.message and "262145" in err.value.message
+    assert "UnixFS DAG" in err.value.message
+
+
+def test_the_same_cid_in_another_multibase_is_read_as_the_canonical_one():
+    base58 = "zb2rhj7crUKTQYRGCRATFaQ6YFLTde2YzdqbbhAASkL9uRDXn"
+    assert canonical_cid(base58) == HELLO_WORLD
+    assert canonical_cid(HELLO_WORLD.upper()) == HELLO_WORLD
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN", "CIDv0"),
+        ("bafybeiffndsajwhk3lwjewwdxqntmjm4b5wxaaanokonsggenkbw6slwk4", "dag-pb"),
+        ("bafkrgqhhyivzstcz3hhswshfjgy6ertgmnqeleynhwt4dlfsthi4hn7zgh4uvlsb5xncykzapi3ocd4lzogukir6ksdy6wzrnz6ohnv4aglcs",
+         "sha2-512"),
+        ("not a cid", "is not a CID"),
+    ],
+)
+def test_cids_this_store_cannot_serve_are_refused_with_what_they_are(text, named):
+    with pytest.raises(InvalidCidError) as err:
+        parse_cid(text)
+    assert named in err.value.message
+    assert err.value.field == "cid"
+
+
+def _base32_cid_text(raw: bytes) -> str:
+    return "b" + base64.b32encode(raw).decode("ascii").lower().rstrip("=")
+
+
+@given(
+    st.one_of(
+        st.text(max_size=80),
+        st.binary(max_size=40).map(_base32_cid_text),
+        st.binary(max_size=40).map(lambda raw: _base32_cid_text(bytes([0x01, 0x55]) + raw)),
+    )
+)
+def test_any_text_either_parses_or_raises_invalid_cid_error(text):
+    with contextlib.suppress(InvalidCidError):
+        parse_cid(text)

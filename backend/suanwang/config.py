@@ -32,6 +32,8 @@ class Settings(BaseModel):
     port: int = Field(8000, ge=0, le=65535, description="port the API listens on")
     confirmations: int = Field(0, ge=0, le=1000, description="blocks the indexer stays behind the head")
     poll_interval_s: float = Field(0.25, gt=0, le=60, description="how often the indexer asks for new blocks")
+    rate_limit_per_s: float = Field(50.0, gt=0, le=100_000, description="API requests per second per client")
+    rate_limit_burst: int = Field(100, ge=1, le=1_000_000, description="requests a client may burst above the rate")
     log_chunk_blocks: int = Field(2000, ge=1, le=100_000, description="blocks per eth_getLogs call")
 
     @classmethod

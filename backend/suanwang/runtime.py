@@ -13,12 +13,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
+from suanwang.api.live import EventBus
+from suanwang.api.metrics import Metrics
 from suanwang.chain.deployment import Deployment
 from suanwang.chain.gateway import connect, contracts
 from suanwang.chain.indexer import Indexer, IndexerThread
 from suanwang.config import Settings
 from suanwang.errors import SuanwangError
 from suanwang.storage.db import make_engine, make_sessionmaker
+from suanwang.storage.models import Event
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,8 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     w3: Web3
+    bus: EventBus = field(default_factory=EventBus)
+    metrics: Metrics = field(default_factory=Metrics)
     deployment: Deployment | None = None
     indexer_thread: IndexerThread | None = None
     startup_error: str | None = None
@@ -36,9 +41,15 @@ class Runtime:
     _starter: threading.Thread | None = None
 
     @classmethod
-    def create(cls, settings: Settings) -> Runtime:
+    def create(cls, settings: Settings, metrics: Metrics | None = None) -> Runtime:
         engine = make_engine(settings.database_url)
-        return cls(settings=settings, engine=engine, sessions=make_sessionmaker(engine), w3=connect(settings.rpc_url))
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            w3=connect(settings.rpc_url),
+            metrics=metrics or Metrics(),
+        )
 
     def load_deployment(self) -> Deployment:
         if self.deployment is None:
@@ -60,6 +71,7 @@ class Runtime:
                     self.sessions,
                     confirmations=self.settings.confirmations,
                     chunk_blocks=self.settings.log_chunk_blocks,
+                    on_events=self._on_events,
                 )
                 thread = IndexerThread(indexer, self.settings.poll_interval_s)
                 thread.start()
@@ -72,6 +84,11 @@ class Runtime:
                 self.startup_error = f"{type(exc).__name__}: {exc}"
             log.info("indexer waiting: %s", self.startup_error)
             self._stop.wait(1.0)
+
+    def _on_events(self, events: list[Event]) -> None:
+        for event in events:
+            self.metrics.events.labels(event.name).inc()
+        self.bus.publish(events)
 
     def stop(self) -> None:
         self._stop.set()

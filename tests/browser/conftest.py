@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from suanwang.devstack import ApiServer, free_port
 from suanwang.paths import REPO_ROOT
-
 from tests.support.stack import BUILD_DIR, Chain, chain, deployed_state
 
 __all__ = ["chain", "deployed_state"]

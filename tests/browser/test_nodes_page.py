@@ -6,9 +6,9 @@ import re
 from urllib.parse import urlparse
 
 from playwright.sync_api import Page, expect
+
 from suanwang.devstack import ApiServer
 from suanwang.roles import Role
-
 from tests.browser.conftest import screenshot
 from tests.support.stack import Chain, node_spec
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
+
 from suanwang.devstack import free_port, wait_until
 
 INSTALL_HINT = "PostgreSQL is not installed: `make test` installs it (apt-get install -y postgresql)"

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from web3 import Web3
+
 from suanwang.chain.deployment import Deployment, load_abi
 from suanwang.chain.gateway import connect
 from suanwang.config import Settings
 from suanwang.devstack import Anvil, deploy_contracts, free_port
 from suanwang.paths import REPO_ROOT
 from suanwang.roles import Role
-from web3 import Web3
 
 BUILD_DIR = REPO_ROOT / "build" / "contracts"
 

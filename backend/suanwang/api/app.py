@@ -11,17 +11,21 @@ from fastapi.staticfiles import StaticFiles
 
 from suanwang import __version__
 from suanwang.api.errors import error_body, install_error_handlers
-from suanwang.api.routes import federation, nodes
+from suanwang.api.idempotency import IdempotencyMiddleware
+from suanwang.api.metrics import Metrics, MetricsMiddleware
+from suanwang.api.ratelimit import RateLimitMiddleware
+from suanwang.api.routes import federation, live, nodes
 from suanwang.config import Settings
 from suanwang.runtime import Runtime
 
 
 def create_app(settings: Settings | None = None, *, start_indexer: bool = True) -> FastAPI:
     settings = settings or Settings.from_env()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.create(settings)
+        runtime = Runtime.create(settings, metrics)
         app.state.runtime = runtime
         if start_indexer:
             runtime.start_indexer()
@@ -37,8 +41,13 @@ def create_app(settings: Settings | None = None, *, start_indexer: bool = True) 
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Outermost first: metrics see every answer, including 429s and idempotent replays.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RateLimitMiddleware, rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(federation.router)
     app.include_router(nodes.router)
+    app.include_router(live.router)
 
     if (settings.frontend_dir / "index.html").exists():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="web")

@@ -3,9 +3,10 @@ other chain-derived tables (members, nodes) are projections of those events, reb
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -75,3 +76,15 @@ class Node(Base):
     locator: Mapped[str] = mapped_column(String(64))
     registered_block: Mapped[int] = mapped_column(BigInteger)
     updated_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a POST with an Idempotency-Key (status and body None while it runs)."""
+
+    __tablename__ = "idempotency_keys"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    headers: Mapped[list[list[str]] | None] = mapped_column(JSON, nullable=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+
 from suanwang.api.app import create_app
 from suanwang.roles import Role
-
 from tests.support.stack import Chain, node_spec
 
 

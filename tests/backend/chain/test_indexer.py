@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+
 from suanwang.chain.gateway import connect, contracts
 from suanwang.chain.indexer import ChainReplacedError, Indexer
 from suanwang.devstack import Anvil, free_port, genesis_time_file, rpc
 from suanwang.roles import Role
 from suanwang.storage.db import make_engine, make_sessionmaker
 from suanwang.storage.models import Event, Node
-
 from tests.support.stack import Chain, node_spec
 
 

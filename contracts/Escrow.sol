@@ -25,7 +25,8 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
 
     IERC20 public immutable token;
 
-    /// @dev One slot: feeRecipient 160 | platformFees 96. Non-zero from construction, so accruing a
+    /// @dev One slot: feeRecipient 160 | platformFees 96 (feeRecipient is deliberately storage, not
+    ///  immutable, so the slot is never zero). Non-zero from construction, so accruing a
     ///  fee rewrites a slot (5,000 gas) rather than filling a fresh one (22,100). 2**96 base units is
     ///  79 billion tokens of 18 decimals; beyond that accrual reverts FeesOverflow until withdrawn.
     address public feeRecipient;
@@ -56,9 +57,12 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
         override
         nonReentrant
     {
-        // A permit already submitted by someone else (front-running) must not block the deposit: ignore
-        // its failure and rely on the allowance it set, which _pull checks.
-        try IERC20Permit(address(token)).permit(owner, address(this), amount, deadline, v, r, s) {} catch {}
+        // Someone else may submit the owner's permit (a matcher, so the buyer sends no transaction).
+        // If the permit fails (e.g. it was front-run), only the owner itself may go on with its allowance.
+        try IERC20Permit(address(token)).permit(owner, address(this), amount, deadline, v, r, s) {}
+        catch {
+            if (msg.sender != owner) revert PermitFailed(owner, msg.sender);
+        }
         _pull(owner, amount);
         _credit(owner, amount);
         emit Deposited(owner, msg.sender, amount);
@@ -161,6 +165,9 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     function _pull(address from, uint256 amount) internal {
         if (amount == 0) revert ZeroAmount();
         uint256 before = token.balanceOf(address(this));
+        // `from` is the caller, or an owner whose permit for exactly this amount and this escrow just
+        // succeeded (depositWithPermit); the tokens are credited to `from` itself, never to the caller.
+        // slither-disable-next-line arbitrary-send-erc20
         token.safeTransferFrom(from, address(this), amount);
         uint256 received = token.balanceOf(address(this)) - before;
         if (received != amount) revert FeeOnTransferToken(amount, received);

@@ -185,9 +185,9 @@ contract Market is IMarket, Escrow, EIP712 {
     }
 
     /// @notice The batch worker: only the market calls it (so a failing match reverts alone).
-    function matchForBatch(address matcher, SignedMatch calldata m) external returns (bytes32) {
+    function matchForBatch(address matcher, SignedMatch calldata m) external {
         if (msg.sender != address(this)) revert OnlySelf(msg.sender);
-        return _matchSigned(matcher, m.order, m.signature, m.bill);
+        _matchSigned(matcher, m.order, m.signature, m.bill);
     }
 
     function _matchSigned(address matcher, Order calldata order, bytes calldata signature, Bill calldata bill)
@@ -392,7 +392,7 @@ contract Market is IMarket, Escrow, EIP712 {
     }
 
     function _payout(Deal calldata deal) private {
-        uint256 transitTotal;
+        uint256 transitTotal = 0;
         if (!deal.valueless) {
             _credit(deal.seller, deal.computeFee);
             for (uint256 i; i < deal.transitOperators.length; ++i) {
@@ -409,7 +409,7 @@ contract Market is IMarket, Escrow, EIP712 {
     }
 
     function _refund(Deal calldata deal) private {
-        uint256 amount;
+        uint256 amount = 0;
         if (!deal.valueless) {
             amount = dealTotal(deal);
             _credit(deal.buyer, amount);

@@ -32,7 +32,7 @@ contract NodeRegistry is INodeRegistry {
     /// @notice Emitted when the market releases capacity on node `nodeId`.
     event CapacityReleased(uint256 indexed nodeId, uint64 logicMcu, uint64 parallelMcu, uint64 neuralMcu);
     /// @notice Emitted once, when the founder wires the market.
-    event MarketSet(address market);
+    event MarketSet(address indexed market);
 
     /// @notice What a reservation tells the market about the node.
     struct Reservation {
@@ -96,6 +96,7 @@ contract NodeRegistry is INodeRegistry {
     function setMarket(address market_) external {
         if (msg.sender != federation.founder()) revert NotFounder(msg.sender);
         if (market != address(0)) revert MarketAlreadySet(market);
+        if (market_ == address(0)) revert NotMarket(address(0));
         market = market_;
         emit MarketSet(market_);
     }

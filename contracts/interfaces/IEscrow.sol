@@ -15,6 +15,8 @@ interface IEscrow {
     error StakeRequired(address account, uint256 stake, uint256 required, uint256 requested);
     /// @notice Only the platform fee recipient (the founder) may withdraw fees; `caller` is not it.
     error NotFeeRecipient(address caller);
+    /// @notice `owner`'s permit failed and `caller` is not `owner`, so its allowance may not be used.
+    error PermitFailed(address owner, address caller);
     /// @notice The accrued platform fees would exceed their 96-bit field.
     error FeesOverflow(uint256 fees);
 

@@ -1,8 +1,26 @@
 import brownie
 import pytest
-from conftest import (ACCEPT_WINDOW, ARBITER, ARBITRATION_PERIOD, BUYER, CLOUD, DELIVERY_GRACE, DISPUTE_WINDOW,
-                      MATCHER, MIN_STAKE, NODE_PRICE, OPERATOR, PROVIDER, START_WINDOW, err, key_of, make_bill,
-                      make_spec, plain, sign_order)
+from conftest import (
+    ACCEPT_WINDOW,
+    ARBITER,
+    ARBITRATION_PERIOD,
+    BUYER,
+    CLOUD,
+    DELIVERY_GRACE,
+    DISPUTE_WINDOW,
+    MATCHER,
+    MIN_STAKE,
+    NODE_PRICE,
+    OPERATOR,
+    PROVIDER,
+    START_WINDOW,
+    err,
+    key_of,
+    make_bill,
+    make_spec,
+    plain,
+    sign_order,
+)
 
 COMPUTE = 6 * 10**18  # 3 CU for an hour at 2 tokens per CU-hour
 PLATFORM = COMPUTE * 250 // 10_000
@@ -77,10 +95,9 @@ def test_settled_deal_cannot_settle_twice(market, stage2, matched, cloud_team, b
 
 def test_typed_data_signature_from_a_wallet_is_accepted(market, stage2, new_order, buyer, accounts, node_id,
                                                         founder, chain):
+    from deploy import typed_order
     from eth_account import Account
     from eth_account.messages import encode_typed_data
-
-    from deploy import typed_order
 
     order = new_order(nonce=7)
     signable = encode_typed_data(full_message=typed_order(market, order, chain.id))
@@ -562,3 +579,18 @@ def test_retired_node_unstakes_fully(market, registry, stage2, cloud_team, node_
     tx = market.unstake(MIN_STAKE[1], {"from": cloud_team})
     assert tx.events["Unstaked"]["amount"] == MIN_STAKE[1]
     assert market.balanceOf(cloud_team) == MIN_STAKE[1]
+
+
+def test_failed_permit_lets_only_the_owner_use_its_allowance(market, token, buyer, founder, chain):
+    token.approve(market, 10, {"from": buyer})
+    bad = (b"\x00" * 32, b"\x00" * 32)
+    with brownie.reverts(err("PermitFailed", buyer.address, founder.address)):
+        market.depositWithPermit(buyer, 10, chain.time() + 60, 27, *bad, {"from": founder})
+    market.depositWithPermit(buyer, 10, chain.time() + 60, 27, *bad, {"from": buyer})
+    assert market.balanceOf(buyer) == 10
+
+
+def test_market_address_cannot_be_zero(NodeRegistry, federation, founder):
+    fresh = NodeRegistry.deploy(federation, MIN_STAKE, {"from": founder})
+    with brownie.reverts(err("NotMarket", "0x" + "00" * 20)):
+        fresh.setMarket("0x" + "00" * 20, {"from": founder})

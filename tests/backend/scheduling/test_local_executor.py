@@ -1,0 +1,152 @@
+"""LocalExecutor: child processes whose state lives in files, so a restarted service still knows them."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from suanwang.errors import InfeasibleError, InputError, NotFoundError
+from suanwang.scheduling import Executor, JobSpec, JobState, LocalExecutor
+from suanwang.scheduling.jobfiles import JobFiles, read_json
+
+from tests.backend.scheduling.conftest import wait_for
+
+
+@pytest.fixture
+def executor(tmp_path: Path) -> LocalExecutor:
+    return LocalExecutor(tmp_path / "state")
+
+
+def finished(executor: Executor, job_id: str):
+    return wait_for(f"job {job_id} to finish", lambda: (s := executor.status(job_id)).state.is_final and s)
+
+
+def running(executor: Executor, job_id: str):
+    return wait_for(f"job {job_id} to run", lambda: (s := executor.status(job_id)).state is JobState.RUNNING and s)
+
+
+def test_local_executor_is_an_executor(executor: LocalExecutor) -> None:
+    assert isinstance(executor, Executor)
+    [node] = executor.nodes()
+    assert node.cpus >= 1 and node.memory_mib > 0 and node.gpus == 0
+
+
+def test_job_runs_and_its_output_is_the_result_file(executor: LocalExecutor, tmp_path: Path) -> None:
+    job = executor.submit(JobSpec(key="lease-1-1", command=["sh", "-c", 'echo "hello $WHO"; pwd'],
+                                  env={"WHO": "the market"}, workdir=str(tmp_path / "wd")))
+    status = finished(executor, job)
+    assert status.state is JobState.COMPLETED
+    assert status.exit_code == 0
+    assert status.started_at is not None and status.finished_at is not None
+    assert status.finished_at >= status.started_at
+    assert Path(status.result_path or "").read_text() == f"hello the market\n{tmp_path / 'wd'}\n"
+
+
+def test_shell_script_command_runs_under_bash(executor: LocalExecutor) -> None:
+    job = executor.submit(JobSpec(key="script", command="for i in 1 2 3; do printf $i; done\n"))
+    status = finished(executor, job)
+    assert status.state is JobState.COMPLETED
+    assert Path(status.result_path or "").read_text() == "123"
+
+
+def test_failing_job_reports_failed_with_its_exit_code(executor: LocalExecutor) -> None:
+    job = executor.submit(JobSpec(key="fails", command=["sh", "-c", "echo oops >&2; exit 7"]))
+    status = finished(executor, job)
+    assert status.state is JobState.FAILED
+    assert status.exit_code == 7
+    assert "7" in status.reason
+
+
+def test_second_submit_with_the_same_key_starts_nothing(executor: LocalExecutor, tmp_path: Path) -> None:
+    counter = tmp_path / "runs"
+    spec = JobSpec(key="lease-31337-42", command=["sh", "-c", f"echo run >> {counter}"])
+    first = executor.submit(spec)
+    finished(executor, first)
+    again = LocalExecutor(executor.root).submit(spec)  # also after a restart
+    assert again == first == executor.find("lease-31337-42")
+    assert finished(executor, again).state is JobState.COMPLETED
+    assert counter.read_text() == "run\n"
+
+
+def test_restarted_executor_reports_running_then_completed(executor: LocalExecutor, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    job = executor.submit(JobSpec(key="long", command=["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done"]))
+    running(executor, job)
+    restarted = LocalExecutor(executor.root)
+    assert restarted.find("long") == job
+    assert restarted.status(job).state is JobState.RUNNING
+    gate.touch()
+    status = finished(restarted, job)
+    assert status.state is JobState.COMPLETED and status.exit_code == 0
+
+
+def test_cancel_stops_a_running_job(executor: LocalExecutor) -> None:
+    job = executor.submit(JobSpec(key="to-cancel", command=["sleep", "60"]))
+    running(executor, job)
+    executor.cancel(job)
+    status = executor.status(job)
+    assert status.state is JobState.CANCELLED
+    assert LocalExecutor(executor.root).status(job).state is JobState.CANCELLED
+
+
+def test_cancel_after_a_restart_stops_the_job(executor: LocalExecutor) -> None:
+    job = executor.submit(JobSpec(key="cancel-later", command=["sleep", "60"]))
+    running(executor, job)
+    restarted = LocalExecutor(executor.root)
+    restarted.cancel(job)
+    started = read_json(JobFiles(executor.root, job).started) or {}
+    assert restarted.status(job).state is JobState.CANCELLED
+    wait_for("the job's process to go", lambda: not Path(f"/proc/{started['pid']}").exists() or
+             Path(f"/proc/{started['pid']}/stat").read_text().split(") ")[1].startswith("Z"))
+
+
+def test_cancel_of_a_finished_job_changes_nothing(executor: LocalExecutor) -> None:
+    job = executor.submit(JobSpec(key="done", command=["true"]))
+    finished(executor, job)
+    executor.cancel(job)
+    assert executor.status(job).state is JobState.COMPLETED
+
+
+def test_time_limit_fails_the_job_with_a_reason(executor: LocalExecutor) -> None:
+    job = executor.submit(JobSpec(key="too-long", command=["sleep", "30"], time_limit_s=1))
+    status = finished(executor, job)
+    assert status.state is JobState.FAILED
+    assert "time limit" in status.reason
+
+
+def test_job_killed_without_a_trace_is_lost(executor: LocalExecutor) -> None:
+    job = executor.submit(JobSpec(key="killed", command=["sleep", "60"]))
+    running(executor, job)
+    started = read_json(JobFiles(executor.root, job).started) or {}
+    os.killpg(int(started["pid"]), signal.SIGKILL)
+    status = finished(LocalExecutor(executor.root), job)
+    assert status.state is JobState.LOST
+    assert "without recording an exit status" in status.reason
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "field"),
+    [
+        ({"node": "n9"}, InputError, "node"),
+        ({"features": ("gpu_a100",)}, InfeasibleError, "features"),
+        ({"gpus": 1}, InfeasibleError, "gpus"),
+        ({"cpus": 100000}, InfeasibleError, "cpus"),
+        ({"memory_mib": 10**9}, InfeasibleError, "memory_mib"),
+        ({"key": "../escape"}, InputError, "key"),
+        ({"command": []}, InputError, "command"),
+        ({"time_limit_s": 0}, InputError, "time_limit_s"),
+    ],
+)
+def test_impossible_spec_is_refused_naming_the_field(executor: LocalExecutor, change, error, field) -> None:
+    spec = JobSpec(**{"key": "bad", "command": ["true"], **change})
+    with pytest.raises(error) as caught:
+        executor.submit(spec)
+    assert caught.value.field == field
+    assert executor.find("bad") is None
+
+
+def test_unknown_job_id_is_not_found(executor: LocalExecutor) -> None:
+    with pytest.raises(NotFoundError):
+        executor.status("never-submitted")

@@ -120,7 +120,7 @@ def run() -> dict:
     reg_owner = fresh()
     federation.admit(reg_owner, d.role_mask(["cloud"]), "registry bench", q)
     node = measure("registerNode", registry.registerNode(spec, {"from": reg_owner, "silent": True})).return_value
-    updated = (5_000_000,) + spec[1:7] + (3 * 10**18,) + spec[8:]
+    updated = (5_000_000, *spec[1:7], 3 * 10**18, *spec[8:])
     measure("updateNode", registry.updateNode(node, updated, {"from": reg_owner, "silent": True}))
     measure("setPaused", registry.setPaused(node, True, {"from": reg_owner, "silent": True}))
     measure("setPaused(resume)", registry.setPaused(node, False, {"from": reg_owner, "silent": True}))

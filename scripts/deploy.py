@@ -123,13 +123,13 @@ def typed_order(market, order: tuple, chain_id: int) -> dict:
         ],
         "Order": [{"name": n, "type": t} for n, t in zip(ORDER_FIELDS, (
             "address", "uint64", "uint64", "uint64", "uint32", "uint16", "uint16", "uint8", "uint32", "uint128",
-            "uint128", "uint32", "uint32", "bool", "uint40", "uint64"))],
+            "uint128", "uint32", "uint32", "bool", "uint40", "uint64"), strict=True)],
     }
     return {
         "types": types, "primaryType": "Order",
         "domain": {"name": "Suanwang Market", "version": "1", "chainId": chain_id,
                    "verifyingContract": market.address},
-        "message": dict(zip(ORDER_FIELDS, order)),
+        "message": dict(zip(ORDER_FIELDS, order, strict=True)),
     }
 
 
@@ -220,7 +220,7 @@ def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict
                     federation.vote(proposal, {**tx, "from": voter})
             else:
                 federation.admit(accounts[index], mask, name, tx)
-    for index, _, roles, _ in members:
+    for index, *_ in members:
         if index != 0:
             token.mint(accounts[index], DEMO_TOKENS, tx)
     token.mint(deployer, DEMO_TOKENS, tx)
@@ -246,7 +246,7 @@ def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict
         record["contracts"]["Escrow"] = market.address
     if not record["genesis_hash"].startswith("0x"):
         record["genesis_hash"] = "0x" + record["genesis_hash"]
-    for index, name, roles, _ in members:
+    for index, name, *_ in members:
         account = accounts[index]
         mask = federation.rolesOf(account)
         entry = {"name": name, "address": account.address, "roles": int(mask), "role_names": role_names(mask)}

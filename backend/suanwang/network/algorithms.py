@@ -168,7 +168,7 @@ def _larac(net: Network, s: int, t: int, bound: float, srv6: bool) -> CheapestRe
         cd, dd = _path_cost(net, pd_nodes), _path_latency(net, pd_nodes)
         if dc <= dd:  # cannot happen with exact arithmetic; guards a zero denominator
             break
-        lam = (cc - cd) / (dc - dd)
+        lam = (cd - cc) / (dc - dd)  # >= 0: pc is cheaper but slower than pd
         r = _tree_path(net, arc_cost + lam * arc_lat, s, t)
         assert r is not None
         cr, dr = _path_cost(net, r), _path_latency(net, r)

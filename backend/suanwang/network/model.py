@@ -384,31 +384,57 @@ class Network:
     def segment_list(self, nodes: Sequence[int], *, decap: Behavior = Behavior.END_DT6) -> list[ipaddress.IPv6Address]:
         """The fewest SIDs that force a packet entering at ``nodes[0]`` along ``nodes`` (RFC 8986).
 
-        Greedy from the current router: jump with a node SID (End) to the farthest router of the
-        path that hop-by-hop shortest-path forwarding reaches along exactly the path; where even the
-        next link is not the shortest path, cross it with the current router's adjacency SID
-        (End.X). Greedy farthest-jump is optimal because a suffix of a shortest-path-tree path is
-        again one. The last SID is the egress router's ``decap`` SID (End.DT6 by default), which
-        also serves as its node SID.
+        A node SID (End) of ``nodes[j]`` takes the packet from ``nodes[i]`` along the path when
+        hop-by-hop shortest-path forwarding toward ``nodes[j]`` follows ``nodes[i..j]`` exactly; an
+        adjacency SID (End.X) of ``nodes[j]`` does the same and then crosses the link to
+        ``nodes[j+1]`` whatever the shortest path says. A shortest-path DP over path positions picks
+        the fewest SIDs, and among those the fewest End.X (node SIDs survive link changes better).
+        The last SID is the egress router's ``decap`` SID (End.DT6 by default), which doubles as
+        its node SID.
         """
-        sids: list[ipaddress.IPv6Address] = []
-        i, last = 0, len(nodes) - 1
-        while i < last:
-            j = last
-            while j > i:
-                pred = self._tree(nodes[j])[1]
-                if all(pred[nodes[k]] == nodes[k + 1] for k in range(i, j)):
-                    break
-                j -= 1
-            if j > i:
-                sids.append(self.sid(nodes[j], decap if j == last else Behavior.END))
-                i = j
-            else:
-                sids.append(self.sid(nodes[i], Behavior.END_X, nodes[i + 1]))
-                i += 1
-                if i == last:
-                    sids.append(self.sid(nodes[i], decap))
-        return sids
+        last = len(nodes) - 1
+        if last < 1:
+            raise InputError("a segment list needs a path of at least one link", field="path")
+        # reach_from[j] = smallest i such that shortest-path forwarding toward nodes[j] follows nodes[i..j].
+        reach_from = [0] * (last + 1)
+        for j in range(1, last + 1):
+            pred = self._tree(nodes[j])[1]
+            i = j
+            while i > 0 and pred[nodes[i - 1]] == nodes[i]:
+                i -= 1
+            reach_from[j] = i
+        inf = (len(nodes) * 2, 0)
+        # best[k]: (SIDs, End.X count) to have the packet at nodes[k]; final: done with decap.
+        best: list[tuple[int, int]] = [inf] * (last + 1)
+        how: list[tuple[int, ipaddress.IPv6Address] | None] = [None] * (last + 1)
+        best[0] = (0, 0)
+        final, final_how = inf, None
+        for i in range(last + 1):
+            if best[i] == inf:
+                continue
+            c, x = best[i]
+            for j in range(i, last + 1):
+                if reach_from[j] > i:
+                    continue
+                if j > i:
+                    if j == last:
+                        if (c + 1, x) < final:
+                            final, final_how = (c + 1, x), (i, self.sid(nodes[j], decap))
+                    elif (c + 1, x) < best[j]:
+                        best[j], how[j] = (c + 1, x), (i, self.sid(nodes[j], Behavior.END))
+                if j < last and (c + 1, x + 1) < best[j + 1]:
+                    best[j + 1], how[j + 1] = (c + 1, x + 1), (i, self.sid(nodes[j], Behavior.END_X, nodes[j + 1]))
+        if best[last] != inf and (best[last][0] + 1, best[last][1]) < final:
+            final, final_how = (best[last][0] + 1, best[last][1]), (last, self.sid(nodes[last], decap))
+        assert final_how is not None
+        sids = [final_how[1]]
+        k = final_how[0]
+        while k > 0:
+            step = how[k]
+            assert step is not None
+            sids.append(step[1])
+            k = step[0]
+        return sids[::-1]
 
     # ---- reservations -------------------------------------------------------------------------
 

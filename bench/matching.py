@@ -26,6 +26,7 @@ import networkx as nx
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
+
 from suanwang.compute.openb import load_nodes, load_pods
 from suanwang.matching import Engine, Node, Order, Placement, Workload
 from suanwang.matching.trace import openb_nodes, openb_orders, replay

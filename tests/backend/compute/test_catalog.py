@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from suanwang.compute import Tier, default_catalog, device_units, grade, node_units
 from suanwang.compute.openb import load_nodes, load_pods
 from suanwang.errors import InputError, NotFoundError

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from suanwang.compute import default_catalog
 from suanwang.matching import Node
 

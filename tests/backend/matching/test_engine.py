@@ -2,6 +2,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+
 from suanwang.cli import cli
 from suanwang.compute import Tier
 from suanwang.compute.openb import load_nodes, load_pods

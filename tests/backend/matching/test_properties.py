@@ -4,6 +4,7 @@ an explanation for every unmatched order."""
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from suanwang.compute import default_catalog
 from suanwang.matching import Engine, Node, Order, Placement, Unplaced
 from suanwang.matching.batch import candidates, greedy

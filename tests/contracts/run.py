@@ -18,4 +18,7 @@ if _dev.get("cmd_settings") is None:
     _dev["cmd_settings"] = {}
     CONFIG.settings._lock()
 
-sys.exit(pytest.main(sys.argv[1:] or ["tests/contracts", "-q"]))
+args = sys.argv[1:]
+if not any(a.startswith("tests/") for a in args):
+    args = ["tests/contracts", *args]
+sys.exit(pytest.main(args))

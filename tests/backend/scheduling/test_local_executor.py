@@ -7,10 +7,10 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.scheduling import Executor, JobSpec, JobState, LocalExecutor
 from suanwang.scheduling.jobfiles import JobFiles, read_json
-
 from tests.backend.scheduling.conftest import wait_for
 
 

@@ -6,10 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.scheduling import Executor, JobSpec, JobState, NodeState, SlurmExecutor
 from suanwang.scheduling.slurm import _sbatch_error
-
 from tests.backend.scheduling.conftest import SlurmCluster, wait_for
 
 pytestmark = pytest.mark.slurm

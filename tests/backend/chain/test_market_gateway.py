@@ -1,0 +1,93 @@
+"""EIP-712 orders and the transaction sender against the real Market on Anvil."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from suanwang.chain.bill import make_bill
+from suanwang.chain.deployment import load_abi
+from suanwang.chain.errors import ChainRevert, ErrorDecoder
+from suanwang.chain.market import TxSender, order_id, recover_order_signer, sign_order
+from suanwang.roles import Role
+from tests.support.stack import BUILD_DIR, Chain, node_spec
+
+
+def decoder() -> ErrorDecoder:
+    return ErrorDecoder([load_abi(BUILD_DIR, n) for n in ("Federation", "NodeRegistry", "Market")])
+
+
+def an_order(buyer: str, **changes: object) -> dict[str, object]:
+    order: dict[str, object] = {
+        "buyer": buyer,
+        "logicMcu": 8_000,
+        "parallelMcu": 0,
+        "neuralMcu": 0,
+        "memoryMib": 4096,
+        "gpuModel": 0,
+        "gpuCount": 0,
+        "minTier": 0,
+        "duration": 3600,
+        "maxPricePerCuHour": 2 * 10**18,
+        "maxTotal": 10**20,
+        "maxLatencyMs": 50,
+        "minBandwidthMbps": 100,
+        "autoAccept": True,
+        "expiry": int(time.time()) + 3600,
+        "nonce": 1,
+    }
+    order.update(changes)
+    return order
+
+
+def buyer_key(chain: Chain) -> str:
+    account = next(a for a in chain.deployment.accounts if a.roles == Role.BUYER)
+    assert account.private_key
+    return account.private_key
+
+
+def test_local_order_id_and_signature_match_the_contract(chain: Chain) -> None:
+    market = chain.contract("Market")
+    key = buyer_key(chain)
+    buyer = chain.w3.eth.account.from_key(key).address
+    order = an_order(buyer)
+    local = order_id(order, chain.deployment.chain_id, market.address)
+    assert local == "0x" + market.functions.orderId(order).call().hex()
+    signature = sign_order(order, key, chain.deployment.chain_id, market.address)
+    assert recover_order_signer(order, signature, chain.deployment.chain_id, market.address) == buyer
+
+
+def test_a_signed_order_is_matched_by_the_matcher_with_the_exact_bill(chain: Chain) -> None:
+    market, registry = chain.contract("Market"), chain.contract("NodeRegistry")
+    chain.transact(
+        chain.account_with(Role.CLOUD),
+        registry.functions.registerNode(node_spec(chain.account_with(Role.OPERATOR).address)),
+    )
+    key = buyer_key(chain)
+    order = an_order(chain.w3.eth.account.from_key(key).address)
+    signature = sign_order(order, key, chain.deployment.chain_id, market.address)
+    fee_bps = chain.contract("Federation").functions.platformFeeBps().call()
+    bill = make_bill(order, 1, 15 * 10**17, fee_bps)
+    matcher = TxSender(chain.w3, chain.account_with(Role.MATCHER), decoder())
+    receipt = matcher.send(market.functions.matchSigned(order, signature, bill.as_struct()))
+    matched = market.events.Matched().process_receipt(receipt)
+    assert matched[0]["args"]["deal"]["computeFee"] == bill.compute_fee == 15 * 10**17 * 8_000 * 3600 // 3_600_000
+    status, _deadline = market.functions.statusOf(matched[0]["args"]["id"]).call()
+    assert status == 3  # Accepted (autoAccept)
+    with pytest.raises(ChainRevert) as replay:  # the same signed order cannot be used twice
+        matcher.send(market.functions.matchSigned(order, signature, bill.as_struct()))
+    assert replay.value.name == "OrderAlreadyUsed"
+
+
+def test_reverts_are_decoded_with_their_values(chain: Chain) -> None:
+    registry = chain.contract("NodeRegistry")
+    seller = TxSender(chain.w3, chain.account_with(Role.CLOUD), decoder())
+    empty = node_spec(chain.account_with(Role.OPERATOR).address, logicMcu=0, parallelMcu=0, neuralMcu=0)
+    with pytest.raises(ChainRevert, match=r"^ZeroCapacity\(\)$"):
+        seller.send(registry.functions.registerNode(empty))
+    stranger = TxSender(chain.w3, chain.w3.eth.account.create(), decoder())
+    with pytest.raises(ChainRevert) as not_member:
+        stranger.send(registry.functions.registerNode(node_spec(chain.account_with(Role.OPERATOR).address)))
+    assert not_member.value.name == "NotSeller"
+    assert not_member.value.args_by_name["caller"] == stranger.address

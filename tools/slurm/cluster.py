@@ -343,8 +343,10 @@ def wait_ready(info: ClusterInfo) -> None:
 def cluster_processes(directory: Path) -> list[int]:
     """Every live process that belongs to this cluster: its daemons, job step daemons and job processes.
 
-    Daemons are found by the pid files; slurmstepd and job processes by holding a file under the
-    cluster directory open, having their working directory there, or carrying its SLURM_CONF.
+    Daemons are found by their pid files; slurmstepd by being a Slurm process with a file or working
+    directory under the cluster directory; job processes by carrying both SLURM_JOB_ID and this cluster's
+    SLURM_CONF in their environment. This process and its ancestors (a shell that exported SLURM_CONF)
+    are never included.
     """
     directory = directory.resolve()
     conf_marker = f"SLURM_CONF={directory}/slurm.conf".encode()
@@ -354,33 +356,50 @@ def cluster_processes(directory: Path) -> list[int]:
         pid = read_pid(pidfile)
         if pid is not None and pid_alive(pid):
             found.add(pid)
-    me = os.getpid()
+    spared = ancestors(os.getpid())
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
+        if not entry.name.isdigit() or int(entry.name) in spared:
             continue
         pid = int(entry.name)
         with contextlib.suppress(OSError):
-            if conf_marker in (entry / "environ").read_bytes().split(b"\0"):
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if conf_marker in environ and any(v.startswith(b"SLURM_JOB_ID=") for v in environ):
                 found.add(pid)
                 continue
-        with contextlib.suppress(OSError):
-            if os.readlink(entry / "cwd").startswith(prefix) and is_slurm_process(entry):
-                found.add(pid)
-                continue
-        with contextlib.suppress(OSError):
-            for fd in (entry / "fd").iterdir():
-                with contextlib.suppress(OSError):
-                    if os.readlink(fd).startswith(prefix):
-                        found.add(pid)
-                        break
-    return sorted(p for p in found if pid_alive(p))
+        if is_slurm_process(entry) and holds_path_under(entry, prefix):
+            found.add(pid)
+    return sorted(p for p in found if pid_alive(p) and p not in spared)
+
+
+def ancestors(pid: int) -> set[int]:
+    chain = {pid}
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        chain.add(pid)
+    return chain
+
+
+def holds_path_under(entry: Path, prefix: str) -> bool:
+    with contextlib.suppress(OSError):
+        if os.readlink(entry / "cwd").startswith(prefix):
+            return True
+    with contextlib.suppress(OSError):
+        for fd in (entry / "fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd).startswith(prefix):
+                    return True
+    return False
 
 
 def is_slurm_process(entry: Path) -> bool:
     try:
-        return b"slurm" in (entry / "cmdline").read_bytes()
+        cmdline = (entry / "cmdline").read_bytes()
     except OSError:
         return False
+    return b"slurm" in cmdline or b"munge" in cmdline
 
 
 def stop(directory: Path) -> list[int]:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from eth_hash.auto import keccak
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import breadth_first_order, dijkstra, minimum_spanning_tree
 
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.network.srv6 import END_X_MAX_ADJACENCIES, Behavior, Locator
@@ -223,6 +223,13 @@ class Network:
             raise InputError(f"a router has {degree.max()} links; End.X SIDs number at most "
                              f"{END_X_MAX_ADJACENCIES}", field="topology")
         self._trees: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._masked = self._csr(self._arc_latency.copy())
+        self._version = 0  # bumps on every reservation change
+        self._widest_tree: tuple[int, csr_matrix] | None = None
+        self._names = [r.name for r in self.routers]
+        self._router_operator = [r.operator for r in self.routers]
+        self._latency_list = self.link_latency_ms.tolist()
+        self._link_operator_name = [ln.operator for ln in self.links]
         self._lock = threading.Lock()
         self._reservations: dict[int, _Reservation] = {}
         self._next_reservation = 1
@@ -302,27 +309,27 @@ class Network:
     def make_path(self, nodes: Sequence[int], *, srv6: bool = True) -> Path:
         """A Path object for a router sequence (every consecutive pair must share a link)."""
         try:
-            links = tuple(self._link_of[(nodes[i], nodes[i + 1])] for i in range(len(nodes) - 1))
+            links = [self._link_of[(nodes[i], nodes[i + 1])] for i in range(len(nodes) - 1)]
         except KeyError as exc:
             raise InputError(f"routers {exc.args[0]} share no link", field="path") from None
         lat = 0.0
-        for li in links:
-            lat += float(self.link_latency_ms[li])
         fees: dict[str, int] = {}
-        operators: list[str] = []
-        for node in nodes:
-            op = self.routers[node].operator
-            if not operators or operators[-1] != op:
-                operators.append(op)
         for li in links:
-            op = self.links[li].operator
+            lat += self._latency_list[li]
+            op = self._link_operator_name[li]
             if op is not None:
                 fees[op] = fees.get(op, 0) + self.link_price[li]
-        idx = np.fromiter(links, dtype=np.int64, count=len(links))
-        bw = float(self._free[idx].min()) if len(links) else float("inf")
-        cap = float(self.link_capacity_gbps[idx].min()) if len(links) else float("inf")
-        segments = tuple(str(s) for s in self.segment_list(nodes)) if srv6 and len(nodes) > 1 else ()
-        return Path(tuple(self.routers[i].name for i in nodes), tuple(int(i) for i in nodes), links, lat, bw,
+        operators: list[str] = []
+        for node in nodes:
+            op = self._router_operator[node]
+            if not operators or operators[-1] != op:
+                operators.append(op)
+        if links:
+            bw, cap = float(self._free[links].min()), float(self.link_capacity_gbps[links].min())
+        else:
+            bw = cap = float("inf")
+        segments = tuple(str(x) for x in self.segment_list(nodes)) if srv6 and len(nodes) > 1 else ()
+        return Path(tuple(self._names[i] for i in nodes), tuple(int(i) for i in nodes), tuple(links), lat, bw,
                     cap, tuple(operators), fees, segments)
 
     def path(self, src: str | int, dst: str | int, max_latency_ms: float | None = None,
@@ -331,53 +338,70 @@ class Network:
         ``min_bandwidth_gbps`` free and whose latency is at most ``max_latency_ms``.
 
         Raises InfeasibleError (saying what the best available is) when no path meets the bounds.
+        With a cached shortest-path tree toward ``dst`` the unconstrained shortest path is tried
+        first (if it has the bandwidth it is also the constrained optimum); otherwise one Dijkstra
+        runs on the links with enough free bandwidth, cut off at the latency bound.
         """
         s, t = self.router_index(src), self.router_index(dst)
         if min_bandwidth_gbps is not None and min_bandwidth_gbps < 0:
             raise InputError(f"min bandwidth must be >= 0 Gbps; got {min_bandwidth_gbps}", field="min_bandwidth_gbps")
         if max_latency_ms is not None and max_latency_ms < 0:
             raise InputError(f"max latency must be >= 0 ms; got {max_latency_ms}", field="max_latency_ms")
+        limit = np.inf if max_latency_ms is None else max_latency_ms + LATENCY_EPSILON_MS
+        tree = self._trees.get(t)
+        if tree is not None or not min_bandwidth_gbps:
+            dist, pred = tree if tree is not None else self._tree(t)
+            if not (np.isfinite(dist[s]) and dist[s] <= limit):
+                self._explain(s, t, max_latency_ms, min_bandwidth_gbps)
+            nodes = self._walk(pred, s, t)
+            if not min_bandwidth_gbps or all(
+                    self._free[self._link_of[(nodes[i], nodes[i + 1])]] >= min_bandwidth_gbps - BANDWIDTH_EPSILON_GBPS
+                    for i in range(len(nodes) - 1)):
+                return self.make_path(nodes, srv6=srv6)
+        need = min_bandwidth_gbps - BANDWIDTH_EPSILON_GBPS
+        with self._lock:
+            weights = np.where(self._free[self._arc_link] >= need, self._arc_latency, np.inf)
+            self._masked.data = weights  # same sparsity structure: swap the weights in place
+            d2, p2 = dijkstra(self._masked, directed=True, indices=t, return_predecessors=True, limit=limit)
+        if not (np.isfinite(d2[s]) and d2[s] <= limit):
+            self._explain(s, t, max_latency_ms, min_bandwidth_gbps)
+        return self.make_path(self._walk(p2, s, t), srv6=srv6)
+
+    def _explain(self, s: int, t: int, max_latency_ms: float | None, min_bandwidth_gbps: float | None) -> None:
+        """Raise InfeasibleError saying what the network can offer between s and t."""
+        a, b = self.routers[s].name, self.routers[t].name
         dist, pred = self._tree(t)
         if not np.isfinite(dist[s]):
-            raise InfeasibleError(f"{self.routers[s].name} and {self.routers[t].name} are not connected",
-                                  field="path")
-        limit = np.inf if max_latency_ms is None else max_latency_ms + LATENCY_EPSILON_MS
-        if dist[s] > limit:
-            raise InfeasibleError(
-                f"no path from {self.routers[s].name} to {self.routers[t].name} within {max_latency_ms} ms: "
-                f"the shortest takes {dist[s]:.3f} ms", field="max_latency_ms")
+            raise InfeasibleError(f"{a} and {b} are not connected", field="path")
+        if max_latency_ms is not None and dist[s] > max_latency_ms + LATENCY_EPSILON_MS:
+            raise InfeasibleError(f"no path from {a} to {b} within {max_latency_ms} ms: the shortest takes "
+                                  f"{dist[s]:.3f} ms", field="max_latency_ms")
         nodes = self._walk(pred, s, t)
-        if min_bandwidth_gbps:
-            need = min_bandwidth_gbps - BANDWIDTH_EPSILON_GBPS
-            links = [self._link_of[(nodes[i], nodes[i + 1])] for i in range(len(nodes) - 1)]
-            if (self._free[links] < need).any():
-                # The shortest path lacks bandwidth: search again on links with enough free.
-                weights = np.where(self._free[self._arc_link] >= need, self._arc_latency, np.inf)
-                d2, p2 = dijkstra(self._csr(weights), directed=True, indices=t, return_predecessors=True,
-                                  limit=limit)
-                if not np.isfinite(d2[s]):
-                    widest = self._widest_bottleneck(s, t)
-                    raise InfeasibleError(
-                        f"no path from {self.routers[s].name} to {self.routers[t].name} with "
-                        f"{min_bandwidth_gbps} Gbps free on every link"
-                        + (f" within {max_latency_ms} ms" if max_latency_ms is not None else "")
-                        + f"; the shortest path ({dist[s]:.3f} ms) has {self._free[links].min():.3f} Gbps free "
-                        f"and the widest path anywhere has {widest:.3f} Gbps", field="min_bandwidth_gbps")
-                nodes = self._walk(p2, s, t)
-        path = self.make_path(nodes, srv6=srv6)
-        if max_latency_ms is not None and path.latency_ms > limit:
-            raise InfeasibleError(f"no path within {max_latency_ms} ms (best {path.latency_ms:.6f} ms)",
-                                  field="max_latency_ms")
-        return path
+        on_shortest = min(self._free[self._link_of[(nodes[i], nodes[i + 1])]] for i in range(len(nodes) - 1))
+        raise InfeasibleError(
+            f"no path from {a} to {b} with {min_bandwidth_gbps} Gbps free on every link"
+            + (f" within {max_latency_ms} ms" if max_latency_ms is not None else "")
+            + f"; the shortest path ({dist[s]:.3f} ms) has {on_shortest:.3f} Gbps free and the widest path "
+            f"anywhere has {self._widest_bottleneck(s, t):.3f} Gbps", field="min_bandwidth_gbps")
 
     def _widest_bottleneck(self, s: int, t: int) -> float:
-        """Largest free bandwidth B such that some path from s to t has >= B on every link."""
-        for b in np.unique(self._free)[::-1]:
-            mask = self._free[self._arc_link] >= b
-            d = dijkstra(self._csr(np.where(mask, 1.0, np.inf)), directed=True, indices=s, limit=np.inf)
-            if np.isfinite(d[t]):
-                return float(b)
-        return 0.0
+        """Largest free bandwidth B such that some path from s to t has >= B on every link: the
+        bottleneck of their path in a maximum spanning tree of free bandwidth (cached per state)."""
+        with self._lock:
+            if self._widest_tree is None or self._widest_tree[0] != self._version:
+                top = float(self._free.max(initial=0.0)) + 1.0
+                mst = minimum_spanning_tree(self._csr(top - self._free[self._arc_link]))
+                self._widest_tree = (self._version, (mst + mst.T).tocsr())
+            tree = self._widest_tree[1]
+        order, pred = breadth_first_order(tree, s, directed=False, return_predecessors=True)
+        if pred[t] < 0 and t != s:
+            return 0.0
+        best, node = np.inf, t
+        while node != s:
+            prev = int(pred[node])
+            best = min(best, float(self._free[self._link_of[(prev, node)]]))
+            node = prev
+        return float(best)
 
     # ---- SRv6 ---------------------------------------------------------------------------------
 
@@ -459,6 +483,7 @@ class Network:
                                  f"({self._free[li]:.3f} Gbps free)" for li in short[:5])
                 raise InfeasibleError(f"cannot reserve {gbps} Gbps: {desc}", field="gbps")
             self._free[links] -= gbps
+            self._version += 1
             rid = self._next_reservation
             self._next_reservation += 1
             self._reservations[rid] = _Reservation(links, gbps)
@@ -470,6 +495,7 @@ class Network:
             if res is None:
                 raise NotFoundError(f"no reservation {reservation_id}; {len(self._reservations)} are active",
                                     field="reservation_id")
+            self._version += 1
             self._free[res.links] = np.minimum(self._free[res.links] + res.gbps,
                                                self.link_capacity_gbps[res.links])
 

@@ -590,3 +590,24 @@ def test_market_address_cannot_be_zero(NodeRegistry, federation, founder):
     fresh = NodeRegistry.deploy(federation, MIN_STAKE, {"from": founder})
     with brownie.reverts(err("NotMarket", "0x" + "00" * 20)):
         fresh.setMarket("0x" + "00" * 20, {"from": founder})
+
+
+def test_domain_separator_and_deal_total(market, chain, matched):
+    from eth_account.messages import encode_typed_data
+
+    from deploy import make_order, typed_order
+
+    order = make_order(market.address, expiry=1)
+    signable = encode_typed_data(full_message=typed_order(market, order, chain.id))
+    assert bytes(market.domainSeparator()) == bytes(signable.header)
+    deal, _ = matched()
+    assert market.dealTotal(deal) == TOTAL
+
+
+def test_stage_one_posted_order_locks_nothing_and_is_matched(market, token, new_order, buyer, founder, node_id):
+    order = new_order()
+    tx = market.postOrder(order, {"from": buyer})
+    assert tx.events["OrderPosted"]["locked"] == 0
+    tx = market.matchPosted(order, 0, make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+    assert tx.events["Matched"]["deal"][8] is True
+    assert held(market, token) == 0

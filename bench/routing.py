@@ -8,6 +8,7 @@ Run: .venv/bin/python bench/routing.py [--queries N]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import statistics
@@ -32,10 +33,8 @@ def _load_state(net: Network, rng: random.Random, leases: int) -> None:
     n = len(net.routers)
     for _ in range(leases):
         s, t = rng.sample(range(n), 2)
-        try:
+        with contextlib.suppress(InfeasibleError):
             net.reserve(net.path(s, t, srv6=False), rng.uniform(0.5, 3.0))
-        except InfeasibleError:
-            pass
 
 
 def _queries(net: Network, rng: random.Random, count: int) -> list[tuple[int, int, float, float]]:

@@ -161,9 +161,9 @@ class Network:
             if op.transit_price_per_gbps_hour < 0:
                 raise InputError(f"{op.name}: transit price must be >= 0", field="transit_price_per_gbps_hour")
             base = len(routers)
-            for i, r in enumerate(op.topology.routers):
-                routers.append(Router(base + i, op.name, number, r.label, r.graphml_id, r.latitude,
-                                      r.longitude, router_id(op.name, r.label), Locator.for_router(number, i)))
+            for i, spec in enumerate(op.topology.routers):
+                routers.append(Router(base + i, op.name, number, spec.label, spec.graphml_id, spec.latitude,
+                                      spec.longitude, router_id(op.name, spec.label), Locator.for_router(number, i)))
             for ln in op.topology.links:
                 links.append(Link(len(links), base + ln.a, base + ln.b, ln.km, ln.latency_ms,
                                   ln.capacity_gbps, op.name))
@@ -393,7 +393,7 @@ class Network:
                 mst = minimum_spanning_tree(self._csr(top - self._free[self._arc_link]))
                 self._widest_tree = (self._version, (mst + mst.T).tocsr())
             tree = self._widest_tree[1]
-        order, pred = breadth_first_order(tree, s, directed=False, return_predecessors=True)
+        _, pred = breadth_first_order(tree, s, directed=True, return_predecessors=True)  # tree is symmetric
         if pred[t] < 0 and t != s:
             return 0.0
         best, node = np.inf, t

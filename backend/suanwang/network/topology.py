@@ -105,8 +105,9 @@ def load_graphml(path: str | Path, operator: str | None = None) -> Topology:
     its neighbours that have them (repeated until no more can be placed; still-unplaced nodes of a
     component without any coordinates get latitude 0, longitude 0 and so zero-length links); a
     missing or repeated label becomes ``<label>#<graphml id>`` (``node#<id>`` when missing) for every
-    router sharing it (the Zoo's "None" counts as missing); parallel edges are merged into one link whose capacity is their sum (they are
-    parallel circuits between the same two points); self loops are dropped.
+    router sharing it (the Zoo's "None" counts as missing); parallel edges are merged into one link
+    whose capacity is their sum (they are parallel circuits between the same two points); self loops
+    are dropped.
     """
     path = Path(path)
     name = operator or path.stem
@@ -166,7 +167,8 @@ def load_graphml(path: str | Path, operator: str | None = None) -> Topology:
         report.append(f"dropped {loops} self-loop edge(s)")
     parallels = {k: v for k, v in merged.items() if len(v) > 1}
     if parallels:
-        pairs = ", ".join(f"{node_ids[a]}-{node_ids[b]} x{len(v)}" for (a, b), v in sorted(parallels.items()))
+        pairs = ", ".join(f"{node_ids[a]}-{node_ids[b]} x{len(v)}"
+                          for (a, b), v in sorted(parallels.items()))
         report.append(f"merged {sum(len(v) - 1 for v in parallels.values())} parallel edge(s) into one "
                       f"link each, capacities summed: {pairs}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from suanwang.network.config import load_network
 from suanwang.network.model import Network
 from suanwang.paths import shared_data_dir

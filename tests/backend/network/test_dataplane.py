@@ -9,10 +9,10 @@ import pytest
 from scapy.layers.inet6 import IPv6ExtHdrSegmentRouting
 from scapy.layers.l2 import Ether
 
-from suanwang.network.model import Network, Operator
 from suanwang.network.dataplane.demo import arcs, run_demo
 from suanwang.network.dataplane.lab import SRv6Lab
 from suanwang.network.dataplane.netns import NETNS_RUN_DIR
+from suanwang.network.model import Network, Operator
 from suanwang.network.srv6 import Behavior, split_sid
 from suanwang.network.topology import LinkSpec, RouterSpec, Topology
 

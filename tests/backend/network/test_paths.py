@@ -9,11 +9,11 @@ import threading
 import networkx as nx
 import numpy as np
 import pytest
+
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.network.algorithms import cheapest_path, k_shortest_paths
 from suanwang.network.config import load_network
 from suanwang.network.model import router_id
-
 from tests.backend.network.conftest import SHIPPED
 
 
@@ -119,7 +119,7 @@ def test_impossible_sla_and_unknown_router_errors_explain():
     net = load_network(["Abilene"])
     with pytest.raises(InfeasibleError, match="the shortest takes"):
         net.path("New York", "Los Angeles", max_latency_ms=1.0)
-    with pytest.raises(InfeasibleError, match="widest path anywhere has 10.000 Gbps"):
+    with pytest.raises(InfeasibleError, match=r"widest path anywhere has 10\.000 Gbps"):
         net.path("New York", "Los Angeles", min_bandwidth_gbps=40)
     with pytest.raises(NotFoundError, match="did you mean Los Angeles"):
         net.path("New York", "Los Angelos")
@@ -178,5 +178,5 @@ def test_multi_operator_path_pays_each_operator(world):
 
 
 def test_ambiguous_label_asks_for_the_operator(world):
-    with pytest.raises(InputError, match="Abilene/Chicago, .*Cogentco/Chicago"):
+    with pytest.raises(InputError, match=r"Abilene/Chicago, .*Cogentco/Chicago"):
         world.router_index("Chicago")

@@ -7,10 +7,10 @@ import random
 
 import networkx as nx
 import pytest
+
 from suanwang.errors import InputError
 from suanwang.network.config import load_network
 from suanwang.network.topology import load_graphml
-
 from tests.backend.network.conftest import SHIPPED, zoo
 
 
@@ -18,7 +18,8 @@ def _great_circle_km(lat1, lon1, lat2, lon2):
     # Vincenty's formula on the sphere (atan2 form): independent of the loader's haversine and
     # well conditioned for short and antipodal links alike.
     p1, p2, dl = map(math.radians, (lat1, lat2, lon2 - lon1))
-    y = math.hypot(math.cos(p2) * math.sin(dl), math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl))
+    y = math.hypot(math.cos(p2) * math.sin(dl),
+                   math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl))
     x = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(dl)
     return 6371.0088 * math.atan2(y, x)
 

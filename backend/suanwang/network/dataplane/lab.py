@@ -13,6 +13,7 @@ egress (fd10:b::1).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -106,10 +107,8 @@ class SRv6Lab:
             ipr.close()
         self._ipr.clear()
         for name in reversed(self._created):
-            try:
+            with contextlib.suppress(OSError):
                 netns.remove(name)
-            except OSError:
-                pass
         self._created.clear()
 
     @staticmethod

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 class Cycle:
     """What one placement cycle knows about its order; plugins add cached vectors to it."""
 
-    __slots__ = ("bandwidth", "cpu", "engine", "latency", "mem", "num_gpu", "order", "rate", "share")
+    __slots__ = ("bandwidth", "cpu", "engine", "latency", "max_latency_ms", "mem", "min_bandwidth_gbps", "num_gpu",
+                 "order", "rate", "share")
 
     def __init__(self, engine: Engine, order: Order) -> None:
         self.engine = engine
@@ -52,6 +53,9 @@ class Cycle:
         self.rate: FloatArray | None = None
         self.latency: FloatArray | None = None
         self.bandwidth: FloatArray | None = None
+        # The SLA the network filter checks (None: no limit); the market cycle reads it from chain zeros.
+        self.max_latency_ms = order.max_latency_ms
+        self.min_bandwidth_gbps = order.min_bandwidth_gbps
 
     def cost_rate(self) -> FloatArray:
         """Cost per hour of this order on every node (token base units, as float)."""
@@ -95,6 +99,9 @@ class Engine:
         self._route_cache: dict[int, tuple[FloatArray, FloatArray]] = {}
         plugins: dict[str, object] = {}
         for name in (*self.profile.filters, *(n for n, _ in self.profile.scores)):
+            if "resources" not in REGISTRY[name].serves:
+                raise InputError(f"profile {self.profile.name!r}: plugin {name!r} serves only the market engine",
+                                 field=f"profiles:{self.profile.name}:{name}")
             if name not in plugins:
                 plugins[name] = REGISTRY[name](self, self.profile.args.get(name, {}))
         self.plugins = plugins

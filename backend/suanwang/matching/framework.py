@@ -47,6 +47,9 @@ class Plugin:
     """Base of every plugin. A plugin may serve several extension points (as in kube)."""
 
     name: ClassVar[str] = ""
+    # Which engines the plugin works with: "resources" (Engine: CPU, memory, GPU shares) and/or
+    # "market" (MarketEngine: on-chain mCU); an engine refuses a profile naming a plugin it cannot run.
+    serves: ClassVar[frozenset[str]] = frozenset({"resources"})
 
     def __init__(self, engine: Engine, args: Mapping[str, Any]) -> None:
         self.engine = engine
@@ -141,6 +144,7 @@ def load_profiles(path: Path | None = None) -> dict[str, Profile]:
     """Profiles from a YAML file (default: the shipped ``profiles.yaml``)."""
     # Plugins register themselves on import; make sure the built-in ones are loaded.
     import suanwang.matching.fgd
+    import suanwang.matching.market_plugins
     import suanwang.matching.plugins  # noqa: F401
 
     with (path or PROFILES_PATH).open(encoding="utf-8") as f:

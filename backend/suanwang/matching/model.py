@@ -132,7 +132,7 @@ class Explanation:
     feasible: int
     rejections: tuple[Rejection, ...]
     extra: tuple[str, ...] = ()
-    node_ids: Sequence[str] = field(default=(), repr=False)
+    node_ids: Sequence[str] | Sequence[int] = field(default=(), repr=False)
     first_rejection: npt.NDArray[np.int16] | None = field(default=None, repr=False)
 
     @property
@@ -145,7 +145,7 @@ class Explanation:
             return f"all {self.nodes_total} nodes can serve this order"
         return "; ".join(self.sentences) + "."
 
-    def reason_for(self, node_id: str) -> str:
+    def reason_for(self, node_id: str | int) -> str:
         """Why this node was not chosen (or that it was feasible)."""
         if self.first_rejection is None:
             raise ValueError("this explanation carries no per-node detail")

@@ -15,6 +15,8 @@ import numpy as np
 from suanwang.compute.units import GPU_MILLI_PER_GPU, Tier
 from suanwang.matching.framework import Check, FilterPlugin, ScorePlugin, register
 
+BOTH_ENGINES = frozenset({"resources", "market"})
+
 if TYPE_CHECKING:
     from suanwang.matching.cluster import BoolArray, FloatArray, IntArray
     from suanwang.matching.engine import Cycle, Engine
@@ -31,10 +33,14 @@ class StageFilter(FilterPlugin):
     """Who may serve whom in the deployment's rollout stage."""
 
     name = "stage"
+    serves = BOTH_ENGINES
 
     def __init__(self, engine: Engine, args: Mapping[str, Any]) -> None:
         super().__init__(engine, args)
         self._mask: BoolArray | None = None
+        self._for_policy = None
+
+    def reset(self) -> None:
         self._for_policy = None
 
     def checks(self, cycle: Cycle) -> list[Check]:
@@ -158,22 +164,21 @@ class NetworkFilter(FilterPlugin, ScorePlugin):
     """Latency and bandwidth between the buyer's access point and the node's router."""
 
     name = "network"
+    serves = BOTH_ENGINES
 
     def pre_filter(self, cycle: Cycle) -> None:
         if cycle.order.access_point is not None:
             cycle.latency, cycle.bandwidth = self.engine.routes(cycle.order.access_point)
 
     def checks(self, cycle: Cycle) -> list[Check]:
-        order = cycle.order
-        if cycle.latency is None or cycle.bandwidth is None or (
-            order.max_latency_ms is None and order.min_bandwidth_gbps is None
-        ):
+        max_latency, min_bandwidth = cycle.max_latency_ms, cycle.min_bandwidth_gbps
+        if cycle.latency is None or cycle.bandwidth is None or (max_latency is None and min_bandwidth is None):
             return []
         checks = [Check("unreachable", np.isfinite(cycle.latency))]
-        if order.max_latency_ms is not None:
-            checks.append(Check("latency", cycle.latency <= order.max_latency_ms))
-        if order.min_bandwidth_gbps is not None:
-            checks.append(Check("bandwidth", cycle.bandwidth >= order.min_bandwidth_gbps))
+        if max_latency is not None:
+            checks.append(Check("latency", cycle.latency <= max_latency))
+        if min_bandwidth is not None:
+            checks.append(Check("bandwidth", cycle.bandwidth >= min_bandwidth))
         return checks
 
     def sentence(self, code: str, count: int, order: Order) -> str:
@@ -201,6 +206,7 @@ class ReliabilityFilter(FilterPlugin, ScorePlugin):
     """The seller's delivery record: a floor (``min_reliability``) and a preference."""
 
     name = "reliability"
+    serves = BOTH_ENGINES
 
     def checks(self, cycle: Cycle) -> list[Check]:
         floor = float(self.args.get("min_reliability", 0.0))

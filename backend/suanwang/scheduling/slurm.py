@@ -110,7 +110,7 @@ class SlurmExecutor:
             wrapper = write_wrapper(spec, files, workdir, enforce_time_limit=False)
             proc = self._run(self._sbatch_argv(spec, files, workdir, wrapper), check=False)
             if proc.returncode != 0:
-                raise _sbatch_error(spec, proc.stderr)
+                raise _sbatch_error(spec, proc.stderr, self.partition)
             job_id = proc.stdout.strip().split(";")[0]
             self._remember(files, job_id, spec)
         return job_id
@@ -297,13 +297,19 @@ class SlurmExecutor:
         candidates = [n for n in candidates if set(spec.features) <= set(n.features)]
         if not candidates:
             raise InfeasibleError(f"no node has all of the features {', '.join(spec.features)}", field="features")
+        if spec.features and not spec.node:
+            where = f"the nodes with {' and '.join(spec.features)} ({', '.join(n.name for n in candidates)})"
+        # Filter in turn, so a spec each of whose asks some node meets, but no node meets together, is refused too.
         for name, wanted, has in (
             ("cpus", spec.cpus, lambda n: n.cpus),
             ("memory_mib", spec.memory_mib, lambda n: n.memory_mib),
         ):
-            if all(has(n) < wanted for n in candidates):
+            fitting = [n for n in candidates if has(n) >= wanted]
+            if not fitting:
                 best = max(has(n) for n in candidates)
                 raise InfeasibleError(f"{where} has at most {best} {name}; asked for {wanted}", field=name)
+            candidates = fitting
+            where = f"{where} with {wanted} {name}" if not spec.node else where
         if spec.gpus:
             typed = [n for n in candidates if spec.gpu_type in (None, n.gpu_type) and n.gpus]
             if not typed:
@@ -378,7 +384,7 @@ def _parse_node(fields: dict[str, str]) -> ExecutorNode:
     )
 
 
-def _sbatch_error(spec: JobSpec, stderr: str) -> SuanwangError:
+def _sbatch_error(spec: JobSpec, stderr: str, partition: str | None = None) -> SuanwangError:
     text = stderr.strip().replace("sbatch: error: ", "")
     asked = {
         "features": list(spec.features),
@@ -386,7 +392,7 @@ def _sbatch_error(spec: JobSpec, stderr: str) -> SuanwangError:
         "memory_mib": spec.memory_mib,
         "gpu_type": spec.gpu_type,
         "time_limit_s": spec.time_limit_s,
-        "partition": None,
+        "partition": partition,
     }
     for needle, error, field in SBATCH_ERRORS:
         if needle in text:

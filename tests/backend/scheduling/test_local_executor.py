@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,17 @@ def test_second_submit_with_the_same_key_starts_nothing(executor: LocalExecutor,
     again = LocalExecutor(executor.root).submit(spec)  # also after a restart
     assert again == first == executor.find("lease-31337-42")
     assert finished(executor, again).state is JobState.COMPLETED
+    assert counter.read_text() == "run\n"
+
+
+def test_concurrent_submits_of_one_key_start_one_job(executor: LocalExecutor, tmp_path: Path) -> None:
+    counter = tmp_path / "runs"
+    spec = JobSpec(key="raced", command=["sh", "-c", f"echo run >> {counter}"])
+    others = [LocalExecutor(executor.root) for _ in range(8)]  # as if several service workers got the order
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = set(pool.map(lambda ex: ex.submit(spec), others))
+    assert ids == {"raced"}
+    finished(executor, "raced")
     assert counter.read_text() == "run\n"
 
 

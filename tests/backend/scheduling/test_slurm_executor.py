@@ -172,9 +172,15 @@ def test_running_job_fails_when_its_node_goes_down(executor: SlurmExecutor, slur
         ({"node": "n3", "memory_mib": 1500}, InfeasibleError, "memory_mib", "at most 1000"),
         ({"gpus": 1, "gpu_type": "h100"}, InfeasibleError, "gpu_type", "a100"),
         ({"node": "n2", "gpus": 3}, InfeasibleError, "gpus", "at most 2"),
+        ({"features": ("ssd",), "cpus": 2}, InfeasibleError, "cpus", "nodes with ssd (n3) has at most 1"),
+        ({"cpus": 2, "memory_mib": 1500, "gpus": 1, "gpu_type": "a100"}, None, None, None),
     ],
 )
 def test_impossible_spec_is_refused_naming_the_field(executor: SlurmExecutor, change, error, field, words) -> None:
+    if error is None:  # the control: the same checks let a spec through that one node (n2) meets in full
+        job = executor.submit(JobSpec(**{"key": "possible", "command": ["true"], **change}))
+        assert finished(executor, job).node == "n2"
+        return
     with pytest.raises(error) as caught:
         executor.submit(JobSpec(**{"key": "impossible", "command": ["true"], **change}))
     assert caught.value.field == field
@@ -198,6 +204,16 @@ def test_sbatch_refusals_become_errors_naming_the_field(stderr, error, field) ->
     err = _sbatch_error(spec, stderr)
     assert isinstance(err, error) and err.field == field
     assert stderr.split("error: ")[-1] in err.message
+
+
+def test_refusal_from_sbatch_itself_is_passed_on_naming_the_field(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    executor = SlurmExecutor(tmp_path / "state", slurm_conf=slurm_cluster.slurm_conf, partition="nosuchpartition")
+    with pytest.raises(InputError) as caught:
+        executor.submit(JobSpec(key="wrong-partition", command=["true"]))
+    assert caught.value.field == "partition"
+    assert "Invalid partition name specified" in caught.value.message
 
 
 def test_unknown_job_id_is_not_found(executor: SlurmExecutor) -> None:

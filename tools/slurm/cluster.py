@@ -38,6 +38,7 @@ from pathlib import Path
 REQUIRED_BINARIES = {
     "munged": "munge",
     "munge": "munge",
+    "unmunge": "munge",
     "slurmctld": "slurm-wlm",
     "slurmd": "slurm-wlm",
     "sbatch": "slurm-wlm",

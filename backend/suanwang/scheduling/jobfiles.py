@@ -147,7 +147,7 @@ def write_wrapper(spec: JobSpec, files: JobFiles, workdir: Path, *, enforce_time
 # Suanwang job wrapper for key {spec.key}: runs the command, then records how it ended.
 started={q(str(files.started))}
 exitfile={q(str(files.exit))}
-node="${{SLURMD_NODENAME:-$(hostname -s)}}"
+node="${{SLURMD_NODENAME:-${{SUANWANG_NODE_NAME:-$(uname -n)}}}}"
 job_id="${{SLURM_JOB_ID:-}}"
 start_time=$(date +%s.%N)
 proc_start=$(cut -d' ' -f22 /proc/$$/stat)

@@ -61,6 +61,7 @@ class LocalExecutor:
                     stdout=log,
                     stderr=log,
                     cwd=self.root,
+                    env={**os.environ, "SUANWANG_NODE_NAME": self.node_name},
                     start_new_session=True,
                 )
         return spec.key

@@ -42,6 +42,7 @@ def test_job_runs_and_its_output_is_the_result_file(executor: LocalExecutor, tmp
     assert status.exit_code == 0
     assert status.started_at is not None and status.finished_at is not None
     assert status.finished_at >= status.started_at
+    assert status.node == executor.nodes()[0].name
     assert Path(status.result_path or "").read_text() == f"hello the market\n{tmp_path / 'wd'}\n"
 
 

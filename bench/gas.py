@@ -77,12 +77,15 @@ def _free_port() -> int:
 
 
 def _connect():
+    """Loads the project and connects brownie's development network, which starts an Anvil on
+    SUANWANG_CHAIN_PORT (a free port unless set): tools/run_brownie.py puts that port and Anvil's
+    settings into brownie's loaded configuration when imported."""
     os.environ.setdefault("SUANWANG_CHAIN_PORT", str(_free_port()))
-    d.patch_brownie_config()
+    sys.path.insert(0, str(ROOT / "tools"))
+    importlib.import_module("run_brownie")
     from brownie import network, project
 
     loaded = project.load(ROOT, name="SuanwangBench")
-    d.resolve_port_setting()
     network.connect("development")
     return loaded
 

@@ -1,30 +1,21 @@
-"""Deploy and wire the Suanwang contracts, then write the deployment file.
+"""Deploy and wire the Suanwang contracts, then write the deployment file. A brownie script:
 
-Against an Anvil you started yourself (`anvil --port 8547 --base-fee 0 ...`, chain id 31337):
+    SUANWANG_CHAIN_PORT=P .venv-brownie/bin/python tools/run_brownie.py run scripts/deploy.py --network development
 
-    SUANWANG_CHAIN_PORT=8547 .venv-brownie/bin/python scripts/deploy.py            # development network
-    .venv-brownie/bin/python scripts/deploy.py --network my-anvil                 # a network added with
-        # `brownie networks add Ethereum my-anvil host=http://127.0.0.1:8547 chainid=31337`
-
-`brownie run scripts/deploy.py --network <net>` runs the same `main()` once brownie can load this
-project's brownie-config.yaml (brownie 1.22.2's compiled config loader rejects its
-`networks.development.cmd_settings`; the standalone form above works around that, see
-`patch_brownie_config`). With the `development` network brownie attaches to the Anvil already
-answering on the configured port, or starts one itself if none does.
+With the `development` network brownie attaches to the Anvil already answering on SUANWANG_CHAIN_PORT
+(tools/run_brownie.py sets that port in brownie's loaded configuration), or starts one there itself.
+Any other brownie network works too (`--network <name>`).
 
 Environment:
   SUANWANG_DEPLOYMENT_FILE  where to write the JSON (default .state/deployment.json)
   SUANWANG_STAGE            1 (default), 2 or 3: advance the federation and admit that stage's demo members
-  SUANWANG_CHAIN_PORT       the development network's port (brownie-config.yaml)
+  SUANWANG_CHAIN_PORT       the development network's port (read by tools/run_brownie.py)
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import re
-import sys
 from pathlib import Path
 
 ROLE_BITS = {"operator": 1, "cloud": 2, "provider": 4, "buyer": 8, "matcher": 16, "arbiter": 32}
@@ -148,33 +139,6 @@ def to_plain(value):
     return str(value)
 
 
-def patch_brownie_config() -> None:
-    """Work around brownie 1.22.2's compiled config loader for this project's brownie-config.yaml.
-
-    The default config holds `networks.development.cmd_settings: None` and the mypyc-compiled
-    `_recursive_update` refuses to merge a dict into None; give it an empty dict first. Call before
-    the project loads.
-    """
-    settings = importlib.import_module("brownie._config").CONFIG.settings
-    development = settings["networks"]["development"]
-    if development.get("cmd_settings") is None:
-        settings._unlock()
-        development["cmd_settings"] = {}
-        settings._lock()
-
-
-def resolve_port_setting() -> None:
-    """brownie expands "$VAR" but not "${VAR:-default}" in the development port; resolve it. Call after
-    the project loads, before connecting."""
-    config = importlib.import_module("brownie._config").CONFIG
-    cmd = config.networks["development"].setdefault("cmd_settings", {})
-    port = cmd.get("port")
-    if isinstance(port, str):
-        match = re.fullmatch(r"\$\{(\w+)(?::-(\d+))?\}", port)
-        if match:
-            cmd["port"] = int(os.environ.get(match.group(1)) or match.group(2) or 8546)
-
-
 def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict:
     """Deploys everything from account 0 on the connected network; returns (and writes) the record."""
     import brownie
@@ -265,24 +229,3 @@ def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict
 def main() -> None:
     deploy(stage=int(os.environ.get("SUANWANG_STAGE", "1")))
 
-
-def _standalone(argv: list[str]) -> None:
-    network_name = "development"
-    if "--network" in argv:
-        network_name = argv[argv.index("--network") + 1]
-    patch_brownie_config()
-    from brownie import network, project
-
-    root = Path(__file__).resolve().parent.parent
-    loaded = project.load(root, name="SuanwangProject")
-    resolve_port_setting()
-    network.connect(network_name)
-    importlib.import_module("brownie").__dict__.update(
-        {name: getattr(loaded, name) for name in ("Federation", "NodeRegistry", "Market", "SettlementToken")
-         if hasattr(loaded, name)}
-    )
-    main()
-
-
-if __name__ == "__main__":
-    _standalone(sys.argv[1:])

@@ -1,26 +1,10 @@
 """Shared fixtures for the contract tests (brownie on Anvil).
 
-Run: `.venv-brownie/bin/python tests/contracts/run.py` (see run.py for why not `brownie test`).
+Run: `SUANWANG_CHAIN_PORT=$(.venv/bin/python tools/free_port.py) .venv-brownie/bin/python tools/run_brownie.py test
+tests/contracts` (tools/run_brownie.py sets the development chain's port from SUANWANG_CHAIN_PORT).
 """
 
-import importlib
-import os
-import re
-
 import pytest
-
-# Looked up at run time: brownie hashes the sources a conftest imports, and brownie._config is a
-# compiled module whose source cannot be read.
-CONFIG = importlib.import_module("brownie._config").CONFIG
-
-# brownie-config.yaml sets the development port as "${SUANWANG_CHAIN_PORT:-8546}"; brownie expands
-# "$VAR" but not the shell's ":-default" form, so resolve it here, before brownie connects.
-_cmd = CONFIG.networks["development"].setdefault("cmd_settings", {})
-_port = _cmd.get("port")
-if isinstance(_port, str):
-    _m = re.fullmatch(r"\$\{(\w+)(?::-(\d+))?\}", _port)
-    if _m:
-        _cmd["port"] = int(os.environ.get(_m.group(1)) or _m.group(2) or 8546)
 
 
 @pytest.fixture(autouse=True)

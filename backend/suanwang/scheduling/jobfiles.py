@@ -167,6 +167,7 @@ on_signal() {{
 }}
 trap 'on_signal TERM' TERM
 trap 'on_signal INT' INT
+[ -e {q(str(files.cancelled))} ] && finish 143 TERM  # cancelled before the wrapper got to run
 {exports}cd {q(str(workdir))} || finish 126 ""
 {command} </dev/null >{q(str(files.stdout))} 2>{q(str(files.stderr))} &
 child=$!

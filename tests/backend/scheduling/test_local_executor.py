@@ -115,6 +115,14 @@ def test_cancel_after_a_restart_stops_the_job(executor: LocalExecutor) -> None:
              Path(f"/proc/{started['pid']}/stat").read_text().split(") ")[1].startswith("Z"))
 
 
+def test_job_cancelled_before_its_wrapper_ran_never_runs_the_command(executor: LocalExecutor, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    JobFiles(executor.root, "early").cancelled.touch()  # the cancel landed between submit and the wrapper's start
+    job = executor.submit(JobSpec(key="early", command=["touch", str(marker)]))
+    assert finished(executor, job).state is JobState.CANCELLED
+    assert not marker.exists()
+
+
 def test_cancel_of_a_finished_job_changes_nothing(executor: LocalExecutor) -> None:
     job = executor.submit(JobSpec(key="done", command=["true"]))
     finished(executor, job)

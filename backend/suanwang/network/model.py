@@ -14,21 +14,29 @@ number per link suffices).
 from __future__ import annotations
 
 import difflib
+import heapq
 import ipaddress
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from eth_hash.auto import keccak
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import breadth_first_order, dijkstra, minimum_spanning_tree
+from scipy.sparse.csgraph import dijkstra
 
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.network.srv6 import END_X_MAX_ADJACENCIES, Behavior, Locator
-from suanwang.network.topology import Topology, fibre_latency_ms, haversine_km
+from suanwang.network.topology import (
+    EARTH_RADIUS_KM,
+    FIBRE_US_PER_KM,
+    Topology,
+    fibre_latency_ms,
+    haversine_km,
+)
 
 BANDWIDTH_EPSILON_GBPS = 1e-9
 LATENCY_EPSILON_MS = 1e-9
@@ -120,6 +128,15 @@ class Path:
             "transit_fee_per_gbps_hour": {k: str(v) for k, v in self.transit_fee_per_gbps_hour.items()},
             "hops": len(self.links),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """Free bandwidth at one reservation version: per link, and the bottleneck of every segment."""
+
+    version: int
+    free: list[float]
+    segment_free: list[float]
 
 
 @dataclass(slots=True)
@@ -223,16 +240,89 @@ class Network:
             raise InputError(f"a router has {degree.max()} links; End.X SIDs number at most "
                              f"{END_X_MAX_ADJACENCIES}", field="topology")
         self._trees: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._masked = self._csr(self._arc_latency.copy())
         self._version = 0  # bumps on every reservation change
-        self._widest_tree: tuple[int, csr_matrix] | None = None
+        self._state: _State | None = None  # per-version snapshot of free bandwidth (see _snapshot)
+        self._widest: tuple[int, list[int], list[float]] | None = None  # (version, Kruskal tree parents, weights)
         self._names = [r.name for r in self.routers]
         self._router_operator = [r.operator for r in self.routers]
         self._latency_list = self.link_latency_ms.tolist()
+        self._capacity_list = self.link_capacity_gbps.tolist()
         self._link_operator_name = [ln.operator for ln in self.links]
         self._lock = threading.Lock()
         self._reservations: dict[int, _Reservation] = {}
         self._next_reservation = 1
+        self._build_search()
+
+    def _build_search(self) -> None:
+        """Structures for the constrained search (``_search``), all fixed by the topology.
+
+        Chains: a router with exactly two links (most routers of these networks) can only pass traffic
+        through, so the search jumps over maximal runs of them in one step. A "stop" is a router with
+        another number of links (plus one router of any ring that has none); a segment is the run of
+        links from a stop to the next stop. Heuristic: the straight-line (chord) distance to the
+        destination, scaled so that no link is shorter than its ends' chord: a lower bound on the
+        latency of any path (admissible), whatever latencies the links were given.
+        """
+        n = len(self.routers)
+        nbrs: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        for ln in self.links:
+            nbrs[ln.a].append((ln.b, ln.index))
+            nbrs[ln.b].append((ln.a, ln.index))
+        stop = [len(x) != 2 for x in nbrs]
+        lat = self._latency_list
+        seg_nodes: list[list[int]] = []
+        seg_links: list[list[int]] = []
+        seg_cum: list[list[float]] = []  # latency from the segment's first router to each of its routers
+        seg_of: list[list[tuple[int, int]]] = [[] for _ in range(n)]  # interior router -> (segment, position)
+        out: list[list[tuple[int, float, int, bool]]] = [[] for _ in range(n)]
+
+        def segments_from(u: int) -> None:
+            for v, li in nbrs[u]:
+                nodes, links, cum = [u, v], [li], [0.0, lat[li]]
+                prev, cur = u, v
+                while not stop[cur]:
+                    (a, la), (b, lb) = nbrs[cur]
+                    nxt, lnk = (b, lb) if a == prev else (a, la)
+                    nodes.append(nxt)
+                    links.append(lnk)
+                    cum.append(cum[-1] + lat[lnk])
+                    prev, cur = cur, nxt
+                k = len(seg_nodes)
+                for pos in range(1, len(nodes) - 1):
+                    seg_of[nodes[pos]].append((k, pos))
+                seg_nodes.append(nodes)
+                seg_links.append(links)
+                seg_cum.append(cum)
+                # A segment back to its own start, or into a router with one link, leads nowhere new
+                # (it still matters when the destination lies on it: see _search).
+                out[u].append((cur, cum[-1], k, cur == u or len(nbrs[cur]) == 1))
+
+        for u in range(n):
+            if stop[u]:
+                segments_from(u)
+        for u in range(n):  # rings with no stop at all: make one of their routers a stop
+            if not stop[u] and not seg_of[u]:
+                stop[u] = True
+                segments_from(u)
+        self._seg_nodes, self._seg_links, self._seg_cum, self._seg_of, self._seg_out = (
+            seg_nodes, seg_links, seg_cum, seg_of, out)
+        flat = [li for links in seg_links for li in links]
+        self._seg_flat = np.array(flat, dtype=np.int64)
+        self._seg_start = np.cumsum([0] + [len(x) for x in seg_links[:-1]]).astype(np.int64)
+
+        phi = np.radians(np.array([r.latitude for r in self.routers], dtype=np.float64))
+        lam = np.radians(np.array([r.longitude for r in self.routers], dtype=np.float64))
+        ms_per_radius = EARTH_RADIUS_KM * FIBRE_US_PER_KM / 1000.0
+        xyz = np.stack([np.cos(phi) * np.cos(lam), np.sin(lam) * np.cos(phi), np.sin(phi)], axis=1) * ms_per_radius
+        scale = 0.0
+        if n and np.isfinite(xyz).all():
+            a = np.array([ln.a for ln in self.links], dtype=np.int64)
+            b = np.array([ln.b for ln in self.links], dtype=np.int64)
+            chord = np.sqrt(((xyz[a] - xyz[b]) ** 2).sum(axis=1)) if len(self.links) else np.zeros(0)
+            ratio = np.divide(self.link_latency_ms, chord, out=np.full(len(chord), np.inf), where=chord > 0)
+            scale = float(min(1.0, ratio.min(initial=np.inf))) * (1.0 - 1e-9)
+        xyz = xyz * scale if scale > 0 else np.zeros_like(xyz)
+        self._hx, self._hy, self._hz = xyz[:, 0].tolist(), xyz[:, 1].tolist(), xyz[:, 2].tolist()
 
     def _csr(self, weights: np.ndarray) -> csr_matrix:
         n = len(self.routers)
@@ -308,29 +398,38 @@ class Network:
 
     def make_path(self, nodes: Sequence[int], *, srv6: bool = True) -> Path:
         """A Path object for a router sequence (every consecutive pair must share a link)."""
+        return self._make_path(nodes, srv6, self._snapshot().free)
+
+    def _make_path(self, nodes: Sequence[int], srv6: bool, free: list[float]) -> Path:
+        link_of = self._link_of
         try:
-            links = [self._link_of[(nodes[i], nodes[i + 1])] for i in range(len(nodes) - 1)]
+            links = [link_of[(nodes[i], nodes[i + 1])] for i in range(len(nodes) - 1)]
         except KeyError as exc:
             raise InputError(f"routers {exc.args[0]} share no link", field="path") from None
         lat = 0.0
         fees: dict[str, int] = {}
+        latency, operator, price, capacity = (self._latency_list, self._link_operator_name, self.link_price,
+                                              self._capacity_list)
+        bw = cap = float("inf")
         for li in links:
-            lat += self._latency_list[li]
-            op = self._link_operator_name[li]
+            lat += latency[li]
+            op = operator[li]
             if op is not None:
-                fees[op] = fees.get(op, 0) + self.link_price[li]
+                fees[op] = fees.get(op, 0) + price[li]
+            if free[li] < bw:
+                bw = free[li]
+            if capacity[li] < cap:
+                cap = capacity[li]
         operators: list[str] = []
+        router_operator = self._router_operator
         for node in nodes:
-            op = self._router_operator[node]
+            op = router_operator[node]
             if not operators or operators[-1] != op:
                 operators.append(op)
-        if links:
-            bw, cap = float(self._free[links].min()), float(self.link_capacity_gbps[links].min())
-        else:
-            bw = cap = float("inf")
         segments = tuple(str(x) for x in self.segment_list(nodes)) if srv6 and len(nodes) > 1 else ()
-        return Path(tuple(self._names[i] for i in nodes), tuple(int(i) for i in nodes), tuple(links), lat, bw,
-                    cap, tuple(operators), fees, segments)
+        names = self._names
+        return Path(tuple([names[i] for i in nodes]), tuple([int(i) for i in nodes]), tuple(links), lat, float(bw),
+                    float(cap), tuple(operators), fees, segments)
 
     def path(self, src: str | int, dst: str | int, max_latency_ms: float | None = None,
              min_bandwidth_gbps: float | None = None, *, srv6: bool = True) -> Path:
@@ -338,70 +437,207 @@ class Network:
         ``min_bandwidth_gbps`` free and whose latency is at most ``max_latency_ms``.
 
         Raises InfeasibleError (saying what the best available is) when no path meets the bounds.
-        With a cached shortest-path tree toward ``dst`` the unconstrained shortest path is tried
-        first (if it has the bandwidth it is also the constrained optimum); otherwise one Dijkstra
-        runs on the links with enough free bandwidth, cut off at the latency bound.
+        Without a bandwidth bound the path follows the shortest-path tree rooted at ``dst`` (cached;
+        the data plane's next hops). With one: if that tree is cached, its path is tried first (if it
+        has the bandwidth it is also the constrained optimum); otherwise an A* search (``_search``)
+        runs over the links with enough free bandwidth, pruned at the latency bound.
         """
         s, t = self.router_index(src), self.router_index(dst)
         if min_bandwidth_gbps is not None and min_bandwidth_gbps < 0:
             raise InputError(f"min bandwidth must be >= 0 Gbps; got {min_bandwidth_gbps}", field="min_bandwidth_gbps")
         if max_latency_ms is not None and max_latency_ms < 0:
             raise InputError(f"max latency must be >= 0 ms; got {max_latency_ms}", field="max_latency_ms")
-        limit = np.inf if max_latency_ms is None else max_latency_ms + LATENCY_EPSILON_MS
+        limit = math.inf if max_latency_ms is None else max_latency_ms + LATENCY_EPSILON_MS
+        state = self._snapshot()
         tree = self._trees.get(t)
         if tree is not None or not min_bandwidth_gbps:
             dist, pred = tree if tree is not None else self._tree(t)
-            if not (np.isfinite(dist[s]) and dist[s] <= limit):
-                self._explain(s, t, max_latency_ms, min_bandwidth_gbps)
+            if not (dist[s] <= limit):  # also catches inf (not connected)
+                self._explain(s, t, max_latency_ms, min_bandwidth_gbps, state)
             nodes = self._walk(pred, s, t)
-            if not min_bandwidth_gbps or all(
-                    self._free[self._link_of[(nodes[i], nodes[i + 1])]] >= min_bandwidth_gbps - BANDWIDTH_EPSILON_GBPS
-                    for i in range(len(nodes) - 1)):
-                return self.make_path(nodes, srv6=srv6)
+            if not min_bandwidth_gbps:
+                return self._make_path(nodes, srv6, state.free)
+            need = min_bandwidth_gbps - BANDWIDTH_EPSILON_GBPS
+            free, link_of = state.free, self._link_of
+            if all(free[link_of[(nodes[i], nodes[i + 1])]] >= need for i in range(len(nodes) - 1)):
+                return self._make_path(nodes, srv6, free)
         need = min_bandwidth_gbps - BANDWIDTH_EPSILON_GBPS
-        with self._lock:
-            weights = np.where(self._free[self._arc_link] >= need, self._arc_latency, np.inf)
-            self._masked.data = weights  # same sparsity structure: swap the weights in place
-            d2, p2 = dijkstra(self._masked, directed=True, indices=t, return_predecessors=True, limit=limit)
-        if not (np.isfinite(d2[s]) and d2[s] <= limit):
-            self._explain(s, t, max_latency_ms, min_bandwidth_gbps)
-        return self.make_path(self._walk(p2, s, t), srv6=srv6)
+        widest = self._widest
+        if widest is not None and widest[0] == state.version and self._bottleneck(widest, s, t) < need:
+            self._explain(s, t, max_latency_ms, min_bandwidth_gbps, state)  # no path has the bandwidth
+        found = self._search(s, t, limit, need, state)
+        if found is None:
+            self._explain(s, t, max_latency_ms, min_bandwidth_gbps, state)
+        return self._make_path(found, srv6, state.free)
 
-    def _explain(self, s: int, t: int, max_latency_ms: float | None, min_bandwidth_gbps: float | None) -> None:
+    def _snapshot(self) -> _State:
+        """Free bandwidth as Python lists (fast to index) for the current reservation version."""
+        state = self._state
+        if state is None or state.version != self._version:
+            with self._lock:
+                free = self._free
+                flat = self._seg_flat
+                seg_free = np.minimum.reduceat(free[flat], self._seg_start) if len(flat) else free[:0]
+                state = self._state = _State(self._version, free.tolist(), seg_free.tolist())
+        return state
+
+    def _drop_caches(self) -> None:
+        """Forget every derived cache (trees, free-bandwidth snapshot, widest-path tree); for benchmarks."""
+        self._trees.clear()
+        self._state = None
+        self._widest = None
+
+    def _search(self, s: int, t: int, limit: float, need: float, state: _State) -> list[int] | None:
+        """Routers of a lowest-latency path s -> t using only links with >= ``need`` free and at most
+        ``limit`` ms, or None.
+
+        A* over segments (chains of two-link routers jumped in one step, see ``_build_search``) with
+        the chord-distance lower bound; a router may be re-opened, so the bound only needs to be
+        admissible. Anything whose latency so far plus the bound exceeds ``limit`` is pruned.
+        """
+        hx, hy, hz = self._hx, self._hy, self._hz
+        tx, ty, tz = hx[t], hy[t], hz[t]
+        seg_out, seg_nodes, seg_cum, seg_links = self._seg_out, self._seg_nodes, self._seg_cum, self._seg_links
+        seg_free, free = state.segment_free, state.free
+        # The destination inside a chain: the two segments through it end at t instead.
+        to_t: dict[int, tuple[float, list[int]]] = {}
+        for k, pos in self._seg_of[t]:
+            links = seg_links[k]
+            if all(free[li] >= need for li in links[:pos]):
+                to_t[k] = (seg_cum[k][pos], seg_nodes[k][:pos + 1])
+        g: dict[int, float] = {s: 0.0}
+        came: dict[int, list[int]] = {}  # router -> routers from the previous stop (or s) up to it
+        heap: list[tuple[float, float, int]] = []
+        sqrt, push, pop = math.sqrt, heapq.heappush, heapq.heappop
+
+        def relax(v: int, gv: float, via: list[int]) -> None:
+            if gv < g.get(v, math.inf):
+                dx, dy, dz = hx[v] - tx, hy[v] - ty, hz[v] - tz
+                f = gv + sqrt(dx * dx + dy * dy + dz * dz)
+                if f <= limit:
+                    g[v] = gv
+                    came[v] = via
+                    push(heap, (f, gv, v))
+
+        if s == t:
+            return [s]
+        if self._seg_of[s]:  # s inside a chain: walk to both ends (or to t on the way)
+            for k, pos in self._seg_of[s]:
+                nodes, links, cum = seg_nodes[k], seg_links[k], seg_cum[k]
+                end = len(nodes) - 1
+                if k in to_t and len(to_t[k][1]) - 1 > pos:
+                    end = len(to_t[k][1]) - 1  # t lies between s and the segment's end
+                if all(free[li] >= need for li in links[pos:end]):
+                    relax(nodes[end], cum[end] - cum[pos], nodes[pos:end + 1])
+        else:
+            heap.append((0.0, 0.0, s))
+        while heap:
+            _, gu, u = pop(heap)
+            if gu > g[u]:
+                continue
+            if u == t:
+                nodes = [t]
+                while u != s:
+                    via = came[u]
+                    nodes.extend(via[-2::-1])
+                    u = via[0]
+                return nodes[::-1]
+            for v, w, k, dead in seg_out[u]:
+                if k in to_t:
+                    w, via = to_t[k]
+                    v = t
+                elif (dead and v != t) or seg_free[k] < need:
+                    continue
+                else:
+                    via = seg_nodes[k]
+                gv = gu + w
+                if gv < g.get(v, math.inf):
+                    dx, dy, dz = hx[v] - tx, hy[v] - ty, hz[v] - tz
+                    f = gv + sqrt(dx * dx + dy * dy + dz * dz)
+                    if f <= limit:
+                        g[v] = gv
+                        came[v] = via
+                        push(heap, (f, gv, v))
+        return None
+
+    def _explain(self, s: int, t: int, max_latency_ms: float | None, min_bandwidth_gbps: float | None,
+                 state: _State) -> NoReturn:
         """Raise InfeasibleError saying what the network can offer between s and t."""
         a, b = self.routers[s].name, self.routers[t].name
-        dist, pred = self._tree(t)
-        if not np.isfinite(dist[s]):
+        tree = self._trees.get(t)
+        if tree is not None:
+            shortest = float(tree[0][s])
+            nodes = self._walk(tree[1], s, t) if math.isfinite(shortest) else None
+        else:
+            nodes = self._search(s, t, math.inf, -math.inf, state)
+            shortest = math.inf if nodes is None else sum(
+                self._latency_list[self._link_of[(nodes[i], nodes[i + 1])]] for i in range(len(nodes) - 1))
+        if nodes is None or not math.isfinite(shortest):
             raise InfeasibleError(f"{a} and {b} are not connected", field="path")
-        if max_latency_ms is not None and dist[s] > max_latency_ms + LATENCY_EPSILON_MS:
+        if max_latency_ms is not None and shortest > max_latency_ms + LATENCY_EPSILON_MS:
             raise InfeasibleError(f"no path from {a} to {b} within {max_latency_ms} ms: the shortest takes "
-                                  f"{dist[s]:.3f} ms", field="max_latency_ms")
-        nodes = self._walk(pred, s, t)
-        on_shortest = min(self._free[self._link_of[(nodes[i], nodes[i + 1])]] for i in range(len(nodes) - 1))
+                                  f"{shortest:.3f} ms", field="max_latency_ms")
+        free = state.free
+        on_shortest = min(free[self._link_of[(nodes[i], nodes[i + 1])]] for i in range(len(nodes) - 1))
         raise InfeasibleError(
             f"no path from {a} to {b} with {min_bandwidth_gbps} Gbps free on every link"
             + (f" within {max_latency_ms} ms" if max_latency_ms is not None else "")
-            + f"; the shortest path ({dist[s]:.3f} ms) has {on_shortest:.3f} Gbps free and the widest path "
+            + f"; the shortest path ({shortest:.3f} ms) has {on_shortest:.3f} Gbps free and the widest path "
             f"anywhere has {self._widest_bottleneck(s, t):.3f} Gbps", field="min_bandwidth_gbps")
 
     def _widest_bottleneck(self, s: int, t: int) -> float:
-        """Largest free bandwidth B such that some path from s to t has >= B on every link: the
-        bottleneck of their path in a maximum spanning tree of free bandwidth (cached per state)."""
+        """Largest free bandwidth B such that some path from s to t has >= B on every link."""
+        widest = self._widest
+        if widest is None or widest[0] != self._version:
+            widest = self._build_widest()
+        return self._bottleneck(widest, s, t)
+
+    def _build_widest(self) -> tuple[int, list[int], list[float]]:
+        """Kruskal reconstruction tree of free bandwidth (links joined widest first): leaves are routers,
+        each inner node is the join made by one link and carries its free bandwidth, so the widest
+        bottleneck between two routers is the weight of their lowest common ancestor. Inner nodes are
+        numbered in join order, so a parent's number is always above its children's."""
         with self._lock:
-            if self._widest_tree is None or self._widest_tree[0] != self._version:
-                top = float(self._free.max(initial=0.0)) + 1.0
-                mst = minimum_spanning_tree(self._csr(top - self._free[self._arc_link]))
-                self._widest_tree = (self._version, (mst + mst.T).tocsr())
-            tree = self._widest_tree[1]
-        _, pred = breadth_first_order(tree, s, directed=True, return_predecessors=True)  # tree is symmetric
-        if pred[t] < 0 and t != s:
-            return 0.0
-        best, node = np.inf, t
-        while node != s:
-            prev = int(pred[node])
-            best = min(best, float(self._free[self._link_of[(prev, node)]]))
-            node = prev
-        return float(best)
+            version, free = self._version, self._free.copy()
+        n, m = len(self.routers), len(self.links)
+        top = 2 * n  # sentinel: parent of every root, weight 0 (not connected)
+        parent = list(range(top + 1))
+        weight = [math.inf] * n + [0.0] * (n + 1)
+        for i in range(n):
+            parent[i] = top
+        uf = list(range(n))
+        node_of = list(range(n))  # union-find root -> its tree node
+        ends = [(ln.a, ln.b) for ln in self.links]
+        nxt = n
+        for li in np.argsort(-free, kind="stable").tolist() if m else []:
+            a, b = ends[li]
+            while uf[a] != a:
+                uf[a] = uf[uf[a]]
+                a = uf[a]
+            while uf[b] != b:
+                uf[b] = uf[uf[b]]
+                b = uf[b]
+            if a == b:
+                continue
+            parent[node_of[a]] = parent[node_of[b]] = nxt
+            parent[nxt] = top
+            weight[nxt] = float(free[li])
+            uf[b] = a
+            node_of[a] = nxt
+            nxt += 1
+        widest = (version, parent, weight)
+        self._widest = widest
+        return widest
+
+    @staticmethod
+    def _bottleneck(widest: tuple[int, list[int], list[float]], s: int, t: int) -> float:
+        _, parent, weight = widest
+        while s != t:
+            if s < t:
+                s = parent[s]
+            else:
+                t = parent[t]
+        return weight[s]
 
     # ---- SRv6 ---------------------------------------------------------------------------------
 

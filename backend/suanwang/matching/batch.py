@@ -43,19 +43,22 @@ from suanwang.errors import InputError
 from suanwang.matching.model import Explanation, Order, Placement, Unplaced, validate_order
 
 if TYPE_CHECKING:
-    from suanwang.matching.cluster import FloatArray, IntArray
+    from suanwang.matching.cluster import BoolArray, FloatArray, IntArray
     from suanwang.matching.engine import Engine
 
 DEFAULT_K = 8
-MAX_BLOCK = 2_000_000  # cells per (orders x nodes) block when computing candidate costs
+DEFAULT_PASSES = 3  # candidate generations for an order whose candidates its block-mates took
+BLOCK_ORDERS = 128  # orders per block of candidate generation (smaller: fewer collisions, more overhead)
 
 
 @dataclass(frozen=True)
 class Candidates:
-    """Per order: candidate node indices, cheapest first, and the cost on each."""
+    """Per order: candidate node indices, cheapest first, and the cost on each; ``claims`` the
+    tentative greedy assignment made while generating them ({order: (node, gpus)})."""
 
     nodes: list[IntArray]
     costs: list[FloatArray]
+    claims: dict[int, tuple[int, tuple[int, ...]]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,17 +85,72 @@ def _signature(order: Order) -> tuple[object, ...]:
             int(order.min_tier))
 
 
-def candidates(engine: Engine, orders: Sequence[Order], k: int, latency_cost_per_ms_hour: float = 0.0) -> Candidates:
-    """The K cheapest nodes that pass every filter, per order, on the engine's current state."""
+def _penalties(engine: Engine, orders: Sequence[Order], latency_cost_per_ms_hour: float) -> tuple[
+    FloatArray, IntArray
+]:
+    """Per distinct network SLA (access point, latency cap, bandwidth floor): a row over all nodes of
+    the network-distance cost per hour (``inf`` where the SLA fails); and each order's row."""
+    keys: dict[tuple[int | None, float | None, float | None], int] = {}
+    row_of = np.empty(len(orders), dtype=np.int64)
+    for i, o in enumerate(orders):
+        key = (o.access_point, o.max_latency_ms, o.min_bandwidth_gbps)
+        row_of[i] = keys.setdefault(key, len(keys))
+    rows = np.zeros((len(keys), engine.cluster.size))
+    for (ap, max_lat, min_bw), r in keys.items():
+        if ap is None:
+            continue
+        latency, bandwidth = engine.routes(ap)
+        finite = np.isfinite(latency)
+        if latency_cost_per_ms_hour:
+            rows[r] = latency_cost_per_ms_hour * np.where(finite, latency, 0.0)
+        bad = (latency > max_lat) if max_lat is not None else np.zeros(latency.size, dtype=bool)
+        if min_bw is not None:
+            bad |= bandwidth < min_bw
+        if max_lat is not None or min_bw is not None:
+            bad |= ~finite
+        rows[r, bad] = np.inf
+    return rows, row_of
+
+
+def _room(scratch: _Scratch, order: Order, cols: IntArray) -> BoolArray:
+    """Which of ``cols`` still have room for the order on the scratch state."""
+    ok: BoolArray = (scratch.cpu[cols] >= order.cpu_milli) & (scratch.mem[cols] >= order.memory_mib)
+    if order.num_gpu:
+        gpus = scratch.gpu[cols]
+        if order.gpu_share >= GPU_MILLI_PER_GPU:
+            ok &= (gpus == GPU_MILLI_PER_GPU).sum(axis=1) >= order.num_gpu
+        else:
+            ok &= gpus.max(axis=1) >= order.gpu_share
+    return ok
+
+
+def candidates(engine: Engine, orders: Sequence[Order], k: int, latency_cost_per_ms_hour: float = 0.0,
+               *, passes: int = DEFAULT_PASSES, block: int = BLOCK_ORDERS) -> Candidates:
+    """Each order's K cheapest nodes that pass every filter and still have room for it, after the
+    tentative claims of the orders generated before it (diversified candidates).
+
+    Orders are taken by resource signature, in blocks of ``block``. Each block's candidates come
+    from the nodes that still have room on a scratch copy of the state; then each of its orders
+    tentatively claims its cheapest candidate with room (a greedy pass), so later blocks look past
+    nodes already spoken for instead of all naming the same few cheapest ones. An order whose
+    candidates were all claimed by its block-mates is generated again, up to ``passes`` times in
+    all. When K covers every node a signature may use, no claim narrows them (every feasible node
+    is a candidate, so the exact solver's optimum is the true one). The claims themselves are a
+    feasible assignment, returned as ``claims``.
+
+    Ranking uses float32 costs per hour (the order's duration does not change its ranking);
+    the costs returned are float64 bills of the chosen candidates.
+    """
     groups: dict[tuple[object, ...], list[int]] = defaultdict(list)
     for i, order in enumerate(orders):
         groups[_signature(order)].append(i)
-    access_points = sorted({o.access_point for o in orders if o.access_point is not None})
-    ap_row = {ap: r for r, ap in enumerate(access_points)}
-    all_latency = np.stack([engine.routes(ap)[0] for ap in access_points]) if access_points else None
-    all_bandwidth = np.stack([engine.routes(ap)[1] for ap in access_points]) if access_points else None
-    empty_nodes = np.zeros(0, dtype=np.int64)
-    out_nodes: list[IntArray] = [empty_nodes] * len(orders)
+    penalty, penalty_row = _penalties(engine, orders, latency_cost_per_ms_hour)
+    penalty32 = penalty.astype(np.float32)
+    caps = np.array([np.inf if o.max_price_per_hour is None else o.max_price_per_hour + 0.5 for o in orders])
+    hours = np.array([o.duration_s / 3600.0 for o in orders])
+    scratch = _Scratch(engine)
+    claims: dict[int, tuple[int, tuple[int, ...]]] = {}
+    out_nodes: list[IntArray] = [np.zeros(0, dtype=np.int64)] * len(orders)
     out_costs: list[FloatArray] = [np.zeros(0)] * len(orders)
     for members in groups.values():
         # Filters that depend only on the signature run once, through the engine's own plugins.
@@ -100,47 +158,49 @@ def candidates(engine: Engine, orders: Sequence[Order], k: int, latency_cost_per
             orders[members[0]], access_point=None, max_latency_ms=None, min_bandwidth_gbps=None,
             max_price_per_hour=None,
         )
-        cols = engine.feasible(representative)
-        if cols.size == 0:
+        static = engine.feasible(representative)
+        if static.size == 0:
             continue
-        rate = engine.cost_rates(representative)[cols]
-        rows_per_block = max(1, MAX_BLOCK // cols.size)
-        for start in range(0, len(members), rows_per_block):
-            block = members[start : start + rows_per_block]
-            block_orders = [orders[i] for i in block]
-            cost = np.repeat(rate[None, :], len(block), axis=0)
-            caps = np.array([np.inf if o.max_price_per_hour is None else o.max_price_per_hour + 0.5
-                             for o in block_orders])
-            bad = rate[None, :] >= caps[:, None]
-            located = [r for r, o in enumerate(block_orders) if o.access_point is not None]
-            if located and all_latency is not None and all_bandwidth is not None:
-                rows = np.array(located)
-                which = np.array([ap_row[int(block_orders[r].access_point or 0)] for r in located])
-                lat = all_latency[which][:, cols]
-                bw = all_bandwidth[which][:, cols]
-                max_lat = np.array([block_orders[r].max_latency_ms or np.inf for r in located])
-                min_bw = np.array([block_orders[r].min_bandwidth_gbps or 0.0 for r in located])
-                has_sla = np.array([block_orders[r].max_latency_ms is not None
-                                    or block_orders[r].min_bandwidth_gbps is not None for r in located])
-                finite = np.isfinite(lat)
-                bad[rows] |= (has_sla[:, None] & ~finite) | (lat > max_lat[:, None]) | (bw < min_bw[:, None])
-                if latency_cost_per_ms_hour:
-                    cost[rows] += latency_cost_per_ms_hour * np.where(finite, lat, 0.0)
-            cost[bad] = np.inf
-            cost *= (np.array([o.duration_s for o in block_orders]) / 3600.0)[:, None]
-            kk = min(k, cols.size)
-            part = np.argpartition(cost, kk - 1, axis=1)[:, :kk] if kk < cols.size else np.tile(
-                np.arange(cols.size), (len(block), 1)
-            )
-            part_cost = np.take_along_axis(cost, part, axis=1)
-            order_in_row = np.argsort(part_cost, axis=1, kind="stable")
-            part = np.take_along_axis(part, order_in_row, axis=1)
-            part_cost = np.take_along_axis(part_cost, order_in_row, axis=1)
-            for r, i in enumerate(block):
-                finite = np.isfinite(part_cost[r])
-                out_nodes[i] = cols[part[r][finite]]
-                out_costs[i] = part_cost[r][finite]
-    return Candidates(out_nodes, out_costs)
+        rate_all = engine.cost_rates(representative)
+        contended = k < static.size
+        queue = members
+        for _ in range(passes):
+            retry: list[int] = []
+            for start in range(0, len(queue), block):
+                rows = np.array(queue[start : start + block])
+                cols = static[_room(scratch, representative, static)] if contended else static
+                if cols.size == 0:
+                    break
+                rate = rate_all[cols]
+                cost = penalty32[np.ix_(penalty_row[rows], cols)]
+                cost += rate.astype(np.float32)
+                for cap in np.unique(caps[rows]):
+                    if np.isfinite(cap) and (over := rate >= cap).any():
+                        cost[np.ix_(np.flatnonzero(caps[rows] == cap), np.flatnonzero(over))] = np.inf
+                kk = min(k, cols.size)
+                part = np.argpartition(cost, kk - 1, axis=1)[:, :kk] if kk < cols.size else np.broadcast_to(
+                    np.arange(cols.size), (rows.size, cols.size))
+                ranked = np.take_along_axis(cost, part, axis=1)
+                part = np.take_along_axis(part, np.argsort(ranked, axis=1, kind="stable"), axis=1)
+                for r, i in enumerate(rows.tolist()):
+                    chosen = part[r][np.isfinite(cost[r, part[r]])]
+                    nodes = cols[chosen]
+                    out_nodes[i] = nodes
+                    out_costs[i] = (rate[chosen] + penalty[penalty_row[i], nodes]) * hours[i]
+                    if not contended:
+                        continue
+                    for n in nodes.tolist():
+                        gpus = scratch.take(orders[i], n)
+                        if gpus is not None:
+                            claims[i] = (n, gpus)
+                            break
+                    else:
+                        if nodes.size:
+                            retry.append(i)
+            queue = retry
+            if not queue:
+                break
+    return Candidates(out_nodes, out_costs, claims)
 
 
 # ---------------------------------------------------------------------- exact fit on a scratch state
@@ -419,11 +479,16 @@ def clear_batch(
     cands = candidates(engine, orders, k, latency_cost_per_ms_hour)
     base = greedy(engine, orders, cands)
     base_cost = _cost_of(base, cands)
+    # The claims made while generating candidates are a second greedy answer (in signature order).
+    fallback, fallback_cost, fallback_name = base, base_cost, "greedy"
+    claims_cost = _cost_of(cands.claims, cands)
+    if (len(cands.claims), -claims_cost) > (len(base), -base_cost):
+        fallback, fallback_cost, fallback_name = cands.claims, claims_cost, "greedy-claims"
     if solver == "auto":
         solver = "cp-sat" if _variable_count(engine, orders, cands) <= exact_limit else "min-cost-flow"
     optimal = False
     if solver == "cp-sat":
-        chosen, optimal = _solve_cp_sat(engine, orders, cands, base, time_limit_s, match_count)
+        chosen, optimal = _solve_cp_sat(engine, orders, cands, fallback, time_limit_s, match_count)
     elif solver == "min-cost-flow":
         if match_count is not None:
             raise InputError("match_count needs the cp-sat solver", field="match_count")
@@ -431,8 +496,8 @@ def clear_batch(
     else:
         raise InputError(f"unknown solver {solver!r}; use auto, cp-sat or min-cost-flow", field="solver")
     cost = _cost_of(chosen, cands)
-    if match_count is None and (len(chosen), -cost) < (len(base), -base_cost):
-        chosen, cost, solver, optimal = base, base_cost, "greedy", False
+    if match_count is None and (len(chosen), -cost) < (len(fallback), -fallback_cost):
+        chosen, cost, solver, optimal = fallback, fallback_cost, fallback_name, False
 
     placements: list[Placement] = []
     unplaced: list[Unplaced] = []

@@ -274,7 +274,9 @@ class Network:
         seg_links: list[list[int]] = []
         seg_cum: list[list[float]] = []  # latency from the segment's first router to each of its routers
         seg_of: list[list[tuple[int, int]]] = [[] for _ in range(n)]  # interior router -> (segment, position)
-        out: list[list[tuple[int, float, int, bool]]] = [[] for _ in range(n)]
+        out: list[list[tuple[int, float, int, list[int], list[int]]]] = [[] for _ in range(n)]
+        live: list[list[tuple[int, float, int, list[int], list[int]]]] = [[] for _ in range(n)]
+        seg_start_of: list[int] = []
 
         def segments_from(u: int) -> None:
             for v, li in nbrs[u]:
@@ -294,8 +296,12 @@ class Network:
                 seg_links.append(links)
                 seg_cum.append(cum)
                 # A segment back to its own start, or into a router with one link, leads nowhere new
-                # (it still matters when the destination lies on it: see _search).
-                out[u].append((cur, cum[-1], k, cur == u or len(nbrs[cur]) == 1))
+                # unless the destination lies on it (see _search): only ``out`` lists those.
+                entry = (cur, cum[-1], k, nodes, links)
+                out[u].append(entry)
+                if cur != u and len(nbrs[cur]) != 1:
+                    live[u].append(entry)
+                seg_start_of.append(u)
 
         for u in range(n):
             if stop[u]:
@@ -304,8 +310,12 @@ class Network:
             if not stop[u] and not seg_of[u]:
                 stop[u] = True
                 segments_from(u)
-        self._seg_nodes, self._seg_links, self._seg_cum, self._seg_of, self._seg_out = (
-            seg_nodes, seg_links, seg_cum, seg_of, out)
+        self._seg_nodes, self._seg_links, self._seg_cum, self._seg_of = seg_nodes, seg_links, seg_cum, seg_of
+        self._seg_out, self._seg_live, self._seg_start_of = out, live, seg_start_of
+        # Segments ending at a router: the search must look at them (even dead ends) when it is the destination.
+        self._seg_into: list[list[int]] = [[] for _ in range(n)]
+        for k, nodes in enumerate(seg_nodes):
+            self._seg_into[nodes[-1]].append(k)
         flat = [li for links in seg_links for li in links]
         self._seg_flat = np.array(flat, dtype=np.int64)
         self._seg_start = np.cumsum([0] + [len(x) for x in seg_links[:-1]]).astype(np.int64)
@@ -400,12 +410,14 @@ class Network:
         """A Path object for a router sequence (every consecutive pair must share a link)."""
         return self._make_path(nodes, srv6, self._snapshot().free)
 
-    def _make_path(self, nodes: Sequence[int], srv6: bool, free: list[float]) -> Path:
-        link_of = self._link_of
-        try:
-            links = [link_of[(nodes[i], nodes[i + 1])] for i in range(len(nodes) - 1)]
-        except KeyError as exc:
-            raise InputError(f"routers {exc.args[0]} share no link", field="path") from None
+    def _make_path(self, nodes: Sequence[int], srv6: bool, free: list[float],
+                   links: list[int] | None = None) -> Path:
+        if links is None:
+            link_of = self._link_of
+            try:
+                links = [link_of[(nodes[i], nodes[i + 1])] for i in range(len(nodes) - 1)]
+            except KeyError as exc:
+                raise InputError(f"routers {exc.args[0]} share no link", field="path") from None
         lat = 0.0
         fees: dict[str, int] = {}
         latency, operator, price, capacity = (self._latency_list, self._link_operator_name, self.link_price,
@@ -468,7 +480,7 @@ class Network:
         found = self._search(s, t, limit, need, state)
         if found is None:
             self._explain(s, t, max_latency_ms, min_bandwidth_gbps, state)
-        return self._make_path(found, srv6, state.free)
+        return self._make_path(found[1], srv6, state.free, found[2])
 
     def _snapshot(self) -> _State:
         """Free bandwidth as Python lists (fast to index) for the current reservation version."""
@@ -487,48 +499,53 @@ class Network:
         self._state = None
         self._widest = None
 
-    def _search(self, s: int, t: int, limit: float, need: float, state: _State) -> list[int] | None:
-        """Routers of a lowest-latency path s -> t using only links with >= ``need`` free and at most
-        ``limit`` ms, or None.
+    def _search(self, s: int, t: int, limit: float, need: float,
+                state: _State) -> tuple[float, list[int], list[int]] | None:
+        """(latency, routers, links) of a lowest-latency path s -> t using only links with >= ``need``
+        free and at most ``limit`` ms, or None.
 
         A* over segments (chains of two-link routers jumped in one step, see ``_build_search``) with
-        the chord-distance lower bound; a router may be re-opened, so the bound only needs to be
-        admissible. Anything whose latency so far plus the bound exceeds ``limit`` is pruned.
+        the chord-distance lower bound. A router may be re-opened, so the bound only needs to be
+        admissible. Anything whose latency so far plus the
+        bound exceeds ``limit`` is pruned.
         """
+        if s == t:
+            return 0.0, [s], []
         hx, hy, hz = self._hx, self._hy, self._hz
         tx, ty, tz = hx[t], hy[t], hz[t]
-        seg_out, seg_nodes, seg_cum, seg_links = self._seg_out, self._seg_nodes, self._seg_cum, self._seg_links
+        seg_nodes, seg_cum, seg_links = self._seg_nodes, self._seg_cum, self._seg_links
         seg_free, free = state.segment_free, state.free
-        # The destination inside a chain: the two segments through it end at t instead.
-        to_t: dict[int, tuple[float, list[int]]] = {}
+        # Segments that reach t: through it (t inside a chain: cut at t) or ending at it (even dead ends).
+        # Their start routers expand over every segment, with these replaced; the others skip dead ends.
+        to_t: dict[int, tuple[float, list[int], list[int]]] = {}
         for k, pos in self._seg_of[t]:
-            links = seg_links[k]
-            if all(free[li] >= need for li in links[:pos]):
-                to_t[k] = (seg_cum[k][pos], seg_nodes[k][:pos + 1])
+            links = seg_links[k][:pos]
+            if all(free[li] >= need for li in links):
+                to_t[k] = (seg_cum[k][pos], seg_nodes[k][:pos + 1], links)
+        for k in self._seg_into[t]:
+            if seg_free[k] >= need:
+                to_t[k] = (seg_cum[k][-1], seg_nodes[k], seg_links[k])
+        special = {self._seg_start_of[k] for k in to_t}
+        seg_out, seg_live = self._seg_out, self._seg_live
         g: dict[int, float] = {s: 0.0}
-        came: dict[int, list[int]] = {}  # router -> routers from the previous stop (or s) up to it
+        came: dict[int, tuple[list[int], list[int]]] = {}  # router -> (routers, links) from the previous stop
         heap: list[tuple[float, float, int]] = []
-        sqrt, push, pop = math.sqrt, heapq.heappush, heapq.heappop
+        sqrt, push, pop, inf = math.sqrt, heapq.heappush, heapq.heappop, math.inf
 
-        def relax(v: int, gv: float, via: list[int]) -> None:
-            if gv < g.get(v, math.inf):
-                dx, dy, dz = hx[v] - tx, hy[v] - ty, hz[v] - tz
-                f = gv + sqrt(dx * dx + dy * dy + dz * dz)
-                if f <= limit:
-                    g[v] = gv
-                    came[v] = via
-                    push(heap, (f, gv, v))
-
-        if s == t:
-            return [s]
         if self._seg_of[s]:  # s inside a chain: walk to both ends (or to t on the way)
             for k, pos in self._seg_of[s]:
                 nodes, links, cum = seg_nodes[k], seg_links[k], seg_cum[k]
                 end = len(nodes) - 1
                 if k in to_t and len(to_t[k][1]) - 1 > pos:
                     end = len(to_t[k][1]) - 1  # t lies between s and the segment's end
-                if all(free[li] >= need for li in links[pos:end]):
-                    relax(nodes[end], cum[end] - cum[pos], nodes[pos:end + 1])
+                v, gv = nodes[end], cum[end] - cum[pos]
+                if gv < g.get(v, inf) and all(free[li] >= need for li in links[pos:end]):
+                    dx, dy, dz = hx[v] - tx, hy[v] - ty, hz[v] - tz
+                    f = gv + sqrt(dx * dx + dy * dy + dz * dz)
+                    if f <= limit:
+                        g[v] = gv
+                        came[v] = (nodes[pos:end + 1], links[pos:end])
+                        push(heap, (f, gv, v))
         else:
             heap.append((0.0, 0.0, s))
         while heap:
@@ -536,27 +553,33 @@ class Network:
             if gu > g[u]:
                 continue
             if u == t:
-                nodes = [t]
+                nodes_out, links_out = [t], []
                 while u != s:
-                    via = came[u]
-                    nodes.extend(via[-2::-1])
-                    u = via[0]
-                return nodes[::-1]
-            for v, w, k, dead in seg_out[u]:
-                if k in to_t:
-                    w, via = to_t[k]
-                    v = t
-                elif (dead and v != t) or seg_free[k] < need:
+                    via_nodes, via_links = came[u]
+                    nodes_out.extend(via_nodes[-2::-1])
+                    links_out.extend(via_links[::-1])
+                    u = via_nodes[0]
+                return gu, nodes_out[::-1], links_out[::-1]
+            if u in special:
+                arcs = []
+                for v, w, k, via_nodes, via_links in seg_out[u]:
+                    if k in to_t:
+                        w, via_nodes, via_links = to_t[k]
+                        arcs.append((t, w, -1, via_nodes, via_links))
+                    elif v != u and len(seg_out[v]) != 1:
+                        arcs.append((v, w, k, via_nodes, via_links))
+            else:
+                arcs = seg_live[u]
+            for v, w, k, via_nodes, via_links in arcs:
+                if k >= 0 and seg_free[k] < need:
                     continue
-                else:
-                    via = seg_nodes[k]
                 gv = gu + w
-                if gv < g.get(v, math.inf):
+                if gv < g.get(v, inf):
                     dx, dy, dz = hx[v] - tx, hy[v] - ty, hz[v] - tz
                     f = gv + sqrt(dx * dx + dy * dy + dz * dz)
                     if f <= limit:
                         g[v] = gv
-                        came[v] = via
+                        came[v] = (via_nodes, via_links)
                         push(heap, (f, gv, v))
         return None
 
@@ -565,20 +588,23 @@ class Network:
         """Raise InfeasibleError saying what the network can offer between s and t."""
         a, b = self.routers[s].name, self.routers[t].name
         tree = self._trees.get(t)
+        links: list[int] | None = None
         if tree is not None:
             shortest = float(tree[0][s])
-            nodes = self._walk(tree[1], s, t) if math.isfinite(shortest) else None
-        else:
-            nodes = self._search(s, t, math.inf, -math.inf, state)
-            shortest = math.inf if nodes is None else sum(
-                self._latency_list[self._link_of[(nodes[i], nodes[i + 1])]] for i in range(len(nodes) - 1))
-        if nodes is None or not math.isfinite(shortest):
+            if math.isfinite(shortest):
+                nodes = self._walk(tree[1], s, t)
+                links = [self._link_of[(nodes[i], nodes[i + 1])] for i in range(len(nodes) - 1)]
+        else:  # unconstrained search: a shortest path (the tree's, but for ties)
+            found = self._search(s, t, math.inf, -math.inf, state)
+            if found is not None:
+                shortest, _, links = found
+        if links is None:
             raise InfeasibleError(f"{a} and {b} are not connected", field="path")
         if max_latency_ms is not None and shortest > max_latency_ms + LATENCY_EPSILON_MS:
             raise InfeasibleError(f"no path from {a} to {b} within {max_latency_ms} ms: the shortest takes "
                                   f"{shortest:.3f} ms", field="max_latency_ms")
         free = state.free
-        on_shortest = min(free[self._link_of[(nodes[i], nodes[i + 1])]] for i in range(len(nodes) - 1))
+        on_shortest = min([free[li] for li in links], default=math.inf)
         raise InfeasibleError(
             f"no path from {a} to {b} with {min_bandwidth_gbps} Gbps free on every link"
             + (f" within {max_latency_ms} ms" if max_latency_ms is not None else "")

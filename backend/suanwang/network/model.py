@@ -41,6 +41,7 @@ from suanwang.network.topology import (
 BANDWIDTH_EPSILON_GBPS = 1e-9
 LATENCY_EPSILON_MS = 1e-9
 _TREE_CACHE_SIZE = 4096
+_LANDMARKS = 16
 
 
 def router_id(operator: str, label: str) -> bytes:
@@ -333,6 +334,22 @@ class Network:
             scale = float(min(1.0, ratio.min(initial=np.inf))) * (1.0 - 1e-9)
         xyz = xyz * scale if scale > 0 else np.zeros_like(xyz)
         self._hx, self._hy, self._hz = xyz[:, 0].tolist(), xyz[:, 1].tolist(), xyz[:, 2].tolist()
+        # Landmarks (ALT, Goldberg & Harrelson 2005): whole-graph latency from a few far-apart routers.
+        # |d(l, v) - d(l, t)| <= d(v, t) (triangle inequality), and dropping links for a bandwidth bound
+        # only lengthens paths, so the bound holds for constrained searches too. Unreachable -> 0: a
+        # router and a destination on different sides of a landmark are not connected anyway.
+        self._landmarks: list[list[float]] = []
+        nearest = np.full(n, np.inf)
+        pick = 0
+        for i in range(min(_LANDMARKS, n)):
+            if i:
+                pick = int(np.argmax(np.where(np.isfinite(nearest), nearest, -1.0)))
+            d = np.asarray(dijkstra(self._graph, directed=True, indices=pick))
+            if not i:  # start from the router farthest from router 0, not router 0 itself
+                pick = int(np.argmax(np.where(np.isfinite(d), d, -1.0)))
+                d = np.asarray(dijkstra(self._graph, directed=True, indices=pick))
+            nearest = np.minimum(nearest, d)
+            self._landmarks.append(np.where(np.isfinite(d), d, 0.0).tolist())
 
     def _csr(self, weights: np.ndarray) -> csr_matrix:
         n = len(self.routers)
@@ -513,6 +530,18 @@ class Network:
             return 0.0, [s], []
         hx, hy, hz = self._hx, self._hy, self._hz
         tx, ty, tz = hx[t], hy[t], hz[t]
+        # The two landmarks that bound d(s, t) best serve as the query's landmark bound.
+        la = lb = self._hx  # placeholders, replaced below (a network has at least one router)
+        ta = tb = 0.0
+        best_a = best_b = -1.0
+        for lm in self._landmarks:
+            bound = abs(lm[s] - lm[t])
+            if bound > best_a:
+                la, ta, best_a, lb, tb, best_b = lm, lm[t], bound, la, ta, best_a
+            elif bound > best_b:
+                lb, tb, best_b = lm, lm[t], bound
+        if best_b < 0:  # fewer than two landmarks: use the chord bound's zeros
+            lb, tb = la, ta
         seg_nodes, seg_cum, seg_links = self._seg_nodes, self._seg_cum, self._seg_links
         seg_free, free = state.segment_free, state.free
         # Segments that reach t: through it (t inside a chain: cut at t) or ending at it (even dead ends).
@@ -533,15 +562,27 @@ class Network:
         sqrt, push, pop, inf = math.sqrt, heapq.heappush, heapq.heappop, math.inf
 
         if self._seg_of[s]:  # s inside a chain: walk to both ends (or to t on the way)
+            t_at = dict(self._seg_of[t])
             for k, pos in self._seg_of[s]:
                 nodes, links, cum = seg_nodes[k], seg_links[k], seg_cum[k]
                 end = len(nodes) - 1
-                if k in to_t and len(to_t[k][1]) - 1 > pos:
-                    end = len(to_t[k][1]) - 1  # t lies between s and the segment's end
+                if t_at.get(k, -1) > pos:
+                    end = t_at[k]  # t lies between s and the segment's end
                 v, gv = nodes[end], cum[end] - cum[pos]
                 if gv < g.get(v, inf) and all(free[li] >= need for li in links[pos:end]):
                     dx, dy, dz = hx[v] - tx, hy[v] - ty, hz[v] - tz
-                    f = gv + sqrt(dx * dx + dy * dy + dz * dz)
+                    h = sqrt(dx * dx + dy * dy + dz * dz)
+                    a = la[v] - ta
+                    if a > h:
+                        h = a
+                    elif -a > h:
+                        h = -a
+                    a = lb[v] - tb
+                    if a > h:
+                        h = a
+                    elif -a > h:
+                        h = -a
+                    f = gv + h
                     if f <= limit:
                         g[v] = gv
                         came[v] = (nodes[pos:end + 1], links[pos:end])
@@ -576,7 +617,18 @@ class Network:
                 gv = gu + w
                 if gv < g.get(v, inf):
                     dx, dy, dz = hx[v] - tx, hy[v] - ty, hz[v] - tz
-                    f = gv + sqrt(dx * dx + dy * dy + dz * dz)
+                    h = sqrt(dx * dx + dy * dy + dz * dz)
+                    a = la[v] - ta
+                    if a > h:
+                        h = a
+                    elif -a > h:
+                        h = -a
+                    a = lb[v] - tb
+                    if a > h:
+                        h = a
+                    elif -a > h:
+                        h = -a
+                    f = gv + h
                     if f <= limit:
                         g[v] = gv
                         came[v] = (via_nodes, via_links)

@@ -198,10 +198,14 @@ def main() -> None:
         "constrained_queries": queries,
         "cheapest_under_latency": cheapest,
         "cfn_convergence": cfn,
-        "notes": ("ours = Network.path(max_latency_ms, min_bandwidth_gbps, srv6=False); cold = per-root "
-                  "shortest-path tree cache empty when the timed loop starts. networkx = nx.shortest_path "
-                  "with a latency weight on a subgraph_view dropping links below the bandwidth; scipy = "
-                  "csgraph.dijkstra on a masked CSR with the latency limit. Same graph, state and queries."),
+        "notes": ("ours = Network.path(max_latency_ms, min_bandwidth_gbps, srv6=False) (the constrained query "
+                  "without the SRv6 segment list; infeasible queries include building the InfeasibleError "
+                  "explanation: shortest latency, its free bandwidth, widest bottleneck). cold = every derived "
+                  "cache dropped before the timed loop (shortest-path trees, free-bandwidth snapshot, widest-path "
+                  "tree), so it includes rebuilding them; warm = second pass. No answers are cached. networkx = "
+                  "nx.shortest_path with a latency weight on a subgraph_view dropping links below the bandwidth; "
+                  "scipy = csgraph.dijkstra on a masked CSR with the latency limit. Same graph, state and queries; "
+                  "each figure is the best of `rounds` interleaved rounds."),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

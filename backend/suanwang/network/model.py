@@ -41,7 +41,7 @@ from suanwang.network.topology import (
 BANDWIDTH_EPSILON_GBPS = 1e-9
 LATENCY_EPSILON_MS = 1e-9
 _TREE_CACHE_SIZE = 4096
-_LANDMARKS = 16
+_LANDMARKS = 8
 
 
 def router_id(operator: str, label: str) -> bytes:
@@ -313,10 +313,11 @@ class Network:
                 segments_from(u)
         self._seg_nodes, self._seg_links, self._seg_cum, self._seg_of = seg_nodes, seg_links, seg_cum, seg_of
         self._seg_out, self._seg_live, self._seg_start_of = out, live, seg_start_of
-        # Segments ending at a router: the search must look at them (even dead ends) when it is the destination.
+        # Segments into a router with one link (dead ends): the search takes them only toward that router.
         self._seg_into: list[list[int]] = [[] for _ in range(n)]
         for k, nodes in enumerate(seg_nodes):
-            self._seg_into[nodes[-1]].append(k)
+            if len(nbrs[nodes[-1]]) == 1 and nodes[-1] != nodes[0]:
+                self._seg_into[nodes[-1]].append(k)
         flat = [li for links in seg_links for li in links]
         self._seg_flat = np.array(flat, dtype=np.int64)
         self._seg_start = np.cumsum([0] + [len(x) for x in seg_links[:-1]]).astype(np.int64)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -34,6 +35,22 @@ class Settings(BaseModel):
     poll_interval_s: float = Field(0.25, gt=0, le=60, description="how often the indexer asks for new blocks")
     rate_limit_per_s: float = Field(50.0, gt=0, le=100_000, description="API requests per second per client")
     rate_limit_burst: int = Field(100, ge=1, le=1_000_000, description="requests a client may burst above the rate")
+    marketplace_file: Path = Field(
+        REPO_ROOT / "backend" / "suanwang" / "lifecycle" / "marketplace.yaml",
+        description="the market's network and transit accounts",
+    )
+    executor: Literal["local", "slurm"] = Field("local", description="where matched jobs run")
+    executor_dir: Path = Field(STATE_DIR / "executor", description="job state and outputs the service owns")
+    slurm_node_map: str = Field(
+        "", description="chain node id -> Slurm node name, e.g. '1=n1,2=n2' (empty: any node with the resources)"
+    )
+    slurm_conf: Path | None = Field(None, description="slurm.conf of the cluster (default: Slurm's own lookup)")
+    content_dir: Path = Field(STATE_DIR / "content", description="the local content-addressed store")
+    ipfs_api_url: str | None = Field(None, description="a Kubo RPC API URL; content goes there instead")
+    matcher_key: str | None = Field(None, description="the matcher's private key (default: the demo matcher)")
+    orchestrator: bool = Field(True, description="run the order lifecycle in this process")
+    orchestrator_interval_s: float = Field(0.25, gt=0, le=60, description="pause between lifecycle passes")
+    auto_confirm: bool = Field(True, description="buyers whose keys the service holds confirm results at once")
     log_chunk_blocks: int = Field(2000, ge=1, le=100_000, description="blocks per eth_getLogs call")
 
     @classmethod

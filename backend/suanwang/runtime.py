@@ -1,13 +1,15 @@
-"""The running service's shared parts: settings, database, chain connection, deployment and indexer.
+"""The running service's shared parts: settings, database, chain connection, deployment, indexer,
+marketplace (network), content store, executor and the lifecycle orchestrator.
 
 The deployment may not exist yet when the service starts (``make up`` deploys first, but a user may
-start the API on its own): the indexer thread waits for it and starts once it can be read."""
+start the API on its own): the background threads wait for it and start once it can be read."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,12 +18,56 @@ from web3 import Web3
 from suanwang.api.live import EventBus
 from suanwang.api.metrics import Metrics
 from suanwang.chain.deployment import Deployment
+from suanwang.chain.errors import ErrorDecoder
 from suanwang.chain.gateway import connect, contracts
 from suanwang.chain.indexer import Indexer, IndexerThread
 from suanwang.config import Settings
-from suanwang.errors import SuanwangError
+from suanwang.content import ContentStore, content_store_from_url
+from suanwang.errors import InputError, SuanwangError
+from suanwang.lifecycle.agents import Agents
+from suanwang.lifecycle.marketplace import Marketplace, load_marketplace
+from suanwang.lifecycle.orchestrator import Orchestrator
+from suanwang.scheduling import Executor, LocalExecutor, SlurmExecutor
 from suanwang.storage.db import make_engine, make_sessionmaker
 from suanwang.storage.models import Event
+
+
+def parse_node_map(text: str) -> dict[int, str]:
+    """'1=n1,2=n2' -> {1: 'n1', 2: 'n2'}; a malformed entry names itself."""
+    out: dict[int, str] = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        node_id, sep, name = entry.partition("=")
+        if not sep or not node_id.strip().isdigit() or not name.strip():
+            raise InputError(
+                f"SUANWANG_SLURM_NODE_MAP entry {entry!r} is not '<chain node id>=<slurm node>'", field="slurm_node_map"
+            )
+        out[int(node_id)] = name.strip()
+    return out
+
+
+class OrchestratorThread(threading.Thread):
+    """Runs lifecycle passes in the background; a failed pass is logged and the next one retries."""
+
+    def __init__(self, orchestrator: Orchestrator, interval_s: float) -> None:
+        super().__init__(name="suanwang-orchestrator", daemon=True)
+        self.orchestrator = orchestrator
+        self.interval_s = interval_s
+        self.stopped = threading.Event()
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.orchestrator.tick()
+                self.last_error = None
+            except Exception as exc:  # RPC outage, executor down: retried on the next pass
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("lifecycle pass failed, retrying: %s", self.last_error, exc_info=True)
+            self.stopped.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +82,10 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     deployment: Deployment | None = None
     indexer_thread: IndexerThread | None = None
+    orchestrator_thread: OrchestratorThread | None = None
     startup_error: str | None = None
+    _marketplace: Marketplace | None = None
+    _content: ContentStore | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _starter: threading.Thread | None = None
 
@@ -55,6 +104,38 @@ class Runtime:
         if self.deployment is None:
             self.deployment = Deployment.load(self.settings.deployment_file)
         return self.deployment
+
+    def marketplace(self) -> Marketplace:
+        if self._marketplace is None:
+            self._marketplace = load_marketplace(self.settings.marketplace_file, self.load_deployment())
+        return self._marketplace
+
+    def content(self) -> ContentStore:
+        if self._content is None:
+            self._content = content_store_from_url(self.settings.ipfs_api_url, self.settings.content_dir)
+        return self._content
+
+    def make_executor(self) -> Executor:
+        if self.settings.executor == "slurm":
+            return SlurmExecutor(self.settings.executor_dir, slurm_conf=self.settings.slurm_conf)
+        return LocalExecutor(self.settings.executor_dir)
+
+    def make_orchestrator(self) -> Orchestrator:
+        deployment = self.load_deployment()
+        bound = contracts(self.w3, deployment, self.settings)
+        decoder = ErrorDecoder([cast(list[dict[str, Any]], list(c.abi)) for c in bound.values()])
+        node_map = parse_node_map(self.settings.slurm_node_map)
+        return Orchestrator(
+            w3=self.w3,
+            sessions=self.sessions,
+            contracts=bound,
+            agents=Agents(self.w3, deployment, decoder, self.settings.matcher_key),
+            marketplace=self.marketplace(),
+            executor=self.make_executor(),
+            content=self.content(),
+            executor_nodes=lambda node: node_map.get(node.node_id),
+            auto_confirm=self.settings.auto_confirm,
+        )
 
     def start_indexer(self) -> None:
         self._starter = threading.Thread(target=self._start_when_deployed, name="suanwang-indexer-start", daemon=True)
@@ -76,6 +157,10 @@ class Runtime:
                 thread = IndexerThread(indexer, self.settings.poll_interval_s)
                 thread.start()
                 self.indexer_thread = thread
+                if self.settings.orchestrator:
+                    worker = OrchestratorThread(self.make_orchestrator(), self.settings.orchestrator_interval_s)
+                    worker.start()
+                    self.orchestrator_thread = worker
                 self.startup_error = None
                 return
             except SuanwangError as exc:
@@ -94,7 +179,8 @@ class Runtime:
         self._stop.set()
         if self._starter is not None:
             self._starter.join(timeout=5)
-        if self.indexer_thread is not None:
-            self.indexer_thread.stop()
-            self.indexer_thread.join(timeout=5)
+        for worker in (self.orchestrator_thread, self.indexer_thread):
+            if worker is not None:
+                worker.stop()
+                worker.join(timeout=10)
         self.engine.dispose()

@@ -1,4 +1,4 @@
 from tests.support.postgres import database_url, postgres_url
-from tests.support.stack import chain, deployed_state
+from tests.support.stack import chain, deployed_state, deployments
 
-__all__ = ["chain", "database_url", "deployed_state", "postgres_url"]
+__all__ = ["chain", "database_url", "deployed_state", "deployments", "postgres_url"]

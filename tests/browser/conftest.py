@@ -12,9 +12,9 @@ import pytest
 
 from suanwang.devstack import ApiServer, free_port
 from suanwang.paths import REPO_ROOT
-from tests.support.stack import BUILD_DIR, Chain, chain, deployed_state
+from tests.support.stack import BUILD_DIR, Chain, chain, deployed_state, deployments
 
-__all__ = ["chain", "deployed_state"]
+__all__ = ["chain", "deployed_state", "deployments"]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 RESULTS = REPO_ROOT / "test-results"

@@ -6,6 +6,7 @@ Anvil started from the saved post-deployment state (0.1 s) and its own database.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,21 +81,46 @@ def node_spec(operator: str, **changes: Any) -> tuple[Any, ...]:
     return tuple(spec.values())
 
 
+class Deployments:
+    """Chains with the contracts deployed by scripts/deploy.py at a given stage, each saved once per
+    session as an Anvil state file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._saved: dict[int, tuple[Path, Path]] = {}
+
+    def saved(self, stage: int) -> tuple[Path, Path]:
+        if stage not in self._saved:
+            deployment_file = self.folder / f"stage{stage}-deployment.json"
+            state_file = self.folder / f"stage{stage}-state.json"
+            with Anvil(free_port(), state_file=state_file) as anvil:  # written when Anvil stops
+                deploy_contracts(anvil.url, anvil.port, deployment_file, {"SUANWANG_STAGE": str(stage)})
+            self._saved[stage] = (deployment_file, state_file)
+        return self._saved[stage]
+
+    @contextmanager
+    def chain(self, stage: int) -> Iterator[Chain]:
+        deployment_file, state_file = self.saved(stage)
+        anvil = Anvil(free_port(), load_state=state_file).start()
+        try:
+            yield Chain(anvil, Deployment.load(deployment_file), deployment_file, connect(anvil.url))
+        finally:
+            anvil.stop()
+
+
 @pytest.fixture(scope="session")
-def deployed_state(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A chain with the contracts deployed by scripts/deploy.py, saved as an Anvil state file."""
-    folder = tmp_path_factory.mktemp("deployed")
-    deployment_file, state_file = folder / "deployment.json", folder / "state.json"
-    with Anvil(free_port(), state_file=state_file) as anvil:  # written when Anvil stops
-        deploy_contracts(anvil.url, anvil.port, deployment_file)
-    return deployment_file, state_file
+def deployments(tmp_path_factory: pytest.TempPathFactory) -> Deployments:
+    return Deployments(tmp_path_factory.mktemp("deployed"))
+
+
+@pytest.fixture(scope="session")
+def deployed_state(deployments: Deployments) -> tuple[Path, Path]:
+    """The stage-1 deployment's (deployment file, Anvil state file)."""
+    return deployments.saved(1)
 
 
 @pytest.fixture
-def chain(deployed_state: tuple[Path, Path]) -> Iterator[Chain]:
-    deployment_file, state_file = deployed_state
-    anvil = Anvil(free_port(), load_state=state_file).start()
-    try:
-        yield Chain(anvil, Deployment.load(deployment_file), deployment_file, connect(anvil.url))
-    finally:
-        anvil.stop()
+def chain(deployments: Deployments) -> Iterator[Chain]:
+    """A fresh chain at stage 1 (the default deployment)."""
+    with deployments.chain(1) as fresh:
+        yield fresh

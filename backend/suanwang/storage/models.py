@@ -88,3 +88,93 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     headers: Mapped[list[list[str]] | None] = mapped_column(JSON, nullable=True)
+
+
+# -- projections of the Market's events ------------------------------------------------------------
+
+
+class Deal(Base):
+    """A matched order as the chain records it (Matched, DealStatusChanged, Completed, Settled...)."""
+
+    __tablename__ = "deals"
+    id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    buyer: Mapped[str] = mapped_column(String(42), index=True)
+    seller: Mapped[str] = mapped_column(String(42), index=True)
+    matcher: Mapped[str] = mapped_column(String(42))
+    node_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    deadline: Mapped[int] = mapped_column(BigInteger)
+    deal: Mapped[dict[str, Any]] = mapped_column(JSON)  # the Deal struct every later call passes back
+    valueless: Mapped[bool] = mapped_column(Boolean)
+    result_cid: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    matched_block: Mapped[int] = mapped_column(BigInteger)
+    updated_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class Settlement(Base):
+    """How a deal was paid out (or refunded, or slashed), from Settled / Refunded / Slashed events."""
+
+    __tablename__ = "settlements"
+    deal_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # settled | refunded
+    compute_fee: Mapped[str] = mapped_column(String(80))
+    transit_total: Mapped[str] = mapped_column(String(80))
+    platform_fee: Mapped[str] = mapped_column(String(80))
+    refunded: Mapped[str] = mapped_column(String(80))
+    slashed_to_buyer: Mapped[str] = mapped_column(String(80))
+    slashed_to_platform: Mapped[str] = mapped_column(String(80))
+    valueless: Mapped[bool] = mapped_column(Boolean)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+# -- off-chain state of the lifecycle --------------------------------------------------------------
+
+
+class OrderRecord(Base):
+    """A buyer's signed order as received by the API, and where the service has taken it."""
+
+    __tablename__ = "orders"
+    id: Mapped[str] = mapped_column(String(66), primary_key=True)  # the EIP-712 digest = the market's id
+    buyer: Mapped[str] = mapped_column(String(42), index=True)
+    order: Mapped[dict[str, Any]] = mapped_column(JSON)
+    signature: Mapped[str] = mapped_column(String(200))
+    access_point: Mapped[str] = mapped_column(String(200))
+    spec_cid: Mapped[str] = mapped_column(String(128))
+    # new -> matching -> submitted -> on_chain (the deal is indexed) | unmatched (with an explanation)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    explanation: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    node_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    bill: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    route: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Job(Base):
+    """The executor job that serves a deal (at most one per deal: the key is the deal id)."""
+
+    __tablename__ = "jobs"
+    deal_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    executor: Mapped[str] = mapped_column(String(32))
+    executor_node: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    job_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    result_cid: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Lease(Base):
+    """The network path reserved for a deal, and whether it was programmed into a data plane."""
+
+    __tablename__ = "leases"
+    deal_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    path: Mapped[dict[str, Any]] = mapped_column(JSON)
+    bandwidth_gbps: Mapped[float] = mapped_column()
+    reservation: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    programmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    released: Mapped[bool] = mapped_column(Boolean, default=False)

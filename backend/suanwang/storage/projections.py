@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from suanwang.storage.models import Event, Member, Node
+from suanwang.storage.models import Deal, Event, Member, Node, Settlement
 
 NODE_STATUS_NAMES = ("none", "active", "paused", "retired")
 
@@ -96,7 +96,107 @@ def _node_retired(session: Session, event: Event) -> None:
         node.updated_block = event.block_number
 
 
+DEAL_STATUS_NAMES = (
+    "none",
+    "posted",
+    "proposed",
+    "accepted",
+    "started",
+    "completed",
+    "disputed",
+    "settled",
+    "refunded",
+    "cancelled",
+)
+FINAL_DEAL_STATUSES = frozenset({"settled", "refunded", "cancelled"})
+
+
+def _matched(session: Session, event: Event) -> None:
+    args = event.args
+    deal = args["deal"]
+    session.merge(
+        Deal(
+            id=args["id"],
+            buyer=args["buyer"],
+            seller=args["seller"],
+            matcher=args["matcher"],
+            node_id=int(deal["nodeId"]),
+            status=DEAL_STATUS_NAMES[int(args["status"])],
+            deadline=int(args["deadline"]),
+            deal=deal,
+            valueless=bool(deal["valueless"]),
+            result_cid=None,
+            matched_block=event.block_number,
+            updated_block=event.block_number,
+        )
+    )
+
+
+def _deal_status_changed(session: Session, event: Event) -> None:
+    deal = session.get(Deal, event.args["id"])
+    if deal is not None:
+        deal.status = DEAL_STATUS_NAMES[int(event.args["status"])]
+        deal.deadline = int(event.args["deadline"])
+        deal.updated_block = event.block_number
+
+
+def _completed(session: Session, event: Event) -> None:
+    deal = session.get(Deal, event.args["id"])
+    if deal is not None:
+        deal.result_cid = event.args["resultCid"]
+
+
+def _settlement(session: Session, deal_id: str, block: int) -> Settlement:
+    row = session.get(Settlement, deal_id)
+    if row is None:
+        deal = session.get(Deal, deal_id)
+        row = Settlement(
+            deal_id=deal_id,
+            outcome="pending",
+            compute_fee="0",
+            transit_total="0",
+            platform_fee="0",
+            refunded="0",
+            slashed_to_buyer="0",
+            slashed_to_platform="0",
+            valueless=bool(deal.valueless) if deal else False,
+            block_number=block,
+        )
+        session.add(row)
+    row.block_number = block
+    return row
+
+
+def _settled(session: Session, event: Event) -> None:
+    row = _settlement(session, event.args["id"], event.block_number)
+    row.outcome = "settled"
+    row.compute_fee = str(int(event.args["computeFee"]))
+    row.transit_total = str(int(event.args["transitTotal"]))
+    row.platform_fee = str(int(event.args["platformFee"]))
+    row.valueless = bool(event.args["valueless"])
+
+
+def _refunded(session: Session, event: Event) -> None:
+    if session.get(Deal, event.args["id"]) is None:
+        return  # a posted order refunded before any match: no deal to settle
+    row = _settlement(session, event.args["id"], event.block_number)
+    row.outcome = "refunded"
+    row.refunded = str(int(row.refunded) + int(event.args["amount"]))
+
+
+def _slashed(session: Session, event: Event) -> None:
+    row = _settlement(session, event.args["id"], event.block_number)
+    row.slashed_to_buyer = str(int(row.slashed_to_buyer) + int(event.args["toBuyer"]))
+    row.slashed_to_platform = str(int(row.slashed_to_platform) + int(event.args["toPlatform"]))
+
+
 HANDLERS: dict[str, Callable[[Session, Event], None]] = {
+    "Matched": _matched,
+    "DealStatusChanged": _deal_status_changed,
+    "Completed": _completed,
+    "Settled": _settled,
+    "Refunded": _refunded,
+    "Slashed": _slashed,
     "MemberAdmitted": _member_admitted,
     "MemberRolesChanged": _member_roles_changed,
     "MemberRemoved": _member_removed,
@@ -116,8 +216,8 @@ def apply_event(session: Session, event: Event) -> None:
 
 def rebuild(session: Session) -> None:
     """Recomputes every projection from the stored events, in chain order."""
-    session.execute(delete(Member))
-    session.execute(delete(Node))
+    for table in (Member, Node, Deal, Settlement):
+        session.execute(delete(table))
     session.flush()
     for event in session.scalars(select(Event).order_by(Event.block_number, Event.log_index)):
         apply_event(session, event)

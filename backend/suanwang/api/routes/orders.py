@@ -1,0 +1,244 @@
+"""Orders: a buyer's EIP-712 signed order goes in; its way through matching, the chain, the job and
+settlement comes out. Wei amounts are decimal strings."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import func, select
+
+from suanwang.api.deps import RuntimeDep, SessionDep
+from suanwang.api.routes.nodes import ADDRESS_PATTERN
+from suanwang.chain.market import order_id, recover_order_signer
+from suanwang.errors import InputError, NotFoundError
+from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+U256_DECIMAL = r"^[0-9]{1,78}$"
+
+
+def _bounded(value: str, bits: int, name: str) -> str:
+    if int(value) >= 2**bits:
+        raise ValueError(f"{name} must be below 2^{bits}")
+    return value
+
+
+class OrderIn(BaseModel):
+    """The Order struct exactly as the buyer signed it (contracts/interfaces/IMarket.sol)."""
+
+    buyer: str = Field(pattern=ADDRESS_PATTERN)
+    logicMcu: int = Field(ge=0, lt=2**64)
+    parallelMcu: int = Field(ge=0, lt=2**64)
+    neuralMcu: int = Field(ge=0, lt=2**64)
+    memoryMib: int = Field(ge=0, lt=2**32)
+    gpuModel: int = Field(ge=0, lt=2**16, description="device catalog code; 0 = any")
+    gpuCount: int = Field(ge=0, lt=2**16)
+    minTier: int = Field(ge=0, le=3)
+    duration: int = Field(ge=1, lt=2**32, description="seconds")
+    maxPricePerCuHour: str = Field(pattern=U256_DECIMAL, description="token base units per CU-hour")
+    maxTotal: str = Field(pattern=U256_DECIMAL, description="the whole bill's limit, token base units")
+    maxLatencyMs: int = Field(ge=0, lt=2**32, description="0 = no bound")
+    minBandwidthMbps: int = Field(ge=0, lt=2**32)
+    autoAccept: bool
+    expiry: int = Field(ge=0, lt=2**40, description="unix time")
+    nonce: int = Field(ge=0, lt=2**64)
+
+    @field_validator("maxPricePerCuHour", "maxTotal")
+    @classmethod
+    def _u128(cls, value: str) -> str:
+        return _bounded(value, 128, "the amount")
+
+    def as_struct(self) -> dict[str, Any]:
+        out = self.model_dump()
+        out["maxPricePerCuHour"], out["maxTotal"] = int(self.maxPricePerCuHour), int(self.maxTotal)
+        return out
+
+
+class JobIn(BaseModel):
+    command: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(min_length=1, max_length=64)
+
+
+class OrderSubmission(BaseModel):
+    order: OrderIn
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="the buyer's EIP-712 signature")
+    access_point: str = Field(min_length=1, max_length=200, description="the buyer's router (name or label)")
+    job: JobIn
+
+
+class DealOut(BaseModel):
+    status: str
+    deadline: int
+    seller: str
+    node_id: int
+    result_cid: str | None
+    valueless: bool
+
+
+class JobOut(BaseModel):
+    state: str
+    executor: str
+    executor_node: str | None
+    exit_code: int | None
+    reason: str | None
+    result_cid: str | None
+
+
+class SettlementOut(BaseModel):
+    outcome: str
+    compute_fee: str
+    transit_total: str
+    platform_fee: str
+    refunded: str
+    slashed_to_buyer: str
+    slashed_to_platform: str
+    valueless: bool
+
+
+class OrderOut(BaseModel):
+    id: str
+    buyer: str
+    state: str = Field(description="new, submitting, on_chain or unmatched (the deal's status is in `deal`)")
+    access_point: str
+    reason: str | None
+    explanation: list[str] | None
+    node_id: int | None
+    bill: dict[str, Any] | None
+    route: dict[str, Any] | None
+    spec_cid: str
+    created_at: datetime
+    deal: DealOut | None
+    job: JobOut | None
+    lease_reserved_gbps: float | None
+    settlement: SettlementOut | None
+
+
+class OrderPage(BaseModel):
+    total: int
+    items: list[OrderOut]
+
+
+def _out(session: Any, record: OrderRecord) -> OrderOut:
+    deal, job = session.get(Deal, record.id), session.get(Job, record.id)
+    lease, settlement = session.get(Lease, record.id), session.get(Settlement, record.id)
+    return OrderOut(
+        id=record.id,
+        buyer=record.buyer,
+        state=record.state,
+        access_point=record.access_point,
+        reason=record.reason,
+        explanation=record.explanation,
+        node_id=record.node_id,
+        bill=record.bill,
+        route=record.route,
+        spec_cid=record.spec_cid,
+        created_at=record.created_at,
+        deal=DealOut(
+            status=deal.status,
+            deadline=deal.deadline,
+            seller=deal.seller,
+            node_id=deal.node_id,
+            result_cid=deal.result_cid,
+            valueless=deal.valueless,
+        )
+        if deal
+        else None,
+        job=JobOut(
+            state=job.state,
+            executor=job.executor,
+            executor_node=job.executor_node,
+            exit_code=job.exit_code,
+            reason=job.reason,
+            result_cid=job.result_cid,
+        )
+        if job
+        else None,
+        lease_reserved_gbps=lease.bandwidth_gbps if lease and lease.reservation else None,
+        settlement=SettlementOut.model_validate(settlement, from_attributes=True) if settlement else None,
+    )
+
+
+@router.post(
+    "",
+    response_model=OrderOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Submit a signed order",
+    responses={400: {"description": "bad signature or unknown access point"}, 409: {"description": "order exists"}},
+)
+def submit_order(body: OrderSubmission, runtime: RuntimeDep, session: SessionDep) -> OrderOut:
+    deployment = runtime.load_deployment()
+    market = deployment.contracts.get("Market")
+    if market is None:
+        raise NotFoundError("this deployment has no Market contract", field="order")
+    struct = body.order.as_struct()
+    oid = order_id(struct, deployment.chain_id, market)
+    try:
+        signer = recover_order_signer(struct, body.signature, deployment.chain_id, market)
+    except Exception as exc:
+        raise InputError(f"the signature cannot be recovered ({exc})", field="signature") from exc
+    if signer.lower() != body.order.buyer.lower():
+        raise InputError(
+            f"the signature is {signer}'s, not the buyer {body.order.buyer}'s (chain "
+            f"{deployment.chain_id}, market {market})",
+            field="signature",
+        )
+    network = runtime.marketplace().network
+    try:
+        access = network.routers[network.router_index(body.access_point)].name
+    except (InputError, NotFoundError) as exc:
+        raise InputError(exc.message, field="access_point") from exc
+    existing = session.get(OrderRecord, oid)
+    if existing is not None:
+        return _out(session, existing)  # the same signed order again: the same answer
+    spec_cid = runtime.content().put(json.dumps({"command": body.job.command}, sort_keys=True).encode())
+    created = datetime.now(UTC)
+    record = OrderRecord(
+        id=oid,
+        buyer=body.order.buyer,
+        order=struct,
+        signature=body.signature,
+        access_point=access,
+        spec_cid=spec_cid,
+        state="new",
+        attempts=0,
+        created_at=created,
+        updated_at=created,
+    )
+    session.add(record)
+    session.commit()
+    return _out(session, record)
+
+
+@router.get("", response_model=OrderPage, summary="List orders")
+def list_orders(
+    session: SessionDep,
+    buyer: Annotated[str | None, Query(pattern=ADDRESS_PATTERN)] = None,
+    state: Annotated[str | None, Query(pattern=r"^(new|submitting|on_chain|unmatched)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> OrderPage:
+    query = select(OrderRecord)
+    if buyer is not None:
+        query = query.where(func.lower(OrderRecord.buyer) == buyer.lower())
+    if state is not None:
+        query = query.where(OrderRecord.state == state)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(OrderRecord.created_at.desc()).limit(limit).offset(offset))
+    return OrderPage(total=total, items=[_out(session, r) for r in rows])
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderOut,
+    summary="One order, with its deal, job and settlement",
+    responses={404: {"description": "no such order"}},
+)
+def get_order(order_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], session: SessionDep) -> OrderOut:
+    record = session.get(OrderRecord, order_id.lower())
+    if record is None:
+        raise NotFoundError(f"no order {order_id}", field="order_id")
+    return _out(session, record)

@@ -1,0 +1,507 @@
+"""The order lifecycle orchestrator.
+
+Each `tick` moves every order and deal one step further, reading where things stand from the database
+(the chain's index plus the service's own off-chain state) and from the chain itself. Every step is
+idempotent, so a tick interrupted anywhere (a crash, a kill) is simply run again after a restart:
+
+  new order ──engine──> submitting ──matchSignedBatch──> on_chain (the deal is indexed)
+                  └──> unmatched (with the engine's explanation)
+  deal accepted (seller is ours) ──> job submitted (key = deal id) + path reserved ──start()──> started
+  job completed ──result into the content store──complete(cid)──> completed
+  completed ──buyer's confirmation (our buyers) or the dispute window passed──settle()──> settled
+  any non-final deal past its deadline ──timeout()──> refunded (the seller slashed when it was late)
+  final deal ──> capacity, path bandwidth and the engine's reservation released
+
+Duplicates cannot happen where it matters: the market refuses a second match of an order id and a
+second transition out of a state (so a retried call is recognised and skipped), executors refuse a
+second job with the same key, and the indexer stores each log once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+from web3.contract import Contract
+
+from suanwang.chain.bill import Bill, make_bill
+from suanwang.chain.errors import ChainRevert
+from suanwang.chain.market import TxSender
+from suanwang.content import ContentStore
+from suanwang.errors import InfeasibleError, SuanwangError
+from suanwang.lifecycle.agents import Agents
+from suanwang.lifecycle.marketplace import Marketplace, RoutedCost
+from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder, Unplaced
+from suanwang.matching.model import StagePolicy
+from suanwang.roles import Role
+from suanwang.scheduling.base import Executor, JobSpec, JobState
+from suanwang.storage.models import Deal, Job, Lease, Member, Node, OrderRecord
+from suanwang.storage.projections import FINAL_DEAL_STATUSES
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_STATUSES = ("proposed", "accepted", "started", "disputed")
+# A failed match that another match may have caused (capacity taken meanwhile): try the order again.
+RETRYABLE_MATCH_ERRORS = {"InsufficientCapacity", "NodeNotActive", "InvalidNodeStatus", "NodeDoesNotFit"}
+MAX_MATCH_ATTEMPTS = 3
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def market_order(record: OrderRecord, access_point: int) -> MarketOrder:
+    o = record.order
+    return MarketOrder(
+        order_id=record.id,
+        buyer=o["buyer"],
+        logic_mcu=int(o["logicMcu"]),
+        parallel_mcu=int(o["parallelMcu"]),
+        neural_mcu=int(o["neuralMcu"]),
+        memory_mib=int(o["memoryMib"]),
+        gpu_model=int(o["gpuModel"]),
+        gpu_count=int(o["gpuCount"]),
+        min_tier=int(o["minTier"]),
+        duration_s=int(o["duration"]),
+        max_price_per_cu_hour=int(o["maxPricePerCuHour"]),
+        max_total=int(o["maxTotal"]),
+        access_point=access_point,
+        max_latency_ms=float(o["maxLatencyMs"]),  # 0 = no bound, as on chain
+        min_bandwidth_gbps=int(o["minBandwidthMbps"]) / 1000,
+    )
+
+
+@dataclass
+class Orchestrator:
+    w3: Web3
+    sessions: sessionmaker[Session]
+    contracts: dict[str, Contract]
+    agents: Agents
+    marketplace: Marketplace
+    executor: Executor
+    content: ContentStore
+    executor_nodes: Callable[[Node], str | None] = lambda node: None
+    auto_confirm: bool = True
+    batch_size: int = 50
+    engine: MarketEngine | None = None
+    _engine_nodes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    _policy: tuple[StagePolicy, int] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def market(self) -> Contract:
+        return self.contracts["Market"]
+
+    # -- the engine's view of the market -------------------------------------------------------------
+    def _stage_policy(self, session: Session) -> StagePolicy:
+        """Who may sell now, as the Federation says (the engine then never proposes a refused seller)."""
+        federation = self.contracts["Federation"]
+        seller_roles = int(federation.functions.sellerRoles(federation.functions.stage().call()).call())
+        sellers = frozenset(
+            m.address for m in session.scalars(select(Member).where(Member.active)) if m.roles & seller_roles
+        )
+        founder = str(federation.functions.founder().call())
+        return StagePolicy(stage=3, operator=founder, admitted=sellers)
+
+    def _market_node(self, node: Node) -> MarketNode | None:
+        router = self.marketplace.router_by_id.get(node.router)
+        if router is None:
+            return None  # attached to a router outside the market's network: cannot be routed to
+        return MarketNode(
+            node_id=node.node_id,
+            owner=node.owner,
+            operator=node.operator,
+            router=router,
+            logic_mcu=node.logic_mcu,
+            parallel_mcu=node.parallel_mcu,
+            neural_mcu=node.neural_mcu,
+            memory_mib=node.memory_mib,
+            gpu_model=node.gpu_model,
+            gpu_count=node.gpu_count,
+            tier=node.tier,
+            price_per_cu_hour=int(node.price_per_cu_hour),
+        )
+
+    def _sync_engine(self, session: Session) -> MarketEngine:
+        """Builds the engine at start (reserving what live deals hold) and follows node changes after."""
+        fee_bps = int(self.contracts["Federation"].functions.platformFeeBps().call())
+        policy = self._stage_policy(session)
+        if self.engine is not None and (policy, fee_bps) != self._policy:
+            self.engine = None  # who may sell or the fee changed (a stage move, an admission): start afresh
+        self._policy = (policy, fee_bps)
+        nodes = {n.node_id: n for n in session.scalars(select(Node))}
+        if self.engine is None:
+            active = [m for n in nodes.values() if n.status == "active" and (m := self._market_node(n))]
+            self.engine = MarketEngine(
+                active, RoutedCost(self.marketplace.network), policy, platform_fee_bps=fee_bps
+            )
+            self._engine_nodes = {m.node_id: self._node_key(nodes[m.node_id]) for m in active}
+            live = session.scalars(select(Deal).where(Deal.status.not_in(FINAL_DEAL_STATUSES)))
+            for deal in live:
+                record = session.get(OrderRecord, deal.id)
+                if record is not None and deal.node_id in self._engine_nodes:
+                    self.engine.reserve_existing(self._market_order(record), deal.node_id)
+            for record in session.scalars(select(OrderRecord).where(OrderRecord.state == "submitting")):
+                if record.node_id in self._engine_nodes:
+                    self.engine.reserve_existing(self._market_order(record), int(record.node_id))
+            return self.engine
+        for node_id, node in nodes.items():
+            key = self._node_key(node)
+            known = self._engine_nodes.get(node_id)
+            if node.status != "active":
+                if known is not None:
+                    self.engine.remove_node(node_id)
+                    del self._engine_nodes[node_id]
+            elif known is None:
+                if (m := self._market_node(node)) is not None:
+                    self.engine.add_node(m)
+                    self._engine_nodes[node_id] = key
+            elif known != key and (m := self._market_node(node)) is not None:
+                self.engine.update_node(m)
+                self._engine_nodes[node_id] = key
+        return self.engine
+
+    @staticmethod
+    def _node_key(node: Node) -> tuple[Any, ...]:
+        return (
+            node.status,
+            node.logic_mcu,
+            node.parallel_mcu,
+            node.neural_mcu,
+            node.memory_mib,
+            node.gpu_model,
+            node.gpu_count,
+            node.tier,
+            node.price_per_cu_hour,
+            node.router,
+            node.owner,
+        )
+
+    def _market_order(self, record: OrderRecord) -> MarketOrder:
+        return market_order(record, self.marketplace.network.router_index(record.access_point))
+
+    # -- one pass --------------------------------------------------------------------------------------
+    def tick(self) -> None:
+        with self._lock:
+            with self.sessions() as session:
+                engine = self._sync_engine(session)
+            self._recover_submitting()
+            self._match_new(engine)
+            self._dispatch_accepted()
+            self._follow_jobs()
+            self._settle_completed()
+            self._timeout_expired()
+            self._release_finished(engine)
+
+    # -- matching --------------------------------------------------------------------------------------
+    def _recover_submitting(self) -> None:
+        """Orders left 'submitting' by a crash: on chain already, or back to 'new'."""
+        with self.sessions.begin() as session:
+            for record in session.scalars(select(OrderRecord).where(OrderRecord.state == "submitting")):
+                status, _ = self.market.functions.statusOf(record.id).call()
+                if status != 0:
+                    record.state, record.updated_at = "on_chain", now()
+                elif record.tx_hash is None or self._tx_settled(record.tx_hash):
+                    self._unreserve(record)
+                    record.state, record.node_id, record.bill, record.updated_at = "new", None, None, now()
+
+    def _tx_settled(self, tx_hash: str) -> bool:
+        """True when the transaction was mined (and so did what it did) or is unknown to the chain."""
+        try:
+            self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+            return True
+        except Exception:
+            try:
+                self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+                return False  # still pending
+            except Exception:
+                return True
+
+    def _unreserve(self, record: OrderRecord) -> None:
+        if self.engine is not None:
+            self.engine.release(record.id)
+
+    def _match_new(self, engine: MarketEngine) -> None:
+        with self.sessions.begin() as session:
+            fee_bps = int(self.contracts["Federation"].functions.platformFeeBps().call())
+            chain_time = int(self.w3.eth.get_block("latest")["timestamp"])
+            batch: list[tuple[OrderRecord, Bill]] = []
+            records = session.scalars(
+                select(OrderRecord)
+                .where(OrderRecord.state == "new")
+                .order_by(OrderRecord.created_at)
+                .limit(self.batch_size)
+            )
+            for record in records:
+                if int(record.order["expiry"]) < chain_time:
+                    record.state, record.reason, record.updated_at = (
+                        "unmatched",
+                        "the order expired before a match",
+                        now(),
+                    )
+                    continue
+                try:
+                    placed = engine.place(self._market_order(record))
+                except SuanwangError as exc:  # an order the engine cannot take: say why, never block the rest
+                    record.state, record.reason, record.updated_at = "unmatched", exc.message, now()
+                    continue
+                if isinstance(placed, Unplaced):
+                    record.state, record.updated_at = "unmatched", now()
+                    record.explanation = list(placed.explanation.sentences)
+                    record.reason = placed.explanation.text
+                    continue
+                try:
+                    bill, route = self._bill(session, record, placed.node_id, fee_bps)
+                except SuanwangError as exc:
+                    engine.release(record.id)
+                    record.state, record.reason, record.updated_at = "unmatched", exc.message, now()
+                    continue
+                record.state, record.node_id, record.bill, record.route = (
+                    "submitting",
+                    placed.node_id,
+                    _bill_json(bill),
+                    route,
+                )
+                record.attempts, record.updated_at = record.attempts + 1, now()
+                batch.append((record, bill))
+            if not batch:
+                return
+            matches = [{"order": r.order, "signature": r.signature, "bill": b.as_struct()} for r, b in batch]
+        self._submit(batch, matches)
+
+    def _bill(self, session: Session, record: OrderRecord, node_id: int, fee_bps: int) -> tuple[Bill, dict[str, Any]]:
+        node = session.get(Node, node_id)
+        assert node is not None
+        order = record.order
+        gbps = int(order["minBandwidthMbps"]) / 1000 or self.marketplace.lease_bandwidth_gbps
+        max_latency = float(order["maxLatencyMs"]) or None
+        path = self.marketplace.network.path(
+            record.access_point,
+            self.marketplace.router_by_id[node.router],
+            max_latency_ms=max_latency,
+            min_bandwidth_gbps=gbps,
+        )
+        transit = self.marketplace.transit_bill(
+            gbps, int(order["duration"]), path.transit_fee(gbps, int(order["duration"]))
+        )
+        bill = make_bill(order, node_id, int(node.price_per_cu_hour), fee_bps, transit)
+        if bill.total > int(order["maxTotal"]):
+            raise InfeasibleError(
+                f"the best node's bill is {bill.total} (compute {bill.compute_fee}, transit "
+                f"{sum(bill.transit_fees)}, platform {bill.platform_fee}), over your limit of "
+                f"{order['maxTotal']}",
+                field="maxTotal",
+            )
+        return bill, {**path.to_json(), "bandwidth_reserved_gbps": gbps}
+
+    def _submit(self, batch: list[tuple[OrderRecord, Bill]], matches: list[dict[str, Any]]) -> None:
+        ids = [r.id for r, _ in batch]
+        try:
+            receipt = self.agents.matcher.send(self.market.functions.matchSignedBatch(matches))
+        except SuanwangError as exc:
+            log.warning("batch of %d matches not sent: %s", len(ids), exc.message)
+            with self.sessions.begin() as session:
+                for order_id in ids:
+                    record = session.get(OrderRecord, order_id)
+                    if record is not None and record.state == "submitting":
+                        self._unreserve(record)
+                        record.state, record.node_id, record.bill, record.updated_at = "new", None, None, now()
+            return
+        tx_hash = receipt["transactionHash"].to_0x_hex()
+        failures = {
+            ("0x" + bytes(e["args"]["id"]).hex()): bytes(e["args"]["reason"])
+            for e in self.market.events.MatchFailed().process_receipt(receipt)
+        }
+        with self.sessions.begin() as session:
+            for order_id in ids:
+                record = session.get(OrderRecord, order_id)
+                if record is None:
+                    continue
+                record.tx_hash, record.updated_at = tx_hash, now()
+                reason = failures.get(order_id)
+                if reason is None:
+                    record.state = "on_chain"
+                    continue
+                revert = self.agents.matcher.decoder.decode(reason)
+                self._unreserve(record)
+                if revert.name in RETRYABLE_MATCH_ERRORS and record.attempts < MAX_MATCH_ATTEMPTS:
+                    record.state, record.node_id, record.bill = "new", None, None
+                else:
+                    record.state, record.reason = "unmatched", f"the market refused the match: {revert.message}"
+
+    # -- the seller's side: run the job -------------------------------------------------------------------
+    def _dispatch_accepted(self) -> None:
+        with self.sessions() as session:
+            deals = list(session.scalars(select(Deal).where(Deal.status == "accepted")))
+        for deal in deals:
+            seller = self.agents.for_address(deal.seller)
+            if seller is None:
+                continue  # another provider's agent runs it
+            self._ensure_job(deal)
+            self._ensure_lease(deal)
+            self._transition(seller, "start", deal)
+
+    def _ensure_job(self, deal: Deal) -> None:
+        with self.sessions.begin() as session:
+            if session.get(Job, deal.id) is not None:
+                return
+            node = session.get(Node, deal.node_id)
+            record = session.get(OrderRecord, deal.id)
+            spec = json.loads(self.content.get(record.spec_cid)) if record is not None else {"command": ["true"]}
+            executor_node = self.executor_nodes(node) if node is not None else None
+            job_spec = JobSpec(
+                key=f"deal-{deal.id[2:18]}",
+                command=spec["command"],
+                node=executor_node,
+                cpus=max(1, int(deal.deal["logicMcu"]) // 1000 // 2) if executor_node is None else 1,
+                memory_mib=min(int(record.order["memoryMib"]) if record else 256, 1024),
+                time_limit_s=int(deal.deal["duration"]),
+                env={"SUANWANG_DEAL": deal.id},
+            )
+            job_id = self.executor.submit(job_spec)
+            session.add(
+                Job(
+                    deal_id=deal.id,
+                    executor=type(self.executor).__name__,
+                    executor_node=executor_node,
+                    job_id=job_id,
+                    state=JobState.PENDING.value,
+                    updated_at=now(),
+                )
+            )
+
+    def _ensure_lease(self, deal: Deal) -> None:
+        with self.sessions.begin() as session:
+            if session.get(Lease, deal.id) is not None:
+                return
+            record = session.get(OrderRecord, deal.id)
+            if record is None or record.route is None:
+                return
+            network = self.marketplace.network
+            gbps = float(record.route.get("bandwidth_reserved_gbps", self.marketplace.lease_bandwidth_gbps))
+            path = network.make_path([network.router_index(r) for r in record.route["path"]])
+            try:
+                reservation: str | None = str(network.reserve(path, gbps))
+            except SuanwangError as exc:  # the path filled up since the match: the lease runs unreserved
+                log.warning("deal %s: could not reserve %s Gbps: %s", deal.id, gbps, exc.message)
+                reservation = None
+            session.add(Lease(deal_id=deal.id, path=record.route, bandwidth_gbps=gbps, reservation=reservation))
+
+    def _follow_jobs(self) -> None:
+        with self.sessions() as session:
+            jobs = list(session.scalars(select(Job).where(Job.state.in_(("pending", "running")))))
+        for job in jobs:
+            status = self.executor.status(job.job_id)
+            cid = None
+            if status.state == JobState.COMPLETED and status.result_path:
+                cid = self.content.put(Path(status.result_path).read_bytes()[: 256 * 1024])
+            with self.sessions.begin() as session:
+                row = session.get(Job, job.deal_id)
+                assert row is not None
+                row.state, row.exit_code, row.reason, row.updated_at = (
+                    status.state.value,
+                    status.exit_code,
+                    status.reason,
+                    now(),
+                )
+                row.result_cid = cid or row.result_cid
+        with self.sessions() as session:
+            done = list(
+                session.execute(
+                    select(Deal, Job)
+                    .join(Job, Job.deal_id == Deal.id)
+                    .where(Deal.status == "started", Job.state == "completed")
+                )
+            )
+        for deal, job in done:
+            seller = self.agents.for_address(deal.seller)
+            if seller is not None and job.result_cid:
+                self._transition(seller, "complete", deal, job.result_cid)
+
+    # -- settlement and timeouts --------------------------------------------------------------------------
+    def _settle_completed(self) -> None:
+        chain_time = int(self.w3.eth.get_block("latest")["timestamp"])
+        with self.sessions() as session:
+            deals = list(session.scalars(select(Deal).where(Deal.status == "completed")))
+        for deal in deals:
+            buyer = self.agents.for_address(deal.buyer) if self.auto_confirm else None
+            if buyer is not None:
+                self._transition(buyer, "settle", deal)  # the buyer confirms the delivery
+            elif chain_time > deal.deadline:
+                self._transition(self.agents.matcher, "settle", deal)  # the dispute window passed
+
+    def _timeout_expired(self) -> None:
+        chain_time = int(self.w3.eth.get_block("latest")["timestamp"])
+        with self.sessions() as session:
+            deals = list(
+                session.scalars(select(Deal).where(Deal.status.in_(TIMEOUT_STATUSES), Deal.deadline < chain_time))
+            )
+        for deal in deals:
+            self._transition(self.agents.matcher, "timeout", deal)
+
+    def _release_finished(self, engine: MarketEngine) -> None:
+        with self.sessions.begin() as session:
+            rows = session.execute(
+                select(Deal, Lease)
+                .join(Lease, Lease.deal_id == Deal.id)
+                .where(Deal.status.in_(FINAL_DEAL_STATUSES), Lease.released.is_(False))
+            )
+            for _deal, lease in rows:
+                if lease.reservation is not None:
+                    self.marketplace.network.release(int(lease.reservation))
+                lease.released = True
+            finished = session.scalars(select(Deal.id).where(Deal.status.in_((*FINAL_DEAL_STATUSES, "completed"))))
+            for deal_id in finished:
+                engine.release(deal_id)
+            for job in session.scalars(
+                select(Job)
+                .join(Deal, Deal.id == Job.deal_id)
+                .where(Deal.status.in_(FINAL_DEAL_STATUSES), Job.state.in_(("pending", "running")))
+            ):
+                self.executor.cancel(job.job_id)
+                job.state, job.updated_at = JobState.CANCELLED.value, now()
+
+    def _transition(self, sender: TxSender, function: str, deal: Deal, *args: Any) -> bool:
+        """Calls a lifecycle function; a revert because someone already did it is not an error."""
+        struct = _deal_struct(deal.deal)
+        try:
+            sender.send(getattr(self.market.functions, function)(struct, *args))
+            return True
+        except ChainRevert as exc:
+            if exc.name in ("InvalidStatus", "DeadlinePassed", "DeadlineNotReached"):
+                log.info("%s(%s) skipped: %s", function, deal.id, exc.message)
+            else:
+                log.warning("%s(%s) refused: %s", function, deal.id, exc.message)
+            return False
+
+
+def _bill_json(bill: Bill) -> dict[str, Any]:
+    return {
+        "node_id": bill.node_id,
+        "compute_fee": str(bill.compute_fee),
+        "platform_fee": str(bill.platform_fee),
+        "transit": [
+            {"operator": a, "fee": str(f)} for a, f in zip(bill.transit_operators, bill.transit_fees, strict=True)
+        ],
+        "total": str(bill.total),
+    }
+
+
+def _deal_struct(deal: dict[str, Any]) -> dict[str, Any]:
+    """The Deal as the contract takes it back (bytes fields from their stored hex)."""
+    out = dict(deal)
+    out["id"] = bytes.fromhex(str(deal["id"])[2:])
+    return out
+
+
+def is_seller_role(roles: int) -> bool:
+    return bool(roles & (Role.CLOUD | Role.PROVIDER | Role.OPERATOR))

@@ -493,8 +493,10 @@ class Network:
                 return self._make_path(nodes, srv6, free)
         need = min_bandwidth_gbps - BANDWIDTH_EPSILON_GBPS
         widest = self._widest
-        if widest is not None and widest[0] == state.version and self._bottleneck(widest, s, t) < need:
-            self._explain(s, t, max_latency_ms, min_bandwidth_gbps, state)  # no path has the bandwidth
+        if widest is not None and widest[0] == state.version:
+            bottleneck = self._bottleneck(widest, s, t)
+            if bottleneck < need:  # no path anywhere has the bandwidth
+                self._explain(s, t, max_latency_ms, min_bandwidth_gbps, state, bottleneck)
         found = self._search(s, t, limit, need, state)
         if found is None:
             self._explain(s, t, max_latency_ms, min_bandwidth_gbps, state)
@@ -637,7 +639,7 @@ class Network:
         return None
 
     def _explain(self, s: int, t: int, max_latency_ms: float | None, min_bandwidth_gbps: float | None,
-                 state: _State) -> NoReturn:
+                 state: _State, widest: float | None = None) -> NoReturn:
         """Raise InfeasibleError saying what the network can offer between s and t."""
         a, b = self.routers[s].name, self.routers[t].name
         tree = self._trees.get(t)
@@ -662,7 +664,8 @@ class Network:
             f"no path from {a} to {b} with {min_bandwidth_gbps} Gbps free on every link"
             + (f" within {max_latency_ms} ms" if max_latency_ms is not None else "")
             + f"; the shortest path ({shortest:.3f} ms) has {on_shortest:.3f} Gbps free and the widest path "
-            f"anywhere has {self._widest_bottleneck(s, t):.3f} Gbps", field="min_bandwidth_gbps")
+            f"anywhere has {self._widest_bottleneck(s, t) if widest is None else widest:.3f} Gbps",
+            field="min_bandwidth_gbps")
 
     def _widest_bottleneck(self, s: int, t: int) -> float:
         """Largest free bandwidth B such that some path from s to t has >= B on every link."""

@@ -19,6 +19,8 @@ help:
 	@echo "make up      run the whole stack (Anvil, contracts, backend, web app) on the embedded defaults"
 	@echo "make test    lint, compile, and run the contract, backend and browser tests"
 	@echo "make bench   run every benchmark under bench/ (make bench-<name> runs one)"
+	@echo "make fuzz    the long invariant campaign (100,000 calls per invariant)"
+	@echo "make mutants check that every invariant catches its deliberately broken contract"
 
 # ---- set-up: each step reruns only when its inputs change -------------------------------------
 setup: .venv/.installed .venv-brownie/.installed node_modules/.installed .toolchain/solcx/solc-v$(SOLC_VERSION)
@@ -65,9 +67,14 @@ lint: setup
 	$(PY) -m mypy
 
 test-contracts: compile
-	SUANWANG_CHAIN_PORT=$$($(PY) tools/free_port.py) $(BROWNIE) test tests/contracts
+	SUANWANG_CHAIN_PORT=$$($(PY) tools/free_port.py) $(BROWNIE) test tests/contracts -q
+	@echo "== invariants (Foundry): 256 runs x 100 calls = 25,600 calls per invariant"
+	forge test --root $(ROOT) -vv
+	@echo "== slither: fails on any high or medium finding"
+	$(ROOT)/.venv/bin/slither . --compile-force-framework foundry --filter-paths "node_modules|tests/|contracts/test/" --fail-medium
 
 test-backend: compile
+	tools/apt-ensure.sh postgresql slurm-wlm munge
 	$(PY) -m pytest tests/backend -q -rs
 
 test-browser: setup
@@ -75,6 +82,13 @@ test-browser: setup
 	$(PY) -m pytest tests/browser -q -rs
 
 # ---- long campaigns ----------------------------------------------------------------------------------
+mutants: compile
+	tests/invariants/run_mutants.sh
+
+fuzz: compile
+	@echo "== invariants: 1,000 runs x 100 calls = 100,000 calls per invariant"
+	FOUNDRY_INVARIANT_RUNS=1000 FOUNDRY_INVARIANT_DEPTH=100 forge test --root $(ROOT) -vv
+
 bench: $(addprefix bench-,$(BENCHES))
 
 bench-gas: compile

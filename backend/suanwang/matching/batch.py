@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from suanwang.matching.engine import Engine
 
 DEFAULT_K = 8
-DEFAULT_PASSES = 3  # candidate generations for an order whose candidates its block-mates took
+DEFAULT_PASSES = 8  # at most this many candidate generations for an order whose candidates block-mates took
 BLOCK_ORDERS = 128  # orders per block of candidate generation (smaller: fewer collisions, more overhead)
 
 
@@ -134,8 +134,9 @@ def candidates(engine: Engine, orders: Sequence[Order], k: int, latency_cost_per
     tentatively claims its cheapest candidate with room (a greedy pass), so later blocks look past
     nodes already spoken for instead of all naming the same few cheapest ones. An order whose
     candidates were all claimed by its block-mates is generated again, up to ``passes`` times in
-    all. When K covers every node a signature may use, no claim narrows them (every feasible node
-    is a candidate, so the exact solver's optimum is the true one). The claims themselves are a
+    all (stopping early when a pass claims nothing). When K covers every node a signature may use,
+    no claim narrows them (every feasible node is a candidate, so the exact solver's optimum is the
+    true one). The claims themselves are a
     feasible assignment, returned as ``claims``.
 
     Ranking uses float32 costs per hour (the order's duration does not change its ranking);
@@ -197,6 +198,8 @@ def candidates(engine: Engine, orders: Sequence[Order], k: int, latency_cost_per
                     else:
                         if nodes.size:
                             retry.append(i)
+            if len(retry) == len(queue):  # no order of this pass found room: more passes cannot help
+                break
             queue = retry
             if not queue:
                 break
@@ -486,8 +489,14 @@ def clear_batch(
         fallback, fallback_cost, fallback_name = cands.claims, claims_cost, "greedy-claims"
     if solver == "auto":
         solver = "cp-sat" if _variable_count(engine, orders, cands) <= exact_limit else "min-cost-flow"
+        if solver == "min-cost-flow" and len(fallback) == sum(1 for c in cands.nodes if c.size):
+            # Every order with a candidate is matched already: the count is maximal, and the flow's
+            # repaired capacities lose matches at this scale, so it cannot win (its cost is not tried).
+            solver = "skip"
     optimal = False
-    if solver == "cp-sat":
+    if solver == "skip":
+        chosen, solver = fallback, fallback_name
+    elif solver == "cp-sat":
         chosen, optimal = _solve_cp_sat(engine, orders, cands, fallback, time_limit_s, match_count)
     elif solver == "min-cost-flow":
         if match_count is not None:

@@ -495,7 +495,10 @@ class MarketEngine:
                     time_limit_s: float = 10.0) -> MarketBatchResult:
         """Match a set of orders together, most matched first, then least total billed.
 
-        Each order may go to its ``k`` cheapest nodes (by bill total) that pass every check now.
+        Each order may go to its ``k`` cheapest nodes (by bill total) that pass every check now and
+        still have room after the tentative claims of the orders before it (each claims its cheapest
+        candidate with room), so the orders do not all name the same few cheapest nodes; when ``k``
+        covers every node that passes, all of them are candidates.
         CP-SAT (per-node, per-class knapsacks) solves it exactly within those candidates when the
         model has at most ``exact_limit`` variables; larger batches get the greedy pass (each order
         in turn to its cheapest candidate with room), and ``solver`` says which was used.
@@ -511,12 +514,20 @@ class MarketEngine:
         cycles = [self._cycle(order) for order in orders]
         cands: list[IntArray] = []
         costs: list[list[int]] = []
+        claimed = self.state.free.copy()  # after the tentative claims of the orders before
         for cycle in cycles:
             nodes = np.flatnonzero(self._feasible(cycle))
+            demand = np.array(cycle.order.demand)
+            if k < nodes.size:  # diversify: only nodes the orders before have not already filled
+                nodes = nodes[(claimed[nodes] >= demand).all(axis=1)]
             totals = [int(t) for t in cycle.bill(nodes)] if nodes.size else []
             best = sorted(range(len(totals)), key=lambda j: (totals[j], int(nodes[j])))[:k]
             cands.append(nodes[best] if best else nodes)
             costs.append([totals[j] for j in best])
+            for n in cands[-1]:
+                if (claimed[n] >= demand).all():
+                    claimed[n] -= demand
+                    break
         base = self._greedy(orders, cands)
         base_total = sum(costs[i][j] for i, j in base.items())
         chosen, solver, optimal = base, "greedy", False

@@ -150,3 +150,13 @@ def test_match_trace_cli_names_a_bad_row(tmp_path):
     pod_path.write_text("\n".join(lines) + "\n")
     out = CliRunner().invoke(cli, ["match-trace", "--nodes", str(node_path), "--pods", str(pod_path)])
     assert out.exit_code != 0 and "pods.csv:4:" in out.output
+
+
+def test_batch_candidates_look_past_nodes_earlier_orders_filled(catalog):
+    # One GPU per node; every order's cheapest node is the same, yet with K = 1 all are matched.
+    t4 = catalog.by_name("nvidia-t4").code
+    nodes = [Node(f"n{i}", 8000, 32 * 1024, 1, t4, price_per_cu_hour=(i + 1) * 10**15) for i in range(6)]
+    orders = [Order(f"o{i}", 1000, 1024, num_gpu=1) for i in range(6)]
+    result = Engine(nodes).clear_batch(orders, k=1)
+    assert result.matched == 6
+    assert sorted(p.node_id for p in result.placements) == [f"n{i}" for i in range(6)]

@@ -392,3 +392,11 @@ def test_reservations_stay_within_capacity_and_the_chain_accepts_every_match(nod
     for slot, n in enumerate(e.state.nodes):
         assert e.state.reserved[slot].tolist() == reserved[n.node_id]
         assert (e.state.reserved[slot] <= e.state.capacity[slot]).all()
+
+
+def test_batch_candidates_look_past_nodes_earlier_orders_filled():
+    # Every order's single cheapest node is node 1; with K = 1 they still spread over all five.
+    e = engine([node(i, logic=1000, price=i * TOKEN) for i in range(1, 6)])
+    result = e.clear_batch([order(f"o{i}", logic=1000) for i in range(5)], k=1)
+    assert result.matched == 5
+    assert sorted(p.node_id for p in result.placements) == [1, 2, 3, 4, 5]

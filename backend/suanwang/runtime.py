@@ -86,6 +86,7 @@ class Runtime:
     startup_error: str | None = None
     _marketplace: Marketplace | None = None
     _content: ContentStore | None = None
+    _quote_orchestrator: Orchestrator | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _starter: threading.Thread | None = None
 
@@ -136,6 +137,14 @@ class Runtime:
             executor_nodes=lambda node: node_map.get(node.node_id),
             auto_confirm=self.settings.auto_confirm,
         )
+
+    def orchestrator(self) -> Orchestrator:
+        """The running orchestrator (its engine answers quotes), or one made for quotes alone."""
+        if self.orchestrator_thread is not None:
+            return self.orchestrator_thread.orchestrator
+        if self._quote_orchestrator is None:
+            self._quote_orchestrator = self.make_orchestrator()
+        return self._quote_orchestrator
 
     def start_indexer(self) -> None:
         self._starter = threading.Thread(target=self._start_when_deployed, name="suanwang-indexer-start", daemon=True)

@@ -141,9 +141,7 @@ class Orchestrator:
         nodes = {n.node_id: n for n in session.scalars(select(Node))}
         if self.engine is None:
             active = [m for n in nodes.values() if n.status == "active" and (m := self._market_node(n))]
-            self.engine = MarketEngine(
-                active, RoutedCost(self.marketplace.network), policy, platform_fee_bps=fee_bps
-            )
+            self.engine = MarketEngine(active, RoutedCost(self.marketplace.network), policy, platform_fee_bps=fee_bps)
             self._engine_nodes = {m.node_id: self._node_key(nodes[m.node_id]) for m in active}
             live = session.scalars(select(Deal).where(Deal.status.not_in(FINAL_DEAL_STATUSES)))
             for deal in live:
@@ -279,13 +277,18 @@ class Orchestrator:
         self._submit(batch, matches)
 
     def _bill(self, session: Session, record: OrderRecord, node_id: int, fee_bps: int) -> tuple[Bill, dict[str, Any]]:
+        return self._bill_for(session, record.order, record.access_point, node_id, fee_bps)
+
+    def _bill_for(
+        self, session: Session, order: dict[str, Any], access_point: str, node_id: int, fee_bps: int
+    ) -> tuple[Bill, dict[str, Any]]:
+        """The bill and route of `order` on node `node_id`; InfeasibleError when over the order's limit."""
         node = session.get(Node, node_id)
         assert node is not None
-        order = record.order
         gbps = int(order["minBandwidthMbps"]) / 1000 or self.marketplace.lease_bandwidth_gbps
         max_latency = float(order["maxLatencyMs"]) or None
         path = self.marketplace.network.path(
-            record.access_point,
+            access_point,
             self.marketplace.router_by_id[node.router],
             max_latency_ms=max_latency,
             min_bandwidth_gbps=gbps,
@@ -337,6 +340,40 @@ class Orchestrator:
                     record.state, record.node_id, record.bill = "new", None, None
                 else:
                     record.state, record.reason = "unmatched", f"the market refused the match: {revert.message}"
+
+    def quote(self, order: dict[str, Any], access_point: str, limit: int = 5) -> tuple[list[dict[str, Any]], list[str]]:
+        """The cheapest nodes that would take `order` now, each with its full bill and route, or the
+        engine's explanation when none would. Nothing is reserved."""
+        with self._lock, self.sessions() as session:
+            engine = self._sync_engine(session)
+            fee_bps = self._policy[1] if self._policy else 0
+            record = OrderRecord(id="0x" + "00" * 32, order=order, access_point=access_point)
+            market = self._market_order(record)
+            candidates: list[dict[str, Any]] = []
+            refused: list[str] = []
+            for node_id in engine.feasible(market):
+                try:
+                    bill, route = self._bill_for(session, order, access_point, node_id, fee_bps)
+                except SuanwangError as exc:
+                    refused.append(exc.message)
+                    continue
+                node = session.get(Node, node_id)
+                assert node is not None
+                candidates.append(
+                    {
+                        "node_id": node_id,
+                        "owner": node.owner,
+                        "price_per_cu_hour": node.price_per_cu_hour,
+                        "bill": _bill_json(bill),
+                        "route": route,
+                        "total": bill.total,
+                    }
+                )
+            candidates.sort(key=lambda c: (c["total"], c["route"]["latency_ms"]))
+            if candidates:
+                return candidates[:limit], []
+            sentences = list(engine.explain(market).sentences) if not refused else refused[:3]
+            return [], sentences
 
     # -- the seller's side: run the job -------------------------------------------------------------------
     def _dispatch_accepted(self) -> None:

@@ -55,3 +55,57 @@ def test_an_order_nothing_can_serve_is_explained(market_factory: Callable[..., M
     assert done["deal"] is None
     assert done["explanation"], done
     assert "GPU" in " ".join(done["explanation"])
+
+
+def test_a_quote_lists_the_node_with_its_bill_and_the_signed_quote_is_what_gets_matched(
+    market_factory: Callable[..., Market],
+) -> None:
+    market = market_factory()
+    response = market.client.post(
+        "/api/orders/quote",
+        json={
+            "buyer": market.buyer.address,
+            "logic_mcu": 2_000,
+            "memory_mib": 512,
+            "duration_s": 300,
+            "max_price_per_cu_hour": str(2 * 10**18),
+            "max_total": str(100 * 10**18),
+            "access_point": "Cernet/Shanghai",
+            "min_bandwidth_mbps": 50,
+        },
+    )
+    assert response.status_code == 200, response.text
+    quote = response.json()
+    assert [c["node_id"] for c in quote["candidates"]] == [market.node_id]
+    candidate = quote["candidates"][0]
+    assert candidate["route"]["path"][0] == "Cernet/Shanghai" and candidate["route"]["path"][-1] == "Cernet/Beijing"
+    order = {
+        **quote["order"],
+        "maxPricePerCuHour": int(quote["order"]["maxPricePerCuHour"]),
+        "maxTotal": int(quote["order"]["maxTotal"]),
+    }
+    submitted = market.submit(order, "Cernet/Shanghai", ["true"])
+    assert submitted["id"] == quote["order_id"]
+    done = market.wait_for(submitted["id"], lambda o: (o["deal"] or {}).get("status") == "settled")
+    assert done["bill"] == candidate["bill"]
+
+
+def test_bad_quote_input_names_the_field(market_factory: Callable[..., Market]) -> None:
+    market = market_factory()
+    base = {
+        "buyer": market.buyer.address,
+        "logic_mcu": 1000,
+        "duration_s": 60,
+        "max_price_per_cu_hour": "1",
+        "max_total": "1",
+        "access_point": "Cernet/Beijing",
+    }
+    for change, field in [
+        ({"access_point": "Atlantis"}, "access_point"),
+        ({"duration_s": 0}, "duration_s"),
+        ({"max_total": "-5"}, "max_total"),
+        ({"logic_mcu": 0}, "logic_mcu"),
+    ]:
+        response = market.client.post("/api/orders/quote", json={**base, **change})
+        assert response.status_code in (400, 422), response.text
+        assert response.json()["error"]["fields"][0]["field"] == field, response.text

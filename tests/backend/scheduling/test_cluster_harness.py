@@ -31,9 +31,15 @@ def test_bad_node_spec_is_refused_with_the_accepted_form(text: str) -> None:
 
 def test_configuration_gives_each_node_its_port_features_and_fake_gpus(tmp_path: Path) -> None:
     nodes = [cluster.parse_node("n1:cpus=2,mem=2000"), cluster.parse_node("n2:cpus=2,mem=2000,gpu=a100:2")]
-    info = cluster.ClusterInfo(dir=str(tmp_path), cluster_name="swtest", base_port=23000,
-                               slurm_conf=str(tmp_path / "slurm.conf"), munge_socket=str(tmp_path / "m.sock"),
-                               min_job_age_s=2, nodes=nodes)
+    info = cluster.ClusterInfo(
+        dir=str(tmp_path),
+        cluster_name="swtest",
+        base_port=23000,
+        slurm_conf=str(tmp_path / "slurm.conf"),
+        munge_socket=str(tmp_path / "m.sock"),
+        min_job_age_s=2,
+        nodes=nodes,
+    )
     conf = cluster.render_slurm_conf(info, "host")
     assert "SlurmctldPort=23000" in conf and "MinJobAge=2" in conf
     assert f"AuthInfo=socket={tmp_path / 'm.sock'}" in conf
@@ -47,7 +53,10 @@ def test_configuration_gives_each_node_its_port_features_and_fake_gpus(tmp_path:
 def test_missing_slurm_is_reported_with_the_packages_to_install(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(HARNESS), "start", "--dir", str(tmp_path), "--nodes", "n1"],
-        capture_output=True, text=True, env={"PATH": str(tmp_path)}, timeout=60,
+        capture_output=True,
+        text=True,
+        env={"PATH": str(tmp_path)},
+        timeout=60,
     )
     assert proc.returncode == 2
     assert "apt-get install -y slurm-wlm munge" in proc.stderr

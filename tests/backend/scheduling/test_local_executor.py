@@ -12,7 +12,7 @@ import pytest
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.scheduling import Executor, JobSpec, JobState, LocalExecutor
 from suanwang.scheduling.jobfiles import JobFiles, read_json
-from tests.backend.scheduling.conftest import wait_for
+from tests.support.slurm import wait_for
 
 
 @pytest.fixture
@@ -35,8 +35,14 @@ def test_local_executor_is_an_executor(executor: LocalExecutor) -> None:
 
 
 def test_job_runs_and_its_output_is_the_result_file(executor: LocalExecutor, tmp_path: Path) -> None:
-    job = executor.submit(JobSpec(key="lease-1-1", command=["sh", "-c", 'echo "hello $WHO"; pwd'],
-                                  env={"WHO": "the market"}, workdir=str(tmp_path / "wd")))
+    job = executor.submit(
+        JobSpec(
+            key="lease-1-1",
+            command=["sh", "-c", 'echo "hello $WHO"; pwd'],
+            env={"WHO": "the market"},
+            workdir=str(tmp_path / "wd"),
+        )
+    )
     status = finished(executor, job)
     assert status.state is JobState.COMPLETED
     assert status.exit_code == 0
@@ -111,8 +117,13 @@ def test_cancel_after_a_restart_stops_the_job(executor: LocalExecutor) -> None:
     restarted.cancel(job)
     started = read_json(JobFiles(executor.root, job).started) or {}
     assert restarted.status(job).state is JobState.CANCELLED
-    wait_for("the job's process to go", lambda: not Path(f"/proc/{started['pid']}").exists() or
-             Path(f"/proc/{started['pid']}/stat").read_text().split(") ")[1].startswith("Z"))
+    wait_for(
+        "the job's process to go",
+        lambda: (
+            not Path(f"/proc/{started['pid']}").exists()
+            or Path(f"/proc/{started['pid']}/stat").read_text().split(") ")[1].startswith("Z")
+        ),
+    )
 
 
 def test_job_cancelled_before_its_wrapper_ran_never_runs_the_command(executor: LocalExecutor, tmp_path: Path) -> None:

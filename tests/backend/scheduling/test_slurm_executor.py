@@ -10,7 +10,7 @@ import pytest
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.scheduling import Executor, JobSpec, JobState, NodeState, SlurmExecutor
 from suanwang.scheduling.slurm import _sbatch_error
-from tests.backend.scheduling.conftest import SlurmCluster, wait_for
+from tests.support.slurm import SlurmCluster, wait_for
 
 pytestmark = pytest.mark.slurm
 
@@ -29,13 +29,19 @@ def running(executor: Executor, job_id: str):
 
 
 def forgotten_by_slurm(cluster: SlurmCluster, job_id: str) -> None:
-    wait_for(f"Slurm to forget job {job_id} (MinJobAge)",
-             lambda: "Invalid job id" in cluster.scontrol("show", "job", job_id).stderr)
+    wait_for(
+        f"Slurm to forget job {job_id} (MinJobAge)",
+        lambda: "Invalid job id" in cluster.scontrol("show", "job", job_id).stderr,
+    )
 
 
 def squeue_ids(cluster: SlurmCluster, key: str) -> list[str]:
-    out = subprocess.run(["squeue", "-h", "--states=all", f"--name={key}", "-o", "%i"], capture_output=True,
-                         text=True, env={"PATH": "/usr/bin:/bin", "SLURM_CONF": str(cluster.slurm_conf)}).stdout
+    out = subprocess.run(
+        ["squeue", "-h", "--states=all", f"--name={key}", "-o", "%i"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "SLURM_CONF": str(cluster.slurm_conf)},
+    ).stdout
     return out.split()
 
 
@@ -51,9 +57,16 @@ def test_nodes_lists_the_cluster_with_gpus_features_and_state(executor: SlurmExe
 
 
 def test_job_lands_on_the_requested_node_with_its_gpus(executor: SlurmExecutor) -> None:
-    job = executor.submit(JobSpec(key="lease-31337-1", node="n2", gpus=1, gpu_type="a100",
-                                  command='echo "$SLURM_JOB_NODELIST $SLURM_GPUS_ON_NODE $HOME_MARKET"',
-                                  env={"HOME_MARKET": "suanwang"}))
+    job = executor.submit(
+        JobSpec(
+            key="lease-31337-1",
+            node="n2",
+            gpus=1,
+            gpu_type="a100",
+            command='echo "$SLURM_JOB_NODELIST $SLURM_GPUS_ON_NODE $HOME_MARKET"',
+            env={"HOME_MARKET": "suanwang"},
+        )
+    )
     status = finished(executor, job)
     assert status.state is JobState.COMPLETED, status
     assert status.exit_code == 0
@@ -81,7 +94,8 @@ def test_second_submit_with_the_same_key_returns_the_first_job(
     first = executor.submit(JobSpec(key="lease-31337-42", node="n1", command=["echo", "first"]))
     again = executor.submit(JobSpec(key="lease-31337-42", node="n1", command=["echo", "second"]))
     after_restart = SlurmExecutor(executor.root, slurm_conf=slurm_cluster.slurm_conf).submit(
-        JobSpec(key="lease-31337-42", command=["echo", "third"]))
+        JobSpec(key="lease-31337-42", command=["echo", "third"])
+    )
     assert first == again == after_restart
     status = finished(executor, first)
     assert Path(status.result_path or "").read_text() == "first\n"
@@ -138,8 +152,9 @@ def test_job_for_a_down_node_stays_pending_with_the_reason(
     try:
         assert {n.name: n for n in executor.nodes()}["n4"].state is NodeState.DOWN
         job = executor.submit(JobSpec(key="on-down-node", node="n4", command=["true"]))
-        status = wait_for("the pending reason", lambda: (s := executor.status(job)).reason != "" and
-                          "n4" in s.reason and s)
+        status = wait_for(
+            "the pending reason", lambda: (s := executor.status(job)).reason != "" and "n4" in s.reason and s
+        )
         assert status.state is JobState.PENDING
         assert "node n4 is down (maintenance" in status.reason
         executor.cancel(job)
@@ -194,8 +209,11 @@ def test_impossible_spec_is_refused_naming_the_field(executor: SlurmExecutor, ch
         ("sbatch: error: Batch job submission failed: Invalid feature specification", InfeasibleError, "features"),
         ("sbatch: error: Batch job submission failed: Invalid node name specified", InputError, "node"),
         ("sbatch: error: Memory specification can not be satisfied", InfeasibleError, "memory_mib"),
-        ("sbatch: error: Batch job submission failed: Requested node configuration is not available",
-         InfeasibleError, "node"),
+        (
+            "sbatch: error: Batch job submission failed: Requested node configuration is not available",
+            InfeasibleError,
+            "node",
+        ),
     ],
 )
 def test_sbatch_refusals_become_errors_naming_the_field(stderr, error, field) -> None:
@@ -206,9 +224,7 @@ def test_sbatch_refusals_become_errors_naming_the_field(stderr, error, field) ->
     assert stderr.split("error: ")[-1] in err.message
 
 
-def test_refusal_from_sbatch_itself_is_passed_on_naming_the_field(
-    slurm_cluster: SlurmCluster, tmp_path: Path
-) -> None:
+def test_refusal_from_sbatch_itself_is_passed_on_naming_the_field(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
     executor = SlurmExecutor(tmp_path / "state", slurm_conf=slurm_cluster.slurm_conf, partition="nosuchpartition")
     with pytest.raises(InputError) as caught:
         executor.submit(JobSpec(key="wrong-partition", command=["true"]))

@@ -4,6 +4,7 @@ settlement comes out. Wei amounts are decimal strings."""
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 
 from suanwang.api.deps import RuntimeDep, SessionDep
 from suanwang.api.routes.nodes import ADDRESS_PATTERN
-from suanwang.chain.market import order_id, recover_order_signer
+from suanwang.chain.market import order_id, recover_order_signer, typed_order
 from suanwang.errors import InputError, NotFoundError
 from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
 
@@ -242,3 +243,100 @@ def get_order(order_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], se
     if record is None:
         raise NotFoundError(f"no order {order_id}", field="order_id")
     return _out(session, record)
+
+
+class QuoteRequest(BaseModel):
+    """What a buyer wants; the answer is the Order to sign and the nodes that would take it."""
+
+    buyer: str = Field(pattern=ADDRESS_PATTERN)
+    logic_mcu: int = Field(0, ge=0, lt=2**64, description="scalar/integer compute, milli-CU")
+    parallel_mcu: int = Field(0, ge=0, lt=2**64, description="vector FP32/FP64 compute, milli-CU")
+    neural_mcu: int = Field(0, ge=0, lt=2**64, description="tensor compute, milli-CU")
+    memory_mib: int = Field(0, ge=0, lt=2**32)
+    gpu_model: int = Field(0, ge=0, lt=2**16, description="device catalog code; 0 = any")
+    gpu_count: int = Field(0, ge=0, lt=2**16)
+    min_tier: int = Field(0, ge=0, le=3)
+    duration_s: int = Field(ge=1, le=365 * 86400)
+    max_price_per_cu_hour: str = Field(pattern=U256_DECIMAL, description="token base units per CU-hour")
+    max_total: str = Field(pattern=U256_DECIMAL, description="token base units")
+    access_point: str = Field(min_length=1, max_length=200)
+    max_latency_ms: int = Field(0, ge=0, lt=2**32, description="0 = no bound")
+    min_bandwidth_mbps: int = Field(0, ge=0, lt=2**32)
+    auto_accept: bool = True
+    valid_for_s: int = Field(3600, ge=60, le=30 * 86400)
+
+    @field_validator("max_price_per_cu_hour", "max_total")
+    @classmethod
+    def _u128(cls, value: str) -> str:
+        return _bounded(value, 128, "the amount")
+
+
+class Candidate(BaseModel):
+    node_id: int
+    owner: str
+    price_per_cu_hour: str
+    bill: dict[str, Any]
+    route: dict[str, Any]
+
+
+class QuoteOut(BaseModel):
+    order: OrderIn
+    order_id: str
+    typed_data: dict[str, Any]
+    candidates: list[Candidate]
+    explanation: list[str]
+
+
+@router.post("/quote", response_model=QuoteOut, summary="The order to sign and the nodes that would take it")
+def quote(body: QuoteRequest, runtime: RuntimeDep) -> QuoteOut:
+    if body.logic_mcu + body.parallel_mcu + body.neural_mcu == 0:
+        raise InputError("ask for some compute in at least one class", field="logic_mcu")
+    deployment = runtime.load_deployment()
+    market = deployment.contracts["Market"]
+    network = runtime.marketplace().network
+    try:
+        access = network.routers[network.router_index(body.access_point)].name
+    except (InputError, NotFoundError) as exc:
+        raise InputError(exc.message, field="access_point") from exc
+    chain_time = int(runtime.w3.eth.get_block("latest")["timestamp"])
+    order = OrderIn(
+        buyer=body.buyer,
+        logicMcu=body.logic_mcu,
+        parallelMcu=body.parallel_mcu,
+        neuralMcu=body.neural_mcu,
+        memoryMib=body.memory_mib,
+        gpuModel=body.gpu_model,
+        gpuCount=body.gpu_count,
+        minTier=body.min_tier,
+        duration=body.duration_s,
+        maxPricePerCuHour=body.max_price_per_cu_hour,
+        maxTotal=body.max_total,
+        maxLatencyMs=body.max_latency_ms,
+        minBandwidthMbps=body.min_bandwidth_mbps,
+        autoAccept=body.auto_accept,
+        expiry=chain_time + body.valid_for_s,
+        nonce=secrets.randbits(63),
+    )
+    struct = order.as_struct()
+    candidates, explanation = runtime.orchestrator().quote(struct, access)
+    typed = typed_order(struct, deployment.chain_id, market)
+    typed["message"] = {
+        k: str(v) if isinstance(v, int) and not isinstance(v, bool) and v > 2**53 else v
+        for k, v in typed["message"].items()
+    }
+    return QuoteOut(
+        order=order,
+        order_id=order_id(struct, deployment.chain_id, market),
+        typed_data=typed,
+        candidates=[
+            Candidate(
+                node_id=c["node_id"],
+                owner=c["owner"],
+                price_per_cu_hour=str(c["price_per_cu_hour"]),
+                bill=c["bill"],
+                route=c["route"],
+            )
+            for c in candidates
+        ],
+        explanation=explanation,
+    )

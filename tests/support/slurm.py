@@ -1,4 +1,4 @@
-"""Fixtures of the scheduling tests: a real one-host Slurm cluster, started once per session and stopped after."""
+"""A real one-host Slurm cluster for the tests (tools/slurm/cluster.py), started once per session and stopped after."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 HARNESS = REPO / "tools" / "slurm" / "cluster.py"
 NODES = [
     "n1:cpus=2,mem=2000",
@@ -37,8 +37,11 @@ class SlurmCluster:
 
     def scontrol(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["scontrol", *args], env={**os.environ, "SLURM_CONF": str(self.slurm_conf)},
-            capture_output=True, text=True, timeout=30,
+            ["scontrol", *args],
+            env={**os.environ, "SLURM_CONF": str(self.slurm_conf)},
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
 
 
@@ -74,8 +77,17 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
     started = None
     for attempt in range(8):
         base_port = 20000 + (os.getpid() * 7 + attempt * 97) % 20000
-        started = _harness("start", "--dir", str(directory), "--base-port", str(base_port),
-                           "--min-job-age", str(MIN_JOB_AGE_S), "--nodes", *NODES)
+        started = _harness(
+            "start",
+            "--dir",
+            str(directory),
+            "--base-port",
+            str(base_port),
+            "--min-job-age",
+            str(MIN_JOB_AGE_S),
+            "--nodes",
+            *NODES,
+        )
         if started.returncode == 0 or "in use" not in started.stderr:
             break
     assert started is not None

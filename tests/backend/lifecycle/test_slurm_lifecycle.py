@@ -1,0 +1,60 @@
+"""The lifecycle with the real Slurm cluster as the executor: the job runs on the Slurm node the chain
+node maps to; a job that fails leaves the deal to its delivery deadline, where the timeout refunds the
+buyer and slashes the provider, with nothing lost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from suanwang.content import compute_cid
+from suanwang.devstack import rpc
+from tests.backend.lifecycle.conftest import Market
+from tests.support.slurm import SlurmCluster
+
+pytestmark = pytest.mark.slurm
+
+
+def slurm_market(market_factory: Callable[..., Market], cluster: SlurmCluster) -> Market:
+    return market_factory(executor="slurm", slurm_conf=cluster.slurm_conf, slurm_node_map="1=n1")
+
+
+def test_the_job_runs_on_the_matched_slurm_node_and_its_output_is_the_result(
+    market_factory: Callable[..., Market], slurm_cluster: SlurmCluster
+) -> None:
+    market = slurm_market(market_factory, slurm_cluster)
+    submitted = market.submit(market.order(), "Cernet/Shanghai", ["sh", "-c", "echo ran on $SLURMD_NODENAME"])
+    done = market.wait_for(submitted["id"], lambda o: (o["deal"] or {}).get("status") == "settled", timeout_s=120)
+    assert done["job"]["executor"] == "SlurmExecutor"
+    assert done["job"]["executor_node"] == "n1"
+    assert done["deal"]["result_cid"] == compute_cid(b"ran on n1\n")
+    assert done["settlement"]["outcome"] == "settled"
+
+
+def test_a_failed_slurm_job_times_out_refunding_the_buyer_and_slashing_the_provider(
+    market_factory: Callable[..., Market], slurm_cluster: SlurmCluster
+) -> None:
+    market = slurm_market(market_factory, slurm_cluster)
+    buyer_before = market.escrow(market.buyer.address)
+    market_contract = market.chain.contract("Market")
+    stake_before = int(market_contract.functions.stakeOf(market.provider.address).call())
+    submitted = market.submit(market.order(), "Cernet/Shanghai", ["sh", "-c", "exit 3"])
+    running = market.wait_for(submitted["id"], lambda o: (o["job"] or {}).get("state") == "failed", timeout_s=120)
+    assert running["job"]["exit_code"] == 3
+    assert running["deal"]["status"] == "started"  # the provider reported nothing it did not deliver
+    # The delivery deadline passes on chain: the orchestrator's timeout refunds and slashes.
+    rpc(market.chain.anvil.url, "evm_increaseTime", [running["deal"]["deadline"] + 10 - _chain_time(market)])
+    rpc(market.chain.anvil.url, "evm_mine")
+    done = market.wait_for(submitted["id"], lambda o: (o["deal"] or {}).get("status") == "refunded")
+    settlement = done["settlement"]
+    assert settlement["outcome"] == "refunded"
+    slashed = int(settlement["slashed_to_buyer"]) + int(settlement["slashed_to_platform"])
+    assert slashed > 0
+    assert int(market_contract.functions.stakeOf(market.provider.address).call()) == stake_before - slashed
+    # Everything the buyer locked came back, plus its share of the slash.
+    assert market.escrow(market.buyer.address) == buyer_before + int(settlement["slashed_to_buyer"])
+
+
+def _chain_time(market: Market) -> int:
+    return int(market.chain.w3.eth.get_block("latest")["timestamp"])

@@ -14,7 +14,7 @@ from suanwang.api.errors import error_body, install_error_handlers
 from suanwang.api.idempotency import IdempotencyMiddleware
 from suanwang.api.metrics import Metrics, MetricsMiddleware
 from suanwang.api.ratelimit import RateLimitMiddleware
-from suanwang.api.routes import federation, live, nodes, orders, reference
+from suanwang.api.routes import federation, live, nodes, orders, reference, views
 from suanwang.config import Settings
 from suanwang.runtime import Runtime
 
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, *, start_indexer: bool = True) 
     app.include_router(live.router)
     app.include_router(orders.router)
     app.include_router(reference.router)
+    app.include_router(views.router)
 
     if (settings.frontend_dir / "index.html").exists():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="web")

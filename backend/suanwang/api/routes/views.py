@@ -1,0 +1,491 @@
+"""Read-only views the web app needs: an account's balances, a provider's nodes and earnings, the
+operators' view (stage, members, votes, transit revenue, link load) and the market's history.
+
+Everything comes from the indexed tables and, where the chain is the only source (balances,
+proposals, live reservations), from view calls. Wei amounts are decimal strings."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from web3 import Web3
+from web3.contract import Contract
+
+from suanwang.api.deps import RuntimeDep, SessionDep
+from suanwang.api.live import event_payload
+from suanwang.api.routes.nodes import ADDRESS_PATTERN
+from suanwang.api.schemas import MemberOut, NodeOut
+from suanwang.chain.gateway import contracts
+from suanwang.errors import NotFoundError
+from suanwang.roles import Role, role_names
+from suanwang.runtime import Runtime
+from suanwang.storage.models import Deal, Event, Member, Node, OrderRecord, Settlement
+from suanwang.storage.projections import DEAL_STATUS_NAMES
+
+router = APIRouter(prefix="/api/views", tags=["views"])
+
+AddressPath = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="an account address (0x + 40 hex digits)")]
+LIVE_DEAL_STATUSES = ("proposed", "accepted", "started")
+# Statuses after which a deal holds no capacity (Completed releases it, as do refunds).
+RELEASED_STATUSES = frozenset({"completed", "disputed", "settled", "refunded", "cancelled"})
+
+
+def _bound(runtime: Runtime) -> dict[str, Contract]:
+    return contracts(runtime.w3, runtime.load_deployment(), runtime.settings)
+
+
+def _deal_fields(deal: dict[str, Any]) -> dict[str, Any]:
+    """The Deal struct whether the event nests it (`deal`) or carries its fields flat."""
+    inner = deal.get("deal")
+    return inner if isinstance(inner, dict) else deal
+
+
+def _mcu(deal: dict[str, Any]) -> tuple[int, int, int]:
+    d = _deal_fields(deal)
+    return int(d.get("logicMcu", 0)), int(d.get("parallelMcu", 0)), int(d.get("neuralMcu", 0))
+
+
+# -- balances ---------------------------------------------------------------------------------------
+
+
+class BalancesOut(BaseModel):
+    address: str
+    token: str = Field(description="settlement tokens in the wallet")
+    allowance: str = Field(description="tokens the Market may pull from the wallet")
+    escrow: str = Field(description="free balance held by the Market (withdrawable)")
+    stake: str = Field(description="staked by this account as a seller")
+    required_stake: str = Field(description="stake its registered nodes require (sum of tier minimums)")
+    roles: int
+    role_names: list[str]
+
+
+@router.get("/balances/{address}", response_model=BalancesOut, summary="An account's token, escrow and stake")
+def balances(address: AddressPath, runtime: RuntimeDep) -> BalancesOut:
+    bound = _bound(runtime)
+    account = Web3.to_checksum_address(address)
+    token, market, federation = bound["SettlementToken"], bound["Market"], bound["Federation"]
+    required = 0
+    for source in (market, bound.get("NodeRegistry")):
+        if source is None:
+            continue
+        fn = "requiredStakeOf" if source is market else "requiredStake"
+        if any(f.get("name") == fn for f in source.abi):
+            required = int(getattr(source.functions, fn)(account).call())
+            break
+    roles = int(federation.functions.rolesOf(account).call())
+    return BalancesOut(
+        address=account,
+        token=str(token.functions.balanceOf(account).call()),
+        allowance=str(token.functions.allowance(account, market.address).call()),
+        escrow=str(market.functions.balanceOf(account).call()),
+        stake=str(market.functions.stakeOf(account).call()),
+        required_stake=str(required),
+        roles=roles,
+        role_names=role_names(roles),
+    )
+
+
+# -- provider ---------------------------------------------------------------------------------------
+
+
+class ProviderNodeOut(BaseModel):
+    node: NodeOut
+    reserved_mcu: int = Field(description="mCU held by live deals (proposed, accepted, started)")
+    capacity_mcu: int
+    utilisation: float = Field(description="reserved / capacity, 0 to 1")
+    live_deals: int
+    settled_deals: int
+    earned: str = Field(description="compute fees settled to this node")
+
+
+class ProviderDealOut(BaseModel):
+    id: str
+    node_id: int
+    status: str
+    compute_fee: str
+    result_cid: str | None
+    matched_block: int
+
+
+class NotChosenOut(BaseModel):
+    order_id: str
+    buyer: str
+    access_point: str
+    reason: str | None
+    explanation: list[str]
+
+
+class ProviderOut(BaseModel):
+    address: str
+    nodes: list[ProviderNodeOut]
+    earnings: str = Field(description="sum of settled compute fees")
+    deals: list[ProviderDealOut]
+    not_chosen: list[NotChosenOut] = Field(description="recent orders no node of the market took, and why")
+
+
+@router.get("/providers/{address}", response_model=ProviderOut, summary="A seller's nodes, load, earnings")
+def provider(
+    address: AddressPath,
+    session: SessionDep,
+    recent: Annotated[int, Query(ge=1, le=200, description="how many recent unmatched orders to explain")] = 10,
+) -> ProviderOut:
+    owner = address.lower()
+    nodes = list(session.scalars(select(Node).where(func.lower(Node.owner) == owner).order_by(Node.node_id)))
+    deals = list(
+        session.scalars(select(Deal).where(func.lower(Deal.seller) == owner).order_by(Deal.matched_block.desc()))
+    )
+    settlements = {
+        s.deal_id: s
+        for s in session.scalars(select(Settlement).where(Settlement.deal_id.in_([d.id for d in deals])))
+    }
+    per_node: dict[int, dict[str, int]] = defaultdict(lambda: {"reserved": 0, "live": 0, "settled": 0, "earned": 0})
+    for deal in deals:
+        stats = per_node[deal.node_id]
+        if deal.status in LIVE_DEAL_STATUSES:
+            stats["reserved"] += sum(_mcu(deal.deal))
+            stats["live"] += 1
+        s = settlements.get(deal.id)
+        if s is not None and s.outcome == "settled":
+            stats["settled"] += 1
+            stats["earned"] += int(s.compute_fee)
+    out_nodes = []
+    for n in nodes:
+        stats = per_node[n.node_id]
+        capacity = n.logic_mcu + n.parallel_mcu + n.neural_mcu
+        out_nodes.append(
+            ProviderNodeOut(
+                node=NodeOut.model_validate(n, from_attributes=True),
+                reserved_mcu=stats["reserved"],
+                capacity_mcu=capacity,
+                utilisation=min(1.0, stats["reserved"] / capacity) if capacity else 0.0,
+                live_deals=stats["live"],
+                settled_deals=stats["settled"],
+                earned=str(stats["earned"]),
+            )
+        )
+    unmatched = session.scalars(
+        select(OrderRecord)
+        .where(OrderRecord.state == "unmatched")
+        .order_by(OrderRecord.created_at.desc())
+        .limit(recent)
+    )
+    return ProviderOut(
+        address=Web3.to_checksum_address(address),
+        nodes=out_nodes,
+        earnings=str(sum(s["earned"] for s in per_node.values())),
+        deals=[
+            ProviderDealOut(
+                id=d.id,
+                node_id=d.node_id,
+                status=d.status,
+                compute_fee=str(int(_deal_fields(d.deal).get("computeFee", 0))),
+                result_cid=d.result_cid,
+                matched_block=d.matched_block,
+            )
+            for d in deals[:50]
+        ],
+        not_chosen=[
+            NotChosenOut(
+                order_id=r.id,
+                buyer=r.buyer,
+                access_point=r.access_point,
+                reason=r.reason,
+                explanation=list(r.explanation or ([r.reason] if r.reason else [])),
+            )
+            for r in unmatched
+        ],
+    )
+
+
+# -- operators ----------------------------------------------------------------------------------------
+
+
+class ProposalOut(BaseModel):
+    id: int
+    account: str
+    name: str
+    admit: bool = Field(description="true: admit as operator; false: remove")
+    roles: int
+    role_names: list[str]
+    yes: int
+    needed: int
+    deadline: int
+    executed: bool
+    open: bool = Field(description="not executed and before its deadline")
+    voters: list[str] = Field(description="operators that voted yes")
+
+
+class TransitRevenueOut(BaseModel):
+    operator: str
+    name: str | None
+    earned: str = Field(description="transit fees of settled deals")
+    deals: int
+
+
+class OperatorLoadOut(BaseModel):
+    operator: str = Field(description="topology operator (network domain)")
+    links: int
+    capacity_gbps: float
+    used_gbps: float
+    utilisation: float
+
+
+class OperatorViewOut(BaseModel):
+    stage: int
+    founder: str
+    platform_fee_bps: int
+    operator_count: int
+    chain_time: int
+    members: list[MemberOut]
+    proposals: list[ProposalOut]
+    transit_revenue: list[TransitRevenueOut]
+    platform_fees: str = Field(description="platform fees of settled deals")
+    network_load: list[OperatorLoadOut]
+
+
+@router.get("/operators", response_model=OperatorViewOut, summary="Stage, members, votes, transit revenue")
+def operators(runtime: RuntimeDep, session: SessionDep) -> OperatorViewOut:
+    federation = _bound(runtime)["Federation"]
+    members = list(session.scalars(select(Member).order_by(Member.joined_block, Member.address)))
+    names = {m.address.lower(): m.name for m in members}
+    operator_addresses = [m.address for m in members if m.active and m.roles & Role.OPERATOR]
+    chain_time = int(runtime.w3.eth.get_block("latest")["timestamp"])
+    proposals = []
+    for pid in range(int(federation.functions.proposalCount().call())):
+        p = federation.functions.getProposal(pid).call()
+        account, admit, executed, yes, needed, roles, deadline, name = p
+        voters = [a for a in operator_addresses if federation.functions.hasVoted(pid, a).call()]
+        proposals.append(
+            ProposalOut(
+                id=pid,
+                account=account,
+                name=name or names.get(account.lower(), ""),
+                admit=admit,
+                roles=roles,
+                role_names=role_names(roles),
+                yes=yes,
+                needed=needed,
+                deadline=deadline,
+                executed=executed,
+                open=not executed and chain_time <= deadline,
+                voters=voters,
+            )
+        )
+    revenue: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    platform = 0
+    rows = session.execute(select(Deal, Settlement).join(Settlement, Settlement.deal_id == Deal.id))
+    for deal, settlement in rows:
+        if settlement.outcome != "settled":
+            continue
+        platform += int(settlement.platform_fee)
+        fields = _deal_fields(deal.deal)
+        for op, fee in zip(fields.get("transitOperators", []), fields.get("transitFees", []), strict=False):
+            revenue[op][0] += int(fee)
+            revenue[op][1] += 1
+    load: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    network = runtime.marketplace().network
+    free = network.free_gbps()
+    for link in network.links:
+        entry = load[link.operator or "peering"]
+        entry[0] += 1
+        entry[1] += link.capacity_gbps
+        entry[2] += link.capacity_gbps - float(free[link.index])
+    return OperatorViewOut(
+        stage=int(federation.functions.stage().call()),
+        founder=federation.functions.founder().call(),
+        platform_fee_bps=int(federation.functions.platformFeeBps().call()),
+        operator_count=len(operator_addresses),
+        chain_time=chain_time,
+        members=[
+            MemberOut(
+                address=m.address,
+                name=m.name,
+                roles=m.roles,
+                role_names=role_names(m.roles),
+                active=m.active,
+                joined_block=m.joined_block,
+            )
+            for m in members
+        ],
+        proposals=proposals,
+        transit_revenue=[
+            TransitRevenueOut(operator=op, name=names.get(op.lower()), earned=str(v[0]), deals=v[1])
+            for op, v in sorted(revenue.items(), key=lambda kv: -kv[1][0])
+        ],
+        platform_fees=str(platform),
+        network_load=[
+            OperatorLoadOut(
+                operator=op,
+                links=int(v[0]),
+                capacity_gbps=v[1],
+                used_gbps=v[2],
+                utilisation=v[2] / v[1] if v[1] else 0.0,
+            )
+            for op, v in sorted(load.items())
+        ],
+    )
+
+
+# -- market history -------------------------------------------------------------------------------------
+
+
+class MarketPointOut(BaseModel):
+    event_id: int
+    block: int
+    time: int = Field(description="block timestamp, unix seconds")
+    kind: str = Field(description="the event that moved the market: Matched, DealStatusChanged, NodeRegistered...")
+    price_per_cu_hour: str | None = Field(description="the matched deal's effective compute price (Matched only)")
+    reserved_mcu: int
+    capacity_mcu: int
+    utilisation: float
+
+
+class MarketHistoryOut(BaseModel):
+    points: list[MarketPointOut]
+    matched: int
+    settled: int
+    volume: str = Field(description="compute fees of every match so far")
+
+
+_TIMESTAMPS: dict[tuple[str, int], int] = {}
+_TIMESTAMPS_LOCK = threading.Lock()
+
+
+def _block_time(runtime: Runtime, block: int) -> int:
+    key = (runtime.settings.rpc_url, block)
+    with _TIMESTAMPS_LOCK:
+        if key in _TIMESTAMPS:
+            return _TIMESTAMPS[key]
+    stamp = int(runtime.w3.eth.get_block(block)["timestamp"])
+    with _TIMESTAMPS_LOCK:
+        if len(_TIMESTAMPS) > 100_000:
+            _TIMESTAMPS.clear()
+        _TIMESTAMPS[key] = stamp
+    return stamp
+
+
+HISTORY_EVENTS = ("Matched", "DealStatusChanged", "NodeRegistered", "NodeUpdated", "NodeRetired", "NodePauseChanged")
+
+
+@router.get("/market", response_model=MarketHistoryOut, summary="Price and utilisation over time")
+def market_history(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=2000, description="at most this many of the latest points")] = 200,
+) -> MarketHistoryOut:
+    events = session.scalars(select(Event).where(Event.name.in_(HISTORY_EVENTS)).order_by(Event.id))
+    capacity: dict[int, int] = {}  # node id -> mCU while active
+    spec_capacity: dict[int, int] = {}
+    live: dict[str, int] = {}  # deal id -> mCU held
+    points: list[tuple[Event, str | None, int, int]] = []
+    matched = settled = volume = 0
+    for event in events:
+        args = event.args
+        price: str | None = None
+        if event.name in ("NodeRegistered", "NodeUpdated"):
+            spec = args["spec"]
+            total = int(spec["logicMcu"]) + int(spec["parallelMcu"]) + int(spec["neuralMcu"])
+            node_id = int(args["nodeId"])
+            spec_capacity[node_id] = total
+            if event.name == "NodeRegistered" or node_id in capacity:
+                capacity[node_id] = total
+        elif event.name == "NodeRetired" or event.name == "NodePauseChanged":
+            node_id = int(args["nodeId"])
+            if event.name == "NodePauseChanged" and not args["paused"]:
+                capacity[node_id] = spec_capacity.get(node_id, 0)
+            else:
+                capacity.pop(node_id, None)
+        elif event.name == "Matched":
+            fields = _deal_fields(args)
+            mcu = sum(_mcu(args))
+            fee, duration = int(fields.get("computeFee", 0)), int(fields.get("duration", 0))
+            live[args["id"]] = mcu
+            matched += 1
+            volume += fee
+            if mcu and duration:
+                price = str(fee * 3_600_000 // (mcu * duration))
+        elif event.name == "DealStatusChanged":
+            status = DEAL_STATUS_NAMES[int(args["status"])]
+            if status in RELEASED_STATUSES:
+                live.pop(args["id"], None)
+            if status == "settled":
+                settled += 1
+        points.append((event, price, sum(live.values()), sum(capacity.values())))
+    return MarketHistoryOut(
+        points=[
+            MarketPointOut(
+                event_id=e.id,
+                block=e.block_number,
+                time=_block_time(runtime, e.block_number),
+                kind=e.name,
+                price_per_cu_hour=price,
+                reserved_mcu=reserved,
+                capacity_mcu=cap,
+                utilisation=min(1.0, reserved / cap) if cap else 0.0,
+            )
+            for e, price, reserved, cap in points[-limit:]
+        ],
+        matched=matched,
+        settled=settled,
+        volume=str(volume),
+    )
+
+
+# -- deals and the event log ------------------------------------------------------------------------------
+
+
+class DealStructOut(BaseModel):
+    id: str
+    status: str
+    buyer: str
+    seller: str
+    struct: dict[str, Any] = Field(description="the IMarket.Deal tuple by field name, as accept/reject/settle take it")
+
+
+@router.get(
+    "/deals/{deal_id}",
+    response_model=DealStructOut,
+    summary="A deal's on-chain struct (to pass back to the Market)",
+    responses={404: {"description": "no such deal"}},
+)
+def deal_struct(deal_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], session: SessionDep) -> DealStructOut:
+    deal = session.get(Deal, deal_id.lower())
+    if deal is None:
+        raise NotFoundError(f"no deal {deal_id} is indexed", field="deal_id")
+    fields = dict(_deal_fields(deal.deal))
+    fields.setdefault("id", deal.id)
+    return DealStructOut(
+        id=deal.id,
+        status=deal.status,
+        buyer=deal.buyer,
+        seller=deal.seller,
+        struct={k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in fields.items()},
+    )
+
+
+class EventOut(BaseModel):
+    id: int
+    name: str
+    contract: str
+    block_number: int
+    tx_hash: str
+    args: dict[str, Any]
+
+
+@router.get("/events", response_model=list[EventOut], summary="The latest chain events, newest first")
+def recent_events(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    names: Annotated[str | None, Query(max_length=1000, pattern=r"^[A-Za-z,]*$")] = None,
+) -> list[EventOut]:
+    query = select(Event)
+    wanted = [n for n in (names or "").split(",") if n]
+    if wanted:
+        query = query.where(Event.name.in_(wanted))
+    rows = session.scalars(query.order_by(Event.id.desc()).limit(limit))
+    return [EventOut.model_validate(event_payload(e)) for e in rows]

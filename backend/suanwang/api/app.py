@@ -15,6 +15,7 @@ from suanwang.api.idempotency import IdempotencyMiddleware
 from suanwang.api.metrics import Metrics, MetricsMiddleware
 from suanwang.api.ratelimit import RateLimitMiddleware
 from suanwang.api.routes import federation, live, nodes, orders, reference, views
+from suanwang.api.schemas import ERROR_RESPONSES
 from suanwang.config import Settings
 from suanwang.runtime import Runtime
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, *, start_indexer: bool = True) 
         version=__version__,
         summary="Trade compute together with the network path to it",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
     # Outermost first: metrics see every answer, including 429s and idempotent replays.

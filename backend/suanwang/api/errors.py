@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from suanwang.errors import InfeasibleError, InputError, NotFoundError, SuanwangError
 
@@ -44,13 +45,23 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=status, content=error_body(type(exc).__name__, exc.message, fields))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "not_found" if exc.status_code == 404 else "http_error"
-        return JSONResponse(
-            status_code=exc.status_code,
-            content=error_body(code, str(exc.detail)),
-            headers=getattr(exc, "headers", None),
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # Starlette answers from the first route whose path matches; list every route's methods.
+            allowed = sorted(
+                {
+                    method
+                    for route in app.router.routes
+                    if route.matches(request.scope)[0] != Match.NONE
+                    for method in getattr(route, "methods", None) or ()
+                }
+            )
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+            return JSONResponse(status_code=405, content=error_body("method_not_allowed", message), headers=headers)
+        return JSONResponse(status_code=exc.status_code, content=error_body(code, str(exc.detail)), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -70,3 +70,34 @@ class HealthOut(BaseModel):
     head_block: int | None
     indexed_block: int | None
     detail: str | None = None
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    location: str | None = None
+    message: str
+
+
+class ErrorDetailOut(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldErrorOut]
+
+
+class ErrorOut(BaseModel):
+    """The one error shape of every 4xx and 5xx answer."""
+
+    error: ErrorDetailOut
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (400, "bad input: `fields` names what was wrong"),
+        (404, "no such thing"),
+        (405, "method not allowed here"),
+        (409, "conflict (an Idempotency-Key reused for another request, or the request cannot be met)"),
+        (422, "validation failed: `fields` names each field"),
+        (429, "too many requests: wait Retry-After seconds"),
+    )
+}

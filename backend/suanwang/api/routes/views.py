@@ -140,8 +140,7 @@ def provider(
         session.scalars(select(Deal).where(func.lower(Deal.seller) == owner).order_by(Deal.matched_block.desc()))
     )
     settlements = {
-        s.deal_id: s
-        for s in session.scalars(select(Settlement).where(Settlement.deal_id.in_([d.id for d in deals])))
+        s.deal_id: s for s in session.scalars(select(Settlement).where(Settlement.deal_id.in_([d.id for d in deals])))
     }
     per_node: dict[int, dict[str, int]] = defaultdict(lambda: {"reserved": 0, "live": 0, "settled": 0, "earned": 0})
     for deal in deals:
@@ -464,8 +463,15 @@ def deal_struct(deal_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], s
         status=deal.status,
         buyer=deal.buyer,
         seller=deal.seller,
-        struct={k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in fields.items()},
+        struct={k: _decimal_strings(v) for k, v in fields.items()},
     )
+
+
+def _decimal_strings(value: Any) -> Any:
+    """Integers (wei amounts beyond JavaScript's 2^53 among them) as decimal strings, in lists too."""
+    if isinstance(value, list):
+        return [_decimal_strings(v) for v in value]
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class EventOut(BaseModel):

@@ -16,31 +16,40 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
-    /// @dev One slot per account: balance 128 | stake 128. A staked seller's earnings thus rewrite a
-    ///  live slot instead of filling a fresh one.
+    /// @dev One slot per account: balance 128 | stake 96 | roles 8 | underStaked 8 (bits 0-127,
+    ///  128-223, 224-231, 232-239). `roles` mirrors the account's Federation roles (pushed by the
+    ///  Federation on every change), so an admitted member's slot is live before it ever holds a balance:
+    ///  crediting a transit operator or a seller rewrites a slot (5,000 gas) rather than filling a fresh one
+    ///  (22,100), and a match reads a party's role and balance or stake with one SLOAD. `underStaked` is
+    ///  `stake < _requiredStake[account]`, kept current wherever either side changes (stake, unstake,
+    ///  slash, the registry's requirement), so a match checks the seller's stake without another slot.
     struct Account {
         uint128 balance;
-        uint128 stake;
+        uint96 stake;
+        uint8 roles;
+        bool underStaked;
     }
 
     IERC20 public immutable token;
 
-    /// @dev One slot: feeRecipient 160 | platformFees 96 (feeRecipient is deliberately storage, not
-    ///  immutable, so the slot is never zero). Non-zero from construction, so accruing a
-    ///  fee rewrites a slot (5,000 gas) rather than filling a fresh one (22,100). 2**96 base units is
-    ///  79 billion tokens of 18 decimals; beyond that accrual reverts FeesOverflow until withdrawn.
-    address public feeRecipient;
-    uint96 private _platformFees;
+    /// @notice Where platform fees are withdrawn to (the Federation's founder).
+    address public immutable feeRecipient;
 
-    mapping(address account => Account) private _accounts;
+    /// @dev One slot: platformFees 128 | stage 8 | platformFeeBps 16 (bits 0-127, 128-135, 136-151).
+    ///  The stage and fee mirror the Federation's (pushed on change) and are read at every match; the fees
+    ///  accrue at settlement. Never zero once the stage is set, so accruing rewrites a live slot.
+    uint128 private _platformFees;
+    uint8 internal _stage;
+    uint16 internal _feeBps;
+
+    mapping(address account => Account) internal _accounts;
+    /// @dev The stake each seller's nodes require (the registry's rule, pushed by the registry).
+    mapping(address account => uint256) internal _requiredStake;
 
     constructor(IERC20 token_, address feeRecipient_) {
         token = token_;
         feeRecipient = feeRecipient_;
     }
-
-    /// @dev The stake `account`'s nodes require (the registry's rule, supplied by the market).
-    function _requiredStake(address account) internal view virtual returns (uint256);
 
     // ------------------------------------------------------------- external
 
@@ -79,7 +88,10 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     function stake(uint256 amount) external override {
         if (amount == 0) revert ZeroAmount();
         _debit(msg.sender, amount);
-        _accounts[msg.sender].stake += amount.toUint128();
+        Account storage a = _accounts[msg.sender];
+        uint256 staked = a.stake + amount;
+        a.stake = staked.toUint96();
+        a.underStaked = staked < _requiredStake[msg.sender];
         emit Staked(msg.sender, amount);
     }
 
@@ -88,11 +100,11 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
         if (amount == 0) revert ZeroAmount();
         Account storage a = _accounts[msg.sender];
         uint256 staked = a.stake;
-        uint256 required = _requiredStake(msg.sender);
+        uint256 required = _requiredStake[msg.sender];
         if (amount > staked || staked - amount < required) revert StakeRequired(msg.sender, staked, required, amount);
         unchecked {
-            // amount <= staked was checked above.
-            a.stake = uint128(staked - amount);
+            // amount <= staked was checked above; staked - amount >= required, so underStaked stays false.
+            a.stake = uint96(staked - amount);
         }
         _credit(msg.sender, amount);
         emit Unstaked(msg.sender, amount);
@@ -112,6 +124,11 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     /// @inheritdoc IEscrow
     function balanceOf(address account) external view override returns (uint256) {
         return _balanceOf(account);
+    }
+
+    /// @notice The stake `account`'s nodes require from stage 2 (mirrored from the registry).
+    function requiredStakeOf(address account) external view returns (uint256) {
+        return _requiredStake[account];
     }
 
     /// @inheritdoc IEscrow
@@ -147,8 +164,15 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
 
     function _accrueFees(uint256 amount) internal {
         uint256 fees = _platformFees + amount;
-        if (fees > type(uint96).max) revert FeesOverflow(fees);
-        _platformFees = uint96(fees);
+        if (fees > type(uint128).max) revert FeesOverflow(fees);
+        _platformFees = uint128(fees);
+    }
+
+    /// @dev Sets the stake `account`'s nodes require and its underStaked flag.
+    function _setRequiredStake(address account, uint256 required) internal {
+        _requiredStake[account] = required;
+        Account storage a = _accounts[account];
+        a.underStaked = a.stake < required;
     }
 
     /// @dev Takes up to `amount` of `seller`'s stake (less if it has less); returns what was taken.
@@ -158,8 +182,9 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
         taken = amount < staked ? amount : staked;
         unchecked {
             // taken <= staked.
-            a.stake = uint128(staked - taken);
+            a.stake = uint96(staked - taken);
         }
+        a.underStaked = staked - taken < _requiredStake[seller];
     }
 
     function _pull(address from, uint256 amount) internal {

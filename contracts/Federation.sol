@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IFederation} from "./interfaces/IFederation.sol";
+import {IMarketSync} from "./interfaces/IMarketSync.sol";
 import {Roles} from "./libraries/Roles.sol";
 
 /// @title Federation
@@ -29,6 +30,8 @@ contract Federation is IFederation {
     error ThirdPartyCloudLimit(uint8 existing);
     /// @notice No proposal has id `proposalId`.
     error UnknownProposal(uint256 proposalId);
+    /// @notice The market is already wired (`market`), or the address given is zero.
+    error InvalidMarket(address market);
 
     /// @notice Emitted when an operator proposes to admit (`admit` true) or remove `account` as operator.
     event OperatorProposed(uint256 indexed proposalId, address indexed proposer, address indexed account, bool admit, uint40 deadline);
@@ -36,10 +39,13 @@ contract Federation is IFederation {
     event OperatorVoted(uint256 indexed proposalId, address indexed voter, uint32 yes, uint32 needed);
     /// @notice Emitted when a proposal reaches its majority and takes effect.
     event ProposalExecuted(uint256 indexed proposalId);
+    /// @notice Emitted once, when the founder wires the market that mirrors roles, stage and fee.
+    event MarketSet(address indexed market);
 
     struct Member {
         uint8 roles; // bit flags, see Roles
         bool thirdParty; // admitted at stage >= 2 (not one of the founder's internal teams)
+        bool listed; // in _memberList (every account ever admitted, pushed to the market when wired)
     }
 
     struct Proposal {
@@ -70,6 +76,10 @@ contract Federation is IFederation {
     uint8 public thirdPartyClouds;
 
     mapping(address account => Member) private _members;
+    /// @dev Every account ever admitted, once each (for wiring the market).
+    address[] private _memberList;
+    /// @notice The market that mirrors every role, stage and fee change (pushed in the same transaction).
+    IMarketSync public market;
     Proposal[] private _proposals;
     mapping(uint256 proposalId => mapping(address voter => bool)) public hasVoted;
 
@@ -125,25 +135,6 @@ contract Federation is IFederation {
         return stage_ >= 3 ? Roles.CLOUD | Roles.PROVIDER | Roles.OPERATOR : Roles.CLOUD;
     }
 
-    /// @notice The stage and fee for a match, after checking every party's roles (one call per match).
-    /// @dev Reverts MissingRole naming the first party that lacks its role.
-    function checkMatch(address matcher, address buyer, address seller, address[] calldata operators)
-        external
-        view
-        returns (uint8 stage_, uint16 feeBps)
-    {
-        stage_ = _stage;
-        feeBps = _platformFeeBps;
-        _requireRole(matcher, Roles.MATCHER);
-        _requireRole(buyer, Roles.BUYER);
-        uint8 sellers = sellerRoles(stage_);
-        uint8 sellerHeld = _members[seller].roles;
-        if (sellerHeld & sellers == 0) revert MissingRole(seller, sellers, sellerHeld);
-        for (uint256 i; i < operators.length; ++i) {
-            _requireRole(operators[i], Roles.OPERATOR);
-        }
-    }
-
     /// @notice Reverts MissingRole unless `account` holds every bit of `role`.
     function requireRole(address account, uint8 role) external view {
         _requireRole(account, role);
@@ -161,6 +152,20 @@ contract Federation is IFederation {
     }
 
     // ----------------------------------------------------------- governance
+
+    /// @notice Wires the market, once, and pushes the stage, the fee and every member's roles to it.
+    ///  From then on every change is pushed as it happens. Founder only.
+    function setMarket(IMarketSync market_) external onlyGovernance {
+        if (address(market) != address(0) || address(market_) == address(0)) revert InvalidMarket(address(market_));
+        market = market_;
+        emit MarketSet(address(market_));
+        market_.syncParams(_stage, _platformFeeBps);
+        uint256 n = _memberList.length;
+        for (uint256 i; i < n; ++i) {
+            address member = _memberList[i];
+            market_.syncRoles(member, _members[member].roles);
+        }
+    }
 
     /// @inheritdoc IFederation
     function admit(address member, uint8 roles, string calldata name) external override onlyGovernance {
@@ -191,6 +196,7 @@ contract Federation is IFederation {
         if (wasOperator && !isOperator) --operatorCount;
         m.roles = roles;
         emit MemberRolesChanged(member, previous, roles);
+        _push(member, roles);
     }
 
     /// @inheritdoc IFederation
@@ -208,6 +214,7 @@ contract Federation is IFederation {
         if (newStage != current + 1 || newStage > 3) revert InvalidStageTransition(current, newStage);
         _stage = newStage;
         emit StageAdvanced(current, newStage);
+        _pushParams();
     }
 
     /// @inheritdoc IFederation
@@ -216,6 +223,7 @@ contract Federation is IFederation {
         uint16 previous = _platformFeeBps;
         _platformFeeBps = bps;
         emit PlatformFeeChanged(previous, bps);
+        _pushParams();
     }
 
     // --------------------------------------------------- stage-3 operator votes
@@ -297,15 +305,18 @@ contract Federation is IFederation {
             ++thirdPartyClouds;
         }
         if (roles & Roles.OPERATOR != 0) ++operatorCount;
-        _members[member] = Member({roles: roles, thirdParty: thirdParty});
+        if (!_members[member].listed) _memberList.push(member);
+        _members[member] = Member({roles: roles, thirdParty: thirdParty, listed: true});
         emit MemberAdmitted(member, roles, name);
+        _push(member, roles);
     }
 
     function _remove(address member, Member memory m) private {
         if (m.roles & Roles.OPERATOR != 0) --operatorCount;
         if (m.thirdParty && m.roles & Roles.CLOUD != 0) --thirdPartyClouds;
-        delete _members[member];
+        _members[member] = Member({roles: 0, thirdParty: false, listed: true});
         emit MemberRemoved(member);
+        _push(member, 0);
     }
 
     /// @dev Reverts RoleNotAllowedInStage when `added` (the roles being newly granted) is not allowed
@@ -323,6 +334,17 @@ contract Federation is IFederation {
             if (s == 2 && added & Roles.CLOUD == 0 && !alreadyCloud) allowed = 0;
         }
         if (added & ~allowed != 0) revert RoleNotAllowedInStage(added, s);
+    }
+
+    /// @dev Mirrors `member`'s roles into the market (once wired).
+    function _push(address member, uint8 roles) private {
+        IMarketSync m = market;
+        if (address(m) != address(0)) m.syncRoles(member, roles);
+    }
+
+    function _pushParams() private {
+        IMarketSync m = market;
+        if (address(m) != address(0)) m.syncParams(_stage, _platformFeeBps);
     }
 
     function _requireRole(address account, uint8 role) private view {

@@ -2,53 +2,38 @@
 pragma solidity 0.8.28;
 
 import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
+import {IMarketSync} from "./interfaces/IMarketSync.sol";
 import {Federation} from "./Federation.sol";
 import {Roles} from "./libraries/Roles.sol";
 
 /// @title NodeRegistry
 /// @notice Compute nodes, their network attachment, price, stake requirement and reserved capacity.
-/// @dev Who may register per stage is Federation.sellerRoles(stage). Capacity is reserved and released
-///  by the market only (set once by the founder). From stage 2 a node takes orders only while its
+/// @dev Who may register per stage is Federation.sellerRoles(stage). Every change is pushed to the
+///  market (set once by the founder), which keeps what a match reads and reserves and releases capacity. From stage 2 a node takes orders only while its
 ///  owner's stake (held by the market's escrow) covers `requiredStake(owner)`: the sum over the owner's
 ///  non-retired nodes of the minimum stake of each node's tier.
 contract NodeRegistry is INodeRegistry {
     /// @notice The price does not fit the 96-bit storage field (max `maxPrice`).
     error PriceTooHigh(uint128 price, uint128 maxPrice);
-    /// @notice Only the market may reserve and release capacity; `caller` is not it.
-    error NotMarket(address caller);
+    /// @notice Only the founder wires the market, once, to a non-zero address; `market` was given.
+    error NotMarket(address market);
     /// @notice The market is already wired (`market`).
     error MarketAlreadySet(address market);
     /// @notice Only the founder wires the market.
     error NotFounder(address caller);
-    /// @notice Node `nodeId` has `free` mCU of class `class` (0 logic, 1 parallel, 2 neural); `requested` asked.
-    error InsufficientCapacity(uint256 nodeId, uint8 class, uint64 requested, uint64 free);
-    /// @notice The update would leave class `class` of node `nodeId` below its `reserved` mCU.
-    error CapacityBelowReserved(uint256 nodeId, uint8 class, uint64 capacity, uint64 reserved);
-    /// @notice A release larger than what is reserved (a market bug).
-    error ReleaseExceedsReserved(uint256 nodeId, uint8 class, uint64 released, uint64 reserved);
+    /// @notice A class of capacity (0 logic, 1 parallel, 2 neural) of `mcu` exceeds the `max` a node may offer.
+    error CapacityTooLarge(uint8 class, uint64 mcu, uint64 max);
 
-    /// @notice Emitted when the market reserves capacity on node `nodeId`.
-    event CapacityReserved(uint256 indexed nodeId, uint64 logicMcu, uint64 parallelMcu, uint64 neuralMcu);
-    /// @notice Emitted when the market releases capacity on node `nodeId`.
-    event CapacityReleased(uint256 indexed nodeId, uint64 logicMcu, uint64 parallelMcu, uint64 neuralMcu);
     /// @notice Emitted once, when the founder wires the market.
     event MarketSet(address indexed market);
 
-    /// @notice What a reservation tells the market about the node.
-    struct Reservation {
-        address owner;
-        uint96 pricePerCuHour;
-        uint32 memoryMib;
-        uint16 gpuModel;
-        uint16 gpuCount;
-        uint8 tier;
-        uint256 requiredStake;
-    }
+    /// @notice The most mCU a node may offer per class (the market packs free capacity in 48 bits).
+    uint64 public constant MAX_CAPACITY_MCU = type(uint48).max;
 
-    /// @dev Storage layout of a node (6 slots):
+    /// @dev Storage layout of a node (6 slots; the market keeps its own copy of what a match reads):
     ///  slot 0: logicMcu 64 | parallelMcu 64 | neuralMcu 64 | memoryMib 32 | gpuModel 16 | gpuCount 16
-    ///  slot 1: reservedLogic 64 | reservedParallel 64 | reservedNeural 64 | tier 8 | status 8 | locatorLength 8
-    ///  slot 2: owner 160 | pricePerCuHour 96 (read together at every match)
+    ///  slot 1: tier 8 | status 8 | locatorLength 8
+    ///  slot 2: owner 160 | pricePerCuHour 96
     ///  slot 3: operator 160; slot 4: router; slot 5: locator 128
     struct Node {
         uint64 logicMcu;
@@ -57,9 +42,6 @@ contract NodeRegistry is INodeRegistry {
         uint32 memoryMib;
         uint16 gpuModel;
         uint16 gpuCount;
-        uint64 reservedLogic;
-        uint64 reservedParallel;
-        uint64 reservedNeural;
         uint8 tier;
         NodeStatus status;
         uint8 locatorLength;
@@ -77,8 +59,9 @@ contract NodeRegistry is INodeRegistry {
     uint256 public immutable minStakeTier2;
     uint256 public immutable minStakeTier3;
 
-    /// @notice The market allowed to reserve and release capacity.
-    address public market;
+    /// @notice The market: it keeps each node's terms and free capacity (pushed on every change here)
+    ///  and reserves and releases capacity itself, so a match calls no other contract.
+    IMarketSync public market;
     uint256 private _nodeCount;
     mapping(uint256 nodeId => Node) private _nodes;
     /// @notice The stake `owner` must hold for its nodes to take orders from stage 2.
@@ -92,13 +75,20 @@ contract NodeRegistry is INodeRegistry {
         minStakeTier3 = minStakePerTier[3];
     }
 
-    /// @notice Wires the market, once. Founder only.
-    function setMarket(address market_) external {
+    /// @notice Wires the market, once, and pushes every node registered so far (and its owner's stake
+    ///  requirement) to it. Founder only.
+    function setMarket(IMarketSync market_) external {
         if (msg.sender != federation.founder()) revert NotFounder(msg.sender);
-        if (market != address(0)) revert MarketAlreadySet(market);
-        if (market_ == address(0)) revert NotMarket(address(0));
+        if (address(market) != address(0)) revert MarketAlreadySet(address(market));
+        if (address(market_) == address(0)) revert NotMarket(address(0));
         market = market_;
-        emit MarketSet(market_);
+        emit MarketSet(address(market_));
+        uint256 count = _nodeCount;
+        for (uint256 id = 1; id <= count; ++id) {
+            _pushNode(id);
+            address owner = _nodes[id].owner;
+            market_.syncRequiredStake(owner, requiredStake[owner]);
+        }
     }
 
     /// @notice The minimum stake for a node of `tier` (0..3).
@@ -125,8 +115,11 @@ contract NodeRegistry is INodeRegistry {
         _write(n, spec);
         n.status = NodeStatus.Active;
         n.owner = msg.sender;
-        requiredStake[msg.sender] += minStake(spec.tier);
+        uint256 required = requiredStake[msg.sender] + minStake(spec.tier);
+        requiredStake[msg.sender] = required;
         emit NodeRegistered(nodeId, msg.sender, spec);
+        _pushNode(nodeId);
+        _pushRequired(msg.sender, required);
     }
 
     /// @inheritdoc INodeRegistry
@@ -134,17 +127,16 @@ contract NodeRegistry is INodeRegistry {
         Node storage n = _owned(nodeId);
         if (n.status == NodeStatus.Retired) revert InvalidNodeStatus(nodeId, NodeStatus.Retired);
         _validate(spec);
-        if (spec.logicMcu < n.reservedLogic) revert CapacityBelowReserved(nodeId, 0, spec.logicMcu, n.reservedLogic);
-        if (spec.parallelMcu < n.reservedParallel) {
-            revert CapacityBelowReserved(nodeId, 1, spec.parallelMcu, n.reservedParallel);
-        }
-        if (spec.neuralMcu < n.reservedNeural) revert CapacityBelowReserved(nodeId, 2, spec.neuralMcu, n.reservedNeural);
         uint8 oldTier = n.tier;
-        if (oldTier != spec.tier) {
-            requiredStake[msg.sender] = requiredStake[msg.sender] - minStake(oldTier) + minStake(spec.tier);
-        }
         _write(n, spec);
         emit NodeUpdated(nodeId, spec);
+        // The market refuses (CapacityBelowReserved) a capacity below what its open deals reserve.
+        _pushNode(nodeId);
+        if (oldTier != spec.tier) {
+            uint256 required = requiredStake[msg.sender] - minStake(oldTier) + minStake(spec.tier);
+            requiredStake[msg.sender] = required;
+            _pushRequired(msg.sender, required);
+        }
     }
 
     /// @inheritdoc INodeRegistry
@@ -152,8 +144,10 @@ contract NodeRegistry is INodeRegistry {
         Node storage n = _owned(nodeId);
         NodeStatus status = n.status;
         if (status != (paused ? NodeStatus.Active : NodeStatus.Paused)) revert InvalidNodeStatus(nodeId, status);
-        n.status = paused ? NodeStatus.Paused : NodeStatus.Active;
+        NodeStatus next = paused ? NodeStatus.Paused : NodeStatus.Active;
+        n.status = next;
         emit NodePauseChanged(nodeId, paused);
+        _pushStatus(nodeId, next);
     }
 
     /// @inheritdoc INodeRegistry
@@ -161,8 +155,11 @@ contract NodeRegistry is INodeRegistry {
         Node storage n = _owned(nodeId);
         if (n.status == NodeStatus.Retired) revert InvalidNodeStatus(nodeId, NodeStatus.Retired);
         n.status = NodeStatus.Retired;
-        requiredStake[msg.sender] -= minStake(n.tier);
+        uint256 required = requiredStake[msg.sender] - minStake(n.tier);
+        requiredStake[msg.sender] = required;
         emit NodeRetired(nodeId);
+        _pushStatus(nodeId, NodeStatus.Retired);
+        _pushRequired(msg.sender, required);
     }
 
     // ---------------------------------------------------------------- views
@@ -174,8 +171,12 @@ contract NodeRegistry is INodeRegistry {
         override
         returns (NodeSpec memory spec, address owner, NodeStatus status)
     {
+        if (_nodes[nodeId].status == NodeStatus.None) revert UnknownNode(nodeId);
+        return _spec(nodeId);
+    }
+
+    function _spec(uint256 nodeId) private view returns (NodeSpec memory spec, address owner, NodeStatus status) {
         Node storage n = _nodes[nodeId];
-        if (n.status == NodeStatus.None) revert UnknownNode(nodeId);
         spec = NodeSpec({
             logicMcu: n.logicMcu,
             parallelMcu: n.parallelMcu,
@@ -193,10 +194,10 @@ contract NodeRegistry is INodeRegistry {
         return (spec, n.owner, n.status);
     }
 
-    /// @notice Capacity reserved by the market on node `nodeId`, per class (mCU).
+    /// @notice Capacity reserved by open deals on node `nodeId`, per class (mCU), as the market holds it.
     function reservedOf(uint256 nodeId) external view returns (uint64 logicMcu, uint64 parallelMcu, uint64 neuralMcu) {
-        Node storage n = _nodes[nodeId];
-        return (n.reservedLogic, n.reservedParallel, n.reservedNeural);
+        if (address(market) == address(0)) return (0, 0, 0);
+        return market.reservedOf(nodeId);
     }
 
     /// @inheritdoc INodeRegistry
@@ -206,61 +207,21 @@ contract NodeRegistry is INodeRegistry {
 
     // ---------------------------------------------------------------- market
 
-    /// @notice Reserves capacity on an active node for a match, atomically: with several matchers racing,
-    ///  the later reservation fails with InsufficientCapacity. Market only.
-    /// @return r what the market checks the order and bill against (owner, price, memory, GPU, tier) and
-    ///  the stake the owner must hold (checked by the market from stage 2).
-    function reserve(uint256 nodeId, uint64 logicMcu, uint64 parallelMcu, uint64 neuralMcu)
-        external
-        returns (Reservation memory r)
-    {
-        if (msg.sender != market) revert NotMarket(msg.sender);
-        Node storage n = _nodes[nodeId];
-        NodeStatus status = n.status;
-        if (status != NodeStatus.Active) {
-            if (status == NodeStatus.None) revert UnknownNode(nodeId);
-            revert InvalidNodeStatus(nodeId, status);
-        }
-        uint64 r0 = n.reservedLogic + logicMcu;
-        uint64 r1 = n.reservedParallel + parallelMcu;
-        uint64 r2 = n.reservedNeural + neuralMcu;
-        if (r0 > n.logicMcu) revert InsufficientCapacity(nodeId, 0, logicMcu, n.logicMcu - n.reservedLogic);
-        if (r1 > n.parallelMcu) revert InsufficientCapacity(nodeId, 1, parallelMcu, n.parallelMcu - n.reservedParallel);
-        if (r2 > n.neuralMcu) revert InsufficientCapacity(nodeId, 2, neuralMcu, n.neuralMcu - n.reservedNeural);
-        n.reservedLogic = r0;
-        n.reservedParallel = r1;
-        n.reservedNeural = r2;
-        address owner = n.owner;
-        emit CapacityReserved(nodeId, logicMcu, parallelMcu, neuralMcu);
-        return Reservation({
-            owner: owner,
-            pricePerCuHour: n.pricePerCuHour,
-            memoryMib: n.memoryMib,
-            gpuModel: n.gpuModel,
-            gpuCount: n.gpuCount,
-            tier: n.tier,
-            requiredStake: requiredStake[owner]
-        });
+    function _pushNode(uint256 nodeId) private {
+        IMarketSync m = market;
+        if (address(m) == address(0)) return;
+        (NodeSpec memory spec, address owner, NodeStatus status) = _spec(nodeId);
+        m.syncNode(nodeId, owner, spec, status);
     }
 
-    /// @notice Releases capacity reserved earlier (completion, cancellation, timeout). Market only.
-    ///  Works on paused and retired nodes too, so their running orders can finish.
-    function release(uint256 nodeId, uint64 logicMcu, uint64 parallelMcu, uint64 neuralMcu) external {
-        if (msg.sender != market) revert NotMarket(msg.sender);
-        Node storage n = _nodes[nodeId];
-        uint64 r0 = n.reservedLogic;
-        uint64 r1 = n.reservedParallel;
-        uint64 r2 = n.reservedNeural;
-        if (logicMcu > r0) revert ReleaseExceedsReserved(nodeId, 0, logicMcu, r0);
-        if (parallelMcu > r1) revert ReleaseExceedsReserved(nodeId, 1, parallelMcu, r1);
-        if (neuralMcu > r2) revert ReleaseExceedsReserved(nodeId, 2, neuralMcu, r2);
-        unchecked {
-            // Each subtraction was just checked not to underflow.
-            n.reservedLogic = r0 - logicMcu;
-            n.reservedParallel = r1 - parallelMcu;
-            n.reservedNeural = r2 - neuralMcu;
-        }
-        emit CapacityReleased(nodeId, logicMcu, parallelMcu, neuralMcu);
+    function _pushStatus(uint256 nodeId, NodeStatus status) private {
+        IMarketSync m = market;
+        if (address(m) != address(0)) m.syncNodeStatus(nodeId, status);
+    }
+
+    function _pushRequired(address owner, uint256 required) private {
+        IMarketSync m = market;
+        if (address(m) != address(0)) m.syncRequiredStake(owner, required);
     }
 
     // ------------------------------------------------------------ internals
@@ -273,6 +234,9 @@ contract NodeRegistry is INodeRegistry {
 
     function _validate(NodeSpec calldata spec) private view {
         if (spec.logicMcu == 0 && spec.parallelMcu == 0 && spec.neuralMcu == 0) revert ZeroCapacity();
+        if (spec.logicMcu > MAX_CAPACITY_MCU) revert CapacityTooLarge(0, spec.logicMcu, MAX_CAPACITY_MCU);
+        if (spec.parallelMcu > MAX_CAPACITY_MCU) revert CapacityTooLarge(1, spec.parallelMcu, MAX_CAPACITY_MCU);
+        if (spec.neuralMcu > MAX_CAPACITY_MCU) revert CapacityTooLarge(2, spec.neuralMcu, MAX_CAPACITY_MCU);
         if (spec.tier > 3) revert InvalidTier(spec.tier);
         if ((spec.gpuModel == 0) != (spec.gpuCount == 0)) revert InvalidGpu(spec.gpuModel, spec.gpuCount);
         if (spec.locatorLength == 0 || spec.locatorLength > 128) revert InvalidLocatorLength(spec.locatorLength);

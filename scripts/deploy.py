@@ -124,9 +124,17 @@ def typed_order(market, order: tuple, chain_id: int) -> dict:
     }
 
 
+DEAL_FIELDS = (
+    "id", "buyer", "seller", "nodeId", "logicMcu", "parallelMcu", "neuralMcu", "duration", "valueless", "computeFee",
+    "platformFee", "transitOperators", "transitFees",
+)
+
+
 def deal_of(tx) -> tuple:
-    """The IMarket.Deal of a match, from its Matched event, as a plain tuple to pass back."""
-    return to_plain(tx.events["Matched"]["deal"])
+    """The IMarket.Deal of a match, rebuilt from its Matched event (whose fields carry the Deal's names), as a
+    plain tuple to pass back."""
+    event = tx.events["Matched"]
+    return tuple(to_plain(event[name]) for name in DEAL_FIELDS)
 
 
 def to_plain(value):
@@ -160,6 +168,7 @@ def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict
     if Market is not None:
         market = Market.deploy(federation, registry, token, TIMING, tx)
         registry.setMarket(market, tx)
+        federation.setMarket(market, tx)
 
     members = [m for m in DEMO_MEMBERS if m[3] <= stage]
     for index, name, roles, since in members:

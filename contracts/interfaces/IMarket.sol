@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {INodeRegistry} from "./INodeRegistry.sol";
+
 /// @title The market: orders, matches with their bills, the deal lifecycle, escrow and settlement.
 /// @notice Lifecycle (seed 2.2.2; docs/contracts.md):
 ///  post (escrowed on chain) or sign (EIP-712, drawn from a deposit) an order
@@ -107,16 +109,43 @@ interface IMarket {
     error EmptyOrder(bytes32 id);
     /// @notice `seller` has `stake` staked; its nodes need `required` from stage 2.
     error InsufficientStake(address seller, uint256 stake, uint256 required);
-    /// @notice Only the market itself calls the batch worker.
-    error OnlySelf(address caller);
+    /// @notice `account` lacks every role in `required`; it holds `held` (as IFederation.MissingRole).
+    error MissingRole(address account, uint8 required, uint8 held);
+    /// @notice No node has id `nodeId` (as INodeRegistry.UnknownNode).
+    error UnknownNode(uint256 nodeId);
+    /// @notice Node `nodeId` is in `status` and takes no orders (as INodeRegistry.InvalidNodeStatus).
+    error InvalidNodeStatus(uint256 nodeId, INodeRegistry.NodeStatus status);
+    /// @notice Node `nodeId` has `free` mCU of class `class` (0 logic, 1 parallel, 2 neural); `requested` asked.
+    error InsufficientCapacity(uint256 nodeId, uint8 class, uint64 requested, uint64 free);
+    /// @notice A node update would leave class `class` of node `nodeId` below its `reserved` mCU.
+    error CapacityBelowReserved(uint256 nodeId, uint8 class, uint64 capacity, uint64 reserved);
+    /// @notice A release larger than what is reserved (a market bug).
+    error ReleaseExceedsReserved(uint256 nodeId, uint8 class, uint64 released, uint64 reserved);
 
     /// @notice Emitted when a buyer posts an order on chain, locking `locked`.
     event OrderPosted(bytes32 indexed id, address indexed buyer, Order order, uint256 locked);
     /// @notice Emitted when a buyer cancels an unmatched order (signed or posted).
     event OrderCancelled(bytes32 indexed id, address indexed buyer, uint256 refunded);
-    /// @notice Emitted when a match is recorded. `deal` is what every later call passes back.
+    /// @notice Emitted when a match is recorded. With `id`, `buyer` and `seller` its fields are the Deal's
+    ///  (same names) that every later call passes back: Deal(id, buyer, seller, nodeId, logicMcu,
+    ///  parallelMcu, neuralMcu, duration, valueless, computeFee, platformFee, transitOperators, transitFees).
     event Matched(
-        bytes32 indexed id, address indexed buyer, address indexed seller, address matcher, Deal deal, Status status, uint40 deadline
+        bytes32 indexed id,
+        address indexed buyer,
+        address indexed seller,
+        address matcher,
+        uint256 nodeId,
+        uint64 logicMcu,
+        uint64 parallelMcu,
+        uint64 neuralMcu,
+        uint32 duration,
+        bool valueless,
+        uint128 computeFee,
+        uint128 platformFee,
+        address[] transitOperators,
+        uint128[] transitFees,
+        Status status,
+        uint40 deadline
     );
     /// @notice Emitted for each match of a batch that failed, with the revert data of the failure.
     event MatchFailed(bytes32 indexed id, uint256 index, bytes reason);

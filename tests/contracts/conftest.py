@@ -118,6 +118,7 @@ def token(SettlementToken, founder, accounts):
 def market(Market, federation, registry, token, founder):
     m = Market.deploy(federation, registry, token, TIMING, {"from": founder})
     registry.setMarket(m, {"from": founder})
+    federation.setMarket(m, {"from": founder})
     return m
 
 

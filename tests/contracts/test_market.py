@@ -451,12 +451,6 @@ def test_batch_matching_with_mixed_successes(market, stage2, new_order, buyer, a
     assert market.balanceOf(buyer) == 1000 * 10**18 - 3 * (COMPUTE + PLATFORM)
 
 
-def test_batch_worker_is_internal(market, founder, new_order):
-    order = new_order()
-    with brownie.reverts(err("OnlySelf", founder.address)):
-        market.matchForBatch(founder, (order, b"", (1, 0, 0, [], [])), {"from": founder})
-
-
 def test_two_matchers_racing_for_the_same_capacity(market, stage2, federation, new_order, buyer, accounts, node_id,
                                                    founder):
     # Stage 2's matchers are the operator's internal teams; a second matcher team races the first.
@@ -593,9 +587,8 @@ def test_market_address_cannot_be_zero(NodeRegistry, federation, founder):
 
 
 def test_domain_separator_and_deal_total(market, chain, matched):
-    from eth_account.messages import encode_typed_data
-
     from deploy import make_order, typed_order
+    from eth_account.messages import encode_typed_data
 
     order = make_order(market.address, expiry=1)
     signable = encode_typed_data(full_message=typed_order(market, order, chain.id))
@@ -609,5 +602,41 @@ def test_stage_one_posted_order_locks_nothing_and_is_matched(market, token, new_
     tx = market.postOrder(order, {"from": buyer})
     assert tx.events["OrderPosted"]["locked"] == 0
     tx = market.matchPosted(order, 0, make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
-    assert tx.events["Matched"]["deal"][8] is True
+    assert tx.events["Matched"]["valueless"] is True
     assert held(market, token) == 0
+
+
+# ------------------------------------------------------------------ capacity held by the market
+
+
+def test_paused_or_unknown_node_takes_no_match(market, registry, stage2, new_order, buyer, accounts, node_id, founder,
+                                               cloud_team):
+    registry.setPaused(node_id, True, {"from": cloud_team})
+    order = new_order()
+    sig = sign_order(market, order, key_of(buyer, accounts))
+    with brownie.reverts(err("InvalidNodeStatus", node_id, 2)):
+        market.matchSigned(order, sig, make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+    with brownie.reverts(err("UnknownNode", 5)):
+        market.matchSigned(order, sig, make_bill(order, 5, NODE_PRICE, 250), {"from": founder})
+    registry.setPaused(node_id, False, {"from": cloud_team})
+    market.matchSigned(order, sig, make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+
+
+def test_update_cannot_drop_capacity_below_reservations(market, registry, stage2, matched, cloud_team, founder,
+                                                        node_id):
+    deal, _ = matched(parallelMcu=8000)
+    with brownie.reverts(err("CapacityBelowReserved", node_id, 1, 10, 8000)):
+        registry.updateNode(node_id, make_spec(founder.address, parallel=10, price=NODE_PRICE), {"from": cloud_team})
+    registry.updateNode(node_id, make_spec(founder.address, logic=9000, price=NODE_PRICE), {"from": cloud_team})
+    assert plain(registry.reservedOf(node_id)) == (1000, 8000, 1000)
+    market.start(deal, {"from": cloud_team})
+    market.complete(deal, CID, {"from": cloud_team})
+    assert plain(registry.reservedOf(node_id)) == (0, 0, 0)
+
+
+def test_roles_pushed_by_the_federation_take_effect_at_once(market, stage2, federation, matched, founder, buyer):
+    federation.setRoles(buyer, CLOUD, {"from": founder})
+    with brownie.reverts(err("MissingRole", buyer.address, BUYER, CLOUD)):
+        matched()
+    federation.setRoles(buyer, BUYER, {"from": founder})
+    matched()

@@ -109,40 +109,32 @@ def test_unknown_node_rejected(registry, cloud_team, spec):
         registry.getNode(7)
 
 
-def test_only_market_reserves_and_founder_wires_it_once(registry, founder, cloud_team, spec):
+def test_founder_wires_the_market_once_and_only_the_registry_pushes_nodes(registry, founder, cloud_team, spec,
+                                                                         Market, federation, token):
+    from deploy import TIMING
+
     registry.registerNode(spec, {"from": cloud_team})
-    with brownie.reverts(err("NotMarket", founder.address)):
-        registry.reserve(1, 1, 1, 1, {"from": founder})
+    m = Market.deploy(federation, registry, token, TIMING, {"from": founder})
     with brownie.reverts(err("NotFounder", cloud_team.address)):
-        registry.setMarket(cloud_team, {"from": cloud_team})
-    registry.setMarket(founder, {"from": founder})
-    with brownie.reverts(err("MarketAlreadySet", founder.address)):
+        registry.setMarket(m, {"from": cloud_team})
+    registry.setMarket(m, {"from": founder})  # pushes node 1 registered before
+    with brownie.reverts(err("MarketAlreadySet", m.address)):
         registry.setMarket(cloud_team, {"from": founder})
-
-
-def test_reserve_and_release_track_capacity(registry, founder, cloud_team, spec):
-    registry.registerNode(spec, {"from": cloud_team})
-    registry.setMarket(founder, {"from": founder})
-    registry.reserve(1, 1000, 8000, 0, {"from": founder})
-    assert plain(registry.reservedOf(1)) == (1000, 8000, 0)
-    with brownie.reverts(err("InsufficientCapacity", 1, 1, 1, 0)):
-        registry.reserve(1, 0, 1, 0, {"from": founder})
-    with brownie.reverts(err("CapacityBelowReserved", 1, 1, 10, 8000)):
-        registry.updateNode(1, make_spec(spec[8], parallel=10), {"from": cloud_team})
-    with brownie.reverts(err("ReleaseExceedsReserved", 1, 0, 1001, 1000)):
-        registry.release(1, 1001, 0, 0, {"from": founder})
-    registry.release(1, 1000, 8000, 0, {"from": founder})
+    with brownie.reverts(err("NotRegistry", founder.address)):
+        m.syncNodeStatus(1, 1, {"from": founder})
+    with brownie.reverts(err("NotRegistry", founder.address)):
+        m.syncRequiredStake(founder, 0, {"from": founder})
+    with brownie.reverts(err("NotFederation", founder.address)):
+        m.syncRoles(founder, 63, {"from": founder})
+    with brownie.reverts(err("NotFederation", founder.address)):
+        m.syncParams(3, 0, {"from": founder})
+    assert m.requiredStakeOf(cloud_team) == MIN_STAKE[1]
     assert plain(registry.reservedOf(1)) == (0, 0, 0)
 
 
-def test_paused_node_cannot_be_reserved(registry, founder, cloud_team, spec):
-    registry.registerNode(spec, {"from": cloud_team})
-    registry.setMarket(founder, {"from": founder})
-    registry.setPaused(1, True, {"from": cloud_team})
-    with brownie.reverts(err("InvalidNodeStatus", 1, 2)):
-        registry.reserve(1, 1, 0, 0, {"from": founder})
-    with brownie.reverts(err("UnknownNode", 5)):
-        registry.reserve(5, 1, 0, 0, {"from": founder})
+def test_capacity_too_large_rejected(registry, cloud_team, founder):
+    with brownie.reverts(err("CapacityTooLarge", 1, 2**48, 2**48 - 1)):
+        registry.registerNode(make_spec(founder.address, parallel=2**48), {"from": cloud_team})
 
 
 def test_cloud_role_holder_removed_cannot_register(registry, federation, founder, cloud_team, spec):

@@ -32,7 +32,8 @@ contract MarketInvariants is CheatCodes {
         registry = new NodeRegistry(federation, minStake);
         token = new SettlementToken("Test", "TST");
         market = new Market(federation, registry, IERC20(address(token)), Market.Timing(600, 600, 600, 600, 600));
-        registry.setMarket(address(market));
+        registry.setMarket(market);
+        federation.setMarket(market);
 
         address[] memory sellers = new address[](2);
         address[] memory operators = new address[](2);

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {INodeRegistry} from "./INodeRegistry.sol";
+
+/// @title What the Federation and the NodeRegistry push into the market.
+/// @notice The market keeps its own copy of everything a match reads (member roles, stage, platform
+///  fee, each node's terms and free capacity), so matching makes no call to another contract and reads
+///  each party's role from the same slot as its balance or stake. The Federation and the registry stay
+///  the source of truth and push every change in the same transaction (and everything they already hold
+///  when the market is wired), so the copy can never be stale.
+interface IMarketSync {
+    /// @notice Only the Federation pushes roles, stage and fee; `caller` is not it.
+    error NotFederation(address caller);
+    /// @notice Only the NodeRegistry pushes nodes and stake requirements; `caller` is not it.
+    error NotRegistry(address caller);
+
+    /// @notice `member` now holds `roles` (0 when removed). Federation only.
+    function syncRoles(address member, uint8 roles) external;
+    /// @notice The stage and platform fee changed. Federation only.
+    function syncParams(uint8 stage, uint16 platformFeeBps) external;
+    /// @notice Node `nodeId` (owned by `owner`) now offers `spec` and is in `status`. Reverts
+    ///  CapacityBelowReserved when `spec` leaves a class below what open deals reserve. Registry only.
+    function syncNode(uint256 nodeId, address owner, INodeRegistry.NodeSpec calldata spec, INodeRegistry.NodeStatus status)
+        external;
+    /// @notice Node `nodeId` is now in `status` (paused, resumed, retired). Registry only.
+    function syncNodeStatus(uint256 nodeId, INodeRegistry.NodeStatus status) external;
+    /// @notice `owner`'s nodes now require `required` stake from stage 2. Registry only.
+    function syncRequiredStake(address owner, uint256 required) external;
+    /// @notice Capacity reserved by open deals on node `nodeId`, per class (mCU).
+    function reservedOf(uint256 nodeId) external view returns (uint64 logicMcu, uint64 parallelMcu, uint64 neuralMcu);
+}

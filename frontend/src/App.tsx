@@ -1,17 +1,40 @@
-import { useEffect, useMemo, useState } from 'react';
-import { api, errorMessage, type DeploymentOut, type MemberOut } from './api/client';
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { api, errorMessage, type DeploymentOut, type DeviceOut, type MemberOut, type TopologyOut } from './api/client';
 import { devWallet, injectedWallet, type Wallet } from './chain';
-import { NodeList } from './components/NodeList';
-import { RegisterNodeForm } from './components/RegisterNodeForm';
+import { shortAddress } from './format';
+import { BuyerPage } from './pages/BuyerPage';
+import { MarketPage } from './pages/MarketPage';
+import { OperatorPage } from './pages/OperatorPage';
+import { ProviderPage } from './pages/ProviderPage';
+import { SharedContext, type Shared } from './state';
 
-const OPERATOR_ROLE = 1;
+const TABS = [
+  { id: 'buyer', label: 'Buyer', page: BuyerPage },
+  { id: 'provider', label: 'Provider', page: ProviderPage },
+  { id: 'operator', label: 'Operator', page: OperatorPage },
+  { id: 'market', label: 'Market', page: MarketPage },
+] as const;
+
+function tabFromHash(): string {
+  const id = window.location.hash.replace(/^#\/?/, '');
+  return TABS.some((t) => t.id === id) ? id : 'buyer';
+}
 
 export function App() {
   const [deployment, setDeployment] = useState<DeploymentOut | null>(null);
   const [members, setMembers] = useState<MemberOut[]>([]);
+  const [topology, setTopology] = useState<TopologyOut | null>(null);
+  const [devices, setDevices] = useState<DeviceOut[]>([]);
   const [wallet, setWallet] = useState<Wallet | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [refreshKey, setRefreshKey] = useState(0);
+  const [tab, setTab] = useState(tabFromHash);
+  const [chainVersion, setChainVersion] = useState(0);
+
+  useEffect(() => {
+    const onHash = () => setTab(tabFromHash());
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
 
   useEffect(() => {
     api.GET('/api/deployment').then(({ data, error: err }) => {
@@ -22,16 +45,36 @@ export function App() {
         if (first) setWallet(devWallet(data, first));
       }
     });
-    const loadMembers = () =>
-      api.GET('/api/members').then(({ data }) => {
-        if (data) setMembers(data);
-      });
+    void api.GET('/api/catalog/devices').then(({ data }) => data && setDevices(data));
+    const loadTopology = () => api.GET('/api/topology').then(({ data }) => data && setTopology(data));
+    const loadMembers = () => api.GET('/api/members').then(({ data }) => data && setMembers(data));
+    void loadTopology();
     void loadMembers();
-    const timer = window.setInterval(loadMembers, 5000);
+    const timer = window.setInterval(() => {
+      void loadMembers();
+      void loadTopology();
+    }, 5000);
     return () => window.clearInterval(timer);
   }, []);
 
-  const operators = useMemo(() => members.filter((m) => m.active && (m.roles & OPERATOR_ROLE) !== 0), [members]);
+  const bumpChain = useCallback(() => {
+    setChainVersion((v) => v + 1);
+    void api.GET('/api/members').then(({ data }) => data && setMembers(data));
+    void api.GET('/api/topology').then(({ data }) => data && setTopology(data));
+  }, []);
+
+  const names = useMemo(() => {
+    const m = new Map<string, string>();
+    for (const a of deployment?.accounts ?? []) m.set(a.address.toLowerCase(), a.name);
+    for (const a of members) m.set(a.address.toLowerCase(), a.name);
+    return m;
+  }, [deployment, members]);
+  const nameOf = useCallback((address: string) => names.get(address.toLowerCase()) ?? shortAddress(address), [names]);
+
+  const shared: Shared | null = useMemo(
+    () => (deployment ? { deployment, wallet, members, topology, devices, nameOf, chainVersion, bumpChain } : null),
+    [deployment, wallet, members, topology, devices, nameOf, chainVersion, bumpChain],
+  );
 
   async function chooseAccount(value: string) {
     if (!deployment) return;
@@ -47,16 +90,25 @@ export function App() {
     }
   }
 
+  const Page = TABS.find((t) => t.id === tab)?.page ?? BuyerPage;
+  const me = members.find((m) => wallet && m.address.toLowerCase() === wallet.address.toLowerCase());
+
   return (
     <>
+      <a className="skip" href="#content">Skip to content</a>
       <header className="topbar">
         <div className="brand">
-          <span className="logo" aria-hidden="true">SW</span>
+          <span className="logo" aria-hidden="true">算</span>
           <div>
             <h1>Suanwang</h1>
             <p className="tagline">compute, with the network path to it</p>
           </div>
         </div>
+        <nav aria-label="Sections" className="tabs">
+          {TABS.map((t) => (
+            <a key={t.id} href={`#/${t.id}`} aria-current={t.id === tab ? 'page' : undefined}>{t.label}</a>
+          ))}
+        </nav>
         <div className="wallet">
           <label htmlFor="account">Account</label>
           <select id="account" value={wallet?.address ?? ''} onChange={(e) => void chooseAccount(e.target.value)}>
@@ -73,21 +125,23 @@ export function App() {
             )}
             <option value="injected">Browser wallet (EIP-1193)…</option>
           </select>
-          {deployment && <span className="chain" title={deployment.rpc_url}>chain {deployment.chain_id}</span>}
+          {deployment && (
+            <span className="chain" title={deployment.rpc_url}>
+              chain {deployment.chain_id}
+              {me ? '' : wallet ? ' · not a member' : ''}
+            </span>
+          )}
         </div>
       </header>
-      <main>
+      <main id="content" tabIndex={-1}>
         {error && <p role="alert" className="error banner">{error}</p>}
-        {deployment && (
-          <RegisterNodeForm
-            key={operators.length}
-            deployment={deployment}
-            wallet={wallet}
-            operators={operators}
-            onRegistered={() => setRefreshKey((k) => k + 1)}
-          />
+        {shared ? (
+          <SharedContext.Provider value={shared}>
+            <Page />
+          </SharedContext.Provider>
+        ) : (
+          !error && <p className="muted">Loading the deployment…</p>
         )}
-        <NodeList refreshKey={refreshKey} />
       </main>
     </>
   );

@@ -11,11 +11,13 @@ import {
   type Account,
   type Address,
   type Hash,
+  type Hex,
   type PublicClient,
   type WalletClient,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { AccountOut, DeploymentOut } from './api/client';
+import { CONTRACT_ERRORS } from './errors';
 
 export const DEV_CHAIN_ID = 31337;
 
@@ -65,7 +67,7 @@ export async function injectedWallet(d: DeploymentOut): Promise<Wallet> {
 }
 
 /** A contract's custom error, in words: the name, its arguments, and what it means when we know. */
-export function describeError(error: unknown, explain: Record<string, string> = {}): string {
+export function describeError(error: unknown, explain: Record<string, string> = CONTRACT_ERRORS): string {
   if (error instanceof BaseError) {
     const revert = error.walk((e) => e instanceof ContractFunctionRevertedError);
     if (revert instanceof ContractFunctionRevertedError && revert.data?.errorName) {
@@ -79,6 +81,39 @@ export function describeError(error: unknown, explain: Record<string, string> = 
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A contract's ABI plus every other contract's custom errors, so a revert that bubbles up from a
+ *  contract the call went through (Market -> NodeRegistry, Federation) is still decoded. */
+function abiWithAllErrors(d: DeploymentOut, contract: string): Abi {
+  const own = d.contracts[contract].abi as unknown as Abi;
+  const seen = new Set(own.filter((f) => f.type === 'error').map((f) => (f as { name: string }).name));
+  const extra: Abi[number][] = [];
+  for (const c of Object.values(d.contracts)) {
+    for (const f of c.abi as unknown as Abi) {
+      if (f.type === 'error' && !seen.has(f.name)) {
+        seen.add(f.name);
+        extra.push(f);
+      }
+    }
+  }
+  return [...own, ...extra];
+}
+
+export function contractAddress(d: DeploymentOut, contract: string): Address {
+  const target = d.contracts[contract];
+  if (!target) throw new Error(`the deployment has no ${contract} contract`);
+  return target.address as Address;
+}
+
+/** Reads a view function. */
+export async function readContract<T>(d: DeploymentOut, contract: string, functionName: string, args: readonly unknown[] = []) {
+  return (await publicClientFor(d).readContract({
+    address: contractAddress(d, contract),
+    abi: d.contracts[contract].abi as unknown as Abi,
+    functionName,
+    args,
+  })) as T;
+}
+
 /** Simulates first (so a revert is decoded before anything is signed), then sends and waits. */
 export async function sendContractTx(
   d: DeploymentOut,
@@ -88,20 +123,50 @@ export async function sendContractTx(
   args: readonly unknown[],
   onPending?: (hash: Hash) => void,
 ) {
-  const target = d.contracts[contract];
-  if (!target) throw new Error(`the deployment has no ${contract} contract`);
-  const abi = target.abi as unknown as Abi;
+  const address = contractAddress(d, contract);
+  const abi = abiWithAllErrors(d, contract);
   const pub = publicClientFor(d);
-  const { request } = await pub.simulateContract({
-    address: target.address as Address,
-    abi,
-    functionName,
-    args,
-    account: wallet.account,
-  });
+  const { request } = await pub.simulateContract({ address, abi, functionName, args, account: wallet.account });
   const hash = await wallet.client.writeContract(request);
   onPending?.(hash);
   const receipt = await pub.waitForTransactionReceipt({ hash });
   if (receipt.status !== 'success') throw new Error(`transaction ${hash} reverted`);
   return receipt;
+}
+
+/** The API's EIP-712 typed data (big numbers as decimal strings) signed by the wallet. */
+export async function signTypedOrder(wallet: Wallet, typed: Record<string, unknown>): Promise<Hex> {
+  const types = { ...(typed.types as Record<string, { name: string; type: string }[]>) };
+  delete types.EIP712Domain;
+  const primaryType = typed.primaryType as string;
+  const message: Record<string, unknown> = { ...(typed.message as Record<string, unknown>) };
+  for (const { name, type } of types[primaryType]) {
+    if (/^u?int\d*$/.test(type)) message[name] = BigInt(message[name] as string | number);
+  }
+  const domain = { ...(typed.domain as Record<string, unknown>) };
+  if (domain.chainId !== undefined) domain.chainId = BigInt(domain.chainId as number);
+  return wallet.client.signTypedData({
+    account: wallet.account,
+    domain,
+    types,
+    primaryType,
+    message,
+  } as never);
+}
+
+/** The Deal tuple for a Market call, built in the ABI's field order from the API's struct. */
+export function dealArgument(d: DeploymentOut, functionName: string, struct: Record<string, unknown>) {
+  const abi = d.contracts.Market.abi as unknown as Abi;
+  const fn = abi.find((f) => f.type === 'function' && f.name === functionName) as
+    | { inputs: { components?: { name: string; type: string }[] }[] }
+    | undefined;
+  const components = fn?.inputs[0]?.components ?? [];
+  const out: Record<string, unknown> = {};
+  for (const c of components) {
+    const v = struct[c.name];
+    if (/^u?int\d*$/.test(c.type)) out[c.name] = BigInt(v as string);
+    else if (/^u?int\d*\[\]$/.test(c.type)) out[c.name] = (v as string[]).map((x) => BigInt(x));
+    else out[c.name] = v;
+  }
+  return out;
 }

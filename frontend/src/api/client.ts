@@ -4,10 +4,25 @@ import type { components, paths } from './schema';
 
 export const api = createClient<paths>({ baseUrl: window.location.origin });
 
-export type NodeOut = components['schemas']['NodeOut'];
-export type MemberOut = components['schemas']['MemberOut'];
-export type DeploymentOut = components['schemas']['DeploymentOut'];
-export type AccountOut = components['schemas']['AccountOut'];
+type S = components['schemas'];
+export type NodeOut = S['NodeOut'];
+export type MemberOut = S['MemberOut'];
+export type DeploymentOut = S['DeploymentOut'];
+export type AccountOut = S['AccountOut'];
+export type TopologyOut = S['TopologyOut'];
+export type RouterOut = S['RouterOut'];
+export type LinkOut = S['LinkOut'];
+export type DeviceOut = S['DeviceOut'];
+export type QuoteOut = S['QuoteOut'];
+export type QuoteRequest = S['QuoteRequest'];
+export type Candidate = S['Candidate'];
+export type OrderOut = S['OrderOut'];
+export type BalancesOut = S['BalancesOut'];
+export type ProviderOut = S['ProviderOut'];
+export type OperatorViewOut = S['OperatorViewOut'];
+export type ProposalOut = S['ProposalOut'];
+export type MarketHistoryOut = S['MarketHistoryOut'];
+export type EventOut = S['EventOut'];
 
 /** The API's one error shape. */
 export interface ApiError {
@@ -17,4 +32,14 @@ export interface ApiError {
 export function errorMessage(error: unknown): string {
   const e = error as Partial<ApiError> | undefined;
   return e?.error?.message ?? String(error);
+}
+
+/** The API's per-field messages, keyed by the field's last path part (e.g. "body.max_total" -> "max_total"). */
+export function fieldErrors(error: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of (error as Partial<ApiError> | undefined)?.error?.fields ?? []) {
+    const key = f.field.split('.').pop() ?? f.field;
+    out[key] = out[key] ? `${out[key]}; ${f.message}` : f.message;
+  }
+  return out;
 }

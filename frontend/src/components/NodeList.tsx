@@ -1,8 +1,8 @@
 import { useEffect, useState } from 'react';
 import { api, errorMessage, type NodeOut } from '../api/client';
 import { formatPrefix } from '../ipv6';
-
-const TIERS = ['small', 'medium', 'large', 'super-large'];
+import { formatTokens, TIERS } from '../format';
+import { useShared } from '../state';
 
 interface Filters {
   status: '' | 'active' | 'paused' | 'retired';
@@ -10,7 +10,9 @@ interface Filters {
 }
 
 /** The node list, from the chain through the backend's indexer; refreshed every two seconds. */
-export function NodeList({ refreshKey }: { refreshKey: number }) {
+export function NodeList() {
+  const { chainVersion, devices, nameOf } = useShared();
+  const deviceName = (code: number) => devices.find((d) => d.code === code)?.name ?? `model ${code}`;
   const [nodes, setNodes] = useState<NodeOut[]>([]);
   const [total, setTotal] = useState(0);
   const [filters, setFilters] = useState<Filters>({ status: '', min_memory_mib: '' });
@@ -37,7 +39,7 @@ export function NodeList({ refreshKey }: { refreshKey: number }) {
       stopped = true;
       window.clearInterval(timer);
     };
-  }, [filters, refreshKey]);
+  }, [filters, chainVersion]);
 
   return (
     <section className="card" aria-labelledby="nodes-heading">
@@ -86,10 +88,10 @@ export function NodeList({ refreshKey }: { refreshKey: number }) {
                   <td>{TIERS[n.tier] ?? n.tier}</td>
                   <td>{[n.logic_mcu, n.parallel_mcu, n.neural_mcu].map((m) => (m / 1000).toLocaleString()).join(' / ')}</td>
                   <td>{(n.memory_mib / 1024).toLocaleString()} GiB</td>
-                  <td>{n.gpu_count > 0 ? `${n.gpu_count} × model ${n.gpu_model}` : '—'}</td>
-                  <td>{formatTokens(n.price_per_cu_hour)}</td>
+                  <td>{n.gpu_count > 0 ? `${n.gpu_count} × ${deviceName(n.gpu_model)}` : '—'}</td>
+                  <td className="num">{formatTokens(n.price_per_cu_hour)}</td>
                   <td><code>{formatPrefix(n.locator)}</code></td>
-                  <td><code title={n.owner}>{n.owner.slice(0, 8)}…</code></td>
+                  <td title={n.owner}>{nameOf(n.owner)}</td>
                 </tr>
               ))}
             </tbody>
@@ -100,9 +102,3 @@ export function NodeList({ refreshKey }: { refreshKey: number }) {
   );
 }
 
-function formatTokens(wei: string): string {
-  const value = BigInt(wei);
-  const whole = value / 10n ** 18n;
-  const frac = (value % 10n ** 18n).toString().padStart(18, '0').slice(0, 4).replace(/0+$/, '');
-  return frac ? `${whole}.${frac}` : whole.toString();
-}

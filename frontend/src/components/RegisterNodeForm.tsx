@@ -1,22 +1,12 @@
 import { useState, type FormEvent } from 'react';
-import { keccak256, parseUnits, toBytes, type Address } from 'viem';
-import type { DeploymentOut, MemberOut } from '../api/client';
-import { describeError, sendContractTx, type Wallet } from '../chain';
-import { parsePrefix } from '../ipv6';
+import { parseUnits, type Address } from 'viem';
+import type { RouterOut } from '../api/client';
+import { formatPrefix } from '../ipv6';
+import { useShared, useTx } from '../state';
+import { Field } from './Field';
+import { TxStatus } from './TxStatus';
 
-// Plain words for the registry's custom errors (contracts/interfaces/INodeRegistry.sol).
-const REGISTRY_ERRORS: Record<string, string> = {
-  ZeroCapacity: 'A node must offer some compute in at least one class.',
-  InvalidTier: 'The tier must be 0 (small) to 3 (super-large).',
-  InvalidGpu: 'GPU model and GPU count must be given together.',
-  InvalidLocatorLength: 'The locator prefix length must be 1 to 128.',
-  NotAnOperator: 'The chosen network operator is not an operator member.',
-  NotSeller: 'This account may not sell compute at the current stage.',
-  NotMember: 'This account is not a member of the federation.',
-  UnknownNode: 'There is no such node.',
-  NotNodeOwner: 'Only the owner of the node may change it.',
-  InvalidNodeStatus: 'The node is not in a state that allows this.',
-};
+const OPERATOR_ROLE = 1;
 
 interface Values {
   logicCu: string;
@@ -28,9 +18,7 @@ interface Values {
   tier: string;
   price: string;
   operator: string;
-  domain: string;
   router: string;
-  locator: string;
 }
 
 const INITIAL: Values = {
@@ -43,9 +31,7 @@ const INITIAL: Values = {
   tier: '1',
   price: '1.5',
   operator: '',
-  domain: 'Cernet',
-  router: 'Beijing',
-  locator: 'fc00:0:1::/48',
+  router: '',
 };
 
 type Errors = Partial<Record<keyof Values, string>>;
@@ -69,7 +55,7 @@ function toInt(text: string, field: keyof Values, errors: Errors, max: number): 
 }
 
 /** Checks every field before anything is signed; returns the NodeSpec tuple or the errors per field. */
-export function validate(v: Values): { spec?: Record<string, unknown>; errors: Errors } {
+export function validate(v: Values, routers: RouterOut[]): { spec?: Record<string, unknown>; errors: Errors } {
   const errors: Errors = {};
   const logicMcu = toMilli(v.logicCu, 'logicCu', errors);
   const parallelMcu = toMilli(v.parallelCu, 'parallelCu', errors);
@@ -77,7 +63,7 @@ export function validate(v: Values): { spec?: Record<string, unknown>; errors: E
   if (!errors.logicCu && !errors.parallelCu && !errors.neuralCu && logicMcu + parallelMcu + neuralMcu === 0n) {
     errors.logicCu = 'a node must offer compute in at least one class';
   }
-  const memoryMib = toMilli(v.memoryGib, 'memoryGib', errors) * 1024n / 1000n;
+  const memoryMib = (toMilli(v.memoryGib, 'memoryGib', errors) * 1024n) / 1000n;
   if (!errors.memoryGib && memoryMib >= 2n ** 32n) errors.memoryGib = 'at most 4,194,303 GiB';
   const gpuModel = toInt(v.gpuModel, 'gpuModel', errors, 65535);
   const gpuCount = toInt(v.gpuCount, 'gpuCount', errors, 65535);
@@ -89,15 +75,9 @@ export function validate(v: Values): { spec?: Record<string, unknown>; errors: E
   if (!/^\d+(\.\d{1,18})?$/.test(v.price.trim())) errors.price = 'a token amount such as 1.5';
   else pricePerCuHour = parseUnits(v.price.trim(), 18);
   if (!/^0x[0-9a-fA-F]{40}$/.test(v.operator)) errors.operator = 'choose the network operator';
-  if (!v.domain.trim()) errors.domain = 'the operator network the router is in, e.g. Cernet';
-  if (!v.router.trim()) errors.router = 'the router label as in the topology, e.g. Beijing';
-  let locator = { bytes16: '0x' as `0x${string}`, length: 0 };
-  try {
-    locator = parsePrefix(v.locator);
-  } catch (e) {
-    errors.locator = (e as Error).message;
-  }
-  if (Object.keys(errors).length > 0) return { errors };
+  const router = routers.find((r) => r.name === v.router);
+  if (!router) errors.router = 'choose the router the node is attached to';
+  if (Object.keys(errors).length > 0 || !router) return { errors };
   return {
     errors,
     spec: {
@@ -110,72 +90,54 @@ export function validate(v: Values): { spec?: Record<string, unknown>; errors: E
       tier,
       pricePerCuHour,
       operator: v.operator as Address,
-      router: keccak256(toBytes(`${v.domain.trim()}/${v.router.trim()}`)),
-      locator: locator.bytes16,
-      locatorLength: locator.length,
+      router: router.router_id,
+      locator: router.locator_bytes16,
+      locatorLength: router.locator_length,
     },
   };
 }
 
-export function RegisterNodeForm({
-  deployment,
-  wallet,
-  operators,
-  onRegistered,
-}: {
-  deployment: DeploymentOut;
-  wallet: Wallet | null;
-  operators: MemberOut[];
-  onRegistered: () => void;
-}) {
-  const [values, setValues] = useState<Values>({ ...INITIAL, operator: operators[0]?.address ?? '' });
+export function RegisterNodeForm({ router: pickedRouter }: { router?: string }) {
+  const { members, topology, devices } = useShared();
+  const operators = members.filter((m) => m.active && (m.roles & OPERATOR_ROLE) !== 0);
+  const routers = topology?.routers ?? [];
+  const [values, setValues] = useState<Values>(INITIAL);
   const [errors, setErrors] = useState<Errors>({});
-  const [status, setStatus] = useState<{ kind: 'idle' | 'pending' | 'done' | 'error'; text: string }>({ kind: 'idle', text: '' });
+  const tx = useTx();
 
   const operator = values.operator || operators[0]?.address || '';
-  const set = (key: keyof Values) => (e: { target: { value: string } }) => setValues({ ...values, [key]: e.target.value });
+  const routerName = values.router || pickedRouter || routers[0]?.name || '';
+  const router = routers.find((r) => r.name === routerName);
+  const set = (key: keyof Values) => (value: string) => setValues({ ...values, [key]: value });
 
   async function submit(e: FormEvent) {
     e.preventDefault();
-    const { spec, errors: found } = validate({ ...values, operator });
+    const { spec, errors: found } = validate({ ...values, operator, router: routerName }, routers);
     setErrors(found);
     if (!spec) {
-      setStatus({ kind: 'error', text: 'Fix the marked fields; nothing was signed.' });
+      tx.setState({ kind: 'error', text: 'Fix the marked fields; nothing was signed.' });
       return;
     }
-    if (!wallet) {
-      setStatus({ kind: 'error', text: 'Choose an account first.' });
-      return;
-    }
-    setStatus({ kind: 'pending', text: 'Checking the registration against the chain…' });
-    try {
-      const receipt = await sendContractTx(deployment, wallet, 'NodeRegistry', 'registerNode', [spec], (hash) =>
-        setStatus({ kind: 'pending', text: `Pending: ${hash.slice(0, 14)}…` }),
-      );
-      setStatus({ kind: 'done', text: `Confirmed in block ${receipt.blockNumber}.` });
-      onRegistered();
-    } catch (err) {
-      setStatus({ kind: 'error', text: `Rejected: ${describeError(err, REGISTRY_ERRORS)}` });
-    }
+    await tx.send([{ contract: 'NodeRegistry', fn: 'registerNode', args: [spec], label: 'Register' }]);
   }
 
-  const field = (key: keyof Values, label: string, hint?: string) => (
-    <div className="field">
-      <label htmlFor={`f-${key}`}>{label}</label>
-      <input
+  const text = (key: keyof Values, label: string, hint?: string) => (
+    <Field id={`f-${key}`} label={label} value={values[key]} onChange={set(key)} error={errors[key]} hint={hint} />
+  );
+  const select = (key: keyof Values, label: string, value: string, options: [string, string][], hint?: string) => (
+    <Field id={`f-${key}`} label={label} error={errors[key]} hint={hint}>
+      <select
         id={`f-${key}`}
-        name={key}
-        value={values[key]}
-        onChange={set(key)}
+        value={value}
+        onChange={(e) => set(key)(e.target.value)}
         aria-invalid={errors[key] ? true : undefined}
-        aria-describedby={errors[key] ? `e-${key}` : hint ? `h-${key}` : undefined}
-      />
-      {errors[key] ? (
-        <span id={`e-${key}`} className="field-error" role="alert">{errors[key]}</span>
-      ) : hint ? (
-        <span id={`h-${key}`} className="hint">{hint}</span>
-      ) : null}
-    </div>
+        aria-describedby={errors[key] ? `f-${key}-error` : hint ? `f-${key}-hint` : undefined}
+      >
+        {options.map(([v, l]) => (
+          <option key={v} value={v}>{l}</option>
+        ))}
+      </select>
+    </Field>
   );
 
   return (
@@ -185,45 +147,44 @@ export function RegisterNodeForm({
         <fieldset>
           <legend>Compute (CU, by class of work)</legend>
           <div className="grid3">
-            {field('logicCu', 'Logic', 'scalar / integer')}
-            {field('parallelCu', 'Parallel', 'FP32 / FP64 vector')}
-            {field('neuralCu', 'Neural', 'tensor FP16 / INT8')}
+            {text('logicCu', 'Logic', 'scalar / integer')}
+            {text('parallelCu', 'Parallel', 'FP32 / FP64 vector')}
+            {text('neuralCu', 'Neural', 'tensor FP16 / INT8')}
           </div>
         </fieldset>
         <div className="grid3">
-          {field('memoryGib', 'Memory (GiB)')}
-          {field('gpuModel', 'GPU model (catalog no.)', '0 = none')}
-          {field('gpuCount', 'GPU count')}
+          {text('memoryGib', 'Memory (GiB)')}
+          {select('gpuModel', 'GPU model', values.gpuModel, [
+            ['0', 'none'],
+            ...devices.filter((d) => d.kind !== 'cpu').map((d) => [String(d.code), `${d.name} (${d.kind.toUpperCase()})`] as [string, string]),
+          ])}
+          {text('gpuCount', 'GPU count')}
         </div>
         <div className="grid3">
-          <div className="field">
-            <label htmlFor="f-tier">Tier</label>
-            <select id="f-tier" value={values.tier} onChange={set('tier')}>
-              <option value="0">small</option>
-              <option value="1">medium</option>
-              <option value="2">large</option>
-              <option value="3">super-large</option>
-            </select>
-          </div>
-          {field('price', 'Price per CU-hour (tokens)')}
-          <div className="field">
-            <label htmlFor="f-operator">Network operator</label>
-            <select id="f-operator" value={operator} onChange={set('operator')} aria-invalid={errors.operator ? true : undefined}>
-              {operators.map((m) => (
-                <option key={m.address} value={m.address}>{m.name}</option>
-              ))}
-            </select>
-            {errors.operator && <span className="field-error" role="alert">{errors.operator}</span>}
-          </div>
+          {select('tier', 'Tier', values.tier, [
+            ['0', 'small'],
+            ['1', 'medium'],
+            ['2', 'large'],
+            ['3', 'super-large'],
+          ])}
+          {text('price', 'Price per CU-hour (tokens)')}
+          {select('operator', 'Network operator', operator, operators.map((m) => [m.address, m.name] as [string, string]))}
         </div>
         <div className="grid3">
-          {field('domain', 'Operator network')}
-          {field('router', 'Attachment router')}
-          {field('locator', 'SRv6 locator', 'IPv6 prefix, /48 by default')}
+          {select(
+            'router',
+            'Attachment router',
+            routerName,
+            routers.map((r) => [r.name, `${r.label} (${r.operator})`] as [string, string]),
+            'or pick it on the map',
+          )}
+          <Field id="f-locator" label="SRv6 locator" hint="the router's locator, from the topology">
+            <output id="f-locator" className="readout">{router ? formatPrefix(`${router.locator_bytes16}/${router.locator_length}`) : '—'}</output>
+          </Field>
         </div>
         <div className="actions">
-          <button type="submit" disabled={status.kind === 'pending'}>Register node</button>
-          <p role="status" aria-live="polite" className={`status ${status.kind}`} data-testid="register-status">{status.text}</p>
+          <button type="submit" disabled={tx.state.kind === 'pending'}>Register node</button>
+          <TxStatus state={tx.state} testId="register-status" />
         </div>
       </form>
     </section>

@@ -136,6 +136,7 @@ class Runtime:
             content=self.content(),
             executor_nodes=lambda node: node_map.get(node.node_id),
             auto_confirm=self.settings.auto_confirm,
+            confirmations=self.settings.confirmations,
         )
 
     def orchestrator(self) -> Orchestrator:

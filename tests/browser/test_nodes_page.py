@@ -1,4 +1,4 @@
-"""The nodes page in a real browser: register through the form; see chain-side registrations arrive."""
+"""The provider page in a real browser: register through the form; see chain-side registrations arrive."""
 
 from __future__ import annotations
 
@@ -21,17 +21,17 @@ def test_a_node_registered_through_the_page_is_listed(stack: tuple[Chain, ApiSer
     chain, api = stack
     requested: list[str] = []
     page.on("request", lambda r: requested.append(urlparse(r.url).netloc))
-    page.goto(api.url + "/")
+    page.goto(api.url + "/#/provider")
     cloud = next(a for a in chain.deployment.accounts if a.roles & Role.CLOUD)
     page.get_by_label("Account").select_option(cloud.address)
     page.get_by_label("Memory (GiB)").fill("512")
-    page.get_by_label("GPU model (catalog no.)").fill("3")
+    page.get_by_label("GPU model").select_option("18")
     page.get_by_label("GPU count").fill("8")
     page.get_by_role("button", name="Register node").click()
     expect(page.get_by_test_id("register-status")).to_have_text(re.compile("Confirmed in block"), timeout=20_000)
     row = page.get_by_test_id("node-row-1")
     expect(row).to_contain_text("512 GiB", timeout=10_000)
-    expect(row).to_contain_text("8 × model 3")
+    expect(row).to_contain_text("8 × nvidia-a100-sxm4-80gb")
     screenshot(page, "register-node-through-page")
     assert set(requested) <= allowed_hosts(chain, api), f"requests to other hosts: {set(requested)}"
 
@@ -40,7 +40,7 @@ def test_a_registration_sent_straight_to_the_chain_appears_after_reload(
     stack: tuple[Chain, ApiServer], page: Page
 ) -> None:
     chain, api = stack
-    page.goto(api.url + "/")
+    page.goto(api.url + "/#/provider")
     expect(page.get_by_test_id("node-total")).to_have_text("0")
     seller, operator = chain.account_with(Role.CLOUD), chain.account_with(Role.OPERATOR)
     registry = chain.contract("NodeRegistry")
@@ -52,7 +52,7 @@ def test_a_registration_sent_straight_to_the_chain_appears_after_reload(
 
 def test_invalid_fields_are_marked_before_anything_is_signed(stack: tuple[Chain, ApiServer], page: Page) -> None:
     _chain, api = stack
-    page.goto(api.url + "/")
+    page.goto(api.url + "/#/provider")
     for label in ("Logic", "Parallel", "Neural"):
         page.get_by_label(label, exact=True).fill("0")
     page.get_by_label("GPU count").fill("2")
@@ -65,7 +65,7 @@ def test_invalid_fields_are_marked_before_anything_is_signed(stack: tuple[Chain,
 
 def test_a_rejected_registration_shows_the_contract_error_in_words(stack: tuple[Chain, ApiServer], page: Page) -> None:
     chain, api = stack
-    page.goto(api.url + "/")
+    page.goto(api.url + "/#/provider")
     buyer = next(a for a in chain.deployment.accounts if not a.roles & (Role.CLOUD | Role.OPERATOR | Role.PROVIDER))
     page.get_by_label("Account").select_option(buyer.address)
     page.get_by_role("button", name="Register node").click()

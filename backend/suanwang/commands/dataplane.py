@@ -32,8 +32,10 @@ def demo(topology: str, src: str, dst: str, packets: int, as_json: bool) -> None
         click.echo(json.dumps(result, indent=2))
     else:
         checks = result["checks"]
-        click.echo(f"built {result['namespaces']} namespaces ({result['routers']} routers, {result['links']} links) "
-                   f"in {result['build_seconds']} s")
+        click.echo(
+            f"built {result['namespaces']} namespaces ({result['routers']} routers, {result['links']} links) "
+            f"in {result['build_seconds']} s"
+        )
         click.echo(f"shortest : {' -> '.join(result['shortest']['path'])}")
         for key in ("lease", "switched"):
             m = result[key]
@@ -42,7 +44,11 @@ def demo(topology: str, src: str, dst: str, packets: int, as_json: bool) -> None
         click.echo(f"captured SRH at {result['capture']['interface']}: {result['capture'].get('srh_hex')}")
         for name, value in checks.items():
             click.echo(f"check {name}: {value}")
-    ok = all(result["checks"][k] for k in ("lease_followed", "shortest_path_flat", "switch_moved",
-                                           "srh_matches_encoder")) and not result["checks"]["namespaces_left"]
+    ok = (
+        all(
+            result["checks"][k] for k in ("lease_followed", "shortest_path_flat", "switch_moved", "srh_matches_encoder")
+        )
+        and not result["checks"]["namespaces_left"]
+    )
     if not ok:
         raise SystemExit(1)

@@ -15,14 +15,34 @@ POLICIES = ("random", "best_fit", "dot_product", "gpu_packing", "fgd", "default"
 
 
 @click.command("match-trace")
-@click.option("--nodes", "nodes_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="node list CSV (sn,cpu_milli,memory_mib,gpu,model)")
-@click.option("--pods", "pods_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="pod list CSV (OpenB format)")
-@click.option("--policy", type=click.Choice(sorted(set(POLICIES) | set(load_profiles()))), default="default",
-              show_default=True, help="matching profile")
-@click.option("--target", type=float, default=1.0, show_default=True,
-              help="stop when arrived GPU demand reaches this multiple of the cluster's GPU capacity")
+@click.option(
+    "--nodes",
+    "nodes_csv",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="node list CSV (sn,cpu_milli,memory_mib,gpu,model)",
+)
+@click.option(
+    "--pods",
+    "pods_csv",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="pod list CSV (OpenB format)",
+)
+@click.option(
+    "--policy",
+    type=click.Choice(sorted(set(POLICIES) | set(load_profiles()))),
+    default="default",
+    show_default=True,
+    help="matching profile",
+)
+@click.option(
+    "--target",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="stop when arrived GPU demand reaches this multiple of the cluster's GPU capacity",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="seed for the random policy")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def match_trace(nodes_csv: Path, pods_csv: Path, policy: str, target: float, seed: int, as_json: bool) -> None:

@@ -113,8 +113,9 @@ def _optional_float(entry: Mapping[str, Any], key: str, name: str) -> float | No
     if value is None:
         return None
     if not isinstance(value, int | float) or value < 0:
-        raise InputError(f"{key} of {name} must be a non-negative number or null, got {value!r}",
-                         field=f"catalog:{name}:{key}")
+        raise InputError(
+            f"{key} of {name} must be a non-negative number or null, got {value!r}", field=f"catalog:{name}:{key}"
+        )
     return float(value)
 
 

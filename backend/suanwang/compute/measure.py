@@ -55,9 +55,7 @@ def thread_units(device: Device) -> ComputeUnits:
     if device.kind != "cpu" or device.threads <= 0:
         raise ValueError(f"{device.name} is not a CPU with a thread count")
     whole = device_units(device)
-    return ComputeUnits(
-        whole.logic // device.threads, whole.parallel // device.threads, whole.neural // device.threads
-    )
+    return ComputeUnits(whole.logic // device.threads, whole.parallel // device.threads, whole.neural // device.threads)
 
 
 def node_units(

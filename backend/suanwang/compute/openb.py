@@ -71,8 +71,9 @@ def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str
         rows = []
         for line, row in enumerate(reader, start=2):
             if None in row or any(row.get(c) is None for c in columns):
-                raise InputError(f"row has {len(row)} cells, expected {len(reader.fieldnames or [])}",
-                                 field=f"{path.name}:{line}")
+                raise InputError(
+                    f"row has {len(row)} cells, expected {len(reader.fieldnames or [])}", field=f"{path.name}:{line}"
+                )
             rows.append((line, row))
         return rows
 
@@ -116,12 +117,16 @@ def load_pods(path: Path, catalog: Catalog | None = None) -> list[OpenbPod]:
         if num_gpu == 1 and gpu_milli == 0:
             raise InputError("a one-GPU task must ask for a share in 1..1000", field=f"{where}:gpu_milli")
         if num_gpu > 1 and gpu_milli != GPU_MILLI_PER_GPU:
-            raise InputError(f"a {num_gpu}-GPU task must take whole GPUs (gpu_milli 1000), got {gpu_milli}",
-                             field=f"{where}:gpu_milli")
+            raise InputError(
+                f"a {num_gpu}-GPU task must take whole GPUs (gpu_milli 1000), got {gpu_milli}",
+                field=f"{where}:gpu_milli",
+            )
         spec = row["gpu_spec"].strip()
-        models = tuple(
-            sorted({catalog.openb_code(name.strip(), field=f"{where}:gpu_spec") for name in spec.split("|")})
-        ) if spec else ()
+        models = (
+            tuple(sorted({catalog.openb_code(name.strip(), field=f"{where}:gpu_spec") for name in spec.split("|")}))
+            if spec
+            else ()
+        )
         pods.append(
             OpenbPod(
                 name=row["name"].strip() or f"{path.stem}-{line}",

@@ -68,19 +68,13 @@ class ComputeUnits:
         return self.parallel + self.neural
 
     def __add__(self, other: ComputeUnits) -> ComputeUnits:
-        return ComputeUnits(
-            self.logic + other.logic, self.parallel + other.parallel, self.neural + other.neural
-        )
+        return ComputeUnits(self.logic + other.logic, self.parallel + other.parallel, self.neural + other.neural)
 
     def scaled(self, factor: float) -> ComputeUnits:
         """These units times ``factor`` (e.g. a GPU share), rounded down to whole mCU."""
         if factor < 0:
             raise ValueError(f"scale factor must be non-negative, got {factor}")
-        return ComputeUnits(
-            int(self.logic * factor), int(self.parallel * factor), int(self.neural * factor)
-        )
+        return ComputeUnits(int(self.logic * factor), int(self.parallel * factor), int(self.neural * factor))
 
     def of(self, work: WorkClass) -> int:
-        return {WorkClass.LOGIC: self.logic, WorkClass.PARALLEL: self.parallel, WorkClass.NEURAL: self.neural}[
-            work
-        ]
+        return {WorkClass.LOGIC: self.logic, WorkClass.PARALLEL: self.parallel, WorkClass.NEURAL: self.neural}[work]

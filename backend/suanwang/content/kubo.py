@@ -181,8 +181,9 @@ class KuboContentStore:
                 failure = f"{type(exc).__name__}: {exc}"
             if attempt < attempts:
                 delay = self.backoff_seconds * 2 ** (attempt - 1)
-                log.warning("IPFS API %s: %s failed (%s); retry %d/%d", self.api_url, command, failure, attempt,
-                            self.retries)
+                log.warning(
+                    "IPFS API %s: %s failed (%s); retry %d/%d", self.api_url, command, failure, attempt, self.retries
+                )
                 self._sleep(delay)
         raise ContentUnavailableError(
             f"IPFS API at {self.api_url} is unavailable: POST /api/v0/{command} failed {attempts} times, last "

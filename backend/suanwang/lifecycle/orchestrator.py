@@ -44,7 +44,7 @@ from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder, Unpl
 from suanwang.matching.model import StagePolicy
 from suanwang.roles import Role
 from suanwang.scheduling.base import Executor, JobSpec, JobState
-from suanwang.storage.models import Deal, Job, Lease, Member, Node, OrderRecord
+from suanwang.storage.models import ChainCursor, Deal, Job, Lease, Member, Node, OrderRecord
 from suanwang.storage.projections import FINAL_DEAL_STATUSES
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ TIMEOUT_STATUSES = ("proposed", "accepted", "started", "disputed")
 # A failed match that another match may have caused (capacity taken meanwhile): try the order again.
 RETRYABLE_MATCH_ERRORS = {"InsufficientCapacity", "NodeNotActive", "InvalidNodeStatus", "NodeDoesNotFit"}
 MAX_MATCH_ATTEMPTS = 3
+NO_NODES = "no node is offered in this market yet"
 
 
 def now() -> datetime:
@@ -91,6 +92,7 @@ class Orchestrator:
     content: ContentStore
     executor_nodes: Callable[[Node], str | None] = lambda node: None
     auto_confirm: bool = True
+    confirmations: int = 0
     batch_size: int = 50
     engine: MarketEngine | None = None
     _engine_nodes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
@@ -228,7 +230,16 @@ class Orchestrator:
         if self.engine is not None:
             self.engine.release(record.id)
 
+    def caught_up(self) -> bool:
+        """True when the index has every confirmed block: only then is the engine's view of the nodes
+        current enough to turn an order away."""
+        with self.sessions() as session:
+            cursor = session.get(ChainCursor, 1)
+        return cursor is not None and cursor.block_number >= self.w3.eth.block_number - self.confirmations
+
     def _match_new(self, engine: MarketEngine) -> None:
+        if not self.caught_up():
+            return
         with self.sessions.begin() as session:
             fee_bps = int(self.contracts["Federation"].functions.platformFeeBps().call())
             chain_time = int(self.w3.eth.get_block("latest")["timestamp"])
@@ -254,8 +265,8 @@ class Orchestrator:
                     continue
                 if isinstance(placed, Unplaced):
                     record.state, record.updated_at = "unmatched", now()
-                    record.explanation = list(placed.explanation.sentences)
-                    record.reason = placed.explanation.text
+                    record.explanation = list(placed.explanation.sentences) or [NO_NODES]
+                    record.reason = placed.explanation.text or NO_NODES
                     continue
                 try:
                     bill, route = self._bill(session, record, placed.node_id, fee_bps)
@@ -372,7 +383,7 @@ class Orchestrator:
             candidates.sort(key=lambda c: (c["total"], c["route"]["latency_ms"]))
             if candidates:
                 return candidates[:limit], []
-            sentences = list(engine.explain(market).sentences) if not refused else refused[:3]
+            sentences = (list(engine.explain(market).sentences) or [NO_NODES]) if not refused else refused[:3]
             return [], sentences
 
     # -- the seller's side: run the job -------------------------------------------------------------------

@@ -81,13 +81,10 @@ class BatchResult:
 
 # ---------------------------------------------------------------------- candidates
 def _signature(order: Order) -> tuple[object, ...]:
-    return (order.cpu_milli, order.memory_mib, order.num_gpu, order.gpu_share, order.gpu_models,
-            int(order.min_tier))
+    return (order.cpu_milli, order.memory_mib, order.num_gpu, order.gpu_share, order.gpu_models, int(order.min_tier))
 
 
-def _penalties(engine: Engine, orders: Sequence[Order], latency_cost_per_ms_hour: float) -> tuple[
-    FloatArray, IntArray
-]:
+def _penalties(engine: Engine, orders: Sequence[Order], latency_cost_per_ms_hour: float) -> tuple[FloatArray, IntArray]:
     """Per distinct network SLA (access point, latency cap, bandwidth floor): a row over all nodes of
     the network-distance cost per hour (``inf`` where the SLA fails); and each order's row."""
     keys: dict[tuple[int | None, float | None, float | None], int] = {}
@@ -124,8 +121,15 @@ def _room(scratch: _Scratch, order: Order, cols: IntArray) -> BoolArray:
     return ok
 
 
-def candidates(engine: Engine, orders: Sequence[Order], k: int, latency_cost_per_ms_hour: float = 0.0,
-               *, passes: int = DEFAULT_PASSES, block: int = BLOCK_ORDERS) -> Candidates:
+def candidates(
+    engine: Engine,
+    orders: Sequence[Order],
+    k: int,
+    latency_cost_per_ms_hour: float = 0.0,
+    *,
+    passes: int = DEFAULT_PASSES,
+    block: int = BLOCK_ORDERS,
+) -> Candidates:
     """Each order's K cheapest nodes that pass every filter and still have room for it, after the
     tentative claims of the orders generated before it (diversified candidates).
 
@@ -156,7 +160,10 @@ def candidates(engine: Engine, orders: Sequence[Order], k: int, latency_cost_per
     for members in groups.values():
         # Filters that depend only on the signature run once, through the engine's own plugins.
         representative = dataclasses.replace(
-            orders[members[0]], access_point=None, max_latency_ms=None, min_bandwidth_gbps=None,
+            orders[members[0]],
+            access_point=None,
+            max_latency_ms=None,
+            min_bandwidth_gbps=None,
             max_price_per_hour=None,
         )
         static = engine.feasible(representative)
@@ -179,8 +186,11 @@ def candidates(engine: Engine, orders: Sequence[Order], k: int, latency_cost_per
                     if np.isfinite(cap) and (over := rate >= cap).any():
                         cost[np.ix_(np.flatnonzero(caps[rows] == cap), np.flatnonzero(over))] = np.inf
                 kk = min(k, cols.size)
-                part = np.argpartition(cost, kk - 1, axis=1)[:, :kk] if kk < cols.size else np.broadcast_to(
-                    np.arange(cols.size), (rows.size, cols.size))
+                part = (
+                    np.argpartition(cost, kk - 1, axis=1)[:, :kk]
+                    if kk < cols.size
+                    else np.broadcast_to(np.arange(cols.size), (rows.size, cols.size))
+                )
                 ranked = np.take_along_axis(cost, part, axis=1)
                 part = np.take_along_axis(part, np.argsort(ranked, axis=1, kind="stable"), axis=1)
                 for r, i in enumerate(rows.tolist()):
@@ -342,8 +352,13 @@ def _solve_cp_sat(
     model.add(matched == best)
     max_cost = max((float(v.max()) for v in cands.costs if v.size), default=1.0) or 1.0
     scale = 1_000_000 / max_cost
-    model.minimize(sum(round(float(cands.costs[i][j]) * scale) * x[i, int(n)]
-                       for i in range(len(orders)) for j, n in enumerate(cands.nodes[i])))
+    model.minimize(
+        sum(
+            round(float(cands.costs[i][j]) * scale) * x[i, int(n)]
+            for i in range(len(orders))
+            for j, n in enumerate(cands.nodes[i])
+        )
+    )
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         if match_count is not None:
@@ -414,8 +429,9 @@ def _solve_flow(
         tails = np.concatenate([np.zeros(len(pending), dtype=np.int64), order_id, node_vertices])
         heads = np.concatenate([2 + np.arange(len(pending)), node_id, np.full(used_nodes.size, sink)])
         caps = np.concatenate([np.ones(len(pending) + arc_orders.size, dtype=np.int64), capacity.astype(np.int64)])
-        unit = np.concatenate([np.zeros(len(pending)), np.round(arc_costs * scale),
-                               np.zeros(used_nodes.size)]).astype(np.int64)
+        unit = np.concatenate([np.zeros(len(pending)), np.round(arc_costs * scale), np.zeros(used_nodes.size)]).astype(
+            np.int64
+        )
         arcs = flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, unit)
         flow.set_node_supply(source, len(pending))
         flow.set_node_supply(sink, -len(pending))
@@ -519,11 +535,29 @@ def clear_batch(
         if i not in chosen:
             explanation = engine.explain(order)
             if cands.nodes[i].size:
-                extra = (*explanation.extra,
-                         f"its {cands.nodes[i].size} cheapest feasible nodes went to other orders in this clearing")
-                explanation = Explanation(explanation.order_id, explanation.nodes_total, explanation.feasible,
-                                          explanation.rejections, extra, explanation.node_ids,
-                                          explanation.first_rejection)
+                extra = (
+                    *explanation.extra,
+                    f"its {cands.nodes[i].size} cheapest feasible nodes went to other orders in this clearing",
+                )
+                explanation = Explanation(
+                    explanation.order_id,
+                    explanation.nodes_total,
+                    explanation.feasible,
+                    explanation.rejections,
+                    extra,
+                    explanation.node_ids,
+                    explanation.first_rejection,
+                )
             unplaced.append(Unplaced(order.id, explanation))
-    return BatchResult(placements, unplaced, cost, solver, k, optimal, len(base), base_cost,
-                       cleared - started, time.perf_counter() - cleared)
+    return BatchResult(
+        placements,
+        unplaced,
+        cost,
+        solver,
+        k,
+        optimal,
+        len(base),
+        base_cost,
+        cleared - started,
+        time.perf_counter() - cleared,
+    )

@@ -59,8 +59,9 @@ class ClusterState:
         self.gpu_cu_per_gpu = np.zeros(n)  # composite CU per whole GPU
         for i, x in enumerate(nodes):
             cpu_model = x.cpu_model or reference_cpu
-            units = node_units(catalog, cpu_model=cpu_model, vcpus=x.cpu_milli / 1000,
-                               gpu_model=x.gpu_model, gpu_count=x.gpu_count)
+            units = node_units(
+                catalog, cpu_model=cpu_model, vcpus=x.cpu_milli / 1000, gpu_model=x.gpu_model, gpu_count=x.gpu_count
+            )
             tiers[i] = int(x.tier) if x.tier is not None else int(grade(units))
             self.cpu_cu_per_core[i] = thread_units(catalog.by_code(cpu_model)).composite / MILLI_PER_CU
             if x.gpu_count:
@@ -105,8 +106,10 @@ class ClusterState:
         self.version[index] += 1
 
     def take(self, index: int, cpu: int, mem: int, gpus: tuple[int, ...], share: int) -> None:
-        if self.cpu_free[index] < cpu or self.mem_free[index] < mem or any(
-            self.gpu_free[index, g] < share for g in gpus
+        if (
+            self.cpu_free[index] < cpu
+            or self.mem_free[index] < mem
+            or any(self.gpu_free[index, g] < share for g in gpus)
         ):
             raise InputError(f"node {self.node_ids[index]} has no room for this placement", field="placement")
         self.cpu_free[index] -= cpu

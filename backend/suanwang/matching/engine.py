@@ -40,8 +40,19 @@ if TYPE_CHECKING:
 class Cycle:
     """What one placement cycle knows about its order; plugins add cached vectors to it."""
 
-    __slots__ = ("bandwidth", "cpu", "engine", "latency", "max_latency_ms", "mem", "min_bandwidth_gbps", "num_gpu",
-                 "order", "rate", "share")
+    __slots__ = (
+        "bandwidth",
+        "cpu",
+        "engine",
+        "latency",
+        "max_latency_ms",
+        "mem",
+        "min_bandwidth_gbps",
+        "num_gpu",
+        "order",
+        "rate",
+        "share",
+    )
 
     def __init__(self, engine: Engine, order: Order) -> None:
         self.engine = engine
@@ -100,15 +111,15 @@ class Engine:
         plugins: dict[str, object] = {}
         for name in (*self.profile.filters, *(n for n, _ in self.profile.scores)):
             if "resources" not in REGISTRY[name].serves:
-                raise InputError(f"profile {self.profile.name!r}: plugin {name!r} serves only the market engine",
-                                 field=f"profiles:{self.profile.name}:{name}")
+                raise InputError(
+                    f"profile {self.profile.name!r}: plugin {name!r} serves only the market engine",
+                    field=f"profiles:{self.profile.name}:{name}",
+                )
             if name not in plugins:
                 plugins[name] = REGISTRY[name](self, self.profile.args.get(name, {}))
         self.plugins = plugins
         self.filters = [p for n in self.profile.filters if isinstance(p := plugins[n], FilterPlugin)]
-        self.scorers = [
-            (p, weight) for n, weight in self.profile.scores if isinstance(p := plugins[n], ScorePlugin)
-        ]
+        self.scorers = [(p, weight) for n, weight in self.profile.scores if isinstance(p := plugins[n], ScorePlugin)]
         self.reservers = [p for p in plugins.values() if isinstance(p, ReservePlugin)]
         self._all_plugins = list(plugins.values())
 
@@ -270,9 +281,7 @@ class Engine:
             extra = (f"{feasible - 1} feasible node{'s' if feasible > 2 else ''} scored lower",)
         return Explanation(cycle.order.id, n, feasible, tuple(rejections), extra, self.cluster.node_ids, first)
 
-    def _reserve(
-        self, cycle: Cycle, index: int, score: float, gpus: tuple[int, ...] | None = None
-    ) -> Placement | None:
+    def _reserve(self, cycle: Cycle, index: int, score: float, gpus: tuple[int, ...] | None = None) -> Placement | None:
         c = self.cluster
         if gpus is None:
             gpus = c.choose_gpus(index, cycle.num_gpu, cycle.share)
@@ -319,8 +328,15 @@ class Engine:
             extra = (*explanation.extra, f"binding to {placement.node_id} failed: {error.message}")
             return Unplaced(
                 cycle.order.id,
-                Explanation(explanation.order_id, explanation.nodes_total, explanation.feasible,
-                            explanation.rejections, extra, explanation.node_ids, explanation.first_rejection),
+                Explanation(
+                    explanation.order_id,
+                    explanation.nodes_total,
+                    explanation.feasible,
+                    explanation.rejections,
+                    extra,
+                    explanation.node_ids,
+                    explanation.first_rejection,
+                ),
             )
         return placement
 

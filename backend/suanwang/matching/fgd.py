@@ -105,9 +105,7 @@ def fragmentation(cpu_free: IntArray, gpu_free: IntArray, may_serve: BoolArray, 
     return result
 
 
-def after_placing(
-    cpu_free: IntArray, gpu_free: IntArray, shape: Shape
-) -> tuple[IntArray, IntArray]:
+def after_placing(cpu_free: IntArray, gpu_free: IntArray, shape: Shape) -> tuple[IntArray, IntArray]:
     """Free CPU and per-GPU shares of each node had it taken one task of ``shape`` (best-fit GPUs).
 
     Rows where the task does not fit come out meaningless; callers only read fitting rows.
@@ -150,7 +148,8 @@ class FgdScore(ScorePlugin, ReservePlugin):
         self._dirty: set[int] = set()
         workload = self.engine.workload
         self._may_serve = (
-            None if workload is None
+            None
+            if workload is None
             else workload.node_may_serve(self.engine.cluster.gpu_model, self.engine.catalog.max_code)
         )
 

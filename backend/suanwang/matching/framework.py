@@ -122,8 +122,10 @@ class Profile:
                 )
         for plugin, weight in self.scores:
             if not weight > 0:
-                raise InputError(f"weight of {plugin} in {self.name!r} must be positive, got {weight}",
-                                 field=f"profiles:{self.name}:scores:{plugin}")
+                raise InputError(
+                    f"weight of {plugin} in {self.name!r} must be positive, got {weight}",
+                    field=f"profiles:{self.name}:scores:{plugin}",
+                )
 
 
 def parse_profiles(data: Mapping[str, Any]) -> dict[str, Profile]:

@@ -162,9 +162,9 @@ def platform_fee(compute: int, fee_bps: int) -> int:
     return compute * fee_bps // BPS
 
 
-def fee_vectors(prices: list[int], total_mcu: int, duration_s: int, fee_bps: int) -> tuple[
-    npt.NDArray[Any], npt.NDArray[Any]
-]:
+def fee_vectors(
+    prices: list[int], total_mcu: int, duration_s: int, fee_bps: int
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     """(compute fees, platform fees) for many prices, exactly as :func:`compute_fee` and
     :func:`platform_fee`: int64 arrays when no intermediate product can overflow, else arrays of
     Python integers (object dtype), which are exact at any size."""
@@ -186,8 +186,9 @@ def tokens(amount: int) -> str:
 # ---------------------------------------------------------------------- validation
 def _check_int(prefix: str, name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InputError(f"{prefix}: {name} must be an integer in {low}..{high}, got {value!r}",
-                         field=f"{prefix.split()[-1]}:{name}")
+        raise InputError(
+            f"{prefix}: {name} must be an integer in {low}..{high}, got {value!r}", field=f"{prefix.split()[-1]}:{name}"
+        )
 
 
 def validate_market_order(order: MarketOrder) -> None:
@@ -208,11 +209,15 @@ def validate_market_order(order: MarketOrder) -> None:
     _check_int(prefix, "max_total", order.max_total, 0, UINT128)
     _check_int(prefix, "access_point", order.access_point, 0, INT64_SAFE)
     if not 0 <= order.max_latency_ms < float("inf"):
-        raise InputError(f"{prefix}: max_latency_ms must be >= 0 (0 = no limit), got {order.max_latency_ms}",
-                         field=f"{order.order_id}:max_latency_ms")
+        raise InputError(
+            f"{prefix}: max_latency_ms must be >= 0 (0 = no limit), got {order.max_latency_ms}",
+            field=f"{order.order_id}:max_latency_ms",
+        )
     if not 0 <= order.min_bandwidth_gbps < float("inf"):
-        raise InputError(f"{prefix}: min_bandwidth_gbps must be >= 0 (0 = no floor), got {order.min_bandwidth_gbps}",
-                         field=f"{order.order_id}:min_bandwidth_gbps")
+        raise InputError(
+            f"{prefix}: min_bandwidth_gbps must be >= 0 (0 = no floor), got {order.min_bandwidth_gbps}",
+            field=f"{order.order_id}:min_bandwidth_gbps",
+        )
 
 
 def validate_market_node(node: MarketNode) -> None:
@@ -222,20 +227,24 @@ def validate_market_node(node: MarketNode) -> None:
     for name in ("logic_mcu", "parallel_mcu", "neural_mcu"):
         _check_int(prefix, name, getattr(node, name), 0, MAX_MCU)
     if not any(node.capacity):
-        raise InputError(f"{prefix}: offers no compute in any class (ZeroCapacity on chain)",
-                         field=f"{node.node_id}:logic_mcu")
+        raise InputError(
+            f"{prefix}: offers no compute in any class (ZeroCapacity on chain)", field=f"{node.node_id}:logic_mcu"
+        )
     _check_int(prefix, "memory_mib", node.memory_mib, 0, UINT32)
     _check_int(prefix, "gpu_model", node.gpu_model, 0, UINT16)
     _check_int(prefix, "gpu_count", node.gpu_count, 0, UINT16)
     if (node.gpu_model == 0) != (node.gpu_count == 0):
-        raise InputError(f"{prefix}: GPU model {node.gpu_model} and count {node.gpu_count} disagree (InvalidGpu)",
-                         field=f"{node.node_id}:gpu_count")
+        raise InputError(
+            f"{prefix}: GPU model {node.gpu_model} and count {node.gpu_count} disagree (InvalidGpu)",
+            field=f"{node.node_id}:gpu_count",
+        )
     _check_int(prefix, "tier", node.tier, 0, 3)
     _check_int(prefix, "price_per_cu_hour", node.price_per_cu_hour, 0, UINT128)
     _check_int(prefix, "router", node.router, 0, INT64_SAFE)
     if not 0.0 <= node.reliability <= 1.0:
-        raise InputError(f"{prefix}: reliability must be in 0..1, got {node.reliability}",
-                         field=f"{node.node_id}:reliability")
+        raise InputError(
+            f"{prefix}: reliability must be in 0..1, got {node.reliability}", field=f"{node.node_id}:reliability"
+        )
 
 
 # ---------------------------------------------------------------------- node state
@@ -253,6 +262,7 @@ class MarketState:
         self.capacity = np.zeros((0, 3), dtype=np.int64)
         self.reserved = np.zeros((0, 3), dtype=np.int64)
         self.listed = np.zeros(0, dtype=bool)
+        self._derive()  # an empty market has (empty) derived arrays too
         for node in nodes:
             self.add(node)
 
@@ -289,7 +299,8 @@ class MarketState:
             raise InputError(
                 f"node {node.node_id}: {name}_mcu {node.capacity[below[0]]} is below the "
                 f"{int(self.reserved[slot, below[0]])} mCU reserved by running deals (CapacityBelowReserved on chain)",
-                field=f"{node.node_id}:{name}_mcu")
+                field=f"{node.node_id}:{name}_mcu",
+            )
         self.nodes[slot] = node
         self.capacity[slot] = node.capacity
         self._derive()
@@ -298,8 +309,9 @@ class MarketState:
         try:
             return self.index[node_id]
         except KeyError:
-            raise NotFoundError(f"no node {node_id} in this market; known: {len(self.index)} nodes",
-                                field="node_id") from None
+            raise NotFoundError(
+                f"no node {node_id} in this market; known: {len(self.index)} nodes", field="node_id"
+            ) from None
 
     def _derive(self) -> None:
         nodes = self.nodes
@@ -322,8 +334,20 @@ class MarketCycle:
     filter so far accepts: the bill (which may call the transit-fee function per node) is only
     computed for those. The fee vectors hold values at the ``billed`` node indices."""
 
-    __slots__ = ("bandwidth", "billed", "compute", "engine", "latency", "max_latency_ms", "min_bandwidth_gbps",
-                 "order", "passing", "platform", "total", "transit")
+    __slots__ = (
+        "bandwidth",
+        "billed",
+        "compute",
+        "engine",
+        "latency",
+        "max_latency_ms",
+        "min_bandwidth_gbps",
+        "order",
+        "passing",
+        "platform",
+        "total",
+        "transit",
+    )
 
     def __init__(self, engine: MarketEngine, order: MarketOrder) -> None:
         self.engine = engine
@@ -388,8 +412,10 @@ class MarketEngine:
         for name in (*self.profile.filters, *(n for n, _ in self.profile.scores)):
             cls = REGISTRY[name]
             if "market" not in cls.serves:
-                raise InputError(f"profile {self.profile.name!r}: plugin {name!r} does not serve the market engine",
-                                 field=f"profiles:{self.profile.name}:{name}")
+                raise InputError(
+                    f"profile {self.profile.name!r}: plugin {name!r} does not serve the market engine",
+                    field=f"profiles:{self.profile.name}:{name}",
+                )
             # The plugins shared with Engine (stage, network, reliability) read only stage, network,
             # routes() and cluster.{size, owner, owner_names, reliability}, which this engine provides.
             plugins.setdefault(name, cls(cast("Engine", self), self.profile.args.get(name, {})))
@@ -467,7 +493,8 @@ class MarketEngine:
                     f"order {order.order_id}: node {node_id} has {int(free[c])} {name} mCU free, the deal holds "
                     f"{order.demand[c]}; the chain never reserves beyond capacity, so the nodes or deals given "
                     "are stale",
-                    field=f"{order.order_id}:{name}_mcu")
+                    field=f"{order.order_id}:{name}_mcu",
+                )
         self._take(order, slot)
 
     def add_node(self, node: MarketNode) -> None:
@@ -491,8 +518,14 @@ class MarketEngine:
         """The node was paused or retired: it takes no new orders; running deals still release."""
         self.state.listed[self.state.slot(node_id)] = False
 
-    def clear_batch(self, orders: Sequence[MarketOrder], *, k: int = DEFAULT_K, exact_limit: int = 20_000,
-                    time_limit_s: float = 10.0) -> MarketBatchResult:
+    def clear_batch(
+        self,
+        orders: Sequence[MarketOrder],
+        *,
+        k: int = DEFAULT_K,
+        exact_limit: int = 20_000,
+        time_limit_s: float = 10.0,
+    ) -> MarketBatchResult:
         """Match a set of orders together, most matched first, then least total billed.
 
         Each order may go to its ``k`` cheapest nodes (by bill total) that pass every check now and
@@ -545,19 +578,36 @@ class MarketEngine:
                 continue
             explanation = self.explain(order)
             if len(cands[i]):
-                extra = (*explanation.extra,
-                         f"its {len(cands[i])} cheapest feasible nodes went to other orders in this clearing")
-                explanation = Explanation(explanation.order_id, explanation.nodes_total, explanation.feasible,
-                                          explanation.rejections, extra, explanation.node_ids,
-                                          explanation.first_rejection)
+                extra = (
+                    *explanation.extra,
+                    f"its {len(cands[i])} cheapest feasible nodes went to other orders in this clearing",
+                )
+                explanation = Explanation(
+                    explanation.order_id,
+                    explanation.nodes_total,
+                    explanation.feasible,
+                    explanation.rejections,
+                    extra,
+                    explanation.node_ids,
+                    explanation.first_rejection,
+                )
             unplaced.append(Unplaced(order.order_id, explanation))
-        return MarketBatchResult(placements, unplaced, sum(p.total for p in placements), solver, k, optimal,
-                                 len(base), base_total, time.perf_counter() - started)
+        return MarketBatchResult(
+            placements,
+            unplaced,
+            sum(p.total for p in placements),
+            solver,
+            k,
+            optimal,
+            len(base),
+            base_total,
+            time.perf_counter() - started,
+        )
 
     # ------------------------------------------------------------------ bills
-    def bills(self, order: MarketOrder, nodes: IntArray) -> tuple[
-        npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]
-    ]:
+    def bills(
+        self, order: MarketOrder, nodes: IntArray
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
         """(compute, platform, transit, total) fees of the order at node indices ``nodes``, exact."""
         prices = [self.state.prices[int(i)] for i in nodes]
         compute, platform = fee_vectors(prices, order.total_mcu, order.duration_s, self.platform_fee_bps)
@@ -569,8 +619,10 @@ class MarketEngine:
                 if fee < 0:
                     raise InputError(f"transit fee for order {order.order_id} is negative ({fee})", field="transit_fee")
             transit = np.array(fees, dtype=object)
-        if compute.dtype != object and transit.size and (
-            int(compute.max()) + int(platform.max()) + int(transit.max()) <= INT64_SAFE
+        if (
+            compute.dtype != object
+            and transit.size
+            and (int(compute.max()) + int(platform.max()) + int(transit.max()) <= INT64_SAFE)
         ):
             transit = transit.astype(np.int64)
         else:
@@ -641,8 +693,9 @@ class MarketEngine:
         compute, platform, transit, total = cycle.fees_at(slot)
         self._take(cycle.order, slot)
         latency = float(cycle.latency[slot]) if cycle.latency is not None else None
-        return MarketPlacement(cycle.order.order_id, self.state.nodes[slot].node_id, compute, platform, transit,
-                               total, latency, score)
+        return MarketPlacement(
+            cycle.order.order_id, self.state.nodes[slot].node_id, compute, platform, transit, total, latency, score
+        )
 
     def _nodes_changed(self) -> None:
         self._route_cache.clear()
@@ -663,8 +716,14 @@ class MarketEngine:
                     break
         return chosen
 
-    def _solve_exact(self, orders: Sequence[MarketOrder], cands: list[IntArray], costs: list[list[int]],
-                     hint: dict[int, int], time_limit_s: float) -> tuple[dict[int, int], bool]:
+    def _solve_exact(
+        self,
+        orders: Sequence[MarketOrder],
+        cands: list[IntArray],
+        costs: list[list[int]],
+        hint: dict[int, int],
+        time_limit_s: float,
+    ) -> tuple[dict[int, int], bool]:
         model = cp_model.CpModel()
         x: dict[tuple[int, int], cp_model.IntVar] = {}
         by_node: dict[int, list[tuple[int, int]]] = {}

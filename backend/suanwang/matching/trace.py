@@ -20,16 +20,24 @@ from suanwang.matching.model import NetworkCost, Node, Order, Placement
 
 
 def openb_nodes(rows: Sequence[OpenbNode]) -> list[Node]:
-    return [Node(id=r.sn, cpu_milli=r.cpu_milli, memory_mib=r.memory_mib, gpu_count=r.gpu_count,
-                 gpu_model=r.gpu_model) for r in rows]
+    return [
+        Node(id=r.sn, cpu_milli=r.cpu_milli, memory_mib=r.memory_mib, gpu_count=r.gpu_count, gpu_model=r.gpu_model)
+        for r in rows
+    ]
 
 
 def openb_orders(rows: Sequence[OpenbPod]) -> list[Order]:
     """Orders in creation order (stable for equal times)."""
     ordered = sorted(rows, key=lambda r: r.creation_time)
     return [
-        Order(id=r.name, cpu_milli=r.cpu_milli, memory_mib=r.memory_mib, num_gpu=r.num_gpu,
-              gpu_milli=r.gpu_milli if r.num_gpu else 1000, gpu_models=r.gpu_models)
+        Order(
+            id=r.name,
+            cpu_milli=r.cpu_milli,
+            memory_mib=r.memory_mib,
+            num_gpu=r.num_gpu,
+            gpu_milli=r.gpu_milli if r.num_gpu else 1000,
+            gpu_models=r.gpu_models,
+        )
         for r in ordered
     ]
 
@@ -110,8 +118,7 @@ def replay(
         frag = fragmentation(c.cpu_free, c.gpu_free, may_serve, workload)
     else:
         frag = fgd.current()
-    return ReplayResult(policy, capacity, arrived, c.gpu_allocated_milli(), count, placed,
-                        float(frag.sum()), seconds)
+    return ReplayResult(policy, capacity, arrived, c.gpu_allocated_milli(), count, placed, float(frag.sum()), seconds)
 
 
 def _renamed(order: Order, new_id: str) -> Order:
@@ -122,5 +129,10 @@ def _renamed(order: Order, new_id: str) -> Order:
 
 def replay_files(nodes_csv: Path, pods_csv: Path, policy: str, **options: object) -> ReplayResult:
     catalog = default_catalog()
-    return replay(openb_nodes(load_nodes(nodes_csv, catalog)), openb_orders(load_pods(pods_csv, catalog)),
-                  policy, catalog=catalog, **options)  # type: ignore[arg-type]
+    return replay(
+        openb_nodes(load_nodes(nodes_csv, catalog)),
+        openb_orders(load_pods(pods_csv, catalog)),
+        policy,
+        catalog=catalog,
+        **options,
+    )  # type: ignore[arg-type]

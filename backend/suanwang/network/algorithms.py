@@ -28,8 +28,9 @@ def _tree_path(net: Network, weights: np.ndarray, src: int, dst: int) -> list[in
     return net._walk(pred, src, dst)
 
 
-def k_shortest_paths(net: Network, src: str | int, dst: str | int, k: int,
-                     min_bandwidth_gbps: float | None = None, *, srv6: bool = True) -> list[Path]:
+def k_shortest_paths(
+    net: Network, src: str | int, dst: str | int, k: int, min_bandwidth_gbps: float | None = None, *, srv6: bool = True
+) -> list[Path]:
     """Up to ``k`` loopless paths from src to dst in increasing latency (Yen 1971), optionally only
     over links with ``min_bandwidth_gbps`` free."""
     if k < 1:
@@ -40,9 +41,11 @@ def k_shortest_paths(net: Network, src: str | int, dst: str | int, k: int,
         base[net.free_gbps()[net._arc_link] < min_bandwidth_gbps - 1e-9] = np.inf
     first = _tree_path(net, base, s, t)
     if first is None:
-        raise InfeasibleError(f"no path from {net.routers[s].name} to {net.routers[t].name}"
-                              + (f" with {min_bandwidth_gbps} Gbps free" if min_bandwidth_gbps else ""),
-                              field="path")
+        raise InfeasibleError(
+            f"no path from {net.routers[s].name} to {net.routers[t].name}"
+            + (f" with {min_bandwidth_gbps} Gbps free" if min_bandwidth_gbps else ""),
+            field="path",
+        )
     lat = net.link_latency_ms
 
     def latency(nodes: list[int]) -> float:
@@ -84,8 +87,9 @@ def _path_latency(net: Network, nodes: Iterable[int]) -> float:
     return float(sum(net.link_latency_ms[net._link_of[(seq[i], seq[i + 1])]] for i in range(len(seq) - 1)))
 
 
-def cheapest_path(net: Network, src: str | int, dst: str | int, max_latency_ms: float,
-                  method: str = "auto", *, srv6: bool = True) -> CheapestResult:
+def cheapest_path(
+    net: Network, src: str | int, dst: str | int, max_latency_ms: float, method: str = "auto", *, srv6: bool = True
+) -> CheapestResult:
     """The path of least transit cost whose latency is at most ``max_latency_ms``.
 
     ``method``: "exact" (label setting, proven optimal), "larac" (Lagrangian relaxation, Juttner
@@ -99,7 +103,9 @@ def cheapest_path(net: Network, src: str | int, dst: str | int, max_latency_ms: 
     if shortest.latency_ms > max_latency_ms + LATENCY_EPSILON_MS:
         raise InfeasibleError(
             f"no path from {net.routers[s].name} to {net.routers[t].name} within {max_latency_ms} ms: "
-            f"the shortest takes {shortest.latency_ms:.3f} ms", field="max_latency_ms")
+            f"the shortest takes {shortest.latency_ms:.3f} ms",
+            field="max_latency_ms",
+        )
     if method == "exact":
         return _exact(net, s, t, max_latency_ms, srv6)
     if method == "larac":
@@ -143,8 +149,9 @@ def _exact(net: Network, s: int, t: int, bound: float, srv6: bool) -> CheapestRe
             labels.append((nxt, label))
             heapq.heappush(heap, (cost + price[li], nl, len(labels) - 1))
         if len(labels) > EXACT_MAX_LABELS:
-            raise InfeasibleError(f"exact search exceeded {EXACT_MAX_LABELS} labels; use method='larac'",
-                                  field="method")
+            raise InfeasibleError(
+                f"exact search exceeded {EXACT_MAX_LABELS} labels; use method='larac'", field="method"
+            )
     raise InfeasibleError(f"no path within {bound} ms", field="max_latency_ms")
 
 
@@ -180,5 +187,4 @@ def _larac(net: Network, s: int, t: int, bound: float, srv6: bool) -> CheapestRe
         else:
             pc = r
     cost = _path_cost(net, pd_nodes)
-    return CheapestResult(net.make_path(pd_nodes, srv6=srv6), cost, min(float(cost), lower), cost <= lower,
-                          iterations)
+    return CheapestResult(net.make_path(pd_nodes, srv6=srv6), cost, min(float(cost), lower), cost <= lower, iterations)

@@ -82,10 +82,12 @@ class ApnAttribute:
             raise InputError(f"APN ID {self.apn_id} does not fit {self.id_bits} bits", field="apn_id")
         bitmap, values = 0, []
         s = self.sla
-        for bit, value in ((PARA_BANDWIDTH, None if s.min_bandwidth_gbps is None else s.min_bandwidth_gbps * 1e6),
-                           (PARA_LATENCY, None if s.max_latency_ms is None else s.max_latency_ms * 1e3),
-                           (PARA_JITTER, None if s.max_jitter_ms is None else s.max_jitter_ms * 1e3),
-                           (PARA_LOSS, None if s.max_loss is None else s.max_loss * 1e9)):
+        for bit, value in (
+            (PARA_BANDWIDTH, None if s.min_bandwidth_gbps is None else s.min_bandwidth_gbps * 1e6),
+            (PARA_LATENCY, None if s.max_latency_ms is None else s.max_latency_ms * 1e3),
+            (PARA_JITTER, None if s.max_jitter_ms is None else s.max_jitter_ms * 1e3),
+            (PARA_LOSS, None if s.max_loss is None else s.max_loss * 1e9),
+        ):
             if value is not None:
                 if not 0 <= round(value) <= _U32:
                     raise InputError(f"APN parameter {value} does not fit 32 bits", field="sla")
@@ -101,15 +103,15 @@ class ApnAttribute:
     def decode_option(cls, option: bytes) -> ApnAttribute:
         if len(option) < 2 or option[0] != APN_OPTION_TYPE or len(option) < 2 + option[1]:
             raise InputError("not an APN option (type 0x1E with its data)", field="apn")
-        data = option[2:2 + option[1]]
+        data = option[2 : 2 + option[1]]
         id_type, flags, _ = struct.unpack(">BBH", data[:4])
         bits = {v: k for k, v in APN_ID_TYPES.items()}.get(id_type)
         if bits is None:
             raise InputError(f"unknown APN-ID-Type {id_type}", field="apn")
-        apn_id = int.from_bytes(data[4:4 + bits // 8], "big")
+        apn_id = int.from_bytes(data[4 : 4 + bits // 8], "big")
         sla = Sla()
         if flags & FLAG_PARAMS:
-            rest = data[4 + bits // 8:]
+            rest = data[4 + bits // 8 :]
             (bitmap,) = struct.unpack(">I", rest[:4])
             vals = iter(struct.unpack(f">{(len(rest) - 4) // 4}I", rest[4:]))
             bw = next(vals) / 1e6 if bitmap & PARA_BANDWIDTH else None
@@ -138,8 +140,7 @@ def path_loss(path: Path) -> float:
     return 1.0 - (1.0 - LOSS_PER_LINK) ** len(path.links)
 
 
-def select_path(net: Network, src: str | int, dst: str | int, attribute: ApnAttribute, *,
-                srv6: bool = True) -> Path:
+def select_path(net: Network, src: str | int, dst: str | int, attribute: ApnAttribute, *, srv6: bool = True) -> Path:
     """The lowest-latency path meeting every SLA parameter of ``attribute``: the headend's mapping of
     an APN ID to an SRv6 path. Raises InfeasibleError saying which parameter no candidate met."""
     sla = attribute.sla
@@ -149,9 +150,11 @@ def select_path(net: Network, src: str | int, dst: str | int, attribute: ApnAttr
         raise InfeasibleError(f"APN {attribute.apn_id:#x}: {exc.message}", field=exc.field) from None
 
     def meets(p: Path) -> bool:
-        return ((sla.max_latency_ms is None or p.latency_ms <= sla.max_latency_ms + 1e-9)
-                and (sla.max_jitter_ms is None or path_jitter_ms(p) <= sla.max_jitter_ms + 1e-12)
-                and (sla.max_loss is None or path_loss(p) <= sla.max_loss))
+        return (
+            (sla.max_latency_ms is None or p.latency_ms <= sla.max_latency_ms + 1e-9)
+            and (sla.max_jitter_ms is None or path_jitter_ms(p) <= sla.max_jitter_ms + 1e-12)
+            and (sla.max_loss is None or path_loss(p) <= sla.max_loss)
+        )
 
     if meets(first):
         return net.make_path(first.router_indices, srv6=srv6) if srv6 else first
@@ -164,4 +167,6 @@ def select_path(net: Network, src: str | int, dst: str | int, attribute: ApnAttr
         f"APN {attribute.apn_id:#x}: none of the {len(candidates)} shortest paths meets the SLA; the "
         f"fewest-hop one has {len(fewest.links)} hops: jitter {path_jitter_ms(fewest):.3f} ms, loss "
         f"{path_loss(fewest):.2e}, latency {fewest.latency_ms:.3f} ms (asked: jitter <= {sla.max_jitter_ms} ms, "
-        f"loss <= {sla.max_loss}, latency <= {sla.max_latency_ms} ms)", field="sla")
+        f"loss <= {sla.max_loss}, latency <= {sla.max_latency_ms} ms)",
+        field="sla",
+    )

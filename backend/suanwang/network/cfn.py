@@ -89,15 +89,17 @@ class CfnDomain:
 
     # ---- registration (at the CFN node) -------------------------------------------------------
 
-    def register(self, service_id: str, address: str, site: str | int, load: float,
-                 service_time_ms: float = 5.0) -> None:
+    def register(
+        self, service_id: str, address: str, site: str | int, load: float, service_time_ms: float = 5.0
+    ) -> None:
         if not 0.0 <= load <= 1.0:
             raise InputError(f"compute load is a utilisation 0..1; got {load}", field="load")
         node = self.net.router_index(site)
         for other, table in self._local.items():
             if other != node and address in table:
-                raise InputError(f"instance {address} is already registered at "
-                                 f"{self.net.routers[other].name}", field="address")
+                raise InputError(
+                    f"instance {address} is already registered at {self.net.routers[other].name}", field="address"
+                )
         self._local.setdefault(node, {})[address] = ServiceInstance(service_id, address, node, load, service_time_ms)
         self._originate(node)
 
@@ -166,20 +168,37 @@ class CfnDomain:
         entries = self.table(node).get(service_id, [])
         if not entries:
             known = sorted(self.table(node))
-            raise NotFoundError(f"{self.net.routers[node].name} knows no instance of {service_id!r}; "
-                                f"services it knows: {', '.join(known) or 'none'}", field="service_id")
+            raise NotFoundError(
+                f"{self.net.routers[node].name} knows no instance of {service_id!r}; "
+                f"services it knows: {', '.join(known) or 'none'}",
+                field="service_id",
+            )
         latency = self.net.latency_from(node)
         if flow_id is not None:
             pinned = self._flows.get((node, flow_id))
             for inst, _ in entries:
                 if inst.address == pinned:
-                    return Choice(service_id, inst, self.net.routers[inst.site].name, 2 * float(latency[inst.site]),
-                                  inst.compute_delay_ms(), True)
+                    return Choice(
+                        service_id,
+                        inst,
+                        self.net.routers[inst.site].name,
+                        2 * float(latency[inst.site]),
+                        inst.compute_delay_ms(),
+                        True,
+                    )
         best = min(entries, key=lambda e: (2 * latency[e[0].site] + e[0].compute_delay_ms(), e[0].address))[0]
         if best.compute_delay_ms() == float("inf") or latency[best.site] == float("inf"):
-            raise InfeasibleError(f"every instance of {service_id!r} is saturated or unreachable from "
-                                  f"{self.net.routers[node].name}", field="service_id")
+            raise InfeasibleError(
+                f"every instance of {service_id!r} is saturated or unreachable from {self.net.routers[node].name}",
+                field="service_id",
+            )
         if flow_id is not None:
             self._flows[(node, flow_id)] = best.address
-        return Choice(service_id, best, self.net.routers[best.site].name, 2 * float(latency[best.site]),
-                      best.compute_delay_ms(), False)
+        return Choice(
+            service_id,
+            best,
+            self.net.routers[best.site].name,
+            2 * float(latency[best.site]),
+            best.compute_delay_ms(),
+            False,
+        )

@@ -37,16 +37,20 @@ def resolve_topology(name: str | Path) -> Path:
         if candidate.exists():
             return candidate
     available = sorted(p.stem for p in zoo.glob("*.graphml")) if zoo.is_dir() else []
-    raise InputError(f"topology {str(name)!r} not found (as a path or in {zoo}); available: "
-                     f"{', '.join(available) or 'none'}", field="topology")
+    raise InputError(
+        f"topology {str(name)!r} not found (as a path or in {zoo}); available: {', '.join(available) or 'none'}",
+        field="topology",
+    )
 
 
 def _price(value: Any, where: str) -> int:
     try:
         price = int(str(value))
     except ValueError:
-        raise InputError(f"{where}: transit price {value!r} is not an integer of token base units",
-                         field="transit_price_per_gbps_hour") from None
+        raise InputError(
+            f"{where}: transit price {value!r} is not an integer of token base units",
+            field="transit_price_per_gbps_hour",
+        ) from None
     if price < 0:
         raise InputError(f"{where}: transit price must be >= 0", field="transit_price_per_gbps_hour")
     return price
@@ -64,17 +68,24 @@ def load_peering_file(path: str | Path) -> Network:
     except yaml.YAMLError as exc:
         raise InputError(f"{path} is not valid YAML: {exc}", field="peering") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("operators"), list):
-        raise InputError(f"{path}: expected a mapping with an 'operators' list (and optional 'peering')",
-                         field="peering")
+        raise InputError(
+            f"{path}: expected a mapping with an 'operators' list (and optional 'peering')", field="peering"
+        )
     operators = []
     for i, entry in enumerate(doc["operators"]):
         if not isinstance(entry, dict) or "topology" not in entry:
             raise InputError(f"{path}: operators[{i}] needs a 'topology'", field="peering")
         topo_path = resolve_topology(entry["topology"])
         name = str(entry.get("name") or topo_path.stem)
-        operators.append(Operator(name, load_graphml(topo_path, name),
-                                  _price(entry.get("transit_price_per_gbps_hour",
-                                                   DEFAULT_TRANSIT_PRICE_PER_GBPS_HOUR), f"{path}: {name}")))
+        operators.append(
+            Operator(
+                name,
+                load_graphml(topo_path, name),
+                _price(
+                    entry.get("transit_price_per_gbps_hour", DEFAULT_TRANSIT_PRICE_PER_GBPS_HOUR), f"{path}: {name}"
+                ),
+            )
+        )
     peerings = []
     for i, entry in enumerate(doc.get("peering") or []):
         if not isinstance(entry, dict) or not {"a", "b", "capacity_gbps"} <= set(entry):
@@ -87,8 +98,10 @@ def load_network(files: Sequence[str | Path], peering: str | Path | None = None)
     """GraphML files (each one operator at the default transit price), or one peering YAML file."""
     if peering is not None:
         if files:
-            raise InputError("give either topology files or a peering file, not both (the peering file "
-                             "lists its topologies)", field="topology")
+            raise InputError(
+                "give either topology files or a peering file, not both (the peering file lists its topologies)",
+                field="topology",
+            )
         return load_peering_file(peering)
     if len(files) == 1 and str(files[0]).endswith((".yaml", ".yml")):
         return load_peering_file(files[0])

@@ -180,11 +180,23 @@ class Network:
                 raise InputError(f"{op.name}: transit price must be >= 0", field="transit_price_per_gbps_hour")
             base = len(routers)
             for i, spec in enumerate(op.topology.routers):
-                routers.append(Router(base + i, op.name, number, spec.label, spec.graphml_id, spec.latitude,
-                                      spec.longitude, router_id(op.name, spec.label), Locator.for_router(number, i)))
+                routers.append(
+                    Router(
+                        base + i,
+                        op.name,
+                        number,
+                        spec.label,
+                        spec.graphml_id,
+                        spec.latitude,
+                        spec.longitude,
+                        router_id(op.name, spec.label),
+                        Locator.for_router(number, i),
+                    )
+                )
             for ln in op.topology.links:
-                links.append(Link(len(links), base + ln.a, base + ln.b, ln.km, ln.latency_ms,
-                                  ln.capacity_gbps, op.name))
+                links.append(
+                    Link(len(links), base + ln.a, base + ln.b, ln.km, ln.latency_ms, ln.capacity_gbps, op.name)
+                )
             self.report += [f"{op.name}: {line}" for line in op.topology.report]
         self.routers: tuple[Router, ...] = tuple(routers)
         self._by_name = {r.name: r.index for r in routers}
@@ -217,7 +229,8 @@ class Network:
         self.link_capacity_gbps = np.fromiter((ln.capacity_gbps for ln in self.links), dtype=np.float64, count=m)
         op_index = {op.name: i for i, op in enumerate(self.operators)}
         self.link_operator = np.fromiter(
-            (op_index[ln.operator] if ln.operator is not None else -1 for ln in self.links), dtype=np.int32, count=m)
+            (op_index[ln.operator] if ln.operator is not None else -1 for ln in self.links), dtype=np.int32, count=m
+        )
         prices = np.array([op.transit_price_per_gbps_hour for op in self.operators] + [0], dtype=object)
         self.link_price: list[int] = [int(prices[o]) for o in self.link_operator]
         self._free = self.link_capacity_gbps.copy()
@@ -238,8 +251,10 @@ class Network:
             self._link_of[(ln.b, ln.a)] = ln.index
         degree = np.diff(self._indptr)
         if n and degree.max(initial=0) > END_X_MAX_ADJACENCIES:
-            raise InputError(f"a router has {degree.max()} links; End.X SIDs number at most "
-                             f"{END_X_MAX_ADJACENCIES}", field="topology")
+            raise InputError(
+                f"a router has {degree.max()} links; End.X SIDs number at most {END_X_MAX_ADJACENCIES}",
+                field="topology",
+            )
         self._trees: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._version = 0  # bumps on every reservation change
         self._state: _State | None = None  # per-version snapshot of free bandwidth (see _snapshot)
@@ -370,17 +385,22 @@ class Network:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise InputError(f"router label {router!r} exists in several operators; say which: "
-                             + ", ".join(self.routers[i].name for i in matches), field="router")
+            raise InputError(
+                f"router label {router!r} exists in several operators; say which: "
+                + ", ".join(self.routers[i].name for i in matches),
+                field="router",
+            )
         close = difflib.get_close_matches(router, list(self._by_name) + list(self._by_label), n=5, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise NotFoundError(
             f"no router {router!r} in operators {', '.join(op.name for op in self.operators)} "
-            f"({len(self.routers)} routers){hint}", field="router")
+            f"({len(self.routers)} routers){hint}",
+            field="router",
+        )
 
     def adjacency(self, router: int) -> list[int]:
         """Neighbours of ``router`` in adjacency order; the j-th is reached by End.X function 0x0100 + j."""
-        return self._arc_dst[self._indptr[router]:self._indptr[router + 1]].tolist()
+        return self._arc_dst[self._indptr[router] : self._indptr[router + 1]].tolist()
 
     def sid(self, router: int, behavior: Behavior, neighbor: int | None = None) -> ipaddress.IPv6Address:
         loc = self.routers[router].locator
@@ -428,8 +448,7 @@ class Network:
         """A Path object for a router sequence (every consecutive pair must share a link)."""
         return self._make_path(nodes, srv6, self._snapshot().free)
 
-    def _make_path(self, nodes: Sequence[int], srv6: bool, free: list[float],
-                   links: list[int] | None = None) -> Path:
+    def _make_path(self, nodes: Sequence[int], srv6: bool, free: list[float], links: list[int] | None = None) -> Path:
         if links is None:
             link_of = self._link_of
             try:
@@ -438,8 +457,12 @@ class Network:
                 raise InputError(f"routers {exc.args[0]} share no link", field="path") from None
         lat = 0.0
         fees: dict[str, int] = {}
-        latency, operator, price, capacity = (self._latency_list, self._link_operator_name, self.link_price,
-                                              self._capacity_list)
+        latency, operator, price, capacity = (
+            self._latency_list,
+            self._link_operator_name,
+            self.link_price,
+            self._capacity_list,
+        )
         bw = cap = float("inf")
         for li in links:
             lat += latency[li]
@@ -458,11 +481,27 @@ class Network:
                 operators.append(op)
         segments = tuple(str(x) for x in self.segment_list(nodes)) if srv6 and len(nodes) > 1 else ()
         names = self._names
-        return Path(tuple([names[i] for i in nodes]), tuple([int(i) for i in nodes]), tuple(links), lat, float(bw),
-                    float(cap), tuple(operators), fees, segments)
+        return Path(
+            tuple([names[i] for i in nodes]),
+            tuple([int(i) for i in nodes]),
+            tuple(links),
+            lat,
+            float(bw),
+            float(cap),
+            tuple(operators),
+            fees,
+            segments,
+        )
 
-    def path(self, src: str | int, dst: str | int, max_latency_ms: float | None = None,
-             min_bandwidth_gbps: float | None = None, *, srv6: bool = True) -> Path:
+    def path(
+        self,
+        src: str | int,
+        dst: str | int,
+        max_latency_ms: float | None = None,
+        min_bandwidth_gbps: float | None = None,
+        *,
+        srv6: bool = True,
+    ) -> Path:
         """The lowest-latency path from ``src`` to ``dst`` whose every link has at least
         ``min_bandwidth_gbps`` free and whose latency is at most ``max_latency_ms``.
 
@@ -519,8 +558,9 @@ class Network:
         self._state = None
         self._widest = None
 
-    def _search(self, s: int, t: int, limit: float, need: float,
-                state: _State) -> tuple[float, list[int], list[int]] | None:
+    def _search(
+        self, s: int, t: int, limit: float, need: float, state: _State
+    ) -> tuple[float, list[int], list[int]] | None:
         """(latency, routers, links) of a lowest-latency path s -> t using only links with >= ``need``
         free and at most ``limit`` ms, or None.
 
@@ -553,7 +593,7 @@ class Network:
         for k, pos in self._seg_of[t]:
             links = seg_links[k][:pos]
             if all(free[li] >= need for li in links):
-                to_t[k] = (seg_cum[k][pos], seg_nodes[k][:pos + 1], links)
+                to_t[k] = (seg_cum[k][pos], seg_nodes[k][: pos + 1], links)
         for k in self._seg_into[t]:
             if seg_free[k] >= need:
                 to_t[k] = (seg_cum[k][-1], seg_nodes[k], seg_links[k])
@@ -588,7 +628,7 @@ class Network:
                     f = gv + h
                     if f <= limit:
                         g[v] = gv
-                        came[v] = (nodes[pos:end + 1], links[pos:end])
+                        came[v] = (nodes[pos : end + 1], links[pos:end])
                         push(heap, (f, gv, v))
         else:
             heap.append((0.0, 0.0, s))
@@ -638,8 +678,15 @@ class Network:
                         push(heap, (f, gv, v))
         return None
 
-    def _explain(self, s: int, t: int, max_latency_ms: float | None, min_bandwidth_gbps: float | None,
-                 state: _State, widest: float | None = None) -> NoReturn:
+    def _explain(
+        self,
+        s: int,
+        t: int,
+        max_latency_ms: float | None,
+        min_bandwidth_gbps: float | None,
+        state: _State,
+        widest: float | None = None,
+    ) -> NoReturn:
         """Raise InfeasibleError saying what the network can offer between s and t."""
         a, b = self.routers[s].name, self.routers[t].name
         tree = self._trees.get(t)
@@ -656,8 +703,10 @@ class Network:
         if links is None:
             raise InfeasibleError(f"{a} and {b} are not connected", field="path")
         if max_latency_ms is not None and shortest > max_latency_ms + LATENCY_EPSILON_MS:
-            raise InfeasibleError(f"no path from {a} to {b} within {max_latency_ms} ms: the shortest takes "
-                                  f"{shortest:.3f} ms", field="max_latency_ms")
+            raise InfeasibleError(
+                f"no path from {a} to {b} within {max_latency_ms} ms: the shortest takes {shortest:.3f} ms",
+                field="max_latency_ms",
+            )
         free = state.free
         on_shortest = min([free[li] for li in links], default=math.inf)
         raise InfeasibleError(
@@ -665,7 +714,8 @@ class Network:
             + (f" within {max_latency_ms} ms" if max_latency_ms is not None else "")
             + f"; the shortest path ({shortest:.3f} ms) has {on_shortest:.3f} Gbps free and the widest path "
             f"anywhere has {self._widest_bottleneck(s, t) if widest is None else widest:.3f} Gbps",
-            field="min_bandwidth_gbps")
+            field="min_bandwidth_gbps",
+        )
 
     def _widest_bottleneck(self, s: int, t: int) -> float:
         """Largest free bandwidth B such that some path from s to t has >= B on every link."""
@@ -797,8 +847,11 @@ class Network:
         with self._lock:
             short = [int(li) for li in links if self._free[li] + BANDWIDTH_EPSILON_GBPS < gbps]
             if short:
-                desc = ", ".join(f"{self.routers[self.links[li].a].name}-{self.routers[self.links[li].b].name} "
-                                 f"({self._free[li]:.3f} Gbps free)" for li in short[:5])
+                desc = ", ".join(
+                    f"{self.routers[self.links[li].a].name}-{self.routers[self.links[li].b].name} "
+                    f"({self._free[li]:.3f} Gbps free)"
+                    for li in short[:5]
+                )
                 raise InfeasibleError(f"cannot reserve {gbps} Gbps: {desc}", field="gbps")
             self._free[links] -= gbps
             self._version += 1
@@ -811,11 +864,11 @@ class Network:
         with self._lock:
             res = self._reservations.pop(reservation_id, None)
             if res is None:
-                raise NotFoundError(f"no reservation {reservation_id}; {len(self._reservations)} are active",
-                                    field="reservation_id")
+                raise NotFoundError(
+                    f"no reservation {reservation_id}; {len(self._reservations)} are active", field="reservation_id"
+                )
             self._version += 1
-            self._free[res.links] = np.minimum(self._free[res.links] + res.gbps,
-                                               self.link_capacity_gbps[res.links])
+            self._free[res.links] = np.minimum(self._free[res.links] + res.gbps, self.link_capacity_gbps[res.links])
 
     @property
     def reservations(self) -> dict[int, tuple[tuple[int, ...], float]]:

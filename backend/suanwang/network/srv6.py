@@ -68,8 +68,9 @@ class Locator:
     def sid(self, function: int, argument: int = 0) -> ipaddress.IPv6Address:
         """The SID LOC:FUNCT:ARG of this locator."""
         if not (0 <= function < 1 << FUNCT_BITS and 0 <= argument < 1 << ARG_BITS):
-            raise InputError(f"function {function:#x} or argument {argument:#x} does not fit the SID format",
-                             field="sid")
+            raise InputError(
+                f"function {function:#x} or argument {argument:#x} does not fit the SID format", field="sid"
+            )
         loc = int.from_bytes(self.prefix, "big") >> (128 - LOCATOR_BITS) << (128 - LOCATOR_BITS)
         return ipaddress.IPv6Address(loc | function << ARG_BITS | argument)
 
@@ -125,8 +126,10 @@ def encode_srh(
     if n == 0:
         raise InputError("a segment list needs at least one segment", field="segments")
     if n > 128:
-        raise InputError(f"an SRH holds at most 128 segments (Last Entry is 8 bits of which we use 0..127); "
-                         f"got {n}", field="segments")
+        raise InputError(
+            f"an SRH holds at most 128 segments (Last Entry is 8 bits of which we use 0..127); got {n}",
+            field="segments",
+        )
     if len(tlvs) % 8:
         raise InputError(f"SRH TLVs must be padded to 8 octets; got {len(tlvs)}", field="tlvs")
     left = n - 1 if segments_left is None else segments_left
@@ -146,7 +149,6 @@ def decode_srh(data: bytes) -> Srh:
         raise InputError(f"Routing Type is {rtype}, not {ROUTING_TYPE_SRH} (SRH)", field="srh")
     total = (ext_len + 1) * 8
     if len(data) < total or 8 + 16 * (last + 1) > total:
-        raise InputError(f"SRH says {total} octets with {last + 1} segments but {len(data)} are present",
-                         field="srh")
-    segs = tuple(ipaddress.IPv6Address(data[8 + 16 * i: 24 + 16 * i]) for i in range(last + 1))
-    return Srh(nh, left, last, flags, tag, segs, data[8 + 16 * (last + 1): total])
+        raise InputError(f"SRH says {total} octets with {last + 1} segments but {len(data)} are present", field="srh")
+    segs = tuple(ipaddress.IPv6Address(data[8 + 16 * i : 24 + 16 * i]) for i in range(last + 1))
+    return Srh(nh, left, last, flags, tag, segs, data[8 + 16 * (last + 1) : total])

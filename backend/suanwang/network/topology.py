@@ -167,10 +167,11 @@ def load_graphml(path: str | Path, operator: str | None = None) -> Topology:
         report.append(f"dropped {loops} self-loop edge(s)")
     parallels = {k: v for k, v in merged.items() if len(v) > 1}
     if parallels:
-        pairs = ", ".join(f"{node_ids[a]}-{node_ids[b]} x{len(v)}"
-                          for (a, b), v in sorted(parallels.items()))
-        report.append(f"merged {sum(len(v) - 1 for v in parallels.values())} parallel edge(s) into one "
-                      f"link each, capacities summed: {pairs}")
+        pairs = ", ".join(f"{node_ids[a]}-{node_ids[b]} x{len(v)}" for (a, b), v in sorted(parallels.items()))
+        report.append(
+            f"merged {sum(len(v) - 1 for v in parallels.values())} parallel edge(s) into one "
+            f"link each, capacities summed: {pairs}"
+        )
 
     # Coordinates: impute from neighbours.
     neighbours: dict[int, list[int]] = {i: [] for i in range(len(node_ids))}
@@ -222,8 +223,9 @@ def load_graphml(path: str | Path, operator: str | None = None) -> Topology:
         else:
             labels.append(label)
     if renamed:
-        report.append(f"{len(renamed)} router label(s) were missing or repeated and got their GraphML id: "
-                      + ", ".join(renamed))
+        report.append(
+            f"{len(renamed)} router label(s) were missing or repeated and got their GraphML id: " + ", ".join(renamed)
+        )
 
     routers = []
     for i in range(len(node_ids)):

@@ -142,18 +142,21 @@ class LocalExecutor:
     def _check_feasible(self, spec: JobSpec) -> None:
         node = self.nodes()[0]
         if spec.node is not None and spec.node != node.name:
-            raise InputError(f"node {spec.node!r} does not exist here; the local executor has node {node.name!r}",
-                             field="node")
+            raise InputError(
+                f"node {spec.node!r} does not exist here; the local executor has node {node.name!r}", field="node"
+            )
         if spec.features:
-            raise InfeasibleError(f"the local node {node.name!r} offers no features; asked for {list(spec.features)}",
-                                  field="features")
+            raise InfeasibleError(
+                f"the local node {node.name!r} offers no features; asked for {list(spec.features)}", field="features"
+            )
         if spec.gpus:
             raise InfeasibleError(f"the local node {node.name!r} has no GPUs; asked for {spec.gpus}", field="gpus")
         if spec.cpus > node.cpus:
             raise InfeasibleError(f"asked for {spec.cpus} CPUs; the local node has {node.cpus}", field="cpus")
         if spec.memory_mib > node.memory_mib:
-            raise InfeasibleError(f"asked for {spec.memory_mib} MiB; the local node has {node.memory_mib} MiB",
-                                  field="memory_mib")
+            raise InfeasibleError(
+                f"asked for {spec.memory_mib} MiB; the local node has {node.memory_mib} MiB", field="memory_mib"
+            )
 
 
 def _total_memory_mib() -> int:

@@ -254,8 +254,9 @@ class SlurmExecutor:
             files = JobFiles(self.root, str(job["JobName"]))
             self._remember(files, job_id, None)
             return files
-        raise NotFoundError(f"job {job_id} was not submitted through this executor (state in {self.root})",
-                            field="job_id")
+        raise NotFoundError(
+            f"job {job_id} was not submitted through this executor (state in {self.root})", field="job_id"
+        )
 
     def _show_job(self, job_id: str, key: str | None) -> dict[str, str] | None:
         """Slurm's view of the job, or None when Slurm does not list it (or lists another job under the id)."""
@@ -274,8 +275,9 @@ class SlurmExecutor:
         requested = _value(job.get("ReqNodeList"))
         if requested:
             unavailable = [n for n in self.nodes() if n.name in requested.split(",") and n.state is not NodeState.UP]
-            details = [f"node {n.name} is {n.state.value}" + (f" ({n.reason})" if n.reason else "")
-                       for n in unavailable]
+            details = [
+                f"node {n.name} is {n.state.value}" + (f" ({n.reason})" if n.reason else "") for n in unavailable
+            ]
             if details:
                 reason += ": " + "; ".join(details)
         return f"pending in Slurm: {reason}"

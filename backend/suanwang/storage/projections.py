@@ -111,9 +111,27 @@ DEAL_STATUS_NAMES = (
 FINAL_DEAL_STATUSES = frozenset({"settled", "refunded", "cancelled"})
 
 
+# The Deal struct's fields (IMarket.Deal), in order; the Matched event carries each at top level.
+DEAL_FIELDS = (
+    "id",
+    "buyer",
+    "seller",
+    "nodeId",
+    "logicMcu",
+    "parallelMcu",
+    "neuralMcu",
+    "duration",
+    "valueless",
+    "computeFee",
+    "platformFee",
+    "transitOperators",
+    "transitFees",
+)
+
+
 def _matched(session: Session, event: Event) -> None:
     args = event.args
-    deal = args["deal"]
+    deal = {name: args[name] for name in DEAL_FIELDS}  # what every later call passes back
     session.merge(
         Deal(
             id=args["id"],

@@ -274,7 +274,7 @@ export function BuyerPage() {
           {topology && (
             <section className="card" aria-labelledby="buyer-map-heading">
               <h2 id="buyer-map-heading">Network</h2>
-              <NetworkMap topology={topology} selected={accessPoint} onPick={(n) => set('access_point')(n)} path={routePath} marked={nodeRouters} title="Choose your access point; the chosen path is drawn" />
+              <NetworkMap topology={topology} selected={accessPoint} onPick={(n) => set('access_point')(n)} path={routePath} marked={nodeRouters} title="Network map: click a router to choose your entry point; the chosen path is drawn" />
             </section>
           )}
           <FundsCard seller={false} title="Your escrow" />

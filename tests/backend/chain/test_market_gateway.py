@@ -72,7 +72,7 @@ def test_a_signed_order_is_matched_by_the_matcher_with_the_exact_bill(chain: Cha
     matcher = TxSender(chain.w3, chain.account_with(Role.MATCHER), decoder())
     receipt = matcher.send(market.functions.matchSigned(order, signature, bill.as_struct()))
     matched = market.events.Matched().process_receipt(receipt)
-    assert matched[0]["args"]["deal"]["computeFee"] == bill.compute_fee == 15 * 10**17 * 8_000 * 3600 // 3_600_000
+    assert matched[0]["args"]["computeFee"] == bill.compute_fee == 15 * 10**17 * 8_000 * 3600 // 3_600_000
     status, _deadline = market.functions.statusOf(matched[0]["args"]["id"]).call()
     assert status == 3  # Accepted (autoAccept)
     with pytest.raises(ChainRevert) as replay:  # the same signed order cannot be used twice

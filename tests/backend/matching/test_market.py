@@ -400,3 +400,14 @@ def test_batch_candidates_look_past_nodes_earlier_orders_filled():
     result = e.clear_batch([order(f"o{i}", logic=1000) for i in range(5)], k=1)
     assert result.matched == 5
     assert sorted(p.node_id for p in result.placements) == [1, 2, 3, 4, 5]
+
+
+def test_an_empty_market_explains_and_finds_nothing() -> None:
+    from suanwang.matching.model import StagePolicy
+
+    engine = MarketEngine([], None, StagePolicy(), platform_fee_bps=0)
+    order = MarketOrder(order_id="o", buyer="b", logic_mcu=1000, parallel_mcu=0, neural_mcu=0, memory_mib=0,
+                        gpu_model=0, gpu_count=0, min_tier=0, duration_s=60, max_price_per_cu_hour=1, max_total=10**18,
+                        access_point=0, max_latency_ms=0, min_bandwidth_gbps=0)
+    assert engine.feasible(order) == []
+    assert isinstance(engine.place(order), Unplaced)

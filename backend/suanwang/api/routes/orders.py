@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from suanwang.api.deps import RuntimeDep, SessionDep
 from suanwang.api.routes.nodes import ADDRESS_PATTERN
 from suanwang.chain.market import order_id, recover_order_signer, typed_order
-from suanwang.errors import InputError, NotFoundError
+from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -318,7 +319,14 @@ def quote(body: QuoteRequest, runtime: RuntimeDep) -> QuoteOut:
         nonce=secrets.randbits(63),
     )
     struct = order.as_struct()
-    candidates, explanation = runtime.orchestrator().quote(struct, access)
+    orchestrator = runtime.orchestrator()
+    for _ in range(50):  # a quote against a stale index would miss nodes: wait (briefly) for it
+        if orchestrator.caught_up():
+            break
+        time.sleep(0.1)
+    else:
+        raise InfeasibleError("the market is still reading the chain; ask again in a moment", field="access_point")
+    candidates, explanation = orchestrator.quote(struct, access)
     typed = typed_order(struct, deployment.chain_id, market)
     typed["message"] = {
         k: str(v) if isinstance(v, int) and not isinstance(v, bool) and v > 2**53 else v

@@ -78,8 +78,10 @@ def choose_paths(net: Network, src: str, dst: str, k: int = 8) -> tuple[Path, Pa
     inner = set(shortest.router_indices[1:-1])
     lease = next((p for p in paths[1:] if not inner & set(p.router_indices[1:-1])), None)
     if lease is None:
-        raise InfeasibleError(f"no path from {src} to {dst} avoids the shortest path's transit routers "
-                              f"among the {len(paths)} shortest", field="path")
+        raise InfeasibleError(
+            f"no path from {src} to {dst} avoids the shortest path's transit routers among the {len(paths)} shortest",
+            field="path",
+        )
     switch = next((p for p in paths[1:] if p is not lease and set(p.links) - set(lease.links)), None)
     if switch is None:
         raise InfeasibleError(f"no second alternative path from {src} to {dst}", field="path")
@@ -97,7 +99,7 @@ def _check_capture(lab: SRv6Lab, path: Path, hop: int, frames: Sequence[bytes]) 
             continue
         ip6 = frame[ETH_HEADER:]
         srh_len = (ip6[41] + 1) * 8
-        srh = ip6[40:40 + srh_len]
+        srh = ip6[40 : 40 + srh_len]
         decoded = decode_srh(srh)
         return {
             "interface": _arc_name(net, arcs(path)[hop]),
@@ -108,12 +110,20 @@ def _check_capture(lab: SRv6Lab, path: Path, hop: int, frames: Sequence[bytes]) 
             "segments_left": decoded.segments_left,
             "srh_matches_encoder": srh == expected,
         }
-    return {"interface": _arc_name(net, arcs(path)[hop]), "srh_matches_encoder": False,
-            "error": f"no SRv6 frame among {len(frames)} captured"}
+    return {
+        "interface": _arc_name(net, arcs(path)[hop]),
+        "srh_matches_encoder": False,
+        "error": f"no SRv6 frame among {len(frames)} captured",
+    }
 
 
-def run_demo(topology: str = "Abilene", src: str = "New York", dst: str = "Los Angeles",
-             packets: int = 100, network: Network | None = None) -> dict[str, Any]:
+def run_demo(
+    topology: str = "Abilene",
+    src: str = "New York",
+    dst: str = "Los Angeles",
+    packets: int = 100,
+    network: Network | None = None,
+) -> dict[str, Any]:
     """Build the topology as namespaces, run the proof, tear down; returns what was measured."""
     net = network or load_network([topology])
     shortest, lease, switch = choose_paths(net, src, dst)
@@ -137,8 +147,9 @@ def run_demo(topology: str = "Abilene", src: str = "New York", dst: str = "Los A
     lease_only = [a for a in arcs(lease) if a not in set(arcs(switch))]
     followed = all(v >= packets for v in first.on(net, lease))
     shortest_flat = all(first.rx_delta.get(_arc_name(net, a), 0) == 0 for a in shortest_only)
-    moved = (all(v >= packets for v in second.on(net, switch))
-             and all(second.rx_delta.get(_arc_name(net, a), 0) == 0 for a in lease_only))
+    moved = all(v >= packets for v in second.on(net, switch)) and all(
+        second.rx_delta.get(_arc_name(net, a), 0) == 0 for a in lease_only
+    )
     return {
         "topology": [op.name for op in net.operators],
         "routers": len(net.routers),
@@ -147,8 +158,11 @@ def run_demo(topology: str = "Abilene", src: str = "New York", dst: str = "Los A
         "build_seconds": round(built, 3),
         "ingress": net.routers[lab.ingress].name,
         "egress": net.routers[lab.egress].name,
-        "shortest": {"path": list(shortest.routers), "latency_ms": shortest.latency_ms,
-                     "segments": list(shortest.segments)},
+        "shortest": {
+            "path": list(shortest.routers),
+            "latency_ms": shortest.latency_ms,
+            "segments": list(shortest.segments),
+        },
         "lease": {"latency_ms": lease.latency_ms, **dataclasses.asdict(first)},
         "switched": {"latency_ms": switch.latency_ms, **dataclasses.asdict(second)},
         "capture": capture,

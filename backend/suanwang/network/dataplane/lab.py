@@ -74,8 +74,10 @@ class SRv6Lab:
 
     def __init__(self, network: Network, ingress: str | int, egress: str | int, prefix: str | None = None) -> None:
         if len(network.routers) > MAX_LAB_ROUTERS:
-            raise InputError(f"the lab builds at most {MAX_LAB_ROUTERS} routers; this network has "
-                             f"{len(network.routers)}", field="topology")
+            raise InputError(
+                f"the lab builds at most {MAX_LAB_ROUTERS} routers; this network has {len(network.routers)}",
+                field="topology",
+            )
         self.net = network
         self.ingress = network.router_index(ingress)
         self.egress = network.router_index(egress)
@@ -98,8 +100,9 @@ class SRv6Lab:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.teardown()
 
     def teardown(self) -> None:
@@ -126,8 +129,9 @@ class SRv6Lab:
         write_sysctls(self.src_ns, _HOST_SYSCTLS)
         write_sysctls(self.dst_ns, _HOST_SYSCTLS)
         for link in self.net.links:
-            self._veth(self.router_ns[link.a], self.interface_name(link.b),
-                       self.router_ns[link.b], self.interface_name(link.a))
+            self._veth(
+                self.router_ns[link.a], self.interface_name(link.b), self.router_ns[link.b], self.interface_name(link.a)
+            )
         self._veth(self.src_ns, "eth0", self.router_ns[self.ingress], "hosta")
         self._veth(self.dst_ns, "eth0", self.router_ns[self.egress], "hostb")
         for name in [*self.router_ns, self.src_ns, self.dst_ns]:
@@ -154,8 +158,9 @@ class SRv6Lab:
         self._settle(settle_timeout_s)
 
     def _veth(self, ns_a: str, if_a: str, ns_b: str, if_b: str) -> None:
-        self._ipr[ns_a].link("add", ifname=if_a, kind="veth",
-                             peer={"ifname": if_b, "net_ns_fd": str(netns.NETNS_RUN_DIR) + "/" + ns_b})
+        self._ipr[ns_a].link(
+            "add", ifname=if_a, kind="veth", peer={"ifname": if_b, "net_ns_fd": str(netns.NETNS_RUN_DIR) + "/" + ns_b}
+        )
 
     def _index(self, ns: str, ifname: str) -> int:
         found = self._ipr[ns].link_lookup(ifname=ifname)
@@ -172,13 +177,24 @@ class SRv6Lab:
     def _static_neighbours(self) -> None:
         """Permanent neighbour entries on every link, so no Neighbor Discovery packet crosses a link
         during a measurement and the counters see only the probes."""
-        pairs = [(self.router_ns[ln.a], self._ifindex[(ln.a, ln.b)], _link_addr(ln.index, 1),
-                  self.router_ns[ln.b], self._ifindex[(ln.b, ln.a)], _link_addr(ln.index, 2)) for ln in self.net.links]
+        pairs = [
+            (
+                self.router_ns[ln.a],
+                self._ifindex[(ln.a, ln.b)],
+                _link_addr(ln.index, 1),
+                self.router_ns[ln.b],
+                self._ifindex[(ln.b, ln.a)],
+                _link_addr(ln.index, 2),
+            )
+            for ln in self.net.links
+        ]
         ing, eg = self.router_ns[self.ingress], self.router_ns[self.egress]
-        pairs.append((self.src_ns, self._index(self.src_ns, "eth0"), SRC_HOST_ADDR,
-                      ing, self._index(ing, "hosta"), SRC_GW))
-        pairs.append((self.dst_ns, self._index(self.dst_ns, "eth0"), DST_HOST_ADDR,
-                      eg, self._index(eg, "hostb"), DST_GW))
+        pairs.append(
+            (self.src_ns, self._index(self.src_ns, "eth0"), SRC_HOST_ADDR, ing, self._index(ing, "hosta"), SRC_GW)
+        )
+        pairs.append(
+            (self.dst_ns, self._index(self.dst_ns, "eth0"), DST_HOST_ADDR, eg, self._index(eg, "hostb"), DST_GW)
+        )
         for ns1, if1, addr1, ns2, if2, addr2 in pairs:
             self._ipr[ns1].neigh("add", dst=addr2, lladdr=self._mac(ns2, if2), ifindex=if1, state=NUD_PERMANENT)
             self._ipr[ns2].neigh("add", dst=addr1, lladdr=self._mac(ns1, if1), ifindex=if2, state=NUD_PERMANENT)
@@ -201,22 +217,41 @@ class SRv6Lab:
                 nxt = int(net._tree(dest)[1][here])
                 if nxt < 0:
                     continue
-                ipr.route("add", dst=str(net.routers[dest].locator), gateway=self._neighbour_addr(here, nxt),
-                          oif=self._ifindex[(here, nxt)])
-            ipr.route("add", dst=f"{net.sid(here, Behavior.END)}/128", oif=any_if,
-                      encap={"type": "seg6local", "action": "End"})
+                ipr.route(
+                    "add",
+                    dst=str(net.routers[dest].locator),
+                    gateway=self._neighbour_addr(here, nxt),
+                    oif=self._ifindex[(here, nxt)],
+                )
+            ipr.route(
+                "add",
+                dst=f"{net.sid(here, Behavior.END)}/128",
+                oif=any_if,
+                encap={"type": "seg6local", "action": "End"},
+            )
             for nbr in net.adjacency(here):
-                ipr.route("add", dst=f"{net.sid(here, Behavior.END_X, nbr)}/128", oif=self._ifindex[(here, nbr)],
-                          encap={"type": "seg6local", "action": "End.X", "nh6": self._neighbour_addr(here, nbr)})
-            ipr.route("add", dst=f"{net.sid(here, Behavior.END_DT6)}/128", oif=any_if,
-                      encap={"type": "seg6local", "action": "End.DT6", "table": 254})
+                ipr.route(
+                    "add",
+                    dst=f"{net.sid(here, Behavior.END_X, nbr)}/128",
+                    oif=self._ifindex[(here, nbr)],
+                    encap={"type": "seg6local", "action": "End.X", "nh6": self._neighbour_addr(here, nbr)},
+                )
+            ipr.route(
+                "add",
+                dst=f"{net.sid(here, Behavior.END_DT6)}/128",
+                oif=any_if,
+                encap={"type": "seg6local", "action": "End.DT6", "table": 254},
+            )
 
     def _settle(self, timeout_s: float) -> None:
         """Wait until no address is tentative (link-locals included), so no first packet is dropped."""
         deadline = time.monotonic() + timeout_s
         while True:
-            tentative = [name for name, ipr in self._ipr.items()
-                         if any(a.get("IFA_FLAGS", 0) & IFA_F_TENTATIVE for a in ipr.get_addr(family=socket.AF_INET6))]
+            tentative = [
+                name
+                for name, ipr in self._ipr.items()
+                if any(a.get("IFA_FLAGS", 0) & IFA_F_TENTATIVE for a in ipr.get_addr(family=socket.AF_INET6))
+            ]
             if not tentative or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
@@ -237,8 +272,11 @@ class SRv6Lab:
         nxt = here if owner == here else int(self.net._tree(owner)[1][here])
         oif = self._ifindex[(here, nxt)] if nxt != here else self._ifindex[(here, self.net.adjacency(here)[0])]
         self._ipr[self.router_ns[here]].route(
-            "replace", dst=DST_PREFIX, oif=oif,
-            encap={"type": "seg6", "mode": "encap", "segs": [str(s) for s in reversed(segments)]})
+            "replace",
+            dst=DST_PREFIX,
+            oif=oif,
+            encap={"type": "seg6", "mode": "encap", "segs": [str(s) for s in reversed(segments)]},
+        )
 
     # ---- measurement --------------------------------------------------------------------------
 

@@ -20,8 +20,10 @@ _libc = ctypes.CDLL(None, use_errno=True)
 def require_root() -> None:
     """Raise with a clear message unless this process may create network namespaces."""
     if os.geteuid() != 0:
-        raise InfeasibleError("the SRv6 data plane needs root (network namespaces and veth links); "
-                              "run as root, e.g. in CI", field="dataplane")
+        raise InfeasibleError(
+            "the SRv6 data plane needs root (network namespaces and veth links); run as root, e.g. in CI",
+            field="dataplane",
+        )
 
 
 def _setns(fd: int) -> None:

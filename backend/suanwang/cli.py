@@ -6,6 +6,7 @@ import click
 
 from suanwang.commands.dataplane import dataplane
 from suanwang.commands.match_trace import match_trace
+from suanwang.commands.replay import replay
 from suanwang.commands.route import route
 from suanwang.commands.serve import serve
 from suanwang.commands.up import up
@@ -22,3 +23,4 @@ cli.add_command(up)
 cli.add_command(route)
 cli.add_command(dataplane)
 cli.add_command(match_trace)
+cli.add_command(replay)

@@ -563,7 +563,25 @@ class Replay:
         if function in ("timeout", "resolve"):
             if self.market.events.Slashed().process_receipt(receipt, errors=DISCARD):
                 d.slashed = True
+                self._top_up(d.node.owner)
         return receipt
+
+    def _top_up(self, owner: str) -> None:
+        """A slashed seller restores the stake its nodes require (otherwise the market refuses every
+        further match on its nodes with InsufficientStake)."""
+        party = self.parties[owner]
+        market, token = self.market, self.c["SettlementToken"]
+        short = int(market.functions.requiredStakeOf(party.address).call()) - int(
+            market.functions.stakeOf(party.address).call())
+        if short <= 0 or self.stage < 2:
+            return
+        escrow = int(market.functions.balanceOf(party.address).call())
+        if escrow < short:
+            self.tx(owner, "approve", token.functions.approve(market.address, short - escrow))
+            self.tx(owner, "deposit", market.functions.deposit(short - escrow))
+        self.tx(owner, "stake", market.functions.stake(short))
+        self.counts["stake_top_ups"] += 1
+        self.note(f"{owner} topped its stake up by {short / TOKEN:g} tokens after a slash")
 
     def _end(self, d: DealState) -> None:
         """The deal no longer holds capacity or bandwidth (completed or final)."""
@@ -698,6 +716,13 @@ class Replay:
             spec = self.s.party(p.name)
             if spec.tokens:
                 self.tx(self.founder.name, "mint", token.functions.mint(p.address, spec.tokens))
+        fed = self.c["Federation"]
+        for name, address in self.extra_accounts.items():
+            if int(fed.functions.rolesOf(address).call()):
+                # The deployment's demo members are not in the scenario: they leave, so that the
+                # federation (and every operators' vote) has only the scenario's parties.
+                self.tx(self.founder.name, "remove", fed.functions.remove(address))
+                self.note(f"{name} removed from the federation (not in the scenario)")
         start = [spec.name for spec in self.s.parties if spec.admitted == "start"]
         for name in start:
             self._admit(name, register=False)

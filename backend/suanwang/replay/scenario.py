@@ -25,6 +25,7 @@ EXPECT_KEYS = {
     "operators": "operator members at the end",
     "members_admitted_by_vote": "members admitted by an operators' vote",
     "orders": "orders submitted",
+    "nodes": "nodes registered",
     "matched": "orders matched on chain",
     "match_rate": "matched / orders",
     "settled": "deals settled",

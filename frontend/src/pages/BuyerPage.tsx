@@ -129,6 +129,15 @@ export function validateOrder(f: Form, buyer: string): { request?: QuoteRequest;
   };
 }
 
+/** The order exactly as signed. The quote's `order` carries the 63-bit nonce as a JSON number, which
+ *  JavaScript rounds; the typed data's message carries such numbers as decimal strings. */
+function exactOrder(q: QuoteOut): QuoteOut['order'] {
+  const message = (q.typed_data as { message: Record<string, unknown> }).message;
+  const out: Record<string, unknown> = { ...q.order };
+  for (const [k, v] of Object.entries(message)) if (typeof out[k] !== 'string') out[k] = v;
+  return out as QuoteOut['order'];
+}
+
 export function BuyerPage() {
   const { wallet, topology, devices, chainVersion } = useShared();
   const [form, setForm] = useState<Form>(INITIAL);
@@ -188,7 +197,7 @@ export function BuyerPage() {
       const signature = await signTypedOrder(wallet, quote.quote.typed_data);
       setStatus({ kind: 'pending', text: 'Sending the signed order…' });
       const { data, error } = await api.POST('/api/orders', {
-        body: { order: quote.quote.order, signature, access_point: quote.accessPoint, job: { command: quote.command } },
+        body: { order: exactOrder(quote.quote), signature, access_point: quote.accessPoint, job: { command: quote.command } },
         headers: { 'Idempotency-Key': quote.quote.order_id },
       });
       if (error || !data) throw new Error(errorMessage(error));

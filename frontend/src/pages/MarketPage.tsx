@@ -23,7 +23,7 @@ export function describe(e: { name: string; args: Args }, nameOf: (a: string) =>
   const a = e.args;
   const who = (k: string) => nameOf(String(a[k] ?? ''));
   const amt = (k: string) => `${formatTokens(String(a[k] ?? 0))} ${TOKEN}`;
-  const deal = (a.deal as Args | undefined) ?? a;
+  const deal = typeof a.deal === 'object' && a.deal ? (a.deal as Args) : a;
   const id = (k = 'id') => `${String(a[k] ?? '').slice(0, 10)}…`;
   switch (e.name) {
     case 'NodeRegistered': return `${who('owner')} registered node #${a.nodeId}`;
@@ -32,7 +32,10 @@ export function describe(e: { name: string; args: Args }, nameOf: (a: string) =>
     case 'NodeRetired': return `node #${a.nodeId} retired`;
     case 'OrderPosted': return `${who('buyer')} posted order ${id()} locking ${amt('locked')}`;
     case 'OrderCancelled': return `order ${id()} cancelled, ${amt('refunded')} back`;
-    case 'Matched': return `order ${id()} of ${who('buyer')} matched to node #${deal.nodeId} of ${who('seller')} for ${formatTokens(String(deal.computeFee ?? 0))} ${TOKEN} compute`;
+    case 'Matched':
+      return deal.nodeId === undefined || typeof deal === 'string'
+        ? `order ${id()} matched`
+        : `order ${id()} of ${who('buyer')} matched to node #${deal.nodeId} of ${who('seller')} for ${formatTokens(String(deal.computeFee ?? 0))} ${TOKEN} compute`;
     case 'MatchFailed': return `a match for ${id()} failed on chain`;
     case 'DealStatusChanged': return `deal ${id()} is now ${STATUS[Number(a.status)] ?? a.status}`;
     case 'Completed': return `deal ${id()} completed with result ${String(a.resultCid).slice(0, 16)}…`;
@@ -62,22 +65,31 @@ export function MarketPage() {
 
   useEffect(() => {
     let closed = false;
-    const add = (incoming: EventOut[]) =>
+    // Stored events (a match with its deal's fields) win over the live copies of the same event.
+    const add = (incoming: EventOut[], stored: boolean) =>
       setEvents((old) => {
+        const ids = new Set(incoming.map((e) => e.id));
         const seen = new Set(old.map((e) => e.id));
-        return [...incoming.filter((e) => !seen.has(e.id)), ...old].sort((x, y) => y.id - x.id).slice(0, 80);
+        const kept = stored ? old.filter((e) => !ids.has(e.id)) : old;
+        const fresh = stored ? incoming : incoming.filter((e) => !seen.has(e.id));
+        return [...fresh, ...kept].sort((x, y) => y.id - x.id).slice(0, 80);
       });
-    void api.GET('/api/views/events', { params: { query: { limit: 40 } } }).then(({ data }) => data && !closed && add(data));
+    let refresh: number | undefined;
+    const load = () => api.GET('/api/views/events', { params: { query: { limit: 40 } } }).then(({ data }) => data && !closed && add(data, true));
+    void load();
     const source = new EventSource('/api/stream');
     source.onopen = () => setLive('live');
     source.onerror = () => setLive('reconnecting');
     const onEvent = (m: MessageEvent) => {
-      add([JSON.parse(m.data) as EventOut]);
+      add([JSON.parse(m.data) as EventOut], false);
       setVersion((v) => v + 1);
+      window.clearTimeout(refresh);
+      refresh = window.setTimeout(() => void load(), 400);
     };
     for (const name of EVENT_NAMES) source.addEventListener(name, onEvent);
     return () => {
       closed = true;
+      window.clearTimeout(refresh);
       source.close();
     };
   }, []);

@@ -157,7 +157,7 @@ function Governance({ view, isOperator, nameOf }: { view: OperatorViewOut; isOpe
           <h3>Propose a new operator</h3>
           {!isOperator && <p className="hint">Only operators may propose and vote; the chain will refuse others.</p>}
           <div className="grid3">
-            <Field id="p-address" label="Account address" value={address} onChange={setAddress} error={errors.address} inputMode="text" />
+            <Field id="p-address" label="Address of the new operator" value={address} onChange={setAddress} error={errors.address} inputMode="text" />
             <Field id="p-name" label="Display name" value={name} onChange={setName} error={errors.name} inputMode="text" />
             <fieldset className="roles">
               <legend>Roles besides operator</legend>

@@ -378,6 +378,7 @@ def market_history(
     limit: Annotated[int, Query(ge=1, le=2000, description="at most this many of the latest points")] = 200,
 ) -> MarketHistoryOut:
     events = session.scalars(select(Event).where(Event.name.in_(HISTORY_EVENTS)).order_by(Event.id))
+    deals = {d.id: d.deal for d in session.scalars(select(Deal))}
     capacity: dict[int, int] = {}  # node id -> mCU while active
     spec_capacity: dict[int, int] = {}
     live: dict[str, int] = {}  # deal id -> mCU held
@@ -400,8 +401,8 @@ def market_history(
             else:
                 capacity.pop(node_id, None)
         elif event.name == "Matched":
-            fields = _deal_fields(args)
-            mcu = sum(_mcu(args))
+            fields = _deal_fields(deals.get(args["id"], args))
+            mcu = sum(_mcu(fields))
             fee, duration = int(fields.get("computeFee", 0)), int(fields.get("duration", 0))
             live[args["id"]] = mcu
             matched += 1
@@ -483,7 +484,11 @@ class EventOut(BaseModel):
     args: dict[str, Any]
 
 
-@router.get("/events", response_model=list[EventOut], summary="The latest chain events, newest first")
+@router.get(
+    "/events",
+    response_model=list[EventOut],
+    summary="The latest chain events, newest first (a match with its deal's fields)",
+)
 def recent_events(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -493,5 +498,11 @@ def recent_events(
     wanted = [n for n in (names or "").split(",") if n]
     if wanted:
         query = query.where(Event.name.in_(wanted))
-    rows = session.scalars(query.order_by(Event.id.desc()).limit(limit))
-    return [EventOut.model_validate(event_payload(e)) for e in rows]
+    out = [event_payload(e) for e in session.scalars(query.order_by(Event.id.desc()).limit(limit))]
+    for payload in out:
+        if payload["name"] == "Matched":  # the event packs the deal; the projection has it by field
+            deal = session.get(Deal, payload["args"]["id"])
+            if deal is not None:
+                fields = {k: _decimal_strings(v) for k, v in _deal_fields(deal.deal).items()}
+                payload["args"] = {**fields, **{k: v for k, v in payload["args"].items() if k != "deal"}}
+    return [EventOut.model_validate(p) for p in out]

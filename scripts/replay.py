@@ -24,8 +24,8 @@ def main(scenario: str = "scripts/scenarios/stage1-cernet.yaml") -> None:
     sys.path.insert(0, str(ROOT / "backend"))  # the package from this checkout, installed or not
     sys.path.insert(0, str(ROOT / "scripts"))
     from brownie import web3
-
     from deploy import deploy
+
     from suanwang.chain.deployment import Deployment
     from suanwang.replay.run import replay_on_chain
     from suanwang.replay.scenario import load_scenario
@@ -33,8 +33,10 @@ def main(scenario: str = "scripts/scenarios/stage1-cernet.yaml") -> None:
     short = os.environ.get("SUANWANG_REPLAY_SHORT", "") not in ("", "0")
     seed = os.environ.get("SUANWANG_REPLAY_SEED")
     loaded = load_scenario(scenario, short=short, seed=int(seed) if seed else None)
-    out = Path(os.environ.get("SUANWANG_REPLAY_OUT") or ROOT / "reports" / "replay" /
-               (loaded.name + ("-short" if short else "") + "-brownie"))
+    out = Path(
+        os.environ.get("SUANWANG_REPLAY_OUT")
+        or ROOT / "reports" / "replay" / (loaded.name + ("-short" if short else "") + "-brownie")
+    )
     out.mkdir(parents=True, exist_ok=True)
     deployment_file = out / "deployment.json"
     deploy(stage=1, out=deployment_file, quiet=True)

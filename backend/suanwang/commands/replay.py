@@ -13,14 +13,29 @@ from suanwang.errors import SuanwangError
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--seed", type=int, default=None, help="override the scenario's seed")
 @click.option("--short", is_flag=True, help="the scenario's short form (fewer nodes and orders)")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="report folder (default reports/replay/<scenario>[-short])")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="report folder (default reports/replay/<scenario>[-short])",
+)
 @click.option("--rpc", default=None, help="replay on this chain (deploys there) instead of a fresh Anvil")
-@click.option("--deployment", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="with --rpc: use this live deployment instead of deploying")
+@click.option(
+    "--deployment",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="with --rpc: use this live deployment instead of deploying",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def replay(scenario: Path, seed: int | None, short: bool, out: Path | None, rpc: str | None,
-           deployment: Path | None, quiet: bool) -> None:
+def replay(
+    scenario: Path,
+    seed: int | None,
+    short: bool,
+    out: Path | None,
+    rpc: str | None,
+    deployment: Path | None,
+    quiet: bool,
+) -> None:
     """Replay SCENARIO (YAML, docs/replay.md) with the real contracts, engine and routing; write a
     markdown report with plots and check its figures against the chain. Exit 1 if an expected
     outcome, the conservation check or the independent check fails."""
@@ -38,8 +53,10 @@ def replay(scenario: Path, seed: int | None, short: bool, out: Path | None, rpc:
     for text, where, actual, ok in result.outcomes:
         click.echo(f"{'ok  ' if ok else 'FAIL'} {text} (actual {actual}; {where})")
     click.echo(f"{'ok  ' if result.conservation['ok'] else 'FAIL'} conservation")
-    click.echo(f"{'ok  ' if outcome.verification['ok'] else 'FAIL'} report agrees with the chain "
-               f"({len(outcome.verification['rows'])} figures)")
+    click.echo(
+        f"{'ok  ' if outcome.verification['ok'] else 'FAIL'} report agrees with the chain "
+        f"({len(outcome.verification['rows'])} figures)"
+    )
     click.echo(f"report: {outcome.report} ({result.seconds:.1f} s)")
     if not outcome.ok:
         raise SystemExit(1)

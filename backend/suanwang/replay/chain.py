@@ -7,7 +7,7 @@ import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from eth_account import Account
 from eth_utils import keccak
@@ -33,17 +33,19 @@ def build_dir() -> Path:
 
 def load_contracts(w3: Web3, addresses: dict[str, str]) -> dict[str, Contract]:
     folder = build_dir()
-    return {name: w3.eth.contract(address=Web3.to_checksum_address(addresses[name]), abi=load_abi(folder, name))
-            for name in CONTRACTS}
+    return {
+        name: w3.eth.contract(address=Web3.to_checksum_address(addresses[name]), abi=load_abi(folder, name))
+        for name in CONTRACTS
+    }
 
 
 def decoder(contracts: dict[str, Contract]) -> ErrorDecoder:
-    return ErrorDecoder([list(c.abi) for c in contracts.values()])
+    return ErrorDecoder([cast(list[dict[str, Any]], list(c.abi)) for c in contracts.values()])
 
 
 def deal_fields(market: Contract) -> tuple[str, ...]:
     """The IMarket.Deal field names, in order, from the ABI of `start(Deal)` (so a changed struct is followed)."""
-    for entry in market.abi:
+    for entry in cast(list[dict[str, Any]], market.abi):
         if entry.get("type") == "function" and entry.get("name") == "start":
             return tuple(c["name"] for c in entry["inputs"][0]["components"])
     raise ReplayError("the Market ABI has no start(Deal) function")
@@ -71,7 +73,7 @@ class Sender:
         self.address = str(self.account.address)
         self.chain_id = chain_id
         self.errors = errors
-        self.nonce = w3.eth.get_transaction_count(self.address)
+        self.nonce = int(w3.eth.get_transaction_count(self.account.address))
 
     def send(self, call: Any, gas: int = 1_500_000) -> Any:
         tx = call.build_transaction(
@@ -119,9 +121,21 @@ def fund_gas(w3: Web3, address: str) -> None:
     rpc(w3, "anvil_setBalance", [address, hex(10**24)])
 
 
-PACKED_DEAL = (("buyer", 20), ("seller", 20), ("matcher", 20), ("nodeId", 32), ("logicMcu", 8),
-               ("parallelMcu", 8), ("neuralMcu", 8), ("duration", 4), ("valueless", 1), ("computeFee", 16),
-               ("platformFee", 16), ("status", 1), ("deadline", 5))
+PACKED_DEAL = (
+    ("buyer", 20),
+    ("seller", 20),
+    ("matcher", 20),
+    ("nodeId", 32),
+    ("logicMcu", 8),
+    ("parallelMcu", 8),
+    ("neuralMcu", 8),
+    ("duration", 4),
+    ("valueless", 1),
+    ("computeFee", 16),
+    ("platformFee", 16),
+    ("status", 1),
+    ("deadline", 5),
+)
 
 
 def matched_fields(args: Any) -> dict[str, Any]:
@@ -133,7 +147,7 @@ def matched_fields(args: Any) -> dict[str, Any]:
         return fields
     data, at = bytes(packed), 0
     for name, size in PACKED_DEAL:
-        chunk = data[at:at + size]
+        chunk = data[at : at + size]
         at += size
         if size == 20:
             fields[name] = Web3.to_checksum_address(chunk)
@@ -143,8 +157,8 @@ def matched_fields(args: Any) -> dict[str, Any]:
             fields[name] = int.from_bytes(chunk, "big")
     n = data[at]
     at += 1
-    fields["transitOperators"] = [Web3.to_checksum_address(data[at + 20 * i:at + 20 * (i + 1)]) for i in range(n)]
+    fields["transitOperators"] = [Web3.to_checksum_address(data[at + 20 * i : at + 20 * (i + 1)]) for i in range(n)]
     at += 20 * n
-    fields["transitFees"] = [int.from_bytes(data[at + 16 * i:at + 16 * (i + 1)], "big") for i in range(n)]
+    fields["transitFees"] = [int.from_bytes(data[at + 16 * i : at + 16 * (i + 1)], "big") for i in range(n)]
     del fields["deal"]
     return fields

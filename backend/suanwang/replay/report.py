@@ -15,6 +15,10 @@ def _tokens(amount: int | str) -> str:
     return f"{int(amount) / TOKEN:,.6f}".rstrip("0").rstrip(".")
 
 
+def _signed(amount: int) -> str:
+    return _tokens(amount) if amount >= 0 else "-" + _tokens(-amount)
+
+
 def plots(r: ReplayResult, out: Path) -> dict[str, str]:
     import matplotlib
 
@@ -134,9 +138,11 @@ def write_report(r: ReplayResult, out: Path, verification: dict[str, Any] | None
         "",
         "| party | address | before | after | change |",
         "| --- | --- | --- | --- | --- |",
-        *[f"| {n} | `{r.addresses[n]}` | {_tokens(r.before[n])} | {_tokens(r.after[n])} | "
-          f"{_tokens(r.after[n] - r.before[n]) if r.after[n] >= r.before[n] else '-' + _tokens(r.before[n] - r.after[n])} |"
-          for n in r.before],
+        *[
+            f"| {n} | `{r.addresses[n]}` | {_tokens(r.before[n])} | {_tokens(r.after[n])} | "
+            f"{_signed(r.after[n] - r.before[n])} |"
+            for n in r.before
+        ],
         "",
         "## Gas per lifecycle step",
         "",
@@ -164,8 +170,10 @@ def write_report(r: ReplayResult, out: Path, verification: dict[str, Any] | None
         "",
         "| check | left | right | holds |",
         "| --- | --- | --- | --- |",
-        *[f"| {k} | {v['left']} | {v['right']} | {'yes' if v['ok'] else '**NO**'} |"
-          for k, v in r.conservation["checks"].items()],
+        *[
+            f"| {k} | {v['left']} | {v['right']} | {'yes' if v['ok'] else '**NO**'} |"
+            for k, v in r.conservation["checks"].items()
+        ],
         "",
         f"Escrow at the end: credits {_tokens(r.conservation['credits'])}, stakes "
         f"{_tokens(r.conservation['stakes'])}, platform fees {_tokens(r.conservation['platform_fees'])}, locked in "
@@ -188,11 +196,24 @@ def write_report(r: ReplayResult, out: Path, verification: dict[str, Any] | None
     lines += ["## Log", "", "```", *r.log, "```", ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))
-    (out / "figures.json").write_text(json.dumps(
-        {"scenario": s.name, "short": s.short, "seed": s.seed, "seconds": round(r.seconds, 2),
-         "figures": r.figures, "conservation": r.conservation,
-         "outcomes": [{"expect": t, "where": w, "actual": a, "ok": ok} for t, w, a, ok in r.outcomes],
-         "gas": {k: {"calls": len(v), "mean": round(statistics.mean(v)), "max": max(v)} for k, v in r.gas.items()},
-         "verification": verification, "blocks": [r.start_block, r.end_block]},
-        indent=2, default=str))
+    (out / "figures.json").write_text(
+        json.dumps(
+            {
+                "scenario": s.name,
+                "short": s.short,
+                "seed": s.seed,
+                "seconds": round(r.seconds, 2),
+                "figures": r.figures,
+                "conservation": r.conservation,
+                "outcomes": [{"expect": t, "where": w, "actual": a, "ok": ok} for t, w, a, ok in r.outcomes],
+                "gas": {
+                    k: {"calls": len(v), "mean": round(statistics.mean(v)), "max": max(v)} for k, v in r.gas.items()
+                },
+                "verification": verification,
+                "blocks": [r.start_block, r.end_block],
+            },
+            indent=2,
+            default=str,
+        )
+    )
     return report

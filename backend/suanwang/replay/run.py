@@ -30,24 +30,40 @@ class Outcome:
         return self.result.ok and bool(self.verification["ok"])
 
 
-def replay_on_chain(scenario: Scenario, rpc_url: str, deployment: Deployment, out: Path,
-                    progress: bool = True) -> Outcome:
+def replay_on_chain(
+    scenario: Scenario, rpc_url: str, deployment: Deployment, out: Path, progress: bool = True
+) -> Outcome:
     founder = next(a for a in deployment.accounts if a.address.lower() == deployment.deployer.lower())
     if not founder.private_key:
         raise ValueError("the deployment record has no key for the deployer (only on chain id 31337)")
-    extra = {f"{a.name} (demo account)": a.address for a in deployment.accounts
-             if a.address.lower() != deployment.deployer.lower()}
+    extra = {
+        f"{a.name} (demo account)": a.address
+        for a in deployment.accounts
+        if a.address.lower() != deployment.deployer.lower()
+    }
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
     runner = Replay(scenario, w3, deployment.contracts, founder.private_key, extra_accounts=extra, progress=progress)
     result = runner.run()
-    checked = verify(rpc_url, deployment.contracts, result.addresses, result.figures, result.start_block,
-                     result.end_block, build_dir())
+    checked = verify(
+        rpc_url,
+        deployment.contracts,
+        result.addresses,
+        result.figures,
+        result.start_block,
+        result.end_block,
+        build_dir(),
+    )
     report = write_report(result, out, checked)
     return Outcome(result, checked, report)
 
 
-def replay(scenario: Scenario, out: Path, rpc_url: str | None = None, deployment_file: Path | None = None,
-           progress: bool = True) -> Outcome:
+def replay(
+    scenario: Scenario,
+    out: Path,
+    rpc_url: str | None = None,
+    deployment_file: Path | None = None,
+    progress: bool = True,
+) -> Outcome:
     """Replays on `rpc_url` (deploying there unless `deployment_file` names a live deployment), or on
     a fresh Anvil started for the run and stopped after."""
     from suanwang.devstack import Anvil, deploy_contracts, free_port

@@ -51,8 +51,18 @@ from suanwang.replay.chain import (
 from suanwang.replay.scenario import ROLE_BITS, TOKEN, Scenario
 
 OPERATOR, CLOUD, PROVIDER, BUYER, MATCHER, ARBITER = (ROLE_BITS[r] for r in ROLE_BITS)
-STATUS = ("none", "posted", "proposed", "accepted", "started", "completed", "disputed", "settled", "refunded",
-          "cancelled")
+STATUS = (
+    "none",
+    "posted",
+    "proposed",
+    "accepted",
+    "started",
+    "completed",
+    "disputed",
+    "settled",
+    "refunded",
+    "cancelled",
+)
 FINAL = {"settled", "refunded", "cancelled"}
 UNROUTABLE = 2**120  # a transit estimate no order can afford: the engine's bill filter turns the node away
 
@@ -192,8 +202,9 @@ class Replay:
         self.deals: dict[str, DealState] = {}
         self.stage = int(self.c["Federation"].functions.stage().call())
         self.fee_bps = int(self.c["Federation"].functions.platformFeeBps().call())
-        self.engine = MarketEngine([], RoutedCost(self.network), self._policy(), self.fee_bps,
-                                   transit_fee=self._transit_estimate)
+        self.engine = MarketEngine(
+            [], RoutedCost(self.network), self._policy(), self.fee_bps, transit_fee=self._transit_estimate
+        )
         self._transit_cache: dict[tuple[Any, ...], tuple[int, Any]] = {}
         self.pending_disputes: dict[str, list[tuple[str, bool, int]]] = defaultdict(list)
         self.samples: list[Sample] = []
@@ -208,12 +219,14 @@ class Replay:
             topology = load_graphml(resolve_topology(op.topology), op.name)
             if failed:
                 labels = [r.label for r in topology.routers]
-                keep = [ln for ln in topology.links
-                        if frozenset((f"{op.name}/{labels[ln.a]}", f"{op.name}/{labels[ln.b]}")) not in failed]
+                keep = [
+                    ln
+                    for ln in topology.links
+                    if frozenset((f"{op.name}/{labels[ln.a]}", f"{op.name}/{labels[ln.b]}")) not in failed
+                ]
                 topology = replace(topology, links=keep)
             operators.append(Operator(op.name, topology, op.transit_price_per_gbps_hour))
-        peerings = [Peering(p.a, p.b, p.capacity_gbps) for p in self.s.peering
-                    if frozenset((p.a, p.b)) not in failed]
+        peerings = [Peering(p.a, p.b, p.capacity_gbps) for p in self.s.peering if frozenset((p.a, p.b)) not in failed]
         return Network(operators, peerings)
 
     def _router(self, name: str, where: str) -> int:
@@ -243,11 +256,22 @@ class Replay:
                     spec = dict(group.spec)
                 else:
                     row = rows[k % len(rows)]
-                    units = node_units(self.catalog, cpu_model=openb_cpu, vcpus=row.cpu_milli / 1000,
-                                       gpu_model=int(row.gpu_model), gpu_count=row.gpu_count)
-                    spec = {"logic_mcu": units.logic, "parallel_mcu": units.parallel, "neural_mcu": units.neural,
-                            "memory_mib": row.memory_mib, "gpu_model": int(row.gpu_model) if row.gpu_count else 0,
-                            "gpu_count": row.gpu_count, "tier": int(grade(units))}
+                    units = node_units(
+                        self.catalog,
+                        cpu_model=openb_cpu,
+                        vcpus=row.cpu_milli / 1000,
+                        gpu_model=int(row.gpu_model),
+                        gpu_count=row.gpu_count,
+                    )
+                    spec = {
+                        "logic_mcu": units.logic,
+                        "parallel_mcu": units.parallel,
+                        "neural_mcu": units.neural,
+                        "memory_mib": row.memory_mib,
+                        "gpu_model": int(row.gpu_model) if row.gpu_count else 0,
+                        "gpu_count": row.gpu_count,
+                        "tier": int(grade(units)),
+                    }
                 jitter = 1.0 + group.price_jitter * float(self.rng.uniform(-1, 1)) if group.price_jitter else 1.0
                 price = max(1, int(group.price_per_cu_hour * jitter))
                 nodes.append(NodeState(f"{group.label}#{k}", group.owner, router, index, operator_party, spec, price))
@@ -269,8 +293,11 @@ class Replay:
                     pods_cache[file] = load_pods(shared_data_dir() / "openb" / file, self.catalog)
                 gpu = stream.openb.get("gpu", "any")
                 max_gpus = int(stream.openb.get("max_gpus", 8))
-                pods = [p for p in pods_cache[file]
-                        if (gpu == "any" or (gpu == "only") == (p.num_gpu > 0)) and p.num_gpu <= max_gpus]
+                pods = [
+                    p
+                    for p in pods_cache[file]
+                    if (gpu == "any" or (gpu == "only") == (p.num_gpu > 0)) and p.num_gpu <= max_gpus
+                ]
             for j, at in enumerate(arrivals.tolist()):
                 ap = stream.access_points[int(self.rng.integers(len(stream.access_points)))]
                 self._router(ap, f"{stream.line}:orders.access_points")
@@ -281,12 +308,21 @@ class Replay:
                     units = thread_units(cpu).scaled(pod.cpu_milli / 1000)
                     model = int(pod.gpu_models[0]) if len(pod.gpu_models) == 1 else 0
                     if pod.num_gpu:
-                        ref = self.catalog.by_code(model) if model else self.catalog.by_code(
-                            int(self.catalog.openb_code("V100M16")))
+                        ref = (
+                            self.catalog.by_code(model)
+                            if model
+                            else self.catalog.by_code(int(self.catalog.openb_code("V100M16")))
+                        )
                         units = units + device_units(ref).scaled(pod.num_gpu * pod.gpu_milli / 1000)
-                    shape = {"logic_mcu": units.logic, "parallel_mcu": units.parallel, "neural_mcu": units.neural,
-                             "memory_mib": pod.memory_mib, "gpu_model": model, "gpu_count": pod.num_gpu,
-                             "min_tier": 0}
+                    shape = {
+                        "logic_mcu": units.logic,
+                        "parallel_mcu": units.parallel,
+                        "neural_mcu": units.neural,
+                        "memory_mib": pod.memory_mib,
+                        "gpu_model": model,
+                        "gpu_count": pod.num_gpu,
+                        "min_tier": 0,
+                    }
                 lo, hi = stream.duration
                 duration = int(round(math.exp(self.rng.uniform(math.log(lo), math.log(hi))) / 60) * 60) or lo
                 latency = int(self.rng.integers(stream.max_latency_ms[0], stream.max_latency_ms[1] + 1))
@@ -294,13 +330,21 @@ class Replay:
                 budget = -(-stream.max_price_per_cu_hour * mcu * duration // 3_600_000) * 12 // 10
                 order = {
                     "buyer": "",  # filled once addresses are known
-                    "logicMcu": shape["logic_mcu"], "parallelMcu": shape["parallel_mcu"],
-                    "neuralMcu": shape["neural_mcu"], "memoryMib": shape["memory_mib"],
-                    "gpuModel": shape["gpu_model"], "gpuCount": shape["gpu_count"], "minTier": shape["min_tier"],
-                    "duration": duration, "maxPricePerCuHour": stream.max_price_per_cu_hour,
-                    "maxTotal": budget + stream.transit_allowance, "maxLatencyMs": latency,
-                    "minBandwidthMbps": stream.min_bandwidth_mbps, "autoAccept": True,
-                    "expiry": 0, "nonce": len(plans) + j,
+                    "logicMcu": shape["logic_mcu"],
+                    "parallelMcu": shape["parallel_mcu"],
+                    "neuralMcu": shape["neural_mcu"],
+                    "memoryMib": shape["memory_mib"],
+                    "gpuModel": shape["gpu_model"],
+                    "gpuCount": shape["gpu_count"],
+                    "minTier": shape["min_tier"],
+                    "duration": duration,
+                    "maxPricePerCuHour": stream.max_price_per_cu_hour,
+                    "maxTotal": budget + stream.transit_allowance,
+                    "maxLatencyMs": latency,
+                    "minBandwidthMbps": stream.min_bandwidth_mbps,
+                    "autoAccept": True,
+                    "expiry": 0,
+                    "nonce": len(plans) + j,
                 }
                 plans.append(Plan(0, stream.buyer, int(at), ap, order))
         plans.sort(key=lambda p: (p.at, p.order["nonce"]))
@@ -331,15 +375,20 @@ class Replay:
         token, market = self.c["SettlementToken"], self.market
         out = {}
         for name, p in self.parties.items():
-            out[name] = (int(token.functions.balanceOf(p.address).call())
-                         + int(market.functions.balanceOf(p.address).call())
-                         + int(market.functions.stakeOf(p.address).call()))
+            out[name] = (
+                int(token.functions.balanceOf(p.address).call())
+                + int(market.functions.balanceOf(p.address).call())
+                + int(market.functions.stakeOf(p.address).call())
+            )
         return out
 
     def token_balances(self) -> dict[str, int]:
         token = self.c["SettlementToken"]
-        holders = {**{n: p.address for n, p in self.parties.items()}, **self.extra_accounts,
-                   "Market (escrow)": self.market.address}
+        holders = {
+            **{n: p.address for n, p in self.parties.items()},
+            **self.extra_accounts,
+            "Market (escrow)": self.market.address,
+        }
         return {name: int(token.functions.balanceOf(addr).call()) for name, addr in holders.items()}
 
     # ------------------------------------------------------------------ membership and nodes
@@ -390,10 +439,11 @@ class Replay:
         party = self.parties[owner]
         registry, market, token = self.c["NodeRegistry"], self.market, self.c["SettlementToken"]
         spec_party = self.s.party(owner)
-        stake = spec_party.stake
-        if stake == "auto":
+        if spec_party.stake == "auto":
             need = sum(int(registry.functions.minStake(n.spec["tier"]).call()) for n in mine)
             stake = max(0, need - int(market.functions.stakeOf(party.address).call()))
+        else:
+            stake = int(spec_party.stake)
         if stake:
             escrow = int(market.functions.balanceOf(party.address).call())
             if escrow < stake:
@@ -403,12 +453,25 @@ class Replay:
         for node in mine:
             operator = self.parties[node.operator_party]
             if not operator.member:
-                raise ReplayError(f"node {node.label} attaches to {node.router}, whose operator "
-                                  f"{node.operator_party} is not a member yet; admit it first")
+                raise ReplayError(
+                    f"node {node.label} attaches to {node.router}, whose operator "
+                    f"{node.operator_party} is not a member yet; admit it first"
+                )
             r = self.network.routers[node.router_index]
-            spec = (node.spec["logic_mcu"], node.spec["parallel_mcu"], node.spec["neural_mcu"],
-                    node.spec["memory_mib"], node.spec["gpu_model"], node.spec["gpu_count"], node.spec["tier"],
-                    node.price, operator.address, r.router_id, r.locator.prefix, r.locator.length)
+            spec = (
+                node.spec["logic_mcu"],
+                node.spec["parallel_mcu"],
+                node.spec["neural_mcu"],
+                node.spec["memory_mib"],
+                node.spec["gpu_model"],
+                node.spec["gpu_count"],
+                node.spec["tier"],
+                node.price,
+                operator.address,
+                r.router_id,
+                r.locator.prefix,
+                r.locator.length,
+            )
             receipt = self.tx(owner, "registerNode", registry.functions.registerNode(spec), 800_000)
             events = registry.events.NodeRegistered().process_receipt(receipt, errors=DISCARD)
             node.node_id = int(events[0]["args"]["nodeId"])
@@ -417,12 +480,20 @@ class Replay:
         self.note(f"{owner} registered {len(mine)} node(s)" + (f", staked {stake / TOKEN:g} tokens" if stake else ""))
 
     def _market_node(self, node: NodeState) -> MarketNode:
-        return MarketNode(node_id=node.node_id, owner=self.parties[node.owner].address,
-                          operator=self.parties[node.operator_party].address, router=node.router_index,
-                          logic_mcu=node.spec["logic_mcu"], parallel_mcu=node.spec["parallel_mcu"],
-                          neural_mcu=node.spec["neural_mcu"], memory_mib=node.spec["memory_mib"],
-                          gpu_model=node.spec["gpu_model"], gpu_count=node.spec["gpu_count"], tier=node.spec["tier"],
-                          price_per_cu_hour=node.price)
+        return MarketNode(
+            node_id=node.node_id,
+            owner=self.parties[node.owner].address,
+            operator=self.parties[node.operator_party].address,
+            router=node.router_index,
+            logic_mcu=node.spec["logic_mcu"],
+            parallel_mcu=node.spec["parallel_mcu"],
+            neural_mcu=node.spec["neural_mcu"],
+            memory_mib=node.spec["memory_mib"],
+            gpu_model=node.spec["gpu_model"],
+            gpu_count=node.spec["gpu_count"],
+            tier=node.spec["tier"],
+            price_per_cu_hour=node.price,
+        )
 
     # ------------------------------------------------------------------ routing and bills
     def _gbps(self, order: dict[str, Any]) -> float:
@@ -437,8 +508,13 @@ class Replay:
             return cached
         gbps = self._gbps(order)
         try:
-            path = self.network.path(access_point, router, max_latency_ms=float(order["maxLatencyMs"]) or None,
-                                     min_bandwidth_gbps=gbps, srv6=False)
+            path = self.network.path(
+                access_point,
+                router,
+                max_latency_ms=float(order["maxLatencyMs"]) or None,
+                min_bandwidth_gbps=gbps,
+                srv6=False,
+            )
         except InfeasibleError as exc:
             answer: tuple[int, Any] = (UNROUTABLE, exc.message)
         else:
@@ -480,20 +556,29 @@ class Replay:
                 plan.outcome, plan.reason = "unmatched", f"{plan.buyer} is not a member yet"
                 continue
             ap = self.network.router_index(plan.access_point)
-            mo = MarketOrder(order_id=plan.id, buyer=buyer.address, logic_mcu=plan.order["logicMcu"],
-                             parallel_mcu=plan.order["parallelMcu"], neural_mcu=plan.order["neuralMcu"],
-                             memory_mib=plan.order["memoryMib"], gpu_model=plan.order["gpuModel"],
-                             gpu_count=plan.order["gpuCount"], min_tier=plan.order["minTier"],
-                             duration_s=plan.order["duration"], max_price_per_cu_hour=plan.order["maxPricePerCuHour"],
-                             max_total=plan.order["maxTotal"], access_point=ap,
-                             max_latency_ms=float(plan.order["maxLatencyMs"]),
-                             min_bandwidth_gbps=plan.order["minBandwidthMbps"] / 1000)
+            mo = MarketOrder(
+                order_id=plan.id,
+                buyer=buyer.address,
+                logic_mcu=plan.order["logicMcu"],
+                parallel_mcu=plan.order["parallelMcu"],
+                neural_mcu=plan.order["neuralMcu"],
+                memory_mib=plan.order["memoryMib"],
+                gpu_model=plan.order["gpuModel"],
+                gpu_count=plan.order["gpuCount"],
+                min_tier=plan.order["minTier"],
+                duration_s=plan.order["duration"],
+                max_price_per_cu_hour=plan.order["maxPricePerCuHour"],
+                max_total=plan.order["maxTotal"],
+                access_point=ap,
+                max_latency_ms=float(plan.order["maxLatencyMs"]),
+                min_bandwidth_gbps=plan.order["minBandwidthMbps"] / 1000,
+            )
             placed = self.engine.place(mo)
             if isinstance(placed, Unplaced):
                 plan.outcome, plan.reason = "unmatched", placed.explanation.text or "no node is offered yet"
                 continue
             node = self._node_by_id[placed.node_id]
-            fee, route = self._route(ap, node.router_index, plan.order)
+            _fee, route = self._route(ap, node.router_index, plan.order)
             bill = make_bill(plan.order, node.node_id, node.price, self.fee_bps, route[1])
             if bill.total > plan.order["maxTotal"]:
                 self.engine.release(plan.id)
@@ -501,19 +586,28 @@ class Replay:
                 continue
             ready.append((plan, bill, node, route[0]))
         for start in range(0, len(ready), self.s.batch_size):
-            chunk = ready[start:start + self.s.batch_size]
+            chunk = ready[start : start + self.s.batch_size]
             matches = []
             for plan, bill, _node, _path in chunk:
                 key = self.parties[plan.buyer].key
-                matches.append({"order": plan.order,
-                                "signature": sign_order(plan.order, key, self.chain_id, market_addr),
-                                "bill": bill.as_struct()})
+                matches.append(
+                    {
+                        "order": plan.order,
+                        "signature": sign_order(plan.order, key, self.chain_id, market_addr),
+                        "bill": bill.as_struct(),
+                    }
+                )
             receipt = self.parties[self.founder.name].sender.send(
-                self.market.functions.matchSignedBatch(matches), 400_000 + 250_000 * len(matches))
-            failed = {"0x" + bytes(e["args"]["id"]).hex(): bytes(e["args"]["reason"])
-                      for e in self.market.events.MatchFailed().process_receipt(receipt, errors=DISCARD)}
-            matched = {"0x" + bytes(e["args"]["id"]).hex(): matched_fields(e["args"])
-                       for e in self.market.events.Matched().process_receipt(receipt, errors=DISCARD)}
+                self.market.functions.matchSignedBatch(matches), 400_000 + 250_000 * len(matches)
+            )
+            failed = {
+                "0x" + bytes(e["args"]["id"]).hex(): bytes(e["args"]["reason"])
+                for e in self.market.events.MatchFailed().process_receipt(receipt, errors=DISCARD)
+            }
+            matched = {
+                "0x" + bytes(e["args"]["id"]).hex(): matched_fields(e["args"])
+                for e in self.market.events.Matched().process_receipt(receipt, errors=DISCARD)
+            }
             if matched:
                 self.gas["match (per order, batched)"].extend([int(receipt["gasUsed"]) // len(chunk)] * len(chunk))
             for plan, bill, node, path in chunk:
@@ -521,7 +615,9 @@ class Replay:
                     self.engine.release(plan.id)
                     reason = failed.get(plan.id)
                     plan.outcome = "unmatched"
-                    plan.reason = ("the market refused: " + self.errors.decode(reason).message) if reason else "no event"
+                    plan.reason = (
+                        ("the market refused: " + self.errors.decode(reason).message) if reason else "no event"
+                    )
                     continue
                 self._record_deal(plan, bill, node, path, matched[plan.id])
 
@@ -529,22 +625,45 @@ class Replay:
         plan.outcome = "matched"
         self.counts["matched"] += 1
         valueless = bool(args["valueless"]) if "valueless" in args else self.stage == 1
-        known = {"id": bytes.fromhex(plan.id[2:]), "buyer": plan.order["buyer"],
-                 "seller": self.parties[node.owner].address, "nodeId": node.node_id,
-                 "logicMcu": plan.order["logicMcu"], "parallelMcu": plan.order["parallelMcu"],
-                 "neuralMcu": plan.order["neuralMcu"], "duration": plan.order["duration"], "valueless": valueless,
-                 "computeFee": bill.compute_fee, "platformFee": bill.platform_fee,
-                 "transitOperators": list(bill.transit_operators), "transitFees": list(bill.transit_fees)}
+        known = {
+            "id": bytes.fromhex(plan.id[2:]),
+            "buyer": plan.order["buyer"],
+            "seller": self.parties[node.owner].address,
+            "nodeId": node.node_id,
+            "logicMcu": plan.order["logicMcu"],
+            "parallelMcu": plan.order["parallelMcu"],
+            "neuralMcu": plan.order["neuralMcu"],
+            "duration": plan.order["duration"],
+            "valueless": valueless,
+            "computeFee": bill.compute_fee,
+            "platformFee": bill.platform_fee,
+            "transitOperators": list(bill.transit_operators),
+            "transitFees": list(bill.transit_fees),
+        }
         deal = {}
         for name in self.deal_names:
             value = args[name] if name in args else known[name]
             deal[name] = list(value) if isinstance(value, tuple | list) else value
-        status, deadline = (int(args["status"]), int(args["deadline"])) if "status" in args else \
-            tuple(int(x) for x in self.market.functions.statusOf(known["id"]).call())
+        status, deadline = (
+            (int(args["status"]), int(args["deadline"]))
+            if "status" in args
+            else tuple(int(x) for x in self.market.functions.statusOf(known["id"]).call())
+        )
         gbps = self._gbps(plan.order)
-        d = DealState(plan.id, plan, node, deal, STATUS[status], deadline, valueless, bill.total,
-                      dict(zip(bill.transit_operators, bill.transit_fees, strict=True)),
-                      float(path.latency_ms), list(path.router_indices), gbps)
+        d = DealState(
+            plan.id,
+            plan,
+            node,
+            deal,
+            STATUS[status],
+            deadline,
+            valueless,
+            bill.total,
+            dict(zip(bill.transit_operators, bill.transit_fees, strict=True)),
+            float(path.latency_ms),
+            list(path.router_indices),
+            gbps,
+        )
         bound = float(plan.order["maxLatencyMs"])
         d.sla_met = None if not bound else d.latency_ms <= bound
         try:
@@ -560,10 +679,9 @@ class Replay:
         for e in self.market.events.DealStatusChanged().process_receipt(receipt, errors=DISCARD):
             if "0x" + bytes(e["args"]["id"]).hex() == d.id:
                 d.status, d.deadline = STATUS[int(e["args"]["status"])], int(e["args"]["deadline"])
-        if function in ("timeout", "resolve"):
-            if self.market.events.Slashed().process_receipt(receipt, errors=DISCARD):
-                d.slashed = True
-                self._top_up(d.node.owner)
+        if function in ("timeout", "resolve") and self.market.events.Slashed().process_receipt(receipt, errors=DISCARD):
+            d.slashed = True
+            self._top_up(d.node.owner)
         return receipt
 
     def _top_up(self, owner: str) -> None:
@@ -572,7 +690,8 @@ class Replay:
         party = self.parties[owner]
         market, token = self.market, self.c["SettlementToken"]
         short = int(market.functions.requiredStakeOf(party.address).call()) - int(
-            market.functions.stakeOf(party.address).call())
+            market.functions.stakeOf(party.address).call()
+        )
         if short <= 0 or self.stage < 2:
             return
         escrow = int(market.functions.balanceOf(party.address).call())
@@ -600,22 +719,29 @@ class Replay:
                 self._transition(self.founder.name, "timeout", d)
                 self.counts["timed_out"] += 1
                 self._end(d)
-                self.note(f"deal {d.id[:10]} on {d.node.label} timed out from {before}"
-                          + (" (seller slashed)" if d.slashed else ""))
+                self.note(
+                    f"deal {d.id[:10]} on {d.node.label} timed out from {before}"
+                    + (" (seller slashed)" if d.slashed else "")
+                )
         # arbitration
         for d in open_deals:
             if d.status == "disputed" and d.dispute is not None:
                 arbiter, seller_wins = d.dispute
                 self._transition(arbiter, "resolve", d, seller_wins)
-                self.note(f"{arbiter} resolved the dispute on {d.id[:10]}: "
-                          + ("seller wins, paid" if seller_wins else "buyer wins, refunded, seller slashed"))
+                self.note(
+                    f"{arbiter} resolved the dispute on {d.id[:10]}: "
+                    + ("seller wins, paid" if seller_wins else "buyer wins, refunded, seller slashed")
+                )
         # settlement or disputes
         for d in open_deals:
             if d.status != "completed":
                 continue
             queue = self.pending_disputes.get(d.plan.buyer)
-            if queue and not d.valueless and self.parties[queue[0][0]].address not in (d.deal["buyer"],
-                                                                                       d.deal["seller"]):
+            if (
+                queue
+                and not d.valueless
+                and self.parties[queue[0][0]].address not in (d.deal["buyer"], d.deal["seller"])
+            ):
                 arbiter, seller_wins, _ = queue.pop(0)
                 d.dispute = (arbiter, seller_wins)
                 self._transition(d.plan.buyer, "dispute", d)
@@ -625,8 +751,12 @@ class Replay:
                 self._transition(d.plan.buyer, "settle", d)
         # completion
         for d in open_deals:
-            if d.status == "started" and not d.node.failed and d.started_at is not None \
-                    and chain_now >= d.started_at + int(d.deal["duration"]):
+            if (
+                d.status == "started"
+                and not d.node.failed
+                and d.started_at is not None
+                and chain_now >= d.started_at + int(d.deal["duration"])
+            ):
                 self._transition(d.node.owner, "complete", d, result_cid(d.id))
                 self._end(d)
 
@@ -653,13 +783,18 @@ class Replay:
             if not mine:
                 raise ReplayError(f"node_failure: {args['owner']} has no registered working node")
             busy = Counter(d.node.label for d in self.deals.values() if d.status not in FINAL)
-            node = mine[args["index"]] if args["index"] < len(mine) and args["index"] else max(
-                mine, key=lambda n: (busy[n.label], -n.node_id))
+            node = (
+                mine[args["index"]]
+                if args["index"] < len(mine) and args["index"]
+                else max(mine, key=lambda n: (busy[n.label], -n.node_id))
+            )
             node.failed = True
             self.engine.remove_node(node.node_id)
             self.counts["failed_nodes"] += 1
-            self.note(f"node {node.label} (id {node.node_id}) of {node.owner} failed with {busy[node.label]} open "
-                      "deal(s); they will time out and the seller is slashed")
+            self.note(
+                f"node {node.label} (id {node.node_id}) of {node.owner} failed with {busy[node.label]} open "
+                "deal(s); they will time out and the seller is slashed"
+            )
         elif kind == "link_failure":
             self._fail_link(args["a"], args["b"])
         elif kind == "dispute":
@@ -695,8 +830,10 @@ class Replay:
                 d.sla_met = None if not bound else d.latency_ms <= bound
                 rerouted += 1
                 if rerouted <= 3:
-                    self.note(f"lease of {d.id[:10]} re-routed: {before:.1f} -> {d.latency_ms:.1f} ms over "
-                              f"{' > '.join(self.network.routers[i].name for i in d.path)}")
+                    self.note(
+                        f"lease of {d.id[:10]} re-routed: {before:.1f} -> {d.latency_ms:.1f} ms over "
+                        f"{' > '.join(self.network.routers[i].name for i in d.path)}"
+                    )
             else:
                 path = self.network.make_path(d.path, srv6=False)
             try:
@@ -704,8 +841,10 @@ class Replay:
             except InfeasibleError:
                 self.counts["lease_lost"] += 1
         self.counts["rerouted"] += rerouted
-        self.note(f"link {names[0]} - {names[1]} failed; {rerouted} lease(s) re-routed, "
-                  f"{len(live) - rerouted} kept their path")
+        self.note(
+            f"link {names[0]} - {names[1]} failed; {rerouted} lease(s) re-routed, "
+            f"{len(live) - rerouted} kept their path"
+        )
 
     # ------------------------------------------------------------------ the run
     def setup(self) -> None:
@@ -737,8 +876,17 @@ class Replay:
         cap = self.engine.state.capacity.sum()
         util = float(self.engine.state.reserved.sum() / cap) if cap else 0.0
         reserved = sum(d.gbps * max(1, len(d.path) - 1) for d in self.deals.values() if d.reservation is not None)
-        self.samples.append(Sample(self.now, self.holdings(), self.counts["submitted"], self.counts["matched"], util,
-                                   reserved, sum(1 for d in self.deals.values() if d.status not in FINAL)))
+        self.samples.append(
+            Sample(
+                self.now,
+                self.holdings(),
+                self.counts["submitted"],
+                self.counts["matched"],
+                util,
+                reserved,
+                sum(1 for d in self.deals.values() if d.status not in FINAL),
+            )
+        )
 
     def run(self) -> ReplayResult:
         started = time.perf_counter()
@@ -796,20 +944,33 @@ class Replay:
         supply_after = int(self.c["SettlementToken"].functions.totalSupply().call())
         conservation = self._conservation(before_tokens, after_tokens, supply_before, supply_after)
         result = ReplayResult(
-            scenario=self.s, figures={}, samples=self.samples, gas=dict(self.gas), deals=list(self.deals.values()),
-            plans=self.plans, log=self.log, conservation=conservation, before=self.samples[0].holdings,
-            after=self.samples[-1].holdings, start_block=start_block, end_block=end_block,
-            addresses={n: p.address for n, p in self.parties.items()}, contracts=dict(self.addresses),
+            scenario=self.s,
+            figures={},
+            samples=self.samples,
+            gas=dict(self.gas),
+            deals=list(self.deals.values()),
+            plans=self.plans,
+            log=self.log,
+            conservation=conservation,
+            before=self.samples[0].holdings,
+            after=self.samples[-1].holdings,
+            start_block=start_block,
+            end_block=end_block,
+            addresses={n: p.address for n, p in self.parties.items()},
+            contracts=dict(self.addresses),
             seconds=time.perf_counter() - started,
         )
         result.figures = self.figures(result)
-        result.outcomes = [(e.text(), f"{self.s.path}:{e.line}", result.figures.get(e.key), e.holds(
-            result.figures.get(e.key, 0))) for e in self.s.expect]
+        result.outcomes = [
+            (e.text(), f"{self.s.path}:{e.line}", result.figures.get(e.key), e.holds(result.figures.get(e.key, 0)))
+            for e in self.s.expect
+        ]
         return result
 
     # ------------------------------------------------------------------ checks and figures
-    def _conservation(self, before: dict[str, int], after: dict[str, int], supply_before: int,
-                      supply_after: int) -> dict[str, Any]:
+    def _conservation(
+        self, before: dict[str, int], after: dict[str, int], supply_before: int, supply_after: int
+    ) -> dict[str, Any]:
         market = self.market
         holders = [p.address for p in self.parties.values()] + list(self.extra_accounts.values())
         credits = sum(int(market.functions.balanceOf(a).call()) for a in holders)
@@ -821,13 +982,21 @@ class Replay:
             "sum of balances before == after": (sum(before.values()), sum(after.values())),
             "total supply before == after": (supply_before, supply_after),
             "sum of balances == total supply": (sum(after.values()), supply_after),
-            "escrow: credits + stakes + fees + locked == market's token balance":
-                (credits + stakes + fees + locked, escrow_tokens),
+            "escrow: credits + stakes + fees + locked == market's token balance": (
+                credits + stakes + fees + locked,
+                escrow_tokens,
+            ),
         }
-        return {"checks": {k: {"left": str(a), "right": str(b), "ok": a == b} for k, (a, b) in checks.items()},
-                "ok": all(a == b for a, b in checks.values()),
-                "credits": str(credits), "stakes": str(stakes), "platform_fees": str(fees), "locked": str(locked),
-                "before": {k: str(v) for k, v in before.items()}, "after": {k: str(v) for k, v in after.items()}}
+        return {
+            "checks": {k: {"left": str(a), "right": str(b), "ok": a == b} for k, (a, b) in checks.items()},
+            "ok": all(a == b for a, b in checks.values()),
+            "credits": str(credits),
+            "stakes": str(stakes),
+            "platform_fees": str(fees),
+            "locked": str(locked),
+            "before": {k: str(v) for k, v in before.items()},
+            "after": {k: str(v) for k, v in after.items()},
+        }
 
     def figures(self, r: ReplayResult) -> dict[str, Any]:
         deals = r.deals
@@ -838,11 +1007,13 @@ class Replay:
             if not d.valueless:
                 for addr, fee in d.transit.items():
                     transit[self.by_address.get(addr, addr)] += fee
-        internal = [d for d in settled if not d.valueless
-                    and self.parties[d.plan.buyer].internal and self.parties[d.node.owner].internal]
+        internal = [
+            d
+            for d in settled
+            if not d.valueless and self.parties[d.plan.buyer].internal and self.parties[d.node.owner].internal
+        ]
         bounded = [d for d in deals if d.sla_met is not None]
-        operators = sum(1 for p in self.parties.values()
-                        if int(fed.functions.rolesOf(p.address).call()) & OPERATOR)
+        operators = sum(1 for p in self.parties.values() if int(fed.functions.rolesOf(p.address).call()) & OPERATOR)
         submitted = self.counts["submitted"]
         moved = sum(abs(r.after[n] - r.before[n]) for n in r.before)
         return {
@@ -872,8 +1043,9 @@ class Replay:
             "failed_nodes": self.counts["failed_nodes"],
             "nodes": sum(1 for n in self.nodes if n.registered),
             "final_holdings": {k: str(v) for k, v in r.after.items()},
-            "unmatched_reasons": dict(Counter(_first_sentence(p.reason) for p in r.plans
-                                              if p.outcome == "unmatched").most_common(6)),
+            "unmatched_reasons": dict(
+                Counter(_first_sentence(p.reason) for p in r.plans if p.outcome == "unmatched").most_common(6)
+            ),
         }
 
 

@@ -207,7 +207,9 @@ class _Reader:
     def err(self, path: tuple[Any, ...], message: str) -> InputError:
         return self.loc.error(path, message)
 
-    def mapping(self, value: Any, path: tuple[Any, ...], allowed: set[str], required: set[str] = frozenset()) -> dict:  # type: ignore[assignment,type-arg]
+    def mapping(
+        self, value: Any, path: tuple[Any, ...], allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+    ) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise self.err(path, f"expected a mapping, got {type(value).__name__}")
         unknown = sorted(set(value) - allowed)
@@ -304,7 +306,9 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError(f"{file}:1: (file): cannot read the scenario ({exc.strerror})", field=f"{file}:1:file") from exc
+        raise InputError(
+            f"{file}:1: (file): cannot read the scenario ({exc.strerror})", field=f"{file}:1:file"
+        ) from exc
     located = Located(file)
     try:
         root = yaml.compose(text)
@@ -315,8 +319,23 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
         raise InputError(f"{file}:1: (top level): the scenario is empty", field=f"{file}:1:")
     doc = located.build(root)
     r = _Reader(located)
-    top_keys = {"name", "description", "seed", "step", "epoch", "max_time", "batch_size", "network", "parties",
-                "nodes", "orders", "events", "expect", "short", "notes"}
+    top_keys = {
+        "name",
+        "description",
+        "seed",
+        "step",
+        "epoch",
+        "max_time",
+        "batch_size",
+        "network",
+        "parties",
+        "nodes",
+        "orders",
+        "events",
+        "expect",
+        "short",
+        "notes",
+    }
     r.mapping(doc, (), top_keys, {"name", "network", "parties", "nodes", "orders"})
     short_cfg: dict[str, Any] = {}
     if "short" in doc:
@@ -331,15 +350,16 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
     net = r.mapping(doc["network"], ("network",), {"operators", "peering", "lease_bandwidth_gbps"}, {"operators"})
     operators = []
     for i, op in enumerate(r.seq(net["operators"], ("network", "operators"))):
-        p = ("network", "operators", i)
+        p: tuple[Any, ...] = ("network", "operators", i)
         op = r.mapping(op, p, {"topology", "name", "transit_price_per_gbps_hour", "paid_to"}, {"topology", "paid_to"})
         topology = r.string(op["topology"], (*p, "topology"))
         operators.append(
             OperatorSpec(
                 topology=topology,
                 name=r.string(op.get("name", Path(topology).stem), (*p, "name")),
-                transit_price_per_gbps_hour=r.tokens(op.get("transit_price_per_gbps_hour", "0.001"),
-                                                     (*p, "transit_price_per_gbps_hour")),
+                transit_price_per_gbps_hour=r.tokens(
+                    op.get("transit_price_per_gbps_hour", "0.001"), (*p, "transit_price_per_gbps_hour")
+                ),
                 paid_to=r.string(op["paid_to"], (*p, "paid_to")),
             )
         )
@@ -349,8 +369,13 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
     for i, pe in enumerate(r.seq(net.get("peering", []), ("network", "peering"))):
         p = ("network", "peering", i)
         pe = r.mapping(pe, p, {"a", "b", "capacity_gbps"}, {"a", "b"})
-        peering.append(PeeringSpec(r.string(pe["a"], (*p, "a")), r.string(pe["b"], (*p, "b")),
-                                   r.number(pe.get("capacity_gbps", 10), (*p, "capacity_gbps"), 0.001)))
+        peering.append(
+            PeeringSpec(
+                r.string(pe["a"], (*p, "a")),
+                r.string(pe["b"], (*p, "b")),
+                r.number(pe.get("capacity_gbps", 10), (*p, "capacity_gbps"), 0.001),
+            )
+        )
 
     # parties ----------------------------------------------------------------------------------
     parties: list[PartySpec] = []
@@ -380,12 +405,16 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
     if len(founders) != 1:
         raise r.err(("parties",), f"exactly one party must be the founder (founder: true); found {len(founders)}")
     if founders[0].admitted != "start" or not founders[0].roles & ROLE_BITS["operator"]:
-        raise r.err(("parties", parties.index(founders[0]), "roles"), "the founder is an operator member from the start")
+        raise r.err(
+            ("parties", parties.index(founders[0]), "roles"), "the founder is an operator member from the start"
+        )
     names = {x.name for x in parties}
     for i, op in enumerate(operators):
         if op.paid_to not in names:
-            raise r.err(("network", "operators", i, "paid_to"), f"no party named {op.paid_to!r}; parties: "
-                        f"{', '.join(sorted(names))}")
+            raise r.err(
+                ("network", "operators", i, "paid_to"),
+                f"no party named {op.paid_to!r}; parties: {', '.join(sorted(names))}",
+            )
         if not next(x for x in parties if x.name == op.paid_to).roles & ROLE_BITS["operator"]:
             raise r.err(("network", "operators", i, "paid_to"), f"{op.paid_to!r} must hold the operator role")
 
@@ -395,8 +424,12 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
     spec_keys = {"logic_mcu", "parallel_mcu", "neural_mcu", "memory_mib", "gpu_model", "gpu_count", "tier"}
     for i, ng in enumerate(r.seq(doc["nodes"], ("nodes",))):
         p = ("nodes", i)
-        ng = r.mapping(ng, p, {"owner", "count", "routers", "operator", "price_per_cu_hour", "price_jitter", "spec",
-                               "openb", "label"}, {"owner", "routers", "price_per_cu_hour"})
+        ng = r.mapping(
+            ng,
+            p,
+            {"owner", "count", "routers", "operator", "price_per_cu_hour", "price_jitter", "spec", "openb", "label"},
+            {"owner", "routers", "price_per_cu_hour"},
+        )
         owner = r.string(ng["owner"], (*p, "owner"))
         if owner not in names:
             raise r.err((*p, "owner"), f"no party named {owner!r}; parties: {', '.join(sorted(names))}")
@@ -445,9 +478,24 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
     shape_keys = {"logic_mcu", "parallel_mcu", "neural_mcu", "memory_mib", "gpu_model", "gpu_count", "min_tier"}
     for i, st in enumerate(r.seq(doc["orders"], ("orders",))):
         p = ("orders", i)
-        st = r.mapping(st, p, {"buyer", "count", "window", "access_points", "shape", "openb", "duration",
-                               "max_price_per_cu_hour", "max_latency_ms", "min_bandwidth_mbps", "transit_allowance"},
-                       {"buyer", "count", "window", "access_points", "duration", "max_price_per_cu_hour"})
+        st = r.mapping(
+            st,
+            p,
+            {
+                "buyer",
+                "count",
+                "window",
+                "access_points",
+                "shape",
+                "openb",
+                "duration",
+                "max_price_per_cu_hour",
+                "max_latency_ms",
+                "min_bandwidth_mbps",
+                "transit_allowance",
+            },
+            {"buyer", "count", "window", "access_points", "duration", "max_price_per_cu_hour"},
+        )
         buyer = r.string(st["buyer"], (*p, "buyer"))
         if buyer not in names:
             raise r.err((*p, "buyer"), f"no party named {buyer!r}; parties: {', '.join(sorted(names))}")
@@ -483,8 +531,9 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
                 openb=openb,
                 duration=r.int_range(st["duration"], (*p, "duration"), r.duration),
                 max_price_per_cu_hour=r.tokens(st["max_price_per_cu_hour"], (*p, "max_price_per_cu_hour")),
-                max_latency_ms=r.int_range(st.get("max_latency_ms", 0), (*p, "max_latency_ms"),
-                                           lambda v, q: r.integer(v, q, 0, 2**32 - 1)),
+                max_latency_ms=r.int_range(
+                    st.get("max_latency_ms", 0), (*p, "max_latency_ms"), lambda v, q: r.integer(v, q, 0, 2**32 - 1)
+                ),
                 min_bandwidth_mbps=r.integer(st.get("min_bandwidth_mbps", 0), (*p, "min_bandwidth_mbps"), 0, 2**32 - 1),
                 transit_allowance=r.tokens(st.get("transit_allowance", 10), (*p, "transit_allowance")),
                 line=located.line(p),
@@ -518,10 +567,13 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
             args = {"party": party}
         elif kind == "vote":
             v = r.mapping(value, q, {"candidate", "proposer", "voters"}, {"candidate", "proposer"})
-            args = {"candidate": r.string(v["candidate"], (*q, "candidate")),
-                    "proposer": r.string(v["proposer"], (*q, "proposer")),
-                    "voters": [r.string(x, (*q, "voters", j)) for j, x in enumerate(r.seq(v.get("voters", []),
-                                                                                          (*q, "voters")))]}
+            args = {
+                "candidate": r.string(v["candidate"], (*q, "candidate")),
+                "proposer": r.string(v["proposer"], (*q, "proposer")),
+                "voters": [
+                    r.string(x, (*q, "voters", j)) for j, x in enumerate(r.seq(v.get("voters", []), (*q, "voters")))
+                ],
+            }
             for key, who in (("candidate", args["candidate"]), ("proposer", args["proposer"])):
                 if who not in names:
                     raise r.err((*q, key), f"no party named {who!r}")
@@ -538,8 +590,12 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
             args = {"a": r.string(v["a"], (*q, "a")), "b": r.string(v["b"], (*q, "b"))}
         else:  # dispute
             v = r.mapping(value, q, {"buyer", "count", "arbiter", "seller_wins"}, {"buyer", "arbiter"})
-            args = {"buyer": r.string(v["buyer"], (*q, "buyer")), "count": r.integer(v.get("count", 1), (*q, "count"), 1),
-                    "arbiter": r.string(v["arbiter"], (*q, "arbiter")), "seller_wins": bool(v.get("seller_wins", False))}
+            args = {
+                "buyer": r.string(v["buyer"], (*q, "buyer")),
+                "count": r.integer(v.get("count", 1), (*q, "count"), 1),
+                "arbiter": r.string(v["arbiter"], (*q, "arbiter")),
+                "seller_wins": bool(v.get("seller_wins", False)),
+            }
             for key in ("buyer", "arbiter"):
                 if args[key] not in names:
                     raise r.err((*q, key), f"no party named {args[key]!r}")
@@ -569,8 +625,9 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
         batch_size=r.integer(doc.get("batch_size", 50), ("batch_size",), 1, 500),
         operators=tuple(operators),
         peering=tuple(peering),
-        lease_bandwidth_gbps=r.number(net.get("lease_bandwidth_gbps", 0.01), ("network", "lease_bandwidth_gbps"),
-                                      0.000001),
+        lease_bandwidth_gbps=r.number(
+            net.get("lease_bandwidth_gbps", 0.01), ("network", "lease_bandwidth_gbps"), 0.000001
+        ),
         parties=tuple(parties),
         nodes=tuple(node_groups),
         orders=tuple(streams),
@@ -598,17 +655,23 @@ def _check_membership(s: Scenario, located: Located) -> None:
                 field=f"{located.file}:{e.line}:events[{i}].{e.kind}",
             )
         if who in by_event:
-            raise InputError(f"{located.file}:{e.line}: events[{i}].{e.kind}: {who!r} is admitted twice",
-                             field=f"{located.file}:{e.line}:events[{i}].{e.kind}")
+            raise InputError(
+                f"{located.file}:{e.line}: events[{i}].{e.kind}: {who!r} is admitted twice",
+                field=f"{located.file}:{e.line}:events[{i}].{e.kind}",
+            )
         by_event[who] = i
         if e.kind == "vote" and not party.roles & ROLE_BITS["operator"]:
-            raise InputError(f"{located.file}:{e.line}: events[{i}].vote.candidate: a vote admits operators; "
-                             f"{who!r} has no operator role",
-                             field=f"{located.file}:{e.line}:events[{i}].vote.candidate")
+            raise InputError(
+                f"{located.file}:{e.line}: events[{i}].vote.candidate: a vote admits operators; "
+                f"{who!r} has no operator role",
+                field=f"{located.file}:{e.line}:events[{i}].vote.candidate",
+            )
     for p in s.parties:
         if p.admitted == "event" and p.name not in by_event:
-            raise InputError(f"{located.file}:{p.line}: parties.{p.name}.admitted: no admit or vote event names "
-                             f"{p.name!r}", field=f"{located.file}:{p.line}:parties.{p.name}.admitted")
+            raise InputError(
+                f"{located.file}:{p.line}: parties.{p.name}.admitted: no admit or vote event names {p.name!r}",
+                field=f"{located.file}:{p.line}:parties.{p.name}.admitted",
+            )
 
 
 def with_seed(scenario: Scenario, seed: int) -> Scenario:

@@ -29,8 +29,9 @@ class Rpc:
 
     def __call__(self, method: str, params: list[Any]) -> Any:
         self.id += 1
-        body = self.client.post(self.url, json={"jsonrpc": "2.0", "id": self.id, "method": method,
-                                                "params": params}).json()
+        body = self.client.post(
+            self.url, json={"jsonrpc": "2.0", "id": self.id, "method": method, "params": params}
+        ).json()
         if "error" in body:
             raise RuntimeError(f"{method}: {body['error']}")
         return body["result"]
@@ -48,7 +49,7 @@ def _call_uint(rpc: Rpc, to: str, signature: str, address: str) -> int:
 def _type(component: dict[str, Any]) -> str:
     t = str(component["type"])
     if t.startswith("tuple"):
-        return "(" + ",".join(_type(c) for c in component["components"]) + ")" + t[len("tuple"):]
+        return "(" + ",".join(_type(c) for c in component["components"]) + ")" + t[len("tuple") :]
     return t
 
 
@@ -81,8 +82,11 @@ def market_logs(rpc: Rpc, market: str, build: Path, start: int, end: int) -> lis
                 continue
             args: dict[str, Any] = {}
             for (name, typ), topic in zip(spec["indexed"], log["topics"][1:], strict=True):
-                args[name] = decode([typ], bytes.fromhex(topic[2:]))[0] if typ in (
-                    "address", "bool") or typ.startswith(("uint", "int", "bytes32")) else topic
+                args[name] = (
+                    decode([typ], bytes.fromhex(topic[2:]))[0]
+                    if typ in ("address", "bool") or typ.startswith(("uint", "int", "bytes32"))
+                    else topic
+                )
             values = decode([t for _, t in spec["data"]], bytes.fromhex(log["data"][2:]))
             args.update({name: v for (name, _), v in zip(spec["data"], values, strict=True)})
             logs.append({"event": spec["name"], "args": args, "block": int(log["blockNumber"], 16)})
@@ -101,10 +105,10 @@ def _unpack_matched(args: dict[str, Any]) -> dict[str, Any]:
         out[name] = int.from_bytes(data[lo:hi], "big")
     out["valueless"] = data[120] != 0
     n = data[159]
-    ops = data[160:160 + 20 * n]
-    fees = data[160 + 20 * n:160 + 36 * n]
-    out["transitOperators"] = ["0x" + ops[20 * i:20 * i + 20].hex() for i in range(n)]
-    out["transitFees"] = [int.from_bytes(fees[16 * i:16 * i + 16], "big") for i in range(n)]
+    ops = data[160 : 160 + 20 * n]
+    fees = data[160 + 20 * n : 160 + 36 * n]
+    out["transitOperators"] = ["0x" + ops[20 * i : 20 * i + 20].hex() for i in range(n)]
+    out["transitFees"] = [int.from_bytes(fees[16 * i : 16 * i + 16], "big") for i in range(n)]
     return out
 
 
@@ -145,8 +149,15 @@ def recompute(logs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def verify(rpc_url: str, contracts: dict[str, str], addresses: dict[str, str], figures: dict[str, Any],
-           start_block: int, end_block: int, build: Path) -> dict[str, Any]:
+def verify(
+    rpc_url: str,
+    contracts: dict[str, str],
+    addresses: dict[str, str],
+    figures: dict[str, Any],
+    start_block: int,
+    end_block: int,
+    build: Path,
+) -> dict[str, Any]:
     """Compares `figures` (the report's) with the chain; returns {ok, rows: [(figure, report, chain, ok)]}."""
     rpc = Rpc(rpc_url)
     token, market = contracts["SettlementToken"], contracts["Market"]
@@ -163,11 +174,16 @@ def verify(rpc_url: str, contracts: dict[str, str], addresses: dict[str, str], f
     by_name = {v.lower(): k for k, v in addresses.items()}
     chain_transit = {by_name.get(a, a): str(v) for a, v in chain["transit"].items() if v}
     for name in sorted(set(figures["transit_revenue"]) | set(chain_transit)):
-        row(f"transit paid to {name} (Matched x Settled)", figures["transit_revenue"].get(name, "0"),
-            chain_transit.get(name, "0"))
+        row(
+            f"transit paid to {name} (Matched x Settled)",
+            figures["transit_revenue"].get(name, "0"),
+            chain_transit.get(name, "0"),
+        )
     for name, address in addresses.items():
-        holding = (_call_uint(rpc, token, "balanceOf(address)", address)
-                   + _call_uint(rpc, market, "balanceOf(address)", address)
-                   + _call_uint(rpc, market, "stakeOf(address)", address))
+        holding = (
+            _call_uint(rpc, token, "balanceOf(address)", address)
+            + _call_uint(rpc, market, "balanceOf(address)", address)
+            + _call_uint(rpc, market, "stakeOf(address)", address)
+        )
         row(f"holdings of {name} (balanceOf + escrow + stake)", figures["final_holdings"][name], holding)
     return {"ok": all(r[3] for r in rows), "rows": rows, "blocks": [start_block, end_block]}

@@ -40,13 +40,23 @@ def test_short_replay_meets_its_expectations(name: str, deployments: Deployments
 def test_stage_rules_show_in_the_figures(deployments: Deployments, tmp_path: Path) -> None:
     """Stage 1 moves no value; stage 2 pays the operator's network team transit on its own cloud's deals."""
     with deployments.chain(1) as chain:
-        one = replay_on_chain(load_scenario(SCENARIOS / SHIPPED[0], short=True), chain.anvil.url, chain.deployment,
-                              tmp_path / "one", progress=False).result
+        one = replay_on_chain(
+            load_scenario(SCENARIOS / SHIPPED[0], short=True),
+            chain.anvil.url,
+            chain.deployment,
+            tmp_path / "one",
+            progress=False,
+        ).result
     assert one.figures["valued_deals"] == 0 and one.figures["value_moved"] == 0
     assert all(one.before[n] == one.after[n] for n in one.before)
     with deployments.chain(1) as chain:
-        two = replay_on_chain(load_scenario(SCENARIOS / SHIPPED[1], short=True), chain.anvil.url, chain.deployment,
-                              tmp_path / "two", progress=False).result
+        two = replay_on_chain(
+            load_scenario(SCENARIOS / SHIPPED[1], short=True),
+            chain.anvil.url,
+            chain.deployment,
+            tmp_path / "two",
+            progress=False,
+        ).result
     assert int(two.figures["transit_revenue"]["cernet-network"]) > 0
     assert two.after["cernet-cloud"] > two.before["cernet-cloud"]
 
@@ -56,13 +66,15 @@ def test_replay_is_deterministic_for_a_seed(deployments: Deployments, tmp_path: 
     runs = []
     for k in range(2):
         with deployments.chain(1) as chain:
-            result = replay_on_chain(scenario, chain.anvil.url, chain.deployment, tmp_path / str(k),
-                                     progress=False).result
+            result = replay_on_chain(
+                scenario, chain.anvil.url, chain.deployment, tmp_path / str(k), progress=False
+            ).result
         runs.append(result)
     a, b = runs
     assert [p.id for p in a.plans] == [p.id for p in b.plans]
-    assert [(d.id, d.node.node_id, d.status, d.total) for d in a.deals] == \
-        [(d.id, d.node.node_id, d.status, d.total) for d in b.deals]
+    assert [(d.id, d.node.node_id, d.status, d.total) for d in a.deals] == [
+        (d.id, d.node.node_id, d.status, d.total) for d in b.deals
+    ]
     assert a.figures == b.figures
     other = load_scenario(SCENARIOS / SHIPPED[1], short=True, seed=scenario.seed + 1)
     with deployments.chain(1) as chain:

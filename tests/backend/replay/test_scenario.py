@@ -73,8 +73,9 @@ def test_the_good_example_loads(tmp_path: Path) -> None:
         ("tier: 0}", "tier: 0", 15, "(syntax)"),
     ],
 )
-def test_malformed_scenario_names_file_line_and_field(tmp_path: Path, old: str, new: str, line: int,
-                                                      field: str) -> None:
+def test_malformed_scenario_names_file_line_and_field(
+    tmp_path: Path, old: str, new: str, line: int, field: str
+) -> None:
     assert old in GOOD
     path = tmp_path / "bad.yaml"
     path.write_text(GOOD.replace(old, new, 1))

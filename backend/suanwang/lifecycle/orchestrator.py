@@ -50,6 +50,8 @@ from suanwang.storage.projections import FINAL_DEAL_STATUSES
 log = logging.getLogger(__name__)
 
 TIMEOUT_STATUSES = ("proposed", "accepted", "started", "disputed")
+# Deal statuses in which the node's capacity stays reserved on chain (complete() releases it).
+CAPACITY_HOLDING_STATUSES = ("proposed", "accepted", "started")
 # A failed match that another match may have caused (capacity taken meanwhile): try the order again.
 RETRYABLE_MATCH_ERRORS = {"InsufficientCapacity", "NodeNotActive", "InvalidNodeStatus", "NodeDoesNotFit"}
 MAX_MATCH_ATTEMPTS = 3
@@ -97,6 +99,8 @@ class Orchestrator:
     engine: MarketEngine | None = None
     _engine_nodes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     _policy: tuple[StagePolicy, int] | None = None
+    _held: set[str] = field(default_factory=set)  # order ids the engine holds a reservation for
+    _leases_restored: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -145,14 +149,19 @@ class Orchestrator:
             active = [m for n in nodes.values() if n.status == "active" and (m := self._market_node(n))]
             self.engine = MarketEngine(active, RoutedCost(self.marketplace.network), policy, platform_fee_bps=fee_bps)
             self._engine_nodes = {m.node_id: self._node_key(nodes[m.node_id]) for m in active}
-            live = session.scalars(select(Deal).where(Deal.status.not_in(FINAL_DEAL_STATUSES)))
-            for deal in live:
+            self._held = set()
+            # What holds capacity on chain now: deals not yet completed, and matches possibly in flight.
+            holding = session.scalars(select(Deal).where(Deal.status.in_(CAPACITY_HOLDING_STATUSES)))
+            for deal in holding:
                 record = session.get(OrderRecord, deal.id)
                 if record is not None and deal.node_id in self._engine_nodes:
                     self.engine.reserve_existing(self._market_order(record), deal.node_id)
+                    self._held.add(deal.id)
             for record in session.scalars(select(OrderRecord).where(OrderRecord.state == "submitting")):
-                if record.node_id in self._engine_nodes:
+                if record.node_id in self._engine_nodes and record.id not in self._held:
                     self.engine.reserve_existing(self._market_order(record), int(record.node_id))
+                    self._held.add(record.id)
+            self._restore_leases()
             return self.engine
         for node_id, node in nodes.items():
             key = self._node_key(node)
@@ -169,6 +178,34 @@ class Orchestrator:
                 self.engine.update_node(m)
                 self._engine_nodes[node_id] = key
         return self.engine
+
+    def _restore_leases(self) -> None:
+        """Path reservations live in the network object, which a restart empties: reserve again what
+        live deals hold, and close the leases of deals that ended meanwhile."""
+        if self._leases_restored:
+            return
+        network = self.marketplace.network
+        with self.sessions.begin() as session:
+            open_leases = session.execute(
+                select(Lease, Deal).join(Deal, Deal.id == Lease.deal_id).where(Lease.released.is_(False))
+            )
+            for lease, deal in open_leases:
+                if deal.status in FINAL_DEAL_STATUSES:
+                    lease.released, lease.reservation = True, None
+                    continue
+                path = network.make_path([network.router_index(r) for r in lease.path["path"]], srv6=False)
+                try:
+                    lease.reservation = str(network.reserve(path, lease.bandwidth_gbps))
+                except SuanwangError as exc:
+                    log.warning("deal %s: path bandwidth not reserved again after a restart: %s", deal.id, exc.message)
+                    lease.reservation = None
+        self._leases_restored = True
+
+    def _release(self, order_id: str) -> None:
+        """Returns the engine's reservation for `order_id`, once, if it holds one."""
+        if self.engine is not None and order_id in self._held:
+            self._held.discard(order_id)
+            self.engine.release(order_id)
 
     @staticmethod
     def _node_key(node: Node) -> tuple[Any, ...]:
@@ -192,10 +229,14 @@ class Orchestrator:
     # -- one pass --------------------------------------------------------------------------------------
     def tick(self) -> None:
         with self._lock:
+            # Read the cursor before the members and nodes: then the engine's view is at least as new
+            # as the block the cursor names, and matching on it cannot miss a seller or a node.
+            caught_up = self.caught_up()
             with self.sessions() as session:
                 engine = self._sync_engine(session)
             self._recover_submitting()
-            self._match_new(engine)
+            if caught_up:
+                self._match_new(engine)
             self._dispatch_accepted()
             self._follow_jobs()
             self._settle_completed()
@@ -227,8 +268,7 @@ class Orchestrator:
                 return True
 
     def _unreserve(self, record: OrderRecord) -> None:
-        if self.engine is not None:
-            self.engine.release(record.id)
+        self._release(record.id)
 
     def caught_up(self) -> bool:
         """True when the index has every confirmed block: only then is the engine's view of the nodes
@@ -238,8 +278,6 @@ class Orchestrator:
         return cursor is not None and cursor.block_number >= self.w3.eth.block_number - self.confirmations
 
     def _match_new(self, engine: MarketEngine) -> None:
-        if not self.caught_up():
-            return
         with self.sessions.begin() as session:
             fee_bps = int(self.contracts["Federation"].functions.platformFeeBps().call())
             chain_time = int(self.w3.eth.get_block("latest")["timestamp"])
@@ -268,10 +306,11 @@ class Orchestrator:
                     record.explanation = list(placed.explanation.sentences) or [NO_NODES]
                     record.reason = placed.explanation.text or NO_NODES
                     continue
+                self._held.add(record.id)
                 try:
                     bill, route = self._bill(session, record, placed.node_id, fee_bps)
                 except SuanwangError as exc:
-                    engine.release(record.id)
+                    self._release(record.id)
                     record.state, record.reason, record.updated_at = "unmatched", exc.message, now()
                     continue
                 record.state, record.node_id, record.bill, record.route = (
@@ -507,9 +546,12 @@ class Orchestrator:
                 if lease.reservation is not None:
                     self.marketplace.network.release(int(lease.reservation))
                 lease.released = True
-            finished = session.scalars(select(Deal.id).where(Deal.status.in_((*FINAL_DEAL_STATUSES, "completed"))))
-            for deal_id in finished:
-                engine.release(deal_id)
+            if self._held:
+                done = session.scalars(
+                    select(Deal.id).where(Deal.id.in_(self._held), Deal.status.not_in(CAPACITY_HOLDING_STATUSES))
+                )
+                for deal_id in done:
+                    self._release(deal_id)
             for job in session.scalars(
                 select(Job)
                 .join(Deal, Deal.id == Job.deal_id)

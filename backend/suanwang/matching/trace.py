@@ -134,5 +134,5 @@ def replay_files(nodes_csv: Path, pods_csv: Path, policy: str, **options: object
         openb_orders(load_pods(pods_csv, catalog)),
         policy,
         catalog=catalog,
-        **options,
-    )  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
+    )

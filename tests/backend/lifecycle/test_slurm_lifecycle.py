@@ -20,16 +20,28 @@ def slurm_market(market_factory: Callable[..., Market], cluster: SlurmCluster) -
     return market_factory(executor="slurm", slurm_conf=cluster.slurm_conf, slurm_node_map="1=n1")
 
 
-def test_the_job_runs_on_the_matched_slurm_node_and_its_output_is_the_result(
+def test_the_job_runs_on_the_matched_slurm_node_and_settlement_pays_exactly_the_bill(
     market_factory: Callable[..., Market], slurm_cluster: SlurmCluster
 ) -> None:
     market = slurm_market(market_factory, slurm_cluster)
-    submitted = market.submit(market.order(), "Cernet/Shanghai", ["sh", "-c", "echo ran on $SLURMD_NODENAME"])
+    parties = [market.provider.address, market.buyer.address, *(a.address for a in market.transit.values())]
+    before = {p: market.escrow(p) for p in parties}
+    submitted = market.submit(market.order(), "Geant2012/FR", ["sh", "-c", "echo ran on $SLURMD_NODENAME"])
     done = market.wait_for(submitted["id"], lambda o: (o["deal"] or {}).get("status") == "settled", timeout_s=120)
     assert done["job"]["executor"] == "SlurmExecutor"
     assert done["job"]["executor_node"] == "n1"
     assert done["deal"]["result_cid"] == compute_cid(b"ran on n1\n")
-    assert done["settlement"]["outcome"] == "settled"
+    bill = done["bill"]
+    transit = {line["operator"]: int(line["fee"]) for line in bill["transit"]}
+    assert set(transit) == {a.address for a in market.transit.values()}  # two operators on the path
+    after = {p: market.escrow(p) for p in parties}
+    assert after[market.provider.address] - before[market.provider.address] == int(bill["compute_fee"])
+    for operator, fee in transit.items():
+        assert after[operator] - before[operator] == fee
+    assert before[market.buyer.address] - after[market.buyer.address] == int(bill["total"])
+    # The API's balances are the chain's.
+    for party in parties:
+        assert int(market.client.get(f"/api/views/balances/{party}").json()["escrow"]) == after[party]
 
 
 def test_a_failed_slurm_job_times_out_refunding_the_buyer_and_slashing_the_provider(

@@ -50,6 +50,11 @@ class Settings(BaseModel):
     matcher_key: str | None = Field(None, description="the matcher's private key (default: the demo matcher)")
     orchestrator: bool = Field(True, description="run the order lifecycle in this process")
     orchestrator_interval_s: float = Field(0.25, gt=0, le=60, description="pause between lifecycle passes")
+    matching: Literal["online", "batch"] = Field(
+        "online", description="place each order as it comes, or clear the waiting orders together"
+    )
+    clearing_interval_ms: int = Field(500, ge=10, le=600_000, description="batch clearing period")
+    match_batch_size: int = Field(200, ge=1, le=1000, description="matches sent to the chain per transaction")
     auto_confirm: bool = Field(True, description="buyers whose keys the service holds confirm results at once")
     log_chunk_blocks: int = Field(2000, ge=1, le=100_000, description="blocks per eth_getLogs call")
 

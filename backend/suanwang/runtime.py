@@ -137,6 +137,9 @@ class Runtime:
             executor_nodes=lambda node: node_map.get(node.node_id),
             auto_confirm=self.settings.auto_confirm,
             confirmations=self.settings.confirmations,
+            matching=self.settings.matching,
+            clearing_interval_s=self.settings.clearing_interval_ms / 1000,
+            batch_size=self.settings.match_batch_size,
         )
 
     def orchestrator(self) -> Orchestrator:

@@ -22,11 +22,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,7 +41,7 @@ from suanwang.content import ContentStore
 from suanwang.errors import InfeasibleError, SuanwangError
 from suanwang.lifecycle.agents import Agents
 from suanwang.lifecycle.marketplace import Marketplace, RoutedCost
-from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder, Unplaced
+from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder, MarketPlacement, Unplaced
 from suanwang.matching.model import StagePolicy
 from suanwang.roles import Role
 from suanwang.scheduling.base import Executor, JobSpec, JobState
@@ -95,12 +96,15 @@ class Orchestrator:
     executor_nodes: Callable[[Node], str | None] = lambda node: None
     auto_confirm: bool = True
     confirmations: int = 0
+    matching: Literal["online", "batch"] = "online"
+    clearing_interval_s: float = 0.5
     batch_size: int = 50
     engine: MarketEngine | None = None
     _engine_nodes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     _policy: tuple[StagePolicy, int] | None = None
     _held: set[str] = field(default_factory=set)  # order ids the engine holds a reservation for
     _leases_restored: bool = False
+    _last_clearing: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -278,16 +282,23 @@ class Orchestrator:
         return cursor is not None and cursor.block_number >= self.w3.eth.block_number - self.confirmations
 
     def _match_new(self, engine: MarketEngine) -> None:
+        """New orders to the engine (one by one, or cleared together every `clearing_interval_s`),
+        their bills computed, and the matches sent to the chain in one batch transaction."""
+        if self.matching == "batch" and time.monotonic() - self._last_clearing < self.clearing_interval_s:
+            return
+        self._last_clearing = time.monotonic()
         with self.sessions.begin() as session:
             fee_bps = int(self.contracts["Federation"].functions.platformFeeBps().call())
             chain_time = int(self.w3.eth.get_block("latest")["timestamp"])
-            batch: list[tuple[OrderRecord, Bill]] = []
-            records = session.scalars(
-                select(OrderRecord)
-                .where(OrderRecord.state == "new")
-                .order_by(OrderRecord.created_at)
-                .limit(self.batch_size)
+            records = list(
+                session.scalars(
+                    select(OrderRecord)
+                    .where(OrderRecord.state == "new")
+                    .order_by(OrderRecord.created_at)
+                    .limit(self.batch_size)
+                )
             )
+            orders: dict[str, MarketOrder] = {}
             for record in records:
                 if int(record.order["expiry"]) < chain_time:
                     record.state, record.reason, record.updated_at = (
@@ -297,25 +308,33 @@ class Orchestrator:
                     )
                     continue
                 try:
-                    placed = engine.place(self._market_order(record))
+                    orders[record.id] = self._market_order(record)
                 except SuanwangError as exc:  # an order the engine cannot take: say why, never block the rest
                     record.state, record.reason, record.updated_at = "unmatched", exc.message, now()
+            decisions = self._decide(engine, list(orders.values()))
+            batch: list[tuple[OrderRecord, Bill]] = []
+            for record in records:
+                decision = decisions.get(record.id)
+                if decision is None:
                     continue
-                if isinstance(placed, Unplaced):
+                if isinstance(decision, SuanwangError):
+                    record.state, record.reason, record.updated_at = "unmatched", decision.message, now()
+                    continue
+                if isinstance(decision, Unplaced):
                     record.state, record.updated_at = "unmatched", now()
-                    record.explanation = list(placed.explanation.sentences) or [NO_NODES]
-                    record.reason = placed.explanation.text or NO_NODES
+                    record.explanation = list(decision.explanation.sentences) or [NO_NODES]
+                    record.reason = decision.explanation.text or NO_NODES
                     continue
                 self._held.add(record.id)
                 try:
-                    bill, route = self._bill(session, record, placed.node_id, fee_bps)
+                    bill, route = self._bill(session, record, decision.node_id, fee_bps)
                 except SuanwangError as exc:
                     self._release(record.id)
                     record.state, record.reason, record.updated_at = "unmatched", exc.message, now()
                     continue
                 record.state, record.node_id, record.bill, record.route = (
                     "submitting",
-                    placed.node_id,
+                    decision.node_id,
                     _bill_json(bill),
                     route,
                 )
@@ -325,6 +344,21 @@ class Orchestrator:
                 return
             matches = [{"order": r.order, "signature": r.signature, "bill": b.as_struct()} for r, b in batch]
         self._submit(batch, matches)
+
+    def _decide(
+        self, engine: MarketEngine, orders: list[MarketOrder]
+    ) -> dict[str, MarketPlacement | Unplaced | SuanwangError]:
+        """Where each order goes: the online engine one order at a time, or one batch clearing."""
+        if self.matching == "batch" and orders:
+            result = engine.clear_batch(orders)
+            return {**{p.order_id: p for p in result.placements}, **{u.order_id: u for u in result.unplaced}}
+        decisions: dict[str, MarketPlacement | Unplaced | SuanwangError] = {}
+        for order in orders:
+            try:
+                decisions[order.order_id] = engine.place(order)
+            except SuanwangError as exc:
+                decisions[order.order_id] = exc
+        return decisions
 
     def _bill(self, session: Session, record: OrderRecord, node_id: int, fee_bps: int) -> tuple[Bill, dict[str, Any]]:
         return self._bill_for(session, record.order, record.access_point, node_id, fee_bps)

@@ -109,3 +109,12 @@ def test_bad_quote_input_names_the_field(market_factory: Callable[..., Market]) 
         response = market.client.post("/api/orders/quote", json={**base, **change})
         assert response.status_code in (400, 422), response.text
         assert response.json()["error"]["fields"][0]["field"] == field, response.text
+
+
+def test_batch_clearing_mode_matches_the_waiting_orders_together(market_factory: Callable[..., Market]) -> None:
+    market = market_factory(matching="batch", clearing_interval_ms=300)
+    ids = [market.submit(market.order(nonce=n, logicMcu=1_000), "Cernet/Shanghai", ["true"])["id"] for n in range(6)]
+    done = [market.wait_for(i, lambda o: (o["deal"] or {}).get("status") == "settled") for i in ids]
+    assert {o["node_id"] for o in done} == {market.node_id}
+    # Orders waiting together were cleared together and sent in one transaction.
+    assert len({o["match_tx"] for o in done}) < len(ids)

@@ -112,6 +112,7 @@ class OrderOut(BaseModel):
     bill: dict[str, Any] | None
     route: dict[str, Any] | None
     spec_cid: str
+    match_tx: str | None = Field(None, description="the transaction that carried the match to the chain")
     created_at: datetime
     deal: DealOut | None
     job: JobOut | None
@@ -138,6 +139,7 @@ def _out(session: Any, record: OrderRecord) -> OrderOut:
         bill=record.bill,
         route=record.route,
         spec_cid=record.spec_cid,
+        match_tx=record.tx_hash,
         created_at=record.created_at,
         deal=DealOut(
             status=deal.status,

@@ -334,7 +334,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         if (signed) {
             uint256 used = _slots[id];
             if (used != 0) return abi.encodeWithSelector(OrderAlreadyUsed.selector, id, Status(uint8(used)));
-            if (!SignatureChecker.isValidSignatureNow(buyer, id, signature)) {
+            if (!_validSignature(buyer, id, signature)) {
                 return abi.encodeWithSelector(InvalidSignature.selector, id, buyer);
             }
         }
@@ -489,6 +489,30 @@ contract Market is IMarket, IMarketSync, Escrow {
         return abi.encodeWithSelector(NodeDoesNotFit.selector, nodeId, what, has, needs);
     }
 
+    /// @dev The buyer's signature of `id`: an ECDSA signature (r | s | v, 65 bytes, low s, as OpenZeppelin's
+    ///  ECDSA.tryRecover requires) recovered from calldata with the ecrecover precompile, else an ERC-1271 signature when the buyer is a
+    ///  contract. Recovery comes first so an EOA buyer costs no EXTCODESIZE of a cold account (2,600 gas);
+    ///  a contract buyer cannot pass the ECDSA branch (nobody holds a key whose address is its address).
+    function _validSignature(address buyer, bytes32 id, bytes calldata signature) private view returns (bool) {
+        if (signature.length == 65) {
+            bytes32 r;
+            bytes32 s;
+            uint8 v;
+            assembly ("memory-safe") {
+                r := calldataload(signature.offset)
+                s := calldataload(add(signature.offset, 0x20))
+                v := byte(0, calldataload(add(signature.offset, 0x40)))
+            }
+            // The upper half of s is refused (malleable), as OpenZeppelin's ECDSA does; ecrecover returns 0
+            // for any other failure, which no buyer equals.
+            if (uint256(s) <= 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0) {
+                address recovered = ecrecover(id, v, r, s);
+                if (recovered != address(0) && recovered == buyer) return true;
+            }
+        }
+        return buyer.code.length != 0 && SignatureChecker.isValidERC1271SignatureNow(buyer, id, signature);
+    }
+
     function _revertWith(bytes memory failure) private pure {
         assembly ("memory-safe") {
             revert(add(failure, 0x20), mload(failure))
@@ -502,8 +526,8 @@ contract Market is IMarket, IMarketSync, Escrow {
     ///  hash: 13 head words (id, buyer, seller, nodeId, logicMcu, parallelMcu, neuralMcu, duration,
     ///  valueless, computeFee, platformFee, offset of transitOperators = 0x1a0, offset of transitFees =
     ///  0x1c0 + 32n), then n and the n operators, then n and the n fees.
-    ///  Matched's data: matcher, the 8 words nodeId..platformFee, the two array offsets (the same values:
-    ///  the event's head is also 13 words), status, deadline, then the same two arrays.
+    ///  Matched's `deal` is the packed form of the same fields (see IMarket.Matched), written right after
+    ///  that encoding: 160 + 36n bytes instead of 19 + 2n ABI words, a third of the log's data gas.
     function _record(address matcher, bytes32 id, Order calldata order, Bill calldata bill, address seller, bool valueless)
         private
     {
@@ -513,15 +537,41 @@ contract Market is IMarket, IMarketSync, Escrow {
         _slots[id] = _pack(uint256(h), status, deadline);
         bytes32 topic = Matched.selector;
         assembly ("memory-safe") {
-            // The event's data right after the deal's encoding (p, len).
+            // The event's data (offset 0x20, length, packed bytes) right after the deal's encoding (p, len).
+            // Each field is stored left-aligned at q, so the next one overwrites the zeros that trail it.
             let e := add(p, len)
-            mstore(e, and(matcher, 0xffffffffffffffffffffffffffffffffffffffff))
-            mcopy(add(e, 0x20), add(p, 0x60), 0x100) // nodeId .. platformFee
-            mcopy(add(e, 0x120), add(p, 0x160), 0x40) // the two array offsets
-            mstore(add(e, 0x160), and(status, 0xff))
-            mstore(add(e, 0x180), and(deadline, 0xffffffffff))
-            mcopy(add(e, 0x1a0), add(p, 0x1a0), sub(len, 0x1a0)) // the two arrays
-            log4(e, len, topic, id, mload(add(p, 0x20)), mload(add(p, 0x40))) // buyer, seller as hashed
+            let q := add(e, 0x40)
+            mstore(q, shl(96, mload(add(p, 0x20)))) // buyer (clean: copied from a validated word)
+            mstore(add(q, 20), shl(96, mload(add(p, 0x40)))) // seller
+            mstore(add(q, 40), shl(96, and(matcher, 0xffffffffffffffffffffffffffffffffffffffff)))
+            mstore(add(q, 60), mload(add(p, 0x60))) // nodeId
+            mstore(add(q, 92), shl(192, mload(add(p, 0x80)))) // logicMcu
+            mstore(add(q, 100), shl(192, mload(add(p, 0xa0)))) // parallelMcu
+            mstore(add(q, 108), shl(192, mload(add(p, 0xc0)))) // neuralMcu
+            mstore(add(q, 116), shl(224, mload(add(p, 0xe0)))) // duration
+            mstore(add(q, 120), shl(248, mload(add(p, 0x100)))) // valueless
+            mstore(add(q, 121), shl(128, mload(add(p, 0x120)))) // computeFee
+            mstore(add(q, 137), shl(128, mload(add(p, 0x140)))) // platformFee
+            mstore(add(q, 153), shl(248, and(status, 0xff)))
+            mstore(add(q, 154), shl(216, and(deadline, 0xffffffffff)))
+            let n := mload(add(p, 0x1a0))
+            mstore(add(q, 159), shl(248, n))
+            let w := add(q, 160)
+            let src := add(p, 0x1c0)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                mstore(w, shl(96, mload(add(src, shl(5, i))))) // operator i
+                w := add(w, 20)
+            }
+            src := add(src, add(0x20, shl(5, n))) // past the fees' length word
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                mstore(w, shl(128, mload(add(src, shl(5, i))))) // fee i
+                w := add(w, 16)
+            }
+            mstore(w, 0) // zero padding up to the next word
+            let packedLen := sub(w, q)
+            mstore(e, 0x20)
+            mstore(add(e, 0x20), packedLen)
+            log2(e, add(0x40, and(add(packedLen, 31), not(31))), topic, id)
         }
     }
 

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "backend"))
+from suanwang.chain.bill import unpack_deal  # stdlib and eth_utils only: brownie's env has both
 
 ROLE_BITS = {"operator": 1, "cloud": 2, "provider": 4, "buyer": 8, "matcher": 16, "arbiter": 32}
 PLATFORM_FEE_BPS = 250
@@ -130,11 +134,17 @@ DEAL_FIELDS = (
 )
 
 
+def matched_of(tx, index: int = 0) -> dict:
+    """The fields of a transaction's `index`-th Matched event, unpacked (suanwang.chain.bill.unpack_deal): the
+    Deal's, plus matcher, status and deadline."""
+    event = tx.events["Matched"][index]
+    return unpack_deal(str(event["id"]), bytes.fromhex(str(event["deal"])[2:]))
+
+
 def deal_of(tx) -> tuple:
-    """The IMarket.Deal of a match, rebuilt from its Matched event (whose fields carry the Deal's names), as a
-    plain tuple to pass back."""
-    event = tx.events["Matched"]
-    return tuple(to_plain(event[name]) for name in DEAL_FIELDS)
+    """The IMarket.Deal of a match, from its Matched event, as a plain tuple to pass back."""
+    fields = matched_of(tx)
+    return tuple(to_plain(fields[name]) for name in DEAL_FIELDS)
 
 
 def to_plain(value):

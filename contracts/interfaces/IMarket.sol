@@ -126,27 +126,14 @@ interface IMarket {
     event OrderPosted(bytes32 indexed id, address indexed buyer, Order order, uint256 locked);
     /// @notice Emitted when a buyer cancels an unmatched order (signed or posted).
     event OrderCancelled(bytes32 indexed id, address indexed buyer, uint256 refunded);
-    /// @notice Emitted when a match is recorded. With `id`, `buyer` and `seller` its fields are the Deal's
-    ///  (same names) that every later call passes back: Deal(id, buyer, seller, nodeId, logicMcu,
-    ///  parallelMcu, neuralMcu, duration, valueless, computeFee, platformFee, transitOperators, transitFees).
-    event Matched(
-        bytes32 indexed id,
-        address indexed buyer,
-        address indexed seller,
-        address matcher,
-        uint256 nodeId,
-        uint64 logicMcu,
-        uint64 parallelMcu,
-        uint64 neuralMcu,
-        uint32 duration,
-        bool valueless,
-        uint128 computeFee,
-        uint128 platformFee,
-        address[] transitOperators,
-        uint128[] transitFees,
-        Status status,
-        uint40 deadline
-    );
+    /// @notice Emitted when a match is recorded. `deal` packs, big-endian with no padding between fields:
+    ///  buyer (20 bytes) | seller (20) | matcher (20) | nodeId (32) | logicMcu (8) | parallelMcu (8) |
+    ///  neuralMcu (8) | duration (4) | valueless (1) | computeFee (16) | platformFee (16) | status (1) |
+    ///  deadline (5) | n (1) | n transit operators (20 each) | n transit fees (16 each): 160 + 36n bytes.
+    ///  With `id` these are the Deal's fields (same names) that every later call passes back:
+    ///  Deal(id, buyer, seller, nodeId, logicMcu, parallelMcu, neuralMcu, duration, valueless, computeFee,
+    ///  platformFee, transitOperators, transitFees); `status` and `deadline` are the deal's first.
+    event Matched(bytes32 indexed id, bytes deal);
     /// @notice Emitted for each match of a batch that failed, with the revert data of the failure.
     event MatchFailed(bytes32 indexed id, uint256 index, bytes reason);
     /// @notice Emitted on every status change after the match; `deadline` is the new status's deadline (0 when final).

@@ -100,7 +100,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from deploy import ANVIL_KEYS, TIMING, deal_of, make_bill, make_order, sign_order, to_plain  # noqa: E402,F401
+from deploy import ANVIL_KEYS, TIMING, deal_of, make_bill, matched_of, make_order, sign_order, to_plain  # noqa: E402,F401
 
 NODE_PRICE = 2 * 10**18
 ACCEPT_WINDOW, START_WINDOW, DELIVERY_GRACE, DISPUTE_WINDOW, ARBITRATION_PERIOD = TIMING

@@ -18,6 +18,7 @@ from conftest import (
     key_of,
     make_bill,
     make_spec,
+    matched_of,
     plain,
     sign_order,
 )
@@ -61,7 +62,7 @@ def test_stage_one_records_allocation_without_moving_value(market, token, matche
 def test_full_lifecycle_pays_seller_transit_operators_and_platform(market, token, stage2, matched, cloud_team, buyer,
                                                                    founder, network_team, registry, node_id):
     deal, tx = matched()
-    assert tx.events["Matched"]["status"] == ACCEPTED
+    assert matched_of(tx)["status"] == ACCEPTED
     assert market.balanceOf(buyer) == 1000 * 10**18 - TOTAL
     tx = market.start(deal, {"from": cloud_team})
     assert tx.events["DealStatusChanged"]["status"] == STARTED
@@ -104,7 +105,7 @@ def test_typed_data_signature_from_a_wallet_is_accepted(market, stage2, new_orde
     sig = Account.sign_message(signable, key_of(buyer, accounts)).signature
     bill = make_bill(order, node_id, NODE_PRICE, 250)
     tx = market.matchSigned(order, sig, bill, {"from": founder})
-    assert tx.events["Matched"]["buyer"] == buyer
+    assert matched_of(tx)["buyer"] == buyer
 
 
 def test_deal_passed_back_must_match_the_stored_one(market, stage2, matched, cloud_team):
@@ -120,7 +121,7 @@ def test_deal_passed_back_must_match_the_stored_one(market, stage2, matched, clo
 
 def test_buyer_accepts_a_proposed_bill(market, stage2, matched, buyer, cloud_team, chain):
     deal, tx = matched(autoAccept=False)
-    assert tx.events["Matched"]["status"] == PROPOSED
+    assert matched_of(tx)["status"] == PROPOSED
     with brownie.reverts(err("InvalidStatus", deal[0], PROPOSED)):
         market.start(deal, {"from": cloud_team})
     with brownie.reverts(err("Unauthorized", deal[0], cloud_team.address, buyer.address)):
@@ -480,7 +481,7 @@ def test_stage_two_third_party_cloud_sells(market, stage2, federation, registry,
     order = new_order()
     tx = market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
                             make_bill(order, node, NODE_PRICE, 250), {"from": founder})
-    assert tx.events["Matched"]["seller"] == aliyun
+    assert matched_of(tx)["seller"] == aliyun
 
 
 def test_stage_three_provider_sells_and_removed_seller_cannot(market, stage2, federation, registry, token, founder,
@@ -602,7 +603,7 @@ def test_stage_one_posted_order_locks_nothing_and_is_matched(market, token, new_
     tx = market.postOrder(order, {"from": buyer})
     assert tx.events["OrderPosted"]["locked"] == 0
     tx = market.matchPosted(order, 0, make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
-    assert tx.events["Matched"]["valueless"] is True
+    assert matched_of(tx)["valueless"] is True
     assert held(market, token) == 0
 
 

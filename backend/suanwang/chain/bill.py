@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_utils import to_checksum_address
+
 MCU_SECONDS_PER_CU_HOUR = 1000 * 3600  # Splits.MS_PER_HOUR_MCU
 BPS = 10_000
 
@@ -53,3 +55,47 @@ def make_bill(
     return Bill(
         node_id, compute, platform_fee(compute, fee_bps), tuple(a for a, _ in transit), tuple(f for _, f in transit)
     )
+
+
+# Market's Matched event packs the deal (IMarket.Matched): (field, bytes) in order, then n transit operators
+# (20 bytes each) and n transit fees (16 bytes each).
+_PACKED_DEAL = (
+    ("buyer", 20),
+    ("seller", 20),
+    ("matcher", 20),
+    ("nodeId", 32),
+    ("logicMcu", 8),
+    ("parallelMcu", 8),
+    ("neuralMcu", 8),
+    ("duration", 4),
+    ("valueless", 1),
+    ("computeFee", 16),
+    ("platformFee", 16),
+    ("status", 1),
+    ("deadline", 5),
+)
+_ADDRESSES = frozenset({"buyer", "seller", "matcher"})
+
+
+def unpack_deal(deal_id: str, packed: bytes) -> dict[str, Any]:
+    """The fields of a Matched event's packed `deal` by name (the IMarket.Deal's, with `id` as given, plus
+    `matcher`, `status` and `deadline`); addresses checksummed, integers as int."""
+    out: dict[str, Any] = {"id": deal_id}
+    at = 0
+    for name, size in _PACKED_DEAL:
+        raw = packed[at : at + size]
+        at += size
+        if name in _ADDRESSES:
+            out[name] = to_checksum_address(raw)
+        elif name == "valueless":
+            out[name] = raw != b"\x00"
+        else:
+            out[name] = int.from_bytes(raw, "big")
+    n = packed[at]
+    at += 1
+    out["transitOperators"] = [to_checksum_address(packed[at + 20 * i : at + 20 * (i + 1)]) for i in range(n)]
+    at += 20 * n
+    out["transitFees"] = [int.from_bytes(packed[at + 16 * i : at + 16 * (i + 1)], "big") for i in range(n)]
+    if at + 16 * n != len(packed):
+        raise ValueError(f"a packed deal with {n} transit operators is {at + 16 * n} bytes, not {len(packed)}")
+    return out

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from suanwang.chain.bill import unpack_deal
 from suanwang.storage.models import Deal, Event, Member, Node, Settlement
 
 NODE_STATUS_NAMES = ("none", "active", "paused", "retired")
@@ -111,7 +112,8 @@ DEAL_STATUS_NAMES = (
 FINAL_DEAL_STATUSES = frozenset({"settled", "refunded", "cancelled"})
 
 
-# The Deal struct's fields (IMarket.Deal), in order; the Matched event carries each at top level.
+# The Deal struct's fields (IMarket.Deal), in order: what every later call passes back. The Matched event
+# packs them (with the matcher, the first status and deadline) in its `deal` bytes.
 DEAL_FIELDS = (
     "id",
     "buyer",
@@ -130,17 +132,17 @@ DEAL_FIELDS = (
 
 
 def _matched(session: Session, event: Event) -> None:
-    args = event.args
-    deal = {name: args[name] for name in DEAL_FIELDS}  # what every later call passes back
+    fields = unpack_deal(event.args["id"], bytes.fromhex(event.args["deal"].removeprefix("0x")))
+    deal = {name: fields[name] for name in DEAL_FIELDS}
     session.merge(
         Deal(
-            id=args["id"],
-            buyer=args["buyer"],
-            seller=args["seller"],
-            matcher=args["matcher"],
+            id=event.args["id"],
+            buyer=fields["buyer"],
+            seller=fields["seller"],
+            matcher=fields["matcher"],
             node_id=int(deal["nodeId"]),
-            status=DEAL_STATUS_NAMES[int(args["status"])],
-            deadline=int(args["deadline"]),
+            status=DEAL_STATUS_NAMES[int(fields["status"])],
+            deadline=int(fields["deadline"]),
             deal=deal,
             valueless=bool(deal["valueless"]),
             result_cid=None,

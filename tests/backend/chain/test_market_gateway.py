@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from suanwang.chain.bill import make_bill
+from suanwang.chain.bill import make_bill, unpack_deal
 from suanwang.chain.deployment import load_abi
 from suanwang.chain.errors import ChainRevert, ErrorDecoder
 from suanwang.chain.market import TxSender, order_id, recover_order_signer, sign_order
@@ -72,9 +72,12 @@ def test_a_signed_order_is_matched_by_the_matcher_with_the_exact_bill(chain: Cha
     matcher = TxSender(chain.w3, chain.account_with(Role.MATCHER), decoder())
     receipt = matcher.send(market.functions.matchSigned(order, signature, bill.as_struct()))
     matched = market.events.Matched().process_receipt(receipt)
-    assert matched[0]["args"]["computeFee"] == bill.compute_fee == 15 * 10**17 * 8_000 * 3600 // 3_600_000
-    status, _deadline = market.functions.statusOf(matched[0]["args"]["id"]).call()
-    assert status == 3  # Accepted (autoAccept)
+    deal = unpack_deal("0x" + bytes(matched[0]["args"]["id"]).hex(), bytes(matched[0]["args"]["deal"]))
+    assert deal["computeFee"] == bill.compute_fee == 15 * 10**17 * 8_000 * 3600 // 3_600_000
+    assert (deal["buyer"], deal["nodeId"], deal["transitOperators"]) == (order["buyer"], 1, [])
+    status, deadline = market.functions.statusOf(matched[0]["args"]["id"]).call()
+    assert status == deal["status"] == 3  # Accepted (autoAccept)
+    assert deadline == deal["deadline"]
     with pytest.raises(ChainRevert) as replay:  # the same signed order cannot be used twice
         matcher.send(market.functions.matchSigned(order, signature, bill.as_struct()))
     assert replay.value.name == "OrderAlreadyUsed"

@@ -98,7 +98,7 @@ export function App() {
       <a className="skip" href="#content">Skip to content</a>
       <header className="topbar">
         <div className="brand">
-          <span className="logo" aria-hidden="true">算</span>
+          <span className="logo" aria-hidden="true">SW</span>
           <div>
             <h1>Suanwang</h1>
             <p className="tagline">compute, with the network path to it</p>

@@ -209,7 +209,9 @@ export function BuyerPage() {
   }
 
   const candidate = quote?.quote.candidates[chosen];
-  const routePath = (candidate?.route as { path?: string[] } | undefined)?.path ?? [];
+  // The quoted candidate's path, else the latest order's programmed path.
+  const latestRoute = orders?.find((o) => o.route)?.route as { path?: string[] } | undefined;
+  const routePath = (candidate?.route as { path?: string[] } | undefined)?.path ?? latestRoute?.path ?? [];
   const nodeRouters = quote?.quote.candidates.map((c) => ((c.route as { path?: string[] }).path ?? []).slice(-1)[0]).filter(Boolean) ?? [];
   const text = (key: keyof Form, label: string, err: keyof Errors, hint?: string) => (
     <Field id={`o-${key}`} label={label} value={form[key] as string} onChange={set(key)} error={errors[err]} hint={hint} />
@@ -408,7 +410,7 @@ function OrderCard({ order: o }: { order: OrderOut }) {
       <dl className="facts">
         {o.node_id != null && <><dt>Node</dt><dd>#{o.node_id}{o.deal ? ` of ${nameOf(o.deal.seller)}` : ''}</dd></>}
         {route && <><dt>Path</dt><dd>{route.path.map((p) => p.split('/').pop()).join(' → ')} ({route.latency_ms.toFixed(1)} ms)</dd></>}
-        {o.job && <><dt>Job</dt><dd>{o.job.state} on {o.job.executor_node ?? 'a node'} ({o.job.executor} executor){o.job.exit_code != null ? `, exit ${o.job.exit_code}` : ''}</dd></>}
+        {o.job && <><dt>Job</dt><dd>{o.job.state} on {o.job.executor_node ?? `the ${o.job.executor.replace(/Executor$/, '').toLowerCase()} executor`}{o.job.exit_code != null ? `, exit ${o.job.exit_code}` : ''}</dd></>}
         {(o.deal?.result_cid || o.job?.result_cid) && <><dt>Result</dt><dd><code data-testid="result-cid">{o.deal?.result_cid ?? o.job?.result_cid}</code></dd></>}
       </dl>
       {o.deal?.status === 'proposed' && (

@@ -57,14 +57,14 @@ export function OperatorPage() {
           {!view || view.transit_revenue.length === 0 ? (
             <p className="muted">No settled deal has paid transit yet.</p>
           ) : (
-            <table data-testid="transit-revenue">
+            <div className="table-wrap"><table data-testid="transit-revenue">
               <thead><tr><th scope="col">Operator account</th><th scope="col">Deals</th><th scope="col">Earned</th></tr></thead>
               <tbody>
                 {view.transit_revenue.map((r) => (
                   <tr key={r.operator}><td>{r.name ?? shortAddress(r.operator)}</td><td>{r.deals}</td><td className="num">{formatTokens(r.earned, 6)} {TOKEN}</td></tr>
                 ))}
               </tbody>
-            </table>
+            </table></div>
           )}
           <h3>Network load by domain</h3>
           <table>

@@ -35,8 +35,16 @@ LIVE_DEAL_STATUSES = ("proposed", "accepted", "started")
 RELEASED_STATUSES = frozenset({"completed", "disputed", "settled", "refunded", "cancelled"})
 
 
+_BOUND: dict[int, tuple[Runtime, dict[str, Contract]]] = {}
+
+
 def _bound(runtime: Runtime) -> dict[str, Contract]:
-    return contracts(runtime.w3, runtime.load_deployment(), runtime.settings)
+    """The deployment's contracts, bound once per runtime (reading the ABIs from disk takes a while)."""
+    entry = _BOUND.get(id(runtime))
+    if entry is None or entry[0] is not runtime:
+        entry = (runtime, contracts(runtime.w3, runtime.load_deployment(), runtime.settings))
+        _BOUND[id(runtime)] = entry
+    return entry[1]
 
 
 def _deal_fields(deal: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,23 @@ Run: `SUANWANG_CHAIN_PORT=$(.venv/bin/python tools/free_port.py) .venv-brownie/b
 tests/contracts` (tools/run_brownie.py sets the development chain's port from SUANWANG_CHAIN_PORT).
 """
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# The deploy script's helpers (order, bill and deal encodings) are the ones the tests use too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from deploy import (  # noqa: F401
+    ANVIL_KEYS,
+    TIMING,
+    deal_of,
+    make_bill,
+    make_order,
+    matched_of,
+    sign_order,
+    to_plain,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -95,12 +111,6 @@ def plain(value):
 
 
 # ------------------------------------------------------------------------------------ market
-
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from deploy import ANVIL_KEYS, TIMING, deal_of, make_bill, matched_of, make_order, sign_order, to_plain  # noqa: E402,F401
 
 NODE_PRICE = 2 * 10**18
 ACCEPT_WINDOW, START_WINDOW, DELIVERY_GRACE, DISPUTE_WINDOW, ARBITRATION_PERIOD = TIMING

@@ -38,7 +38,7 @@ from suanwang.chain.bill import Bill, make_bill
 from suanwang.chain.errors import ChainRevert
 from suanwang.chain.market import TxSender
 from suanwang.content import ContentStore
-from suanwang.errors import InfeasibleError, SuanwangError
+from suanwang.errors import InfeasibleError, InputError, NotFoundError, SuanwangError
 from suanwang.lifecycle.agents import Agents
 from suanwang.lifecycle.marketplace import Marketplace, RoutedCost
 from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder, MarketPlacement, Unplaced
@@ -57,6 +57,7 @@ CAPACITY_HOLDING_STATUSES = ("proposed", "accepted", "started")
 RETRYABLE_MATCH_ERRORS = {"InsufficientCapacity", "NodeNotActive", "InvalidNodeStatus", "NodeDoesNotFit"}
 MAX_MATCH_ATTEMPTS = 3
 NO_NODES = "no node is offered in this market yet"
+REFUSED = "refused"  # the job id of a job the executor would not take
 
 
 def now() -> datetime:
@@ -467,14 +468,20 @@ class Orchestrator:
             seller = self.agents.for_address(deal.seller)
             if seller is None:
                 continue  # another provider's agent runs it
-            self._ensure_job(deal)
+            if not self._ensure_job(deal):
+                # The executor can never run this job: decline before starting (the buyer is refunded and
+                # the capacity released, with no slash, since nothing was promised that was not kept).
+                self._transition(seller, "decline", deal)
+                continue
             self._ensure_lease(deal)
             self._transition(seller, "start", deal)
 
-    def _ensure_job(self, deal: Deal) -> None:
+    def _ensure_job(self, deal: Deal) -> bool:
+        """Submits the deal's job once; False when the executor refuses it for good."""
         with self.sessions.begin() as session:
-            if session.get(Job, deal.id) is not None:
-                return
+            existing = session.get(Job, deal.id)
+            if existing is not None:
+                return existing.state != JobState.FAILED.value or existing.job_id != REFUSED
             node = session.get(Node, deal.node_id)
             record = session.get(OrderRecord, deal.id)
             spec = json.loads(self.content.get(record.spec_cid)) if record is not None else {"command": ["true"]}
@@ -483,22 +490,28 @@ class Orchestrator:
                 key=f"deal-{deal.id[2:18]}",
                 command=spec["command"],
                 node=executor_node,
-                cpus=max(1, int(deal.deal["logicMcu"]) // 1000 // 2) if executor_node is None else 1,
-                memory_mib=min(int(record.order["memoryMib"]) if record else 256, 1024),
+                # The emulated nodes share one host: each job asks for one core and at most 1 GiB there.
+                cpus=1,
+                memory_mib=min(max(int(record.order["memoryMib"]) if record else 256, 64), 1024),
                 time_limit_s=int(deal.deal["duration"]),
                 env={"SUANWANG_DEAL": deal.id},
             )
-            job_id = self.executor.submit(job_spec)
+            try:
+                job_id, state, reason = self.executor.submit(job_spec), JobState.PENDING.value, None
+            except (InputError, InfeasibleError, NotFoundError) as exc:
+                job_id, state, reason = REFUSED, JobState.FAILED.value, f"the executor refused the job: {exc.message}"
             session.add(
                 Job(
                     deal_id=deal.id,
                     executor=type(self.executor).__name__,
                     executor_node=executor_node,
                     job_id=job_id,
-                    state=JobState.PENDING.value,
+                    state=state,
+                    reason=reason,
                     updated_at=now(),
                 )
             )
+            return job_id != REFUSED
 
     def _ensure_lease(self, deal: Deal) -> None:
         with self.sessions.begin() as session:

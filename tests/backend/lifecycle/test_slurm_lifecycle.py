@@ -70,3 +70,17 @@ def test_a_failed_slurm_job_times_out_refunding_the_buyer_and_slashing_the_provi
 
 def _chain_time(market: Market) -> int:
     return int(market.chain.w3.eth.get_block("latest")["timestamp"])
+
+
+def test_a_job_the_executor_refuses_is_declined_and_the_buyer_refunded_without_a_slash(
+    market_factory: Callable[..., Market], slurm_cluster: SlurmCluster
+) -> None:
+    market = market_factory(executor="slurm", slurm_conf=slurm_cluster.slurm_conf, slurm_node_map="1=no-such-node")
+    buyer_before = market.escrow(market.buyer.address)
+    stake = market.chain.contract("Market").functions.stakeOf(market.provider.address)
+    stake_before = int(stake.call())
+    submitted = market.submit(market.order(), "Cernet/Shanghai", ["true"])
+    done = market.wait_for(submitted["id"], lambda o: (o["deal"] or {}).get("status") == "refunded")
+    assert done["job"]["state"] == "failed" and "no-such-node" in done["job"]["reason"]
+    assert market.escrow(market.buyer.address) == buyer_before
+    assert int(stake.call()) == stake_before

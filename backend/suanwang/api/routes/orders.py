@@ -318,7 +318,7 @@ def quote(body: QuoteRequest, runtime: RuntimeDep) -> QuoteOut:
         minBandwidthMbps=body.min_bandwidth_mbps,
         autoAccept=body.auto_accept,
         expiry=chain_time + body.valid_for_s,
-        nonce=secrets.randbits(63),
+        nonce=secrets.randbits(52),  # exact in a JavaScript number, so browsers sign what was quoted
     )
     struct = order.as_struct()
     orchestrator = runtime.orchestrator()

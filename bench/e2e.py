@@ -1,0 +1,348 @@
+"""End-to-end benchmark of the service: API -> engine -> chain -> executor.
+
+Run: `make bench-e2e` (root: the latency part starts a one-host Slurm cluster). Writes bench/results/e2e.json.
+
+(a) Saturation: signed orders posted to the API as fast as 32 concurrent clients can, matched by the
+    orchestrator and sent in batch transactions (matchSignedBatch); Anvil automines (one block per
+    transaction). Figure: orders per second from the first POST until every order's deal is indexed.
+    The nodes belong to a provider whose key the service does not hold, so no job runs: this measures
+    matching and the chain, not the executor.
+(b) Latency at a moderate load: 10 orders/s for 30 s, Anvil mining a block every second, the indexer one
+    confirmation behind, jobs on the real Slurm cluster. Figures: p50/p99 from the POST to the deal
+    seen matched on chain, and to the job seen running on Slurm (API polled every 100 ms, so times
+    are rounded up to the poll).
+Goals (issue 6): at least 200 orders/s matched on chain; p50 order-to-running at most 2 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+
+from suanwang.chain.deployment import Deployment, load_abi
+from suanwang.chain.gateway import connect
+from suanwang.chain.market import sign_order
+from suanwang.devstack import Anvil, ApiServer, deploy_contracts, free_port
+from suanwang.network.config import load_peering_file
+from suanwang.paths import REPO_ROOT
+from suanwang.roles import Role
+
+RESULTS = REPO_ROOT / "bench" / "results" / "e2e.json"
+BUILD = REPO_ROOT / "build" / "contracts"
+NETWORK = REPO_ROOT / "backend" / "suanwang" / "lifecycle" / "networks" / "cernet.yaml"
+TOKEN = 10**18
+SATURATION_ORDERS = 2000
+LOAD_RATE, LOAD_SECONDS = 10, 30
+
+
+class Chain:
+    def __init__(self, anvil: Anvil, deployment: Deployment) -> None:
+        self.anvil, self.deployment, self.w3 = anvil, deployment, connect(anvil.url)
+        self.c = {
+            n: self.w3.eth.contract(address=a, abi=load_abi(BUILD, n))
+            for n, a in deployment.contracts.items()
+            if (BUILD / f"{n}.json").exists()
+        }
+
+    def send(self, account: Any, call: Any) -> None:
+        tx = call.build_transaction(
+            {"from": account.address, "nonce": self.w3.eth.get_transaction_count(account.address, "pending")}
+        )
+        receipt = self.w3.eth.wait_for_transaction_receipt(
+            self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction), timeout=120
+        )
+        assert receipt["status"] == 1, receipt
+
+    def account(self, role: Role) -> Any:
+        entry = next(a for a in self.deployment.accounts if a.roles & role and a.private_key)
+        return Account.from_key(entry.private_key)
+
+
+def setup_market(chain: Chain, provider: Any, buyer: Any, nodes: int) -> None:
+    """A staked provider with `nodes` large CPU nodes spread over CERNET's routers, and a funded buyer."""
+    token, market, registry = chain.c["SettlementToken"], chain.c["Market"], chain.c["NodeRegistry"]
+    founder = chain.account(Role.OPERATOR)
+    for who in (provider, buyer):
+        chain.send(founder, token.functions.transfer(who.address, 200_000 * TOKEN))
+        if chain.w3.eth.get_balance(who.address) == 0:
+            chain.w3.provider.make_request("anvil_setBalance", [who.address, hex(10**21)])  # type: ignore[arg-type]
+    chain.send(provider, token.functions.approve(market.address, 50_000 * TOKEN))
+    chain.send(provider, market.functions.deposit(50_000 * TOKEN))
+    chain.send(provider, market.functions.stake(50_000 * TOKEN))
+    routers = load_peering_file(NETWORK).routers
+    for i in range(nodes):
+        r = routers[i % len(routers)]
+        spec = (
+            10**12,
+            0,
+            0,
+            1_048_576,
+            0,
+            0,
+            0,
+            10**15 + i * 10**12,
+            founder.address,
+            r.router_id,
+            r.locator.prefix,
+            r.locator.length,
+        )
+        chain.send(provider, registry.functions.registerNode(spec))
+    chain.send(buyer, token.functions.approve(market.address, 100_000 * TOKEN))
+    chain.send(buyer, market.functions.deposit(100_000 * TOKEN))
+
+
+def orders(chain: Chain, buyer: Any, count: int, access: str, command: list[str]) -> list[dict[str, Any]]:
+    chain_time = int(chain.w3.eth.get_block("latest")["timestamp"])
+    market = chain.deployment.contracts["Market"]
+    out = []
+    for nonce in range(count):
+        order = {
+            "buyer": buyer.address,
+            "logicMcu": 1_000,
+            "parallelMcu": 0,
+            "neuralMcu": 0,
+            "memoryMib": 64,
+            "gpuModel": 0,
+            "gpuCount": 0,
+            "minTier": 0,
+            "duration": 600,
+            "maxPricePerCuHour": TOKEN,
+            "maxTotal": 10 * TOKEN,
+            "maxLatencyMs": 0,
+            "minBandwidthMbps": 1,
+            "autoAccept": True,
+            "expiry": chain_time + 7200,
+            "nonce": nonce,
+        }
+        signature = sign_order(order, buyer.key.hex(), chain.deployment.chain_id, market)
+        body = {**order, "maxPricePerCuHour": str(order["maxPricePerCuHour"]), "maxTotal": str(order["maxTotal"])}
+        out.append({"order": body, "signature": signature, "access_point": access, "job": {"command": command}})
+    return out
+
+
+def service_env(chain: Chain, folder: Path, **extra: str) -> dict[str, str]:
+    return {
+        "SUANWANG_RPC_URL": chain.anvil.url,
+        "SUANWANG_DATABASE_URL": f"sqlite:///{folder / 'service.db'}",
+        "SUANWANG_DEPLOYMENT_FILE": str(folder / "deployment.json"),
+        "SUANWANG_BUILD_DIR": str(BUILD),
+        "SUANWANG_EXECUTOR_DIR": str(folder / "executor"),
+        "SUANWANG_CONTENT_DIR": str(folder / "content"),
+        "SUANWANG_RATE_LIMIT_PER_S": "100000",
+        "SUANWANG_RATE_LIMIT_BURST": "100000",
+        "SUANWANG_POLL_INTERVAL_S": "0.05",
+        "SUANWANG_ORCHESTRATOR_INTERVAL_S": "0.05",
+        "SUANWANG_MATCH_BATCH_SIZE": "200",
+        **extra,
+    }
+
+
+async def post_all(url: str, bodies: list[dict[str, Any]], concurrency: int) -> list[tuple[str, float]]:
+    """POSTs every body; returns (order id, time of the POST) per order."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    done: list[tuple[str, float]] = []
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            sent = time.monotonic()
+            response = await client.post(url + "/api/orders", json=body)
+            assert response.status_code == 201, response.text
+            done.append((response.json()["id"], sent))
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return done
+
+
+def count_on_chain(url: str, total: int) -> int:
+    matched = 0
+    for offset in range(0, total, 500):
+        page = httpx.get(url + "/api/orders", params={"limit": 500, "offset": offset}, timeout=60).json()
+        matched += sum(1 for o in page["items"] if o["deal"] is not None)
+    return matched
+
+
+def saturation(folder: Path) -> dict[str, Any]:
+    with Anvil(free_port()) as anvil:
+        deployment = deploy_contracts(anvil.url, anvil.port, folder / "deployment.json", {"SUANWANG_STAGE": "3"})
+        chain = Chain(anvil, deployment)
+        # A provider the service holds no key for: no job runs, only matching and the chain are measured.
+        provider, buyer = Account.create(), chain.account(Role.BUYER)
+        chain.w3.provider.make_request("anvil_setBalance", [provider.address, hex(10**21)])  # type: ignore[arg-type]
+        chain.send(
+            chain.account(Role.OPERATOR),
+            chain.c["Federation"].functions.admit(provider.address, int(Role.PROVIDER), "bench provider"),
+        )
+        setup_market(chain, provider, buyer, nodes=20)
+        bodies = orders(chain, buyer, SATURATION_ORDERS, "Cernet/Shanghai", ["true"])
+        api = ApiServer(free_port(), service_env(chain, folder)).start()
+        try:
+            started = time.monotonic()
+            posted = asyncio.run(post_all(api.url, bodies, concurrency=32))
+            posted_s = time.monotonic() - started
+            while count_on_chain(api.url, SATURATION_ORDERS) < SATURATION_ORDERS:
+                if time.monotonic() - started > 600:
+                    raise RuntimeError("orders not matched within 10 minutes")
+                time.sleep(0.25)
+            elapsed = time.monotonic() - started
+            blocks = chain.w3.eth.block_number
+        finally:
+            api.stop()
+    return {
+        "orders": len(posted),
+        "seconds": elapsed,
+        "orders_per_s": len(posted) / elapsed,
+        "api_accept_per_s": len(posted) / posted_s,
+        "mining": "automine (a block per transaction)",
+        "blocks_at_end": blocks,
+        "match_batch_size": 200,
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def latency(folder: Path) -> dict[str, Any]:
+    if os.geteuid() != 0:
+        return {"skipped": "needs root to start the Slurm cluster"}
+    harness = [sys.executable, str(REPO_ROOT / "tools" / "slurm" / "cluster.py")]
+    slurm_dir = folder / "slurm"
+    started = subprocess.run(
+        [
+            *harness,
+            "start",
+            "--dir",
+            str(slurm_dir),
+            "--base-port",
+            str(free_port() % 20000 + 21000),
+            "--nodes",
+            *[f"b{i}:cpus=8,mem=8000" for i in range(1, 5)],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    if started.returncode != 0:
+        return {"skipped": f"the Slurm cluster did not start: {started.stderr.strip()[-500:]}"}
+    slurm_conf = json.loads(started.stdout)["slurm_conf"]
+    try:
+        with Anvil(free_port(), block_time_s=1) as anvil:
+            deployment = deploy_contracts(anvil.url, anvil.port, folder / "deployment.json", {"SUANWANG_STAGE": "3"})
+            chain = Chain(anvil, deployment)
+            provider, buyer = chain.account(Role.CLOUD), chain.account(Role.BUYER)
+            setup_market(chain, provider, buyer, nodes=4)
+            node_map = ",".join(f"{i}=b{i}" for i in range(1, 5))
+            env = service_env(
+                chain,
+                folder,
+                SUANWANG_EXECUTOR="slurm",
+                SUANWANG_SLURM_CONF=slurm_conf,
+                SUANWANG_SLURM_NODE_MAP=node_map,
+                SUANWANG_CONFIRMATIONS="1",
+            )
+            bodies = orders(chain, buyer, LOAD_RATE * LOAD_SECONDS, "Cernet/Shanghai", ["sleep", "20"])
+            api = ApiServer(free_port(), env).start()
+            sent: dict[str, float] = {}
+            matched: dict[str, float] = {}
+            running: dict[str, float] = {}
+            try:
+                with httpx.Client(timeout=60) as client:
+                    begin = time.monotonic()
+                    for i, body in enumerate(bodies):
+                        while time.monotonic() < begin + i / LOAD_RATE:
+                            _poll(client, api.url, matched, running)
+                            time.sleep(0.01)
+                        sent[client.post(api.url + "/api/orders", json=body).json()["id"]] = time.monotonic()
+                    deadline = time.monotonic() + 120
+                    while len(running) < len(sent) and time.monotonic() < deadline:
+                        _poll(client, api.url, matched, running)
+                        time.sleep(0.1)
+            finally:
+                api.stop()
+    finally:
+        subprocess.run([*harness, "stop", "--dir", str(slurm_dir)], capture_output=True, timeout=120)
+    to_matched = [matched[i] - sent[i] for i in sent if i in matched]
+    to_running = [running[i] - sent[i] for i in sent if i in running]
+    return {
+        "rate_per_s": LOAD_RATE,
+        "seconds": LOAD_SECONDS,
+        "block_time_s": 1,
+        "confirmations": 1,
+        "orders": len(sent),
+        "matched": len(to_matched),
+        "running": len(to_running),
+        "p50_order_to_matched_s": statistics.median(to_matched),
+        "p99_order_to_matched_s": percentile(to_matched, 0.99),
+        "p50_order_to_running_s": statistics.median(to_running),
+        "p99_order_to_running_s": percentile(to_running, 0.99),
+    }
+
+
+def _poll(client: httpx.Client, url: str, matched: dict[str, float], running: dict[str, float]) -> None:
+    last = getattr(_poll, "last", 0.0)
+    if time.monotonic() - last < 0.1:
+        return
+    _poll.last = time.monotonic()  # type: ignore[attr-defined]
+    now = time.monotonic()
+    for order in client.get(url + "/api/orders", params={"limit": 500}).json()["items"]:
+        if order["deal"] is not None:
+            matched.setdefault(order["id"], now)
+        if order["job"] is not None and order["job"]["state"] in ("running", "completed"):
+            running.setdefault(order["id"], now)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="suanwang-bench-e2e-") as tmp:
+        folder = Path(tmp)
+        (folder / "a").mkdir()
+        (folder / "b").mkdir()
+        sat = saturation(folder / "a")
+        lat = latency(folder / "b")
+    result = {
+        "orders_per_s_matched_on_chain": sat["orders_per_s"],
+        "p50_order_to_running_s": lat.get("p50_order_to_running_s"),
+        "p99_order_to_running_s": lat.get("p99_order_to_running_s"),
+        "p50_order_to_matched_s": lat.get("p50_order_to_matched_s"),
+        "p99_order_to_matched_s": lat.get("p99_order_to_matched_s"),
+        "goal_orders_per_s": 200,
+        "goal_p50_order_to_running_s": 2.0,
+        "ratio_orders_per_s_to_goal": sat["orders_per_s"] / 200,
+        "saturation": sat,
+        "latency": lat,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"saturation: {sat['orders_per_s']:.1f} orders/s matched on chain ({sat['orders']} orders, "
+        f"{sat['mining']}); {result['ratio_orders_per_s_to_goal']:.2f}x the goal of 200/s"
+    )
+    if "p50_order_to_running_s" in lat:
+        print(
+            f"latency at {LOAD_RATE} orders/s, 1 s blocks, 1 confirmation: order->matched p50 "
+            f"{lat['p50_order_to_matched_s']:.2f} s p99 {lat['p99_order_to_matched_s']:.2f} s; order->running on "
+            f"Slurm p50 {lat['p50_order_to_running_s']:.2f} s p99 {lat['p99_order_to_running_s']:.2f} s "
+            f"(goal p50 <= 2 s: {lat['p50_order_to_running_s'] / 2.0:.2f}x of it)"
+        )
+    else:
+        print(f"latency: not measured ({lat['skipped']})")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -117,6 +117,11 @@ class TxSender:
 
     def send(self, call: Any, gas_margin: float = 1.2) -> Any:
         """Estimates, signs and sends `call` (a web3 ContractFunction); returns the receipt."""
+        return self.wait(self.submit(call, gas_margin))
+
+    def submit(self, call: Any, gas_margin: float = 1.2) -> Any:
+        """Estimates, signs and sends `call` without waiting for it to be mined; returns its hash.
+        Several submits in a row go into the same block: their nonces are counted here."""
         try:
             gas = call.estimate_gas({"from": self.address})
         except (ContractCustomError, ContractLogicError) as exc:
@@ -135,8 +140,14 @@ class TxSender:
                 self._nonce = None  # re-read: the node may know a different next nonce
                 raise
             self._nonce += 1
+        return tx_hash
+
+    def wait(self, tx_hash: Any) -> Any:
+        """The receipt of a submitted transaction; TransactionFailed if it reverted or was not mined."""
         try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout_s)
+            receipt = self.w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=self.receipt_timeout_s, poll_latency=0.02
+            )
         except TimeExhausted as exc:
             with self._lock:
                 self._nonce = None

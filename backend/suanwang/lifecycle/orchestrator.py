@@ -106,6 +106,7 @@ class Orchestrator:
     _held: set[str] = field(default_factory=set)  # order ids the engine holds a reservation for
     _leases_restored: bool = False
     _last_clearing: float = 0.0
+    _pending: list[tuple[TxSender, str, str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -242,10 +243,13 @@ class Orchestrator:
             self._recover_submitting()
             if caught_up:
                 self._match_new(engine)
-            self._dispatch_accepted()
-            self._follow_jobs()
-            self._settle_completed()
-            self._timeout_expired()
+            try:
+                self._dispatch_accepted()
+                self._follow_jobs()
+                self._settle_completed()
+                self._timeout_expired()
+            finally:
+                self._await_transitions()
             self._release_finished(engine)
 
     # -- matching --------------------------------------------------------------------------------------
@@ -405,10 +409,13 @@ class Orchestrator:
                         record.state, record.node_id, record.bill, record.updated_at = "new", None, None, now()
             return
         tx_hash = receipt["transactionHash"].to_0x_hex()
-        failures = {
-            ("0x" + bytes(e["args"]["id"]).hex()): bytes(e["args"]["reason"])
-            for e in self.market.events.MatchFailed().process_receipt(receipt)
-        }
+        match_failed = self.market.events.MatchFailed()
+        topic = bytes.fromhex(str(match_failed.topic).removeprefix("0x"))
+        failures = {}
+        for entry in receipt["logs"]:  # decode only MatchFailed: a batch receipt carries hundreds of logs
+            if entry["topics"] and bytes(entry["topics"][0]) == topic:
+                args = match_failed.process_log(entry)["args"]
+                failures["0x" + bytes(args["id"]).hex()] = bytes(args["reason"])
         with self.sessions.begin() as session:
             for order_id in ids:
                 record = session.get(OrderRecord, order_id)
@@ -607,18 +614,27 @@ class Orchestrator:
                 self.executor.cancel(job.job_id)
                 job.state, job.updated_at = JobState.CANCELLED.value, now()
 
-    def _transition(self, sender: TxSender, function: str, deal: Deal, *args: Any) -> bool:
-        """Calls a lifecycle function; a revert because someone already did it is not an error."""
+    def _transition(self, sender: TxSender, function: str, deal: Deal, *args: Any) -> None:
+        """Sends a lifecycle call without waiting; `_await_transitions` collects the receipts, so the
+        calls of one pass share blocks. A revert because someone already did it is not an error."""
         struct = _deal_struct(deal.deal)
         try:
-            sender.send(getattr(self.market.functions, function)(struct, *args))
-            return True
+            self._pending.append(
+                (sender, function, deal.id, sender.submit(getattr(self.market.functions, function)(struct, *args)))
+            )
         except ChainRevert as exc:
             if exc.name in ("InvalidStatus", "DeadlinePassed", "DeadlineNotReached"):
                 log.info("%s(%s) skipped: %s", function, deal.id, exc.message)
             else:
                 log.warning("%s(%s) refused: %s", function, deal.id, exc.message)
-            return False
+
+    def _await_transitions(self) -> None:
+        pending, self._pending = self._pending, []
+        for sender, function, deal_id, tx_hash in pending:
+            try:
+                sender.wait(tx_hash)
+            except SuanwangError as exc:  # e.g. a race lost to another caller: the index will say
+                log.warning("%s(%s) did not go through: %s", function, deal_id, exc.message)
 
 
 def _bill_json(bill: Bill) -> dict[str, Any]:

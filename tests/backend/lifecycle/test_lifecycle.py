@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from suanwang.chain.market import sign_order
 from suanwang.content import compute_cid
 from tests.backend.lifecycle.conftest import Market
 
@@ -118,3 +119,25 @@ def test_batch_clearing_mode_matches_the_waiting_orders_together(market_factory:
     assert {o["node_id"] for o in done} == {market.node_id}
     # Orders waiting together were cleared together and sent in one transaction.
     assert len({o["match_tx"] for o in done}) < len(ids)
+
+
+def test_a_batch_of_signed_orders_is_checked_order_by_order(market_factory: Callable[..., Market]) -> None:
+    market = market_factory()
+    deployment = market.chain.deployment
+    items = []
+    for nonce in range(3):
+        order = market.order(nonce=nonce)
+        signature = sign_order(order, market.buyer.key.hex(), deployment.chain_id, deployment.contracts["Market"])
+        body = {**order, "maxPricePerCuHour": str(order["maxPricePerCuHour"]), "maxTotal": str(order["maxTotal"])}
+        items.append(
+            {"order": body, "signature": signature, "access_point": "Cernet/Shanghai", "job": {"command": ["true"]}}
+        )
+    items[1]["order"]["nonce"] = 99  # no longer what the buyer signed
+    response = market.client.post("/api/orders/batch", json={"orders": items})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == 2
+    assert [r["error"] is None for r in body["results"]] == [True, False, True]
+    assert body["results"][1]["error"]["fields"][0]["field"] == "orders.1.signature"
+    for result in (body["results"][0], body["results"][2]):
+        market.wait_for(result["id"], lambda o: (o["deal"] or {}).get("status") == "settled")

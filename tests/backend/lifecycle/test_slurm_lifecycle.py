@@ -84,3 +84,26 @@ def test_a_job_the_executor_refuses_is_declined_and_the_buyer_refunded_without_a
     assert done["job"]["state"] == "failed" and "no-such-node" in done["job"]["reason"]
     assert market.escrow(market.buyer.address) == buyer_before
     assert int(stake.call()) == stake_before
+
+
+def test_a_slurm_node_that_goes_down_leaves_no_funds_stuck(
+    market_factory: Callable[..., Market], slurm_cluster: SlurmCluster
+) -> None:
+    market = market_factory(executor="slurm", slurm_conf=slurm_cluster.slurm_conf, slurm_node_map="1=n3")
+    buyer_before = market.escrow(market.buyer.address)
+    down = slurm_cluster.scontrol("update", "nodename=n3", "state=down", "reason=suanwang-test")
+    assert down.returncode == 0, down.stderr
+    try:
+        submitted = market.submit(market.order(), "Cernet/Shanghai", ["true"])
+        waiting = market.wait_for(submitted["id"], lambda o: o["job"] is not None, timeout_s=120)
+        if waiting["deal"]["status"] == "started":
+            # The job waits for a node that is down; the delivery deadline passes and the timeout ends it.
+            assert waiting["job"]["state"] in ("pending", "failed", "lost"), waiting["job"]
+            rpc(market.chain.anvil.url, "evm_increaseTime", [waiting["deal"]["deadline"] + 10 - _chain_time(market)])
+            rpc(market.chain.anvil.url, "evm_mine")
+        done = market.wait_for(submitted["id"], lambda o: (o["deal"] or {}).get("status") == "refunded")
+        settlement = done["settlement"]
+        # The buyer has back all it locked, plus its share of any slash; nothing is left locked.
+        assert market.escrow(market.buyer.address) == buyer_before + int(settlement["slashed_to_buyer"])
+    finally:
+        slurm_cluster.scontrol("update", "nodename=n3", "state=resume")

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from suanwang.api.deps import RuntimeDep, SessionDep
 from suanwang.api.routes.nodes import ADDRESS_PATTERN
 from suanwang.chain.market import order_id, recover_order_signer, typed_order
-from suanwang.errors import InfeasibleError, InputError, NotFoundError
+from suanwang.errors import InfeasibleError, InputError, NotFoundError, SuanwangError
 from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -174,6 +174,14 @@ def _out(session: Any, record: OrderRecord) -> OrderOut:
     responses={400: {"description": "bad signature or unknown access point"}, 409: {"description": "order exists"}},
 )
 def submit_order(body: OrderSubmission, runtime: RuntimeDep, session: SessionDep) -> OrderOut:
+    record = _accept(body, runtime, session)
+    session.commit()
+    return _out(session, record)
+
+
+def _accept(body: OrderSubmission, runtime: Any, session: Any) -> OrderRecord:
+    """Checks a signed order and stores it as new (or returns the stored one: the same signed order
+    twice is the same order). Raises InputError naming the field at fault."""
     deployment = runtime.load_deployment()
     market = deployment.contracts.get("Market")
     if market is None:
@@ -195,9 +203,9 @@ def submit_order(body: OrderSubmission, runtime: RuntimeDep, session: SessionDep
         access = network.routers[network.router_index(body.access_point)].name
     except (InputError, NotFoundError) as exc:
         raise InputError(exc.message, field="access_point") from exc
-    existing = session.get(OrderRecord, oid)
+    existing: OrderRecord | None = session.get(OrderRecord, oid)
     if existing is not None:
-        return _out(session, existing)  # the same signed order again: the same answer
+        return existing
     spec_cid = runtime.content().put(json.dumps({"command": body.job.command}, sort_keys=True).encode())
     created = datetime.now(UTC)
     record = OrderRecord(
@@ -213,8 +221,46 @@ def submit_order(body: OrderSubmission, runtime: RuntimeDep, session: SessionDep
         updated_at=created,
     )
     session.add(record)
+    return record
+
+
+class OrderBatch(BaseModel):
+    orders: list[OrderSubmission] = Field(min_length=1, max_length=500)
+
+
+class BatchItemOut(BaseModel):
+    index: int
+    id: str | None = None
+    state: str | None = None
+    error: dict[str, Any] | None = Field(None, description="the error shape's `error`, for this order only")
+
+
+class BatchOut(BaseModel):
+    accepted: int
+    results: list[BatchItemOut]
+
+
+@router.post("/batch", response_model=BatchOut, summary="Submit many signed orders at once (each checked alone)")
+def submit_orders(body: OrderBatch, runtime: RuntimeDep, session: SessionDep) -> BatchOut:
+    results = []
+    for index, item in enumerate(body.orders):
+        try:
+            record = _accept(item, runtime, session)
+            results.append(BatchItemOut(index=index, id=record.id, state=record.state, error=None))
+        except SuanwangError as exc:
+            field = f"orders.{index}.{exc.field}" if exc.field else f"orders.{index}"
+            results.append(
+                BatchItemOut(
+                    index=index,
+                    error={
+                        "code": type(exc).__name__,
+                        "message": exc.message,
+                        "fields": [{"field": field, "location": "body", "message": exc.message}],
+                    },
+                )
+            )
     session.commit()
-    return _out(session, record)
+    return BatchOut(accepted=sum(1 for r in results if r.error is None), results=results)
 
 
 @router.get("", response_model=OrderPage, summary="List orders")

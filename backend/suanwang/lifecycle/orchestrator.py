@@ -19,6 +19,7 @@ second job with the same key, and the indexer stores each log once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -192,18 +193,19 @@ class Orchestrator:
             return
         network = self.marketplace.network
         with self.sessions.begin() as session:
-            open_leases = session.execute(
-                select(Lease, Deal).join(Deal, Deal.id == Lease.deal_id).where(Lease.released.is_(False))
-            )
-            for lease, deal in open_leases:
-                if deal.status in FINAL_DEAL_STATUSES:
+            for lease in session.scalars(select(Lease).where(Lease.released.is_(False))):
+                deal, record = session.get(Deal, lease.deal_id), session.get(OrderRecord, lease.deal_id)
+                live = (deal is not None and deal.status not in FINAL_DEAL_STATUSES) or (
+                    deal is None and record is not None and record.state == "submitting"
+                )
+                if not live:
                     lease.released, lease.reservation = True, None
                     continue
                 path = network.make_path([network.router_index(r) for r in lease.path["path"]], srv6=False)
                 try:
                     lease.reservation = str(network.reserve(path, lease.bandwidth_gbps))
                 except SuanwangError as exc:
-                    log.warning("deal %s: path bandwidth not reserved again after a restart: %s", deal.id, exc.message)
+                    log.warning("%s: path bandwidth not reserved again after a restart: %s", lease.deal_id, exc.message)
                     lease.reservation = None
         self._leases_restored = True
 
@@ -261,7 +263,7 @@ class Orchestrator:
                 if status != 0:
                     record.state, record.updated_at = "on_chain", now()
                 elif record.tx_hash is None or self._tx_settled(record.tx_hash):
-                    self._unreserve(record)
+                    self._unreserve(record, session)
                     record.state, record.node_id, record.bill, record.updated_at = "new", None, None, now()
 
     def _tx_settled(self, tx_hash: str) -> bool:
@@ -276,8 +278,28 @@ class Orchestrator:
             except Exception:
                 return True
 
-    def _unreserve(self, record: OrderRecord) -> None:
+    def _unreserve(self, record: OrderRecord, session: Session) -> None:
+        """Gives back what a match that did not happen held: node capacity and path bandwidth."""
         self._release(record.id)
+        lease = session.get(Lease, record.id)
+        if lease is not None:
+            self._free_path(lease)
+            session.delete(lease)
+
+    def _reserve_path(self, session: Session, order_id: str, route: dict[str, Any]) -> None:
+        """Takes the route's bandwidth now, at the match, so the next order sees what is left."""
+        network = self.marketplace.network
+        gbps = float(route["bandwidth_reserved_gbps"])
+        path = network.make_path([network.router_index(r) for r in route["path"]], srv6=False)
+        reservation = str(network.reserve(path, gbps))
+        session.merge(Lease(deal_id=order_id, path=route, bandwidth_gbps=gbps, reservation=reservation))
+
+    def _free_path(self, lease: Lease) -> None:
+        if lease.reservation is not None:
+            with contextlib.suppress(NotFoundError):  # a restart emptied the network's reservations
+                self.marketplace.network.release(int(lease.reservation))
+            lease.reservation = None
+        lease.released = True
 
     def caught_up(self) -> bool:
         """True when the index has every confirmed block: only then is the engine's view of the nodes
@@ -333,6 +355,7 @@ class Orchestrator:
                 self._held.add(record.id)
                 try:
                     bill, route = self._bill(session, record, decision.node_id, fee_bps)
+                    self._reserve_path(session, record.id, route)
                 except SuanwangError as exc:
                     self._release(record.id)
                     record.state, record.reason, record.updated_at = "unmatched", exc.message, now()
@@ -349,6 +372,7 @@ class Orchestrator:
                 return
             matches = [{"order": r.order, "signature": r.signature, "bill": b.as_struct()} for r, b in batch]
         self._submit(batch, matches)
+        engine.network_changed()  # the paths' free bandwidth moved
 
     def _decide(
         self, engine: MarketEngine, orders: list[MarketOrder]
@@ -405,7 +429,7 @@ class Orchestrator:
                 for order_id in ids:
                     record = session.get(OrderRecord, order_id)
                     if record is not None and record.state == "submitting":
-                        self._unreserve(record)
+                        self._unreserve(record, session)
                         record.state, record.node_id, record.bill, record.updated_at = "new", None, None, now()
             return
         tx_hash = receipt["transactionHash"].to_0x_hex()
@@ -427,7 +451,7 @@ class Orchestrator:
                     record.state = "on_chain"
                     continue
                 revert = self.agents.matcher.decoder.decode(reason)
-                self._unreserve(record)
+                self._unreserve(record, session)
                 if revert.name in RETRYABLE_MATCH_ERRORS and record.attempts < MAX_MATCH_ATTEMPTS:
                     record.state, record.node_id, record.bill = "new", None, None
                 else:
@@ -597,9 +621,8 @@ class Orchestrator:
                 .where(Deal.status.in_(FINAL_DEAL_STATUSES), Lease.released.is_(False))
             )
             for _deal, lease in rows:
-                if lease.reservation is not None:
-                    self.marketplace.network.release(int(lease.reservation))
-                lease.released = True
+                self._free_path(lease)
+                engine.network_changed()
             if self._held:
                 done = session.scalars(
                     select(Deal.id).where(Deal.id.in_(self._held), Deal.status.not_in(CAPACITY_HOLDING_STATUSES))

@@ -31,8 +31,6 @@ from scipy.sparse.csgraph import dijkstra
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.network.srv6 import END_X_MAX_ADJACENCIES, Behavior, Locator
 from suanwang.network.topology import (
-    EARTH_RADIUS_KM,
-    FIBRE_US_PER_KM,
     Topology,
     fibre_latency_ms,
     haversine_km,
@@ -137,7 +135,7 @@ class _State:
 
     version: int
     free: list[float]
-    segment_free: list[float]
+    segment_free: list[float]  # one more entry, inf, for the search's arcs that end a query (segment -1)
 
 
 @dataclass(slots=True)
@@ -261,6 +259,7 @@ class Network:
         self._widest: tuple[int, list[int], list[float]] | None = None  # (version, Kruskal tree parents, weights)
         self._names = [r.name for r in self.routers]
         self._router_operator = [r.operator for r in self.routers]
+        self._transit_price = {op.name: op.transit_price_per_gbps_hour for op in self.operators}
         self._latency_list = self.link_latency_ms.tolist()
         self._capacity_list = self.link_capacity_gbps.tolist()
         self._link_operator_name = [ln.operator for ln in self.links]
@@ -275,9 +274,8 @@ class Network:
         Chains: a router with exactly two links (most routers of these networks) can only pass traffic
         through, so the search jumps over maximal runs of them in one step. A "stop" is a router with
         another number of links (plus one router of any ring that has none); a segment is the run of
-        links from a stop to the next stop. Heuristic: the straight-line (chord) distance to the
-        destination, scaled so that no link is shorter than its ends' chord: a lower bound on the
-        latency of any path (admissible), whatever latencies the links were given.
+        links from a stop to the next stop. Heuristic: landmark (ALT) bounds on the latency to the
+        destination, admissible whatever latencies the links were given (see below).
         """
         n = len(self.routers)
         nbrs: list[list[tuple[int, int]]] = [[] for _ in range(n)]
@@ -337,24 +335,12 @@ class Network:
         self._seg_flat = np.array(flat, dtype=np.int64)
         self._seg_start = np.cumsum([0] + [len(x) for x in seg_links[:-1]]).astype(np.int64)
 
-        phi = np.radians(np.array([r.latitude for r in self.routers], dtype=np.float64))
-        lam = np.radians(np.array([r.longitude for r in self.routers], dtype=np.float64))
-        ms_per_radius = EARTH_RADIUS_KM * FIBRE_US_PER_KM / 1000.0
-        xyz = np.stack([np.cos(phi) * np.cos(lam), np.sin(lam) * np.cos(phi), np.sin(phi)], axis=1) * ms_per_radius
-        scale = 0.0
-        if n and np.isfinite(xyz).all():
-            a = np.array([ln.a for ln in self.links], dtype=np.int64)
-            b = np.array([ln.b for ln in self.links], dtype=np.int64)
-            chord = np.sqrt(((xyz[a] - xyz[b]) ** 2).sum(axis=1)) if len(self.links) else np.zeros(0)
-            ratio = np.divide(self.link_latency_ms, chord, out=np.full(len(chord), np.inf), where=chord > 0)
-            scale = float(min(1.0, ratio.min(initial=np.inf))) * (1.0 - 1e-9)
-        xyz = xyz * scale if scale > 0 else np.zeros_like(xyz)
-        self._hx, self._hy, self._hz = xyz[:, 0].tolist(), xyz[:, 1].tolist(), xyz[:, 2].tolist()
         # Landmarks (ALT, Goldberg & Harrelson 2005): whole-graph latency from a few far-apart routers.
         # |d(l, v) - d(l, t)| <= d(v, t) (triangle inequality), and dropping links for a bandwidth bound
         # only lengthens paths, so the bound holds for constrained searches too. Unreachable -> 0: a
         # router and a destination on different sides of a landmark are not connected anyway.
         self._landmarks: list[list[float]] = []
+        self._zeros = [0.0] * n
         nearest = np.full(n, np.inf)
         pick = 0
         for i in range(min(_LANDMARKS, n)):
@@ -375,6 +361,8 @@ class Network:
 
     def router_index(self, router: str | int) -> int:
         """The index of a router given as "Operator/Label", a label unique in the network, or an index."""
+        if type(router) is int and 0 <= router < len(self.routers):
+            return router
         if isinstance(router, int | np.integer):
             if 0 <= router < len(self.routers):
                 return int(router)
@@ -446,7 +434,7 @@ class Network:
 
     def make_path(self, nodes: Sequence[int], *, srv6: bool = True) -> Path:
         """A Path object for a router sequence (every consecutive pair must share a link)."""
-        return self._make_path(nodes, srv6, self._snapshot().free)
+        return self._make_path([int(i) for i in nodes], srv6, self._snapshot().free)
 
     def _make_path(self, nodes: Sequence[int], srv6: bool, free: list[float], links: list[int] | None = None) -> Path:
         if links is None:
@@ -455,39 +443,40 @@ class Network:
                 links = [link_of[(nodes[i], nodes[i + 1])] for i in range(len(nodes) - 1)]
             except KeyError as exc:
                 raise InputError(f"routers {exc.args[0]} share no link", field="path") from None
-        lat = 0.0
-        fees: dict[str, int] = {}
         latency, operator, price, capacity = (
             self._latency_list,
             self._link_operator_name,
             self.link_price,
             self._capacity_list,
         )
-        bw = cap = float("inf")
+        lat = 0.0
         for li in links:
             lat += latency[li]
-            op = operator[li]
-            if op is not None:
-                fees[op] = fees.get(op, 0) + price[li]
-            if free[li] < bw:
-                bw = free[li]
-            if capacity[li] < cap:
-                cap = capacity[li]
-        operators: list[str] = []
-        router_operator = self._router_operator
-        for node in nodes:
-            op = router_operator[node]
-            if not operators or operators[-1] != op:
-                operators.append(op)
+        on = [self._router_operator[i] for i in nodes]
+        fees: dict[str, int]
+        if not on or on.count(on[0]) == len(on):
+            # One operator (a peering link joins two operators, so every link is this operator's).
+            operators = on[:1]
+            fees = {on[0]: self._transit_price[on[0]] * len(links)} if links else {}
+        else:
+            operators = []
+            for op in on:
+                if not operators or operators[-1] != op:
+                    operators.append(op)
+            fees = {}
+            for li in links:
+                lop = operator[li]
+                if lop is not None:
+                    fees[lop] = fees.get(lop, 0) + price[li]
         segments = tuple(str(x) for x in self.segment_list(nodes)) if srv6 and len(nodes) > 1 else ()
         names = self._names
         return Path(
             tuple([names[i] for i in nodes]),
-            tuple([int(i) for i in nodes]),
+            tuple(nodes),
             tuple(links),
             lat,
-            float(bw),
-            float(cap),
+            min([free[li] for li in links]) if links else math.inf,
+            min([capacity[li] for li in links]) if links else math.inf,
             tuple(operators),
             fees,
             segments,
@@ -549,7 +538,7 @@ class Network:
                 free = self._free
                 flat = self._seg_flat
                 seg_free = np.minimum.reduceat(free[flat], self._seg_start) if len(flat) else free[:0]
-                state = self._state = _State(self._version, free.tolist(), seg_free.tolist())
+                state = self._state = _State(self._version, free.tolist(), [*seg_free.tolist(), math.inf])
         return state
 
     def _drop_caches(self) -> None:
@@ -565,16 +554,14 @@ class Network:
         free and at most ``limit`` ms, or None.
 
         A* over segments (chains of two-link routers jumped in one step, see ``_build_search``) with
-        the chord-distance lower bound. A router may be re-opened, so the bound only needs to be
-        admissible. Anything whose latency so far plus the
+        the landmark lower bound (the two landmarks that bound d(s, t) best). A router may be
+        re-opened, so the bound only needs to be admissible. Anything whose latency so far plus the
         bound exceeds ``limit`` is pruned.
         """
         if s == t:
             return 0.0, [s], []
-        hx, hy, hz = self._hx, self._hy, self._hz
-        tx, ty, tz = hx[t], hy[t], hz[t]
-        # The two landmarks that bound d(s, t) best serve as the query's landmark bound.
-        la = lb = self._hx  # placeholders, replaced below (a network has at least one router)
+        # The two landmarks that bound d(s, t) best serve as the query's bound.
+        la = lb = self._zeros  # placeholders, replaced below (a network has at least one router)
         ta = tb = 0.0
         best_a = best_b = -1.0
         for lm in self._landmarks:
@@ -583,26 +570,31 @@ class Network:
                 la, ta, best_a, lb, tb, best_b = lm, lm[t], bound, la, ta, best_a
             elif bound > best_b:
                 lb, tb, best_b = lm, lm[t], bound
-        if best_b < 0:  # fewer than two landmarks: use the chord bound's zeros
+        if best_b < 0:  # fewer than two landmarks
             lb, tb = la, ta
         seg_nodes, seg_cum, seg_links = self._seg_nodes, self._seg_cum, self._seg_links
-        seg_free, free = state.segment_free, state.free
+        seg_free, free = state.segment_free, state.free  # seg_free[-1] is inf: arcs with k = -1 always pass
         # Segments that reach t: through it (t inside a chain: cut at t) or ending at it (even dead ends).
         # Their start routers expand over every segment, with these replaced; the others skip dead ends.
-        to_t: dict[int, tuple[float, list[int], list[int]]] = {}
+        # Arcs are (router, latency, segment or -1, routers, links); ``came`` keeps the arc taken.
+        to_t: dict[int, tuple[int, float, int, list[int], list[int]]] = {}
         for k, pos in self._seg_of[t]:
             links = seg_links[k][:pos]
-            if all(free[li] >= need for li in links):
-                to_t[k] = (seg_cum[k][pos], seg_nodes[k][: pos + 1], links)
+            for li in links:
+                if free[li] < need:
+                    break
+            else:
+                to_t[k] = (t, seg_cum[k][pos], -1, seg_nodes[k][: pos + 1], links)
         for k in self._seg_into[t]:
             if seg_free[k] >= need:
-                to_t[k] = (seg_cum[k][-1], seg_nodes[k], seg_links[k])
-        special = {self._seg_start_of[k] for k in to_t}
+                to_t[k] = (t, seg_cum[k][-1], -1, seg_nodes[k], seg_links[k])
         seg_out, seg_live = self._seg_out, self._seg_live
-        g: dict[int, float] = {s: 0.0}
-        came: dict[int, tuple[list[int], list[int]]] = {}  # router -> (routers, links) from the previous stop
+        special = {self._seg_start_of[k] for k in to_t}
+        push, pop, inf = heapq.heappush, heapq.heappop, math.inf
+        g = [inf] * len(la)  # latency so far per router
+        g[s] = 0.0
+        came: dict[int, tuple[int, float, int, list[int], list[int]]] = {}
         heap: list[tuple[float, float, int]] = []
-        sqrt, push, pop, inf = math.sqrt, heapq.heappush, heapq.heappop, math.inf
 
         if self._seg_of[s]:  # s inside a chain: walk to both ends (or to t on the way)
             t_at = dict(self._seg_of[t])
@@ -612,14 +604,15 @@ class Network:
                 if t_at.get(k, -1) > pos:
                     end = t_at[k]  # t lies between s and the segment's end
                 v, gv = nodes[end], cum[end] - cum[pos]
-                if gv < g.get(v, inf) and all(free[li] >= need for li in links[pos:end]):
-                    dx, dy, dz = hx[v] - tx, hy[v] - ty, hz[v] - tz
-                    h = sqrt(dx * dx + dy * dy + dz * dz)
-                    a = la[v] - ta
-                    if a > h:
-                        h = a
-                    elif -a > h:
-                        h = -a
+                if gv >= g[v]:
+                    continue
+                for li in links[pos:end]:
+                    if free[li] < need:
+                        break
+                else:
+                    h = la[v] - ta
+                    if h < 0:
+                        h = -h
                     a = lb[v] - tb
                     if a > h:
                         h = a
@@ -628,7 +621,9 @@ class Network:
                     f = gv + h
                     if f <= limit:
                         g[v] = gv
-                        came[v] = (nodes[pos : end + 1], links[pos:end])
+                        came[v] = (v, gv, -1, nodes[pos : end + 1], links[pos:end])
+                        if v == t:
+                            limit = gv
                         push(heap, (f, gv, v))
         else:
             heap.append((0.0, 0.0, s))
@@ -639,33 +634,33 @@ class Network:
             if u == t:
                 nodes_out, links_out = [t], []
                 while u != s:
-                    via_nodes, via_links = came[u]
+                    arc = came[u]
+                    via_nodes = arc[3]
                     nodes_out.extend(via_nodes[-2::-1])
-                    links_out.extend(via_links[::-1])
+                    links_out.extend(arc[4][::-1])
                     u = via_nodes[0]
-                return gu, nodes_out[::-1], links_out[::-1]
+                nodes_out.reverse()
+                links_out.reverse()
+                return gu, nodes_out, links_out
             if u in special:
                 arcs = []
-                for v, w, k, via_nodes, via_links in seg_out[u]:
+                for arc in seg_out[u]:
+                    k = arc[2]
                     if k in to_t:
-                        w, via_nodes, via_links = to_t[k]
-                        arcs.append((t, w, -1, via_nodes, via_links))
-                    elif v != u and len(seg_out[v]) != 1:
-                        arcs.append((v, w, k, via_nodes, via_links))
+                        arcs.append(to_t[k])
+                    elif arc[0] != u and len(seg_out[arc[0]]) != 1:
+                        arcs.append(arc)
             else:
                 arcs = seg_live[u]
-            for v, w, k, via_nodes, via_links in arcs:
-                if k >= 0 and seg_free[k] < need:
+            for arc in arcs:
+                v, w, k = arc[0], arc[1], arc[2]
+                if seg_free[k] < need:
                     continue
                 gv = gu + w
-                if gv < g.get(v, inf):
-                    dx, dy, dz = hx[v] - tx, hy[v] - ty, hz[v] - tz
-                    h = sqrt(dx * dx + dy * dy + dz * dz)
-                    a = la[v] - ta
-                    if a > h:
-                        h = a
-                    elif -a > h:
-                        h = -a
+                if gv < g[v]:
+                    h = la[v] - ta
+                    if h < 0:
+                        h = -h
                     a = lb[v] - tb
                     if a > h:
                         h = a
@@ -674,7 +669,9 @@ class Network:
                     f = gv + h
                     if f <= limit:
                         g[v] = gv
-                        came[v] = (via_nodes, via_links)
+                        came[v] = arc
+                        if v == t:  # a path to t: nothing longer can beat it, so prune at its latency
+                            limit = gv
                         push(heap, (f, gv, v))
         return None
 
@@ -688,7 +685,7 @@ class Network:
         widest: float | None = None,
     ) -> NoReturn:
         """Raise InfeasibleError saying what the network can offer between s and t."""
-        a, b = self.routers[s].name, self.routers[t].name
+        a, b = self._names[s], self._names[t]
         tree = self._trees.get(t)
         links: list[int] | None = None
         if tree is not None:

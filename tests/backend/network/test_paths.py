@@ -177,6 +177,37 @@ def test_multi_operator_path_pays_each_operator(world):
     assert world.routers[p.router_indices[0]].router_id == router_id("Cernet", "Beijing")
 
 
+def test_path_fields_match_a_recount_from_its_links(world):
+    """Latency, bottlenecks, operators and fees of constrained answers, recounted link by link (the
+    one-operator shortcut and the general count both)."""
+    rng = random.Random(5)
+    free = world.free_gbps()
+    prices = {op.name: op.transit_price_per_gbps_hour for op in world.operators}
+    seen_multi = seen_single = 0
+    for _ in range(300):
+        s, t = rng.sample(range(len(world.routers)), 2)
+        try:
+            p = world.path(s, t, None, rng.choice([0.5, 1.0, 5.0]), srv6=False)
+        except InfeasibleError:
+            continue
+        links = [world.links[li] for li in p.links]
+        assert p.routers == tuple(world.routers[i].name for i in p.router_indices)
+        assert [{ln.a, ln.b} for ln in links] == [{a, b} for a, b in itertools.pairwise(p.router_indices)]
+        assert p.latency_ms == pytest.approx(sum(ln.latency_ms for ln in links), abs=1e-9)
+        assert p.bandwidth_gbps == min(float(free[ln.index]) for ln in links)
+        assert p.capacity_gbps == min(ln.capacity_gbps for ln in links)
+        ops = [k for k, _ in itertools.groupby(world.routers[i].operator for i in p.router_indices)]
+        assert list(p.operators) == ops
+        fees: dict[str, int] = {}
+        for ln in links:
+            if ln.operator is not None:
+                fees[ln.operator] = fees.get(ln.operator, 0) + prices[ln.operator]
+        assert p.transit_fee_per_gbps_hour == fees and list(p.transit_fee_per_gbps_hour) == list(fees)
+        seen_multi += len(ops) > 1
+        seen_single += len(ops) == 1
+    assert seen_multi and seen_single
+
+
 def test_ambiguous_label_asks_for_the_operator(world):
     with pytest.raises(InputError, match=r"Abilene/Chicago, .*Cogentco/Chicago"):
         world.router_index("Chicago")

@@ -1,7 +1,7 @@
-"""The constrained search (A* over chain segments with chord and landmark bounds) against networkx,
+"""The constrained search (A* over chain segments with landmark bounds) against networkx,
 on the shipped topologies and on small graphs built to hit its special cases: rings with no branch
 router, dead ends, source and destination inside chains, disconnected parts, and link latencies that
-do not follow the routers' coordinates (the chord bound must scale itself down)."""
+do not follow the routers' coordinates (any bound derived from geography would have to shrink)."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def _random_graph(rng: random.Random, n: int, scale: float) -> Topology:
 @pytest.mark.parametrize("seed", range(8))
 def test_search_on_rings_chains_dead_ends_and_islands(seed):
     rng = random.Random(seed)
-    # latency_scale < 1: links faster than their chord, so the chord bound has to shrink to stay valid.
+    # latency_scale < 1: links faster than light in fibre over their chord; bounds must stay admissible.
     topo = _random_graph(rng, rng.randrange(12, 40), rng.choice([1.0, 1.7, 0.3]))
     net = Network([Operator("T", topo, 1)])
     _reserve_randomly_connected(net, rng)

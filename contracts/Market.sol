@@ -338,12 +338,17 @@ contract Market is IMarket, IMarketSync, Escrow {
                 return abi.encodeWithSelector(InvalidSignature.selector, id, buyer);
             }
         }
-        if (block.timestamp > order.expiry) return abi.encodeWithSelector(OrderExpired.selector, id, order.expiry);
-        uint256 ops = bill.transitOperators.length;
-        if (ops != bill.transitFees.length || ops > MAX_TRANSIT) {
-            return abi.encodeWithSelector(InvalidTransit.selector, ops, bill.transitFees.length, MAX_TRANSIT);
+        uint40 expiry = order.expiry;
+        if (block.timestamp > expiry) return abi.encodeWithSelector(OrderExpired.selector, id, expiry);
+        {
+            // Each array located (and bounds-checked) once by its accessor.
+            uint256 ops = bill.transitOperators.length;
+            uint256 fees = bill.transitFees.length;
+            if (ops != fees || ops > MAX_TRANSIT) {
+                return abi.encodeWithSelector(InvalidTransit.selector, ops, fees, MAX_TRANSIT);
+            }
         }
-        if (order.duration == 0 || uint256(order.logicMcu) + order.parallelMcu + order.neuralMcu == 0) {
+        if (order.duration == 0 || (order.logicMcu | order.parallelMcu | order.neuralMcu) == 0) {
             return abi.encodeWithSelector(EmptyOrder.selector, id);
         }
         return _matchOnNode(c, id, order, bill, prepaid);
@@ -417,12 +422,17 @@ contract Market is IMarket, IMarketSync, Escrow {
             if (status == INodeRegistry.NodeStatus.None) return abi.encodeWithSelector(UnknownNode.selector, nodeId);
             return abi.encodeWithSelector(InvalidNodeStatus.selector, nodeId, status);
         }
-        uint64[3] memory asked = [order.logicMcu, order.parallelMcu, order.neuralMcu];
-        for (uint256 k; k < 3; ++k) {
-            uint64 free = uint64((state >> (48 * k)) & FREE_MASK);
-            if (asked[k] > free) return abi.encodeWithSelector(InsufficientCapacity.selector, nodeId, uint8(k), asked[k], free);
-        }
+        uint256 free = state & FREE_MASK;
+        if (order.logicMcu > free) return _insufficient(nodeId, 0, order.logicMcu, free);
+        free = (state >> 48) & FREE_MASK;
+        if (order.parallelMcu > free) return _insufficient(nodeId, 1, order.parallelMcu, free);
+        free = (state >> 96) & FREE_MASK;
+        if (order.neuralMcu > free) return _insufficient(nodeId, 2, order.neuralMcu, free);
         return "";
+    }
+
+    function _insufficient(uint256 nodeId, uint8 class, uint64 asked, uint256 free) private pure returns (bytes memory) {
+        return abi.encodeWithSelector(InsufficientCapacity.selector, nodeId, class, asked, uint64(free));
     }
 
     /// @dev The matcher holds MATCHER, the buyer BUYER, the seller a role that sells at this stage, each
@@ -440,10 +450,19 @@ contract Market is IMarket, IMarketSync, Escrow {
         uint8 sellers = c.stage >= 3 ? Roles.CLOUD | Roles.PROVIDER | Roles.OPERATOR : Roles.CLOUD;
         held = _accounts[seller].roles;
         if (held & sellers == 0) return abi.encodeWithSelector(MissingRole.selector, seller, sellers, held);
-        for (uint256 i; i < operators.length; ++i) {
-            held = _accounts[operators[i]].roles;
+        for (uint256 i; i < operators.length;) {
+            address operator;
+            assembly ("memory-safe") {
+                // operators[i], i < length: validated as the decoder would (a dirty address reverts).
+                operator := calldataload(add(operators.offset, shl(5, i)))
+                if shr(160, operator) { revert(0, 0) }
+            }
+            held = _accounts[operator].roles;
             if (held & Roles.OPERATOR != Roles.OPERATOR) {
-                return abi.encodeWithSelector(MissingRole.selector, operators[i], Roles.OPERATOR, held);
+                return abi.encodeWithSelector(MissingRole.selector, operator, Roles.OPERATOR, held);
+            }
+            unchecked {
+                ++i;
             }
         }
         return "";
@@ -478,8 +497,17 @@ contract Market is IMarket, IMarketSync, Escrow {
             return (abi.encodeWithSelector(PlatformFeeMismatch.selector, platformFee, bill.platformFee), 0);
         }
         total = computeFee + platformFee;
-        for (uint256 i; i < bill.transitFees.length; ++i) {
-            total += bill.transitFees[i];
+        assembly ("memory-safe") {
+            // The fees, as located (and bounds-checked) by the accessors in _tryMatch; each item
+            // validated as the decoder would (a dirty uint128 reverts). At most MAX_TRANSIT fees below
+            // 2**128 each and two fees below 2**128: the sum cannot overflow.
+            let fees := add(bill, calldataload(add(bill, 0x80)))
+            let end := add(fees, shl(5, add(calldataload(fees), 1)))
+            for { let p := add(fees, 0x20) } lt(p, end) { p := add(p, 0x20) } {
+                let fee := calldataload(p)
+                if shr(128, fee) { revert(0, 0) }
+                total := add(total, fee)
+            }
         }
         if (total > order.maxTotal) return (abi.encodeWithSelector(BillAboveLimit.selector, total, order.maxTotal), 0);
         return ("", total);
@@ -726,33 +754,49 @@ contract Market is IMarket, IMarketSync, Escrow {
         NodeWords storage n = _nodes[deal.nodeId];
         uint256 state = n.state;
         uint256 cap = n.capacity;
-        uint64[3] memory released = [deal.logicMcu, deal.parallelMcu, deal.neuralMcu];
-        uint256 back = 0;
-        for (uint256 k; k < 3; ++k) {
-            uint64 reserved = uint64(cap >> (64 * k)) - uint64((state >> (48 * k)) & FREE_MASK);
-            if (released[k] > reserved) revert ReleaseExceedsReserved(deal.nodeId, uint8(k), released[k], reserved);
-            back |= uint256(released[k]) << (48 * k);
-        }
+        uint64 logic = deal.logicMcu;
+        uint64 parallel = deal.parallelMcu;
+        uint64 neural = deal.neuralMcu;
+        _checkRelease(deal.nodeId, 0, logic, uint64(cap) - uint64(state & FREE_MASK));
+        _checkRelease(deal.nodeId, 1, parallel, uint64(cap >> 64) - uint64((state >> 48) & FREE_MASK));
+        _checkRelease(deal.nodeId, 2, neural, uint64(cap >> 128) - uint64((state >> 96) & FREE_MASK));
+        uint256 back = uint256(logic) | (uint256(parallel) << 48) | (uint256(neural) << 96);
         unchecked {
             // Each field's new free amount is at most its capacity (< 2**48): no carry across fields.
             n.state = state + back;
         }
     }
 
+    function _checkRelease(uint256 nodeId, uint8 class, uint64 released, uint64 reserved) private pure {
+        if (released > reserved) revert ReleaseExceedsReserved(nodeId, class, released, reserved);
+    }
+
     function _payout(Deal calldata deal) private {
         uint256 transitTotal = 0;
-        if (!deal.valueless) {
-            _credit(deal.seller, deal.computeFee);
-            for (uint256 i; i < deal.transitOperators.length; ++i) {
-                _credit(deal.transitOperators[i], deal.transitFees[i]);
-                transitTotal += deal.transitFees[i];
+        bool valueless = deal.valueless;
+        if (!valueless) _credit(deal.seller, deal.computeFee);
+        // The deal matched its stored hash (_load), so it is the canonical encoding of clean words: n
+        // operators from 0x1c0, then n and the n fees.
+        uint256 n;
+        assembly ("memory-safe") {
+            n := calldataload(add(deal, 0x1a0))
+        }
+        for (uint256 i; i < n;) {
+            address operator;
+            uint256 fee;
+            assembly ("memory-safe") {
+                let at := add(add(deal, 0x1c0), shl(5, i))
+                operator := calldataload(at)
+                fee := calldataload(add(at, add(0x20, shl(5, n))))
             }
-            _accrueFees(deal.platformFee);
-        } else {
-            for (uint256 i; i < deal.transitFees.length; ++i) {
-                transitTotal += deal.transitFees[i];
+            if (!valueless) _credit(operator, fee);
+            unchecked {
+                // At most MAX_TRANSIT fees below 2**128 each.
+                transitTotal += fee;
+                ++i;
             }
         }
+        if (!valueless) _accrueFees(deal.platformFee);
         emit Settled(deal.id, deal.computeFee, transitTotal, deal.platformFee, deal.valueless);
     }
 

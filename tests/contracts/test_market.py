@@ -452,6 +452,29 @@ def test_batch_matching_with_mixed_successes(market, stage2, new_order, buyer, a
     assert market.balanceOf(buyer) == 1000 * 10**18 - 3 * (COMPUTE + PLATFORM)
 
 
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("word", ["fee", "operator"])
+def test_dirty_transit_words_revert_like_the_decoder(market, stage2, new_order, buyer, accounts, node_id, founder,
+                                                      network_team, batch, word):
+    # The bill's transit items are read in assembly: a word with dirty high bits reverts the call, as the
+    # compiler's calldata accessors did (the deal's hash and Matched never see an unvalidated word).
+    fee = 2 * 10**17 + 7
+    order = new_order(nonce=77)
+    bill = make_bill(order, node_id, NODE_PRICE, 250, [(founder.address, 3 * 10**17), (network_team.address, fee)])
+    sig = sign_order(market, order, key_of(buyer, accounts))
+    clean = (market.matchSignedBatch.encode_input([(order, sig, bill)]) if batch
+             else market.matchSigned.encode_input(order, sig, bill))
+    target = f"{fee:064x}" if word == "fee" else network_team.address[2:].lower().rjust(64, "0")
+    at = clean.lower().find(target)
+    assert at > 0 and clean.lower().count(target) == 1
+    dirty = clean[:at] + "01" + clean[at + 2:]
+    with brownie.reverts():
+        founder.transfer(market.address, 0, data=dirty)
+    assert market.statusOf(market.orderId(order))[0] == 0  # nothing recorded
+    founder.transfer(market.address, 0, data=clean)  # the clean call matches
+    assert market.statusOf(market.orderId(order))[0] != 0
+
+
 def test_two_matchers_racing_for_the_same_capacity(market, stage2, federation, new_order, buyer, accounts, node_id,
                                                    founder):
     # Stage 2's matchers are the operator's internal teams; a second matcher team races the first.

@@ -15,6 +15,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
 
+from suanwang.chain.bill import unpack_deal
 from suanwang.chain.deployment import load_abi
 from suanwang.chain.errors import ChainRevert, ErrorDecoder
 from suanwang.errors import SuanwangError
@@ -121,44 +122,14 @@ def fund_gas(w3: Web3, address: str) -> None:
     rpc(w3, "anvil_setBalance", [address, hex(10**24)])
 
 
-PACKED_DEAL = (
-    ("buyer", 20),
-    ("seller", 20),
-    ("matcher", 20),
-    ("nodeId", 32),
-    ("logicMcu", 8),
-    ("parallelMcu", 8),
-    ("neuralMcu", 8),
-    ("duration", 4),
-    ("valueless", 1),
-    ("computeFee", 16),
-    ("platformFee", 16),
-    ("status", 1),
-    ("deadline", 5),
-)
-
-
 def matched_fields(args: Any) -> dict[str, Any]:
     """The Matched event's fields by name, whichever shape the deployed ABI has: the flat event (one
     argument per Deal field) or the packed one (`deal` bytes, layout in IMarket.sol)."""
     fields = dict(args)
-    packed = fields.get("deal")
+    packed = fields.pop("deal", None)
     if not isinstance(packed, bytes | bytearray):
-        return fields
-    data, at = bytes(packed), 0
-    for name, size in PACKED_DEAL:
-        chunk = data[at : at + size]
-        at += size
-        if size == 20:
-            fields[name] = Web3.to_checksum_address(chunk)
-        elif name == "valueless":
-            fields[name] = chunk != b"\x00"
-        else:
-            fields[name] = int.from_bytes(chunk, "big")
-    n = data[at]
-    at += 1
-    fields["transitOperators"] = [Web3.to_checksum_address(data[at + 20 * i : at + 20 * (i + 1)]) for i in range(n)]
-    at += 20 * n
-    fields["transitFees"] = [int.from_bytes(data[at + 16 * i : at + 16 * (i + 1)], "big") for i in range(n)]
-    del fields["deal"]
+        return dict(args)
+    unpacked = unpack_deal(str(fields.get("id")), bytes(packed))
+    unpacked.pop("id")
+    fields.update(unpacked)
     return fields

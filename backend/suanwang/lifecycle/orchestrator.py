@@ -564,8 +564,9 @@ class Orchestrator:
     def _follow_jobs(self) -> None:
         with self.sessions() as session:
             jobs = list(session.scalars(select(Job).where(Job.state.in_(("pending", "running")))))
+        statuses = self.executor.statuses([job.job_id for job in jobs]) if jobs else {}
         for job in jobs:
-            status = self.executor.status(job.job_id)
+            status = statuses[job.job_id]
             cid = None
             if status.state == JobState.COMPLETED and status.result_path:
                 cid = self.content.put(Path(status.result_path).read_bytes()[: 256 * 1024])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -111,6 +111,10 @@ class Executor(Protocol):
 
     def find(self, key: str) -> str | None:
         """The id of the job submitted with ``key``, or None."""
+        ...
+
+    def statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """``status`` of many jobs at once (one scheduler query where the scheduler allows it)."""
         ...
 
     def nodes(self) -> list[ExecutorNode]:

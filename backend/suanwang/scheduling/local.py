@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
@@ -65,6 +66,9 @@ class LocalExecutor:
                     start_new_session=True,
                 )
         return spec.key
+
+    def statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        return {job_id: self.status(job_id) for job_id in job_ids}
 
     def find(self, key: str) -> str | None:
         validate_key(key)

@@ -85,6 +85,7 @@ class SlurmExecutor:
         command_timeout_s: float = 30.0,
     ) -> None:
         self.root = prepare_root(Path(state_dir))
+        self._nodes_snapshot: list[ExecutorNode] | None = None  # one look at the nodes per status pass
         self.partition = partition
         self.command_timeout_s = command_timeout_s
         self._env = dict(os.environ)
@@ -135,7 +136,32 @@ class SlurmExecutor:
 
     def status(self, job_id: str) -> JobStatus:
         files = self._files(job_id)
-        job = self._show_job(job_id, files.key)
+        self._nodes_snapshot = None
+        try:
+            return self._status(job_id, files, self._show_job(job_id, files.key))
+        finally:
+            self._nodes_snapshot = None
+
+    def statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """Many jobs' states from one `scontrol show job` (a pass over hundreds of jobs costs one call)."""
+        proc = self._run(["scontrol", "show", "job", "-o"], check=False)
+        if proc.returncode != 0 and "No jobs in the system" not in (proc.stdout + proc.stderr):
+            raise SchedulerUnavailableError(f"scontrol show job failed: {proc.stderr.strip()}")
+        listed = {job.get("JobId", ""): job for job in map(parse_key_values, proc.stdout.splitlines()) if job}
+        out = {}
+        self._nodes_snapshot = None  # pending jobs' reasons share one look at the nodes
+        try:
+            for job_id in job_ids:
+                files = self._files(job_id)
+                job = listed.get(job_id)
+                if job is not None and files.key is not None and job.get("JobName") != files.key:
+                    job = None  # the id now names another job
+                out[job_id] = self._status(job_id, files, job)
+        finally:
+            self._nodes_snapshot = None
+        return out
+
+    def _status(self, job_id: str, files: JobFiles, job: dict[str, str] | None) -> JobStatus:
         from_files = status_from_files(files)
         if job is None:
             final = read_json(files.scheduler_final)
@@ -274,7 +300,10 @@ class SlurmExecutor:
         reason = _value(job.get("Reason")) or "waiting to be scheduled"
         requested = _value(job.get("ReqNodeList"))
         if requested:
-            unavailable = [n for n in self.nodes() if n.name in requested.split(",") and n.state is not NodeState.UP]
+            if self._nodes_snapshot is None:
+                self._nodes_snapshot = self.nodes()
+            nodes = self._nodes_snapshot
+            unavailable = [n for n in nodes if n.name in requested.split(",") and n.state is not NodeState.UP]
             details = [
                 f"node {n.name} is {n.state.value}" + (f" ({n.reason})" if n.reason else "") for n in unavailable
             ]

@@ -235,3 +235,21 @@ def test_refusal_from_sbatch_itself_is_passed_on_naming_the_field(slurm_cluster:
 def test_unknown_job_id_is_not_found(executor: SlurmExecutor) -> None:
     with pytest.raises(NotFoundError):
         executor.status("999999")
+
+
+def test_statuses_of_many_jobs_in_one_query_equal_their_single_statuses(executor: SlurmExecutor) -> None:
+    ok = executor.submit(JobSpec(key="many-ok", command=["true"], node="n1"))
+    bad = executor.submit(JobSpec(key="many-bad", command=["sh", "-c", "exit 4"], node="n1"))
+    slow = executor.submit(JobSpec(key="many-slow", command=["sleep", "30"], node="n1"))
+    finished(executor, ok)
+    finished(executor, bad)
+    together = executor.statuses([ok, bad, slow])
+    assert together[ok] == executor.status(ok)
+    assert together[bad] == executor.status(bad)
+    assert (together[ok].state, together[bad].state, together[bad].exit_code) == (
+        JobState.COMPLETED,
+        JobState.FAILED,
+        4,
+    )
+    assert together[slow].state in (JobState.PENDING, JobState.RUNNING)
+    executor.cancel(slow)

@@ -338,8 +338,17 @@ contract Market is IMarket, IMarketSync, Escrow {
                 return abi.encodeWithSelector(InvalidSignature.selector, id, buyer);
             }
         }
-        uint40 expiry = order.expiry;
-        if (block.timestamp > expiry) return abi.encodeWithSelector(OrderExpired.selector, id, expiry);
+        return _matchValid(c, id, order, bill, prepaid);
+    }
+
+    /// @dev The order decoded (and each field validated, as the accessors did) once; a signed order only
+    ///  after its signature held (a word with dirty bits has another digest: InvalidSignature above).
+    function _matchValid(Ctx memory c, bytes32 id, Order calldata order, Bill calldata bill, uint256 prepaid)
+        private
+        returns (bytes memory failure)
+    {
+        Order memory o = order;
+        if (block.timestamp > o.expiry) return abi.encodeWithSelector(OrderExpired.selector, id, o.expiry);
         {
             // Each array located (and bounds-checked) once by its accessor.
             uint256 ops = bill.transitOperators.length;
@@ -348,41 +357,40 @@ contract Market is IMarket, IMarketSync, Escrow {
                 return abi.encodeWithSelector(InvalidTransit.selector, ops, fees, MAX_TRANSIT);
             }
         }
-        if (order.duration == 0 || (order.logicMcu | order.parallelMcu | order.neuralMcu) == 0) {
+        if (o.duration == 0 || (o.logicMcu | o.parallelMcu | o.neuralMcu) == 0) {
             return abi.encodeWithSelector(EmptyOrder.selector, id);
         }
-        return _matchOnNode(c, id, order, bill, prepaid);
+        address seller;
+        (failure, seller) = _matchOnNode(c, o, bill, prepaid);
+        if (failure.length == 0) _record(c.matcher, id, order, bill, seller, c.stage == 1);
     }
 
     /// @dev The node, role, bill, stake and balance checks of a match, then its effects.
-    function _matchOnNode(Ctx memory c, bytes32 id, Order calldata order, Bill calldata bill, uint256 prepaid)
+    function _matchOnNode(Ctx memory c, Order memory o, Bill calldata bill, uint256 prepaid)
         private
-        returns (bytes memory failure)
+        returns (bytes memory failure, address seller)
     {
         NodeWords storage n = _nodes[bill.nodeId];
         uint256 state = n.state;
-        failure = _checkCapacity(bill.nodeId, state, order);
-        if (failure.length != 0) return failure;
-        address seller;
+        failure = _checkCapacity(bill.nodeId, state, o);
+        if (failure.length != 0) return (failure, address(0));
         uint256 total;
         {
             uint256 terms = n.terms;
             seller = address(uint160(terms));
-            failure = _checkRoles(c, order.buyer, seller, bill.transitOperators);
-            if (failure.length != 0) return failure;
-            (failure, total) = _checkBill(order, bill, state, terms >> 160, c.feeBps);
-            if (failure.length != 0) return failure;
+            failure = _checkRoles(c, o.buyer, seller, bill.transitOperators);
+            if (failure.length != 0) return (failure, address(0));
+            (failure, total) = _checkBill(o, bill, state, terms >> 160, c.feeBps);
+            if (failure.length != 0) return (failure, address(0));
         }
-        bool valueless = c.stage == 1;
-        failure = _fund(order.buyer, seller, total, prepaid, valueless);
-        if (failure.length != 0) return failure;
+        failure = _fund(o.buyer, seller, total, prepaid, c.stage == 1);
+        if (failure.length != 0) return (failure, address(0));
         // Each demanded amount is at most its field's free amount (checked above), so subtracting the
         // packed demand borrows across no field.
         unchecked {
             n.state = state
-                - (uint256(order.logicMcu) | (uint256(order.parallelMcu) << 48) | (uint256(order.neuralMcu) << 96));
+                - (uint256(o.logicMcu) | (uint256(o.parallelMcu) << 48) | (uint256(o.neuralMcu) << 96));
         }
-        _record(c.matcher, id, order, bill, seller, valueless);
     }
 
     /// @dev From stage 2: checks the seller's stake and the buyer's balance, then takes the bill's total
@@ -416,7 +424,7 @@ contract Market is IMarket, IMarketSync, Escrow {
     }
 
     /// @dev The node takes orders and has the free capacity the order asks for, per class.
-    function _checkCapacity(uint256 nodeId, uint256 state, Order calldata order) private pure returns (bytes memory) {
+    function _checkCapacity(uint256 nodeId, uint256 state, Order memory order) private pure returns (bytes memory) {
         INodeRegistry.NodeStatus status = INodeRegistry.NodeStatus(uint8(state >> 216));
         if (status != INodeRegistry.NodeStatus.Active) {
             if (status == INodeRegistry.NodeStatus.None) return abi.encodeWithSelector(UnknownNode.selector, nodeId);
@@ -469,7 +477,7 @@ contract Market is IMarket, IMarketSync, Escrow {
     }
 
     /// @dev The node fits the order and the bill is exact (Splits); returns the bill's total.
-    function _checkBill(Order calldata order, Bill calldata bill, uint256 state, uint256 price, uint16 feeBps)
+    function _checkBill(Order memory order, Bill calldata bill, uint256 state, uint256 price, uint16 feeBps)
         private
         pure
         returns (bytes memory, uint256 total)
@@ -548,8 +556,9 @@ contract Market is IMarket, IMarketSync, Escrow {
     }
 
     /// @dev Stores the deal's slot and emits Matched. Both are built in assembly from the calldata of the
-    ///  order and the bill (as Seaport and Permit2 hash from calldata): every word copied was already read,
-    ///  and so validated, by the checks (the compiler's calldata accessors revert on dirty bits).
+    ///  order and the bill (as Seaport and Permit2 hash from calldata): every word copied was already
+    ///  validated (the order when _matchValid decoded it, the bill's words by their accessors and the
+    ///  transit loops of _checkRoles and _checkBill; a dirty word reverts).
     ///  The deal's hash is keccak256 of the canonical abi.encode(Deal), the same bytes the lifecycle calls
     ///  hash: 13 head words (id, buyer, seller, nodeId, logicMcu, parallelMcu, neuralMcu, duration,
     ///  valueless, computeFee, platformFee, offset of transitOperators = 0x1a0, offset of transitFees =

@@ -475,6 +475,29 @@ def test_dirty_transit_words_revert_like_the_decoder(market, stage2, new_order, 
     assert market.statusOf(market.orderId(order))[0] != 0
 
 
+def test_dirty_order_word_fails_alone_as_an_invalid_signature(market, stage2, new_order, buyer, accounts, node_id,
+                                                               founder):
+    # A signed order is decoded (every field validated) only after its signature held: a word with dirty
+    # high bits has another digest, so that entry fails alone as InvalidSignature and the batch goes on.
+    order = new_order(nonce=78, minBandwidthMbps=987_654)
+    other = new_order(nonce=79)
+    entries = [(o, sign_order(market, o, key_of(buyer, accounts)), make_bill(o, node_id, NODE_PRICE, 250))
+               for o in (order, other)]
+    clean = market.matchSignedBatch.encode_input(entries)
+    target = f"{987_654:064x}"
+    at = clean.lower().find(target)
+    assert at > 0 and clean.lower().count(target) == 1
+    tx = founder.transfer(market.address, 0, data=clean[:at] + "01" + clean[at + 2:])
+    failed = tx.events["MatchFailed"]
+    assert [int(f["index"]) for f in failed] == [0]
+    reason = failed[0]["reason"]
+    reason = bytes.fromhex(reason[2:]) if isinstance(reason, str) else bytes(reason)
+    assert reason[:4] == bytes(brownie.web3.keccak(text="InvalidSignature(bytes32,address)"))[:4]
+    assert len(tx.events["Matched"]) == 1
+    assert market.statusOf(market.orderId(order))[0] == 0
+    assert market.statusOf(market.orderId(other))[0] != 0
+
+
 def test_two_matchers_racing_for_the_same_capacity(market, stage2, federation, new_order, buyer, accounts, node_id,
                                                    founder):
     # Stage 2's matchers are the operator's internal teams; a second matcher team races the first.

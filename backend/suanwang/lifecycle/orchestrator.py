@@ -44,7 +44,6 @@ from suanwang.lifecycle.agents import Agents
 from suanwang.lifecycle.marketplace import Marketplace, RoutedCost
 from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder, MarketPlacement, Unplaced
 from suanwang.matching.model import StagePolicy
-from suanwang.roles import Role
 from suanwang.scheduling.base import Executor, JobSpec, JobState
 from suanwang.storage.models import ChainCursor, Deal, Job, Lease, Member, Node, OrderRecord
 from suanwang.storage.projections import FINAL_DEAL_STATUSES
@@ -679,6 +678,3 @@ def _deal_struct(deal: dict[str, Any]) -> dict[str, Any]:
     out["id"] = bytes.fromhex(str(deal["id"])[2:])
     return out
 
-
-def is_seller_role(roles: int) -> bool:
-    return bool(roles & (Role.CLOUD | Role.PROVIDER | Role.OPERATOR))

@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,7 @@ RETRYABLE_MATCH_ERRORS = {"InsufficientCapacity", "NodeNotActive", "InvalidNodeS
 MAX_MATCH_ATTEMPTS = 3
 NO_NODES = "no node is offered in this market yet"
 REFUSED = "refused"  # the job id of a job the executor would not take
+SUBMIT_WORKERS = 8
 
 
 def now() -> datetime:
@@ -494,11 +496,13 @@ class Orchestrator:
     def _dispatch_accepted(self) -> None:
         with self.sessions() as session:
             deals = list(session.scalars(select(Deal).where(Deal.status == "accepted")))
-        for deal in deals:
-            seller = self.agents.for_address(deal.seller)
-            if seller is None:
-                continue  # another provider's agent runs it
-            if not self._ensure_job(deal):
+        # Another provider's agent runs the deals whose seller's key the service does not hold.
+        ours = [(deal, seller) for deal in deals if (seller := self.agents.for_address(deal.seller)) is not None]
+        # Submissions wait on the scheduler (sbatch and friends), not on this process: run them side by side.
+        with ThreadPoolExecutor(max_workers=SUBMIT_WORKERS) as pool:
+            submitted = list(pool.map(lambda pair: self._ensure_job(pair[0]), ours))
+        for (deal, seller), ok in zip(ours, submitted, strict=True):
+            if not ok:
                 # The executor can never run this job: decline before starting (the buyer is refunded and
                 # the capacity released, with no slash, since nothing was promised that was not kept).
                 self._transition(seller, "decline", deal)
@@ -677,4 +681,3 @@ def _deal_struct(deal: dict[str, Any]) -> dict[str, Any]:
     out = dict(deal)
     out["id"] = bytes.fromhex(str(deal["id"])[2:])
     return out
-

@@ -15,6 +15,8 @@ import os
 import re
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -71,6 +73,9 @@ SBATCH_ERRORS: tuple[tuple[str, type[SuanwangError], str], ...] = (
 )
 
 
+NODES_TTL_S = 2.0
+
+
 class SchedulerUnavailableError(SuanwangError):
     """The Slurm tools are missing or the controller does not answer."""
 
@@ -86,6 +91,8 @@ class SlurmExecutor:
     ) -> None:
         self.root = prepare_root(Path(state_dir))
         self._nodes_snapshot: list[ExecutorNode] | None = None  # one look at the nodes per status pass
+        self._nodes_seen: tuple[float, list[ExecutorNode]] | None = None
+        self._nodes_lock = threading.Lock()
         self.partition = partition
         self.command_timeout_s = command_timeout_s
         self._env = dict(os.environ)
@@ -98,9 +105,17 @@ class SlurmExecutor:
         out = self._run(["scontrol", "show", "node", "-o"]).stdout
         return [_parse_node(fields) for fields in map(parse_key_values, out.splitlines()) if "NodeName" in fields]
 
+    def _recent_nodes(self) -> list[ExecutorNode]:
+        """The nodes as seen at most NODES_TTL_S ago: a burst of submits shares one look (feasibility is
+        a courtesy check; Slurm itself still refuses or holds what cannot run)."""
+        with self._nodes_lock:
+            if self._nodes_seen is None or time.monotonic() - self._nodes_seen[0] > NODES_TTL_S:
+                self._nodes_seen = (time.monotonic(), self.nodes())
+            return self._nodes_seen[1]
+
     def submit(self, spec: JobSpec) -> str:
         validate_spec(spec)
-        self._check_feasible(spec, self.nodes())
+        self._check_feasible(spec, self._recent_nodes())
         files = JobFiles(self.root, spec.key)
         with key_lock(files):
             existing = self.find(spec.key)

@@ -648,127 +648,128 @@ contract Market is IMarket, IMarketSync, Escrow {
 
     /// @inheritdoc IMarket
     function accept(Deal calldata deal) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(deal);
-        _only(deal.id, deal.buyer);
-        _expect(deal.id, status, Status.Proposed);
-        _before(deal.id, deadline);
-        _move(deal.id, h, Status.Accepted, uint40(block.timestamp) + startWindow);
+        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+        _only(id, _dealBuyer(deal));
+        _expect(id, status, Status.Proposed);
+        _before(id, deadline);
+        _move(id, h, Status.Accepted, uint40(block.timestamp) + startWindow);
     }
 
     /// @inheritdoc IMarket
     function reject(Deal calldata deal) external override {
-        (, Status status,) = _load(deal);
-        _only(deal.id, deal.buyer);
-        _expect(deal.id, status, Status.Proposed);
-        _refundAndRelease(deal, false);
+        (bytes32 id,, Status status,) = _load(deal);
+        _only(id, _dealBuyer(deal));
+        _expect(id, status, Status.Proposed);
+        _refundAndRelease(deal, id, false);
     }
 
     /// @inheritdoc IMarket
     function decline(Deal calldata deal) external override {
-        (, Status status,) = _load(deal);
-        _only(deal.id, deal.seller);
-        _expect(deal.id, status, Status.Accepted);
-        _refundAndRelease(deal, false);
+        (bytes32 id,, Status status,) = _load(deal);
+        _only(id, _dealSeller(deal));
+        _expect(id, status, Status.Accepted);
+        _refundAndRelease(deal, id, false);
     }
 
     /// @inheritdoc IMarket
     function start(Deal calldata deal) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(deal);
-        _only(deal.id, deal.seller);
-        _expect(deal.id, status, Status.Accepted);
-        _before(deal.id, deadline);
-        _move(deal.id, h, Status.Started, uint40(block.timestamp) + deal.duration + deliveryGrace);
+        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+        _only(id, _dealSeller(deal));
+        _expect(id, status, Status.Accepted);
+        _before(id, deadline);
+        _move(id, h, Status.Started, uint40(block.timestamp) + _dealDuration(deal) + deliveryGrace);
     }
 
     /// @inheritdoc IMarket
     function complete(Deal calldata deal, string calldata resultCid) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(deal);
-        _only(deal.id, deal.seller);
-        _expect(deal.id, status, Status.Started);
-        _before(deal.id, deadline);
-        _move(deal.id, h, Status.Completed, uint40(block.timestamp) + disputeWindow);
-        emit Completed(deal.id, resultCid);
+        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+        _only(id, _dealSeller(deal));
+        _expect(id, status, Status.Started);
+        _before(id, deadline);
+        _move(id, h, Status.Completed, uint40(block.timestamp) + disputeWindow);
+        emit Completed(id, resultCid);
         _release(deal);
     }
 
     /// @inheritdoc IMarket
     function settle(Deal calldata deal) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(deal);
-        _expect(deal.id, status, Status.Completed);
-        if (msg.sender != deal.buyer && block.timestamp <= deadline) revert DeadlineNotReached(deal.id, deadline);
-        _move(deal.id, h, Status.Settled, 0);
-        _payout(deal);
+        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+        _expect(id, status, Status.Completed);
+        if (msg.sender != _dealBuyer(deal) && block.timestamp <= deadline) revert DeadlineNotReached(id, deadline);
+        _move(id, h, Status.Settled, 0);
+        _payout(deal, id);
     }
 
     /// @inheritdoc IMarket
     function dispute(Deal calldata deal) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(deal);
-        _only(deal.id, deal.buyer);
-        _expect(deal.id, status, Status.Completed);
-        _before(deal.id, deadline);
-        _move(deal.id, h, Status.Disputed, uint40(block.timestamp) + arbitrationPeriod);
+        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+        _only(id, _dealBuyer(deal));
+        _expect(id, status, Status.Completed);
+        _before(id, deadline);
+        _move(id, h, Status.Disputed, uint40(block.timestamp) + arbitrationPeriod);
     }
 
     /// @inheritdoc IMarket
     function resolve(Deal calldata deal, bool sellerWins) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(deal);
+        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
         _requireRole(msg.sender, Roles.ARBITER);
-        if (msg.sender == deal.buyer || msg.sender == deal.seller) revert Unauthorized(deal.id, msg.sender, address(0));
-        _expect(deal.id, status, Status.Disputed);
-        _before(deal.id, deadline);
+        if (msg.sender == _dealBuyer(deal) || msg.sender == _dealSeller(deal)) revert Unauthorized(id, msg.sender, address(0));
+        _expect(id, status, Status.Disputed);
+        _before(id, deadline);
         if (sellerWins) {
-            _move(deal.id, h, Status.Settled, 0);
-            _payout(deal);
+            _move(id, h, Status.Settled, 0);
+            _payout(deal, id);
         } else {
-            _move(deal.id, h, Status.Refunded, 0);
-            _refund(deal);
-            _slash(deal);
+            _move(id, h, Status.Refunded, 0);
+            _refund(deal, id);
+            _slash(deal, id);
         }
     }
 
     /// @inheritdoc IMarket
     function timeout(Deal calldata deal) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(deal);
-        if (block.timestamp <= deadline) revert DeadlineNotReached(deal.id, deadline);
+        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+        if (block.timestamp <= deadline) revert DeadlineNotReached(id, deadline);
         // Statuses compared with constants (slither's incorrect-equality false positive, as in _load).
         // slither-disable-next-line incorrect-equality
         if (status == Status.Proposed) {
-            _refundAndRelease(deal, false);
+            _refundAndRelease(deal, id, false);
             // slither-disable-next-line incorrect-equality
         } else if (status == Status.Accepted || status == Status.Started) {
             // The seller missed its start or delivery deadline.
-            _refundAndRelease(deal, true);
+            _refundAndRelease(deal, id, true);
             // slither-disable-next-line incorrect-equality
         } else if (status == Status.Disputed) {
             // The arbiter did not rule in time: the buyer gets its money back, nobody is slashed.
-            _move(deal.id, h, Status.Refunded, 0);
-            _refund(deal);
+            _move(id, h, Status.Refunded, 0);
+            _refund(deal, id);
         } else {
-            revert InvalidStatus(deal.id, status);
+            revert InvalidStatus(id, status);
         }
     }
 
     // ------------------------------------------------------------ internals
 
-    function _refundAndRelease(Deal calldata deal, bool slash) private {
-        _slots[deal.id] = _pack(_slots[deal.id], Status.Refunded, 0);
-        emit DealStatusChanged(deal.id, Status.Refunded, 0);
-        _refund(deal);
-        if (slash) _slash(deal);
+    function _refundAndRelease(Deal calldata deal, bytes32 id, bool slash) private {
+        _slots[id] = _pack(_slots[id], Status.Refunded, 0);
+        emit DealStatusChanged(id, Status.Refunded, 0);
+        _refund(deal, id);
+        if (slash) _slash(deal, id);
         _release(deal);
     }
 
     /// @dev Returns a deal's capacity to its node (paused and retired nodes too, so running deals finish).
     function _release(Deal calldata deal) private {
-        NodeWords storage n = _nodes[deal.nodeId];
+        uint256 nodeId = _dealNodeId(deal);
+        NodeWords storage n = _nodes[nodeId];
         uint256 state = n.state;
         uint256 cap = n.capacity;
-        uint64 logic = deal.logicMcu;
-        uint64 parallel = deal.parallelMcu;
-        uint64 neural = deal.neuralMcu;
-        _checkRelease(deal.nodeId, 0, logic, uint64(cap) - uint64(state & FREE_MASK));
-        _checkRelease(deal.nodeId, 1, parallel, uint64(cap >> 64) - uint64((state >> 48) & FREE_MASK));
-        _checkRelease(deal.nodeId, 2, neural, uint64(cap >> 128) - uint64((state >> 96) & FREE_MASK));
+        uint64 logic = _dealLogicMcu(deal);
+        uint64 parallel = _dealParallelMcu(deal);
+        uint64 neural = _dealNeuralMcu(deal);
+        _checkRelease(nodeId, 0, logic, uint64(cap) - uint64(state & FREE_MASK));
+        _checkRelease(nodeId, 1, parallel, uint64(cap >> 64) - uint64((state >> 48) & FREE_MASK));
+        _checkRelease(nodeId, 2, neural, uint64(cap >> 128) - uint64((state >> 96) & FREE_MASK));
         uint256 back = uint256(logic) | (uint256(parallel) << 48) | (uint256(neural) << 96);
         unchecked {
             // Each field's new free amount is at most its capacity (< 2**48): no carry across fields.
@@ -780,10 +781,12 @@ contract Market is IMarket, IMarketSync, Escrow {
         if (released > reserved) revert ReleaseExceedsReserved(nodeId, class, released, reserved);
     }
 
-    function _payout(Deal calldata deal) private {
+    function _payout(Deal calldata deal, bytes32 id) private {
         uint256 transitTotal = 0;
-        bool valueless = deal.valueless;
-        if (!valueless) _credit(deal.seller, deal.computeFee);
+        bool valueless = _dealValueless(deal);
+        uint256 computeFee = _dealComputeFee(deal);
+        uint256 platformFee = _dealPlatformFee(deal);
+        if (!valueless) _credit(_dealSeller(deal), computeFee);
         // The deal matched its stored hash (_load), so it is the canonical encoding of clean words: n
         // operators from 0x1c0, then n and the n fees.
         uint256 n;
@@ -805,35 +808,38 @@ contract Market is IMarket, IMarketSync, Escrow {
                 ++i;
             }
         }
-        if (!valueless) _accrueFees(deal.platformFee);
-        emit Settled(deal.id, deal.computeFee, transitTotal, deal.platformFee, deal.valueless);
+        if (!valueless) _accrueFees(platformFee);
+        emit Settled(id, computeFee, transitTotal, platformFee, valueless);
     }
 
-    function _refund(Deal calldata deal) private {
+    function _refund(Deal calldata deal, bytes32 id) private {
         uint256 amount = 0;
-        if (!deal.valueless) {
+        address buyer = _dealBuyer(deal);
+        if (!_dealValueless(deal)) {
             amount = dealTotal(deal);
-            _credit(deal.buyer, amount);
+            _credit(buyer, amount);
         }
-        emit Refunded(deal.id, deal.buyer, amount);
+        emit Refunded(id, buyer, amount);
     }
 
     /// @dev The seller forfeits up to the compute fee from its stake: half to the buyer, the rest
     ///  (with the odd unit) to the platform. Stage-1 deals move nothing.
-    function _slash(Deal calldata deal) private {
-        if (deal.valueless) return;
-        uint256 taken = _takeStake(deal.seller, deal.computeFee);
+    function _slash(Deal calldata deal, bytes32 id) private {
+        if (_dealValueless(deal)) return;
+        address seller = _dealSeller(deal);
+        uint256 taken = _takeStake(seller, _dealComputeFee(deal));
         (uint256 toBuyer, uint256 toPlatform) = Splits.slashShares(taken);
-        if (toBuyer != 0) _credit(deal.buyer, toBuyer);
+        if (toBuyer != 0) _credit(_dealBuyer(deal), toBuyer);
         if (toPlatform != 0) _accrueFees(toPlatform);
-        emit Slashed(deal.id, deal.seller, toBuyer, toPlatform);
+        emit Slashed(id, seller, toBuyer, toPlatform);
     }
 
-    function _load(Deal calldata deal) private view returns (uint256 slot, Status status, uint40 deadline) {
-        slot = _slots[deal.id];
+    function _load(Deal calldata deal) private view returns (bytes32 id, uint256 slot, Status status, uint40 deadline) {
+        id = deal.id;
+        slot = _slots[id];
         // A status compared with a constant (slither takes the hash's assembly for a balance).
         // slither-disable-next-line incorrect-equality
-        if (slot == 0 || slot & HASH_MASK != _hashOf(deal) & HASH_MASK) revert UnknownDeal(deal.id);
+        if (slot == 0 || slot & HASH_MASK != _hashOf(deal) & HASH_MASK) revert UnknownDeal(id);
         status = Status(uint8(slot));
         deadline = uint40(slot >> 8);
     }
@@ -851,6 +857,65 @@ contract Market is IMarket, IMarketSync, Escrow {
             calldatacopy(p, deal, len)
             h := keccak256(p, len)
         }
+    }
+
+    /// @dev The head words of a deal that matched its stored hash (_load): its calldata is the canonical
+    ///  encoding of clean words (hashed at match from validated values), so they are read by offset,
+    ///  without the accessors' re-validation. Only after _load (which returns the id).
+    function _at(Deal calldata deal, uint256 offset) private pure returns (uint256 w) {
+        assembly ("memory-safe") {
+            w := calldataload(add(deal, offset))
+        }
+    }
+
+    function _dealBuyer(Deal calldata deal) private pure returns (address) {
+        uint256 w = _at(deal, 0x20);
+        return address(uint160(w));
+    }
+
+    function _dealSeller(Deal calldata deal) private pure returns (address) {
+        uint256 w = _at(deal, 0x40);
+        return address(uint160(w));
+    }
+
+    function _dealNodeId(Deal calldata deal) private pure returns (uint256) {
+        uint256 w = _at(deal, 0x60);
+        return w;
+    }
+
+    function _dealLogicMcu(Deal calldata deal) private pure returns (uint64) {
+        uint256 w = _at(deal, 0x80);
+        return uint64(w);
+    }
+
+    function _dealParallelMcu(Deal calldata deal) private pure returns (uint64) {
+        uint256 w = _at(deal, 0xa0);
+        return uint64(w);
+    }
+
+    function _dealNeuralMcu(Deal calldata deal) private pure returns (uint64) {
+        uint256 w = _at(deal, 0xc0);
+        return uint64(w);
+    }
+
+    function _dealDuration(Deal calldata deal) private pure returns (uint32) {
+        uint256 w = _at(deal, 0xe0);
+        return uint32(w);
+    }
+
+    function _dealValueless(Deal calldata deal) private pure returns (bool) {
+        uint256 w = _at(deal, 0x100);
+        return w != 0;
+    }
+
+    function _dealComputeFee(Deal calldata deal) private pure returns (uint256) {
+        uint256 w = _at(deal, 0x120);
+        return w;
+    }
+
+    function _dealPlatformFee(Deal calldata deal) private pure returns (uint256) {
+        uint256 w = _at(deal, 0x140);
+        return w;
     }
 
     function _move(bytes32 id, uint256 slot, Status status, uint40 deadline) private {

@@ -68,6 +68,8 @@ class Indexer:
         self.confirmations = confirmations
         self.chunk_blocks = chunk_blocks
         self.on_events = on_events
+        # (block, hash) of the cursor last seen on this very chain: the identity check can then be skipped.
+        self._cursor_hash_checked: tuple[int, str] | None = None
         self._addresses = [c.address for c in bindings.values()]
         self._decoders: dict[bytes, tuple[str, Any]] = {}
         for name, contract in bindings.items():
@@ -82,8 +84,12 @@ class Indexer:
         return int(self.w3.eth.chain_id), _hex(self.w3.eth.get_block(0)["hash"])
 
     def _load_cursor(self, session: Session) -> ChainCursor:
-        chain_id, genesis = self._chain_identity()
         cursor = session.get(ChainCursor, 1)
+        if cursor is not None and self._cursor_hash_checked == (cursor.block_number, cursor.block_hash):
+            # The chain still has the cursor's block (a hash commits to every block before it, genesis
+            # included): it is the same chain, and the identity needs no second look until that changes.
+            return cursor
+        chain_id, genesis = self._chain_identity()
         if cursor is None:
             if (chain_id, genesis) != (self.deployment.chain_id, self.deployment.genesis_hash):
                 raise ChainReplacedError(
@@ -117,6 +123,8 @@ class Indexer:
     def _rollback_if_reorged(self, session: Session, cursor: ChainCursor) -> int | None:
         if self._hash_at(cursor.block_number) == cursor.block_hash:
             return None
+        self._cursor_hash_checked = None
+        self._load_cursor(session)  # a replaced chain is refused here, before anything is rolled back
         ancestor_number = max(self.deployment.deployed_block - 1, 0)
         ancestor_hash = _hex(self.w3.eth.get_block(ancestor_number)["hash"])
         recorded = session.scalars(
@@ -139,6 +147,8 @@ class Indexer:
         with self.sessions.begin() as session:
             cursor = self._load_cursor(session)
             rolled_back_to = self._rollback_if_reorged(session, cursor)
+            if rolled_back_to is None:
+                self._cursor_hash_checked = (cursor.block_number, cursor.block_hash)
             target = self.w3.eth.block_number - self.confirmations
             if target <= cursor.block_number:
                 return (
@@ -162,6 +172,7 @@ class Indexer:
             for number, block_hash in block_hashes.items():
                 session.merge(IndexedBlock(number=number, hash=block_hash))
             cursor.block_number, cursor.block_hash = end, end_hash
+            self._cursor_hash_checked = (end, end_hash)
         if self.on_events and new_events:
             self.on_events(new_events)
         return SyncResult(start, end, len(new_events), rolled_back_to)

@@ -10,8 +10,8 @@ Run: `make bench-e2e` (root: the latency part starts a one-host Slurm cluster). 
     matching and the chain, not the executor.
 (b) Latency at a moderate load: 10 orders/s for 30 s, Anvil mining a block every second, the indexer one
     confirmation behind, jobs on the real Slurm cluster. Figures: p50/p99 from the POST to the deal
-    seen matched on chain, and to the job seen running on Slurm (the newest 60 orders polled every
-    200 ms, so times are rounded up to the poll).
+    seen matched on chain, and to the job seen running on Slurm (the API polled every 500 ms, so times
+    are rounded up to the poll; a faster poll loads the service it measures).
 Goals (issue 6): at least 200 orders/s matched on chain; p50 order-to-running at most 2 s.
 """
 
@@ -300,12 +300,11 @@ def latency(folder: Path) -> dict[str, Any]:
 
 def _poll(client: httpx.Client, url: str, matched: dict[str, float], running: dict[str, float]) -> None:
     last = getattr(_poll, "last", 0.0)
-    if time.monotonic() - last < 0.2:
+    if time.monotonic() - last < 0.5:
         return
     _poll.last = time.monotonic()  # type: ignore[attr-defined]
     now = time.monotonic()
-    # The newest orders are the ones still on their way; older ones were seen at an earlier poll.
-    for order in client.get(url + "/api/orders", params={"limit": 60}).json()["items"]:
+    for order in client.get(url + "/api/orders", params={"limit": 500}).json()["items"]:
         if order["deal"] is not None:
             matched.setdefault(order["id"], now)
         if order["job"] is not None and order["job"]["state"] in ("running", "completed"):

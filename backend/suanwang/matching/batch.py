@@ -40,7 +40,7 @@ from ortools.sat.python import cp_model
 
 from suanwang.compute.units import GPU_MILLI_PER_GPU
 from suanwang.errors import InputError
-from suanwang.matching.model import Explanation, Order, Placement, Unplaced, validate_order
+from suanwang.matching.model import Order, Placement, Unplaced, validate_order
 
 if TYPE_CHECKING:
     from suanwang.matching.cluster import BoolArray, FloatArray, IntArray
@@ -533,22 +533,7 @@ def clear_batch(
     cleared = time.perf_counter()
     for i, order in enumerate(orders):
         if i not in chosen:
-            explanation = engine.explain(order)
-            if cands.nodes[i].size:
-                extra = (
-                    *explanation.extra,
-                    f"its {cands.nodes[i].size} cheapest feasible nodes went to other orders in this clearing",
-                )
-                explanation = Explanation(
-                    explanation.order_id,
-                    explanation.nodes_total,
-                    explanation.feasible,
-                    explanation.rejections,
-                    extra,
-                    explanation.node_ids,
-                    explanation.first_rejection,
-                )
-            unplaced.append(Unplaced(order.id, explanation))
+            unplaced.append(Unplaced(order.id, engine.explain(order).outbid(int(cands.nodes[i].size))))
     return BatchResult(
         placements,
         unplaced,

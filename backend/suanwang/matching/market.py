@@ -576,22 +576,7 @@ class MarketEngine:
         for i, order in enumerate(orders):
             if i in chosen:
                 continue
-            explanation = self.explain(order)
-            if len(cands[i]):
-                extra = (
-                    *explanation.extra,
-                    f"its {len(cands[i])} cheapest feasible nodes went to other orders in this clearing",
-                )
-                explanation = Explanation(
-                    explanation.order_id,
-                    explanation.nodes_total,
-                    explanation.feasible,
-                    explanation.rejections,
-                    extra,
-                    explanation.node_ids,
-                    explanation.first_rejection,
-                )
-            unplaced.append(Unplaced(order.order_id, explanation))
+            unplaced.append(Unplaced(order.order_id, self.explain(order).outbid(len(cands[i]))))
         return MarketBatchResult(
             placements,
             unplaced,

@@ -8,7 +8,7 @@ in token base units (integers), prices per CU-hour, time in seconds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -134,6 +134,13 @@ class Explanation:
     extra: tuple[str, ...] = ()
     node_ids: Sequence[str] | Sequence[int] = field(default=(), repr=False)
     first_rejection: npt.NDArray[np.int16] | None = field(default=None, repr=False)
+
+    def outbid(self, candidates: int) -> Explanation:
+        """This explanation plus the batch-clearing reason: its feasible nodes went to other orders."""
+        if not candidates:
+            return self
+        note = f"its {candidates} cheapest feasible nodes went to other orders in this clearing"
+        return replace(self, extra=(*self.extra, note))
 
     @property
     def sentences(self) -> list[str]:

@@ -561,7 +561,7 @@ class Network:
         if s == t:
             return 0.0, [s], []
         # The two landmarks that bound d(s, t) best serve as the query's bound.
-        la = lb = self._zeros  # placeholders, replaced below (a network has at least one router)
+        la = lb = self._zeros  # both set in the loop below (a network has at least one router)
         ta = tb = 0.0
         best_a = best_b = -1.0
         for lm in self._landmarks:

@@ -1,0 +1,1 @@
+"""Helpers shared by the benchmarks and campaigns under bench/ (not benchmarks themselves)."""

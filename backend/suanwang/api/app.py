@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from suanwang import __version__
+from suanwang.api.deps import reject_unknown_query_parameters
 from suanwang.api.errors import error_body, install_error_handlers
 from suanwang.api.idempotency import IdempotencyMiddleware
 from suanwang.api.metrics import Metrics, MetricsMiddleware
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, start_indexer: bool = True) 
         summary="Trade compute together with the network path to it",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        dependencies=[Depends(reject_unknown_query_parameters)],
     )
     install_error_handlers(app)
     # Outermost first: metrics see every answer, including 429s and idempotent replays.

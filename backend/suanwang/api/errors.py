@@ -22,19 +22,22 @@ def error_body(code: str, message: str, fields: list[dict[str, Any]] | None = No
     return {"error": {"code": code, "message": message, "fields": fields or []}}
 
 
-def _field_name(loc: tuple[Any, ...]) -> tuple[str, str]:
+def _field_error(err: dict[str, Any]) -> dict[str, str]:
+    """One pydantic/FastAPI validation error as ``{field, location, message}``."""
+    loc = tuple(err.get("loc", ()))
     location = str(loc[0]) if loc else "request"
+    if err.get("type") == "json_invalid":  # loc is ("body", <character offset>): the body is the field
+        position = loc[1] if len(loc) > 1 else "?"
+        reason = (err.get("ctx") or {}).get("error", "invalid JSON")
+        return {"field": "body", "location": "body", "message": f"not valid JSON at character {position}: {reason}"}
     path = [str(p) for p in loc[1:]] or [location]
-    return ".".join(path), location
+    return {"field": ".".join(path), "location": location, "message": err.get("msg", "invalid")}
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = []
-        for err in exc.errors():
-            field, location = _field_name(tuple(err.get("loc", ())))
-            fields.append({"field": field, "location": location, "message": err.get("msg", "invalid")})
+        fields = [_field_error(err) for err in exc.errors()]
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         return JSONResponse(status_code=422, content=error_body("invalid_request", summary, fields))
 
@@ -61,7 +64,14 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed)
             message = f"{request.method} is not allowed here; use {', '.join(allowed)}"
             return JSONResponse(status_code=405, content=error_body("method_not_allowed", message), headers=headers)
-        return JSONResponse(status_code=exc.status_code, content=error_body(code, str(exc.detail)), headers=headers)
+        fields = None
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI's answer to a body it cannot decode at all (e.g. not UTF-8): say why, name the body.
+            fields = [{"field": "body", "location": "body", "message": f"{exc.detail}: {exc.__cause__}"}]
+            code = "invalid_body"
+        return JSONResponse(
+            status_code=exc.status_code, content=error_body(code, str(exc.detail), fields), headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,109 @@
+"""The API under attack (issue 9), at the size `make test` affords; `make reliability-api` runs the same
+attacks harder and records the figures (bench/reliability_api.py).
+
+- negative schemathesis over every operation: never a 5xx, every refusal in the one error shape, and
+  an invalid request always names the field at fault;
+- unknown query parameters refused by name on every operation (a misspelt filter is not ignored);
+- a flood above the rate limit on loopback: 429 with Retry-After, never a 5xx;
+- many concurrent POSTs of one order under one Idempotency-Key: one order in the database and in the
+  API, every answer the first response or a clean 409.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+
+from suanwang.roles import Role
+from tests.backend.api.hostile import (
+    error_shape_problems,
+    flood,
+    loopback_service,
+    negative_campaign,
+    one_key_storm,
+    signed_submission,
+    stored_orders,
+)
+from tests.backend.api.test_schema import api_schema, running_app
+from tests.support.stack import Deployments
+
+__all__ = ["api_schema", "running_app"]  # fixtures reused from test_schema (the same running app)
+
+NEGATIVE_EXAMPLES_PER_OPERATION = 25
+# A path parameter value of the right shape for each name the schema uses, so the route matches.
+PATH_SAMPLES = {"node_id": "1", "order_id": "0x" + "ab" * 32, "deal_id": "0x" + "ab" * 32, "address": "0x" + "12" * 20}
+
+
+def test_negative_requests_are_refused_in_the_error_shape_naming_the_field(
+    api_schema: schemathesis.BaseSchema,
+) -> None:
+    outcome = negative_campaign(api_schema, NEGATIVE_EXAMPLES_PER_OPERATION)
+    assert outcome.server_errors == []
+    assert outcome.shape_errors == []
+    every = {f"{op.ok().method.upper()} {op.ok().path}" for op in api_schema.get_all_operations()}
+    assert set(outcome.examples) | set(outcome.without_input) == every - {"GET /api/stream"}
+    assert min(outcome.examples.values()) == NEGATIVE_EXAMPLES_PER_OPERATION
+
+
+def test_every_operation_refuses_an_unknown_query_parameter_by_name(
+    api_schema: schemathesis.BaseSchema, running_app: object
+) -> None:
+    client = TestClient(running_app)  # type: ignore[arg-type]
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        path = re.sub(r"\{(\w+)\}", lambda m: PATH_SAMPLES[m.group(1)], operation.path)
+        response = client.request(operation.method.upper(), path, params={"limt": "5"})
+        assert response.status_code == 422, (operation.path, response.text)
+        body = response.json()
+        assert error_shape_problems(422, body) == []
+        assert [f["field"] for f in body["error"]["fields"]][:1] == ["limt"], body
+
+
+def test_known_query_parameters_still_work(running_app: object) -> None:
+    client = TestClient(running_app)  # type: ignore[arg-type]
+    assert client.get("/api/nodes", params={"limit": 5, "status": "active"}).status_code == 200
+
+
+def test_a_flood_above_the_rate_limit_gets_429_with_retry_after_never_a_5xx(
+    deployments: Deployments, tmp_path: Path
+) -> None:
+    with deployments.chain(3) as chain:
+        api = loopback_service(chain, tmp_path, rate_per_s=20, burst=40).start()
+        try:
+            outcome = asyncio.run(flood(api.url, requests=300, concurrency=20))
+            health = httpx.get(api.url + "/health", timeout=10)  # exempt from the limit
+        finally:
+            api.stop()
+    assert outcome.server_errors == 0, outcome.figures()
+    assert outcome.statuses[429] > 0, outcome.figures()
+    assert outcome.retry_after_missing == 0
+    assert outcome.shape_errors == []
+    assert set(outcome.statuses) <= {200, 404, 429}, outcome.figures()  # 404: the flood reads a missing node
+    assert health.status_code == 200
+
+
+@pytest.mark.parametrize("concurrent", [200])
+def test_concurrent_requests_with_one_idempotency_key_create_one_order(
+    deployments: Deployments, tmp_path: Path, concurrent: int
+) -> None:
+    with deployments.chain(3) as chain:
+        buyer = chain.account_with(Role.BUYER)
+        submission = signed_submission(chain, buyer, nonce=7)
+        api = loopback_service(chain, tmp_path, rate_per_s=100_000, burst=100_000).start()
+        try:
+            outcome = asyncio.run(one_key_storm(api.url, submission, "storm-key", concurrent))
+            listed = httpx.get(api.url + "/api/orders", params={"buyer": buyer.address}, timeout=10).json()
+        finally:
+            api.stop()
+    assert outcome.other == [], outcome.figures()
+    assert outcome.created == 1
+    assert outcome.created + outcome.replayed + sum(outcome.conflicts.values()) == concurrent
+    assert outcome.first is not None
+    assert listed["total"] == 1 and listed["items"][0]["id"] == outcome.first["id"]
+    assert stored_orders(tmp_path, "storm-key") == (1, 1)

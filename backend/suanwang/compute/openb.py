@@ -59,23 +59,40 @@ def _int(row: dict[str, str], column: str, where: str, low: int, high: int) -> i
 
 
 def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(
-                f"{path.name} lacks column(s) {', '.join(missing)}; it has {', '.join(reader.fieldnames or [])}",
-                field=f"{path.name}:1",
-            )
-        # DictReader puts surplus cells under the key None; a short row gets None values.
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            if None in row or any(row.get(c) is None for c in columns):
+    """The data rows with the line each ends on (a quoted cell may span lines). Unreadable files,
+    undecodable bytes and CSV syntax errors are InputErrors naming the file and line."""
+    line = 1
+    try:
+        # utf-8-sig: a byte-order mark (as spreadsheet exports write) is not part of the first column's name.
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            fieldnames = reader.fieldnames or []
+            missing = [c for c in columns if c not in fieldnames]
+            if missing:
                 raise InputError(
-                    f"row has {len(row)} cells, expected {len(reader.fieldnames or [])}", field=f"{path.name}:{line}"
+                    f"{path.name} lacks column(s) {', '.join(missing)}; it has {', '.join(fieldnames) or 'no header'}",
+                    field=f"{path.name}:1",
                 )
-            rows.append((line, row))
-        return rows
+            rows = []
+            for row in reader:
+                line = reader.line_num
+                # DictReader puts surplus cells under the key None; a short row gets None values.
+                if None in row or any(row.get(c) is None for c in columns):
+                    cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])
+                    raise InputError(
+                        f"row has {cells} cells, expected {len(fieldnames)} (an unclosed quote joins rows)",
+                        field=f"{path.name}:{line}",
+                    )
+                rows.append((line, row))
+            return rows
+    except FileNotFoundError:
+        raise InputError(f"trace file {path} does not exist", field=path.name) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the trace file {path}: {exc.strerror}", field=path.name) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text after line {line}: {exc.reason}", field=f"{path.name}:{line + 1}") from None
+    except csv.Error as exc:
+        raise InputError(f"not valid CSV: {exc}", field=f"{path.name}:{line + 1}") from None
 
 
 def load_nodes(path: Path, catalog: Catalog | None = None) -> list[OpenbNode]:

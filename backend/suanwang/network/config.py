@@ -61,10 +61,14 @@ def load_peering_file(path: str | Path) -> Network:
     if not path.exists() and (PEERING_DIR / path.name).exists():
         path = PEERING_DIR / path.name
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         shipped = ", ".join(p.name for p in sorted(PEERING_DIR.glob("*.yaml")))
         raise InputError(f"peering file {path} does not exist; shipped: {shipped}", field="peering") from None
+    except OSError as exc:
+        raise InputError(f"cannot read the peering file {path}: {exc.strerror}", field="peering") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text: {exc}", field="peering") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{path} is not valid YAML: {exc}", field="peering") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("operators"), list):
@@ -73,8 +77,10 @@ def load_peering_file(path: str | Path) -> Network:
         )
     operators = []
     for i, entry in enumerate(doc["operators"]):
-        if not isinstance(entry, dict) or "topology" not in entry:
-            raise InputError(f"{path}: operators[{i}] needs a 'topology'", field="peering")
+        if not isinstance(entry, dict) or not isinstance(entry.get("topology"), str):
+            raise InputError(
+                f"{path}: operators[{i}] needs a 'topology' (a Topology Zoo name or path)", field="peering"
+            )
         topo_path = resolve_topology(entry["topology"])
         name = str(entry.get("name") or topo_path.stem)
         operators.append(
@@ -87,10 +93,17 @@ def load_peering_file(path: str | Path) -> Network:
             )
         )
     peerings = []
+    if not isinstance(doc.get("peering") or [], list):
+        raise InputError(f"{path}: 'peering' must be a list of {{a, b, capacity_gbps}}", field="peering")
     for i, entry in enumerate(doc.get("peering") or []):
         if not isinstance(entry, dict) or not {"a", "b", "capacity_gbps"} <= set(entry):
             raise InputError(f"{path}: peering[{i}] needs a, b and capacity_gbps", field="peering")
-        peerings.append(Peering(str(entry["a"]), str(entry["b"]), float(entry["capacity_gbps"])))
+        capacity = entry["capacity_gbps"]
+        if isinstance(capacity, bool) or not isinstance(capacity, int | float):
+            raise InputError(
+                f"{path}: peering[{i}].capacity_gbps is {capacity!r}: expected a number of Gbps", field="peering"
+            )
+        peerings.append(Peering(str(entry["a"]), str(entry["b"]), float(capacity)))
     return Network(operators, peerings)
 
 

@@ -88,14 +88,18 @@ def _data(element: ET.Element, keys: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _float(value: str | None) -> float | None:
+def _float(value: str | None, where: str, low: float, high: float) -> float | None:
+    """A number the file gives, or None when it gives none (the Zoo leaves some out; the loader repairs
+    those). A value that is there but is not a number in low..high is an error naming where it is."""
     if value is None or value == "":
         return None
     try:
         result = float(value)
     except ValueError:
-        return None
-    return result if math.isfinite(result) else None
+        result = math.nan
+    if not (math.isfinite(result) and low <= result <= high):
+        raise InputError(f"{where} is {value!r}: expected a number in {low:g}..{high:g}", field="topology")
+    return result
 
 
 def load_graphml(path: str | Path, operator: str | None = None) -> Topology:
@@ -107,7 +111,8 @@ def load_graphml(path: str | Path, operator: str | None = None) -> Topology:
     missing or repeated label becomes ``<label>#<graphml id>`` (``node#<id>`` when missing) for every
     router sharing it (the Zoo's "None" counts as missing); parallel edges are merged into one link
     whose capacity is their sum (they are parallel circuits between the same two points); self loops
-    are dropped.
+    are dropped. A coordinate or LinkSpeedRaw that is present but not a number in range (a latitude
+    of 500, a speed of "fast") is not repaired but refused, naming the node or edge.
     """
     path = Path(path)
     name = operator or path.stem
@@ -115,6 +120,8 @@ def load_graphml(path: str | Path, operator: str | None = None) -> Topology:
         root = ET.parse(path).getroot()
     except FileNotFoundError:
         raise InputError(f"topology file {path} does not exist", field="topology") from None
+    except OSError as exc:
+        raise InputError(f"cannot read the topology file {path}: {exc.strerror}", field="topology") from None
     except ET.ParseError as exc:
         raise InputError(f"{path} is not well-formed XML: {exc}", field="topology") from None
     graph = root.find(f"{_GRAPHML_NS}graph")
@@ -138,7 +145,8 @@ def load_graphml(path: str | Path, operator: str | None = None) -> Topology:
         node_ids.append(nid)
         label = d.get("label")
         raw_labels.append(label if label and label != "None" else None)  # the Zoo writes "None" for unnamed
-        lat, lon = _float(d.get("Latitude")), _float(d.get("Longitude"))
+        lat = _float(d.get("Latitude"), f"{path}: node {nid!r} Latitude", -90, 90)
+        lon = _float(d.get("Longitude"), f"{path}: node {nid!r} Longitude", -180, 180)
         coords.append((lat, lon) if lat is not None and lon is not None else None)
     if not node_ids:
         raise InputError(f"{path}: the graph has no nodes", field="topology")
@@ -161,8 +169,8 @@ def load_graphml(path: str | Path, operator: str | None = None) -> Topology:
         if a == b:
             loops += 1
             continue
-        raw = _float(_data(edge, keys).get("LinkSpeedRaw"))
-        merged.setdefault((a, b), []).append(raw / 1e9 if raw and raw > 0 else None)
+        raw = _float(_data(edge, keys).get("LinkSpeedRaw"), f"{path}: edge {s!r} -> {t!r} LinkSpeedRaw", 0, 1e15)
+        merged.setdefault((a, b), []).append(raw / 1e9 if raw else None)
     if loops:
         report.append(f"dropped {loops} self-loop edge(s)")
     parallels = {k: v for k, v in merged.items() if len(v) > 1}

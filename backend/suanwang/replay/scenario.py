@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import SafeConstructor
 
 from suanwang.errors import InputError
 
@@ -45,18 +46,41 @@ EXPECT_KEYS = {
 EVENT_KINDS = ("stage", "admit", "vote", "node_failure", "link_failure", "dispute")
 
 
+# A scenario is a page of YAML; these bounds refuse what no scenario needs and a hostile file uses:
+# aliases that expand exponentially (the YAML "billion laughs"), cycles, and nesting that would
+# exhaust the stack.
+MAX_YAML_NODES = 20_000  # the shipped scenarios hold 100 to 400
+MAX_YAML_DEPTH = 64
+# Tags the scenario format uses (YAML 1.1's core schema); anything else (!!python/..., custom tags) is refused.
+CORE_TAGS = {
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")
+}
+
+
 class Located:
     """A YAML tree as plain values plus the line of every path (1-based)."""
 
     def __init__(self, file: str) -> None:
         self.file = file
         self.lines: dict[tuple[Any, ...], int] = {}
+        self.nodes = 0
+        self._scalars = SafeConstructor()  # what yaml.safe_load would make of each scalar
 
     def build(self, node: yaml.Node, path: tuple[Any, ...] = ()) -> Any:
         self.lines[path] = node.start_mark.line + 1
+        self.nodes += 1
+        if self.nodes > MAX_YAML_NODES:
+            raise self.error(path, f"more than {MAX_YAML_NODES:,} values (aliases expanding without end?)")
+        if len(path) > MAX_YAML_DEPTH:
+            raise self.error(path, f"nested more than {MAX_YAML_DEPTH} levels deep (an alias that contains itself?)")
+        if node.tag not in CORE_TAGS:
+            raise self.error(path, f"unsupported YAML tag {node.tag!r}; a scenario holds plain values only")
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.lines[(*path, "?")] = key_node.start_mark.line + 1
+                    raise self.error((*path, "?"), "a key must be a plain name, not a list or a mapping")
                 key = str(key_node.value)
                 if key in out:
                     self.lines[(*path, key)] = key_node.start_mark.line + 1
@@ -67,7 +91,13 @@ class Located:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
-        return yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+        if node.tag == "tag:yaml.org,2002:str":
+            return node.value
+        try:
+            return self._scalars.construct_object(node)
+        except (yaml.YAMLError, ValueError) as exc:  # e.g. an integer of more than 4,300 digits
+            reason = str(exc).split(";")[0]  # not Python's advice on raising its own limit
+            raise self.error(path, f"{node.value[:40]!r} is not a valid value: {reason}") from None
 
     def line(self, path: tuple[Any, ...]) -> int:
         while path and path not in self.lines:
@@ -75,7 +105,7 @@ class Located:
         return self.lines.get(path, 1)
 
     def error(self, path: tuple[Any, ...], message: str) -> InputError:
-        dotted = dotted_path(path) or "(top level)"
+        dotted = dotted_path(path if len(path) <= 8 else (*path[:8], "...")) or "(top level)"
         line = self.line(path)
         return InputError(f"{self.file}:{line}: {dotted}: {message}", field=f"{self.file}:{line}:{dotted}")
 
@@ -309,12 +339,22 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
         raise InputError(
             f"{file}:1: (file): cannot read the scenario ({exc.strerror})", field=f"{file}:1:file"
         ) from exc
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InputError(f"{file}:{line}: (file): not UTF-8 text ({exc.reason})", field=f"{file}:{line}:file") from None
     located = Located(file)
     try:
         root = yaml.compose(text)
     except yaml.MarkedYAMLError as exc:
         line = (exc.problem_mark.line + 1) if exc.problem_mark else 1
         raise InputError(f"{file}:{line}: (syntax): {exc.problem}", field=f"{file}:{line}:syntax") from None
+    except yaml.YAMLError as exc:  # e.g. a control character PyYAML refuses, without a mark
+        raise InputError(f"{file}:1: (syntax): {exc}", field=f"{file}:1:syntax") from None
+    except RecursionError:
+        raise InputError(
+            f"{file}:1: (syntax): nested too deeply to read (a scenario needs a few levels)",
+            field=f"{file}:1:syntax",
+        ) from None
     if root is None:
         raise InputError(f"{file}:1: (top level): the scenario is empty", field=f"{file}:1:")
     doc = located.build(root)
@@ -340,6 +380,9 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
     short_cfg: dict[str, Any] = {}
     if "short" in doc:
         short_cfg = r.mapping(doc["short"], ("short",), {"nodes_scale", "orders_scale", "window_scale", "expect"})
+        for scale in ("nodes_scale", "orders_scale", "window_scale"):
+            if scale in short_cfg:
+                r.number(short_cfg[scale], ("short", scale), 0.0001, 1000.0)
     name = r.string(doc["name"], ("name",))
     seed_value = seed if seed is not None else r.integer(doc.get("seed", 0), ("seed",), 0, 2**63 - 1)
     step = r.duration(doc.get("step", "5m"), ("step",))
@@ -448,6 +491,8 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
         openb = None
         if "openb" in ng:
             openb = r.mapping(ng["openb"], (*p, "openb"), {"file", "gpu"})
+            if "file" in openb:
+                r.string(openb["file"], (*p, "openb", "file"))
             if openb.get("gpu", "any") not in ("any", "only", "none"):
                 raise r.err((*p, "openb", "gpu"), f"expected any, only or none, got {openb.get('gpu')!r}")
         count = r.integer(ng.get("count", 1), (*p, "count"), 1, 10_000)
@@ -512,6 +557,10 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
         openb = None
         if "openb" in st:
             openb = r.mapping(st["openb"], (*p, "openb"), {"file", "gpu", "max_gpus"})
+            if "file" in openb:
+                r.string(openb["file"], (*p, "openb", "file"))
+            if "max_gpus" in openb:
+                r.integer(openb["max_gpus"], (*p, "openb", "max_gpus"), 0, 64)
             if openb.get("gpu", "any") not in ("any", "only", "none"):
                 raise r.err((*p, "openb", "gpu"), f"expected any, only or none, got {openb.get('gpu')!r}")
         count = r.integer(st["count"], (*p, "count"), 1, 1_000_000)

@@ -14,7 +14,7 @@ from web3 import Web3
 from suanwang.chain.deployment import Deployment
 from suanwang.replay.chain import build_dir
 from suanwang.replay.report import write_report
-from suanwang.replay.runner import Replay, ReplayResult
+from suanwang.replay.runner import Replay, ReplayResult, check_inputs
 from suanwang.replay.scenario import Scenario
 from suanwang.replay.verify import verify
 
@@ -68,6 +68,7 @@ def replay(
     a fresh Anvil started for the run and stopped after."""
     from suanwang.devstack import Anvil, deploy_contracts, free_port
 
+    check_inputs(scenario)  # a wrong topology, trace or router name fails here, before any chain is touched
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="suanwang-replay-")))
         if rpc_url is None:

@@ -124,6 +124,7 @@ class OperatorSpec:
     name: str
     transit_price_per_gbps_hour: int
     paid_to: str  # party paid this operator's transit
+    line: int = 1
 
 
 @dataclass(frozen=True)
@@ -404,6 +405,7 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
                     op.get("transit_price_per_gbps_hour", "0.001"), (*p, "transit_price_per_gbps_hour")
                 ),
                 paid_to=r.string(op["paid_to"], (*p, "paid_to")),
+                line=located.line((*p, "topology")),
             )
         )
     if not operators:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from suanwang.errors import InputError
+from suanwang.errors import InputError, SuanwangError
 from suanwang.network.model import Network, Operator, Peering
 from suanwang.network.topology import load_graphml
 from suanwang.paths import shared_data_dir
@@ -69,8 +69,11 @@ def load_peering_file(path: str | Path) -> Network:
         raise InputError(f"cannot read the peering file {path}: {exc.strerror}", field="peering") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not UTF-8 text: {exc}", field="peering") from None
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise InputError(f"{path}:{line}: not valid YAML: {exc.problem}", field="peering") from None
     except yaml.YAMLError as exc:
-        raise InputError(f"{path} is not valid YAML: {exc}", field="peering") from None
+        raise InputError(f"{path} is not valid YAML: {exc}".replace("\n", " "), field="peering") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("operators"), list):
         raise InputError(
             f"{path}: expected a mapping with an 'operators' list (and optional 'peering')", field="peering"
@@ -81,12 +84,16 @@ def load_peering_file(path: str | Path) -> Network:
             raise InputError(
                 f"{path}: operators[{i}] needs a 'topology' (a Topology Zoo name or path)", field="peering"
             )
-        topo_path = resolve_topology(entry["topology"])
-        name = str(entry.get("name") or topo_path.stem)
+        try:
+            topo_path = resolve_topology(entry["topology"])
+            name = str(entry.get("name") or topo_path.stem)
+            topology = load_graphml(topo_path, name)
+        except InputError as exc:
+            raise InputError(f"{path}: operators[{i}].topology: {exc.message}", field="peering") from None
         operators.append(
             Operator(
                 name,
-                load_graphml(topo_path, name),
+                topology,
                 _price(
                     entry.get("transit_price_per_gbps_hour", DEFAULT_TRANSIT_PRICE_PER_GBPS_HOUR), f"{path}: {name}"
                 ),
@@ -104,7 +111,10 @@ def load_peering_file(path: str | Path) -> Network:
                 f"{path}: peering[{i}].capacity_gbps is {capacity!r}: expected a number of Gbps", field="peering"
             )
         peerings.append(Peering(str(entry["a"]), str(entry["b"]), float(capacity)))
-    return Network(operators, peerings)
+    try:
+        return Network(operators, peerings)
+    except SuanwangError as exc:
+        raise InputError(f"{path}: {exc.message}", field="peering") from None
 
 
 def load_network(files: Sequence[str | Path], peering: str | Path | None = None) -> Network:

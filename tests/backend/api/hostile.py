@@ -233,9 +233,10 @@ def stored_orders(folder: Path, key: str) -> tuple[int, int]:
     return orders, keys
 
 
-def signed_submission(chain: Chain, buyer: Any, nonce: int, access_point: str = ACCESS_POINT) -> dict[str, Any]:
+def signed_submission(
+    buyer: Any, chain_id: int, market: str, expiry: int, nonce: int, access_point: str = ACCESS_POINT
+) -> dict[str, Any]:
     """A correctly signed order the API accepts (it may find no node: this is about acceptance)."""
-    chain_time = int(chain.w3.eth.get_block("latest")["timestamp"])
     order: dict[str, Any] = {
         "buyer": buyer.address,
         "logicMcu": 2_000,
@@ -251,12 +252,18 @@ def signed_submission(chain: Chain, buyer: Any, nonce: int, access_point: str = 
         "maxLatencyMs": 0,
         "minBandwidthMbps": 10,
         "autoAccept": True,
-        "expiry": chain_time + 3600,
+        "expiry": expiry,
         "nonce": nonce,
     }
-    signature = sign_order(order, buyer.key.hex(), chain.deployment.chain_id, chain.deployment.contracts["Market"])
+    signature = sign_order(order, buyer.key.hex(), chain_id, market)
     body = {**order, "maxPricePerCuHour": str(order["maxPricePerCuHour"]), "maxTotal": str(order["maxTotal"])}
     return {"order": body, "signature": signature, "access_point": access_point, "job": {"command": ["true"]}}
+
+
+def chain_submission(chain: Chain, buyer: Any, nonce: int) -> dict[str, Any]:
+    """`signed_submission` for `chain`'s market, valid for an hour of chain time."""
+    expiry = int(chain.w3.eth.get_block("latest")["timestamp"]) + 3600
+    return signed_submission(buyer, chain.deployment.chain_id, chain.deployment.contracts["Market"], expiry, nonce)
 
 
 async def one_key_storm(base_url: str, submission: dict[str, Any], key: str, requests: int) -> StormOutcome:

@@ -22,12 +22,12 @@ from fastapi.testclient import TestClient
 
 from suanwang.roles import Role
 from tests.backend.api.hostile import (
+    chain_submission,
     error_shape_problems,
     flood,
     loopback_service,
     negative_campaign,
     one_key_storm,
-    signed_submission,
     stored_orders,
 )
 from tests.backend.api.test_schema import api_schema, running_app
@@ -94,7 +94,7 @@ def test_concurrent_requests_with_one_idempotency_key_create_one_order(
 ) -> None:
     with deployments.chain(3) as chain:
         buyer = chain.account_with(Role.BUYER)
-        submission = signed_submission(chain, buyer, nonce=7)
+        submission = chain_submission(chain, buyer, nonce=7)
         api = loopback_service(chain, tmp_path, rate_per_s=100_000, burst=100_000).start()
         try:
             outcome = asyncio.run(one_key_storm(api.url, submission, "storm-key", concurrent))

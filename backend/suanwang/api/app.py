@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from suanwang import __version__
+from suanwang.api.bodylimits import BodyLimitsMiddleware
 from suanwang.api.deps import reject_unknown_query_parameters
 from suanwang.api.errors import error_body, install_error_handlers
 from suanwang.api.idempotency import IdempotencyMiddleware
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, start_indexer: bool = True) 
     install_error_handlers(app)
     # Outermost first: metrics see every answer, including 429s and idempotent replays.
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodyLimitsMiddleware)  # bodies bounded before anything buffers or parses them
     app.add_middleware(RateLimitMiddleware, rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(federation.router)

@@ -97,6 +97,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (404, "no such thing"),
         (405, "method not allowed here"),
         (409, "conflict (an Idempotency-Key reused for another request, or the request cannot be met)"),
+        (413, "the body is larger than the service accepts"),
         (422, "validation failed: `fields` names each field"),
         (429, "too many requests: wait Retry-After seconds"),
     )

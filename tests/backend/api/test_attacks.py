@@ -88,6 +88,27 @@ def test_a_flood_above_the_rate_limit_gets_429_with_retry_after_never_a_5xx(
     assert health.status_code == 200
 
 
+def test_a_deeply_nested_body_is_refused_and_the_service_stays_up(deployments: Deployments, tmp_path: Path) -> None:
+    """py_ecc lifts Python's recursion limit to 100,000, and the JSON decoder then overflowed the C stack
+    on this 200 KB body: the service died of a segmentation fault (suanwang.api.bodylimits)."""
+    with deployments.chain(3) as chain:
+        api = loopback_service(chain, tmp_path, rate_per_s=100, burst=100).start()
+        try:
+            nested = httpx.post(
+                api.url + "/api/orders",
+                content=b'{"order": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                headers={"content-type": "application/json"},
+                timeout=30,
+            )
+            health = httpx.get(api.url + "/health", timeout=10)
+            alive = api.process is not None and api.process.poll() is None
+        finally:
+            api.stop()
+    assert nested.status_code == 422 and error_shape_problems(422, nested.json()) == []
+    assert nested.json()["error"]["fields"][0]["field"] == "body"
+    assert alive and health.status_code == 200
+
+
 @pytest.mark.parametrize("concurrent", [200])
 def test_concurrent_requests_with_one_idempotency_key_create_one_order(
     deployments: Deployments, tmp_path: Path, concurrent: int

@@ -12,6 +12,8 @@ the user); `accepted` when the malformed input went through.
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from suanwang.errors import SuanwangError
 from suanwang.network.config import load_network
 from suanwang.network.topology import load_graphml
 from suanwang.replay.scenario import load_scenario
+from tests.backend.api.hostile import error_shape_problems
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,10 @@ GRAPHML = [
 ]
 
 # ---------------------------------------------------------------- peering YAML (suanwang.network.config)
-_PEERING = "operators:\n  - {topology: Abilene}\n  - {topology: Cernet}\npeering:\n  - {a: Abilene/Chicago, b: Cernet/Beijing, capacity_gbps: %s}\n"
+_PEERING = (
+    "operators:\n  - {topology: Abilene}\n  - {topology: Cernet}\n"
+    "peering:\n  - {a: Abilene/Chicago, b: Cernet/Beijing, capacity_gbps: %s}\n"
+)
 PEERING = [
     Malformed("peering", "peering-syntax.yaml", b"operators: [topology: Abilene\n", "not valid YAML"),
     Malformed("peering", "not-a-mapping.yaml", b"- Abilene\n- Cernet\n", "'operators' list"),
@@ -128,7 +134,10 @@ parties:
 nodes: []
 orders: []
 """
-ORDER = '{buyer: a, count: 1, window: [0, 1h], access_points: [Cernet/Beijing], duration: 1h, max_price_per_cu_hour: "1", %s}'
+ORDER = (
+    "{buyer: a, count: 1, window: [0, 1h], access_points: [Cernet/Beijing], duration: 1h, "
+    'max_price_per_cu_hour: "1", %s}'
+)
 
 
 def scenario(text: str = "", **replacements: str) -> bytes:
@@ -180,9 +189,7 @@ SCENARIO = [
     ),
     Malformed("scenario", "alias-cycle.yaml", scenario("notes: &x [*x]\n"), "nested more than"),
     Malformed("scenario", "alias-bomb.yaml", scenario(BOMB), "more than 20,000 values"),
-    Malformed(
-        "scenario", "deep-nesting.yaml", scenario("notes: " + "[" * 5000 + "]" * 5000 + "\n"), "nested"
-    ),
+    Malformed("scenario", "deep-nesting.yaml", scenario("notes: " + "[" * 5000 + "]" * 5000 + "\n"), "nested"),
     Malformed("scenario", "huge-integer.yaml", scenario("seed: 1" + "0" * 5000 + "\n"), "seed"),
     Malformed("scenario", "complex-key.yaml", scenario("? [a, b]\n: 1\n"), "a key must be a plain name"),
     Malformed("scenario", "latin-1.yaml", scenario("description: caf\xe9\n").decode().encode("latin-1"), "not UTF-8"),
@@ -255,3 +262,106 @@ def answer_file(case: Malformed, folder: Path) -> Answer:
     except Exception as exc:  # what the user would see as a traceback
         return Answer("crash", f"{type(exc).__name__}: {exc}"[:500])
     return Answer("accepted", "loaded without an error")
+
+
+# ---------------------------------------------------------------- API request bodies
+@dataclass(frozen=True)
+class Payload:
+    name: str
+    path: str
+    content: bytes
+    field: str  # the field the error must name
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _with(valid: dict[str, Any], *path_and_value: Any) -> bytes:
+    """`valid` with the value at a dotted path replaced (or removed, for the value DROP)."""
+    out = copy.deepcopy(valid)
+    *keys, value = path_and_value
+    target = out
+    for key in keys[:-1]:
+        target = target[key]
+    if value is DROP:
+        del target[keys[-1]]
+    else:
+        target[keys[-1]] = value
+    return _json(out)
+
+
+DROP = object()
+QUOTE = {
+    "buyer": "0x" + "12" * 20,
+    "duration_s": 3600,
+    "max_price_per_cu_hour": "1",
+    "max_total": "100",
+    "access_point": "Cernet/Beijing",
+    "logic_mcu": 1000,
+}
+
+
+def api_payloads(valid: dict[str, Any]) -> list[Payload]:
+    """Malformed bodies for the POST operations, built around `valid` (a correctly signed submission)."""
+    orders, batch, quote = "/api/orders", "/api/orders/batch", "/api/orders/quote"
+    text = _json(valid)
+    return [
+        Payload("not-utf8", orders, b"\xff\xfe{\x00o", "body"),
+        Payload("invalid-json", orders, text[:40], "body"),
+        Payload("json-array", orders, b"[1, 2, 3]", "body"),
+        Payload("empty-body", orders, b"", "body"),
+        Payload("text-plain", orders, text, "body", content_type="text/plain"),
+        Payload("deep-nesting", orders, b'{"order": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "body"),
+        Payload(
+            "integer-of-5000-digits",
+            orders,
+            text.replace(b'"nonce": ', b'"nonce": 1' + b"0" * 5000 + b', "x": '),
+            "body",
+        ),
+        Payload("nan", orders, text.replace(b'"logicMcu": 2000', b'"logicMcu": NaN'), "order.logicMcu"),
+        Payload("integer-too-big", orders, _with(valid, "order", "logicMcu", 10**40), "order.logicMcu"),
+        Payload("negative", orders, _with(valid, "order", "memoryMib", -1), "order.memoryMib"),
+        Payload("wrong-type", orders, _with(valid, "order", "autoAccept", "maybe"), "order.autoAccept"),
+        Payload("amount-not-decimal", orders, _with(valid, "order", "maxTotal", "1e18"), "order.maxTotal"),
+        Payload("amount-above-u128", orders, _with(valid, "order", "maxTotal", str(2**130)), "order.maxTotal"),
+        Payload("missing-signature", orders, _with(valid, "signature", DROP), "signature"),
+        Payload("null-order", orders, _with(valid, "order", None), "order"),
+        Payload("signature-not-hex", orders, _with(valid, "signature", "0x" + "zz" * 65), "signature"),
+        Payload("signature-of-another", orders, _with(valid, "signature", "0x" + "11" * 64 + "1b"), "signature"),
+        Payload("unknown-access-point", orders, _with(valid, "access_point", "Atlantis/Core"), "access_point"),
+        Payload("access-point-2mb", orders, _with(valid, "access_point", "x" * 2_000_000), "access_point"),
+        Payload("access-point-surrogate", orders, text.replace(b'"Cernet/Shanghai"', b'"\\ud800"'), "access_point"),
+        Payload("access-point-nul", orders, _with(valid, "access_point", "Cernet/\u0000"), "access_point"),
+        Payload("empty-command", orders, _with(valid, "job", "command", []), "job.command"),
+        Payload("command-65-words", orders, _with(valid, "job", "command", ["x"] * 65), "job.command"),
+        Payload("batch-empty", batch, _json({"orders": []}), "orders"),
+        Payload("batch-501", batch, _json({"orders": [valid] * 501}), "orders"),
+        Payload("batch-not-a-list", batch, _json({"orders": valid}), "orders"),
+        Payload("quote-zero-duration", quote, _json({**QUOTE, "duration_s": 0}), "duration_s"),
+        Payload("quote-no-compute", quote, _json({**QUOTE, "logic_mcu": 0}), "logic_mcu"),
+        Payload("quote-bad-buyer", quote, _json({**QUOTE, "buyer": "0x12"}), "buyer"),
+        Payload("unknown-query-parameter", orders + "?dry_run=1", text, "dry_run"),
+        Payload("idempotency-key-300", orders, text, "Idempotency-Key", headers=(("Idempotency-Key", "k" * 300),)),
+    ]
+
+
+def answer_payload(client: Any, payload: Payload) -> Answer:
+    """Posts the payload with `client` (a TestClient or an httpx.Client) and judges the answer."""
+    headers = {"content-type": payload.content_type, **dict(payload.headers)}
+    response = client.post(payload.path, content=payload.content, headers=headers)
+    if response.status_code >= 500:
+        return Answer("crash", f"{response.status_code}: {response.text[:300]}")
+    if response.status_code < 400:
+        return Answer("accepted", f"{response.status_code}: {response.text[:300]}")
+    try:
+        body = response.json()
+    except ValueError:
+        return Answer("vague", f"{response.status_code} not JSON: {response.text[:300]}")
+    problems = error_shape_problems(response.status_code, body)
+    fields = [f.get("field") for f in body["error"].get("fields", [])] if not problems else []
+    if problems or payload.field not in fields:
+        return Answer("vague", f"{response.status_code} does not name {payload.field!r}: {problems or body}"[:500])
+    return Answer("clear", f"{response.status_code} {body['error']['message'][:200]}")

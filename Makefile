@@ -99,3 +99,13 @@ bench-%: setup
 
 clean:
 	rm -rf build frontend/dist test-results reports .pytest_cache .mypy_cache .ruff_cache
+
+# ---- fault campaign (issue 9): randomized runs of the whole service under faults ----------------------
+# make faults RUNS=100 SEED=1 runs seeds SEED..SEED+RUNS-1 and writes the "faults" section of
+# bench/results/reliability.json; make faults RUNS=1 SEED=<seed> replays one run's plan.
+RUNS ?= 100
+SEED ?= 1
+.PHONY: faults
+faults: compile
+	tools/apt-ensure.sh slurm-wlm munge
+	FAULT_RUNS=$(RUNS) FAULT_SEED=$(SEED) $(PY) -m pytest tests/faults -q -rs -p no:cacheprovider

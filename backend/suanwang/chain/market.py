@@ -7,6 +7,7 @@ Market", "1")); `order_id` here must equal `Market.orderId` on chain, and a test
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +17,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
 
 from suanwang.chain.errors import ChainRevert, ErrorDecoder
 from suanwang.errors import SuanwangError
@@ -84,6 +85,10 @@ def recover_order_signer(order: Mapping[str, Any], signature: str, chain_id: int
     return str(Account.recover_message(signable, signature=HexBytes(signature)))
 
 
+# How often a transaction still not mined is checked for being stranded (dropped, or behind a nonce gap).
+STRANDED_CHECK_S = 1.0
+
+
 class TransactionFailed(SuanwangError):
     """A transaction was mined but reverted, or never mined."""
 
@@ -115,6 +120,19 @@ class TxSender:
             return self.decoder.decode(bytes.fromhex(data[2:]))
         return None
 
+    def _stranded(self, tx_hash: Any) -> str | None:
+        """Why a transaction not yet mined never will be, or None while it may still be."""
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            return "was dropped (a reorg, or the node forgot it)"
+        if tx.get("blockNumber") is not None:
+            return None  # mined meanwhile: the receipt follows
+        ready = self.w3.eth.get_transaction_count(self.account.address, "pending")
+        if ready <= int(tx["nonce"]):
+            return f"waits behind a nonce gap (the node can mine up to nonce {ready}, this one is {tx['nonce']})"
+        return None
+
     def send(self, call: Any, gas_margin: float = 1.2) -> Any:
         """Estimates, signs and sends `call` (a web3 ContractFunction); returns the receipt."""
         return self.wait(self.submit(call, gas_margin))
@@ -143,17 +161,27 @@ class TxSender:
         return tx_hash
 
     def wait(self, tx_hash: Any) -> Any:
-        """The receipt of a submitted transaction; TransactionFailed if it reverted or was not mined."""
-        try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=self.receipt_timeout_s, poll_latency=0.02
-            )
-        except TimeExhausted as exc:
-            with self._lock:
-                self._nonce = None
-            raise TransactionFailed(
-                f"transaction {tx_hash.to_0x_hex()} was not mined in {self.receipt_timeout_s} s"
-            ) from exc
+        """The receipt of a submitted transaction; TransactionFailed if it reverted or will not be mined:
+        not mined within the timeout, or (looked at every STRANDED_CHECK_S) stranded: forgotten by the
+        node or queued behind a nonce gap. A reorg drops transactions, so the nonces counted here can run
+        ahead of the chain's; the next submit then starts again from the chain's count."""
+        deadline = time.monotonic() + self.receipt_timeout_s
+        while True:
+            try:
+                receipt = self.w3.eth.wait_for_transaction_receipt(
+                    tx_hash, timeout=min(STRANDED_CHECK_S, self.receipt_timeout_s), poll_latency=0.02
+                )
+                break
+            except TimeExhausted as exc:
+                stranded = self._stranded(tx_hash)
+                if stranded is None and time.monotonic() < deadline:
+                    continue
+                with self._lock:
+                    self._nonce = None
+                raise TransactionFailed(
+                    f"transaction {tx_hash.to_0x_hex()} "
+                    + (stranded or f"was not mined in {self.receipt_timeout_s} s")
+                ) from exc
         if receipt["status"] != 1:
             raise TransactionFailed(f"transaction {tx_hash.to_0x_hex()} reverted on chain")
         return receipt

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import TransactionNotFound
 
 from suanwang.chain.bill import Bill, make_bill
 from suanwang.chain.errors import ChainRevert
@@ -244,6 +245,7 @@ class Orchestrator:
             with self.sessions() as session:
                 engine = self._sync_engine(session)
             self._recover_submitting()
+            self._recover_dropped_matches()
             if caught_up:
                 self._match_new(engine)
             try:
@@ -266,6 +268,46 @@ class Orchestrator:
                 elif record.tx_hash is None or self._tx_settled(record.tx_hash):
                     self._unreserve(record, session)
                     record.state, record.node_id, record.bill, record.updated_at = "new", None, None, now()
+
+    def _recover_dropped_matches(self) -> None:
+        """Orders marked on chain whose match a reorg took back (the transaction dropped, the order not
+        matched on chain any more): back to 'new', to be matched again. Until the deal is indexed, one
+        receipt lookup per match transaction tells a match that stands from one that was undone."""
+        with self.sessions() as session:
+            waiting = list(
+                session.execute(
+                    select(OrderRecord.id, OrderRecord.tx_hash)
+                    .outerjoin(Deal, Deal.id == OrderRecord.id)
+                    .where(OrderRecord.state == "on_chain", Deal.id.is_(None))
+                )
+            )
+        dropped_txs = {tx for tx in {tx for _, tx in waiting} if tx is None or self._tx_dropped(tx)}
+        status_of = self.market.functions.statusOf
+        undone = [oid for oid, tx in waiting if tx in dropped_txs and status_of(oid).call()[0] == 0]
+        if not undone:
+            return
+        with self.sessions.begin() as session:
+            for order_id in undone:
+                record = session.get(OrderRecord, order_id)
+                if record is None or record.state != "on_chain":
+                    continue
+                log.warning("%s: its match was undone by a reorg; matching it again", order_id)
+                self._unreserve(record, session)
+                record.state, record.node_id, record.bill, record.tx_hash = "new", None, None, None
+                record.updated_at = now()
+
+    def _tx_dropped(self, tx_hash: str) -> bool:
+        """True when the chain has neither mined the transaction nor holds it as pending."""
+        try:
+            self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+            return False
+        except TransactionNotFound:
+            pass
+        try:
+            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            return False
+        except TransactionNotFound:
+            return True
 
     def _tx_settled(self, tx_hash: str) -> bool:
         """True when the transaction was mined (and so did what it did) or is unknown to the chain."""

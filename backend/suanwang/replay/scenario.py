@@ -329,6 +329,23 @@ def _expectation(reader: _Reader, key: str, value: Any, path: tuple[Any, ...]) -
 
 
 # --------------------------------------------------------------------------- the loader
+def _check_nesting(text: str, file: str) -> None:
+    """Refuses nesting deeper than MAX_YAML_DEPTH from the parser's events (the parser keeps its own
+    stack, so this costs no recursion, while composing 100,000 levels took minutes)."""
+    depth = 0
+    for event in yaml.parse(text):
+        if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                line = event.start_mark.line + 1
+                raise InputError(
+                    f"{file}:{line}: (syntax): nested more than {MAX_YAML_DEPTH} levels deep",
+                    field=f"{file}:{line}:syntax",
+                )
+        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+            depth -= 1
+
+
 def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = None) -> Scenario:
     """Reads and validates a scenario; ``short`` applies its ``short:`` section (fewer nodes and
     orders, its own expectations)."""
@@ -345,6 +362,7 @@ def load_scenario(path: str | Path, *, short: bool = False, seed: int | None = N
         raise InputError(f"{file}:{line}: (file): not UTF-8 text ({exc.reason})", field=f"{file}:{line}:file") from None
     located = Located(file)
     try:
+        _check_nesting(text, file)  # before compose, which recurses once per level
         root = yaml.compose(text)
     except yaml.MarkedYAMLError as exc:
         line = (exc.problem_mark.line + 1) if exc.problem_mark else 1

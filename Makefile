@@ -97,6 +97,14 @@ bench-gas: compile
 bench-%: setup
 	$(PY) bench/$*.py
 
+# ---- reliability: hostile input to the service (issue 9) -------------------------------------------
+# schemathesis with negative cases over every operation, a loopback flood above the rate limit, 1,000
+# concurrent POSTs under one Idempotency-Key, and the malformed-input corpus (GraphML, scenarios, OpenB
+# traces, peering files, API bodies); figures in bench/results/reliability.json (api_attacks, malformed_input).
+.PHONY: reliability-api
+reliability-api: compile
+	$(PY) bench/reliability_api.py
+
 clean:
 	rm -rf build frontend/dist test-results reports .pytest_cache .mypy_cache .ruff_cache
 

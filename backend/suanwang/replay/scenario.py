@@ -337,7 +337,7 @@ def _check_nesting(text: str, file: str) -> None:
         if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
             depth += 1
             if depth > MAX_YAML_DEPTH:
-                line = event.start_mark.line + 1
+                line = event.start_mark.line + 1 if event.start_mark else 1
                 raise InputError(
                     f"{file}:{line}: (syntax): nested more than {MAX_YAML_DEPTH} levels deep",
                     field=f"{file}:{line}:syntax",

@@ -13,6 +13,7 @@ long campaign (bench/reliability_api.py, `make reliability-api`), which differ o
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -91,18 +92,21 @@ class NegativeOutcome:
         }
 
 
-def negative_campaign(schema: schemathesis.BaseSchema, examples_per_operation: int) -> NegativeOutcome:
-    """Generates negative requests for every operation of `schema` (except the endless event stream) and
-    records every answer; failures are collected, not raised, so a campaign reports all of them."""
+def negative_campaign(
+    schema: schemathesis.BaseSchema, examples_per_operation: int, mode: GenerationMode = GenerationMode.NEGATIVE
+) -> NegativeOutcome:
+    """Generates requests (negative ones unless `mode` says otherwise) for every operation of `schema`
+    (except the endless event stream) and records every answer; failures are collected, not raised, so
+    a campaign reports all of them."""
     outcome = NegativeOutcome()
     for result in schema.get_all_operations():
         operation = result.ok()
         if operation.path != "/api/stream":  # endless; tests/backend/api/test_live.py covers its input
-            _attack(operation, examples_per_operation, outcome)
+            _attack(operation, examples_per_operation, outcome, mode)
     return outcome
 
 
-def _attack(operation: Any, examples: int, outcome: NegativeOutcome) -> None:
+def _attack(operation: Any, examples: int, outcome: NegativeOutcome, mode: GenerationMode) -> None:
     label = f"{operation.method.upper()} {operation.path}"
 
     @settings(
@@ -112,7 +116,7 @@ def _attack(operation: Any, examples: int, outcome: NegativeOutcome) -> None:
         phases=[Phase.generate],  # no shrinking: every failure is recorded as generated
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(GenerationMode.NEGATIVE))
+    @given(case=operation.as_strategy(mode))
     def attack(case: schemathesis.Case) -> None:
         response = case.call()
         outcome.examples[label] += 1
@@ -133,6 +137,31 @@ def _attack(operation: Any, examples: int, outcome: NegativeOutcome) -> None:
         attack()
     except Unsatisfiable:  # nothing to negate: the operation takes no input at all
         outcome.without_input.append(label)
+
+
+# A path parameter value of the right shape for each name the schema uses, so the route matches.
+PATH_SAMPLES = {"node_id": "1", "order_id": "0x" + "ab" * 32, "deal_id": "0x" + "ab" * 32, "address": "0x" + "12" * 20}
+UNKNOWN_PARAMETER = "limt"  # a misspelt `limit`
+
+
+def unknown_query_parameter_answers(schema: schemathesis.BaseSchema, client: Any) -> dict[str, list[str]]:
+    """Calls every operation of `schema` with one unknown query parameter; returns, per operation, the
+    problems with its answer (none when it was a 422 in the error shape naming the parameter)."""
+    answers: dict[str, list[str]] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        path = re.sub(r"\{(\w+)\}", lambda m: PATH_SAMPLES[m.group(1)], operation.path)
+        response = client.request(operation.method.upper(), path, params={UNKNOWN_PARAMETER: "5"})
+        label = f"{operation.method.upper()} {operation.path}"
+        if response.status_code != 422:
+            answers[label] = [f"{response.status_code}: {response.text[:200]}"]
+            continue
+        body = response.json()
+        problems = error_shape_problems(422, body)
+        if not problems and UNKNOWN_PARAMETER not in [f["field"] for f in body["error"]["fields"]]:
+            problems = [f"does not name {UNKNOWN_PARAMETER!r}: {body}"]
+        answers[label] = problems
+    return answers
 
 
 @dataclass

@@ -34,6 +34,7 @@ import httpx
 import schemathesis
 from fastapi.testclient import TestClient
 from schemathesis import GenerationMode
+from schemathesis.python.asgi import shutdown_lifespans
 
 from suanwang.api.app import create_app
 from suanwang.paths import REPO_ROOT
@@ -46,8 +47,8 @@ from tests.backend.api.hostile import (
     chain_submission,
     flood,
     loopback_service,
-    negative_campaign,
     one_key_storm,
+    schemathesis_campaign,
     stored_orders,
     unknown_query_parameter_answers,
 )
@@ -74,10 +75,13 @@ def schema_campaign(chain: Chain, folder: Path) -> dict[str, Any]:
     with TestClient(app) as client:  # runs the lifespan: indexer and orchestrator
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         print(f"(a) schemathesis: {NEGATIVE_EXAMPLES} negative and {POSITIVE_EXAMPLES} positive requests per operation")
-        negative = negative_campaign(schema, NEGATIVE_EXAMPLES, GenerationMode.NEGATIVE)
-        positive = negative_campaign(schema, POSITIVE_EXAMPLES, GenerationMode.POSITIVE)
+        negative = schemathesis_campaign(schema, NEGATIVE_EXAMPLES, GenerationMode.NEGATIVE)
+        positive = schemathesis_campaign(schema, POSITIVE_EXAMPLES, GenerationMode.POSITIVE)
         print("(b) one unknown query parameter on every operation")
         unknown = unknown_query_parameter_answers(schema, client)
+        # schemathesis keeps its own lifespan of the app (a second runtime, indexer included) until the
+        # process exits; stop it while its chain is still up.
+        shutdown_lifespans()
     return {
         "negative": negative.figures(),
         "positive": positive.figures(),

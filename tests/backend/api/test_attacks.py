@@ -26,8 +26,8 @@ from tests.backend.api.hostile import (
     error_shape_problems,
     flood,
     loopback_service,
-    negative_campaign,
     one_key_storm,
+    schemathesis_campaign,
     stored_orders,
     unknown_query_parameter_answers,
 )
@@ -42,7 +42,7 @@ NEGATIVE_EXAMPLES_PER_OPERATION = 25
 def test_negative_requests_are_refused_in_the_error_shape_naming_the_field(
     api_schema: schemathesis.BaseSchema,
 ) -> None:
-    outcome = negative_campaign(api_schema, NEGATIVE_EXAMPLES_PER_OPERATION)
+    outcome = schemathesis_campaign(api_schema, NEGATIVE_EXAMPLES_PER_OPERATION)
     assert outcome.server_errors == []
     assert outcome.shape_errors == []
     every = {f"{op.ok().method.upper()} {op.ok().path}" for op in api_schema.get_all_operations()}

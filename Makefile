@@ -116,13 +116,14 @@ faults: compile
 
 # ---- reliability: the contracts (issue 9) ------------------------------------------------------------
 # reliability-contracts: the access-control table (every state-changing function x role x stage) and the
-# signed-order attacks, on Anvil; fuzz: every Foundry invariant at 1,000 runs x 100 calls, then the fee-split
+# signed-order attacks, on Anvil, then slither's findings by impact; fuzz: every Foundry invariant at 1,000 runs x 100 calls, then the fee-split
 # proofs (halmos on the bytecode, z3 on the integer model). Figures in bench/results/reliability.json
-# (access_control, signed_orders, invariants, formal); docs/security.md explains them.
+# (access_control, signed_orders, slither, invariants, formal); docs/security.md explains them.
 .PHONY: reliability-contracts
 reliability-contracts: compile
 	SUANWANG_RECORD_RELIABILITY=1 SUANWANG_CHAIN_PORT=$$($(PY) tools/free_port.py) $(BROWNIE) test \
 		tests/contracts/test_access_control.py tests/contracts/test_signed_order_attacks.py -q
+	$(PY) tests/formal/report_slither.py
 
 fuzz: compile
 	$(PY) tests/invariants/report_fuzz.py

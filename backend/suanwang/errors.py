@@ -26,3 +26,8 @@ class NotFoundError(SuanwangError):
 
 class InfeasibleError(SuanwangError):
     """The request is well formed but cannot be satisfied (no path, no node)."""
+
+
+class ConfigurationError(SuanwangError):
+    """A file the service itself was started with (not a client's input) is wrong: the API answers 503,
+    naming the file, rather than blaming the request."""

@@ -11,11 +11,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from suanwang.errors import InfeasibleError, InputError, NotFoundError, SuanwangError
+from suanwang.errors import ConfigurationError, InfeasibleError, InputError, NotFoundError, SuanwangError
 
 log = logging.getLogger(__name__)
 
-STATUS_BY_ERROR: dict[type[SuanwangError], int] = {InputError: 400, NotFoundError: 404, InfeasibleError: 409}
+STATUS_BY_ERROR: dict[type[SuanwangError], int] = {
+    InputError: 400,
+    NotFoundError: 404,
+    InfeasibleError: 409,
+    ConfigurationError: 503,
+}
 
 
 def error_body(code: str, message: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import numpy.typing as npt
 import yaml
 
 from suanwang.chain.deployment import Deployment
-from suanwang.errors import InfeasibleError, InputError
+from suanwang.errors import ConfigurationError, InfeasibleError, InputError
 from suanwang.network.config import load_peering_file
 from suanwang.network.model import Network
 
@@ -44,10 +44,28 @@ class Marketplace:
 
 
 def load_marketplace(path: Path, deployment: Deployment) -> Marketplace:
+    """The service's marketplace file and the network it names. A mistake in either is the operator's,
+    not a client's: it is raised as a ConfigurationError (the API answers 503 naming the file)."""
     try:
-        raw: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: cannot read the marketplace configuration ({exc})", field="marketplace") from exc
+        return _load_marketplace(path, deployment)
+    except InputError as exc:
+        raise ConfigurationError(f"the service's marketplace configuration is wrong: {exc.message}") from None
+
+
+def _load_marketplace(path: Path, deployment: Deployment) -> Marketplace:
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = " ".join(str(exc).split())  # YAML errors span lines
+        raise InputError(f"{path}: cannot read the marketplace configuration ({reason})", field="marketplace") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("transit_accounts") or {}, dict):
+        raise InputError(
+            f"{path}: expected a mapping with `network`, `transit_accounts` (a mapping) and `lease_bandwidth_gbps`",
+            field="marketplace",
+        )
+    lease = raw.get("lease_bandwidth_gbps", 0.01)
+    if isinstance(lease, bool) or not isinstance(lease, int | float) or not lease > 0:
+        raise InputError(f"{path}: lease_bandwidth_gbps is {lease!r}, expected a positive number", field="marketplace")
     network_file = raw.get("network")
     if not isinstance(network_file, str):
         raise InputError(f"{path}: `network` must name a network file (peering format)", field="network")
@@ -65,7 +83,7 @@ def load_marketplace(path: Path, deployment: Deployment) -> Marketplace:
     return Marketplace(
         network=network,
         transit_accounts=transit_accounts,
-        lease_bandwidth_gbps=float(raw.get("lease_bandwidth_gbps", 0.01)),
+        lease_bandwidth_gbps=float(lease),
         router_by_id={"0x" + r.router_id.hex(): r.index for r in network.routers},
     )
 

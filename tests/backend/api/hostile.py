@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import schemathesis
+from eth_account import Account
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -30,6 +31,7 @@ from sqlalchemy import func, select
 from suanwang.chain.market import sign_order
 from suanwang.devstack import ApiServer
 from suanwang.paths import REPO_ROOT
+from suanwang.roles import Role
 from suanwang.storage.db import make_engine
 from suanwang.storage.models import IdempotencyRecord, OrderRecord
 from tests.backend.lifecycle.test_restarts import server
@@ -287,6 +289,17 @@ def signed_submission(
     signature = sign_order(order, buyer.key.hex(), chain_id, market)
     body = {**order, "maxPricePerCuHour": str(order["maxPricePerCuHour"]), "maxTotal": str(order["maxTotal"])}
     return {"order": body, "signature": signature, "access_point": access_point, "job": {"command": ["true"]}}
+
+
+FAR_EXPIRY = 2**39  # unix time, well inside the order's 40-bit field: the order never expires here
+
+
+def valid_submission(client: Any, nonce: int) -> dict[str, Any]:
+    """A correctly signed order for the running service, from what its /api/deployment tells a client."""
+    deployment = client.get("/api/deployment").json()
+    buyer = next(a for a in deployment["accounts"] if a["roles"] & Role.BUYER and a["private_key"])
+    market = deployment["contracts"]["Market"]["address"]
+    return signed_submission(Account.from_key(buyer["private_key"]), deployment["chain_id"], market, FAR_EXPIRY, nonce)
 
 
 def chain_submission(chain: Chain, buyer: Any, nonce: int) -> dict[str, Any]:

@@ -7,26 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from eth_account import Account
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from suanwang.roles import Role
-from tests.backend.api.hostile import signed_submission
+from tests.backend.api.hostile import valid_submission
 from tests.backend.api.test_schema import running_app
 from tests.backend.input.corpus import Payload, answer_payload, api_payloads
 
 __all__ = ["running_app"]  # the fixture, reused from test_schema: the service on a stage-3 chain
-
-FAR_EXPIRY = 2**39  # unix time, well inside the order's 40-bit field: the order never expires here
-
-
-def valid_submission(client: TestClient, nonce: int) -> dict[str, Any]:
-    """A correctly signed order for the running service, from what its /api/deployment tells a client."""
-    deployment = client.get("/api/deployment").json()
-    buyer = next(a for a in deployment["accounts"] if a["roles"] & Role.BUYER and a["private_key"])
-    market = deployment["contracts"]["Market"]["address"]
-    return signed_submission(Account.from_key(buyer["private_key"]), deployment["chain_id"], market, FAR_EXPIRY, nonce)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from suanwang.compute.catalog import Catalog, default_catalog
 from suanwang.compute.openb import OpenbNode, OpenbPod, load_nodes, load_pods
+from suanwang.errors import InputError
 from suanwang.matching.engine import Engine
 from suanwang.matching.fgd import FgdScore, Workload, fragmentation
 from suanwang.matching.model import NetworkCost, Node, Order, Placement
@@ -129,9 +130,12 @@ def _renamed(order: Order, new_id: str) -> Order:
 
 def replay_files(nodes_csv: Path, pods_csv: Path, policy: str, **options: object) -> ReplayResult:
     catalog = default_catalog()
+    pods = load_pods(pods_csv, catalog)
+    if not pods:
+        raise InputError(f"{pods_csv.name} has a header but no pod rows", field=f"{pods_csv.name}:2")
     return replay(
         openb_nodes(load_nodes(nodes_csv, catalog)),
-        openb_orders(load_pods(pods_csv, catalog)),
+        openb_orders(pods),
         policy,
         catalog=catalog,
         **options,  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from suanwang.cli import cli
 from suanwang.paths import shared_data_dir
 from tests.backend.input.corpus import FILES, Malformed, scenario
+from tests.backend.input.corpus import PODS as PODS_HEADER
 from tests.support.stack import Chain
 
 OPENB = shared_data_dir() / "openb"
@@ -110,3 +111,14 @@ def test_match_trace_with_a_malformed_trace(which: str, tmp_path: Path) -> None:
     files[which] = path
     result = suanwang("match-trace", "--nodes", str(files["nodes"]), "--pods", str(files["pods"]))
     assert_one_line_error(result, malformed.name, malformed.expect)
+
+
+@pytest.mark.parametrize("which", ["nodes", "pods"])
+def test_match_trace_with_a_header_and_no_rows(which: str, tmp_path: Path) -> None:
+    empty = {"nodes": "sn,cpu_milli,memory_mib,gpu,model\n", "pods": PODS_HEADER}
+    path = tmp_path / f"{which}-header-only.csv"
+    path.write_text(empty[which])
+    files = {"nodes": OPENB / "openb_node_list_all_node.csv", "pods": OPENB / "openb_pod_list_default.csv"}
+    files[which] = path
+    result = suanwang("match-trace", "--nodes", str(files["nodes"]), "--pods", str(files["pods"]))
+    assert_one_line_error(result, "no " if which == "nodes" else path.name)

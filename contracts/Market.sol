@@ -25,13 +25,6 @@ contract Market is IMarket, IMarketSync, Escrow {
         uint32 arbitrationPeriod; // Disputed -> arbiter must rule
     }
 
-    /// @notice One signed order and its bill, for batch matching.
-    struct SignedMatch {
-        Order order;
-        bytes signature;
-        Bill bill;
-    }
-
     bytes32 public constant ORDER_TYPEHASH = keccak256(
         "Order(address buyer,uint64 logicMcu,uint64 parallelMcu,uint64 neuralMcu,uint32 memoryMib,uint16 gpuModel,uint16 gpuCount,uint8 minTier,uint32 duration,uint128 maxPricePerCuHour,uint128 maxTotal,uint32 maxLatencyMs,uint32 minBandwidthMbps,bool autoAccept,uint40 expiry,uint64 nonce)"
     );
@@ -46,6 +39,12 @@ contract Market is IMarket, IMarketSync, Escrow {
     ///  tier 8 | status 8 (bits 0-47, 48-95, 96-143, 144-175, 176-191, 192-207, 208-215, 216-223).
     ///  Free capacity never exceeds the node's capacity, which the registry keeps below 2**48 per class.
     uint256 private constant FREE_MASK = (1 << 48) - 1;
+    /// @dev The lowest bit of each free field after the first, and the bit after the last.
+    uint256 private constant FIELD_CARRIES = (1 << 48) | (1 << 96) | (1 << 144);
+    /// @dev Packed sizes (IMarket): an order; a bill without its transit lists; a deal without them.
+    uint256 private constant ORDER_BYTES = 111;
+    uint256 private constant BILL_HEAD_BYTES = 65;
+    uint256 private constant DEAL_HEAD_BYTES = 160;
     /// @dev A node's terms word (read once per match): owner 160 | pricePerCuHour 96.
     /// @dev A node's capacity word (read at release and on updates): logic 64 | parallel 64 | neural 64.
     struct NodeWords {
@@ -201,12 +200,12 @@ contract Market is IMarket, IMarketSync, Escrow {
         return keccak256(abi.encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this)));
     }
 
-    /// @notice The total a deal's buyer pays: compute + transit + platform.
-    function dealTotal(Deal calldata deal) public pure returns (uint256 total) {
-        total = uint256(deal.computeFee) + deal.platformFee;
-        for (uint256 i; i < deal.transitFees.length; ++i) {
-            total += deal.transitFees[i];
+    /// @notice The total a deal's buyer pays: compute + transit + platform, from its Matched bytes.
+    function dealTotal(bytes calldata deal) public pure returns (uint256 total) {
+        if (deal.length < DEAL_HEAD_BYTES || deal.length != DEAL_HEAD_BYTES + 36 * _dealTransitCount(deal)) {
+            revert InvalidEntry(0);
         }
+        total = _dealTotal(deal);
     }
 
     // --------------------------------------------------------------- orders
@@ -261,21 +260,50 @@ contract Market is IMarket, IMarketSync, Escrow {
         emit OrderCancelled(id, buyer, locked);
     }
 
+
     // ------------------------------------------------------------- matching
 
     /// @inheritdoc IMarket
-    function matchSigned(Order calldata order, bytes calldata signature, Bill calldata bill)
-        external
-        override
-        returns (bytes32 id)
-    {
-        id = orderId(order);
-        bytes memory failure = _tryMatch(_ctx(), id, order, signature, bill, 0, true);
+    function matchSigned(bytes calldata entry) external override returns (bytes32 id) {
+        uint256 at;
+        assembly ("memory-safe") {
+            at := entry.offset
+        }
+        uint256 end = at + entry.length;
+        bytes memory failure;
+        uint256 next;
+        (id, failure, next) = _matchEntry(_ctx(), at, end, 0);
+        if (next != end) revert InvalidEntry(0);
         if (failure.length != 0) _revertWith(failure);
     }
 
     /// @inheritdoc IMarket
-    function matchPosted(Order calldata order, uint256 locked, Bill calldata bill)
+    function matchSignedBatch(bytes calldata entries) external override returns (uint256 matched) {
+        Ctx memory c = _ctx();
+        uint256 at;
+        uint256 scratch;
+        assembly ("memory-safe") {
+            at := entries.offset
+            scratch := mload(0x40)
+        }
+        uint256 end = at + entries.length;
+        for (uint256 i; at < end; ++i) {
+            (bytes32 id, bytes memory failure, uint256 next) = _matchEntry(c, at, end, i);
+            if (failure.length != 0) {
+                emit MatchFailed(id, i, failure);
+            } else {
+                ++matched;
+            }
+            at = next;
+            assembly ("memory-safe") {
+                // What one match allocated is dead once it is done: the next reuses it (no memory growth).
+                mstore(0x40, scratch)
+            }
+        }
+    }
+
+    /// @inheritdoc IMarket
+    function matchPosted(Order calldata order, uint256 locked, bytes calldata bill)
         external
         override
         returns (bytes32 id)
@@ -288,26 +316,17 @@ contract Market is IMarket, IMarketSync, Escrow {
             revert OrderAlreadyUsed(id, status);
         }
         if (slot & HASH_MASK != _postedHash(id, locked)) revert UnknownDeal(id);
-        bytes memory failure = _tryMatch(_ctx(), id, order, msg.data[0:0], bill, locked, false);
-        if (failure.length != 0) _revertWith(failure);
-    }
-
-    /// @notice Matches many signed orders in one transaction; each succeeds or fails on its own (a
-    ///  failure emits MatchFailed with the revert data matchSigned would have reverted with). Matcher only
-    ///  (checked per match). The matcher's role, the stage and the fee are read once per batch.
-    /// @return matched how many succeeded.
-    function matchSignedBatch(SignedMatch[] calldata matches) external returns (uint256 matched) {
-        Ctx memory c = _ctx();
-        for (uint256 i; i < matches.length; ++i) {
-            SignedMatch calldata m = matches[i];
-            bytes32 id = orderId(m.order);
-            bytes memory failure = _tryMatch(c, id, m.order, m.signature, m.bill, 0, true);
-            if (failure.length != 0) {
-                emit MatchFailed(id, i, failure);
-            } else {
-                ++matched;
-            }
+        uint256 b;
+        assembly ("memory-safe") {
+            b := bill.offset
         }
+        if (bill.length < BILL_HEAD_BYTES || bill.length != BILL_HEAD_BYTES + 36 * _transitCount(b)) {
+            revert InvalidEntry(0);
+        }
+        // Decoded (each field validated) by the ABI decoder; the same 16-word layout _decodeOrder writes.
+        Order memory o = order;
+        bytes memory failure = _matchValid(_ctx(), id, o, b, locked);
+        if (failure.length != 0) _revertWith(failure);
     }
 
     function _ctx() private view returns (Ctx memory c) {
@@ -317,70 +336,103 @@ contract Market is IMarket, IMarketSync, Escrow {
         c.feeBps = _feeBps;
     }
 
-    /// @dev Every check of a match, then (only if all pass) its effects: returns the custom error a
-    ///  failing check reports, ABI-encoded, and changes nothing then, so a batch needs no sub-call to
-    ///  undo a failed match. `prepaid` is what a posted order already locked; `signed` checks replay and
-    ///  the buyer's signature (a posted order was checked when posted).
-    function _tryMatch(
-        Ctx memory c,
-        bytes32 id,
-        Order calldata order,
-        bytes calldata signature,
-        Bill calldata bill,
-        uint256 prepaid,
-        bool signed
-    ) private returns (bytes memory failure) {
-        address buyer = order.buyer;
-        if (signed) {
-            uint256 used = _slots[id];
-            if (used != 0) return abi.encodeWithSelector(OrderAlreadyUsed.selector, id, Status(uint8(used)));
-            if (!_validSignature(buyer, id, signature)) {
-                return abi.encodeWithSelector(InvalidSignature.selector, id, buyer);
-            }
+    /// @dev One packed entry at calldata offset `at` (IMarket: order, signature length and signature,
+    ///  bill), matched: its bounds first (an entry past `end` reverts InvalidEntry(index)), then replay,
+    ///  signature and every other check, then (only if all pass) the effects. Returns the order's id, the
+    ///  custom error a failing check reports, ABI-encoded (empty when matched; nothing changed then, so a
+    ///  batch needs no sub-call to undo a failed match), and where the next entry starts.
+    function _matchEntry(Ctx memory c, uint256 at, uint256 end, uint256 index)
+        private
+        returns (bytes32 id, bytes memory failure, uint256 next)
+    {
+        uint256 sigAt = at + ORDER_BYTES + 2;
+        uint256 sigLen;
+        uint256 b;
+        assembly ("memory-safe") {
+            sigLen := shr(240, calldataload(sub(sigAt, 2)))
+            b := add(sigAt, sigLen)
+            // n is read before the bound is checked; it is used only if the bill's head is in bounds.
+            next := add(add(b, BILL_HEAD_BYTES), mul(36, byte(0, calldataload(add(b, 64)))))
         }
-        return _matchValid(c, id, order, bill, prepaid);
+        if (b + BILL_HEAD_BYTES > end || next > end) revert InvalidEntry(index);
+        Order memory o;
+        (o, id) = _decodeOrder(at);
+        uint256 used = _slots[id];
+        if (used != 0) return (id, abi.encodeWithSelector(OrderAlreadyUsed.selector, id, Status(uint8(used))), next);
+        if (!_validSignature(o.buyer, id, sigAt, sigLen)) {
+            return (id, abi.encodeWithSelector(InvalidSignature.selector, id, o.buyer), next);
+        }
+        failure = _matchValid(c, id, o, b, 0);
     }
 
-    /// @dev The order decoded (and each field validated, as the accessors did) once; a signed order only
-    ///  after its signature held (a word with dirty bits has another digest: InvalidSignature above).
-    function _matchValid(Ctx memory c, bytes32 id, Order calldata order, Bill calldata bill, uint256 prepaid)
+    /// @dev The packed order at calldata `at`, unpacked into the 16 words of an Order in memory, right after
+    ///  the type hash, and hashed there (EIP-712 hashStruct, then the digest with the domain). Every packed
+    ///  field is exactly its type's width, so every word is clean; an autoAccept byte other than 0 or 1
+    ///  gives a digest no wallet signs (InvalidSignature).
+    function _decodeOrder(uint256 at) private view returns (Order memory o, bytes32 id) {
+        bytes32 typeHash = ORDER_TYPEHASH;
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            function field(p, size) -> v {
+                v := shr(sub(256, shl(3, size)), calldataload(p))
+            }
+            let base := mload(0x40)
+            mstore(0x40, add(base, 0x220))
+            mstore(base, typeHash)
+            o := add(base, 0x20)
+            mstore(o, field(at, 20)) // buyer
+            mstore(add(o, 0x20), field(add(at, 20), 8)) // logicMcu
+            mstore(add(o, 0x40), field(add(at, 28), 8)) // parallelMcu
+            mstore(add(o, 0x60), field(add(at, 36), 8)) // neuralMcu
+            mstore(add(o, 0x80), field(add(at, 44), 4)) // memoryMib
+            mstore(add(o, 0xa0), field(add(at, 48), 2)) // gpuModel
+            mstore(add(o, 0xc0), field(add(at, 50), 2)) // gpuCount
+            mstore(add(o, 0xe0), field(add(at, 52), 1)) // minTier
+            mstore(add(o, 0x100), field(add(at, 53), 4)) // duration
+            mstore(add(o, 0x120), field(add(at, 57), 16)) // maxPricePerCuHour
+            mstore(add(o, 0x140), field(add(at, 73), 16)) // maxTotal
+            mstore(add(o, 0x160), field(add(at, 89), 4)) // maxLatencyMs
+            mstore(add(o, 0x180), field(add(at, 93), 4)) // minBandwidthMbps
+            mstore(add(o, 0x1a0), field(add(at, 97), 1)) // autoAccept
+            mstore(add(o, 0x1c0), field(add(at, 98), 5)) // expiry
+            mstore(add(o, 0x1e0), field(add(at, 103), 8)) // nonce
+            structHash := keccak256(base, 0x220)
+        }
+        id = MessageHashUtils.toTypedDataHash(domainSeparator(), structHash);
+    }
+
+    /// @dev The checks of a decoded order and its packed bill (calldata `b`, in bounds), then the effects.
+    function _matchValid(Ctx memory c, bytes32 id, Order memory o, uint256 b, uint256 prepaid)
         private
         returns (bytes memory failure)
     {
-        Order memory o = order;
         if (block.timestamp > o.expiry) return abi.encodeWithSelector(OrderExpired.selector, id, o.expiry);
-        {
-            // Each array located (and bounds-checked) once by its accessor.
-            uint256 ops = bill.transitOperators.length;
-            uint256 fees = bill.transitFees.length;
-            if (ops != fees || ops > MAX_TRANSIT) {
-                return abi.encodeWithSelector(InvalidTransit.selector, ops, fees, MAX_TRANSIT);
-            }
-        }
+        uint256 n = _transitCount(b);
+        if (n > MAX_TRANSIT) return abi.encodeWithSelector(InvalidTransit.selector, n, n, MAX_TRANSIT);
         if (o.duration == 0 || (o.logicMcu | o.parallelMcu | o.neuralMcu) == 0) {
             return abi.encodeWithSelector(EmptyOrder.selector, id);
         }
         address seller;
-        (failure, seller) = _matchOnNode(c, o, bill, prepaid);
-        if (failure.length == 0) _record(c.matcher, id, order, bill, seller, c.stage == 1);
+        (failure, seller) = _matchOnNode(c, o, b, n, prepaid);
+        if (failure.length == 0) _record(c.matcher, id, o, b, n, seller, c.stage == 1);
     }
 
     /// @dev The node, role, bill, stake and balance checks of a match, then its effects.
-    function _matchOnNode(Ctx memory c, Order memory o, Bill calldata bill, uint256 prepaid)
+    function _matchOnNode(Ctx memory c, Order memory o, uint256 b, uint256 n, uint256 prepaid)
         private
         returns (bytes memory failure, address seller)
     {
-        NodeWords storage n = _nodes[bill.nodeId];
-        uint256 state = n.state;
-        failure = _checkCapacity(bill.nodeId, state, o);
+        NodeWords storage node = _nodes[_billNodeId(b)];
+        uint256 state = node.state;
+        failure = _checkCapacity(_billNodeId(b), state, o);
         if (failure.length != 0) return (failure, address(0));
         uint256 total;
         {
-            uint256 terms = n.terms;
+            uint256 terms = node.terms;
             seller = address(uint160(terms));
-            failure = _checkRoles(c, o.buyer, seller, bill.transitOperators);
+            failure = _checkRoles(c, o.buyer, seller, b, n);
             if (failure.length != 0) return (failure, address(0));
-            (failure, total) = _checkBill(o, bill, state, terms >> 160, c.feeBps);
+            (failure, total) = _checkBill(o, b, state, terms >> 160, c.feeBps);
             if (failure.length != 0) return (failure, address(0));
         }
         failure = _fund(o.buyer, seller, total, prepaid, c.stage == 1);
@@ -388,7 +440,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         // Each demanded amount is at most its field's free amount (checked above), so subtracting the
         // packed demand borrows across no field.
         unchecked {
-            n.state = state
+            node.state = state
                 - (uint256(o.logicMcu) | (uint256(o.parallelMcu) << 48) | (uint256(o.neuralMcu) << 96));
         }
     }
@@ -409,13 +461,13 @@ contract Market is IMarket, IMarketSync, Escrow {
             return abi.encodeWithSelector(InsufficientStake.selector, seller, s.stake, _requiredStake[seller]);
         }
         if (total > prepaid) {
-            Account storage b = _accounts[buyer];
-            uint256 balance = b.balance;
+            Account storage a = _accounts[buyer];
+            uint256 balance = a.balance;
             uint256 owed = total - prepaid;
             if (balance < owed) return abi.encodeWithSelector(InsufficientBalance.selector, buyer, balance, owed);
             unchecked {
                 // balance >= owed was checked above.
-                b.balance = uint128(balance - owed);
+                a.balance = uint128(balance - owed);
             }
         } else if (prepaid > total) {
             _credit(buyer, prepaid - total);
@@ -444,8 +496,8 @@ contract Market is IMarket, IMarketSync, Escrow {
     }
 
     /// @dev The matcher holds MATCHER, the buyer BUYER, the seller a role that sells at this stage, each
-    ///  transit operator OPERATOR (roles as mirrored from the Federation).
-    function _checkRoles(Ctx memory c, address buyer, address seller, address[] calldata operators)
+    ///  transit operator of the bill at `b` OPERATOR (roles as mirrored from the Federation).
+    function _checkRoles(Ctx memory c, address buyer, address seller, uint256 b, uint256 n)
         private
         view
         returns (bytes memory)
@@ -458,13 +510,8 @@ contract Market is IMarket, IMarketSync, Escrow {
         uint8 sellers = c.stage >= 3 ? Roles.CLOUD | Roles.PROVIDER | Roles.OPERATOR : Roles.CLOUD;
         held = _accounts[seller].roles;
         if (held & sellers == 0) return abi.encodeWithSelector(MissingRole.selector, seller, sellers, held);
-        for (uint256 i; i < operators.length;) {
-            address operator;
-            assembly ("memory-safe") {
-                // operators[i], i < length: validated as the decoder would (a dirty address reverts).
-                operator := calldataload(add(operators.offset, shl(5, i)))
-                if shr(160, operator) { revert(0, 0) }
-            }
+        for (uint256 i; i < n;) {
+            address operator = _billOperator(b, i);
             held = _accounts[operator].roles;
             if (held & Roles.OPERATOR != Roles.OPERATOR) {
                 return abi.encodeWithSelector(MissingRole.selector, operator, Roles.OPERATOR, held);
@@ -476,13 +523,13 @@ contract Market is IMarket, IMarketSync, Escrow {
         return "";
     }
 
-    /// @dev The node fits the order and the bill is exact (Splits); returns the bill's total.
-    function _checkBill(Order memory order, Bill calldata bill, uint256 state, uint256 price, uint16 feeBps)
+    /// @dev The node fits the order and the bill at `b` is exact (Splits); returns the bill's total.
+    function _checkBill(Order memory order, uint256 b, uint256 state, uint256 price, uint16 feeBps)
         private
         pure
         returns (bytes memory, uint256 total)
     {
-        uint256 nodeId = bill.nodeId;
+        uint256 nodeId = _billNodeId(b);
         if (price > order.maxPricePerCuHour) {
             return (abi.encodeWithSelector(PriceAboveLimit.selector, nodeId, price, order.maxPricePerCuHour), 0);
         }
@@ -497,24 +544,19 @@ contract Market is IMarket, IMarketSync, Escrow {
 
         uint256 mcu = uint256(order.logicMcu) + order.parallelMcu + order.neuralMcu;
         uint256 computeFee = Splits.computeFee(price, mcu, order.duration);
-        if (bill.computeFee != computeFee) {
-            return (abi.encodeWithSelector(ComputeFeeMismatch.selector, computeFee, bill.computeFee), 0);
-        }
+        uint256 billed = _word(b + 32, 16);
+        if (billed != computeFee) return (abi.encodeWithSelector(ComputeFeeMismatch.selector, computeFee, billed), 0);
         uint256 platformFee = Splits.platformFee(computeFee, feeBps);
-        if (bill.platformFee != platformFee) {
-            return (abi.encodeWithSelector(PlatformFeeMismatch.selector, platformFee, bill.platformFee), 0);
-        }
+        billed = _word(b + 48, 16);
+        if (billed != platformFee) return (abi.encodeWithSelector(PlatformFeeMismatch.selector, platformFee, billed), 0);
         total = computeFee + platformFee;
+        uint256 n = _transitCount(b);
         assembly ("memory-safe") {
-            // The fees, as located (and bounds-checked) by the accessors in _tryMatch; each item
-            // validated as the decoder would (a dirty uint128 reverts). At most MAX_TRANSIT fees below
-            // 2**128 each and two fees below 2**128: the sum cannot overflow.
-            let fees := add(bill, calldataload(add(bill, 0x80)))
-            let end := add(fees, shl(5, add(calldataload(fees), 1)))
-            for { let p := add(fees, 0x20) } lt(p, end) { p := add(p, 0x20) } {
-                let fee := calldataload(p)
-                if shr(128, fee) { revert(0, 0) }
-                total := add(total, fee)
+            // The n fees (16 bytes each) after the n operators. At most MAX_TRANSIT fees below 2**128 and two
+            // fees below 2**128: the sum cannot overflow.
+            let p := add(b, add(BILL_HEAD_BYTES, mul(20, n)))
+            for { let e := add(p, shl(4, n)) } lt(p, e) { p := add(p, 16) } {
+                total := add(total, shr(128, calldataload(p)))
             }
         }
         if (total > order.maxTotal) return (abi.encodeWithSelector(BillAboveLimit.selector, total, order.maxTotal), 0);
@@ -525,19 +567,20 @@ contract Market is IMarket, IMarketSync, Escrow {
         return abi.encodeWithSelector(NodeDoesNotFit.selector, nodeId, what, has, needs);
     }
 
-    /// @dev The buyer's signature of `id`: an ECDSA signature (r | s | v, 65 bytes, low s, as OpenZeppelin's
-    ///  ECDSA.tryRecover requires) recovered from calldata with the ecrecover precompile, else an ERC-1271 signature when the buyer is a
-    ///  contract. Recovery comes first so an EOA buyer costs no EXTCODESIZE of a cold account (2,600 gas);
-    ///  a contract buyer cannot pass the ECDSA branch (nobody holds a key whose address is its address).
-    function _validSignature(address buyer, bytes32 id, bytes calldata signature) private view returns (bool) {
-        if (signature.length == 65) {
+    /// @dev The buyer's signature of `id` (calldata `sigAt`, `sigLen` bytes): an ECDSA signature (r | s | v,
+    ///  65 bytes, low s, as OpenZeppelin's ECDSA.tryRecover requires) recovered with the ecrecover
+    ///  precompile, else an ERC-1271 signature when the buyer is a contract. Recovery comes first so an EOA
+    ///  buyer costs no EXTCODESIZE of a cold account (2,600 gas); a contract buyer cannot pass the ECDSA
+    ///  branch (nobody holds a key whose address is its address).
+    function _validSignature(address buyer, bytes32 id, uint256 sigAt, uint256 sigLen) private view returns (bool) {
+        if (sigLen == 65) {
             bytes32 r;
             bytes32 s;
             uint8 v;
             assembly ("memory-safe") {
-                r := calldataload(signature.offset)
-                s := calldataload(add(signature.offset, 0x20))
-                v := byte(0, calldataload(add(signature.offset, 0x40)))
+                r := calldataload(sigAt)
+                s := calldataload(add(sigAt, 0x20))
+                v := byte(0, calldataload(add(sigAt, 0x40)))
             }
             // The upper half of s is refused (malleable), as OpenZeppelin's ECDSA does; ecrecover returns 0
             // for any other failure, which no buyer equals.
@@ -546,7 +589,13 @@ contract Market is IMarket, IMarketSync, Escrow {
                 if (recovered != address(0) && recovered == buyer) return true;
             }
         }
-        return buyer.code.length != 0 && SignatureChecker.isValidERC1271SignatureNow(buyer, id, signature);
+        if (buyer.code.length == 0) return false;
+        bytes calldata signature;
+        assembly ("memory-safe") {
+            signature.offset := sigAt
+            signature.length := sigLen
+        }
+        return SignatureChecker.isValidERC1271SignatureNow(buyer, id, signature);
     }
 
     function _revertWith(bytes memory failure) private pure {
@@ -555,100 +604,75 @@ contract Market is IMarket, IMarketSync, Escrow {
         }
     }
 
-    /// @dev Stores the deal's slot and emits Matched. Both are built in assembly from the calldata of the
-    ///  order and the bill (as Seaport and Permit2 hash from calldata): every word copied was already
-    ///  validated (the order when _matchValid decoded it, the bill's words by their accessors and the
-    ///  transit loops of _checkRoles and _checkBill; a dirty word reverts).
-    ///  The deal's hash is keccak256 of the canonical abi.encode(Deal), the same bytes the lifecycle calls
-    ///  hash: 13 head words (id, buyer, seller, nodeId, logicMcu, parallelMcu, neuralMcu, duration,
-    ///  valueless, computeFee, platformFee, offset of transitOperators = 0x1a0, offset of transitFees =
-    ///  0x1c0 + 32n), then n and the n operators, then n and the n fees.
-    ///  Matched's `deal` is the packed form of the same fields (see IMarket.Matched), written right after
-    ///  that encoding: 160 + 36n bytes instead of 19 + 2n ABI words, a third of the log's data gas.
-    function _record(address matcher, bytes32 id, Order calldata order, Bill calldata bill, address seller, bool valueless)
+    /// @dev Emits Matched with the deal packed (IMarket.Matched) and stores the deal's slot: its status,
+    ///  deadline and the top bits of keccak256(id ++ the packed deal), the bytes every later call passes
+    ///  back. The packing is built at the free memory pointer (not claimed) from the decoded order and the
+    ///  bill's calldata: the bill's tail (n, operators, fees) is the deal's tail, copied as is.
+    function _record(address matcher, bytes32 id, Order memory o, uint256 b, uint256 n, address seller, bool valueless)
         private
     {
-        Status status = order.autoAccept ? Status.Accepted : Status.Proposed;
-        uint40 deadline = uint40(block.timestamp) + (order.autoAccept ? startWindow : acceptWindow);
-        (bytes32 h, uint256 p, uint256 len) = _encodeDeal(id, order, bill, seller, valueless);
-        _slots[id] = _pack(uint256(h), status, deadline);
+        bool autoAccept = o.autoAccept;
+        Status status = autoAccept ? Status.Accepted : Status.Proposed;
+        uint40 deadline = uint40(block.timestamp) + (autoAccept ? startWindow : acceptWindow);
         bytes32 topic = Matched.selector;
+        uint256 h;
         assembly ("memory-safe") {
-            // The event's data (offset 0x20, length, packed bytes) right after the deal's encoding (p, len).
-            // Each field is stored left-aligned at q, so the next one overwrites the zeros that trail it.
-            let e := add(p, len)
+            // Event data at e: offset 0x20, length, the packed bytes at q. Each field is stored left-aligned
+            // (the shift drops any dirty high bits of a stack value), so the next one overwrites the zeros
+            // that trail it.
+            let e := mload(0x40)
             let q := add(e, 0x40)
-            mstore(q, shl(96, mload(add(p, 0x20)))) // buyer (clean: copied from a validated word)
-            mstore(add(q, 20), shl(96, mload(add(p, 0x40)))) // seller
-            mstore(add(q, 40), shl(96, and(matcher, 0xffffffffffffffffffffffffffffffffffffffff)))
-            mstore(add(q, 60), mload(add(p, 0x60))) // nodeId
-            mstore(add(q, 92), shl(192, mload(add(p, 0x80)))) // logicMcu
-            mstore(add(q, 100), shl(192, mload(add(p, 0xa0)))) // parallelMcu
-            mstore(add(q, 108), shl(192, mload(add(p, 0xc0)))) // neuralMcu
-            mstore(add(q, 116), shl(224, mload(add(p, 0xe0)))) // duration
-            mstore(add(q, 120), shl(248, mload(add(p, 0x100)))) // valueless
-            mstore(add(q, 121), shl(128, mload(add(p, 0x120)))) // computeFee
-            mstore(add(q, 137), shl(128, mload(add(p, 0x140)))) // platformFee
-            mstore(add(q, 153), shl(248, and(status, 0xff)))
-            mstore(add(q, 154), shl(216, and(deadline, 0xffffffffff)))
-            let n := mload(add(p, 0x1a0))
-            mstore(add(q, 159), shl(248, n))
-            let w := add(q, 160)
-            let src := add(p, 0x1c0)
-            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
-                mstore(w, shl(96, mload(add(src, shl(5, i))))) // operator i
-                w := add(w, 20)
-            }
-            src := add(src, add(0x20, shl(5, n))) // past the fees' length word
-            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
-                mstore(w, shl(128, mload(add(src, shl(5, i))))) // fee i
-                w := add(w, 16)
-            }
-            mstore(w, 0) // zero padding up to the next word
-            let packedLen := sub(w, q)
+            mstore(q, shl(96, mload(o))) // buyer
+            mstore(add(q, 20), shl(96, seller))
+            mstore(add(q, 40), shl(96, matcher))
+            mstore(add(q, 60), calldataload(b)) // nodeId
+            mstore(add(q, 92), shl(192, mload(add(o, 0x20)))) // logicMcu
+            mstore(add(q, 100), shl(192, mload(add(o, 0x40)))) // parallelMcu
+            mstore(add(q, 108), shl(192, mload(add(o, 0x60)))) // neuralMcu
+            mstore(add(q, 116), shl(224, mload(add(o, 0x100)))) // duration
+            mstore(add(q, 120), shl(248, iszero(iszero(valueless))))
+            calldatacopy(add(q, 121), add(b, 32), 32) // computeFee, platformFee
+            mstore(add(q, 153), shl(248, status))
+            mstore(add(q, 154), shl(216, deadline))
+            let len := add(DEAL_HEAD_BYTES, mul(36, n))
+            calldatacopy(add(q, 159), add(b, 64), add(1, mul(36, n))) // n, operators, fees
+            mstore(add(q, len), 0) // zero padding up to the next word
+            mstore(sub(q, 0x20), id)
+            h := keccak256(sub(q, 0x20), add(len, 0x20))
             mstore(e, 0x20)
-            mstore(add(e, 0x20), packedLen)
-            log2(e, add(0x40, and(add(packedLen, 31), not(31))), topic, id)
+            mstore(add(e, 0x20), len)
+            log2(e, add(0x40, and(add(len, 31), not(31))), topic, id)
+        }
+        _slots[id] = _pack(h, status, deadline);
+    }
+
+    /// @dev The bill at calldata `b`: its node, its number of transit operators, operator `i`.
+    function _billNodeId(uint256 b) private pure returns (uint256 nodeId) {
+        assembly ("memory-safe") {
+            nodeId := calldataload(b)
         }
     }
 
-    /// @dev Writes abi.encode(deal) at the free memory pointer (without claiming it) and hashes it.
-    function _encodeDeal(bytes32 id, Order calldata order, Bill calldata bill, address seller, bool valueless)
-        private
-        pure
-        returns (bytes32 h, uint256 p, uint256 len)
-    {
+    function _transitCount(uint256 b) private pure returns (uint256) {
+        return _word(b + 64, 1);
+    }
+
+    function _billOperator(uint256 b, uint256 i) private pure returns (address) {
+        return address(uint160(_word(b + BILL_HEAD_BYTES + 20 * i, 20)));
+    }
+
+    /// @dev The `size`-byte big-endian field at calldata offset `at`.
+    function _word(uint256 at, uint256 size) private pure returns (uint256 v) {
         assembly ("memory-safe") {
-            // Inline assembly sees the compiler's stack values, whose unused high bits may be dirty.
-            seller := and(seller, 0xffffffffffffffffffffffffffffffffffffffff)
-            valueless := iszero(iszero(valueless))
-            p := mload(0x40)
-            // The bill's arrays, located as the ABI decoder located them (and validated their items).
-            let ops := add(bill, calldataload(add(bill, 0x60)))
-            let fees := add(bill, calldataload(add(bill, 0x80)))
-            let n := calldataload(ops) // == the fees' length (checked)
-            len := add(0x1e0, shl(6, n))
-            mstore(p, id)
-            mstore(add(p, 0x20), calldataload(order)) // buyer
-            mstore(add(p, 0x40), seller)
-            mstore(add(p, 0x60), calldataload(bill)) // nodeId
-            calldatacopy(add(p, 0x80), add(order, 0x20), 0x60) // logicMcu, parallelMcu, neuralMcu
-            mstore(add(p, 0xe0), calldataload(add(order, 0x100))) // duration
-            mstore(add(p, 0x100), valueless)
-            calldatacopy(add(p, 0x120), add(bill, 0x20), 0x40) // computeFee, platformFee
-            mstore(add(p, 0x160), 0x1a0)
-            mstore(add(p, 0x180), add(0x1c0, shl(5, n)))
-            calldatacopy(add(p, 0x1a0), ops, add(0x20, shl(5, n))) // n, operators
-            calldatacopy(add(add(p, 0x1c0), shl(5, n)), fees, add(0x20, shl(5, n))) // n, fees
-            h := keccak256(p, len)
+            v := shr(sub(256, shl(3, size)), calldataload(at))
         }
     }
 
     // ------------------------------------------------------------ lifecycle
 
     /// @inheritdoc IMarket
-    function accept(Deal calldata deal) external override {
-        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+    function accept(bytes32 id, bytes calldata deal) external override {
+        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
         _only(id, _dealBuyer(deal));
         _expect(id, status, Status.Proposed);
         _before(id, deadline);
@@ -656,33 +680,33 @@ contract Market is IMarket, IMarketSync, Escrow {
     }
 
     /// @inheritdoc IMarket
-    function reject(Deal calldata deal) external override {
-        (bytes32 id,, Status status,) = _load(deal);
+    function reject(bytes32 id, bytes calldata deal) external override {
+        (, Status status,) = _load(id, deal);
         _only(id, _dealBuyer(deal));
         _expect(id, status, Status.Proposed);
-        _refundAndRelease(deal, id, false);
+        _refundAndRelease(id, deal, false);
     }
 
     /// @inheritdoc IMarket
-    function decline(Deal calldata deal) external override {
-        (bytes32 id,, Status status,) = _load(deal);
+    function decline(bytes32 id, bytes calldata deal) external override {
+        (, Status status,) = _load(id, deal);
         _only(id, _dealSeller(deal));
         _expect(id, status, Status.Accepted);
-        _refundAndRelease(deal, id, false);
+        _refundAndRelease(id, deal, false);
     }
 
     /// @inheritdoc IMarket
-    function start(Deal calldata deal) external override {
-        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+    function start(bytes32 id, bytes calldata deal) external override {
+        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
         _only(id, _dealSeller(deal));
         _expect(id, status, Status.Accepted);
         _before(id, deadline);
-        _move(id, h, Status.Started, uint40(block.timestamp) + _dealDuration(deal) + deliveryGrace);
+        _move(id, h, Status.Started, uint40(block.timestamp) + uint40(_field(deal, 116, 4)) + deliveryGrace);
     }
 
     /// @inheritdoc IMarket
-    function complete(Deal calldata deal, string calldata resultCid) external override {
-        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+    function complete(bytes32 id, bytes calldata deal, string calldata resultCid) external override {
+        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
         _only(id, _dealSeller(deal));
         _expect(id, status, Status.Started);
         _before(id, deadline);
@@ -692,17 +716,17 @@ contract Market is IMarket, IMarketSync, Escrow {
     }
 
     /// @inheritdoc IMarket
-    function settle(Deal calldata deal) external override {
-        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+    function settle(bytes32 id, bytes calldata deal) external override {
+        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
         _expect(id, status, Status.Completed);
         if (msg.sender != _dealBuyer(deal) && block.timestamp <= deadline) revert DeadlineNotReached(id, deadline);
         _move(id, h, Status.Settled, 0);
-        _payout(deal, id);
+        _payout(id, deal);
     }
 
     /// @inheritdoc IMarket
-    function dispute(Deal calldata deal) external override {
-        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+    function dispute(bytes32 id, bytes calldata deal) external override {
+        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
         _only(id, _dealBuyer(deal));
         _expect(id, status, Status.Completed);
         _before(id, deadline);
@@ -710,39 +734,39 @@ contract Market is IMarket, IMarketSync, Escrow {
     }
 
     /// @inheritdoc IMarket
-    function resolve(Deal calldata deal, bool sellerWins) external override {
-        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+    function resolve(bytes32 id, bytes calldata deal, bool sellerWins) external override {
+        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
         _requireRole(msg.sender, Roles.ARBITER);
         if (msg.sender == _dealBuyer(deal) || msg.sender == _dealSeller(deal)) revert Unauthorized(id, msg.sender, address(0));
         _expect(id, status, Status.Disputed);
         _before(id, deadline);
         if (sellerWins) {
             _move(id, h, Status.Settled, 0);
-            _payout(deal, id);
+            _payout(id, deal);
         } else {
             _move(id, h, Status.Refunded, 0);
-            _refund(deal, id);
-            _slash(deal, id);
+            _refund(id, deal);
+            _slash(id, deal);
         }
     }
 
     /// @inheritdoc IMarket
-    function timeout(Deal calldata deal) external override {
-        (bytes32 id, uint256 h, Status status, uint40 deadline) = _load(deal);
+    function timeout(bytes32 id, bytes calldata deal) external override {
+        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
         if (block.timestamp <= deadline) revert DeadlineNotReached(id, deadline);
         // Statuses compared with constants (slither's incorrect-equality false positive, as in _load).
         // slither-disable-next-line incorrect-equality
         if (status == Status.Proposed) {
-            _refundAndRelease(deal, id, false);
+            _refundAndRelease(id, deal, false);
             // slither-disable-next-line incorrect-equality
         } else if (status == Status.Accepted || status == Status.Started) {
             // The seller missed its start or delivery deadline.
-            _refundAndRelease(deal, id, true);
+            _refundAndRelease(id, deal, true);
             // slither-disable-next-line incorrect-equality
         } else if (status == Status.Disputed) {
             // The arbiter did not rule in time: the buyer gets its money back, nobody is slashed.
             _move(id, h, Status.Refunded, 0);
-            _refund(deal, id);
+            _refund(id, deal);
         } else {
             revert InvalidStatus(id, status);
         }
@@ -750,58 +774,43 @@ contract Market is IMarket, IMarketSync, Escrow {
 
     // ------------------------------------------------------------ internals
 
-    function _refundAndRelease(Deal calldata deal, bytes32 id, bool slash) private {
+    function _refundAndRelease(bytes32 id, bytes calldata deal, bool slash) private {
         _slots[id] = _pack(_slots[id], Status.Refunded, 0);
         emit DealStatusChanged(id, Status.Refunded, 0);
-        _refund(deal, id);
-        if (slash) _slash(deal, id);
+        _refund(id, deal);
+        if (slash) _slash(id, deal);
         _release(deal);
     }
 
     /// @dev Returns a deal's capacity to its node (paused and retired nodes too, so running deals finish).
-    function _release(Deal calldata deal) private {
-        uint256 nodeId = _dealNodeId(deal);
-        NodeWords storage n = _nodes[nodeId];
-        uint256 state = n.state;
-        uint256 cap = n.capacity;
-        uint64 logic = _dealLogicMcu(deal);
-        uint64 parallel = _dealParallelMcu(deal);
-        uint64 neural = _dealNeuralMcu(deal);
-        _checkRelease(nodeId, 0, logic, uint64(cap) - uint64(state & FREE_MASK));
-        _checkRelease(nodeId, 1, parallel, uint64(cap >> 64) - uint64((state >> 48) & FREE_MASK));
-        _checkRelease(nodeId, 2, neural, uint64(cap >> 128) - uint64((state >> 96) & FREE_MASK));
-        uint256 back = uint256(logic) | (uint256(parallel) << 48) | (uint256(neural) << 96);
+    ///  A deal returns exactly what it reserved, once (its status moves past the capacity-holding ones in
+    ///  the same call), and a node update keeps free = capacity - reserved, so free stays at most the
+    ///  capacity (< 2**48) without reading it: only a carry out of a field, which a bug would cause,
+    ///  is checked.
+    function _release(bytes calldata deal) private {
+        uint256 nodeId = _field(deal, 60, 32);
+        NodeWords storage node = _nodes[nodeId];
+        uint256 state = node.state;
+        uint256 back = _field(deal, 92, 8) | (_field(deal, 100, 8) << 48) | (_field(deal, 108, 8) << 96);
+        uint256 freed;
         unchecked {
-            // Each field's new free amount is at most its capacity (< 2**48): no carry across fields.
-            n.state = state + back;
+            freed = state + back;
         }
+        // A carry out of a 48-bit field flips the lowest bit of the next one in (state + back) ^ state ^ back.
+        if ((freed ^ state ^ back) & FIELD_CARRIES != 0) revert FreeCapacityOverflow(nodeId);
+        node.state = freed;
     }
 
-    function _checkRelease(uint256 nodeId, uint8 class, uint64 released, uint64 reserved) private pure {
-        if (released > reserved) revert ReleaseExceedsReserved(nodeId, class, released, reserved);
-    }
-
-    function _payout(Deal calldata deal, bytes32 id) private {
+    function _payout(bytes32 id, bytes calldata deal) private {
         uint256 transitTotal = 0;
         bool valueless = _dealValueless(deal);
-        uint256 computeFee = _dealComputeFee(deal);
-        uint256 platformFee = _dealPlatformFee(deal);
+        uint256 computeFee = _field(deal, 121, 16);
+        uint256 platformFee = _field(deal, 137, 16);
         if (!valueless) _credit(_dealSeller(deal), computeFee);
-        // The deal matched its stored hash (_load), so it is the canonical encoding of clean words: n
-        // operators from 0x1c0, then n and the n fees.
-        uint256 n;
-        assembly ("memory-safe") {
-            n := calldataload(add(deal, 0x1a0))
-        }
+        uint256 n = _dealTransitCount(deal);
         for (uint256 i; i < n;) {
-            address operator;
-            uint256 fee;
-            assembly ("memory-safe") {
-                let at := add(add(deal, 0x1c0), shl(5, i))
-                operator := calldataload(at)
-                fee := calldataload(add(at, add(0x20, shl(5, n))))
-            }
-            if (!valueless) _credit(operator, fee);
+            uint256 fee = _field(deal, DEAL_HEAD_BYTES + 20 * n + 16 * i, 16);
+            if (!valueless) _credit(address(uint160(_field(deal, DEAL_HEAD_BYTES + 20 * i, 20))), fee);
             unchecked {
                 // At most MAX_TRANSIT fees below 2**128 each.
                 transitTotal += fee;
@@ -812,11 +821,11 @@ contract Market is IMarket, IMarketSync, Escrow {
         emit Settled(id, computeFee, transitTotal, platformFee, valueless);
     }
 
-    function _refund(Deal calldata deal, bytes32 id) private {
+    function _refund(bytes32 id, bytes calldata deal) private {
         uint256 amount = 0;
         address buyer = _dealBuyer(deal);
         if (!_dealValueless(deal)) {
-            amount = dealTotal(deal);
+            amount = _dealTotal(deal);
             _credit(buyer, amount);
         }
         emit Refunded(id, buyer, amount);
@@ -824,98 +833,65 @@ contract Market is IMarket, IMarketSync, Escrow {
 
     /// @dev The seller forfeits up to the compute fee from its stake: half to the buyer, the rest
     ///  (with the odd unit) to the platform. Stage-1 deals move nothing.
-    function _slash(Deal calldata deal, bytes32 id) private {
+    function _slash(bytes32 id, bytes calldata deal) private {
         if (_dealValueless(deal)) return;
         address seller = _dealSeller(deal);
-        uint256 taken = _takeStake(seller, _dealComputeFee(deal));
+        uint256 taken = _takeStake(seller, _field(deal, 121, 16));
         (uint256 toBuyer, uint256 toPlatform) = Splits.slashShares(taken);
         if (toBuyer != 0) _credit(_dealBuyer(deal), toBuyer);
         if (toPlatform != 0) _accrueFees(toPlatform);
         emit Slashed(id, seller, toBuyer, toPlatform);
     }
 
-    function _load(Deal calldata deal) private view returns (bytes32 id, uint256 slot, Status status, uint40 deadline) {
-        id = deal.id;
+    /// @dev The deal's slot, after checking `deal` is the deal `id` recorded: keccak256(id ++ deal) must
+    ///  match the stored hash bits. Any other bytes (another length, another field) hash differently, so
+    ///  the fields read from `deal` afterwards are the ones Matched emitted.
+    function _load(bytes32 id, bytes calldata deal) private view returns (uint256 slot, Status status, uint40 deadline) {
         slot = _slots[id];
+        uint256 h;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, id)
+            calldatacopy(add(p, 0x20), deal.offset, deal.length)
+            h := keccak256(p, add(deal.length, 0x20))
+        }
         // A status compared with a constant (slither takes the hash's assembly for a balance).
         // slither-disable-next-line incorrect-equality
-        if (slot == 0 || slot & HASH_MASK != _hashOf(deal) & HASH_MASK) revert UnknownDeal(id);
+        if (slot == 0 || slot & HASH_MASK != h & HASH_MASK) revert UnknownDeal(id);
         status = Status(uint8(slot));
         deadline = uint40(slot >> 8);
     }
 
-    /// @dev keccak256(abi.encode(deal)), hashed straight from calldata (as Seaport and Permit2 do): the
-    ///  canonical encoding's length follows from the two array lengths read where the canonical encoding
-    ///  puts them. Any other encoding (other offsets, lengths, dirty bits) is a different byte string and
-    ///  so matches no stored hash; a matching one is exactly the canonical bytes the ABI decoder reads.
-    function _hashOf(Deal calldata deal) private pure returns (uint256 h) {
+    /// @dev The `size`-byte big-endian field at byte `offset` of a deal's packed bytes (IMarket.Matched).
+    ///  Only after _load proved the bytes, or with an offset inside them.
+    function _field(bytes calldata deal, uint256 offset, uint256 size) private pure returns (uint256 v) {
         assembly ("memory-safe") {
-            let n1 := calldataload(add(deal, 0x1a0))
-            let n2 := calldataload(add(add(deal, 0x1c0), shl(5, n1)))
-            let len := add(add(0x1e0, shl(5, n1)), shl(5, n2))
-            let p := mload(0x40)
-            calldatacopy(p, deal, len)
-            h := keccak256(p, len)
+            v := shr(sub(256, shl(3, size)), calldataload(add(deal.offset, offset)))
         }
     }
 
-    /// @dev The head words of a deal that matched its stored hash (_load): its calldata is the canonical
-    ///  encoding of clean words (hashed at match from validated values), so they are read by offset,
-    ///  without the accessors' re-validation. Only after _load (which returns the id).
-    function _at(Deal calldata deal, uint256 offset) private pure returns (uint256 w) {
-        assembly ("memory-safe") {
-            w := calldataload(add(deal, offset))
+    function _dealBuyer(bytes calldata deal) private pure returns (address) {
+        return address(uint160(_field(deal, 0, 20)));
+    }
+
+    function _dealSeller(bytes calldata deal) private pure returns (address) {
+        return address(uint160(_field(deal, 20, 20)));
+    }
+
+    function _dealValueless(bytes calldata deal) private pure returns (bool) {
+        return _field(deal, 120, 1) != 0;
+    }
+
+    function _dealTransitCount(bytes calldata deal) private pure returns (uint256) {
+        return _field(deal, 159, 1);
+    }
+
+    function _dealTotal(bytes calldata deal) private pure returns (uint256 total) {
+        total = _field(deal, 121, 16) + _field(deal, 137, 16);
+        uint256 n = _dealTransitCount(deal);
+        for (uint256 i; i < n; ++i) {
+            total += _field(deal, DEAL_HEAD_BYTES + 20 * n + 16 * i, 16);
         }
-    }
-
-    function _dealBuyer(Deal calldata deal) private pure returns (address) {
-        uint256 w = _at(deal, 0x20);
-        return address(uint160(w));
-    }
-
-    function _dealSeller(Deal calldata deal) private pure returns (address) {
-        uint256 w = _at(deal, 0x40);
-        return address(uint160(w));
-    }
-
-    function _dealNodeId(Deal calldata deal) private pure returns (uint256) {
-        uint256 w = _at(deal, 0x60);
-        return w;
-    }
-
-    function _dealLogicMcu(Deal calldata deal) private pure returns (uint64) {
-        uint256 w = _at(deal, 0x80);
-        return uint64(w);
-    }
-
-    function _dealParallelMcu(Deal calldata deal) private pure returns (uint64) {
-        uint256 w = _at(deal, 0xa0);
-        return uint64(w);
-    }
-
-    function _dealNeuralMcu(Deal calldata deal) private pure returns (uint64) {
-        uint256 w = _at(deal, 0xc0);
-        return uint64(w);
-    }
-
-    function _dealDuration(Deal calldata deal) private pure returns (uint32) {
-        uint256 w = _at(deal, 0xe0);
-        return uint32(w);
-    }
-
-    function _dealValueless(Deal calldata deal) private pure returns (bool) {
-        uint256 w = _at(deal, 0x100);
-        return w != 0;
-    }
-
-    function _dealComputeFee(Deal calldata deal) private pure returns (uint256) {
-        uint256 w = _at(deal, 0x120);
-        return w;
-    }
-
-    function _dealPlatformFee(Deal calldata deal) private pure returns (uint256) {
-        uint256 w = _at(deal, 0x140);
-        return w;
     }
 
     function _move(bytes32 id, uint256 slot, Status status, uint40 deadline) private {

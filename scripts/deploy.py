@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "backend"))
-from suanwang.chain.bill import unpack_deal  # stdlib and eth_utils only: brownie's env has both
+from suanwang.chain.bill import pack_bill, pack_entry, unpack_deal  # stdlib and eth_utils only: brownie's env has both
 
 ROLE_BITS = {"operator": 1, "cloud": 2, "provider": 4, "buyer": 8, "matcher": 16, "arbiter": 32}
 PLATFORM_FEE_BPS = 250
@@ -93,11 +93,23 @@ def make_order(buyer: str, expiry: int, **fields) -> tuple:
 
 
 def make_bill(order: tuple, node_id: int, price: int, fee_bps: int, transit=()) -> tuple:
-    """The exact IMarket.Bill the contract accepts for `order` on a node priced `price` per CU-hour."""
+    """The exact bill the contract accepts for `order` on a node priced `price` per CU-hour, as a tuple
+    (nodeId, computeFee, platformFee, transitOperators, transitFees); `packed_bill` packs it."""
     mcu = order[1] + order[2] + order[3]
     compute = price * mcu * order[8] // (1000 * 3600)
     platform = compute * fee_bps // 10_000
     return (node_id, compute, platform, [op for op, _ in transit], [fee for _, fee in transit])
+
+
+def packed_bill(bill: tuple) -> bytes:
+    """A make_bill tuple packed as Market.matchPosted takes it (suanwang.chain.bill.pack_bill)."""
+    return pack_bill(*bill)
+
+
+def entry(order: tuple, signature: bytes, bill: tuple) -> bytes:
+    """A Market.matchSigned / matchSignedBatch entry from make_order and make_bill tuples and the signature;
+    a batch takes entries concatenated: b"".join(entries)."""
+    return pack_entry(order, signature, packed_bill(bill))
 
 
 def sign_order(market, order: tuple, private_key: str) -> bytes:
@@ -128,12 +140,6 @@ def typed_order(market, order: tuple, chain_id: int) -> dict:
     }
 
 
-DEAL_FIELDS = (
-    "id", "buyer", "seller", "nodeId", "logicMcu", "parallelMcu", "neuralMcu", "duration", "valueless", "computeFee",
-    "platformFee", "transitOperators", "transitFees",
-)
-
-
 def matched_of(tx, index: int = 0) -> dict:
     """The fields of a transaction's `index`-th Matched event, unpacked (suanwang.chain.bill.unpack_deal): the
     Deal's, plus matcher, status and deadline."""
@@ -141,20 +147,11 @@ def matched_of(tx, index: int = 0) -> dict:
     return unpack_deal(str(event["id"]), bytes.fromhex(str(event["deal"])[2:]))
 
 
-def deal_of(tx) -> tuple:
-    """The IMarket.Deal of a match, from its Matched event, as a plain tuple to pass back."""
-    fields = matched_of(tx)
-    return tuple(to_plain(fields[name]) for name in DEAL_FIELDS)
-
-
-def to_plain(value):
-    if isinstance(value, (list, tuple)):
-        return tuple(to_plain(v) for v in value) if not isinstance(value, list) else [to_plain(v) for v in value]
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    return str(value)
+def deal_of(tx, index: int = 0) -> tuple[str, bytes]:
+    """(id, deal) of a transaction's `index`-th Matched event: what every lifecycle call takes back
+    (`market.start(*deal, {...})`), the packed bytes verbatim."""
+    event = tx.events["Matched"][index]
+    return str(event["id"]), bytes.fromhex(str(event["deal"])[2:])
 
 
 def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict:

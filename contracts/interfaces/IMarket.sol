@@ -12,9 +12,19 @@ import {INodeRegistry} from "./INodeRegistry.sol";
 ///  -> Settled by the buyer's confirmation or after the dispute window, or Disputed and resolved by an
 ///     arbiter either way. Every non-final state has a deadline; `timeout` returns funds and capacity
 ///     (and slashes a seller that missed its start or delivery deadline).
-/// @dev To keep each step cheap a deal is stored as one slot: status (bits 0-7), the current deadline
-///  (bits 8-47) and the top 208 bits of keccak256(abi.encode(deal)). Every later call passes the Deal
-///  back (it is in the Matched event) and the contract checks it against the stored hash.
+/// @dev To keep each step cheap, matches and deals travel packed (big-endian, no padding between fields)
+///  instead of as ABI structs, whose words are mostly zero bytes:
+///  - an entry of matchSigned / matchSignedBatch is the order (111 bytes: buyer 20 | logicMcu 8 |
+///    parallelMcu 8 | neuralMcu 8 | memoryMib 4 | gpuModel 2 | gpuCount 2 | minTier 1 | duration 4 |
+///    maxPricePerCuHour 16 | maxTotal 16 | maxLatencyMs 4 | minBandwidthMbps 4 | autoAccept 1 | expiry 5 |
+///    nonce 8, the Order's fields in order), the signature's length (2) and the signature, then the bill;
+///  - a bill is nodeId 32 | computeFee 16 | platformFee 16 | n 1 | n transit operators (20 each) | n transit
+///    fees (16 each): 65 + 36n bytes. computeFee = price * (logic+parallel+neural mCU) * duration /
+///    (1000 * 3600) and platformFee = computeFee * platformFeeBps / 10000, both rounded down; at most
+///    MAX_TRANSIT operators, each an OPERATOR member; the buyer pays compute + platform + every transit fee;
+///  - a deal is the `deal` bytes of its Matched event (layout there). A deal is stored as one slot: status
+///    (bits 0-7), the current deadline (bits 8-47) and the top 208 bits of keccak256(id ++ deal); every
+///    later call passes the id and the deal bytes back and the contract checks them against that hash.
 interface IMarket {
     /// @notice What a buyer asks for and the limits of what it will pay. Signed with EIP-712 (type
     ///  string in docs/contracts.md) or posted on chain. `maxLatencyMs` and `minBandwidthMbps` are the
@@ -36,32 +46,6 @@ interface IMarket {
         bool autoAccept; // accept any bill within these limits without another signature
         uint40 expiry; // unix time after which the order cannot be matched
         uint64 nonce; // distinguishes otherwise equal orders
-    }
-
-    /// @notice The bill a matcher proposes for an order on a node.
-    struct Bill {
-        uint256 nodeId;
-        uint128 computeFee; // = price * (logic+parallel+neural mCU) * duration / (1000 * 3600), rounded down
-        uint128 platformFee; // = computeFee * platformFeeBps / 10000, rounded down
-        address[] transitOperators; // the operators whose domains the network path crosses
-        uint128[] transitFees; // one per operator
-    }
-
-    /// @notice A matched order: everything later steps need, committed by hash.
-    struct Deal {
-        bytes32 id; // the order's EIP-712 digest
-        address buyer;
-        address seller; // the node's owner at match time
-        uint256 nodeId;
-        uint64 logicMcu;
-        uint64 parallelMcu;
-        uint64 neuralMcu;
-        uint32 duration;
-        bool valueless; // matched in stage 1: recorded, no tokens move
-        uint128 computeFee;
-        uint128 platformFee;
-        address[] transitOperators;
-        uint128[] transitFees;
     }
 
     enum Status {
@@ -103,7 +87,7 @@ interface IMarket {
     error PriceAboveLimit(uint256 nodeId, uint256 price, uint256 maxPrice);
     /// @notice The node does not meet the order's memory, GPU or tier requirement: `what` names it.
     error NodeDoesNotFit(uint256 nodeId, string what, uint256 has, uint256 needs);
-    /// @notice The transit lists differ in length or exceed the maximum `max`.
+    /// @notice The bill names more transit operators than `max` (operators == fees in a packed bill).
     error InvalidTransit(uint256 operators, uint256 fees, uint256 max);
     /// @notice The order asks for no compute or no time.
     error EmptyOrder(bytes32 id);
@@ -119,8 +103,11 @@ interface IMarket {
     error InsufficientCapacity(uint256 nodeId, uint8 class, uint64 requested, uint64 free);
     /// @notice A node update would leave class `class` of node `nodeId` below its `reserved` mCU.
     error CapacityBelowReserved(uint256 nodeId, uint8 class, uint64 capacity, uint64 reserved);
-    /// @notice A release larger than what is reserved (a market bug).
-    error ReleaseExceedsReserved(uint256 nodeId, uint8 class, uint64 released, uint64 reserved);
+    /// @notice Returning a deal's capacity would carry node `nodeId`'s free capacity of some class past
+    ///  2**48 - 1 (a market bug: a deal returns exactly what it reserved, once).
+    error FreeCapacityOverflow(uint256 nodeId);
+    /// @notice Packed match entry `index` does not fit its bytes (cut short, or bytes left after it).
+    error InvalidEntry(uint256 index);
 
     /// @notice Emitted when a buyer posts an order on chain, locking `locked`.
     event OrderPosted(bytes32 indexed id, address indexed buyer, Order order, uint256 locked);
@@ -130,9 +117,8 @@ interface IMarket {
     ///  buyer (20 bytes) | seller (20) | matcher (20) | nodeId (32) | logicMcu (8) | parallelMcu (8) |
     ///  neuralMcu (8) | duration (4) | valueless (1) | computeFee (16) | platformFee (16) | status (1) |
     ///  deadline (5) | n (1) | n transit operators (20 each) | n transit fees (16 each): 160 + 36n bytes.
-    ///  With `id` these are the Deal's fields (same names) that every later call passes back:
-    ///  Deal(id, buyer, seller, nodeId, logicMcu, parallelMcu, neuralMcu, duration, valueless, computeFee,
-    ///  platformFee, transitOperators, transitFees); `status` and `deadline` are the deal's first.
+    ///  Every later call of the deal passes `id` and these bytes back verbatim; `status` and `deadline` are
+    ///  the deal's first (its current ones are in the contract: statusOf).
     event Matched(bytes32 indexed id, bytes deal);
     /// @notice Emitted for each match of a batch that failed, with the revert data of the failure.
     event MatchFailed(bytes32 indexed id, uint256 index, bytes reason);
@@ -156,30 +142,39 @@ interface IMarket {
     /// @notice Returns a posted order's lock after its expiry. Anyone.
     function expireOrder(Order calldata order, uint256 locked) external;
 
-    /// @notice Matches a buyer-signed order (EIP-712) with `bill`, drawing on the buyer's deposit. Matcher only.
-    function matchSigned(Order calldata order, bytes calldata signature, Bill calldata bill) external returns (bytes32 id);
-    /// @notice Matches a posted order. Matcher only.
-    function matchPosted(Order calldata order, uint256 locked, Bill calldata bill) external returns (bytes32 id);
+    /// @notice Matches a buyer-signed order (EIP-712) with its bill, drawing on the buyer's deposit. Matcher only.
+    /// @param entry the packed order, signature and bill (layout above); nothing may follow it.
+    /// @return id the order's EIP-712 digest, also the deal's id.
+    function matchSigned(bytes calldata entry) external returns (bytes32 id);
+    /// @notice Matches many signed orders in one transaction; each succeeds or fails on its own (a failure
+    ///  emits MatchFailed with the revert data matchSigned would have reverted with). Matcher only (checked
+    ///  per match); the matcher's role, the stage and the fee are read once per batch. An entry that does
+    ///  not fit its bytes reverts the whole batch (InvalidEntry: the next entry cannot be found).
+    /// @param entries packed entries (layout above), back to back.
+    /// @return matched how many succeeded.
+    function matchSignedBatch(bytes calldata entries) external returns (uint256 matched);
+    /// @notice Matches a posted order with a packed `bill` (layout above; `locked` from OrderPosted). Matcher only.
+    function matchPosted(Order calldata order, uint256 locked, bytes calldata bill) external returns (bytes32 id);
 
-    /// @notice The buyer accepts a proposed bill.
-    function accept(Deal calldata deal) external;
+    /// @notice The buyer accepts a proposed bill. `deal` is the deal's Matched bytes, here and below.
+    function accept(bytes32 id, bytes calldata deal) external;
     /// @notice The buyer rejects a proposed bill: refund and capacity release.
-    function reject(Deal calldata deal) external;
+    function reject(bytes32 id, bytes calldata deal) external;
     /// @notice The seller declines an accepted deal before starting: refund and capacity release, no slash.
-    function decline(Deal calldata deal) external;
+    function decline(bytes32 id, bytes calldata deal) external;
     /// @notice The seller starts the work.
-    function start(Deal calldata deal) external;
+    function start(bytes32 id, bytes calldata deal) external;
     /// @notice The seller reports completion with the result's content id; capacity is released.
-    function complete(Deal calldata deal, string calldata resultCid) external;
+    function complete(bytes32 id, bytes calldata deal, string calldata resultCid) external;
     /// @notice Pays out a completed deal: by the buyer (confirmation) any time, by anyone after the dispute window.
-    function settle(Deal calldata deal) external;
+    function settle(bytes32 id, bytes calldata deal) external;
     /// @notice The buyer disputes a completed deal within the dispute window.
-    function dispute(Deal calldata deal) external;
+    function dispute(bytes32 id, bytes calldata deal) external;
     /// @notice An arbiter (not a party) rules on a disputed deal: pay the seller, or refund the buyer and slash.
-    function resolve(Deal calldata deal, bool sellerWins) external;
+    function resolve(bytes32 id, bytes calldata deal, bool sellerWins) external;
     /// @notice After the deadline of a Proposed, Accepted, Started or Disputed deal: refunds the buyer,
     ///  releases capacity, and slashes the seller when it missed its start or delivery deadline. Anyone.
-    function timeout(Deal calldata deal) external;
+    function timeout(bytes32 id, bytes calldata deal) external;
 
     /// @notice The status and current deadline of order or deal `id`.
     function statusOf(bytes32 id) external view returns (Status status, uint40 deadline);

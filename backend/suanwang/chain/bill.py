@@ -33,14 +33,10 @@ class Bill:
     def total(self) -> int:
         return self.compute_fee + self.platform_fee + sum(self.transit_fees)
 
-    def as_struct(self) -> dict[str, Any]:
-        return {
-            "nodeId": self.node_id,
-            "computeFee": self.compute_fee,
-            "platformFee": self.platform_fee,
-            "transitOperators": list(self.transit_operators),
-            "transitFees": list(self.transit_fees),
-        }
+    def packed(self) -> bytes:
+        """The bill as Market takes it (IMarket: nodeId 32 | computeFee 16 | platformFee 16 | n 1 | n operators
+        20 each | n fees 16 each)."""
+        return pack_bill(self.node_id, self.compute_fee, self.platform_fee, self.transit_operators, self.transit_fees)
 
 
 def make_bill(
@@ -55,6 +51,75 @@ def make_bill(
     return Bill(
         node_id, compute, platform_fee(compute, fee_bps), tuple(a for a, _ in transit), tuple(f for _, f in transit)
     )
+
+
+# Market's packed order (IMarket): the Order's fields in order, each exactly its type's width.
+_PACKED_ORDER = (
+    ("buyer", 20),
+    ("logicMcu", 8),
+    ("parallelMcu", 8),
+    ("neuralMcu", 8),
+    ("memoryMib", 4),
+    ("gpuModel", 2),
+    ("gpuCount", 2),
+    ("minTier", 1),
+    ("duration", 4),
+    ("maxPricePerCuHour", 16),
+    ("maxTotal", 16),
+    ("maxLatencyMs", 4),
+    ("minBandwidthMbps", 4),
+    ("autoAccept", 1),
+    ("expiry", 5),
+    ("nonce", 8),
+)
+MAX_SIGNATURE_BYTES = 2**16 - 1
+
+
+def _field_bytes(name: str, value: Any, size: int) -> bytes:
+    """One packed field, big-endian: an address (hex string or bytes), a bool or an unsigned integer."""
+    if size == 20:
+        raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
+        if len(raw) != 20:
+            raise ValueError(f"{name} must be a 20-byte address, got {value!r}")
+        return raw
+    number = int(value)
+    if not 0 <= number < 1 << (8 * size):
+        raise ValueError(f"{name} must fit in {8 * size} unsigned bits, got {number}")
+    return number.to_bytes(size, "big")
+
+
+def pack_order(order: Mapping[str, Any] | Sequence[Any]) -> bytes:
+    """An Order (by field name, or the tuple in the Order's field order) packed as Market takes it."""
+    values = order if isinstance(order, Mapping) else dict(zip((n for n, _ in _PACKED_ORDER), order, strict=True))
+    return b"".join(_field_bytes(name, values[name], size) for name, size in _PACKED_ORDER)
+
+
+def pack_bill(
+    node_id: int, compute: int, platform: int, operators: Sequence[str], fees: Sequence[int]
+) -> bytes:
+    """A bill packed as Market takes it (IMarket): nodeId 32 | computeFee 16 | platformFee 16 | n 1 | n
+    operators | n fees."""
+    head = _field_bytes("nodeId", node_id, 32) + _field_bytes("computeFee", compute, 16)
+    return head + _field_bytes("platformFee", platform, 16) + _transit_tail(operators, fees)
+
+
+def _transit_tail(operators: Sequence[str], fees: Sequence[int]) -> bytes:
+    """n 1 | n operators (20 bytes each) | n fees (16 each): the end of a packed bill and of a packed deal."""
+    if len(operators) != len(fees) or len(operators) > 255:
+        raise ValueError(f"one fee per transit operator (at most 255) is needed: {len(operators)} and {len(fees)}")
+    return (
+        bytes([len(operators)])
+        + b"".join(_field_bytes("transitOperators", a, 20) for a in operators)
+        + b"".join(_field_bytes("transitFees", f, 16) for f in fees)
+    )
+
+
+def pack_entry(order: Mapping[str, Any] | Sequence[Any], signature: bytes, bill: bytes) -> bytes:
+    """One matchSigned / matchSignedBatch entry: the packed order, the signature's length (2 bytes), the
+    signature, the packed bill."""
+    if len(signature) > MAX_SIGNATURE_BYTES:
+        raise ValueError(f"a signature is at most {MAX_SIGNATURE_BYTES} bytes, got {len(signature)}")
+    return pack_order(order) + len(signature).to_bytes(2, "big") + bytes(signature) + bill
 
 
 # Market's Matched event packs the deal (IMarket.Matched): (field, bytes) in order, then n transit operators
@@ -99,3 +164,10 @@ def unpack_deal(deal_id: str, packed: bytes) -> dict[str, Any]:
     if at + 16 * n != len(packed):
         raise ValueError(f"a packed deal with {n} transit operators is {at + 16 * n} bytes, not {len(packed)}")
     return out
+
+
+def pack_deal(fields: Mapping[str, Any]) -> bytes:
+    """The inverse of unpack_deal: a deal's Matched bytes from its fields by name (matcher, status and
+    deadline included), the bytes every lifecycle call passes back."""
+    head = b"".join(_field_bytes(name, fields[name], size) for name, size in _PACKED_DEAL)
+    return head + _transit_tail(fields["transitOperators"], fields["transitFees"])

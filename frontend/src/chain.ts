@@ -154,19 +154,3 @@ export async function signTypedOrder(wallet: Wallet, typed: Record<string, unkno
   } as never);
 }
 
-/** The Deal tuple for a Market call, built in the ABI's field order from the API's struct. */
-export function dealArgument(d: DeploymentOut, functionName: string, struct: Record<string, unknown>) {
-  const abi = d.contracts.Market.abi as unknown as Abi;
-  const fn = abi.find((f) => f.type === 'function' && f.name === functionName) as
-    | { inputs: { components?: { name: string; type: string }[] }[] }
-    | undefined;
-  const components = fn?.inputs[0]?.components ?? [];
-  const out: Record<string, unknown> = {};
-  for (const c of components) {
-    const v = struct[c.name];
-    if (/^u?int\d*$/.test(c.type)) out[c.name] = BigInt(v as string);
-    else if (/^u?int\d*\[\]$/.test(c.type)) out[c.name] = (v as string[]).map((x) => BigInt(x));
-    else out[c.name] = v;
-  }
-  return out;
-}

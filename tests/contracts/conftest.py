@@ -15,11 +15,12 @@ from deploy import (  # noqa: F401
     ANVIL_KEYS,
     TIMING,
     deal_of,
+    entry,
     make_bill,
     make_order,
     matched_of,
+    packed_bill,
     sign_order,
-    to_plain,
 )
 
 
@@ -178,7 +179,7 @@ def matched(market, buyer, founder, network_team, accounts, new_order, node_id, 
             transit = [(founder.address, 3 * 10**17), (network_team.address, 2 * 10**17)]
         bill = make_bill(order, node_id, NODE_PRICE, federation.platformFeeBps(), transit)
         sig = sign_order(market, order, key_of(buyer, accounts))
-        tx = market.matchSigned(order, sig, bill, {"from": matcher or founder})
+        tx = market.matchSigned(entry(order, sig, bill), {"from": matcher or founder})
         return deal_of(tx), tx
 
     return _match

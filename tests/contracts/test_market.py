@@ -14,11 +14,13 @@ from conftest import (
     OPERATOR,
     PROVIDER,
     START_WINDOW,
+    entry,
     err,
     key_of,
     make_bill,
     make_spec,
     matched_of,
+    packed_bill,
     plain,
     sign_order,
 )
@@ -35,6 +37,11 @@ def status(market, deal):
     return int(market.statusOf(deal[0])[0])
 
 
+def _signed(market, order, key, node):
+    """A matchSigned entry: `order` signed with `key`, billed exactly on `node` without transit."""
+    return entry(order, sign_order(market, order, key), make_bill(order, node, NODE_PRICE, 250))
+
+
 def held(market, token):
     return int(token.balanceOf(market))
 
@@ -45,11 +52,11 @@ def held(market, token):
 def test_stage_one_records_allocation_without_moving_value(market, token, matched, cloud_team, buyer, registry,
                                                            node_id):
     deal, tx = matched()
-    assert deal[8] is True  # valueless
+    assert matched_of(tx)["valueless"] is True
     assert plain(registry.reservedOf(node_id)) == (1000, 1000, 1000)
-    market.start(deal, {"from": cloud_team})
-    market.complete(deal, CID, {"from": cloud_team})
-    tx = market.settle(deal, {"from": buyer})
+    market.start(*deal, {"from": cloud_team})
+    market.complete(*deal, CID, {"from": cloud_team})
+    tx = market.settle(*deal, {"from": buyer})
     assert plain(tx.events["Settled"].values()) == plain((deal[0], COMPUTE, sum(TRANSIT), PLATFORM, True))
     assert market.balanceOf(cloud_team) == 0 and held(market, token) == 0
     assert status(market, deal) == SETTLED
@@ -64,12 +71,12 @@ def test_full_lifecycle_pays_seller_transit_operators_and_platform(market, token
     deal, tx = matched()
     assert matched_of(tx)["status"] == ACCEPTED
     assert market.balanceOf(buyer) == 1000 * 10**18 - TOTAL
-    tx = market.start(deal, {"from": cloud_team})
+    tx = market.start(*deal, {"from": cloud_team})
     assert tx.events["DealStatusChanged"]["status"] == STARTED
-    tx = market.complete(deal, CID, {"from": cloud_team})
+    tx = market.complete(*deal, CID, {"from": cloud_team})
     assert tx.events["Completed"]["resultCid"] == CID
     assert plain(registry.reservedOf(node_id)) == (0, 0, 0)
-    tx = market.settle(deal, {"from": buyer})
+    tx = market.settle(*deal, {"from": buyer})
     assert plain(tx.events["Settled"].values()) == plain((deal[0], COMPUTE, sum(TRANSIT), PLATFORM, False))
     assert market.balanceOf(cloud_team) == COMPUTE
     assert market.balanceOf(founder) == TRANSIT[0]
@@ -87,11 +94,11 @@ def test_full_lifecycle_pays_seller_transit_operators_and_platform(market, token
 
 def test_settled_deal_cannot_settle_twice(market, stage2, matched, cloud_team, buyer):
     deal, _ = matched()
-    market.start(deal, {"from": cloud_team})
-    market.complete(deal, CID, {"from": cloud_team})
-    market.settle(deal, {"from": buyer})
+    market.start(*deal, {"from": cloud_team})
+    market.complete(*deal, CID, {"from": cloud_team})
+    market.settle(*deal, {"from": buyer})
     with brownie.reverts(err("InvalidStatus", deal[0], SETTLED)):
-        market.settle(deal, {"from": buyer})
+        market.settle(*deal, {"from": buyer})
 
 
 def test_typed_data_signature_from_a_wallet_is_accepted(market, stage2, new_order, buyer, accounts, node_id,
@@ -104,16 +111,19 @@ def test_typed_data_signature_from_a_wallet_is_accepted(market, stage2, new_orde
     signable = encode_typed_data(full_message=typed_order(market, order, chain.id))
     sig = Account.sign_message(signable, key_of(buyer, accounts)).signature
     bill = make_bill(order, node_id, NODE_PRICE, 250)
-    tx = market.matchSigned(order, sig, bill, {"from": founder})
+    tx = market.matchSigned(entry(order, sig, bill), {"from": founder})
     assert matched_of(tx)["buyer"] == buyer
 
 
 def test_deal_passed_back_must_match_the_stored_one(market, stage2, matched, cloud_team):
     deal, _ = matched()
-    forged = list(deal)
-    forged[9] = deal[9] * 2  # a bigger compute fee
+    compute_fee_at = 121  # IMarket.Matched: the packed deal's computeFee (16 bytes)
+    forged = bytearray(deal[1])
+    forged[compute_fee_at + 15] ^= 1
     with brownie.reverts(err("UnknownDeal", deal[0])):
-        market.start(tuple(forged), {"from": cloud_team})
+        market.start(deal[0], bytes(forged), {"from": cloud_team})
+    with brownie.reverts(err("UnknownDeal", deal[0])):
+        market.start(deal[0], deal[1] + b"\x00", {"from": cloud_team})
 
 
 # ------------------------------------------------------------------ acceptance
@@ -123,16 +133,16 @@ def test_buyer_accepts_a_proposed_bill(market, stage2, matched, buyer, cloud_tea
     deal, tx = matched(autoAccept=False)
     assert matched_of(tx)["status"] == PROPOSED
     with brownie.reverts(err("InvalidStatus", deal[0], PROPOSED)):
-        market.start(deal, {"from": cloud_team})
+        market.start(*deal, {"from": cloud_team})
     with brownie.reverts(err("Unauthorized", deal[0], cloud_team.address, buyer.address)):
-        market.accept(deal, {"from": cloud_team})
-    market.accept(deal, {"from": buyer})
+        market.accept(*deal, {"from": cloud_team})
+    market.accept(*deal, {"from": buyer})
     assert status(market, deal) == ACCEPTED
 
 
 def test_buyer_rejects_a_proposed_bill_and_is_refunded(market, stage2, matched, buyer, registry, node_id):
     deal, _ = matched(autoAccept=False)
-    tx = market.reject(deal, {"from": buyer})
+    tx = market.reject(*deal, {"from": buyer})
     assert tx.events["Refunded"]["amount"] == TOTAL
     assert market.balanceOf(buyer) == 1000 * 10**18
     assert plain(registry.reservedOf(node_id)) == (0, 0, 0)
@@ -145,12 +155,12 @@ def test_acceptance_after_deadline_is_refused(market, stage2, matched, buyer, ch
     chain.mine()
     deadline = int(market.statusOf(deal[0])[1])
     with brownie.reverts(err("DeadlinePassed", deal[0], deadline)):
-        market.accept(deal, {"from": buyer})
+        market.accept(*deal, {"from": buyer})
 
 
 def test_seller_declines_before_start_without_slash(market, stage2, matched, cloud_team, buyer):
     deal, _ = matched()
-    tx = market.decline(deal, {"from": cloud_team})
+    tx = market.decline(*deal, {"from": cloud_team})
     assert "Slashed" not in tx.events
     assert market.balanceOf(buyer) == 1000 * 10**18
     assert market.stakeOf(cloud_team) == MIN_STAKE[1]
@@ -165,19 +175,19 @@ def test_match_rejects_bad_bills(market, stage2, new_order, buyer, accounts, nod
     good = make_bill(order, node_id, NODE_PRICE, 250, [(founder.address, 1)])
     bad_compute = (good[0], good[1] + 1, good[2], good[3], good[4])
     with brownie.reverts(err("ComputeFeeMismatch", COMPUTE, COMPUTE + 1)):
-        market.matchSigned(order, sig, bad_compute, {"from": founder})
+        market.matchSigned(entry(order, sig, bad_compute), {"from": founder})
     bad_platform = (good[0], good[1], 0, good[3], good[4])
     with brownie.reverts(err("PlatformFeeMismatch", PLATFORM, 0)):
-        market.matchSigned(order, sig, bad_platform, {"from": founder})
+        market.matchSigned(entry(order, sig, bad_platform), {"from": founder})
     greedy = (good[0], good[1], good[2], [founder.address], [100 * 10**18])
     with brownie.reverts(err("BillAboveLimit", COMPUTE + PLATFORM + 100 * 10**18, 100 * 10**18)):
-        market.matchSigned(order, sig, greedy, {"from": founder})
-    lopsided = (good[0], good[1], good[2], [founder.address, network_team.address], [1])
-    with brownie.reverts(err("InvalidTransit", 2, 1, 8)):
-        market.matchSigned(order, sig, lopsided, {"from": founder})
+        market.matchSigned(entry(order, sig, greedy), {"from": founder})
+    crowded = (good[0], good[1], good[2], [founder.address] * 9, [1] * 9)
+    with brownie.reverts(err("InvalidTransit", 9, 9, 8)):
+        market.matchSigned(entry(order, sig, crowded), {"from": founder})
     not_operator = (good[0], good[1], good[2], [buyer.address], [1])
     with brownie.reverts(err("MissingRole", buyer.address, OPERATOR, BUYER)):
-        market.matchSigned(order, sig, not_operator, {"from": founder})
+        market.matchSigned(entry(order, sig, not_operator), {"from": founder})
 
 
 def test_match_rejects_orders_the_node_cannot_serve(market, stage2, new_order, buyer, accounts, node_id, founder):
@@ -193,12 +203,11 @@ def test_match_rejects_orders_the_node_cannot_serve(market, stage2, new_order, b
         order = new_order(**fields)
         sig = sign_order(market, order, key_of(buyer, accounts))
         with brownie.reverts(message):
-            market.matchSigned(order, sig, make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+            market.matchSigned(entry(order, sig, make_bill(order, node_id, NODE_PRICE, 250)), {"from": founder})
     order = new_order(logicMcu=0, parallelMcu=0, neuralMcu=0)
     oid = market.orderId(order)
     with brownie.reverts(err("EmptyOrder", oid)):
-        market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
-                           make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+        market.matchSigned(_signed(market, order, key_of(buyer, accounts), node_id), {"from": founder})
 
 
 def test_match_requires_matcher_and_buyer_signature(market, stage2, new_order, buyer, accounts, node_id, founder,
@@ -207,26 +216,25 @@ def test_match_requires_matcher_and_buyer_signature(market, stage2, new_order, b
     bill = make_bill(order, node_id, NODE_PRICE, 250)
     sig = sign_order(market, order, key_of(buyer, accounts))
     with brownie.reverts(err("MissingRole", cloud_team.address, MATCHER, CLOUD)):
-        market.matchSigned(order, sig, bill, {"from": cloud_team})
+        market.matchSigned(entry(order, sig, bill), {"from": cloud_team})
     forged = sign_order(market, order, key_of(cloud_team, accounts))
     with brownie.reverts(err("InvalidSignature", market.orderId(order), buyer.address)):
-        market.matchSigned(order, forged, bill, {"from": founder})
+        market.matchSigned(entry(order, forged, bill), {"from": founder})
 
 
 def test_signed_order_is_used_at_most_once(market, stage2, new_order, buyer, accounts, node_id, founder):
     order = new_order()
     bill = make_bill(order, node_id, NODE_PRICE, 250)
     sig = sign_order(market, order, key_of(buyer, accounts))
-    market.matchSigned(order, sig, bill, {"from": founder})
+    market.matchSigned(entry(order, sig, bill), {"from": founder})
     with brownie.reverts(err("OrderAlreadyUsed", market.orderId(order), ACCEPTED)):
-        market.matchSigned(order, sig, bill, {"from": founder})
+        market.matchSigned(entry(order, sig, bill), {"from": founder})
 
 
 def test_expired_order_is_refused(market, stage2, new_order, buyer, accounts, node_id, founder, chain):
     order = new_order(expiry=chain.time() - 10)
     with brownie.reverts(err("OrderExpired", market.orderId(order), order[14])):
-        market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
-                           make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+        market.matchSigned(_signed(market, order, key_of(buyer, accounts), node_id), {"from": founder})
 
 
 def test_buyer_without_deposit_is_refused(market, stage2, matched, buyer):
@@ -252,8 +260,7 @@ def test_cancelled_signed_order_cannot_be_matched(market, stage2, new_order, buy
     tx = market.cancelOrder(order, 0, {"from": buyer})
     assert tx.events["OrderCancelled"]["refunded"] == 0
     with brownie.reverts(err("OrderAlreadyUsed", market.orderId(order), CANCELLED)):
-        market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
-                           make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+        market.matchSigned(_signed(market, order, key_of(buyer, accounts), node_id), {"from": founder})
     with brownie.reverts(err("Unauthorized", market.orderId(order), founder.address, buyer.address)):
         market.cancelOrder(order, 0, {"from": founder})
 
@@ -270,11 +277,11 @@ def test_posted_order_locks_max_and_match_returns_the_excess(market, token, stag
     assert tx.events["OrderPosted"]["locked"] == 100 * 10**18
     assert held(market, token) == 100 * 10**18 + MIN_STAKE[1]
     bill = make_bill(order, node_id, NODE_PRICE, 250)
-    market.matchPosted(order, 100 * 10**18, bill, {"from": founder})
+    market.matchPosted(order, 100 * 10**18, packed_bill(bill), {"from": founder})
     assert market.balanceOf(buyer) == 100 * 10**18 - COMPUTE - PLATFORM
     assert status(market, (oid,)) == ACCEPTED
     with brownie.reverts(err("OrderAlreadyUsed", oid, ACCEPTED)):
-        market.matchPosted(order, 100 * 10**18, bill, {"from": founder})
+        market.matchPosted(order, 100 * 10**18, packed_bill(bill), {"from": founder})
 
 
 def test_posted_order_cancel_and_expiry_refund(market, stage2, new_order, buyer, founder, chain):
@@ -314,9 +321,9 @@ def test_timeout_of_proposed_deal_refunds_without_slash(market, stage2, matched,
     deal, _ = matched(autoAccept=False)
     deadline = int(market.statusOf(deal[0])[1])
     with brownie.reverts(err("DeadlineNotReached", deal[0], deadline)):
-        market.timeout(deal, {"from": founder})
+        market.timeout(*deal, {"from": founder})
     _advance(chain, ACCEPT_WINDOW)
-    tx = market.timeout(deal, {"from": founder})
+    tx = market.timeout(*deal, {"from": founder})
     assert "Slashed" not in tx.events
     assert market.balanceOf(buyer) == 1000 * 10**18
 
@@ -325,23 +332,23 @@ def test_seller_missing_start_is_slashed_half_to_buyer(market, stage2, matched, 
                                                        registry, node_id):
     deal, _ = matched()
     _advance(chain, START_WINDOW)
-    tx = market.timeout(deal, {"from": founder})
+    tx = market.timeout(*deal, {"from": founder})
     assert plain(tx.events["Slashed"].values()) == plain((deal[0], cloud_team, COMPUTE // 2, COMPUTE - COMPUTE // 2))
     assert market.balanceOf(buyer) == 1000 * 10**18 + COMPUTE // 2
     assert market.stakeOf(cloud_team) == MIN_STAKE[1] - COMPUTE
     assert plain(registry.reservedOf(node_id)) == (0, 0, 0)
     with brownie.reverts(err("InvalidStatus", deal[0], REFUNDED)):
-        market.timeout(deal, {"from": founder})
+        market.timeout(*deal, {"from": founder})
 
 
 def test_seller_missing_delivery_is_slashed(market, stage2, matched, buyer, cloud_team, chain, founder):
     deal, _ = matched()
-    market.start(deal, {"from": cloud_team})
+    market.start(*deal, {"from": cloud_team})
     _advance(chain, 3600 + DELIVERY_GRACE)
     deadline = int(market.statusOf(deal[0])[1])
     with brownie.reverts(err("DeadlinePassed", deal[0], deadline)):
-        market.complete(deal, CID, {"from": cloud_team})
-    tx = market.timeout(deal, {"from": founder})
+        market.complete(*deal, CID, {"from": cloud_team})
+    tx = market.timeout(*deal, {"from": founder})
     assert tx.events["Slashed"]["toBuyer"] == COMPUTE // 2
     assert market.balanceOf(buyer) == 1000 * 10**18 + COMPUTE // 2
 
@@ -349,7 +356,7 @@ def test_seller_missing_delivery_is_slashed(market, stage2, matched, buyer, clou
 def test_slash_is_capped_by_the_stake(market, stage2, matched, cloud_team, chain, founder, buyer):
     deal, _ = matched(duration=3600 * 100, maxTotal=10_000 * 10**18)  # compute fee 600 > stake 500
     _advance(chain, START_WINDOW)
-    tx = market.timeout(deal, {"from": founder})
+    tx = market.timeout(*deal, {"from": founder})
     assert tx.events["Slashed"]["toBuyer"] + tx.events["Slashed"]["toPlatform"] == MIN_STAKE[1]
     assert market.stakeOf(cloud_team) == 0
 
@@ -357,23 +364,23 @@ def test_slash_is_capped_by_the_stake(market, stage2, matched, cloud_team, chain
 def test_completed_deal_settles_by_anyone_after_the_dispute_window(market, stage2, matched, cloud_team, chain,
                                                                    founder):
     deal, _ = matched()
-    market.start(deal, {"from": cloud_team})
-    market.complete(deal, CID, {"from": cloud_team})
+    market.start(*deal, {"from": cloud_team})
+    market.complete(*deal, CID, {"from": cloud_team})
     deadline = int(market.statusOf(deal[0])[1])
     with brownie.reverts(err("DeadlineNotReached", deal[0], deadline)):
-        market.settle(deal, {"from": cloud_team})
+        market.settle(*deal, {"from": cloud_team})
     _advance(chain, DISPUTE_WINDOW)
-    market.settle(deal, {"from": cloud_team})
+    market.settle(*deal, {"from": cloud_team})
     assert market.balanceOf(cloud_team) == COMPUTE
 
 
 def test_timeout_of_completed_deal_is_refused(market, stage2, matched, cloud_team, chain, founder):
     deal, _ = matched()
-    market.start(deal, {"from": cloud_team})
-    market.complete(deal, CID, {"from": cloud_team})
+    market.start(*deal, {"from": cloud_team})
+    market.complete(*deal, CID, {"from": cloud_team})
     _advance(chain, DISPUTE_WINDOW)
     with brownie.reverts(err("InvalidStatus", deal[0], COMPLETED)):
-        market.timeout(deal, {"from": founder})
+        market.timeout(*deal, {"from": founder})
 
 
 # ------------------------------------------------------------------ disputes
@@ -382,21 +389,21 @@ def test_timeout_of_completed_deal_is_refused(market, stage2, matched, cloud_tea
 @pytest.fixture
 def disputed(market, stage2, matched, cloud_team, buyer):
     deal, _ = matched()
-    market.start(deal, {"from": cloud_team})
-    market.complete(deal, CID, {"from": cloud_team})
-    market.dispute(deal, {"from": buyer})
+    market.start(*deal, {"from": cloud_team})
+    market.complete(*deal, CID, {"from": cloud_team})
+    market.dispute(*deal, {"from": buyer})
     assert status(market, deal) == DISPUTED
     return deal
 
 
 def test_arbiter_rules_for_the_seller(market, disputed, founder, cloud_team):
-    market.resolve(disputed, True, {"from": founder})
+    market.resolve(*disputed, True, {"from": founder})
     assert market.balanceOf(cloud_team) == COMPUTE
     assert status(market, disputed) == SETTLED
 
 
 def test_arbiter_rules_for_the_buyer_refunds_and_slashes(market, disputed, founder, buyer, cloud_team):
-    tx = market.resolve(disputed, False, {"from": founder})
+    tx = market.resolve(*disputed, False, {"from": founder})
     assert market.balanceOf(buyer) == 1000 * 10**18 + COMPUTE // 2
     assert tx.events["Slashed"]["toPlatform"] == COMPUTE - COMPUTE // 2
     assert status(market, disputed) == REFUNDED
@@ -405,18 +412,18 @@ def test_arbiter_rules_for_the_buyer_refunds_and_slashes(market, disputed, found
 
 def test_only_a_neutral_arbiter_resolves(market, disputed, buyer, network_team, federation, founder):
     with brownie.reverts(err("MissingRole", network_team.address, ARBITER, OPERATOR)):
-        market.resolve(disputed, True, {"from": network_team})
+        market.resolve(*disputed, True, {"from": network_team})
     federation.setRoles(buyer, BUYER | ARBITER, {"from": founder})
     with brownie.reverts(err("Unauthorized", disputed[0], buyer.address, "0x" + "00" * 20)):
-        market.resolve(disputed, False, {"from": buyer})
+        market.resolve(*disputed, False, {"from": buyer})
 
 
 def test_dispute_window_and_arbitration_timeout(market, disputed, chain, founder, buyer, cloud_team):
     _advance(chain, ARBITRATION_PERIOD)
     deadline = int(market.statusOf(disputed[0])[1])
     with brownie.reverts(err("DeadlinePassed", disputed[0], deadline)):
-        market.resolve(disputed, True, {"from": founder})
-    tx = market.timeout(disputed, {"from": founder})
+        market.resolve(*disputed, True, {"from": founder})
+    tx = market.timeout(*disputed, {"from": founder})
     assert "Slashed" not in tx.events
     assert market.balanceOf(buyer) == 1000 * 10**18
     assert market.stakeOf(cloud_team) == MIN_STAKE[1]
@@ -424,12 +431,12 @@ def test_dispute_window_and_arbitration_timeout(market, disputed, chain, founder
 
 def test_dispute_after_the_window_is_refused(market, stage2, matched, cloud_team, buyer, chain):
     deal, _ = matched()
-    market.start(deal, {"from": cloud_team})
-    market.complete(deal, CID, {"from": cloud_team})
+    market.start(*deal, {"from": cloud_team})
+    market.complete(*deal, CID, {"from": cloud_team})
     _advance(chain, DISPUTE_WINDOW)
     deadline = int(market.statusOf(deal[0])[1])
     with brownie.reverts(err("DeadlinePassed", deal[0], deadline)):
-        market.dispute(deal, {"from": buyer})
+        market.dispute(*deal, {"from": buyer})
 
 
 # ------------------------------------------------------------------ batch and races
@@ -442,9 +449,9 @@ def test_batch_matching_with_mixed_successes(market, stage2, new_order, buyer, a
         bill = make_bill(order, node_id, NODE_PRICE, 250)
         if n == 2:
             bill = (bill[0], bill[1] + 1, bill[2], bill[3], bill[4])  # a wrong bill: fails alone
-        entries.append((order, sign_order(market, order, key_of(buyer, accounts)), bill))
+        entries.append(entry(order, sign_order(market, order, key_of(buyer, accounts)), bill))
     entries.append(entries[0])  # the same signed order again: fails alone
-    tx = market.matchSignedBatch(entries, {"from": founder})
+    tx = market.matchSignedBatch(b"".join(entries), {"from": founder})
     assert tx.return_value == 3
     failed = tx.events["MatchFailed"]
     assert [int(f["index"]) for f in failed] == [2, 4]
@@ -452,47 +459,49 @@ def test_batch_matching_with_mixed_successes(market, stage2, new_order, buyer, a
     assert market.balanceOf(buyer) == 1000 * 10**18 - 3 * (COMPUTE + PLATFORM)
 
 
-@pytest.mark.parametrize("batch", [False, True])
-@pytest.mark.parametrize("word", ["fee", "operator"])
-def test_dirty_transit_words_revert_like_the_decoder(market, stage2, new_order, buyer, accounts, node_id, founder,
-                                                      network_team, batch, word):
-    # The bill's transit items are read in assembly: a word with dirty high bits reverts the call, as the
-    # compiler's calldata accessors did (the deal's hash and Matched never see an unvalidated word).
-    fee = 2 * 10**17 + 7
-    order = new_order(nonce=77)
-    bill = make_bill(order, node_id, NODE_PRICE, 250, [(founder.address, 3 * 10**17), (network_team.address, fee)])
-    sig = sign_order(market, order, key_of(buyer, accounts))
-    clean = (market.matchSignedBatch.encode_input([(order, sig, bill)]) if batch
-             else market.matchSigned.encode_input(order, sig, bill))
-    target = f"{fee:064x}" if word == "fee" else network_team.address[2:].lower().rjust(64, "0")
-    at = clean.lower().find(target)
-    assert at > 0 and clean.lower().count(target) == 1
-    dirty = clean[:at] + "01" + clean[at + 2:]
-    with brownie.reverts():
-        founder.transfer(market.address, 0, data=dirty)
-    assert market.statusOf(market.orderId(order))[0] == 0  # nothing recorded
-    founder.transfer(market.address, 0, data=clean)  # the clean call matches
-    assert market.statusOf(market.orderId(order))[0] != 0
+def test_an_entry_that_does_not_fit_its_bytes_reverts(market, stage2, new_order, buyer, accounts, node_id, founder):
+    # The packed entry's lengths (signature, transit count) say where it ends: a cut-short entry or bytes
+    # after the last one revert the call with the entry's index (a batch cannot find the next entry).
+    entries = []
+    for nonce in (80, 81):
+        order = new_order(nonce=nonce)
+        entries.append(entry(order, sign_order(market, order, key_of(buyer, accounts)),
+                             make_bill(order, node_id, NODE_PRICE, 250, [(founder.address, 1)])))
+    with brownie.reverts(err("InvalidEntry", 0)):
+        market.matchSigned(entries[0][:-1], {"from": founder})
+    with brownie.reverts(err("InvalidEntry", 0)):
+        market.matchSigned(entries[0] + b"\x00", {"from": founder})
+    with brownie.reverts(err("InvalidEntry", 1)):
+        market.matchSignedBatch(entries[0] + entries[1][:-1], {"from": founder})
+    with brownie.reverts(err("InvalidEntry", 1)):
+        market.matchSignedBatch(entries[0] + entries[1][:100], {"from": founder})
+    tx = market.matchSignedBatch(entries[0] + entries[1], {"from": founder})
+    assert tx.return_value == 2
 
 
-def test_dirty_order_word_fails_alone_as_an_invalid_signature(market, stage2, new_order, buyer, accounts, node_id,
-                                                               founder):
-    # A signed order is decoded (every field validated) only after its signature held: a word with dirty
-    # high bits has another digest, so that entry fails alone as InvalidSignature and the batch goes on.
+def test_a_changed_order_byte_fails_alone_as_an_invalid_signature(market, stage2, new_order, buyer, accounts, node_id,
+                                                                   founder):
+    # The packed order is what the buyer signed only byte for byte: a changed field (here the network SLA,
+    # checked off chain, or an autoAccept byte other than 0 or 1) has another digest, so that entry fails
+    # alone as InvalidSignature and the batch goes on.
     order = new_order(nonce=78, minBandwidthMbps=987_654)
     other = new_order(nonce=79)
-    entries = [(o, sign_order(market, o, key_of(buyer, accounts)), make_bill(o, node_id, NODE_PRICE, 250))
-               for o in (order, other)]
-    clean = market.matchSignedBatch.encode_input(entries)
-    target = f"{987_654:064x}"
-    at = clean.lower().find(target)
-    assert at > 0 and clean.lower().count(target) == 1
-    tx = founder.transfer(market.address, 0, data=clean[:at] + "01" + clean[at + 2:])
+    third = new_order(nonce=82)
+    first, second, last = (_signed(market, o, key_of(buyer, accounts), node_id)
+                           for o in (order, other, third))
+    sla = (987_654).to_bytes(4, "big")
+    assert first.count(sla) == 1
+    changed = first.replace(sla, (987_655).to_bytes(4, "big"))
+    auto_accept_at = 97  # IMarket: the packed order's autoAccept byte
+    assert last[auto_accept_at] == 1
+    not_a_bool = last[:auto_accept_at] + b"\x02" + last[auto_accept_at + 1:]
+    tx = market.matchSignedBatch(changed + second + not_a_bool, {"from": founder})
     failed = tx.events["MatchFailed"]
-    assert [int(f["index"]) for f in failed] == [0]
-    reason = failed[0]["reason"]
-    reason = bytes.fromhex(reason[2:]) if isinstance(reason, str) else bytes(reason)
-    assert reason[:4] == bytes(brownie.web3.keccak(text="InvalidSignature(bytes32,address)"))[:4]
+    assert [int(f["index"]) for f in failed] == [0, 2]
+    for f in failed:
+        reason = f["reason"]
+        reason = bytes.fromhex(reason[2:]) if isinstance(reason, str) else bytes(reason)
+        assert reason[:4] == bytes(brownie.web3.keccak(text="InvalidSignature(bytes32,address)"))[:4]
     assert len(tx.events["Matched"]) == 1
     assert market.statusOf(market.orderId(order))[0] == 0
     assert market.statusOf(market.orderId(other))[0] != 0
@@ -506,11 +515,10 @@ def test_two_matchers_racing_for_the_same_capacity(market, stage2, federation, n
     big = dict(logicMcu=3000, parallelMcu=0, neuralMcu=0)
     a = new_order(nonce=1, **big)
     b = new_order(nonce=2, **big)
-    market.matchSigned(a, sign_order(market, a, key_of(buyer, accounts)), make_bill(a, node_id, NODE_PRICE, 250),
+    market.matchSigned(_signed(market, a, key_of(buyer, accounts), node_id),
                        {"from": founder})
     with brownie.reverts(err("InsufficientCapacity", node_id, 0, 3000, 1000)):
-        market.matchSigned(b, sign_order(market, b, key_of(buyer, accounts)),
-                           make_bill(b, node_id, NODE_PRICE, 250), {"from": second})
+        market.matchSigned(_signed(market, b, key_of(buyer, accounts), node_id), {"from": second})
 
 
 # ------------------------------------------------------------------ stage admission in trade
@@ -525,8 +533,7 @@ def test_stage_two_third_party_cloud_sells(market, stage2, federation, registry,
     market.deposit(MIN_STAKE[0], {"from": aliyun})
     market.stake(MIN_STAKE[0], {"from": aliyun})
     order = new_order()
-    tx = market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
-                            make_bill(order, node, NODE_PRICE, 250), {"from": founder})
+    tx = market.matchSigned(_signed(market, order, key_of(buyer, accounts), node), {"from": founder})
     assert matched_of(tx)["seller"] == aliyun
 
 
@@ -540,21 +547,18 @@ def test_stage_three_provider_sells_and_removed_seller_cannot(market, stage2, fe
     market.deposit(MIN_STAKE[0], {"from": lab})
     market.stake(MIN_STAKE[0], {"from": lab})
     order = new_order(nonce=1)
-    market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
-                       make_bill(order, node, NODE_PRICE, 250), {"from": founder})
+    market.matchSigned(_signed(market, order, key_of(buyer, accounts), node), {"from": founder})
     federation.remove(cloud_team, {"from": founder})
     order = new_order(nonce=2)
     with brownie.reverts(err("MissingRole", cloud_team.address, CLOUD | PROVIDER | OPERATOR, 0)):
-        market.matchSigned(order, sign_order(market, order, key_of(buyer, accounts)),
-                           make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+        market.matchSigned(_signed(market, order, key_of(buyer, accounts), node_id), {"from": founder})
 
 
 def test_stage_one_buyer_must_hold_buyer_role(market, new_order, accounts, node_id, founder, cloud_team):
     from deploy import make_order
     order = make_order(cloud_team.address, expiry=new_order()[14])
     with brownie.reverts(err("MissingRole", cloud_team.address, BUYER, CLOUD)):
-        market.matchSigned(order, sign_order(market, order, key_of(cloud_team, accounts)),
-                           make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+        market.matchSigned(_signed(market, order, key_of(cloud_team, accounts), node_id), {"from": founder})
 
 
 # ------------------------------------------------------------------ escrow
@@ -641,14 +645,16 @@ def test_domain_separator_and_deal_total(market, chain, matched):
     signable = encode_typed_data(full_message=typed_order(market, order, chain.id))
     assert bytes(market.domainSeparator()) == bytes(signable.header)
     deal, _ = matched()
-    assert market.dealTotal(deal) == TOTAL
+    assert market.dealTotal(deal[1]) == TOTAL
+    with brownie.reverts(err("InvalidEntry", 0)):
+        market.dealTotal(deal[1][:-1])
 
 
 def test_stage_one_posted_order_locks_nothing_and_is_matched(market, token, new_order, buyer, founder, node_id):
     order = new_order()
     tx = market.postOrder(order, {"from": buyer})
     assert tx.events["OrderPosted"]["locked"] == 0
-    tx = market.matchPosted(order, 0, make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+    tx = market.matchPosted(order, 0, packed_bill(make_bill(order, node_id, NODE_PRICE, 250)), {"from": founder})
     assert matched_of(tx)["valueless"] is True
     assert held(market, token) == 0
 
@@ -662,11 +668,11 @@ def test_paused_or_unknown_node_takes_no_match(market, registry, stage2, new_ord
     order = new_order()
     sig = sign_order(market, order, key_of(buyer, accounts))
     with brownie.reverts(err("InvalidNodeStatus", node_id, 2)):
-        market.matchSigned(order, sig, make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+        market.matchSigned(entry(order, sig, make_bill(order, node_id, NODE_PRICE, 250)), {"from": founder})
     with brownie.reverts(err("UnknownNode", 5)):
-        market.matchSigned(order, sig, make_bill(order, 5, NODE_PRICE, 250), {"from": founder})
+        market.matchSigned(entry(order, sig, make_bill(order, 5, NODE_PRICE, 250)), {"from": founder})
     registry.setPaused(node_id, False, {"from": cloud_team})
-    market.matchSigned(order, sig, make_bill(order, node_id, NODE_PRICE, 250), {"from": founder})
+    market.matchSigned(entry(order, sig, make_bill(order, node_id, NODE_PRICE, 250)), {"from": founder})
 
 
 def test_update_cannot_drop_capacity_below_reservations(market, registry, stage2, matched, cloud_team, founder,
@@ -676,8 +682,8 @@ def test_update_cannot_drop_capacity_below_reservations(market, registry, stage2
         registry.updateNode(node_id, make_spec(founder.address, parallel=10, price=NODE_PRICE), {"from": cloud_team})
     registry.updateNode(node_id, make_spec(founder.address, logic=9000, price=NODE_PRICE), {"from": cloud_team})
     assert plain(registry.reservedOf(node_id)) == (1000, 8000, 1000)
-    market.start(deal, {"from": cloud_team})
-    market.complete(deal, CID, {"from": cloud_team})
+    market.start(*deal, {"from": cloud_team})
+    market.complete(*deal, CID, {"from": cloud_team})
     assert plain(registry.reservedOf(node_id)) == (0, 0, 0)
 
 

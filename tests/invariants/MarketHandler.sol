@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {CheatCodes} from "./Vm.sol";
+import {CheatCodes, Vm} from "./Vm.sol";
 import {Federation} from "../../contracts/Federation.sol";
 import {NodeRegistry} from "../../contracts/NodeRegistry.sol";
 import {Market} from "../../contracts/Market.sol";
@@ -16,6 +16,31 @@ interface IMinter {
 /// @notice Drives the market through random sequences of every action by every actor, and keeps the
 ///  ghost state the invariants compare against. Counts the calls that did not revert, per function.
 contract MarketHandler is CheatCodes {
+    /// @dev A bill as the handler builds it; packed for the market by _packBill (IMarket's layout).
+    struct Bill {
+        uint256 nodeId;
+        uint128 computeFee;
+        uint128 platformFee;
+        address[] transitOperators;
+        uint128[] transitFees;
+    }
+
+    /// @dev A matched deal's fields (ghost state) and its Matched bytes, which every lifecycle call takes.
+    struct Deal {
+        bytes32 id;
+        address buyer;
+        address seller;
+        uint256 nodeId;
+        uint64 logicMcu;
+        uint64 parallelMcu;
+        uint64 neuralMcu;
+        bool valueless;
+        uint128 computeFee;
+        uint128 platformFee;
+        uint128[] transitFees;
+        bytes packed;
+    }
+
     Federation public immutable federation;
     NodeRegistry public immutable registry;
     Market public immutable market;
@@ -35,7 +60,7 @@ contract MarketHandler is CheatCodes {
     address[] public actors;
 
     // ---- ghosts
-    IMarket.Deal[] internal _deals;
+    Deal[] internal _deals;
     mapping(bytes32 id => bool) public open; // matched and not final
     mapping(bytes32 id => uint256) public finalizations; // times a deal reached a final state
     mapping(bytes32 id => uint256) public matchesOf; // times an order id was matched
@@ -49,7 +74,7 @@ contract MarketHandler is CheatCodes {
     // signed orders kept for replays
     IMarket.Order[] internal _usedOrders;
     bytes[] internal _usedSigs;
-    IMarket.Bill[] internal _usedBills;
+    Bill[] internal _usedBills;
     uint256 internal _nonce;
 
     mapping(string name => uint256) public okCalls;
@@ -163,7 +188,7 @@ contract MarketHandler is CheatCodes {
         });
     }
 
-    function _bill(IMarket.Order memory o, uint256 nodeId, uint256 seed) internal view returns (IMarket.Bill memory bill) {
+    function _bill(IMarket.Order memory o, uint256 nodeId, uint256 seed) internal view returns (Bill memory bill) {
         (INodeRegistry.NodeSpec memory spec,,) = registry.getNode(nodeId);
         uint256 mcu = uint256(o.logicMcu) + o.parallelMcu + o.neuralMcu;
         uint256 compute = spec.pricePerCuHour * mcu * o.duration / 3_600_000;
@@ -174,7 +199,7 @@ contract MarketHandler is CheatCodes {
             ops[i] = operators[(seed >> (8 + i)) % operators.length];
             fees[i] = uint128(bound(seed >> (16 + 8 * i), 0, 5e18));
         }
-        bill = IMarket.Bill({
+        bill = Bill({
             nodeId: nodeId,
             computeFee: uint128(compute),
             platformFee: uint128(compute * federation.platformFeeBps() / 10_000),
@@ -188,13 +213,43 @@ contract MarketHandler is CheatCodes {
         return abi.encodePacked(r, s, v);
     }
 
+    /// @dev IMarket's packed entry: the order's fields at their widths, the signature's length and the
+    ///  signature, the packed bill.
+    function _packEntry(IMarket.Order memory o, bytes memory sig, Bill memory bill) internal pure returns (bytes memory) {
+        bytes memory order = abi.encodePacked(
+            o.buyer, o.logicMcu, o.parallelMcu, o.neuralMcu, o.memoryMib, o.gpuModel, o.gpuCount, o.minTier, o.duration
+        );
+        order = abi.encodePacked(
+            order, o.maxPricePerCuHour, o.maxTotal, o.maxLatencyMs, o.minBandwidthMbps, o.autoAccept, o.expiry, o.nonce
+        );
+        return abi.encodePacked(order, uint16(sig.length), sig, _packBill(bill));
+    }
+
+    function _packBill(Bill memory bill) internal pure returns (bytes memory packed) {
+        uint256 n = bill.transitOperators.length;
+        packed = abi.encodePacked(bill.nodeId, bill.computeFee, bill.platformFee, uint8(n));
+        for (uint256 i; i < n; ++i) packed = abi.encodePacked(packed, bill.transitOperators[i]);
+        for (uint256 i; i < n; ++i) packed = abi.encodePacked(packed, bill.transitFees[i]);
+    }
+
+    /// @dev The Matched bytes of `id` among the logs recorded since vm.recordLogs (empty if none).
+    function _matchedBytes(Vm.Log[] memory logs, bytes32 id) internal view returns (bytes memory) {
+        for (uint256 i; i < logs.length; ++i) {
+            Vm.Log memory l = logs[i];
+            if (l.emitter == address(market) && l.topics.length == 2 && l.topics[0] == IMarket.Matched.selector
+                && l.topics[1] == id) return abi.decode(l.data, (bytes));
+        }
+        return "";
+    }
+
     function matchSigned(uint256 seed, uint256 nodeSeed, uint256 matcherSeed) external {
         (IMarket.Order memory o, uint256 key) = _order(seed);
-        IMarket.Bill memory bill = _bill(o, nodes[nodeSeed % nodes.length], seed >> 100);
+        Bill memory bill = _bill(o, nodes[nodeSeed % nodes.length], seed >> 100);
         bytes memory sig = _sign(o, key);
         vm.prank(matchers[matcherSeed % matchers.length]);
-        bytes32 id = market.matchSigned(o, sig, bill);
-        _recordMatch(id, o, bill);
+        vm.recordLogs();
+        bytes32 id = market.matchSigned(_packEntry(o, sig, bill));
+        _recordMatch(id, o, bill, _matchedBytes(vm.getRecordedLogs(), id));
         _usedOrders.push(o);
         _usedSigs.push(sig);
         _usedBills.push(bill);
@@ -206,35 +261,43 @@ contract MarketHandler is CheatCodes {
         require(_usedOrders.length != 0, "nothing to replay");
         index %= _usedOrders.length;
         IMarket.Order memory o = _usedOrders[index];
-        IMarket.Bill memory bill = _usedBills[index];
+        Bill memory bill = _usedBills[index];
         vm.prank(matchers[matcherSeed % matchers.length]);
-        bytes32 id = market.matchSigned(o, _usedSigs[index], bill);
-        _recordMatch(id, o, bill);
+        vm.recordLogs();
+        bytes32 id = market.matchSigned(_packEntry(o, _usedSigs[index], bill));
+        _recordMatch(id, o, bill, _matchedBytes(vm.getRecordedLogs(), id));
         ++okCalls["replaySigned"];
     }
 
     function matchBatch(uint256 seed, uint256 nodeSeed) external {
-        Market.SignedMatch[] memory batch = new Market.SignedMatch[](3);
+        IMarket.Order[] memory orders = new IMarket.Order[](3);
+        Bill[] memory bills = new Bill[](3);
+        bytes memory entries;
         for (uint256 i; i < 3; ++i) {
-            (IMarket.Order memory o, uint256 key) = _order(uint256(keccak256(abi.encode(seed, i))));
-            IMarket.Bill memory bill = _bill(o, nodes[(nodeSeed + i) % nodes.length], seed >> i);
-            batch[i] = Market.SignedMatch({order: o, signature: _sign(o, key), bill: bill});
+            uint256 key;
+            (orders[i], key) = _order(uint256(keccak256(abi.encode(seed, i))));
+            bills[i] = _bill(orders[i], nodes[(nodeSeed + i) % nodes.length], seed >> i);
+            entries = abi.encodePacked(entries, _packEntry(orders[i], _sign(orders[i], key), bills[i]));
         }
         vm.prank(matchers[seed % matchers.length]);
-        market.matchSignedBatch(batch);
+        vm.recordLogs();
+        market.matchSignedBatch(entries);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
         for (uint256 i; i < 3; ++i) {
-            bytes32 id = market.orderId(batch[i].order);
+            bytes32 id = market.orderId(orders[i]);
             (IMarket.Status st,) = market.statusOf(id);
-            if (st != IMarket.Status.None && matchesOf[id] == 0) _recordMatch(id, batch[i].order, batch[i].bill);
+            if (st != IMarket.Status.None && matchesOf[id] == 0) {
+                _recordMatch(id, orders[i], bills[i], _matchedBytes(logs, id));
+            }
         }
         ++okCalls["matchBatch"];
     }
 
-    function _recordMatch(bytes32 id, IMarket.Order memory o, IMarket.Bill memory bill) internal {
+    function _recordMatch(bytes32 id, IMarket.Order memory o, Bill memory bill, bytes memory packed) internal {
         if (++matchesOf[id] > 1) ++doubleMatches;
         matchedIds.push(id);
         (, address owner,) = registry.getNode(bill.nodeId);
-        IMarket.Deal memory d = IMarket.Deal({
+        Deal memory d = Deal({
             id: id,
             buyer: o.buyer,
             seller: owner,
@@ -242,12 +305,11 @@ contract MarketHandler is CheatCodes {
             logicMcu: o.logicMcu,
             parallelMcu: o.parallelMcu,
             neuralMcu: o.neuralMcu,
-            duration: o.duration,
             valueless: federation.stage() == 1,
             computeFee: bill.computeFee,
             platformFee: bill.platformFee,
-            transitOperators: bill.transitOperators,
-            transitFees: bill.transitFees
+            transitFees: bill.transitFees,
+            packed: packed
         });
         _deals.push(d);
         open[id] = true;
@@ -263,11 +325,11 @@ contract MarketHandler is CheatCodes {
     // campaign gets deep into the lifecycle), else any deal. A call that reverts reverts the handler
     // call, so Foundry's metrics (calls - reverts) count the non-reverting calls per function.
 
-    function _pick(uint256 seed, IMarket.Status want) internal view returns (IMarket.Deal memory) {
+    function _pick(uint256 seed, IMarket.Status want) internal view returns (Deal memory) {
         uint256 n = _deals.length;
         require(n != 0, "no deals yet");
         for (uint256 k; k < n; ++k) {
-            IMarket.Deal memory d = _deals[(seed + k) % n];
+            Deal memory d = _deals[(seed + k) % n];
             (IMarket.Status st,) = market.statusOf(d.id);
             if (st == want) return d;
         }
@@ -275,9 +337,9 @@ contract MarketHandler is CheatCodes {
     }
 
     function accept(uint256 seed) external {
-        IMarket.Deal memory d = _pick(seed, IMarket.Status.Proposed);
+        Deal memory d = _pick(seed, IMarket.Status.Proposed);
         vm.prank(d.buyer);
-        market.accept(d);
+        market.accept(d.id, d.packed);
         ++okCalls["accept"];
     }
 
@@ -290,30 +352,30 @@ contract MarketHandler is CheatCodes {
     }
 
     function start(uint256 seed) external {
-        IMarket.Deal memory d = _pick(seed, IMarket.Status.Accepted);
+        Deal memory d = _pick(seed, IMarket.Status.Accepted);
         vm.prank(d.seller);
-        market.start(d);
+        market.start(d.id, d.packed);
         ++okCalls["start"];
     }
 
     function complete(uint256 seed) external {
-        IMarket.Deal memory d = _pick(seed, IMarket.Status.Started);
+        Deal memory d = _pick(seed, IMarket.Status.Started);
         vm.prank(d.seller);
-        market.complete(d, "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e");
+        market.complete(d.id, d.packed, "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e");
         _releaseGhost(d);
         ++okCalls["complete"];
     }
 
     /// @dev Any status on purpose: settling a settled deal must fail.
     function settle(uint256 seed, bool asBuyer, bool anyStatus) external {
-        IMarket.Deal memory d = anyStatus ? _deals[seed % _deals.length] : _pick(seed, IMarket.Status.Completed);
+        Deal memory d = anyStatus ? _deals[seed % _deals.length] : _pick(seed, IMarket.Status.Completed);
         _finalizing(d, asBuyer ? 2 : 3, false, "settle");
     }
 
     function dispute(uint256 seed) external {
-        IMarket.Deal memory d = _pick(seed, IMarket.Status.Completed);
+        Deal memory d = _pick(seed, IMarket.Status.Completed);
         vm.prank(d.buyer);
-        market.dispute(d);
+        market.dispute(d.id, d.packed);
         ++okCalls["dispute"];
     }
 
@@ -332,26 +394,26 @@ contract MarketHandler is CheatCodes {
 
     /// @dev Runs a call that may end a deal, then checks its split: every token the deal released went
     ///  to some balance, stake change or fee, exactly.
-    function _finalizing(IMarket.Deal memory d, uint8 kind, bool flag, string memory name) internal {
+    function _finalizing(Deal memory d, uint8 kind, bool flag, string memory name) internal {
         (IMarket.Status before,) = market.statusOf(d.id);
         bool reservedBefore = before == IMarket.Status.Proposed || before == IMarket.Status.Accepted
             || before == IMarket.Status.Started;
         int256 owedBefore = _owed();
         if (kind == 0) {
             vm.prank(d.buyer);
-            market.reject(d);
+            market.reject(d.id, d.packed);
         } else if (kind == 1) {
             vm.prank(d.seller);
-            market.decline(d);
+            market.decline(d.id, d.packed);
         } else if (kind == 2 || kind == 3) {
             vm.prank(kind == 2 ? d.buyer : arbiter);
-            market.settle(d);
+            market.settle(d.id, d.packed);
         } else if (kind == 4) {
             vm.prank(arbiter);
-            market.resolve(d, flag);
+            market.resolve(d.id, d.packed, flag);
         } else {
             vm.prank(arbiter);
-            market.timeout(d);
+            market.timeout(d.id, d.packed);
         }
         ++okCalls[name];
         if (++finalizations[d.id] > 1) ++doubleFinalizations;
@@ -365,7 +427,7 @@ contract MarketHandler is CheatCodes {
         if (_owed() - owedBefore != released) ++splitMismatches;
     }
 
-    function _releaseGhost(IMarket.Deal memory d) internal {
+    function _releaseGhost(Deal memory d) internal {
         uint256[3] storage g = _ghostReserved[d.nodeId];
         g[0] -= d.logicMcu;
         g[1] -= d.parallelMcu;
@@ -384,7 +446,7 @@ contract MarketHandler is CheatCodes {
         return int256(owedOutsideLocks());
     }
 
-    function _total(IMarket.Deal memory d) internal pure returns (uint256 t) {
+    function _total(Deal memory d) internal pure returns (uint256 t) {
         t = uint256(d.computeFee) + d.platformFee;
         for (uint256 i; i < d.transitFees.length; ++i) t += d.transitFees[i];
     }

@@ -3,6 +3,15 @@ pragma solidity 0.8.28;
 
 /// @notice The few Foundry cheatcodes the invariant suite uses (the npm `forge-std` is unrelated).
 interface Vm {
+    /// @notice A log recorded since recordLogs (Foundry's Vm.Log).
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory);
     function prank(address sender) external;
     function startPrank(address sender) external;
     function stopPrank() external;

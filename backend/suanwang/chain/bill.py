@@ -114,12 +114,33 @@ def _transit_tail(operators: Sequence[str], fees: Sequence[int]) -> bytes:
     )
 
 
-def pack_entry(order: Mapping[str, Any] | Sequence[Any], signature: bytes, bill: bytes) -> bytes:
+def pack_entry(order: Mapping[str, Any] | Sequence[Any], signature: bytes | str, bill: bytes) -> bytes:
     """One matchSigned / matchSignedBatch entry: the packed order, the signature's length (2 bytes), the
-    signature, the packed bill."""
+    signature (bytes or 0x-hex), the packed bill."""
+    if isinstance(signature, str):
+        signature = bytes.fromhex(signature.removeprefix("0x"))
     if len(signature) > MAX_SIGNATURE_BYTES:
         raise ValueError(f"a signature is at most {MAX_SIGNATURE_BYTES} bytes, got {len(signature)}")
     return pack_order(order) + len(signature).to_bytes(2, "big") + bytes(signature) + bill
+
+
+# A deal's fields by name, in the order of its Matched bytes (with the id from the event's topic; the bytes
+# also carry the matcher and the deal's first status and deadline).
+DEAL_FIELDS = (
+    "id",
+    "buyer",
+    "seller",
+    "nodeId",
+    "logicMcu",
+    "parallelMcu",
+    "neuralMcu",
+    "duration",
+    "valueless",
+    "computeFee",
+    "platformFee",
+    "transitOperators",
+    "transitFees",
+)
 
 
 # Market's Matched event packs the deal (IMarket.Matched): (field, bytes) in order, then n transit operators

@@ -37,7 +37,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 
-from suanwang.chain.bill import Bill, make_bill
+from suanwang.chain.bill import Bill, make_bill, pack_entry
 from suanwang.chain.errors import ChainRevert
 from suanwang.chain.market import TxSender
 from suanwang.content import ContentStore
@@ -48,7 +48,7 @@ from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder, Mark
 from suanwang.matching.model import StagePolicy
 from suanwang.scheduling.base import Executor, JobSpec, JobState
 from suanwang.storage.models import ChainCursor, Deal, Job, Lease, Member, Node, OrderRecord
-from suanwang.storage.projections import FINAL_DEAL_STATUSES
+from suanwang.storage.projections import FINAL_DEAL_STATUSES, deal_call_args
 
 log = logging.getLogger(__name__)
 
@@ -413,8 +413,8 @@ class Orchestrator:
                 batch.append((record, bill))
             if not batch:
                 return
-            matches = [{"order": r.order, "signature": r.signature, "bill": b.as_struct()} for r, b in batch]
-        self._submit(batch, matches)
+            entries = b"".join(pack_entry(r.order, r.signature, b.packed()) for r, b in batch)
+        self._submit(batch, entries)
         engine.network_changed()  # the paths' free bandwidth moved
 
     def _decide(
@@ -462,10 +462,10 @@ class Orchestrator:
             )
         return bill, {**path.to_json(), "bandwidth_reserved_gbps": gbps}
 
-    def _submit(self, batch: list[tuple[OrderRecord, Bill]], matches: list[dict[str, Any]]) -> None:
+    def _submit(self, batch: list[tuple[OrderRecord, Bill]], entries: bytes) -> None:
         ids = [r.id for r, _ in batch]
         try:
-            receipt = self.agents.matcher.send(self.market.functions.matchSignedBatch(matches))
+            receipt = self.agents.matcher.send(self.market.functions.matchSignedBatch(entries))
         except SuanwangError as exc:
             log.warning("batch of %d matches not sent: %s", len(ids), exc.message)
             with self.sessions.begin() as session:
@@ -686,10 +686,14 @@ class Orchestrator:
     def _transition(self, sender: TxSender, function: str, deal: Deal, *args: Any) -> None:
         """Sends a lifecycle call without waiting; `_await_transitions` collects the receipts, so the
         calls of one pass share blocks. A revert because someone already did it is not an error."""
-        struct = _deal_struct(deal.deal)
         try:
             self._pending.append(
-                (sender, function, deal.id, sender.submit(getattr(self.market.functions, function)(struct, *args)))
+                (
+                    sender,
+                    function,
+                    deal.id,
+                    sender.submit(getattr(self.market.functions, function)(*deal_call_args(deal.deal), *args)),
+                )
             )
         except ChainRevert as exc:
             if exc.name in ("InvalidStatus", "DeadlinePassed", "DeadlineNotReached"):
@@ -718,8 +722,3 @@ def _bill_json(bill: Bill) -> dict[str, Any]:
     }
 
 
-def _deal_struct(deal: dict[str, Any]) -> dict[str, Any]:
-    """The Deal as the contract takes it back (bytes fields from their stored hex)."""
-    out = dict(deal)
-    out["id"] = bytes.fromhex(str(deal["id"])[2:])
-    return out

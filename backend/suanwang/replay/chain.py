@@ -44,14 +44,6 @@ def decoder(contracts: dict[str, Contract]) -> ErrorDecoder:
     return ErrorDecoder([cast(list[dict[str, Any]], list(c.abi)) for c in contracts.values()])
 
 
-def deal_fields(market: Contract) -> tuple[str, ...]:
-    """The IMarket.Deal field names, in order, from the ABI of `start(Deal)` (so a changed struct is followed)."""
-    for entry in cast(list[dict[str, Any]], market.abi):
-        if entry.get("type") == "function" and entry.get("name") == "start":
-            return tuple(c["name"] for c in entry["inputs"][0]["components"])
-    raise ReplayError("the Market ABI has no start(Deal) function")
-
-
 def party_key(scenario: str, party: str) -> str:
     """A deterministic development key per (scenario, party): same addresses on every run."""
     return "0x" + keccak(text=f"suanwang-replay/{scenario}/{party}").hex()
@@ -123,13 +115,12 @@ def fund_gas(w3: Web3, address: str) -> None:
 
 
 def matched_fields(args: Any) -> dict[str, Any]:
-    """The Matched event's fields by name, whichever shape the deployed ABI has: the flat event (one
-    argument per Deal field) or the packed one (`deal` bytes, layout in IMarket.sol)."""
+    """The Matched event's fields by name (its `deal` bytes unpacked, layout in IMarket.sol), with the
+    bytes themselves as `packed`: what every lifecycle call passes back."""
     fields = dict(args)
-    packed = fields.pop("deal", None)
-    if not isinstance(packed, bytes | bytearray):
-        return dict(args)
-    unpacked = unpack_deal(str(fields.get("id")), bytes(packed))
+    packed = bytes(fields.pop("deal"))
+    unpacked = unpack_deal(str(fields.get("id")), packed)
     unpacked.pop("id")
     fields.update(unpacked)
+    fields["packed"] = packed
     return fields

@@ -22,7 +22,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from suanwang.chain.bill import Bill, make_bill
+from suanwang.chain.bill import DEAL_FIELDS, Bill, make_bill, pack_entry
 from suanwang.chain.market import order_id as digest_of
 from suanwang.chain.market import sign_order
 from suanwang.compute.catalog import Catalog, default_catalog
@@ -39,7 +39,6 @@ from suanwang.paths import shared_data_dir
 from suanwang.replay.chain import (
     ReplayError,
     Sender,
-    deal_fields,
     decoder,
     fund_gas,
     load_contracts,
@@ -111,6 +110,7 @@ class DealState:
     plan: Plan
     node: NodeState
     deal: dict[str, Any]
+    packed: bytes  # the Matched event's deal bytes, which every lifecycle call passes back
     status: str
     deadline: int
     valueless: bool
@@ -275,7 +275,6 @@ class Replay:
         self.market = self.c["Market"]
         self.errors = decoder(self.c)
         self.chain_id = int(w3.eth.chain_id)
-        self.deal_names = deal_fields(self.market)
         self.progress = progress
         self.rng = np.random.default_rng(scenario.seed)
         self.catalog = default_catalog()
@@ -605,9 +604,6 @@ class Replay:
         return self._route(order.access_point, node.router, plan.order)[0]
 
     # ------------------------------------------------------------------ the lifecycle
-    def _deal_struct(self, d: DealState) -> dict[str, Any]:
-        return {k: d.deal[k] for k in self.deal_names}
-
     def _match_round(self, arrivals: list[Plan], chain_now: int) -> None:
         if not arrivals:
             return
@@ -656,18 +652,16 @@ class Replay:
             ready.append((plan, bill, node, route[0]))
         for start in range(0, len(ready), self.s.batch_size):
             chunk = ready[start : start + self.s.batch_size]
-            matches = []
-            for plan, bill, _node, _path in chunk:
-                key = self.parties[plan.buyer].key
-                matches.append(
-                    {
-                        "order": plan.order,
-                        "signature": sign_order(plan.order, key, self.chain_id, market_addr),
-                        "bill": bill.as_struct(),
-                    }
+            entries = b"".join(
+                pack_entry(
+                    plan.order,
+                    sign_order(plan.order, self.parties[plan.buyer].key, self.chain_id, market_addr),
+                    bill.packed(),
                 )
+                for plan, bill, _node, _path in chunk
+            )
             receipt = self.parties[self.founder.name].sender.send(
-                self.market.functions.matchSignedBatch(matches), 400_000 + 250_000 * len(matches)
+                self.market.functions.matchSignedBatch(entries), 400_000 + 250_000 * len(chunk)
             )
             failed = {
                 "0x" + bytes(e["args"]["id"]).hex(): bytes(e["args"]["reason"])
@@ -710,7 +704,7 @@ class Replay:
             "transitFees": list(bill.transit_fees),
         }
         deal = {}
-        for name in self.deal_names:
+        for name in DEAL_FIELDS:
             value = args[name] if name in args else known[name]
             deal[name] = list(value) if isinstance(value, tuple | list) else value
         status, deadline = (
@@ -724,6 +718,7 @@ class Replay:
             plan,
             node,
             deal,
+            bytes(args["packed"]),
             STATUS[status],
             deadline,
             valueless,
@@ -744,7 +739,8 @@ class Replay:
         self.counts["valueless" if valueless else "valued"] += 1
 
     def _transition(self, party: str, function: str, d: DealState, *args: Any) -> Any:
-        receipt = self.tx(party, function, getattr(self.market.functions, function)(self._deal_struct(d), *args))
+        call = getattr(self.market.functions, function)(bytes.fromhex(d.id[2:]), d.packed, *args)
+        receipt = self.tx(party, function, call)
         for e in self.market.events.DealStatusChanged().process_receipt(receipt, errors=DISCARD):
             if "0x" + bytes(e["args"]["id"]).hex() == d.id:
                 d.status, d.deadline = STATUS[int(e["args"]["status"])], int(e["args"]["deadline"])

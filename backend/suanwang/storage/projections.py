@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from suanwang.chain.bill import unpack_deal
+from suanwang.chain.bill import DEAL_FIELDS, unpack_deal
 from suanwang.storage.models import Deal, Event, Member, Node, Settlement
 
 NODE_STATUS_NAMES = ("none", "active", "paused", "retired")
@@ -112,28 +112,14 @@ DEAL_STATUS_NAMES = (
 FINAL_DEAL_STATUSES = frozenset({"settled", "refunded", "cancelled"})
 
 
-# The Deal struct's fields (IMarket.Deal), in order: what every later call passes back. The Matched event
-# packs them (with the matcher, the first status and deadline) in its `deal` bytes.
-DEAL_FIELDS = (
-    "id",
-    "buyer",
-    "seller",
-    "nodeId",
-    "logicMcu",
-    "parallelMcu",
-    "neuralMcu",
-    "duration",
-    "valueless",
-    "computeFee",
-    "platformFee",
-    "transitOperators",
-    "transitFees",
-)
+# A deal's fields by name (DEAL_FIELDS), unpacked from its Matched event's `deal` bytes. Every later call
+# passes the id and those bytes back verbatim: they are kept too, as `packed` (hex), for deal_call_args.
 
 
 def _matched(session: Session, event: Event) -> None:
     fields = unpack_deal(event.args["id"], bytes.fromhex(event.args["deal"].removeprefix("0x")))
     deal = {name: fields[name] for name in DEAL_FIELDS}
+    deal["packed"] = "0x" + event.args["deal"].removeprefix("0x")
     session.merge(
         Deal(
             id=event.args["id"],
@@ -150,6 +136,11 @@ def _matched(session: Session, event: Event) -> None:
             updated_block=event.block_number,
         )
     )
+
+
+def deal_call_args(deal: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(id, deal bytes) of a projected deal: the first two arguments of every Market lifecycle call."""
+    return bytes.fromhex(str(deal["id"]).removeprefix("0x")), bytes.fromhex(str(deal["packed"]).removeprefix("0x"))
 
 
 def _deal_status_changed(session: Session, event: Event) -> None:

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { parseUnits } from 'viem';
 import { api, errorMessage, fieldErrors, type OrderOut, type QuoteOut, type QuoteRequest } from '../api/client';
-import { dealArgument, describeError, signTypedOrder } from '../chain';
+import { describeError, signTypedOrder } from '../chain';
 import { Field } from '../components/Field';
 import { FundsCard } from '../components/FundsCard';
 import { NetworkMap } from '../components/NetworkMap';
@@ -368,7 +368,7 @@ function stepOf(o: OrderOut): number {
 }
 
 function OrderCard({ order: o }: { order: OrderOut }) {
-  const { nameOf, deployment } = useShared();
+  const { nameOf } = useShared();
   const tx = useTx();
   const step = stepOf(o);
   const failed = o.state === 'unmatched' || o.deal?.status === 'refunded' || o.settlement?.outcome === 'refunded';
@@ -384,7 +384,7 @@ function OrderCard({ order: o }: { order: OrderOut }) {
       tx.setState({ kind: 'error', text: errorMessage(error) });
       return;
     }
-    await tx.send([{ contract: 'Market', fn, args: [dealArgument(deployment, fn, data.struct)], label: fn === 'accept' ? 'Accept' : 'Reject' }]);
+    await tx.send([{ contract: 'Market', fn, args: [data.id, data.packed], label: fn === 'accept' ? 'Accept' : 'Reject' }]);
   }
 
   return (

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from suanwang.chain.bill import make_bill, unpack_deal
+from suanwang.chain.bill import make_bill, pack_deal, pack_entry, unpack_deal
 from suanwang.chain.deployment import load_abi
 from suanwang.chain.errors import ChainRevert, ErrorDecoder
 from suanwang.chain.market import TxSender, order_id, recover_order_signer, sign_order
@@ -70,7 +70,8 @@ def test_a_signed_order_is_matched_by_the_matcher_with_the_exact_bill(chain: Cha
     fee_bps = chain.contract("Federation").functions.platformFeeBps().call()
     bill = make_bill(order, 1, 15 * 10**17, fee_bps)
     matcher = TxSender(chain.w3, chain.account_with(Role.MATCHER), decoder())
-    receipt = matcher.send(market.functions.matchSigned(order, signature, bill.as_struct()))
+    entry = pack_entry(order, signature, bill.packed())
+    receipt = matcher.send(market.functions.matchSigned(entry))
     matched = market.events.Matched().process_receipt(receipt)
     deal = unpack_deal("0x" + bytes(matched[0]["args"]["id"]).hex(), bytes(matched[0]["args"]["deal"]))
     assert deal["computeFee"] == bill.compute_fee == 15 * 10**17 * 8_000 * 3600 // 3_600_000
@@ -78,8 +79,9 @@ def test_a_signed_order_is_matched_by_the_matcher_with_the_exact_bill(chain: Cha
     status, deadline = market.functions.statusOf(matched[0]["args"]["id"]).call()
     assert status == deal["status"] == 3  # Accepted (autoAccept)
     assert deadline == deal["deadline"]
+    assert pack_deal(deal) == bytes(matched[0]["args"]["deal"])  # what every lifecycle call passes back
     with pytest.raises(ChainRevert) as replay:  # the same signed order cannot be used twice
-        matcher.send(market.functions.matchSigned(order, signature, bill.as_struct()))
+        matcher.send(market.functions.matchSigned(entry))
     assert replay.value.name == "OrderAlreadyUsed"
 
 

@@ -452,13 +452,16 @@ class DealStructOut(BaseModel):
     status: str
     buyer: str
     seller: str
-    struct: dict[str, Any] = Field(description="the IMarket.Deal tuple by field name, as accept/reject/settle take it")
+    struct: dict[str, Any] = Field(description="the deal's fields by name, unpacked from its Matched event")
+    packed: str = Field(
+        description="the deal's Matched bytes (0x-hex): every Market lifecycle call takes (id, packed), e.g. accept"
+    )
 
 
 @router.get(
     "/deals/{deal_id}",
     response_model=DealStructOut,
-    summary="A deal's on-chain struct (to pass back to the Market)",
+    summary="A deal's fields and its packed bytes (to pass back to the Market)",
     responses={404: {"description": "no such deal"}},
 )
 def deal_struct(deal_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], session: SessionDep) -> DealStructOut:
@@ -467,12 +470,14 @@ def deal_struct(deal_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], s
         raise NotFoundError(f"no deal {deal_id} is indexed", field="deal_id")
     fields = dict(_deal_fields(deal.deal))
     fields.setdefault("id", deal.id)
+    packed = str(fields.pop("packed", ""))
     return DealStructOut(
         id=deal.id,
         status=deal.status,
         buyer=deal.buyer,
         seller=deal.seller,
         struct={k: _decimal_strings(v) for k, v in fields.items()},
+        packed=packed,
     )
 
 
@@ -511,6 +516,6 @@ def recent_events(
         if payload["name"] == "Matched":  # the event packs the deal; the projection has it by field
             deal = session.get(Deal, payload["args"]["id"])
             if deal is not None:
-                fields = {k: _decimal_strings(v) for k, v in _deal_fields(deal.deal).items()}
+                fields = {k: _decimal_strings(v) for k, v in _deal_fields(deal.deal).items() if k != "packed"}
                 payload["args"] = {**fields, **{k: v for k, v in payload["args"].items() if k != "deal"}}
     return [EventOut.model_validate(p) for p in out]

@@ -355,8 +355,8 @@ contract Market is IMarket, IMarketSync, Escrow {
             next := add(add(b, BILL_HEAD_BYTES), mul(36, byte(0, calldataload(add(b, 64)))))
         }
         if (b + BILL_HEAD_BYTES > end || next > end) revert InvalidEntry(index);
-        Order memory o;
-        (o, id) = _decodeOrder(at);
+        (Order memory o, bytes32 digest) = _orderDecoder()(at);
+        id = digest;
         uint256 used = _slots[id];
         if (used != 0) return (id, abi.encodeWithSelector(OrderAlreadyUsed.selector, id, Status(uint8(used))), next);
         if (!_validSignature(o.buyer, id, sigAt, sigLen)) {
@@ -369,7 +369,7 @@ contract Market is IMarket, IMarketSync, Escrow {
     ///  the type hash, and hashed there (EIP-712 hashStruct, then the digest with the domain). Every packed
     ///  field is exactly its type's width, so every word is clean; an autoAccept byte other than 0 or 1
     ///  gives a digest no wallet signs (InvalidSignature).
-    function _decodeOrder(uint256 at) private view returns (Order memory o, bytes32 id) {
+    function _decodeOrder(uint256 at) private view returns (uint256 o, bytes32 id) {
         bytes32 typeHash = ORDER_TYPEHASH;
         bytes32 structHash;
         assembly ("memory-safe") {
@@ -399,6 +399,16 @@ contract Market is IMarket, IMarketSync, Escrow {
             structHash := keccak256(base, 0x220)
         }
         id = MessageHashUtils.toTypedDataHash(domainSeparator(), structHash);
+    }
+
+    /// @dev _decodeOrder with its pointer typed as the Order it points to. A function-type cast (as Seaport's
+    ///  ConsiderationDecoder types its decoded structs): an `Order memory` return variable would first
+    ///  allocate and zero-fill 16 words that the decoder then replaces.
+    function _orderDecoder() private pure returns (function(uint256) view returns (Order memory, bytes32) typed) {
+        function(uint256) view returns (uint256, bytes32) raw = _decodeOrder;
+        assembly ("memory-safe") {
+            typed := raw
+        }
     }
 
     /// @dev The checks of a decoded order and its packed bill (calldata `b`, in bounds), then the effects.
@@ -450,11 +460,11 @@ contract Market is IMarket, IMarketSync, Escrow {
     ///  Stage 1 moves nothing (a posted order's lock, always 0 there, is returned).
     function _fund(address buyer, address seller, uint256 total, uint256 prepaid, bool valueless)
         private
-        returns (bytes memory)
+        returns (bytes memory failure)
     {
         if (valueless) {
             if (prepaid != 0) _credit(buyer, prepaid);
-            return "";
+            return failure; // unassigned: the empty bytes at 0x60, nothing allocated
         }
         Account storage s = _accounts[seller];
         if (s.underStaked) {
@@ -472,11 +482,11 @@ contract Market is IMarket, IMarketSync, Escrow {
         } else if (prepaid > total) {
             _credit(buyer, prepaid - total);
         }
-        return "";
+        return failure; // unassigned: the empty bytes at 0x60, nothing allocated
     }
 
     /// @dev The node takes orders and has the free capacity the order asks for, per class.
-    function _checkCapacity(uint256 nodeId, uint256 state, Order memory order) private pure returns (bytes memory) {
+    function _checkCapacity(uint256 nodeId, uint256 state, Order memory order) private pure returns (bytes memory failure) {
         INodeRegistry.NodeStatus status = INodeRegistry.NodeStatus(uint8(state >> 216));
         if (status != INodeRegistry.NodeStatus.Active) {
             if (status == INodeRegistry.NodeStatus.None) return abi.encodeWithSelector(UnknownNode.selector, nodeId);
@@ -488,7 +498,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         if (order.parallelMcu > free) return _insufficient(nodeId, 1, order.parallelMcu, free);
         free = (state >> 96) & FREE_MASK;
         if (order.neuralMcu > free) return _insufficient(nodeId, 2, order.neuralMcu, free);
-        return "";
+        return failure; // unassigned: the empty bytes at 0x60, nothing allocated
     }
 
     function _insufficient(uint256 nodeId, uint8 class, uint64 asked, uint256 free) private pure returns (bytes memory) {
@@ -500,7 +510,7 @@ contract Market is IMarket, IMarketSync, Escrow {
     function _checkRoles(Ctx memory c, address buyer, address seller, uint256 b, uint256 n)
         private
         view
-        returns (bytes memory)
+        returns (bytes memory failure)
     {
         if (c.matcherRoles & Roles.MATCHER != Roles.MATCHER) {
             return abi.encodeWithSelector(MissingRole.selector, c.matcher, Roles.MATCHER, c.matcherRoles);
@@ -520,14 +530,14 @@ contract Market is IMarket, IMarketSync, Escrow {
                 ++i;
             }
         }
-        return "";
+        return failure; // unassigned: the empty bytes at 0x60, nothing allocated
     }
 
     /// @dev The node fits the order and the bill at `b` is exact (Splits); returns the bill's total.
     function _checkBill(Order memory order, uint256 b, uint256 state, uint256 price, uint16 feeBps)
         private
         pure
-        returns (bytes memory, uint256 total)
+        returns (bytes memory failure, uint256 total)
     {
         uint256 nodeId = _billNodeId(b);
         if (price > order.maxPricePerCuHour) {
@@ -560,7 +570,7 @@ contract Market is IMarket, IMarketSync, Escrow {
             }
         }
         if (total > order.maxTotal) return (abi.encodeWithSelector(BillAboveLimit.selector, total, order.maxTotal), 0);
-        return ("", total);
+        return (failure, total);
     }
 
     function _doesNotFit(uint256 nodeId, string memory what, uint256 has, uint256 needs) private pure returns (bytes memory) {

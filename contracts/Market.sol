@@ -720,8 +720,9 @@ contract Market is IMarket, IMarketSync, Escrow {
         _only(id, _dealSeller(deal));
         _expect(id, status, Status.Started);
         _before(id, deadline);
-        _move(id, h, Status.Completed, uint40(block.timestamp) + disputeWindow);
-        emit Completed(id, resultCid);
+        uint40 disputeUntil = uint40(block.timestamp) + disputeWindow;
+        _slots[id] = _pack(h, Status.Completed, disputeUntil);
+        emit Completed(id, disputeUntil, resultCid); // says the status too: no DealStatusChanged
         _release(deal);
     }
 
@@ -730,8 +731,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         (uint256 h, Status status, uint40 deadline) = _load(id, deal);
         _expect(id, status, Status.Completed);
         if (msg.sender != _dealBuyer(deal) && block.timestamp <= deadline) revert DeadlineNotReached(id, deadline);
-        _move(id, h, Status.Settled, 0);
-        _payout(id, deal);
+        _payout(id, h, deal);
     }
 
     /// @inheritdoc IMarket
@@ -751,8 +751,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         _expect(id, status, Status.Disputed);
         _before(id, deadline);
         if (sellerWins) {
-            _move(id, h, Status.Settled, 0);
-            _payout(id, deal);
+            _payout(id, h, deal);
         } else {
             _move(id, h, Status.Refunded, 0);
             _refund(id, deal);
@@ -811,7 +810,10 @@ contract Market is IMarket, IMarketSync, Escrow {
         node.state = freed;
     }
 
-    function _payout(bytes32 id, bytes calldata deal) private {
+    /// @dev Settles the deal (slot `h`): its status, the credits, and Settled (which says the status too:
+    ///  no DealStatusChanged).
+    function _payout(bytes32 id, uint256 h, bytes calldata deal) private {
+        _slots[id] = _pack(h, Status.Settled, 0);
         uint256 transitTotal = 0;
         bool valueless = _dealValueless(deal);
         uint256 computeFee = _field(deal, 121, 16);

@@ -122,11 +122,14 @@ interface IMarket {
     event Matched(bytes32 indexed id, bytes deal);
     /// @notice Emitted for each match of a batch that failed, with the revert data of the failure.
     event MatchFailed(bytes32 indexed id, uint256 index, bytes reason);
-    /// @notice Emitted on every status change after the match; `deadline` is the new status's deadline (0 when final).
+    /// @notice Emitted on every status change after the match, except to Completed and to Settled, which
+    ///  their own events (Completed, Settled) announce; `deadline` is the new status's deadline (0 when final).
     event DealStatusChanged(bytes32 indexed id, Status status, uint40 deadline);
-    /// @notice Emitted when the seller completes the work; `resultCid` is the result's content id.
-    event Completed(bytes32 indexed id, string resultCid);
-    /// @notice Emitted when a deal is paid out (`valueless` deals record the same split without tokens).
+    /// @notice Emitted when the seller completes the work: the deal is now Completed, open to dispute until
+    ///  `deadline`; `resultCid` is the result's content id.
+    event Completed(bytes32 indexed id, uint40 deadline, string resultCid);
+    /// @notice Emitted when a deal is paid out: the deal is now Settled (final). `valueless` deals record
+    ///  the same split without tokens.
     event Settled(bytes32 indexed id, uint256 computeFee, uint256 transitTotal, uint256 platformFee, bool valueless);
     /// @notice Emitted when a buyer gets its funds back from a deal.
     event Refunded(bytes32 indexed id, address indexed buyer, uint256 amount);

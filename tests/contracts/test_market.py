@@ -74,10 +74,14 @@ def test_full_lifecycle_pays_seller_transit_operators_and_platform(market, token
     tx = market.start(*deal, {"from": cloud_team})
     assert tx.events["DealStatusChanged"]["status"] == STARTED
     tx = market.complete(*deal, CID, {"from": cloud_team})
-    assert tx.events["Completed"]["resultCid"] == CID
+    # Completed and Settled announce the new status themselves: no DealStatusChanged.
+    assert tx.events["Completed"]["resultCid"] == CID and "DealStatusChanged" not in tx.events
+    assert tx.events["Completed"]["deadline"] == market.statusOf(deal[0])[1]
+    assert market.statusOf(deal[0])[0] == COMPLETED
     assert plain(registry.reservedOf(node_id)) == (0, 0, 0)
     tx = market.settle(*deal, {"from": buyer})
     assert plain(tx.events["Settled"].values()) == plain((deal[0], COMPUTE, sum(TRANSIT), PLATFORM, False))
+    assert "DealStatusChanged" not in tx.events and market.statusOf(deal[0]) == (SETTLED, 0)
     assert market.balanceOf(cloud_team) == COMPUTE
     assert market.balanceOf(founder) == TRANSIT[0]
     assert market.balanceOf(network_team) == TRANSIT[1]

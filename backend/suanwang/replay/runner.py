@@ -744,6 +744,13 @@ class Replay:
         for e in self.market.events.DealStatusChanged().process_receipt(receipt, errors=DISCARD):
             if "0x" + bytes(e["args"]["id"]).hex() == d.id:
                 d.status, d.deadline = STATUS[int(e["args"]["status"])], int(e["args"]["deadline"])
+        # Completed and Settled announce their status themselves (no DealStatusChanged for them).
+        for e in self.market.events.Completed().process_receipt(receipt, errors=DISCARD):
+            if "0x" + bytes(e["args"]["id"]).hex() == d.id:
+                d.status, d.deadline = "completed", int(e["args"]["deadline"])
+        for e in self.market.events.Settled().process_receipt(receipt, errors=DISCARD):
+            if "0x" + bytes(e["args"]["id"]).hex() == d.id:
+                d.status, d.deadline = "settled", 0
         if function in ("timeout", "resolve") and self.market.events.Slashed().process_receipt(receipt, errors=DISCARD):
             d.slashed = True
             self._top_up(d.node.owner)

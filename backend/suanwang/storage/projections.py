@@ -152,9 +152,12 @@ def _deal_status_changed(session: Session, event: Event) -> None:
 
 
 def _completed(session: Session, event: Event) -> None:
+    """Completed also moves the deal's status (the market emits no DealStatusChanged for it)."""
     deal = session.get(Deal, event.args["id"])
     if deal is not None:
         deal.result_cid = event.args["resultCid"]
+        deal.status, deal.deadline = "completed", int(event.args["deadline"])
+        deal.updated_block = event.block_number
 
 
 def _settlement(session: Session, deal_id: str, block: int) -> Settlement:
@@ -179,6 +182,10 @@ def _settlement(session: Session, deal_id: str, block: int) -> Settlement:
 
 
 def _settled(session: Session, event: Event) -> None:
+    """Settled also moves the deal's status (the market emits no DealStatusChanged for it)."""
+    deal = session.get(Deal, event.args["id"])
+    if deal is not None:
+        deal.status, deal.deadline, deal.updated_block = "settled", 0, event.block_number
     row = _settlement(session, event.args["id"], event.block_number)
     row.outcome = "settled"
     row.compute_fee = str(int(event.args["computeFee"]))

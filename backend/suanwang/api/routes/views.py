@@ -376,7 +376,18 @@ def _block_time(runtime: Runtime, block: int) -> int:
     return stamp
 
 
-HISTORY_EVENTS = ("Matched", "DealStatusChanged", "NodeRegistered", "NodeUpdated", "NodeRetired", "NodePauseChanged")
+# Completed and Settled move a deal's status too (the market emits no DealStatusChanged for them).
+HISTORY_EVENTS = (
+    "Matched",
+    "DealStatusChanged",
+    "Completed",
+    "Settled",
+    "NodeRegistered",
+    "NodeUpdated",
+    "NodeRetired",
+    "NodePauseChanged",
+)
+STATUS_OF_EVENT = {"Completed": "completed", "Settled": "settled"}
 
 
 @router.get("/market", response_model=MarketHistoryOut, summary="Price and utilisation over time")
@@ -417,8 +428,8 @@ def market_history(
             volume += fee
             if mcu and duration:
                 price = str(fee * 3_600_000 // (mcu * duration))
-        elif event.name == "DealStatusChanged":
-            status = DEAL_STATUS_NAMES[int(args["status"])]
+        elif event.name in ("DealStatusChanged", "Completed", "Settled"):
+            status = STATUS_OF_EVENT.get(event.name) or DEAL_STATUS_NAMES[int(args["status"])]
             if status in RELEASED_STATUSES:
                 live.pop(args["id"], None)
             if status == "settled":

@@ -81,7 +81,7 @@ def test_full_lifecycle_pays_seller_transit_operators_and_platform(market, token
     assert plain(registry.reservedOf(node_id)) == (0, 0, 0)
     tx = market.settle(*deal, {"from": buyer})
     assert plain(tx.events["Settled"].values()) == plain((deal[0], COMPUTE, sum(TRANSIT), PLATFORM, False))
-    assert "DealStatusChanged" not in tx.events and market.statusOf(deal[0]) == (SETTLED, 0)
+    assert "DealStatusChanged" not in tx.events and plain(market.statusOf(deal[0])) == (SETTLED, 0)
     assert market.balanceOf(cloud_team) == COMPUTE
     assert market.balanceOf(founder) == TRANSIT[0]
     assert market.balanceOf(network_team) == TRANSIT[1]

@@ -151,9 +151,10 @@ def stage2(federation, market, token, founder, cloud_team, buyer, node_id):
 
 
 def deal_arg(deal):
-    """A deal as the lifecycle calls (accept ... timeout, dealTotal) take it. The one place that builds that
-    argument in the access-control and signed-order tests, so a change of its encoding touches only this."""
-    return deal
+    """A deal (deal_of's (id, Matched bytes)) as the lifecycle calls (accept ... timeout) take it, to spread
+    into the call: `market.start(*deal_arg(deal), tx)`. The one place that builds those arguments in the
+    access-control and signed-order tests, so a change of their encoding touches only this."""
+    return tuple(deal)
 
 
 def key_of(account, accounts):

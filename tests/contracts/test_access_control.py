@@ -42,10 +42,12 @@ from conftest import (
     TIMING,
     deal_arg,
     deal_of,
+    entry,
     key_of,
     make_bill,
     make_order,
     make_spec,
+    packed_bill,
     sign_order,
 )
 from revert_data import describe, encode_error, error_types, eth_call
@@ -125,13 +127,14 @@ class World:
     def deal(self, status: str, auto_accept: bool = True) -> tuple:
         """A deal between the buyer and the cloud team, moved to `status` by its parties."""
         order = self.order(autoAccept=auto_accept)
-        tx = self.market.matchSigned(order, self.signature(order), self.bill(order), {"from": self.acct("matcher")})
+        signed = entry(order, self.signature(order), self.bill(order))
+        tx = self.market.matchSigned(signed, {"from": self.acct("matcher")})
         deal = deal_of(tx)
         seller, buyer = {"from": self.acct("cloud")}, {"from": self.acct("buyer")}
         steps = {
-            "Started": lambda: self.market.start(deal_arg(deal), seller),
-            "Completed": lambda: self.market.complete(deal_arg(deal), CID, seller),
-            "Disputed": lambda: self.market.dispute(deal_arg(deal), buyer),
+            "Started": lambda: self.market.start(*deal_arg(deal), seller),
+            "Completed": lambda: self.market.complete(*deal_arg(deal), CID, seller),
+            "Disputed": lambda: self.market.dispute(*deal_arg(deal), buyer),
         }
         for step in ("Started", "Completed", "Disputed"):
             if status in ("Proposed", "Accepted"):
@@ -309,7 +312,7 @@ def _lifecycle(fn: str, status: str, *extra, auto_accept=True, after: int = 0, a
             w.federation.setRoles(w.acct("cloud"), CLOUD | ARBITER, {"from": w.acct("founder")})
         if after:
             w.sleep(after)
-        return _mkt(w, fn, deal_arg(deal), *extra, id=deal[0], buyer=w.address("buyer"), seller=w.address("cloud"),
+        return _mkt(w, fn, *deal_arg(deal), *extra, id=deal[0], buyer=w.address("buyer"), seller=w.address("cloud"),
                     deadline=w.deadline(deal))
 
     return prepare
@@ -317,17 +320,17 @@ def _lifecycle(fn: str, status: str, *extra, auto_accept=True, after: int = 0, a
 
 def _match_signed(w, stage):
     order = w.order()
-    return _mkt(w, "matchSigned", order, w.signature(order), w.bill(order))
+    return _mkt(w, "matchSigned", entry(order, w.signature(order), w.bill(order)))
 
 
 def _match_posted(w, stage):
     order, locked = w.posted()
-    return _mkt(w, "matchPosted", order, locked, w.bill(order))
+    return _mkt(w, "matchPosted", order, locked, packed_bill(w.bill(order)))
 
 
 def _match_batch(w, stage):
     order = w.order()
-    entries = [(order, w.signature(order), w.bill(order))]
+    entries = entry(order, w.signature(order), w.bill(order))
     return _mkt(w, "matchSignedBatch", entries, entries=entries)
 
 
@@ -401,7 +404,7 @@ def _deposit_with_permit(valid: bool):
 def _withdraw_fees(w, stage):
     if stage >= 2:  # fees accrue only when value moves
         deal = w.deal("Completed")
-        w.market.settle(deal_arg(deal), {"from": w.acct("buyer")})
+        w.market.settle(*deal_arg(deal), {"from": w.acct("buyer")})
     return _mkt(w, "withdrawFees")
 
 

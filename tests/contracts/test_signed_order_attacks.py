@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from brownie import compile_source, web3
 from brownie.network.transaction import TransactionReceipt
-from conftest import TIMING, key_of, make_bill, make_order, make_spec, sign_order
+from conftest import TIMING, entry, key_of, make_bill, make_order, make_spec, sign_order
 from deploy import typed_order
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -117,17 +117,17 @@ class Matcher:
         expected = encode_error(self.types, *attempt.error)
         oid = self.market.orderId(attempt.order)
         before = tuple(self.market.statusOf(oid))
-        entry = (attempt.order, attempt.signature, self.bill(attempt.order))
+        attacked = entry(attempt.order, attempt.signature, self.bill(attempt.order))
         if path == "single":
             ok, data = eth_call(self.matcher.address, self.market.address,
-                                self.market.matchSigned.encode_input(*entry))
+                                self.market.matchSigned.encode_input(attacked))
             assert not ok and data == expected, f"{name}: got 0x{data.hex()}, expected {attempt.error}"
         else:
             self.control_nonce += 1
             # A small honest order (1 logic mCU) so many controls fit on the node.
             honest = self.new_order(nonce=self.control_nonce, logicMcu=1, parallelMcu=0, neuralMcu=0)
-            control = (honest, sign_order(self.market, honest, self.buyer_key), self.bill(honest))
-            tx = self.send(self.market.matchSignedBatch, [entry, control])
+            control = entry(honest, sign_order(self.market, honest, self.buyer_key), self.bill(honest))
+            tx = self.send(self.market.matchSignedBatch, attacked + control)
             failed = tx.events["MatchFailed"]
             reason = failed[0]["reason"]
             reason = bytes.fromhex(reason[2:]) if isinstance(reason, str) else bytes(reason)
@@ -140,7 +140,7 @@ class Matcher:
         TALLY[name] += 1
 
     def matches(self, order: tuple, signature: bytes):
-        tx = self.send(self.market.matchSigned, order, signature, self.bill(order))
+        tx = self.send(self.market.matchSigned, entry(order, signature, self.bill(order)))
         assert tx.status == 1 and len(tx.events["Matched"]) == 1
         TALLY["controls_matched"] += 1
         return tx

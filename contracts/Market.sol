@@ -419,11 +419,16 @@ contract Market is IMarket, IMarketSync, Escrow {
         if (block.timestamp > o.expiry) return abi.encodeWithSelector(OrderExpired.selector, id, o.expiry);
         uint256 n = _transitCount(b);
         if (n > MAX_TRANSIT) return abi.encodeWithSelector(InvalidTransit.selector, n, n, MAX_TRANSIT);
+        // Order fields compared with zero, not balances (slither's incorrect-equality false positive: it
+        // follows the order's memory back to the decoder's assembly).
+        // slither-disable-next-line incorrect-equality
         if (o.duration == 0 || (o.logicMcu | o.parallelMcu | o.neuralMcu) == 0) {
             return abi.encodeWithSelector(EmptyOrder.selector, id);
         }
         address seller;
         (failure, seller) = _matchOnNode(c, o, b, n, prepaid);
+        // An empty failure means every check passed (no balance involved; same false positive as above).
+        // slither-disable-next-line incorrect-equality
         if (failure.length == 0) _record(c.matcher, id, o, b, n, seller, c.stage == 1);
     }
 
@@ -583,6 +588,9 @@ contract Market is IMarket, IMarketSync, Escrow {
     ///  buyer costs no EXTCODESIZE of a cold account (2,600 gas); a contract buyer cannot pass the ECDSA
     ///  branch (nobody holds a key whose address is its address).
     function _validSignature(address buyer, bytes32 id, uint256 sigAt, uint256 sigLen) private view returns (bool) {
+        // A signature's length and the buyer's code size, not balances (slither's incorrect-equality false
+        // positive on values read in assembly).
+        // slither-disable-next-line incorrect-equality
         if (sigLen == 65) {
             bytes32 r;
             bytes32 s;
@@ -599,7 +607,11 @@ contract Market is IMarket, IMarketSync, Escrow {
                 if (recovered != address(0) && recovered == buyer) return true;
             }
         }
+        // slither-disable-next-line incorrect-equality
         if (buyer.code.length == 0) return false;
+        // The slice's offset and length are two fields, not two writes of one (slither's write-after-write
+        // reads both assembly assignments as writes of `signature`).
+        // slither-disable-next-line write-after-write
         bytes calldata signature;
         assembly ("memory-safe") {
             signature.offset := sigAt

@@ -144,8 +144,8 @@ def wait_for_order(
     raise AssertionError(f"order {order_id} did not get there: {body}")
 
 
-def test_a_provider_withdraws_its_earnings(stack_at: StackAt, page: Page) -> None:
-    chain, api = stack_at(2)
+def fund_a_node_and_a_buyer(chain: Chain, api: ApiServer) -> Any:
+    """The cloud team stakes and registers a node at Beijing; the research buyer deposits. Returns the buyer."""
     provider, buyer = account(chain, "CERNET cloud team"), account(chain, "CERNET research buyer")
     token, market, registry = (chain.contract(n) for n in ("SettlementToken", "Market", "NodeRegistry"))
     chain.transact(provider, token.functions.approve(market.address, 600 * TOKEN))
@@ -158,6 +158,13 @@ def test_a_provider_withdraws_its_earnings(stack_at: StackAt, page: Page) -> Non
     chain.transact(provider, registry.functions.registerNode(spec))
     chain.transact(buyer, token.functions.approve(market.address, 100 * TOKEN))
     chain.transact(buyer, market.functions.deposit(100 * TOKEN))
+    return buyer
+
+
+def test_a_provider_withdraws_its_earnings(stack_at: StackAt, page: Page) -> None:
+    chain, api = stack_at(2)
+    provider, token = account(chain, "CERNET cloud team"), chain.contract("SettlementToken")
+    buyer = fund_a_node_and_a_buyer(chain, api)
     order_id = place_order_from_python(chain, api, buyer, "Cernet/Wuhan")
     wait_for_order(api, order_id, lambda o: (o.get("settlement") or {}).get("outcome") == "settled")
 
@@ -170,6 +177,28 @@ def test_a_provider_withdraws_its_earnings(stack_at: StackAt, page: Page) -> Non
     expect(page.get_by_test_id("balance-escrow")).to_have_text("0 SWT", timeout=10_000)
     assert int(token.functions.balanceOf(provider.address).call()) == before + 125 * 10**16
     screenshot(page, "provider-withdrew-earnings")
+
+
+def test_a_buyer_accepts_one_proposed_bill_and_rejects_another_in_the_page(stack_at: StackAt, page: Page) -> None:
+    # The page passes the deal back as the Market takes it (its id and Matched bytes, from the API).
+    chain, api = stack_at(2)
+    buyer = fund_a_node_and_a_buyer(chain, api)
+    accepted = place_order_from_python(chain, api, buyer, "Cernet/Wuhan", auto_accept=False)
+    rejected = place_order_from_python(chain, api, buyer, "Cernet/Wuhan", auto_accept=False)
+    for order_id in (accepted, rejected):
+        wait_for_order(api, order_id, lambda o: (o.get("deal") or {}).get("status") == "proposed")
+
+    page.goto(api.url + "/#/buyer")
+    use_account(page, chain, "CERNET research buyer")
+    page.get_by_test_id(f"order-{accepted}").get_by_role("button", name="Accept bill").click()
+    wait_for_order(api, accepted, lambda o: (o.get("deal") or {}).get("status") not in (None, "proposed"))
+    page.get_by_test_id(f"order-{rejected}").get_by_role("button", name="Reject bill").click()
+    wait_for_order(api, rejected, lambda o: (o.get("deal") or {}).get("status") == "refunded")
+    market = chain.contract("Market")
+    accepted_status = market.functions.statusOf(bytes.fromhex(accepted[2:])).call()[0]
+    assert accepted_status in (3, 4, 5, 7)  # Accepted, then started, completed, settled by the stack
+    assert market.functions.statusOf(bytes.fromhex(rejected[2:])).call()[0] == 8  # Refunded
+    screenshot(page, "buyer-accepted-and-rejected-bills")
 
 
 def test_stage3_operators_admit_a_new_operator_by_vote(stack_at: StackAt, page: Page) -> None:

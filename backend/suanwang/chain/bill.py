@@ -164,7 +164,7 @@ _ADDRESSES = frozenset({"buyer", "seller", "matcher"})
 
 
 def unpack_deal(deal_id: str, packed: bytes) -> dict[str, Any]:
-    """The fields of a Matched event's packed `deal` by name (the IMarket.Deal's, with `id` as given, plus
+    """The fields of a Matched event's packed `deal` by name (DEAL_FIELDS, with `id` as given, plus
     `matcher`, `status` and `deadline`); addresses checksummed, integers as int."""
     out: dict[str, Any] = {"id": deal_id}
     at = 0

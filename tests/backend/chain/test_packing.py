@@ -52,6 +52,7 @@ def test_a_deal_round_trips_through_its_matched_bytes() -> None:
             return [lowered(v) for v in value]
         return value.lower() if isinstance(value, str) else value
 
+    assert set(DEAL_FIELDS) <= set(unpacked)
     assert {k: lowered(unpacked[k]) for k in fields} == fields  # addresses come back checksummed
     assert pack_deal(unpacked) == packed
 

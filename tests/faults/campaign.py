@@ -44,7 +44,7 @@ import httpx
 from hexbytes import HexBytes
 from sqlalchemy import func, select
 
-from suanwang.devstack import ApiServer, free_port, rpc
+from suanwang.devstack import ApiServer, StackError, free_port, rpc
 from suanwang.storage.db import make_engine, make_sessionmaker
 from suanwang.storage.models import ChainCursor, Deal, Event, Job, OrderRecord, Settlement
 from suanwang.storage.projections import DEAL_STATUS_NAMES, FINAL_DEAL_STATUSES
@@ -64,6 +64,7 @@ CHAOS_S = 6.0  # faults strike within this many seconds of the orders' submissio
 MINE_EVERY_S = 0.25  # a block producer: confirmations need blocks after the last transaction
 STALL_S = 3.0  # nothing moved this long while draining: move chain time past the open deadlines
 DRAIN_TIMEOUT_S = 150.0
+START_ATTEMPTS = 3  # `suanwang serve` may take more than ApiServer's 30 s to answer on a loaded machine
 SETUP_BLOCKS = 5  # blocks mined over the market's set-up, so no reorg reaches it
 
 
@@ -174,7 +175,15 @@ class Stack:
     # -- the service ----------------------------------------------------------------------------------
     def start_service(self) -> None:
         # Each start takes a fresh port: a killed process's port may linger.
-        self.service = ApiServer(free_port(), dict(self._template.env)).start()
+        for attempt in range(START_ATTEMPTS):
+            service = ApiServer(free_port(), dict(self._template.env))
+            try:
+                self.service = service.start()
+                return
+            except StackError:
+                service.stop()  # a start that did not answer in time is never left running
+                if attempt == START_ATTEMPTS - 1:
+                    raise
 
     def kill_service(self) -> None:
         assert self.service is not None and self.service.process is not None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.campaign import RunReport, run_one
+from tests.faults.campaign import RunReport, plan_run, run_one
 from tests.support.slurm import SlurmCluster
 from tests.support.stack import Deployments
 
@@ -24,7 +24,7 @@ def test_fault_run(
     try:
         report = run_one(seed, deployments, slurm_cluster, tmp_path)
     except Exception as exc:
-        report = RunReport(seed)
+        report = RunReport(seed, orders=plan_run(seed).orders)
         report.check("harness", [f"{type(exc).__name__}: {exc}"])
         campaign.append(report)
         raise

@@ -248,6 +248,8 @@ class Injector:
     def __init__(self, stack: Stack, plan: Plan, floor_block: int, report: RunReport) -> None:
         self.stack, self.plan, self.floor, self.report = stack, plan, floor_block, report
         self.broken: set[str] = set()  # resources now down: a second fault on them is skipped
+        self._restart: threading.Thread | None = None
+        self._restart_error: Exception | None = None
 
     def run(self, started: float) -> None:
         """Faults at their planned times, each healed after its hold; returns with everything healed."""
@@ -273,6 +275,7 @@ class Injector:
                 self.report.faults[fault_label(fault, self.plan.confirmations)] += 1
                 if fault.kind in ("rpc_outage", "ipfs_outage", "service_kill", "slurm_node_down"):
                     heals.append((fault.at_s + fault.hold_s, index, fault))
+        self.wait_for_restart()
 
     def apply(self, fault: Fault) -> bool:
         stack = self.stack
@@ -307,10 +310,28 @@ class Injector:
         elif fault.kind == "ipfs_outage":
             stack.kubo_proxy.restore()
         elif fault.kind == "service_kill":
-            stack.start_service()
+            # In the background: the service may not answer until the chain is back, and the heal of an
+            # RPC outage planned meanwhile must not wait behind the restart.
+            self._restart = threading.Thread(target=self._restart_service, name="fault-restart", daemon=True)
+            self._restart.start()
+            return  # still broken until the restart is done
         elif fault.kind == "slurm_node_down":
             stack.slurm("scontrol", "update", f"nodename={self.node_of(fault)}", "state=resume")
         self.broken.discard(fault.kind)
+
+    def _restart_service(self) -> None:
+        try:
+            self.stack.start_service()
+        except Exception as exc:
+            self._restart_error = exc
+        finally:
+            self.broken.discard("service_kill")
+
+    def wait_for_restart(self) -> None:
+        if self._restart is not None:
+            self._restart.join()
+        if self._restart_error is not None:
+            raise self._restart_error
 
     @staticmethod
     def node_of(fault: Fault) -> str:

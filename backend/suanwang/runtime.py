@@ -46,11 +46,12 @@ def parse_node_map(text: str) -> dict[int, str]:
 
 
 class OrchestratorThread(threading.Thread):
-    """Runs lifecycle passes in the background; a failed pass is logged and the next one retries."""
+    """Runs one kind of lifecycle pass in the background; a failed pass is logged and the next one retries."""
 
-    def __init__(self, orchestrator: Orchestrator, interval_s: float) -> None:
-        super().__init__(name="suanwang-orchestrator", daemon=True)
+    def __init__(self, orchestrator: Orchestrator, interval_s: float, kind: str = "match") -> None:
+        super().__init__(name=f"suanwang-orchestrator-{kind}", daemon=True)
         self.orchestrator = orchestrator
+        self.step = {"match": orchestrator.match_tick, "job": orchestrator.job_tick}.get(kind, orchestrator.deal_tick)
         self.interval_s = interval_s
         self.stopped = threading.Event()
         self.last_error: str | None = None
@@ -58,7 +59,7 @@ class OrchestratorThread(threading.Thread):
     def run(self) -> None:
         while not self.stopped.is_set():
             try:
-                self.orchestrator.tick()
+                self.step()
                 self.last_error = None
             except Exception as exc:  # RPC outage, executor down: retried on the next pass
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -82,7 +83,9 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     deployment: Deployment | None = None
     indexer_thread: IndexerThread | None = None
-    orchestrator_thread: OrchestratorThread | None = None
+    orchestrator_thread: OrchestratorThread | None = None  # matching
+    deal_thread: OrchestratorThread | None = None  # the deals' later steps, on the same orchestrator
+    job_thread: OrchestratorThread | None = None  # the jobs' states, on the same orchestrator
     startup_error: str | None = None
     _marketplace: Marketplace | None = None
     _content: ContentStore | None = None
@@ -171,9 +174,13 @@ class Runtime:
                 thread.start()
                 self.indexer_thread = thread
                 if self.settings.orchestrator:
-                    worker = OrchestratorThread(self.make_orchestrator(), self.settings.orchestrator_interval_s)
-                    worker.start()
-                    self.orchestrator_thread = worker
+                    orchestrator = self.make_orchestrator()
+                    worker = OrchestratorThread(orchestrator, self.settings.orchestrator_interval_s, "match")
+                    deals = OrchestratorThread(orchestrator, self.settings.orchestrator_interval_s, "deal")
+                    jobs = OrchestratorThread(orchestrator, self.settings.orchestrator_interval_s, "job")
+                    for pass_thread in (worker, deals, jobs):
+                        pass_thread.start()
+                    self.orchestrator_thread, self.deal_thread, self.job_thread = worker, deals, jobs
                 self.startup_error = None
                 return
             except SuanwangError as exc:
@@ -192,7 +199,7 @@ class Runtime:
         self._stop.set()
         if self._starter is not None:
             self._starter.join(timeout=5)
-        for worker in (self.orchestrator_thread, self.indexer_thread):
+        for worker in (self.orchestrator_thread, self.deal_thread, self.job_thread, self.indexer_thread):
             if worker is not None:
                 worker.stop()
                 worker.join(timeout=10)

@@ -1,5 +1,6 @@
 """The market's off-chain half: EIP-712 orders (hash, sign, recover) and a transaction sender for the
-matcher and the providers' agents (nonces kept locally, gas estimated, reverts decoded).
+matcher and the providers' agents (nonces kept locally, gas estimated, reverts decoded, call data
+encoded once).
 
 The EIP-712 type and domain are the contract's (contracts/Market.sol: ORDER_TYPEHASH, EIP712("Suanwang
 Market", "1")); `order_id` here must equal `Market.orderId` on chain, and a test checks it does."""
@@ -11,10 +12,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import eth_abi
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_utils import collapse_if_tuple, keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
@@ -70,9 +72,17 @@ def typed_order(order: Mapping[str, Any], chain_id: int, market: str) -> dict[st
 
 def order_id(order: Mapping[str, Any], chain_id: int, market: str) -> str:
     """The order's EIP-712 digest, which the market uses as its id (0x-hex)."""
+    return _order_id(encode_typed_data(full_message=typed_order(order, chain_id, market)))
+
+
+def _order_id(signable: Any) -> str:
+    return "0x" + keccak(b"\x19" + signable.version + signable.header + signable.body).hex()
+
+
+def order_id_and_signer(order: Mapping[str, Any], signature: str, chain_id: int, market: str) -> tuple[str, str]:
+    """`order_id` and `recover_order_signer` from one EIP-712 encoding (the costly part of both)."""
     signable = encode_typed_data(full_message=typed_order(order, chain_id, market))
-    digest = keccak(b"\x19" + signable.version + signable.header + signable.body)
-    return "0x" + digest.hex()
+    return _order_id(signable), str(Account.recover_message(signable, signature=HexBytes(signature)))
 
 
 def sign_order(order: Mapping[str, Any], private_key: str, chain_id: int, market: str) -> str:
@@ -85,12 +95,46 @@ def recover_order_signer(order: Mapping[str, Any], signature: str, chain_id: int
     return str(Account.recover_message(signable, signature=HexBytes(signature)))
 
 
+def encode_call(call: Any) -> HexBytes:
+    """The transaction data of `call` (a web3 ContractFunction with its arguments): its selector and the
+    arguments ABI-encoded by eth_abi, after `_abi_value` shaped them by the function's ABI. web3's own
+    encoder walks every value through its generic normalisers, and a batch of hundreds of matches spent
+    most of the matcher's time there (py-spy, bench/e2e)."""
+    inputs = call.abi["inputs"]
+    values = [_abi_value(param, arg) for param, arg in zip(inputs, call.args, strict=True)]
+    return HexBytes(HexBytes(call.selector) + eth_abi.encode([collapse_if_tuple(p) for p in inputs], values))
+
+
+def _abi_value(param: Mapping[str, Any], value: Any) -> Any:
+    """`value` as eth_abi takes it for the ABI parameter `param`: a struct given as a mapping becomes
+    the tuple of its components in order, a hex string for a bytes type becomes bytes."""
+    kind = str(param["type"])
+    if kind.endswith("]"):  # an array: each element has the parameter's type with one dimension less
+        element = {**param, "type": kind[: kind.rindex("[")]}
+        return [_abi_value(element, v) for v in value]
+    if kind == "tuple":
+        components = param["components"]
+        items = [value[c["name"]] for c in components] if isinstance(value, Mapping) else list(value)
+        return tuple(_abi_value(c, v) for c, v in zip(components, items, strict=True))
+    if kind.startswith("bytes") and isinstance(value, str):
+        return bytes.fromhex(value.removeprefix("0x"))
+    return value
+
+
 # How often a transaction still not mined is checked for being stranded (dropped, or behind a nonce gap).
 STRANDED_CHECK_S = 1.0
 
 
 class TransactionFailed(SuanwangError):
     """A transaction was mined but reverted, or never mined."""
+
+
+# Fee fields are reused this long: reading them costs two RPC calls, and a lifecycle pass sends dozens.
+# maxFeePerGas is twice the base fee plus the tip, web3.py's own default, which covers the base fee
+# rising 12.5% a block (EIP-1559) for six full blocks in a row.
+FEE_TTL_S = 1.0
+# The margin over the largest estimate seen for a function whose estimate is reused (see `submit`).
+REUSED_GAS_MARGIN = 1.5
 
 
 class TxSender:
@@ -105,6 +149,9 @@ class TxSender:
         self.receipt_timeout_s = receipt_timeout_s
         self._lock = threading.Lock()
         self._nonce: int | None = None
+        self._chain_id: int | None = None
+        self._fees: tuple[float, dict[str, int]] | None = None  # (time.monotonic() read, fee fields)
+        self._gas_seen: dict[bytes, int] = {}  # selector -> the largest estimate seen
 
     @property
     def address(self) -> str:
@@ -137,20 +184,30 @@ class TxSender:
         """Estimates, signs and sends `call` (a web3 ContractFunction); returns the receipt."""
         return self.wait(self.submit(call, gas_margin))
 
-    def submit(self, call: Any, gas_margin: float = 1.2) -> Any:
+    def submit(self, call: Any, gas_margin: float = 1.2, reuse_estimate: bool = False, gas: int | None = None) -> Any:
         """Estimates, signs and sends `call` without waiting for it to be mined; returns its hash.
-        Several submits in a row go into the same block: their nonces are counted here."""
-        try:
-            gas = call.estimate_gas({"from": self.address})
-        except (ContractCustomError, ContractLogicError) as exc:
-            revert = self.call_error(exc)
-            if revert is not None:
-                raise revert from None
-            raise
+        Several submits in a row go into the same block: their nonces are counted here. A `gas` given
+        is the gas limit, with no estimate and so no revert check before sending.
+
+        With `reuse_estimate` (for a function whose gas hardly depends on its arguments, such as the
+        deal's lifecycle calls) the largest estimate seen for the function, with REUSED_GAS_MARGIN,
+        is the gas limit, and a plain eth_call checks for a revert: one execution on the node instead
+        of the estimate's search over gas limits."""
+        request: dict[str, Any] = {"from": self.address, "to": call.address, "data": encode_call(call)}
+        if gas is None:
+            gas = self._gas_limit(request, gas_margin, reuse_estimate)
         with self._lock:
             if self._nonce is None:
                 self._nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
-            tx = call.build_transaction({"from": self.address, "nonce": self._nonce, "gas": int(gas * gas_margin)})
+            tx = {
+                "to": request["to"],
+                "data": request["data"],
+                "value": 0,
+                "gas": gas,
+                "nonce": self._nonce,
+                "chainId": self._chain(),
+                **self._fee_fields(),
+            }
             signed = self.account.sign_transaction(tx)
             try:
                 tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
@@ -159,6 +216,57 @@ class TxSender:
                 raise
             self._nonce += 1
         return tx_hash
+
+    def _gas_limit(self, request: dict[str, Any], gas_margin: float, reuse_estimate: bool) -> int:
+        selector = bytes(request["data"][:4])
+        known = self._gas_seen.get(selector) if reuse_estimate else None
+        try:
+            if known is not None:
+                self.w3.eth.call(request)  # type: ignore[arg-type]
+                return int(known * REUSED_GAS_MARGIN)
+            estimate = int(self.w3.eth.estimate_gas(request))  # type: ignore[arg-type]
+        except (ContractCustomError, ContractLogicError) as exc:
+            revert = self.call_error(exc)
+            if revert is not None:
+                raise revert from None
+            raise
+        self._gas_seen[selector] = max(estimate, self._gas_seen.get(selector, 0))
+        return int(estimate * gas_margin)
+
+    def _chain(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self.w3.eth.chain_id)
+        return self._chain_id
+
+    def _fee_fields(self) -> dict[str, int]:
+        if self._fees is None or time.monotonic() - self._fees[0] > FEE_TTL_S:
+            tip = int(self.w3.eth.max_priority_fee)
+            base = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
+            self._fees = (time.monotonic(), {"maxPriorityFeePerGas": tip, "maxFeePerGas": tip + 2 * base})
+        return self._fees[1]
+
+    def _reverted(self, tx_hash: Any) -> TransactionFailed:
+        self._gas_seen.clear()  # it may have run out of gas on a reused estimate: estimate afresh
+        return TransactionFailed(f"transaction {tx_hash.to_0x_hex()} reverted on chain")
+
+    def poll(self, tx_hash: Any, submitted_at: float) -> Any | None:
+        """The receipt of a submitted transaction if it was mined, else None (without waiting);
+        TransactionFailed if it reverted, is stranded (see `wait`), or is still not mined
+        `receipt_timeout_s` after `submitted_at` (a time.monotonic() reading)."""
+        try:
+            receipt = self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            stranded = self._stranded(tx_hash)
+            if stranded is None and time.monotonic() - submitted_at < self.receipt_timeout_s:
+                return None
+            with self._lock:
+                self._nonce = None  # the node may have dropped it: count from what it knows
+            raise TransactionFailed(
+                f"transaction {tx_hash.to_0x_hex()} " + (stranded or f"was not mined in {self.receipt_timeout_s} s")
+            ) from None
+        if receipt["status"] != 1:
+            raise self._reverted(tx_hash)
+        return receipt
 
     def wait(self, tx_hash: Any) -> Any:
         """The receipt of a submitted transaction; TransactionFailed if it reverted or will not be mined:
@@ -179,9 +287,8 @@ class TxSender:
                 with self._lock:
                     self._nonce = None
                 raise TransactionFailed(
-                    f"transaction {tx_hash.to_0x_hex()} "
-                    + (stranded or f"was not mined in {self.receipt_timeout_s} s")
+                    f"transaction {tx_hash.to_0x_hex()} " + (stranded or f"was not mined in {self.receipt_timeout_s} s")
                 ) from exc
         if receipt["status"] != 1:
-            raise TransactionFailed(f"transaction {tx_hash.to_0x_hex()} reverted on chain")
+            raise self._reverted(tx_hash)
         return receipt

@@ -2,11 +2,15 @@
 
 Each `tick` moves every order and deal one step further, reading where things stand from the database
 (the chain's index plus the service's own off-chain state) and from the chain itself. Every step is
-idempotent, so a tick interrupted anywhere (a crash, a kill) is simply run again after a restart:
+idempotent, so a tick interrupted anywhere (a crash, a kill) is simply run again after a restart.
+A tick never waits for a block: it sends its transactions and a later tick collects their receipts
+(a transaction in flight is not sent again), so one slow block does not hold up the other orders:
 
   new order ──engine──> submitting ──matchSignedBatch──> on_chain (the deal is indexed)
                   └──> unmatched (with the engine's explanation)
   deal accepted (seller is ours) ──> job submitted (key = deal id) + path reserved ──start()──> started
+    (the job is submitted as soon as the match's receipt shows the deal accepted, before the index
+    confirms it; if a reorganisation undoes the match, the job is cancelled and the order unmatched)
   job completed ──result into the content store──complete(cid)──> completed
   completed ──buyer's confirmation (our buyers) or the dispute window passed──settle()──> settled
   any non-final deal past its deadline ──timeout()──> refunded (the seller slashed when it was late)
@@ -37,9 +41,9 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 
-from suanwang.chain.bill import Bill, make_bill, pack_entry
+from suanwang.chain.bill import Bill, make_bill, pack_entry, unpack_deal
 from suanwang.chain.errors import ChainRevert
-from suanwang.chain.market import TxSender
+from suanwang.chain.market import STRANDED_CHECK_S, TxSender
 from suanwang.content import ContentStore
 from suanwang.errors import InfeasibleError, InputError, NotFoundError, SuanwangError
 from suanwang.lifecycle.agents import Agents
@@ -48,7 +52,7 @@ from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder, Mark
 from suanwang.matching.model import StagePolicy
 from suanwang.scheduling.base import Executor, JobSpec, JobState
 from suanwang.storage.models import ChainCursor, Deal, Job, Lease, Member, Node, OrderRecord
-from suanwang.storage.projections import FINAL_DEAL_STATUSES, deal_call_args
+from suanwang.storage.projections import DEAL_STATUS_NAMES, FINAL_DEAL_STATUSES, deal_call_args
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,38 @@ SUBMIT_WORKERS = 8
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class SentTransaction:
+    """A lifecycle call sent by one pass; later passes collect its receipt, and forget it once the
+    index has the block it was mined in (from then on the index says whether it still needs doing)."""
+
+    sender: TxSender
+    tx_hash: Any
+    sent_at: float  # time.monotonic()
+    mined_block: int | None = None
+
+
+@dataclass
+class SentMatches:
+    """A matchSignedBatch transaction whose receipt a later pass collects."""
+
+    tx_hash: Any
+    order_ids: list[str]
+    sent_at: float  # time.monotonic()
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    number: int
+    timestamp: int
+    gas_limit: int
+
+
+# A batch's gas limit once one batch was mined: the most gas a match has used so far, times this, per
+# match (matches differ by their transit lines), within the block's gas limit.
+BATCH_GAS_MARGIN = 1.5
 
 
 def market_order(record: OrderRecord, access_point: int) -> MarketOrder:
@@ -109,7 +145,16 @@ class Orchestrator:
     _held: set[str] = field(default_factory=set)  # order ids the engine holds a reservation for
     _leases_restored: bool = False
     _last_clearing: float = 0.0
-    _pending: list[tuple[TxSender, str, str, Any]] = field(default_factory=list)
+    _transitions: dict[tuple[str, str], SentTransaction] = field(default_factory=dict)  # (function, deal id)
+    _matches: list[SentMatches] = field(default_factory=list)
+    _match_blocks: dict[str, int] = field(default_factory=dict)  # match transaction -> the block it was mined in
+    _gas_per_match: int | None = None  # the most gas a mined batch used per match (see `_submit`)
+    # Per pass kind: the head it last collected receipts at, and when (time.monotonic()).
+    _polled_heads: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # Both passes may submit a deal's job (on the match receipt, and once the index shows it accepted):
+    # a deal's submissions take one of these locks (by its id), so the second sees the first's Job row.
+    _job_locks: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock() for _ in range(64)))
+    _synced_at: tuple[int, int | None] | None = None  # (head, indexed block) the engine's policy was read at
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -146,13 +191,16 @@ class Orchestrator:
             price_per_cu_hour=int(node.price_per_cu_hour),
         )
 
-    def _sync_engine(self, session: Session) -> MarketEngine:
-        """Builds the engine at start (reserving what live deals hold) and follows node changes after."""
-        fee_bps = int(self.contracts["Federation"].functions.platformFeeBps().call())
-        policy = self._stage_policy(session)
-        if self.engine is not None and (policy, fee_bps) != self._policy:
-            self.engine = None  # who may sell or the fee changed (a stage move, an admission): start afresh
-        self._policy = (policy, fee_bps)
+    def _sync_engine(self, session: Session, chain_moved: bool = True) -> MarketEngine:
+        """Builds the engine at start (reserving what live deals hold) and follows node changes after.
+        The stage, the fee (read at the head) and who may sell (read from the index) change only with a
+        new block or a new indexed block: read again only then."""
+        if chain_moved or self._policy is None:
+            fee_bps = int(self.contracts["Federation"].functions.platformFeeBps().call())
+            policy = self._stage_policy(session)
+            if self.engine is not None and (policy, fee_bps) != self._policy:
+                self.engine = None  # who may sell or the fee changed (a stage move, an admission): start afresh
+            self._policy = (policy, fee_bps)
         nodes = {n.node_id: n for n in session.scalars(select(Node))}
         if self.engine is None:
             active = [m for n in nodes.values() if n.status == "active" and (m := self._market_node(n))]
@@ -238,30 +286,69 @@ class Orchestrator:
 
     # -- one pass --------------------------------------------------------------------------------------
     def tick(self) -> None:
+        """One pass of each kind (the service runs them in three threads, `match_tick`, `job_tick` and
+        `deal_tick`, so a new order is matched, its job submitted and seen running without waiting
+        behind the deals' other steps)."""
+        self.match_tick()
+        self.job_tick()
+        self.deal_tick()
+
+    def match_tick(self) -> None:
+        """New orders matched and sent; mined matches recorded and their jobs submitted; undone matches
+        cancelled; what final deals held released."""
         with self._lock:
+            head, head_moved = self._head("match")
             # Read the cursor before the members and nodes: then the engine's view is at least as new
             # as the block the cursor names, and matching on it cannot miss a seller or a node.
-            caught_up = self.caught_up()
+            indexed = self._indexed_block()
+            chain_moved, self._synced_at = (head.number, indexed) != self._synced_at, (head.number, indexed)
             with self.sessions() as session:
-                engine = self._sync_engine(session)
+                engine = self._sync_engine(session, chain_moved)
+            if head_moved:  # receipts appear only with a new block
+                self._collect_matches()
             self._recover_submitting()
-            self._recover_dropped_matches()
-            if caught_up:
-                self._match_new(engine)
-            try:
-                self._dispatch_accepted()
-                self._follow_jobs()
-                self._settle_completed()
-                self._timeout_expired()
-            finally:
-                self._await_transitions()
+            self._recover_undone_matches(indexed)
+            if indexed is not None and indexed >= head.number - self.confirmations:
+                self._match_new(engine, head)
             self._release_finished(engine)
+
+    def deal_tick(self) -> None:
+        """Each deal one step on: its job submitted and started, followed, completed, settled or timed out."""
+        head, head_moved = self._head("deal")
+        if head_moved:
+            self._collect_transitions()
+        self._forget_indexed_transitions(self._indexed_block())
+        self._dispatch_accepted()
+        self._complete_done_jobs()
+        self._settle_completed(head)
+        self._timeout_expired(head)
+
+    def job_tick(self) -> None:
+        """The jobs' states from the executor into the database (its own thread in the service: a job
+        is seen running as soon as the executor says so, not after the deals' chain calls)."""
+        self._follow_jobs()
+
+    def _head(self, kind: str) -> tuple[ChainHead, bool]:
+        """The latest block, and whether this kind of pass should collect receipts: a new block since it
+        last did, or STRANDED_CHECK_S without one (a transaction a reorg stranded behind a nonce gap is
+        never mined, and no block may come to say so)."""
+        latest = self.w3.eth.get_block("latest")
+        head = ChainHead(int(latest["number"]), int(latest["timestamp"]), int(latest["gasLimit"]))
+        number, at = self._polled_heads.get(kind, (None, 0.0))
+        collect = number != head.number or time.monotonic() - at > STRANDED_CHECK_S
+        if collect:
+            self._polled_heads[kind] = (head.number, time.monotonic())
+        return head, collect
 
     # -- matching --------------------------------------------------------------------------------------
     def _recover_submitting(self) -> None:
-        """Orders left 'submitting' by a crash: on chain already, or back to 'new'."""
+        """Orders left 'submitting' by a crash or a failed pass (not those of a batch in flight): on
+        chain already, or back to 'new'."""
+        in_flight = {order_id for sent in self._matches for order_id in sent.order_ids}
         with self.sessions.begin() as session:
             for record in session.scalars(select(OrderRecord).where(OrderRecord.state == "submitting")):
+                if record.id in in_flight:
+                    continue
                 status, _ = self.market.functions.statusOf(record.id).call()
                 if status != 0:
                     record.state, record.updated_at = "on_chain", now()
@@ -269,10 +356,15 @@ class Orchestrator:
                     self._unreserve(record, session)
                     record.state, record.node_id, record.bill, record.updated_at = "new", None, None, now()
 
-    def _recover_dropped_matches(self) -> None:
-        """Orders marked on chain whose match a reorg took back (the transaction dropped, the order not
-        matched on chain any more): back to 'new', to be matched again. Until the deal is indexed, one
-        receipt lookup per match transaction tells a match that stands from one that was undone."""
+    def _recover_undone_matches(self, indexed: int | None) -> None:
+        """Orders marked on chain whose deal the index does not hold although it has the block their
+        match was mined in: a reorg may have taken the match back. When the chain agrees (the match's
+        transaction neither mined nor pending, the order not matched), the order goes back to 'new', to
+        be matched again, and a job already sent on the match's receipt is cancelled and forgotten (the
+        next match submits it under a new key, see `_job_key`). While the index is behind the match's
+        block nothing is asked of the chain, so the orders just matched cost no RPC call."""
+        if indexed is None:
+            return
         with self.sessions() as session:
             waiting = list(
                 session.execute(
@@ -281,9 +373,20 @@ class Orchestrator:
                     .where(OrderRecord.state == "on_chain", Deal.id.is_(None))
                 )
             )
-        dropped_txs = {tx for tx in {tx for _, tx in waiting} if tx is None or self._tx_dropped(tx)}
-        status_of = self.market.functions.statusOf
-        undone = [oid for oid, tx in waiting if tx in dropped_txs and status_of(oid).call()[0] == 0]
+        self._match_blocks = {tx: b for tx, b in self._match_blocks.items() if tx in {t for _, t in waiting}}
+        undone = []
+        for order_id, tx_hash in waiting:
+            block = self._match_blocks.get(tx_hash) if tx_hash is not None else None
+            if block is None and tx_hash is not None:  # sent before a restart: where it was mined, if it was
+                block = self._receipt_block(tx_hash)
+                if block is not None:
+                    self._match_blocks[tx_hash] = block
+            if block is not None and block > indexed:
+                continue  # the index has not reached the match yet
+            if tx_hash is not None and not self._tx_dropped(tx_hash):
+                continue  # mined (the index is about to hold it) or pending
+            if self.market.functions.statusOf(order_id).call()[0] == 0:
+                undone.append(order_id)
         if not undone:
             return
         with self.sessions.begin() as session:
@@ -292,6 +395,11 @@ class Orchestrator:
                 if record is None or record.state != "on_chain":
                     continue
                 log.warning("%s: its match was undone by a reorg; matching it again", order_id)
+                job = session.get(Job, order_id)
+                if job is not None:  # sent on the match's receipt: nothing on chain pays for it any more
+                    if not JobState(job.state).is_final:
+                        self.executor.cancel(job.job_id)
+                    session.delete(job)
                 self._unreserve(record, session)
                 record.state, record.node_id, record.bill, record.tx_hash = "new", None, None, None
                 record.updated_at = now()
@@ -347,19 +455,24 @@ class Orchestrator:
     def caught_up(self) -> bool:
         """True when the index has every confirmed block: only then is the engine's view of the nodes
         current enough to turn an order away."""
+        indexed = self._indexed_block()
+        return indexed is not None and indexed >= self.w3.eth.block_number - self.confirmations
+
+    def _indexed_block(self) -> int | None:
+        """The last block the index holds, or None before its first pass."""
         with self.sessions() as session:
             cursor = session.get(ChainCursor, 1)
-        return cursor is not None and cursor.block_number >= self.w3.eth.block_number - self.confirmations
+            return cursor.block_number if cursor is not None else None
 
-    def _match_new(self, engine: MarketEngine) -> None:
+    def _match_new(self, engine: MarketEngine, head: ChainHead) -> None:
         """New orders to the engine (one by one, or cleared together every `clearing_interval_s`),
         their bills computed, and the matches sent to the chain in one batch transaction."""
         if self.matching == "batch" and time.monotonic() - self._last_clearing < self.clearing_interval_s:
             return
         self._last_clearing = time.monotonic()
         with self.sessions.begin() as session:
-            fee_bps = int(self.contracts["Federation"].functions.platformFeeBps().call())
-            chain_time = int(self.w3.eth.get_block("latest")["timestamp"])
+            assert self._policy is not None  # set by _sync_engine, which made `engine`
+            fee_bps, chain_time = self._policy[1], head.timestamp
             records = list(
                 session.scalars(
                     select(OrderRecord)
@@ -414,7 +527,7 @@ class Orchestrator:
             if not batch:
                 return
             entries = b"".join(pack_entry(r.order, r.signature, b.packed()) for r, b in batch)
-        self._submit(batch, entries)
+        self._submit(batch, entries, head)
         engine.network_changed()  # the paths' free bandwidth moved
 
     def _decide(
@@ -462,20 +575,59 @@ class Orchestrator:
             )
         return bill, {**path.to_json(), "bandwidth_reserved_gbps": gbps}
 
-    def _submit(self, batch: list[tuple[OrderRecord, Bill]], entries: bytes) -> None:
+    def _submit(self, batch: list[tuple[OrderRecord, Bill]], entries: bytes, head: ChainHead) -> None:
+        """Sends the batch; a later pass collects its receipt (`_collect_matches`). Its gas comes from
+        what mined batches used per match: estimating a batch of hundreds of matches makes the node run
+        it over and over, and a failed match only logs MatchFailed, so the estimate's revert check finds
+        nothing a mined revert would not (after which the next batch is estimated again)."""
         ids = [r.id for r, _ in batch]
+        gas = None
+        if self._gas_per_match is not None:
+            gas = min(int(self._gas_per_match * BATCH_GAS_MARGIN) * len(batch), head.gas_limit)
         try:
-            receipt = self.agents.matcher.send(self.market.functions.matchSignedBatch(entries))
+            tx_hash = self.agents.matcher.submit(self.market.functions.matchSignedBatch(entries), gas=gas)
         except SuanwangError as exc:
             log.warning("batch of %d matches not sent: %s", len(ids), exc.message)
-            with self.sessions.begin() as session:
-                for order_id in ids:
-                    record = session.get(OrderRecord, order_id)
-                    if record is not None and record.state == "submitting":
-                        self._unreserve(record, session)
-                        record.state, record.node_id, record.bill, record.updated_at = "new", None, None, now()
+            self._matches_not_made(ids)
             return
-        tx_hash = receipt["transactionHash"].to_0x_hex()
+        self._matches.append(SentMatches(tx_hash, ids, time.monotonic()))
+        with self.sessions.begin() as session:  # a restart then knows to wait for this transaction
+            for order_id in ids:
+                record = session.get(OrderRecord, order_id)
+                if record is not None:
+                    record.tx_hash, record.updated_at = tx_hash.to_0x_hex(), now()
+
+    def _matches_not_made(self, ids: list[str]) -> None:
+        with self.sessions.begin() as session:
+            for order_id in ids:
+                record = session.get(OrderRecord, order_id)
+                if record is not None and record.state == "submitting":
+                    self._unreserve(record, session)
+                    record.state, record.node_id, record.bill, record.updated_at = "new", None, None, now()
+
+    def _collect_matches(self) -> None:
+        """The receipts of the batches sent so far that were mined: each order on chain or refused."""
+        waiting = []
+        for sent in self._matches:
+            try:
+                receipt = self.agents.matcher.poll(sent.tx_hash, sent.sent_at)
+            except SuanwangError as exc:
+                log.warning("batch of %d matches did not go through: %s", len(sent.order_ids), exc.message)
+                self._gas_per_match = None  # perhaps out of gas: estimate the next batch
+                self._matches_not_made(sent.order_ids)
+                continue
+            if receipt is None:
+                waiting.append(sent)
+                continue
+            used = -(-int(receipt["gasUsed"]) // len(sent.order_ids))
+            self._gas_per_match = max(used, self._gas_per_match or 0)
+            self._match_blocks[sent.tx_hash.to_0x_hex()] = int(receipt["blockNumber"])
+            matched = self._record_matches(sent.order_ids, receipt)
+            self._dispatch_on_receipt(receipt, matched)
+        self._matches = waiting
+
+    def _record_matches(self, ids: list[str], receipt: Any) -> set[str]:
+        """Each order of a mined batch on chain, retried or unmatched; returns the ids matched."""
         match_failed = self.market.events.MatchFailed()
         topic = bytes.fromhex(str(match_failed.topic).removeprefix("0x"))
         failures = {}
@@ -483,15 +635,17 @@ class Orchestrator:
             if entry["topics"] and bytes(entry["topics"][0]) == topic:
                 args = match_failed.process_log(entry)["args"]
                 failures["0x" + bytes(args["id"]).hex()] = bytes(args["reason"])
+        matched = set()
         with self.sessions.begin() as session:
             for order_id in ids:
                 record = session.get(OrderRecord, order_id)
                 if record is None:
                     continue
-                record.tx_hash, record.updated_at = tx_hash, now()
+                record.updated_at = now()
                 reason = failures.get(order_id)
                 if reason is None:
                     record.state = "on_chain"
+                    matched.add(order_id)
                     continue
                 revert = self.agents.matcher.decoder.decode(reason)
                 self._unreserve(record, session)
@@ -499,6 +653,45 @@ class Orchestrator:
                     record.state, record.node_id, record.bill = "new", None, None
                 else:
                     record.state, record.reason = "unmatched", f"the market refused the match: {revert.message}"
+        return matched
+
+    def _dispatch_on_receipt(self, receipt: Any, matched: set[str]) -> None:
+        """Submits the jobs of the deals in a mined batch that start accepted (the order auto-accepts)
+        on a node whose seller's key the service holds, without waiting for the index to confirm the
+        block: `_recover_undone_matches` cancels them if a reorganisation undoes the match."""
+        with self.sessions() as session:
+            our_nodes = {
+                node_id
+                for node_id, owner in session.execute(select(Node.node_id, Node.owner))
+                if self.agents.for_address(owner) is not None
+            }
+            ours = {
+                record.id
+                for record in session.scalars(select(OrderRecord).where(OrderRecord.id.in_(matched)))
+                if record.node_id in our_nodes
+            }
+        if not ours:
+            return
+        event = self.market.events.Matched()
+        topic = bytes.fromhex(str(event.topic).removeprefix("0x"))
+        jobs = []
+        for entry in receipt["logs"]:
+            topics = entry["topics"]
+            if len(topics) < 2 or bytes(topics[0]) != topic or "0x" + bytes(topics[1]).hex() not in ours:
+                continue
+            args = event.process_log(entry)["args"]
+            deal = unpack_deal("0x" + bytes(args["id"]).hex(), bytes(args["deal"]))
+            if DEAL_STATUS_NAMES[int(deal["status"])] == "accepted":
+                jobs.append((deal["id"], int(deal["nodeId"]), int(deal["duration"])))
+        self._submit_jobs(jobs)  # a refused job is declined once the index shows the deal accepted
+
+    def _receipt_block(self, tx_hash: str | None) -> int | None:
+        if tx_hash is None:
+            return None
+        try:
+            return int(self.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"])  # type: ignore[arg-type]
+        except Exception:
+            return None
 
     def quote(self, order: dict[str, Any], access_point: str, limit: int = 5) -> tuple[list[dict[str, Any]], list[str]]:
         """The cheapest nodes that would take `order` now, each with its full bill and route, or the
@@ -540,9 +733,7 @@ class Orchestrator:
             deals = list(session.scalars(select(Deal).where(Deal.status == "accepted")))
         # Another provider's agent runs the deals whose seller's key the service does not hold.
         ours = [(deal, seller) for deal in deals if (seller := self.agents.for_address(deal.seller)) is not None]
-        # Submissions wait on the scheduler (sbatch and friends), not on this process: run them side by side.
-        with ThreadPoolExecutor(max_workers=SUBMIT_WORKERS) as pool:
-            submitted = list(pool.map(lambda pair: self._ensure_job(pair[0]), ours))
+        submitted = self._submit_jobs([(deal.id, deal.node_id, int(deal.deal["duration"])) for deal, _ in ours])
         for (deal, seller), ok in zip(ours, submitted, strict=True):
             if not ok:
                 # The executor can never run this job: decline before starting (the buyer is refunded and
@@ -552,25 +743,33 @@ class Orchestrator:
             self._ensure_lease(deal)
             self._transition(seller, "start", deal)
 
-    def _ensure_job(self, deal: Deal) -> bool:
+    def _submit_jobs(self, deals: list[tuple[str, int, int]]) -> list[bool]:
+        """`_ensure_job` for each (deal id, node id, duration); submissions wait on the scheduler
+        (sbatch and friends), not on this process: they run side by side."""
+        if not deals:
+            return []
+        with ThreadPoolExecutor(max_workers=SUBMIT_WORKERS) as pool:
+            return list(pool.map(lambda deal: self._ensure_job(*deal), deals))
+
+    def _ensure_job(self, deal_id: str, node_id: int, duration_s: int) -> bool:
         """Submits the deal's job once; False when the executor refuses it for good."""
-        with self.sessions.begin() as session:
-            existing = session.get(Job, deal.id)
+        with self._job_locks[hash(deal_id) % len(self._job_locks)], self.sessions.begin() as session:
+            existing = session.get(Job, deal_id)
             if existing is not None:
                 return existing.state != JobState.FAILED.value or existing.job_id != REFUSED
-            node = session.get(Node, deal.node_id)
-            record = session.get(OrderRecord, deal.id)
+            node = session.get(Node, node_id)
+            record = session.get(OrderRecord, deal_id)
             spec = json.loads(self.content.get(record.spec_cid)) if record is not None else {"command": ["true"]}
             executor_node = self.executor_nodes(node) if node is not None else None
             job_spec = JobSpec(
-                key=f"deal-{deal.id[2:18]}",
+                key=_job_key(deal_id, record.attempts if record is not None else 1),
                 command=spec["command"],
                 node=executor_node,
                 # The emulated nodes share one host: each job asks for one core and at most 1 GiB there.
                 cpus=1,
                 memory_mib=min(max(int(record.order["memoryMib"]) if record else 256, 64), 1024),
-                time_limit_s=int(deal.deal["duration"]),
-                env={"SUANWANG_DEAL": deal.id},
+                time_limit_s=duration_s,
+                env={"SUANWANG_DEAL": deal_id},
             )
             try:
                 job_id, state, reason = self.executor.submit(job_spec), JobState.PENDING.value, None
@@ -578,7 +777,7 @@ class Orchestrator:
                 job_id, state, reason = REFUSED, JobState.FAILED.value, f"the executor refused the job: {exc.message}"
             session.add(
                 Job(
-                    deal_id=deal.id,
+                    deal_id=deal_id,
                     executor=type(self.executor).__name__,
                     executor_node=executor_node,
                     job_id=job_id,
@@ -600,7 +799,8 @@ class Orchestrator:
             gbps = float(record.route.get("bandwidth_reserved_gbps", self.marketplace.lease_bandwidth_gbps))
             path = network.make_path([network.router_index(r) for r in record.route["path"]])
             try:
-                reservation: str | None = str(network.reserve(path, gbps))
+                with self._lock:  # the match pass reserves and frees paths in the same network
+                    reservation: str | None = str(network.reserve(path, gbps))
             except SuanwangError as exc:  # the path filled up since the match: the lease runs unreserved
                 log.warning("deal %s: could not reserve %s Gbps: %s", deal.id, gbps, exc.message)
                 reservation = None
@@ -610,8 +810,14 @@ class Orchestrator:
         with self.sessions() as session:
             jobs = list(session.scalars(select(Job).where(Job.state.in_(("pending", "running")))))
         statuses = self.executor.statuses([job.job_id for job in jobs]) if jobs else {}
-        for job in jobs:
-            status = statuses[job.job_id]
+        # Only the jobs whose state moved are written (a pass sees every pending job, most unchanged).
+        moved = [
+            (job, status)
+            for job in jobs
+            if ((status := statuses[job.job_id]).state.value, status.exit_code, status.reason)
+            != (job.state, job.exit_code, job.reason)
+        ]
+        for job, status in moved:
             cid = None
             if status.state == JobState.COMPLETED and status.result_path:
                 cid = self.content.put(Path(status.result_path).read_bytes()[: 256 * 1024])
@@ -625,6 +831,9 @@ class Orchestrator:
                     now(),
                 )
                 row.result_cid = cid or row.result_cid
+
+    def _complete_done_jobs(self) -> None:
+        """`complete(cid)` for each started deal whose job completed."""
         with self.sessions() as session:
             done = list(
                 session.execute(
@@ -639,8 +848,8 @@ class Orchestrator:
                 self._transition(seller, "complete", deal, job.result_cid)
 
     # -- settlement and timeouts --------------------------------------------------------------------------
-    def _settle_completed(self) -> None:
-        chain_time = int(self.w3.eth.get_block("latest")["timestamp"])
+    def _settle_completed(self, head: ChainHead) -> None:
+        chain_time = head.timestamp
         with self.sessions() as session:
             deals = list(session.scalars(select(Deal).where(Deal.status == "completed")))
         for deal in deals:
@@ -650,8 +859,8 @@ class Orchestrator:
             elif chain_time > deal.deadline:
                 self._transition(self.agents.matcher, "settle", deal)  # the dispute window passed
 
-    def _timeout_expired(self) -> None:
-        chain_time = int(self.w3.eth.get_block("latest")["timestamp"])
+    def _timeout_expired(self, head: ChainHead) -> None:
+        chain_time = head.timestamp
         with self.sessions() as session:
             deals = list(
                 session.scalars(select(Deal).where(Deal.status.in_(TIMEOUT_STATUSES), Deal.deadline < chain_time))
@@ -684,30 +893,42 @@ class Orchestrator:
                 job.state, job.updated_at = JobState.CANCELLED.value, now()
 
     def _transition(self, sender: TxSender, function: str, deal: Deal, *args: Any) -> None:
-        """Sends a lifecycle call without waiting; `_await_transitions` collects the receipts, so the
-        calls of one pass share blocks. A revert because someone already did it is not an error."""
+        """Sends a lifecycle call without waiting (`_collect_transitions` collects the receipt), unless
+        it is already in flight. A revert because someone already did it is not an error."""
+        if (function, deal.id) in self._transitions:
+            return
         try:
-            self._pending.append(
-                (
-                    sender,
-                    function,
-                    deal.id,
-                    sender.submit(getattr(self.market.functions, function)(*deal_call_args(deal.deal), *args)),
-                )
-            )
+            call = getattr(self.market.functions, function)(*deal_call_args(deal.deal), *args)
+            tx_hash = sender.submit(call, reuse_estimate=True)
         except ChainRevert as exc:
             if exc.name in ("InvalidStatus", "DeadlinePassed", "DeadlineNotReached"):
                 log.info("%s(%s) skipped: %s", function, deal.id, exc.message)
             else:
                 log.warning("%s(%s) refused: %s", function, deal.id, exc.message)
+            return
+        self._transitions[(function, deal.id)] = SentTransaction(sender, tx_hash, time.monotonic())
 
-    def _await_transitions(self) -> None:
-        pending, self._pending = self._pending, []
-        for sender, function, deal_id, tx_hash in pending:
+    def _collect_transitions(self) -> None:
+        for (function, deal_id), sent in list(self._transitions.items()):
+            if sent.mined_block is not None:
+                continue
             try:
-                sender.wait(tx_hash)
+                receipt = sent.sender.poll(sent.tx_hash, sent.sent_at)
             except SuanwangError as exc:  # e.g. a race lost to another caller: the index will say
                 log.warning("%s(%s) did not go through: %s", function, deal_id, exc.message)
+                del self._transitions[(function, deal_id)]
+                continue
+            if receipt is not None:
+                sent.mined_block = int(receipt["blockNumber"])
+
+    def _forget_indexed_transitions(self, indexed: int | None) -> None:
+        """Calls mined in a block the index has: the deal's status there now says whether the step is
+        done (a call a reorganisation dropped is then sent again)."""
+        if indexed is None:
+            return
+        for key, sent in list(self._transitions.items()):
+            if sent.mined_block is not None and sent.mined_block <= indexed:
+                del self._transitions[key]
 
 
 def _bill_json(bill: Bill) -> dict[str, Any]:
@@ -722,3 +943,8 @@ def _bill_json(bill: Bill) -> dict[str, Any]:
     }
 
 
+def _job_key(deal_id: str, match_attempt: int) -> str:
+    """The executor's key for a deal's job: the deal's, and after a reorg undid a match that had sent a
+    job, the match attempt's too (the executor refuses a second job under one key)."""
+    key = f"deal-{deal_id[2:18]}"
+    return key if match_attempt <= 1 else f"{key}-m{match_attempt}"

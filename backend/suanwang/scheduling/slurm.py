@@ -137,6 +137,8 @@ class SlurmExecutor:
         record = read_json(files.record)
         if record is not None:
             return str(record["job_id"])
+        if not files.wrapper.exists():
+            return None  # submit writes the wrapper before sbatch: without it sbatch never ran for this key
         # Submitted but not recorded (the service stopped right after sbatch): Slurm or the job's own files know.
         out = self._run(["squeue", "-h", "--states=all", f"--name={key}", "-o", "%i"]).stdout.split()
         job_id = min(out, key=int) if out else None
@@ -162,7 +164,10 @@ class SlurmExecutor:
         proc = self._run(["scontrol", "show", "job", "-o"], check=False)
         if proc.returncode != 0 and "No jobs in the system" not in (proc.stdout + proc.stderr):
             raise SchedulerUnavailableError(f"scontrol show job failed: {proc.stderr.strip()}")
-        listed = {job.get("JobId", ""): job for job in map(parse_key_values, proc.stdout.splitlines()) if job}
+        # Slurm lists every job it still remembers (for MinJobAge after the end): parse only the asked ones.
+        wanted = {f"JobId={job_id}" for job_id in job_ids}
+        lines = [line for line in proc.stdout.splitlines() if line.split(" ", 1)[0] in wanted]
+        listed = {job.get("JobId", ""): job for job in map(parse_key_values, lines) if job}
         out = {}
         self._nodes_snapshot = None  # pending jobs' reasons share one look at the nodes
         try:

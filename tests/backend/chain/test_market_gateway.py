@@ -5,11 +5,19 @@ from __future__ import annotations
 import time
 
 import pytest
+from hexbytes import HexBytes
 
 from suanwang.chain.bill import make_bill, pack_deal, pack_entry, unpack_deal
 from suanwang.chain.deployment import load_abi
 from suanwang.chain.errors import ChainRevert, ErrorDecoder
-from suanwang.chain.market import TxSender, order_id, recover_order_signer, sign_order
+from suanwang.chain.market import (
+    TxSender,
+    encode_call,
+    order_id,
+    order_id_and_signer,
+    recover_order_signer,
+    sign_order,
+)
 from suanwang.roles import Role
 from tests.support.stack import BUILD_DIR, Chain, node_spec
 
@@ -56,6 +64,7 @@ def test_local_order_id_and_signature_match_the_contract(chain: Chain) -> None:
     assert local == "0x" + market.functions.orderId(order).call().hex()
     signature = sign_order(order, key, chain.deployment.chain_id, market.address)
     assert recover_order_signer(order, signature, chain.deployment.chain_id, market.address) == buyer
+    assert order_id_and_signer(order, signature, chain.deployment.chain_id, market.address) == (local, buyer)
 
 
 def test_a_signed_order_is_matched_by_the_matcher_with_the_exact_bill(chain: Chain) -> None:
@@ -96,3 +105,43 @@ def test_reverts_are_decoded_with_their_values(chain: Chain) -> None:
         stranger.send(registry.functions.registerNode(node_spec(chain.account_with(Role.OPERATOR).address)))
     assert not_member.value.name == "NotSeller"
     assert not_member.value.args_by_name["caller"] == stranger.address
+
+
+def test_call_data_is_what_web3_encodes(chain: Chain) -> None:
+    market, registry = chain.contract("Market"), chain.contract("NodeRegistry")
+    key = buyer_key(chain)
+    buyer = chain.w3.eth.account.from_key(key).address
+    transit = [chain.account_with(Role.OPERATOR).address, chain.account_with(Role.CLOUD).address]
+    entries = b""
+    for nonce in (1, 2):
+        order = an_order(buyer, nonce=nonce)
+        bill = make_bill(order, 3, 10**18, 250, list(zip(transit, [7 * 10**15, 10**16], strict=True)))
+        signature = sign_order(order, key, chain.deployment.chain_id, market.address)
+        entries += pack_entry(order, signature, bill.packed())
+    batch = market.functions.matchSignedBatch(entries)
+    assert encode_call(batch) == HexBytes(market.encode_abi("matchSignedBatch", args=[entries]))
+    # A struct given as a tuple, with a bytes32, a bytes16 and an address in it.
+    spec = node_spec(chain.account_with(Role.OPERATOR).address)
+    register = registry.functions.registerNode(spec)
+    assert encode_call(register) == HexBytes(registry.encode_abi("registerNode", args=[spec]))
+
+
+def test_a_reused_estimate_still_refuses_a_reverting_call_before_sending(chain: Chain) -> None:
+    market, registry = chain.contract("Market"), chain.contract("NodeRegistry")
+    chain.transact(
+        chain.account_with(Role.CLOUD),
+        registry.functions.registerNode(node_spec(chain.account_with(Role.OPERATOR).address)),
+    )
+    key = buyer_key(chain)
+    order = an_order(chain.w3.eth.account.from_key(key).address, nonce=9)
+    signature = sign_order(order, key, chain.deployment.chain_id, market.address)
+    bill = make_bill(order, 1, 15 * 10**17, chain.contract("Federation").functions.platformFeeBps().call())
+    matcher = TxSender(chain.w3, chain.account_with(Role.MATCHER), decoder())
+    call = market.functions.matchSigned(pack_entry(order, signature, bill.packed()))
+    first = matcher.wait(matcher.submit(call, reuse_estimate=True))  # estimated: nothing seen yet
+    assert first["status"] == 1
+    nonce = chain.w3.eth.get_transaction_count(matcher.address)
+    with pytest.raises(ChainRevert) as replay:  # the reused estimate's eth_call sees the revert
+        matcher.submit(call, reuse_estimate=True)
+    assert replay.value.name == "OrderAlreadyUsed"
+    assert chain.w3.eth.get_transaction_count(matcher.address, "pending") == nonce  # nothing was sent

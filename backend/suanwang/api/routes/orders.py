@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from suanwang.api.deps import RuntimeDep, SessionDep
 from suanwang.api.routes.nodes import ADDRESS_PATTERN
-from suanwang.chain.market import order_id, recover_order_signer, typed_order
+from suanwang.chain.market import order_id, order_id_and_signer, typed_order
 from suanwang.errors import InfeasibleError, InputError, NotFoundError, SuanwangError
 from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
 
@@ -125,9 +125,21 @@ class OrderPage(BaseModel):
     items: list[OrderOut]
 
 
-def _out(session: Any, record: OrderRecord) -> OrderOut:
-    deal, job = session.get(Deal, record.id), session.get(Job, record.id)
-    lease, settlement = session.get(Lease, record.id), session.get(Settlement, record.id)
+def _related(session: Any, ids: list[str]) -> dict[str, tuple[Any, Any, Any, Any]]:
+    """Each order's deal, job, lease and settlement (or None), keyed like the order by its id: one
+    query per table for a whole page, not four per order."""
+    found: list[dict[str, Any]] = [
+        {row.id: row for row in session.scalars(select(Deal).where(Deal.id.in_(ids)))},
+        *(
+            {row.deal_id: row for row in session.scalars(select(model).where(model.deal_id.in_(ids)))}
+            for model in (Job, Lease, Settlement)
+        ),
+    ]
+    return {i: (found[0].get(i), found[1].get(i), found[2].get(i), found[3].get(i)) for i in ids}
+
+
+def _out(session: Any, record: OrderRecord, related: tuple[Any, Any, Any, Any] | None = None) -> OrderOut:
+    deal, job, lease, settlement = related or _related(session, [record.id])[record.id]
     return OrderOut(
         id=record.id,
         buyer=record.buyer,
@@ -187,9 +199,8 @@ def _accept(body: OrderSubmission, runtime: Any, session: Any) -> OrderRecord:
     if market is None:
         raise NotFoundError("this deployment has no Market contract", field="order")
     struct = body.order.as_struct()
-    oid = order_id(struct, deployment.chain_id, market)
     try:
-        signer = recover_order_signer(struct, body.signature, deployment.chain_id, market)
+        oid, signer = order_id_and_signer(struct, body.signature, deployment.chain_id, market)
     except Exception as exc:
         raise InputError(f"the signature cannot be recovered ({exc})", field="signature") from exc
     if signer.lower() != body.order.buyer.lower():
@@ -277,8 +288,9 @@ def list_orders(
     if state is not None:
         query = query.where(OrderRecord.state == state)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(OrderRecord.created_at.desc()).limit(limit).offset(offset))
-    return OrderPage(total=total, items=[_out(session, r) for r in rows])
+    rows = list(session.scalars(query.order_by(OrderRecord.created_at.desc()).limit(limit).offset(offset)))
+    related = _related(session, [r.id for r in rows])
+    return OrderPage(total=total, items=[_out(session, r, related[r.id]) for r in rows])
 
 
 @router.get(

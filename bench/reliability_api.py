@@ -44,7 +44,6 @@ sys.path.insert(0, str(REPO_ROOT))  # the attacks and the corpus live with the t
 from support.report import record
 
 from tests.backend.api.hostile import (
-    chain_submission,
     flood,
     loopback_service,
     one_key_storm,
@@ -53,6 +52,7 @@ from tests.backend.api.hostile import (
     unknown_query_parameter_answers,
 )
 from tests.backend.input.corpus import FILES, answer_file, answer_payload, api_payloads
+from tests.support.orders import chain_submission
 from tests.support.stack import Chain, Deployments
 
 NEGATIVE_EXAMPLES = 200

@@ -28,13 +28,13 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from sqlalchemy import func, select
 
-from suanwang.chain.market import sign_order
 from suanwang.devstack import ApiServer
 from suanwang.paths import REPO_ROOT
 from suanwang.roles import Role
 from suanwang.storage.db import make_engine
 from suanwang.storage.models import IdempotencyRecord, OrderRecord
 from tests.backend.lifecycle.test_restarts import server
+from tests.support.orders import signed_submission
 from tests.support.stack import Chain
 
 # Statuses that say "this request was malformed": the answer must name what was wrong.
@@ -241,9 +241,6 @@ class StormOutcome:
 
 
 MARKETPLACE = REPO_ROOT / "backend" / "suanwang" / "lifecycle" / "marketplace.yaml"
-ACCESS_POINT = "Cernet/Shanghai"  # a router of the default marketplace's network
-
-
 def loopback_service(chain: Chain, folder: Path, rate_per_s: float, burst: int) -> ApiServer:
     """`suanwang serve` in its own process on a free loopback port, on `chain`, with this rate limit
     and its own SQLite database at `folder`/service.db."""
@@ -264,33 +261,6 @@ def stored_orders(folder: Path, key: str) -> tuple[int, int]:
     return orders, keys
 
 
-def signed_submission(
-    buyer: Any, chain_id: int, market: str, expiry: int, nonce: int, access_point: str = ACCESS_POINT
-) -> dict[str, Any]:
-    """A correctly signed order the API accepts (it may find no node: this is about acceptance)."""
-    order: dict[str, Any] = {
-        "buyer": buyer.address,
-        "logicMcu": 2_000,
-        "parallelMcu": 0,
-        "neuralMcu": 0,
-        "memoryMib": 256,
-        "gpuModel": 0,
-        "gpuCount": 0,
-        "minTier": 0,
-        "duration": 600,
-        "maxPricePerCuHour": 2 * 10**18,
-        "maxTotal": 100 * 10**18,
-        "maxLatencyMs": 0,
-        "minBandwidthMbps": 10,
-        "autoAccept": True,
-        "expiry": expiry,
-        "nonce": nonce,
-    }
-    signature = sign_order(order, buyer.key.hex(), chain_id, market)
-    body = {**order, "maxPricePerCuHour": str(order["maxPricePerCuHour"]), "maxTotal": str(order["maxTotal"])}
-    return {"order": body, "signature": signature, "access_point": access_point, "job": {"command": ["true"]}}
-
-
 FAR_EXPIRY = 2**39  # unix time, well inside the order's 40-bit field: the order never expires here
 
 
@@ -300,12 +270,6 @@ def valid_submission(client: Any, nonce: int) -> dict[str, Any]:
     buyer = next(a for a in deployment["accounts"] if a["roles"] & Role.BUYER and a["private_key"])
     market = deployment["contracts"]["Market"]["address"]
     return signed_submission(Account.from_key(buyer["private_key"]), deployment["chain_id"], market, FAR_EXPIRY, nonce)
-
-
-def chain_submission(chain: Chain, buyer: Any, nonce: int) -> dict[str, Any]:
-    """`signed_submission` for `chain`'s market, valid for an hour of chain time."""
-    expiry = int(chain.w3.eth.get_block("latest")["timestamp"]) + 3600
-    return signed_submission(buyer, chain.deployment.chain_id, chain.deployment.contracts["Market"], expiry, nonce)
 
 
 async def one_key_storm(base_url: str, submission: dict[str, Any], key: str, requests: int) -> StormOutcome:

@@ -22,7 +22,6 @@ from fastapi.testclient import TestClient
 
 from suanwang.roles import Role
 from tests.backend.api.hostile import (
-    chain_submission,
     error_shape_problems,
     flood,
     loopback_service,
@@ -32,6 +31,7 @@ from tests.backend.api.hostile import (
     unknown_query_parameter_answers,
 )
 from tests.backend.api.test_schema import api_schema, running_app
+from tests.support.orders import chain_submission
 from tests.support.stack import Deployments
 
 __all__ = ["api_schema", "running_app"]  # fixtures reused from test_schema (the same running app)

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from eth_account import Account
 
-from suanwang.chain.market import sign_order
 from suanwang.devstack import ApiServer, free_port
 from tests.backend.lifecycle.conftest import prepare_market
+from tests.support.orders import chain_submission
 from tests.support.stack import BUILD_DIR, Chain, Deployments
 
 # Seconds after the order is accepted by the API at which the service is killed; with a job that runs
@@ -41,33 +41,8 @@ def server(chain: Chain, folder: Path, marketplace: Path) -> ApiServer:
 
 
 def signed_order(chain: Chain, buyer: Any, nonce: int) -> dict[str, Any]:
-    chain_time = int(chain.w3.eth.get_block("latest")["timestamp"])
-    order = {
-        "buyer": buyer.address,
-        "logicMcu": 2_000,
-        "parallelMcu": 0,
-        "neuralMcu": 0,
-        "memoryMib": 256,
-        "gpuModel": 0,
-        "gpuCount": 0,
-        "minTier": 0,
-        "duration": 600,
-        "maxPricePerCuHour": 2 * 10**18,
-        "maxTotal": 100 * 10**18,
-        "maxLatencyMs": 0,
-        "minBandwidthMbps": 10,
-        "autoAccept": True,
-        "expiry": chain_time + 3600,
-        "nonce": nonce,
-    }
-    signature = sign_order(order, buyer.key.hex(), chain.deployment.chain_id, chain.deployment.contracts["Market"])
-    body = {**order, "maxPricePerCuHour": str(order["maxPricePerCuHour"]), "maxTotal": str(order["maxTotal"])}
-    return {
-        "order": body,
-        "signature": signature,
-        "access_point": "Cernet/Shanghai",
-        "job": {"command": ["sh", "-c", "sleep 2; echo done"]},
-    }
+    """A signed order whose job runs two seconds (long enough to be killed while it runs)."""
+    return chain_submission(chain, buyer, nonce, command=["sh", "-c", "sleep 2; echo done"])
 
 
 def stage_of(order: dict[str, Any]) -> str:

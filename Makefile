@@ -46,7 +46,8 @@ node_modules/.installed: package.json package-lock.json
 
 # ---- build ----------------------------------------------------------------------------------------
 compile: setup
-	$(BROWNIE) compile
+	# brownie recompiles changed sources only: a changed compiler setting (brownie-config.yaml) needs --all.
+	$(BROWNIE) compile $$([ brownie-config.yaml -nt build/contracts/Market.json ] && echo --all)
 
 frontend: setup
 	$(PY) -m suanwang.api.openapi_dump frontend/openapi.json

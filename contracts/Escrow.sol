@@ -143,6 +143,28 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
 
     // ------------------------------------------------------------ internals
 
+    /// @dev The storage slot of `account`'s Account (Solidity's mapping layout: keccak256(key ++ slot)), for
+    ///  the match path, which reads an Account's roles and balance from one SLOAD of its word.
+    function _accountSlot(address account) internal pure returns (uint256 slot) {
+        assembly ("memory-safe") {
+            mstore(0x00, and(account, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(0x20, _accounts.slot)
+            slot := keccak256(0x00, 0x40)
+        }
+    }
+
+    function _sload(uint256 slot) internal view returns (uint256 word) {
+        assembly ("memory-safe") {
+            word := sload(slot)
+        }
+    }
+
+    function _sstore(uint256 slot, uint256 word) internal {
+        assembly ("memory-safe") {
+            sstore(slot, word)
+        }
+    }
+
     function _balanceOf(address account) internal view returns (uint256) {
         return _accounts[account].balance;
     }

@@ -432,7 +432,9 @@ contract Market is IMarket, IMarketSync, Escrow {
         if (failure.length == 0) _record(c.matcher, id, o, b, n, seller, c.stage == 1);
     }
 
-    /// @dev The node, role, bill, stake and balance checks of a match, then its effects.
+    /// @dev The node, role, bill, stake and balance checks of a match, then its effects. The buyer's and the
+    ///  seller's Account words (Escrow's layout) are each read once, for their roles and then their balance
+    ///  or stake flag, and the buyer's is rewritten from that word: one SLOAD each instead of one per field.
     function _matchOnNode(Ctx memory c, Order memory o, uint256 b, uint256 n, uint256 prepaid)
         private
         returns (bytes memory failure, address seller)
@@ -442,15 +444,19 @@ contract Market is IMarket, IMarketSync, Escrow {
         failure = _checkCapacity(_billNodeId(b), state, o);
         if (failure.length != 0) return (failure, address(0));
         uint256 total;
+        uint256 buyerSlot = _accountSlot(o.buyer);
+        uint256 buyerWord = _sload(buyerSlot);
+        uint256 sellerWord;
         {
             uint256 terms = node.terms;
             seller = address(uint160(terms));
-            failure = _checkRoles(c, o.buyer, seller, b, n);
+            sellerWord = _sload(_accountSlot(seller));
+            failure = _checkRoles(c, o.buyer, buyerWord, seller, sellerWord, b, n);
             if (failure.length != 0) return (failure, address(0));
             (failure, total) = _checkBill(o, b, state, terms >> 160, c.feeBps);
             if (failure.length != 0) return (failure, address(0));
         }
-        failure = _fund(o.buyer, seller, total, prepaid, c.stage == 1);
+        failure = _fund(o.buyer, buyerSlot, buyerWord, seller, sellerWord, total, prepaid, c.stage == 1);
         if (failure.length != 0) return (failure, address(0));
         // Each demanded amount is at most its field's free amount (checked above), so subtracting the
         // packed demand borrows across no field.
@@ -462,28 +468,36 @@ contract Market is IMarket, IMarketSync, Escrow {
 
     /// @dev From stage 2: checks the seller's stake and the buyer's balance, then takes the bill's total
     ///  from the buyer's balance (less what a posted order locked; any excess lock is credited back).
-    ///  Stage 1 moves nothing (a posted order's lock, always 0 there, is returned).
-    function _fund(address buyer, address seller, uint256 total, uint256 prepaid, bool valueless)
-        private
-        returns (bytes memory failure)
-    {
+    ///  Stage 1 moves nothing (a posted order's lock, always 0 there, is returned). `buyerWord` and
+    ///  `sellerWord` are their Account words as read before any write of this match.
+    function _fund(
+        address buyer,
+        uint256 buyerSlot,
+        uint256 buyerWord,
+        address seller,
+        uint256 sellerWord,
+        uint256 total,
+        uint256 prepaid,
+        bool valueless
+    ) private returns (bytes memory failure) {
         if (valueless) {
             if (prepaid != 0) _credit(buyer, prepaid);
             return failure; // unassigned: the empty bytes at 0x60, nothing allocated
         }
-        Account storage s = _accounts[seller];
-        if (s.underStaked) {
-            return abi.encodeWithSelector(InsufficientStake.selector, seller, s.stake, _requiredStake[seller]);
+        if ((sellerWord >> 232) & 0xff != 0) {
+            // underStaked (bits 232-239); the stake is bits 128-223.
+            return abi.encodeWithSelector(
+                InsufficientStake.selector, seller, uint96(sellerWord >> 128), _requiredStake[seller]
+            );
         }
         if (total > prepaid) {
-            Account storage a = _accounts[buyer];
-            uint256 balance = a.balance;
+            uint256 balance = uint128(buyerWord);
             uint256 owed = total - prepaid;
             if (balance < owed) return abi.encodeWithSelector(InsufficientBalance.selector, buyer, balance, owed);
-            unchecked {
-                // balance >= owed was checked above.
-                a.balance = uint128(balance - owed);
-            }
+            // The balance is the word's low 128 bits and owed <= balance (checked above): subtracting owed
+            // from the whole word borrows nothing from the stake, roles and flag above it. The seller's
+            // word was not rewritten in between (a buyer that is its own seller gets no credit here).
+            _sstore(buyerSlot, buyerWord - owed);
         } else if (prepaid > total) {
             _credit(buyer, prepaid - total);
         }
@@ -511,19 +525,24 @@ contract Market is IMarket, IMarketSync, Escrow {
     }
 
     /// @dev The matcher holds MATCHER, the buyer BUYER, the seller a role that sells at this stage, each
-    ///  transit operator of the bill at `b` OPERATOR (roles as mirrored from the Federation).
-    function _checkRoles(Ctx memory c, address buyer, address seller, uint256 b, uint256 n)
-        private
-        view
-        returns (bytes memory failure)
-    {
+    ///  transit operator of the bill at `b` OPERATOR (roles as mirrored from the Federation: bits 224-231 of
+    ///  an Account word, given for the buyer and the seller).
+    function _checkRoles(
+        Ctx memory c,
+        address buyer,
+        uint256 buyerWord,
+        address seller,
+        uint256 sellerWord,
+        uint256 b,
+        uint256 n
+    ) private view returns (bytes memory failure) {
         if (c.matcherRoles & Roles.MATCHER != Roles.MATCHER) {
             return abi.encodeWithSelector(MissingRole.selector, c.matcher, Roles.MATCHER, c.matcherRoles);
         }
-        uint8 held = _accounts[buyer].roles;
+        uint8 held = uint8(buyerWord >> 224);
         if (held & Roles.BUYER != Roles.BUYER) return abi.encodeWithSelector(MissingRole.selector, buyer, Roles.BUYER, held);
         uint8 sellers = c.stage >= 3 ? Roles.CLOUD | Roles.PROVIDER | Roles.OPERATOR : Roles.CLOUD;
-        held = _accounts[seller].roles;
+        held = uint8(sellerWord >> 224);
         if (held & sellers == 0) return abi.encodeWithSelector(MissingRole.selector, seller, sellers, held);
         for (uint256 i; i < n;) {
             address operator = _billOperator(b, i);
@@ -557,11 +576,16 @@ contract Market is IMarket, IMarketSync, Escrow {
         has = uint8(state >> 208);
         if (has < order.minTier) return (_doesNotFit(nodeId, "tier", has, order.minTier), 0);
 
-        uint256 mcu = uint256(order.logicMcu) + order.parallelMcu + order.neuralMcu;
-        uint256 computeFee = Splits.computeFee(price, mcu, order.duration);
+        uint256 computeFee;
+        unchecked {
+            // Three uint64 sum below 2**66; the price is the terms word's top 96 bits.
+            uint128 mcu = uint128(order.logicMcu) + order.parallelMcu + order.neuralMcu;
+            computeFee = Splits.computeFee(uint96(price), mcu, order.duration);
+        }
         uint256 billed = _word(b + 32, 16);
         if (billed != computeFee) return (abi.encodeWithSelector(ComputeFeeMismatch.selector, computeFee, billed), 0);
-        uint256 platformFee = Splits.platformFee(computeFee, feeBps);
+        // computeFee < 2**256 / 3,600,000 < 2**235.
+        uint256 platformFee = Splits.platformFee(uint240(computeFee), feeBps);
         billed = _word(b + 48, 16);
         if (billed != platformFee) return (abi.encodeWithSelector(PlatformFeeMismatch.selector, platformFee, billed), 0);
         total = computeFee + platformFee;

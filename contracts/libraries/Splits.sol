@@ -8,13 +8,19 @@ library Splits {
     uint256 internal constant MS_PER_HOUR_MCU = 1000 * 3600; // mCU -> CU and seconds -> hours
 
     /// @notice The compute fee: price per CU-hour x (mCU / 1000) x (seconds / 3600), rounded down.
-    function computeFee(uint256 pricePerCuHour, uint256 totalMcu, uint256 duration) internal pure returns (uint256) {
-        return (pricePerCuHour * totalMcu * duration) / MS_PER_HOUR_MCU;
+    ///  The widths bound the product below 2**(96 + 128 + 32) = 2**256, so it is computed unchecked.
+    function computeFee(uint96 pricePerCuHour, uint128 totalMcu, uint32 duration) internal pure returns (uint256) {
+        unchecked {
+            return (uint256(pricePerCuHour) * totalMcu * duration) / MS_PER_HOUR_MCU;
+        }
     }
 
     /// @notice The platform fee on `amount`, rounded down.
-    function platformFee(uint256 amount, uint256 feeBps) internal pure returns (uint256) {
-        return (amount * feeBps) / BPS;
+    ///  The widths bound the product below 2**(240 + 16) (a compute fee is below 2**235), so unchecked.
+    function platformFee(uint240 amount, uint16 feeBps) internal pure returns (uint256) {
+        unchecked {
+            return (uint256(amount) * feeBps) / BPS;
+        }
     }
 
     /// @notice Splits a slash: half (rounded down) to the buyer, the rest to the platform.

@@ -287,12 +287,16 @@ contract Market is IMarket, IMarketSync, Escrow {
             scratch := mload(0x40)
         }
         uint256 end = at + entries.length;
-        for (uint256 i; at < end; ++i) {
+        for (uint256 i; at < end;) {
             (bytes32 id, bytes memory failure, uint256 next) = _matchEntry(c, at, end, i);
-            if (failure.length != 0) {
-                emit MatchFailed(id, i, failure);
-            } else {
-                ++matched;
+            unchecked {
+                // Both count entries of the calldata, far below 2**256.
+                if (failure.length != 0) {
+                    emit MatchFailed(id, i, failure);
+                } else {
+                    ++matched;
+                }
+                ++i;
             }
             at = next;
             assembly ("memory-safe") {

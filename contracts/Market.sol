@@ -499,8 +499,9 @@ contract Market is IMarket, IMarketSync, Escrow {
             uint256 owed = total - prepaid;
             if (balance < owed) return abi.encodeWithSelector(InsufficientBalance.selector, buyer, balance, owed);
             // The balance is the word's low 128 bits and owed <= balance (checked above): subtracting owed
-            // from the whole word borrows nothing from the stake, roles and flag above it. The seller's
-            // word was not rewritten in between (a buyer that is its own seller gets no credit here).
+            // from the whole word borrows nothing from the stake, roles and flag above it. Nothing wrote the
+            // buyer's word since it was read: a match credits nobody before this (a buyer that is its own
+            // seller has one word, read twice and written once, here).
             _sstore(buyerSlot, buyerWord - owed);
         } else if (prepaid > total) {
             _credit(buyer, prepaid - total);

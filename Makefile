@@ -21,6 +21,7 @@ help:
 	@echo "make bench   run every benchmark under bench/ (make bench-<name> runs one)"
 	@echo "make fuzz    the long invariant campaign (100,000 calls per invariant)"
 	@echo "make mutants check that every invariant catches its deliberately broken contract"
+	@echo "make reliability  every issue-9 campaign: reliability-contracts, reliability-api, fuzz, faults (RUNS=100)"
 
 # ---- set-up: each step reruns only when its inputs change -------------------------------------
 setup: .venv/.installed .venv-brownie/.installed node_modules/.installed .toolchain/solcx/solc-v$(SOLC_VERSION)
@@ -102,9 +103,6 @@ bench-%: setup
 reliability-api: compile
 	$(PY) bench/reliability_api.py
 
-clean:
-	rm -rf build frontend/dist test-results reports .pytest_cache .mypy_cache .ruff_cache
-
 # ---- fault campaign (issue 9): randomized runs of the whole service under faults ----------------------
 # make faults RUNS=100 SEED=1 runs seeds SEED..SEED+RUNS-1 and writes the "faults" section of
 # bench/results/reliability.json; make faults RUNS=1 SEED=<seed> replays one run's plan.
@@ -129,3 +127,10 @@ reliability-contracts: compile
 fuzz: compile
 	$(PY) tests/invariants/report_fuzz.py
 	$(PY) tests/formal/prove_splits.py
+
+# ---- all of issue 9's campaigns, each writing its sections of bench/results/reliability.json -------------
+.PHONY: reliability
+reliability: reliability-contracts reliability-api fuzz faults
+
+clean:
+	rm -rf build frontend/dist test-results reports .pytest_cache .mypy_cache .ruff_cache

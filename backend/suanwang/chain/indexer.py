@@ -5,6 +5,8 @@
 - Each step first checks that the cursor's block still has the recorded hash. If not, a reorg (or an
   ``anvil_rollback``) undid it: the newest recorded block whose hash still matches is the common
   ancestor; events above it are deleted and the projections rebuilt from what remains.
+- A new range is indexed only when its first block's parentHash is the cursor's hash, so every indexed
+  block descends from the last one: a stale block can never hide below a cursor whose hash matches.
 - A range is committed in one database transaction together with the cursor, so a crash leaves either
   all of it or none; (tx hash, log index) is unique, so nothing is stored twice.
 """
@@ -157,7 +159,16 @@ class Indexer:
                     else None
                 )
             start, end = cursor.block_number + 1, min(target, cursor.block_number + self.chunk_blocks)
-            end_hash = _hex(self.w3.eth.get_block(end)["hash"])
+            first = self.w3.eth.get_block(start)
+            if _hex(first["parentHash"]) != cursor.block_hash:
+                # The next block does not descend from the cursor's: a reorg is under way, or the rollback
+                # above took an ancestor from a fork the node has since left. Indexing on would link a stale
+                # block to a current one for good (the cursor's hash would then match again); the next pass
+                # compares the cursor with the chain and rolls back further.
+                self._cursor_hash_checked = None
+                log.info("block %s does not descend from the cursor's block %s; retrying", start, cursor.block_number)
+                return SyncResult(start, start - 1, 0, rolled_back_to)
+            end_hash = _hex((first if end == start else self.w3.eth.get_block(end))["hash"])
             logs = self.w3.eth.get_logs({"fromBlock": start, "toBlock": end, "address": self._addresses})
             block_hashes = {end: end_hash}
             for entry in logs:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hexbytes import HexBytes
 from sqlalchemy import func, select
 
 from suanwang.chain.gateway import connect, contracts
@@ -14,7 +15,7 @@ from suanwang.chain.indexer import ChainReplacedError, Indexer
 from suanwang.devstack import Anvil, free_port, genesis_time_file, rpc
 from suanwang.roles import Role
 from suanwang.storage.db import make_engine, make_sessionmaker
-from suanwang.storage.models import Event, Node
+from suanwang.storage.models import ChainCursor, Event, Node
 from tests.support.stack import Chain, node_spec
 
 
@@ -155,3 +156,33 @@ def test_a_replaced_chain_is_refused(chain: Chain, database_url: str) -> None:
         chain.w3.provider.endpoint_uri = other.url  # type: ignore[attr-defined]
         with pytest.raises(ChainReplacedError, match="refusing to mix"):
             indexer.sync_once()
+
+
+def test_an_ancestor_taken_from_a_fork_the_node_is_leaving_is_rolled_back_again(
+    chain: Chain, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fault campaign saw a Settled event from an undone block survive a deep reorg while the cursor's
+    hash matched the chain. One way: the rollback's walk reads an older block's hash while the node still
+    serves the old fork, takes it as the common ancestor, and the pass indexes on from it. The next block's
+    parentHash then does not name the cursor's block: the indexer must not link them, and rolls back again."""
+    indexer = make_indexer(chain, database_url)
+    undone_first = register_node(chain)
+    first_block = chain.w3.eth.block_number
+    stale_hash = HexBytes(chain.w3.eth.get_block(first_block)["hash"]).to_0x_hex()
+    register_node(chain)
+    indexer.sync_to_head()
+    rpc(chain.anvil.url, "anvil_reorg", [2, []])  # both registrations' blocks replaced by empty ones
+    rpc(chain.anvil.url, "anvil_mine", ["0x1"])
+    truthful = indexer._hash_at
+    lies = iter([stale_hash])  # the walk's first look at the first block answers from the old fork
+
+    def hash_at(number: int) -> str | None:
+        return next(lies, truthful(number)) if number == first_block else truthful(number)
+
+    monkeypatch.setattr(indexer, "_hash_at", hash_at)
+    indexer.sync_to_head()
+    with indexer.sessions() as s:
+        assert s.scalars(select(Event).where(Event.name == "NodeRegistered")).all() == []
+        assert s.get(Node, undone_first) is None
+        cursor_hash = s.get(ChainCursor, 1).block_hash  # type: ignore[union-attr]
+    assert cursor_hash == HexBytes(chain.w3.eth.get_block("latest")["hash"]).to_0x_hex()

@@ -72,6 +72,8 @@ test-contracts: compile
 	SUANWANG_CHAIN_PORT=$$($(PY) tools/free_port.py) $(BROWNIE) test tests/contracts -q
 	@echo "== invariants (Foundry): 256 runs x 100 calls = 25,600 calls per invariant"
 	forge test --root $(ROOT) -vv
+	@echo "== fee-split proofs (halmos on the bytecode, z3 on the integer model)"
+	$(PY) tests/formal/prove_splits.py --no-record
 	@echo "== slither: fails on any high or medium finding"
 	$(ROOT)/.venv/bin/slither . --compile-force-framework foundry --filter-paths "node_modules|tests/|contracts/test/" --fail-medium
 

@@ -21,8 +21,8 @@ contract SplitsProofs {
     }
 
     /// @notice No fee is charged for no work: a zero price, zero compute or zero time bills zero, and a
-    ///  zero compute fee or a zero rate gives a zero platform fee.
-    function check_nothingBillsNothing(uint256 price, uint256 mcu, uint256 duration, uint256 amount, uint256 bps)
+    ///  zero compute fee or a zero rate gives a zero platform fee. (Argument widths as Splits takes them.)
+    function check_nothingBillsNothing(uint96 price, uint128 mcu, uint32 duration, uint240 amount, uint16 bps)
         public
         pure
     {

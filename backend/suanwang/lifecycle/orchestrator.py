@@ -406,16 +406,11 @@ class Orchestrator:
 
     def _tx_dropped(self, tx_hash: str) -> bool:
         """True when the chain has neither mined the transaction nor holds it as pending."""
-        try:
-            self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-            return False
-        except TransactionNotFound:
-            pass
-        try:
-            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-            return False
-        except TransactionNotFound:
-            return True
+        for lookup in (self.w3.eth.get_transaction_receipt, self.w3.eth.get_transaction):
+            with contextlib.suppress(TransactionNotFound):
+                lookup(tx_hash)  # type: ignore[arg-type]
+                return False
+        return True
 
     def _tx_settled(self, tx_hash: str) -> bool:
         """True when the transaction was mined (and so did what it did) or is unknown to the chain."""

@@ -79,13 +79,16 @@ class LocalExecutor:
         child = self._children.get(job_id)
         if child is not None:
             child.poll()  # reaps the wrapper once it ended, so its pid does not linger as a zombie
+        # Look at the process before the exit file: the wrapper writes the exit file and then ends, so a job
+        # that ends between the two looks is read as ended. The other order would call it lost.
+        started = read_json(files.started)
+        alive = started is not None and _same_process_alive(int(started["pid"]), int(started["proc_start"]))
         final = status_from_files(files, record_time_limit(files), timeout_exit_means_limit=True)
         if final is not None:
             return final
-        started = read_json(files.started)
         result = str(files.stdout)
         if started is not None:
-            if _same_process_alive(int(started["pid"]), int(started["proc_start"])):
+            if alive:
                 return JobStatus(
                     JobState.RUNNING, started_at=float(started["started_at"]), result_path=result, node=self.node_name
                 )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
-from suanwang.scheduling import Executor, JobSpec, JobState, LocalExecutor
+from suanwang.scheduling import Executor, JobSpec, JobState, LocalExecutor, local
 from suanwang.scheduling.jobfiles import JobFiles, read_json
 from tests.support.slurm import wait_for
 
@@ -182,3 +182,24 @@ def test_impossible_spec_is_refused_naming_the_field(executor: LocalExecutor, ch
 def test_unknown_job_id_is_not_found(executor: LocalExecutor) -> None:
     with pytest.raises(NotFoundError):
         executor.status("never-submitted")
+
+
+
+def test_job_ending_while_its_status_is_read_is_not_lost(
+    executor: LocalExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The wrapper records the exit status and then ends. A status read that looks at the process while the job
+    # is finishing must not call it lost: here the job is made to end during the look at its process.
+    go = tmp_path / "go"
+    job = executor.submit(JobSpec(key="ending", command=f"until [ -e {go} ]; do sleep 0.05; done; echo done"))
+    running(executor, job)
+    look_at_process = local._same_process_alive
+
+    def job_ends_meanwhile(pid: int, proc_start: int) -> bool:
+        go.touch()
+        executor._children[job].wait(timeout=30)
+        return look_at_process(pid, proc_start)
+
+    monkeypatch.setattr(local, "_same_process_alive", job_ends_meanwhile)
+    status = executor.status(job)
+    assert status.state is JobState.COMPLETED, status

@@ -62,9 +62,10 @@ LOWER_BOUNDS = {
     # Deal status and capacity release: 2 rewritten slots; the 59-byte CID in an event.
     "complete": ("21000 + 2*5000 + log(2, 59)", TX + 2 * REWRITE + log(2, 59)),
     # Deal status, the staked seller's credit, the platform fee, two transit operators' credits: 5
-    # rewritten slots (an admitted member's escrow slot is live from admission: it holds its roles, which
-    # the Federation pushes into the market, so an operator that never held a balance rewrites a slot;
-    # the cost of filling it moved to admission); one event with 3 amounts.
+    # rewritten slots (the seller's escrow slot is live from admission: it holds its roles, which the
+    # Federation pushes into the market; a transit operator's credit word is live from the seat it gets
+    # then; so a first credit rewrites a slot, the cost of filling it moved to admission); one event with
+    # 3 amounts.
     "settle": ("21000 + 5*5000 + log(2, 96)", TX + 5 * REWRITE + log(2, 96)),
     # Escrow credit, escrow token balance, seller token balance: 3 rewritten slots; ERC-20 Transfer.
     "withdraw": ("21000 + 3*5000 + log(3, 32)", TX + 3 * REWRITE + log(3, 32)),

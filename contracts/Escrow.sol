@@ -35,12 +35,31 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     /// @notice Where platform fees are withdrawn to (the Federation's founder).
     address public immutable feeRecipient;
 
-    /// @dev One slot: platformFees 128 | stage 8 | platformFeeBps 16 (bits 0-127, 128-135, 136-151).
-    ///  The stage and fee mirror the Federation's (pushed on change) and are read at every match; the fees
-    ///  accrue at settlement. Never zero once the stage is set, so accruing rewrites a live slot.
+    /// @dev One slot: platformFees 128 | stage 8 | platformFeeBps 16 | seated operators 8 | active seats 64
+    ///  (bits 0-127, 128-135, 136-151, 152-159, 160-223). The stage, fee and active seats mirror the
+    ///  Federation's (pushed on change) and are read at every match, so checking a bill's transit operators
+    ///  reads no slot of theirs; the fees accrue at settlement. Never zero once the stage is set, so
+    ///  accruing rewrites a live slot.
     uint128 private _platformFees;
     uint8 internal _stage;
     uint16 internal _feeBps;
+    uint8 private _seated;
+    uint64 internal _activeSeats;
+
+    /// @notice At most this many transit operators ever get a seat (a bit of `_activeSeats`).
+    uint256 public constant MAX_OPERATORS = 64;
+    /// @dev Marks a seat's credit word live from the seat's creation, so a first transit credit rewrites a
+    ///  slot (5,000 gas) rather than filling a fresh one (22,100). Never part of the credit (bits 0-127).
+    uint256 private constant SEAT_LIVE = 1 << 255;
+
+    /// @dev Each operator's seat (index + 1; 0 = none), given once, the first time it holds OPERATOR, and
+    ///  kept for good, so a bill and a deal name a transit operator with one byte and a settlement credits
+    ///  it without reading its address: the seat's credit word is keyed by the seat.
+    mapping(address operator => uint256) private _seatOf;
+    mapping(uint256 seat => address) private _seatHolder;
+    /// @dev Seat -> SEAT_LIVE | the transit fees credited to its operator and not yet withdrawn (bits 0-127).
+    ///  Part of the operator's balance (balanceOf, withdraw).
+    mapping(uint256 seat => uint256) private _transitCredits;
 
     mapping(address account => Account) internal _accounts;
     /// @dev The stake each seller's nodes require (the registry's rule, pushed by the registry).
@@ -123,7 +142,22 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
 
     /// @inheritdoc IEscrow
     function balanceOf(address account) external view override returns (uint256) {
-        return _balanceOf(account);
+        return _balanceOf(account) + _transitCreditOf(account);
+    }
+
+    /// @inheritdoc IEscrow
+    function transitOperators() external view override returns (address[] memory operators) {
+        uint256 n = _seated;
+        operators = new address[](n);
+        for (uint256 seat; seat < n; ++seat) {
+            operators[seat] = _seatHolder[seat];
+        }
+    }
+
+    /// @inheritdoc IEscrow
+    function seatOf(address operator) external view override returns (bool seated, uint8 seat) {
+        uint256 s = _seatOf[operator];
+        return (s != 0, s == 0 ? 0 : uint8(s - 1));
     }
 
     /// @notice The stake `account`'s nodes require from stage 2 (mirrored from the registry).
@@ -173,15 +207,64 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
         _accounts[account].balance += amount.toUint128();
     }
 
+    /// @dev Takes `amount` from `account`'s balance, then, for what the balance lacks, from its transit
+    ///  credits (an operator's balance is both: balanceOf).
     function _debit(address account, uint256 amount) internal {
         if (amount == 0) revert ZeroAmount();
         Account storage a = _accounts[account];
         uint256 balance = a.balance;
-        if (balance < amount) revert InsufficientBalance(account, balance, amount);
-        unchecked {
-            // balance >= amount was checked above.
-            a.balance = uint128(balance - amount);
+        if (balance >= amount) {
+            unchecked {
+                a.balance = uint128(balance - amount);
+            }
+            return;
         }
+        uint256 seat = _seatOf[account];
+        uint256 credits = seat == 0 ? 0 : uint128(_transitCredits[seat - 1]);
+        if (balance + credits < amount) revert InsufficientBalance(account, balance + credits, amount);
+        a.balance = 0;
+        unchecked {
+            // amount - balance <= credits (checked above): the subtraction leaves SEAT_LIVE alone.
+            _transitCredits[seat - 1] -= amount - balance;
+        }
+    }
+
+    /// @dev Credits a transit fee to the operator holding `seat` (a seat the match checked was active).
+    function _creditTransit(uint256 seat, uint256 fee) internal {
+        uint256 word = _transitCredits[seat];
+        uint256 credited = uint128(word) + fee;
+        if (credited > type(uint128).max) revert SafeCast.SafeCastOverflowedUintDowncast(128, credited);
+        _transitCredits[seat] = SEAT_LIVE | credited;
+    }
+
+    function _transitCreditOf(address account) internal view returns (uint256) {
+        uint256 seat = _seatOf[account];
+        return seat == 0 ? 0 : uint128(_transitCredits[seat - 1]);
+    }
+
+    /// @dev Mirrors whether `member` holds OPERATOR: seats it the first time (the seat is kept for good, also
+    ///  when the role goes, so its credits stay withdrawable) and marks its seat active or not.
+    function _syncSeat(address member, bool operator) internal {
+        uint256 seat = _seatOf[member];
+        if (seat == 0) {
+            if (!operator) return;
+            uint256 n = _seated;
+            if (n == MAX_OPERATORS) revert TooManyOperators(MAX_OPERATORS);
+            seat = n + 1;
+            _seatOf[member] = seat;
+            _seatHolder[n] = member;
+            _transitCredits[n] = SEAT_LIVE;
+            _seated = uint8(seat);
+            emit OperatorSeated(member, uint8(n));
+        }
+        uint64 bit = uint64(1) << (seat - 1);
+        _activeSeats = operator ? _activeSeats | bit : _activeSeats & ~bit;
+    }
+
+    /// @dev The holder of `seat` (address(0) when none) and its roles, for a failing check's error.
+    function _seatHolderRoles(uint256 seat) internal view returns (address holder, uint8 roles) {
+        holder = _seatHolder[seat];
+        roles = _accounts[holder].roles;
     }
 
     function _accrueFees(uint256 amount) internal {

@@ -45,6 +45,8 @@ contract Market is IMarket, IMarketSync, Escrow {
     uint256 private constant ORDER_BYTES = 111;
     uint256 private constant BILL_HEAD_BYTES = 65;
     uint256 private constant DEAL_HEAD_BYTES = 160;
+    /// @dev Packed bytes per transit operator, in a bill and in a deal: its seat 1 | its fee 16.
+    uint256 private constant TRANSIT_BYTES = 17;
     /// @dev A node's terms word (read once per match): owner 160 | pricePerCuHour 96.
     /// @dev A node's capacity word (read at release and on updates): logic 64 | parallel 64 | neural 64.
     struct NodeWords {
@@ -59,6 +61,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         uint8 matcherRoles;
         uint8 stage;
         uint16 feeBps;
+        uint64 activeSeats;
     }
 
     Federation public immutable federation;
@@ -111,6 +114,7 @@ contract Market is IMarket, IMarketSync, Escrow {
     /// @inheritdoc IMarketSync
     function syncRoles(address member, uint8 roles) external override onlyFederation {
         _accounts[member].roles = roles;
+        _syncSeat(member, roles & Roles.OPERATOR != 0);
     }
 
     /// @inheritdoc IMarketSync
@@ -202,7 +206,7 @@ contract Market is IMarket, IMarketSync, Escrow {
 
     /// @notice The total a deal's buyer pays: compute + transit + platform, from its Matched bytes.
     function dealTotal(bytes calldata deal) public pure returns (uint256 total) {
-        if (deal.length < DEAL_HEAD_BYTES || deal.length != DEAL_HEAD_BYTES + 36 * _dealTransitCount(deal)) {
+        if (deal.length < DEAL_HEAD_BYTES || deal.length != DEAL_HEAD_BYTES + TRANSIT_BYTES * _dealTransitCount(deal)) {
             revert InvalidEntry(0);
         }
         total = _dealTotal(deal);
@@ -324,7 +328,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         assembly ("memory-safe") {
             b := bill.offset
         }
-        if (bill.length < BILL_HEAD_BYTES || bill.length != BILL_HEAD_BYTES + 36 * _transitCount(b)) {
+        if (bill.length < BILL_HEAD_BYTES || bill.length != BILL_HEAD_BYTES + TRANSIT_BYTES * _transitCount(b)) {
             revert InvalidEntry(0);
         }
         // Decoded (each field validated) by the ABI decoder; the same 16-word layout _decodeOrder writes.
@@ -338,6 +342,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         c.matcherRoles = _accounts[msg.sender].roles;
         c.stage = _stage;
         c.feeBps = _feeBps;
+        c.activeSeats = _activeSeats;
     }
 
     /// @dev One packed entry at calldata offset `at` (IMarket: order, signature length and signature,
@@ -356,7 +361,7 @@ contract Market is IMarket, IMarketSync, Escrow {
             sigLen := shr(240, calldataload(sub(sigAt, 2)))
             b := add(sigAt, sigLen)
             // n is read before the bound is checked; it is used only if the bill's head is in bounds.
-            next := add(add(b, BILL_HEAD_BYTES), mul(36, byte(0, calldataload(add(b, 64)))))
+            next := add(add(b, BILL_HEAD_BYTES), mul(TRANSIT_BYTES, byte(0, calldataload(add(b, 64)))))
         }
         if (b + BILL_HEAD_BYTES > end || next > end) revert InvalidEntry(index);
         (Order memory o, bytes32 digest) = _orderDecoder()(at);
@@ -531,7 +536,8 @@ contract Market is IMarket, IMarketSync, Escrow {
 
     /// @dev The matcher holds MATCHER, the buyer BUYER, the seller a role that sells at this stage, each
     ///  transit operator of the bill at `b` OPERATOR (roles as mirrored from the Federation: bits 224-231 of
-    ///  an Account word, given for the buyer and the seller).
+    ///  an Account word, given for the buyer and the seller; a transit operator's as its seat's active bit,
+    ///  in the context). A failing seat's holder (address(0) for a seat nobody holds) is named in the error.
     function _checkRoles(
         Ctx memory c,
         address buyer,
@@ -550,10 +556,11 @@ contract Market is IMarket, IMarketSync, Escrow {
         held = uint8(sellerWord >> 224);
         if (held & sellers == 0) return abi.encodeWithSelector(MissingRole.selector, seller, sellers, held);
         for (uint256 i; i < n;) {
-            address operator = _billOperator(b, i);
-            held = _accounts[operator].roles;
-            if (held & Roles.OPERATOR != Roles.OPERATOR) {
-                return abi.encodeWithSelector(MissingRole.selector, operator, Roles.OPERATOR, held);
+            // A seat past the last is never active (a shift by 64 or more gives 0).
+            uint256 seat = _word(b + BILL_HEAD_BYTES + i, 1);
+            if ((c.activeSeats >> seat) & 1 != 1) {
+                (address operator, uint8 roles) = _seatHolderRoles(seat);
+                return abi.encodeWithSelector(MissingRole.selector, operator, Roles.OPERATOR, roles);
             }
             unchecked {
                 ++i;
@@ -596,9 +603,9 @@ contract Market is IMarket, IMarketSync, Escrow {
         total = computeFee + platformFee;
         uint256 n = _transitCount(b);
         assembly ("memory-safe") {
-            // The n fees (16 bytes each) after the n operators. At most MAX_TRANSIT fees below 2**128 and two
+            // The n fees (16 bytes each) after the n seats. At most MAX_TRANSIT fees below 2**128 and two
             // fees below 2**128: the sum cannot overflow.
-            let p := add(b, add(BILL_HEAD_BYTES, mul(20, n)))
+            let p := add(b, add(BILL_HEAD_BYTES, n))
             for { let e := add(p, shl(4, n)) } lt(p, e) { p := add(p, 16) } {
                 total := add(total, shr(128, calldataload(p)))
             }
@@ -685,8 +692,8 @@ contract Market is IMarket, IMarketSync, Escrow {
             calldatacopy(add(q, 121), add(b, 32), 32) // computeFee, platformFee
             mstore(add(q, 153), shl(248, status))
             mstore(add(q, 154), shl(216, deadline))
-            let len := add(DEAL_HEAD_BYTES, mul(36, n))
-            calldatacopy(add(q, 159), add(b, 64), add(1, mul(36, n))) // n, operators, fees
+            let len := add(DEAL_HEAD_BYTES, mul(TRANSIT_BYTES, n))
+            calldatacopy(add(q, 159), add(b, 64), add(1, mul(TRANSIT_BYTES, n))) // n, seats, fees
             mstore(add(q, len), 0) // zero padding up to the next word
             mstore(sub(q, 0x20), id)
             h := keccak256(sub(q, 0x20), add(len, 0x20))
@@ -706,10 +713,6 @@ contract Market is IMarket, IMarketSync, Escrow {
 
     function _transitCount(uint256 b) private pure returns (uint256) {
         return _word(b + 64, 1);
-    }
-
-    function _billOperator(uint256 b, uint256 i) private pure returns (address) {
-        return address(uint160(_word(b + BILL_HEAD_BYTES + 20 * i, 20)));
     }
 
     /// @dev The `size`-byte big-endian field at calldata offset `at`.
@@ -862,8 +865,8 @@ contract Market is IMarket, IMarketSync, Escrow {
         if (!valueless) _credit(_dealSeller(deal), computeFee);
         uint256 n = _dealTransitCount(deal);
         for (uint256 i; i < n;) {
-            uint256 fee = _field(deal, DEAL_HEAD_BYTES + 20 * n + 16 * i, 16);
-            if (!valueless) _credit(address(uint160(_field(deal, DEAL_HEAD_BYTES + 20 * i, 20))), fee);
+            uint256 fee = _field(deal, DEAL_HEAD_BYTES + n + 16 * i, 16);
+            if (!valueless) _creditTransit(_field(deal, DEAL_HEAD_BYTES + i, 1), fee);
             unchecked {
                 // At most MAX_TRANSIT fees below 2**128 each.
                 transitTotal += fee;
@@ -943,7 +946,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         total = _field(deal, 121, 16) + _field(deal, 137, 16);
         uint256 n = _dealTransitCount(deal);
         for (uint256 i; i < n; ++i) {
-            total += _field(deal, DEAL_HEAD_BYTES + 20 * n + 16 * i, 16);
+            total += _field(deal, DEAL_HEAD_BYTES + n + 16 * i, 16);
         }
     }
 

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "backend"))
-from suanwang.chain.bill import pack_bill, pack_entry, unpack_deal  # stdlib and eth_utils only: brownie's env has both
+# stdlib and eth_utils only: brownie's env has both
+from suanwang.chain.bill import Seats, pack_bill, pack_entry, unpack_deal
 
 ROLE_BITS = {"operator": 1, "cloud": 2, "provider": 4, "buyer": 8, "matcher": 16, "arbiter": 32}
 PLATFORM_FEE_BPS = 250
@@ -101,15 +102,26 @@ def make_bill(order: tuple, node_id: int, price: int, fee_bps: int, transit=()) 
     return (node_id, compute, platform, [op for op, _ in transit], [fee for _, fee in transit])
 
 
-def packed_bill(bill: tuple) -> bytes:
-    """A make_bill tuple packed as Market.matchPosted takes it (suanwang.chain.bill.pack_bill)."""
-    return pack_bill(*bill)
+def seats(market=None) -> Seats:
+    """`market`'s transit operators by seat (bills and deals name them by seat); by default the Market
+    deployed last."""
+    if market is None:
+        from brownie import project
+
+        market = project.get_loaded_projects()[0].Market[-1]
+    return Seats.of(market.transitOperators())
 
 
-def entry(order: tuple, signature: bytes, bill: tuple) -> bytes:
+def packed_bill(bill: tuple, market=None) -> bytes:
+    """A make_bill tuple packed as Market.matchPosted takes it (suanwang.chain.bill.pack_bill), its transit
+    operators by their seats in `market` (the Market deployed last by default)."""
+    return pack_bill(*bill, seats(market))
+
+
+def entry(order: tuple, signature: bytes, bill: tuple, market=None) -> bytes:
     """A Market.matchSigned / matchSignedBatch entry from make_order and make_bill tuples and the signature;
     a batch takes entries concatenated: b"".join(entries)."""
-    return pack_entry(order, signature, packed_bill(bill))
+    return pack_entry(order, signature, packed_bill(bill, market))
 
 
 def sign_order(market, order: tuple, private_key: str) -> bytes:
@@ -143,8 +155,11 @@ def typed_order(market, order: tuple, chain_id: int) -> dict:
 def matched_of(tx, index: int = 0) -> dict:
     """The fields of a transaction's `index`-th Matched event, unpacked (suanwang.chain.bill.unpack_deal): the
     Deal's, plus matcher, status and deadline."""
+    from brownie import project
+
     event = tx.events["Matched"][index]
-    return unpack_deal(str(event["id"]), bytes.fromhex(str(event["deal"])[2:]))
+    market = project.get_loaded_projects()[0].Market.at(tx.receiver)
+    return unpack_deal(str(event["id"]), bytes.fromhex(str(event["deal"])[2:]), seats(market))
 
 
 def deal_of(tx, index: int = 0) -> tuple[str, bytes]:

@@ -19,9 +19,13 @@ interface IEscrow {
     error PermitFailed(address owner, address caller);
     /// @notice The accrued platform fees would exceed their 96-bit field.
     error FeesOverflow(uint256 fees);
+    /// @notice Every one of the `max` transit-operator seats is taken.
+    error TooManyOperators(uint256 max);
 
     /// @notice Emitted when `account`'s escrow balance receives `amount` tokens from `from`.
     event Deposited(address indexed account, address indexed from, uint256 amount);
+    /// @notice Emitted when `operator` first holds OPERATOR: bills and deals name it by `seat` from then on.
+    event OperatorSeated(address indexed operator, uint8 seat);
     /// @notice Emitted when `account` withdraws `amount` to itself.
     event Withdrawn(address indexed account, uint256 amount);
     /// @notice Emitted when `account` adds `amount` to its stake.
@@ -44,8 +48,12 @@ interface IEscrow {
     /// @notice Withdraws the accrued platform fees to the fee recipient.
     function withdrawFees() external;
 
-    /// @notice The caller-withdrawable escrow balance of `account`.
+    /// @notice The caller-withdrawable escrow balance of `account` (an operator's transit credits included).
     function balanceOf(address account) external view returns (uint256);
+    /// @notice The transit operators by seat (a bill's and a deal's one-byte operator index).
+    function transitOperators() external view returns (address[] memory);
+    /// @notice Whether `operator` has a seat, and which.
+    function seatOf(address operator) external view returns (bool seated, uint8 seat);
     /// @notice The stake of `account`.
     function stakeOf(address account) external view returns (uint256);
     /// @notice Platform fees accrued and not yet withdrawn.

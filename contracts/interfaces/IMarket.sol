@@ -18,8 +18,8 @@ import {INodeRegistry} from "./INodeRegistry.sol";
 ///    parallelMcu 8 | neuralMcu 8 | memoryMib 4 | gpuModel 2 | gpuCount 2 | minTier 1 | duration 4 |
 ///    maxPricePerCuHour 16 | maxTotal 16 | maxLatencyMs 4 | minBandwidthMbps 4 | autoAccept 1 | expiry 5 |
 ///    nonce 8, the Order's fields in order), the signature's length (2) and the signature, then the bill;
-///  - a bill is nodeId 32 | computeFee 16 | platformFee 16 | n 1 | n transit operators (20 each) | n transit
-///    fees (16 each): 65 + 36n bytes. computeFee = price * (logic+parallel+neural mCU) * duration /
+///  - a bill is nodeId 32 | computeFee 16 | platformFee 16 | n 1 | n transit operators by seat (1 each:
+///    IEscrow.transitOperators) | n transit fees (16 each): 65 + 17n bytes. computeFee = price * (logic+parallel+neural mCU) * duration /
 ///    (1000 * 3600) and platformFee = computeFee * platformFeeBps / 10000, both rounded down; at most
 ///    MAX_TRANSIT operators, each an OPERATOR member; the buyer pays compute + platform + every transit fee;
 ///  - a deal is the `deal` bytes of its Matched event (layout there). A deal is stored as one slot: status
@@ -116,7 +116,7 @@ interface IMarket {
     /// @notice Emitted when a match is recorded. `deal` packs, big-endian with no padding between fields:
     ///  buyer (20 bytes) | seller (20) | matcher (20) | nodeId (32) | logicMcu (8) | parallelMcu (8) |
     ///  neuralMcu (8) | duration (4) | valueless (1) | computeFee (16) | platformFee (16) | status (1) |
-    ///  deadline (5) | n (1) | n transit operators (20 each) | n transit fees (16 each): 160 + 36n bytes.
+    ///  deadline (5) | n (1) | n transit operators by seat (1 each) | n transit fees (16 each): 160 + 17n bytes.
     ///  Every later call of the deal passes `id` and these bytes back verbatim; `status` and `deadline` are
     ///  the deal's first (its current ones are in the contract: statusOf).
     event Matched(bytes32 indexed id, bytes deal);

@@ -1,5 +1,6 @@
 import brownie
 import pytest
+from brownie import ZERO_ADDRESS
 from conftest import (
     ACCEPT_WINDOW,
     ARBITER,
@@ -173,7 +174,8 @@ def test_seller_declines_before_start_without_slash(market, stage2, matched, clo
 # ------------------------------------------------------------------ match checks
 
 
-def test_match_rejects_bad_bills(market, stage2, new_order, buyer, accounts, node_id, founder, network_team):
+def test_match_rejects_bad_bills(market, federation, stage2, new_order, buyer, accounts, node_id, founder,
+                                 network_team):
     order = new_order()
     sig = sign_order(market, order, key_of(buyer, accounts))
     good = make_bill(order, node_id, NODE_PRICE, 250, [(founder.address, 1)])
@@ -189,9 +191,24 @@ def test_match_rejects_bad_bills(market, stage2, new_order, buyer, accounts, nod
     crowded = (good[0], good[1], good[2], [founder.address] * 9, [1] * 9)
     with brownie.reverts(err("InvalidTransit", 9, 9, 8)):
         market.matchSigned(entry(order, sig, crowded), {"from": founder})
-    not_operator = (good[0], good[1], good[2], [buyer.address], [1])
-    with brownie.reverts(err("MissingRole", buyer.address, OPERATOR, BUYER)):
-        market.matchSigned(entry(order, sig, not_operator), {"from": founder})
+    # A bill names transit operators by seat: a seat nobody holds, then the seat of an operator whose role
+    # was taken (it keeps its seat and credits, but earns no new transit fee).
+    no_transit = packed_bill((good[0], good[1], good[2], [], []))
+    seat = market.seatOf(network_team)[1]
+
+    def with_seat(s):
+        return no_transit[:64] + bytes([1, s]) + (1).to_bytes(16, "big")
+
+    signed = bytes(entry(order, sig, (good[0], good[1], good[2], [], [])))[: -len(no_transit)]
+    assert len(market.transitOperators()) == 2
+    with brownie.reverts(err("MissingRole", ZERO_ADDRESS, OPERATOR, 0)):
+        market.matchSigned(signed + with_seat(2), {"from": founder})
+    with brownie.reverts(err("MissingRole", ZERO_ADDRESS, OPERATOR, 0)):
+        market.matchSigned(signed + with_seat(200), {"from": founder})
+    federation.setRoles(network_team, BUYER, {"from": founder})
+    assert market.seatOf(network_team) == (True, seat)
+    with brownie.reverts(err("MissingRole", network_team.address, OPERATOR, BUYER)):
+        market.matchSigned(signed + with_seat(seat), {"from": founder})
 
 
 def test_match_rejects_orders_the_node_cannot_serve(market, stage2, new_order, buyer, accounts, node_id, founder):

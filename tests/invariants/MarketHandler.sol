@@ -215,7 +215,7 @@ contract MarketHandler is CheatCodes {
 
     /// @dev IMarket's packed entry: the order's fields at their widths, the signature's length and the
     ///  signature, the packed bill.
-    function _packEntry(IMarket.Order memory o, bytes memory sig, Bill memory bill) internal pure returns (bytes memory) {
+    function _packEntry(IMarket.Order memory o, bytes memory sig, Bill memory bill) internal view returns (bytes memory) {
         bytes memory order = abi.encodePacked(
             o.buyer, o.logicMcu, o.parallelMcu, o.neuralMcu, o.memoryMib, o.gpuModel, o.gpuCount, o.minTier, o.duration
         );
@@ -225,10 +225,13 @@ contract MarketHandler is CheatCodes {
         return abi.encodePacked(order, uint16(sig.length), sig, _packBill(bill));
     }
 
-    function _packBill(Bill memory bill) internal pure returns (bytes memory packed) {
+    function _packBill(Bill memory bill) internal view returns (bytes memory packed) {
         uint256 n = bill.transitOperators.length;
         packed = abi.encodePacked(bill.nodeId, bill.computeFee, bill.platformFee, uint8(n));
-        for (uint256 i; i < n; ++i) packed = abi.encodePacked(packed, bill.transitOperators[i]);
+        for (uint256 i; i < n; ++i) {
+            (, uint8 seat) = market.seatOf(bill.transitOperators[i]); // a bill names an operator by its seat
+            packed = abi.encodePacked(packed, seat);
+        }
         for (uint256 i; i < n; ++i) packed = abi.encodePacked(packed, bill.transitFees[i]);
     }
 

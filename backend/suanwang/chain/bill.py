@@ -8,6 +8,8 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from suanwang.errors import NotFoundError
+
 MCU_SECONDS_PER_CU_HOUR = 1000 * 3600  # Splits.MS_PER_HOUR_MCU
 BPS = 10_000
 
@@ -22,6 +24,36 @@ def platform_fee(compute: int, fee_bps: int) -> int:
 
 
 @dataclass(frozen=True)
+class Seats:
+    """The transit operators by seat (Market.transitOperators(), or the indexed OperatorSeated events): bills
+    and deals name a transit operator by its seat, one byte. Seats are given once and kept, so a longer
+    table only adds seats."""
+
+    operators: tuple[str, ...]
+
+    @classmethod
+    def of(cls, operators: Sequence[str]) -> Seats:
+        return cls(tuple(to_checksum_address(a) for a in operators))
+
+    def seat_of(self, operator: str) -> int:
+        wanted = to_checksum_address(operator)
+        try:
+            return self.operators.index(wanted)
+        except ValueError:
+            raise NotFoundError(
+                f"transit operator {wanted} has no seat in the market (it does not hold OPERATOR there)",
+                field="transit_operators",
+            ) from None
+
+    def operator_at(self, seat: int) -> str:
+        if not 0 <= seat < len(self.operators):
+            raise NotFoundError(
+                f"no transit operator holds seat {seat} ({len(self.operators)} seats are held)", field="seat"
+            )
+        return self.operators[seat]
+
+
+@dataclass(frozen=True)
 class Bill:
     node_id: int
     compute_fee: int
@@ -33,10 +65,12 @@ class Bill:
     def total(self) -> int:
         return self.compute_fee + self.platform_fee + sum(self.transit_fees)
 
-    def packed(self) -> bytes:
-        """The bill as Market takes it (IMarket: nodeId 32 | computeFee 16 | platformFee 16 | n 1 | n operators
-        20 each | n fees 16 each)."""
-        return pack_bill(self.node_id, self.compute_fee, self.platform_fee, self.transit_operators, self.transit_fees)
+    def packed(self, seats: Seats) -> bytes:
+        """The bill as Market takes it (IMarket: nodeId 32 | computeFee 16 | platformFee 16 | n 1 | n operator
+        seats 1 each | n fees 16 each)."""
+        return pack_bill(
+            self.node_id, self.compute_fee, self.platform_fee, self.transit_operators, self.transit_fees, seats
+        )
 
 
 def make_bill(
@@ -95,21 +129,21 @@ def pack_order(order: Mapping[str, Any] | Sequence[Any]) -> bytes:
 
 
 def pack_bill(
-    node_id: int, compute: int, platform: int, operators: Sequence[str], fees: Sequence[int]
+    node_id: int, compute: int, platform: int, operators: Sequence[str], fees: Sequence[int], seats: Seats
 ) -> bytes:
     """A bill packed as Market takes it (IMarket): nodeId 32 | computeFee 16 | platformFee 16 | n 1 | n
-    operators | n fees."""
+    operator seats | n fees."""
     head = _field_bytes("nodeId", node_id, 32) + _field_bytes("computeFee", compute, 16)
-    return head + _field_bytes("platformFee", platform, 16) + _transit_tail(operators, fees)
+    return head + _field_bytes("platformFee", platform, 16) + _transit_tail(operators, fees, seats)
 
 
-def _transit_tail(operators: Sequence[str], fees: Sequence[int]) -> bytes:
-    """n 1 | n operators (20 bytes each) | n fees (16 each): the end of a packed bill and of a packed deal."""
+def _transit_tail(operators: Sequence[str], fees: Sequence[int], seats: Seats) -> bytes:
+    """n 1 | n operator seats (1 byte each) | n fees (16 each): the end of a packed bill and of a packed deal."""
     if len(operators) != len(fees) or len(operators) > 255:
         raise ValueError(f"one fee per transit operator (at most 255) is needed: {len(operators)} and {len(fees)}")
     return (
         bytes([len(operators)])
-        + b"".join(_field_bytes("transitOperators", a, 20) for a in operators)
+        + bytes(seats.seat_of(a) for a in operators)
         + b"".join(_field_bytes("transitFees", f, 16) for f in fees)
     )
 
@@ -144,7 +178,7 @@ DEAL_FIELDS = (
 
 
 # Market's Matched event packs the deal (IMarket.Matched): (field, bytes) in order, then n transit operators
-# (20 bytes each) and n transit fees (16 bytes each).
+# by seat (1 byte each) and n transit fees (16 bytes each).
 _PACKED_DEAL = (
     ("buyer", 20),
     ("seller", 20),
@@ -163,9 +197,10 @@ _PACKED_DEAL = (
 _ADDRESSES = frozenset({"buyer", "seller", "matcher"})
 
 
-def unpack_deal(deal_id: str, packed: bytes) -> dict[str, Any]:
+def unpack_deal(deal_id: str, packed: bytes, seats: Seats) -> dict[str, Any]:
     """The fields of a Matched event's packed `deal` by name (DEAL_FIELDS, with `id` as given, plus
-    `matcher`, `status` and `deadline`); addresses checksummed, integers as int."""
+    `matcher`, `status` and `deadline`); addresses checksummed (transit operators through `seats`), integers
+    as int."""
     out: dict[str, Any] = {"id": deal_id}
     at = 0
     for name, size in _PACKED_DEAL:
@@ -179,16 +214,16 @@ def unpack_deal(deal_id: str, packed: bytes) -> dict[str, Any]:
             out[name] = int.from_bytes(raw, "big")
     n = packed[at]
     at += 1
-    out["transitOperators"] = [to_checksum_address(packed[at + 20 * i : at + 20 * (i + 1)]) for i in range(n)]
-    at += 20 * n
+    out["transitOperators"] = [seats.operator_at(seat) for seat in packed[at : at + n]]
+    at += n
     out["transitFees"] = [int.from_bytes(packed[at + 16 * i : at + 16 * (i + 1)], "big") for i in range(n)]
     if at + 16 * n != len(packed):
         raise ValueError(f"a packed deal with {n} transit operators is {at + 16 * n} bytes, not {len(packed)}")
     return out
 
 
-def pack_deal(fields: Mapping[str, Any]) -> bytes:
+def pack_deal(fields: Mapping[str, Any], seats: Seats) -> bytes:
     """The inverse of unpack_deal: a deal's Matched bytes from its fields by name (matcher, status and
     deadline included), the bytes every lifecycle call passes back."""
     head = b"".join(_field_bytes(name, fields[name], size) for name, size in _PACKED_DEAL)
-    return head + _transit_tail(fields["transitOperators"], fields["transitFees"])
+    return head + _transit_tail(fields["transitOperators"], fields["transitFees"], seats)

@@ -52,7 +52,7 @@ from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder, Mark
 from suanwang.matching.model import StagePolicy
 from suanwang.scheduling.base import Executor, JobSpec, JobState
 from suanwang.storage.models import ChainCursor, Deal, Job, Lease, Member, Node, OrderRecord
-from suanwang.storage.projections import DEAL_STATUS_NAMES, FINAL_DEAL_STATUSES, deal_call_args
+from suanwang.storage.projections import DEAL_STATUS_NAMES, FINAL_DEAL_STATUSES, deal_call_args, indexed_seats
 
 log = logging.getLogger(__name__)
 
@@ -491,6 +491,8 @@ class Orchestrator:
                     record.state, record.reason, record.updated_at = "unmatched", exc.message, now()
             decisions = self._decide(engine, list(orders.values()))
             batch: list[tuple[OrderRecord, Bill]] = []
+            entries: list[bytes] = []
+            seats = indexed_seats(session)
             for record in records:
                 decision = decisions.get(record.id)
                 if decision is None:
@@ -506,6 +508,7 @@ class Orchestrator:
                 self._held.add(record.id)
                 try:
                     bill, route = self._bill(session, record, decision.node_id, fee_bps)
+                    packed = bill.packed(seats)
                     self._reserve_path(session, record.id, route)
                 except SuanwangError as exc:
                     self._release(record.id)
@@ -519,10 +522,10 @@ class Orchestrator:
                 )
                 record.attempts, record.updated_at = record.attempts + 1, now()
                 batch.append((record, bill))
+                entries.append(pack_entry(record.order, record.signature, packed))
             if not batch:
                 return
-            entries = b"".join(pack_entry(r.order, r.signature, b.packed()) for r, b in batch)
-        self._submit(batch, entries, head)
+        self._submit(batch, b"".join(entries), head)
         engine.network_changed()  # the paths' free bandwidth moved
 
     def _decide(
@@ -665,6 +668,7 @@ class Orchestrator:
                 for record in session.scalars(select(OrderRecord).where(OrderRecord.id.in_(matched)))
                 if record.node_id in our_nodes
             }
+            seats = indexed_seats(session)  # a bill names only seated operators: those of its deal are indexed
         if not ours:
             return
         event = self.market.events.Matched()
@@ -675,7 +679,7 @@ class Orchestrator:
             if len(topics) < 2 or bytes(topics[0]) != topic or "0x" + bytes(topics[1]).hex() not in ours:
                 continue
             args = event.process_log(entry)["args"]
-            deal = unpack_deal("0x" + bytes(args["id"]).hex(), bytes(args["deal"]))
+            deal = unpack_deal("0x" + bytes(args["id"]).hex(), bytes(args["deal"]), seats)
             if DEAL_STATUS_NAMES[int(deal["status"])] == "accepted":
                 jobs.append((deal["id"], int(deal["nodeId"]), int(deal["duration"])))
         self._submit_jobs(jobs)  # a refused job is declined once the index shows the deal accepted

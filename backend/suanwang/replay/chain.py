@@ -15,7 +15,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from suanwang.chain.bill import unpack_deal
+from suanwang.chain.bill import Seats, unpack_deal
 from suanwang.chain.deployment import load_abi
 from suanwang.chain.errors import ChainRevert, ErrorDecoder
 from suanwang.errors import SuanwangError
@@ -114,12 +114,12 @@ def fund_gas(w3: Web3, address: str) -> None:
     rpc(w3, "anvil_setBalance", [address, hex(10**24)])
 
 
-def matched_fields(args: Any) -> dict[str, Any]:
+def matched_fields(args: Any, seats: Seats) -> dict[str, Any]:
     """The Matched event's fields by name (its `deal` bytes unpacked, layout in IMarket.sol), with the
     bytes themselves as `packed`: what every lifecycle call passes back."""
     fields = dict(args)
     packed = bytes(fields.pop("deal"))
-    unpacked = unpack_deal(str(fields.get("id")), packed)
+    unpacked = unpack_deal(str(fields.get("id")), packed, seats)
     unpacked.pop("id")
     fields.update(unpacked)
     fields["packed"] = packed

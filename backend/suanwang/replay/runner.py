@@ -22,7 +22,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from suanwang.chain.bill import DEAL_FIELDS, Bill, make_bill, pack_entry
+from suanwang.chain.bill import DEAL_FIELDS, Bill, Seats, make_bill, pack_entry
 from suanwang.chain.market import order_id as digest_of
 from suanwang.chain.market import sign_order
 from suanwang.compute.catalog import Catalog, default_catalog
@@ -650,13 +650,14 @@ class Replay:
                 plan.outcome, plan.reason = "unmatched", f"bill {bill.total} over the limit {plan.order['maxTotal']}"
                 continue
             ready.append((plan, bill, node, route[0]))
+        seats = Seats.of(self.market.functions.transitOperators().call())
         for start in range(0, len(ready), self.s.batch_size):
             chunk = ready[start : start + self.s.batch_size]
             entries = b"".join(
                 pack_entry(
                     plan.order,
                     sign_order(plan.order, self.parties[plan.buyer].key, self.chain_id, market_addr),
-                    bill.packed(),
+                    bill.packed(seats),
                 )
                 for plan, bill, _node, _path in chunk
             )
@@ -668,7 +669,7 @@ class Replay:
                 for e in self.market.events.MatchFailed().process_receipt(receipt, errors=DISCARD)
             }
             matched = {
-                "0x" + bytes(e["args"]["id"]).hex(): matched_fields(e["args"])
+                "0x" + bytes(e["args"]["id"]).hex(): matched_fields(e["args"], seats)
                 for e in self.market.events.Matched().process_receipt(receipt, errors=DISCARD)
             }
             if matched:

@@ -46,6 +46,13 @@ def _call_uint(rpc: Rpc, to: str, signature: str, address: str) -> int:
     return int(rpc("eth_call", [{"to": to, "data": data}, "latest"]), 16)
 
 
+def transit_seats(rpc: Rpc, market: str) -> list[str]:
+    """The transit operators by seat (``transitOperators()``): a packed deal names them by seat."""
+    data = "0x" + _selector("transitOperators()")
+    raw = rpc("eth_call", [{"to": market, "data": data}, "latest"])
+    return [str(a).lower() for a in decode(["address[]"], bytes.fromhex(raw[2:]))[0]]
+
+
 def _type(component: dict[str, Any]) -> str:
     t = str(component["type"])
     if t.startswith("tuple"):
@@ -93,7 +100,7 @@ def market_logs(rpc: Rpc, market: str, build: Path, start: int, end: int) -> lis
     return logs
 
 
-def _unpack_matched(args: dict[str, Any]) -> dict[str, Any]:
+def _unpack_matched(args: dict[str, Any], seats: list[str]) -> dict[str, Any]:
     """The packed Matched event (`deal` bytes; layout documented in IMarket.sol) as named fields;
     the flat event is returned as it is."""
     data = args.get("deal")
@@ -105,14 +112,13 @@ def _unpack_matched(args: dict[str, Any]) -> dict[str, Any]:
         out[name] = int.from_bytes(data[lo:hi], "big")
     out["valueless"] = data[120] != 0
     n = data[159]
-    ops = data[160 : 160 + 20 * n]
-    fees = data[160 + 20 * n : 160 + 36 * n]
-    out["transitOperators"] = ["0x" + ops[20 * i : 20 * i + 20].hex() for i in range(n)]
+    fees = data[160 + n : 160 + 17 * n]
+    out["transitOperators"] = [seats[seat] for seat in data[160 : 160 + n]]
     out["transitFees"] = [int.from_bytes(fees[16 * i : 16 * i + 16], "big") for i in range(n)]
     return out
 
 
-def recompute(logs: list[dict[str, Any]]) -> dict[str, Any]:
+def recompute(logs: list[dict[str, Any]], seats: list[str]) -> dict[str, Any]:
     matched: dict[bytes, dict[str, Any]] = {}
     settled, refunded, slashed, disputes = set(), set(), set(), 0
     compute = platform = 0
@@ -120,7 +126,7 @@ def recompute(logs: list[dict[str, Any]]) -> dict[str, Any]:
     for log in logs:
         a = log["args"]
         if log["event"] == "Matched":
-            matched[a["id"]] = _unpack_matched(a)
+            matched[a["id"]] = _unpack_matched(a, seats)
         elif log["event"] == "Settled":
             settled.add(a["id"])
             if not a["valueless"]:
@@ -161,7 +167,7 @@ def verify(
     """Compares `figures` (the report's) with the chain; returns {ok, rows: [(figure, report, chain, ok)]}."""
     rpc = Rpc(rpc_url)
     token, market = contracts["SettlementToken"], contracts["Market"]
-    chain = recompute(market_logs(rpc, market, build, start_block, end_block))
+    chain = recompute(market_logs(rpc, market, build, start_block, end_block), transit_seats(rpc, market))
     rows: list[tuple[str, str, str, bool]] = []
 
     def row(name: str, report: Any, on_chain: Any) -> None:

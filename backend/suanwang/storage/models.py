@@ -57,6 +57,14 @@ class Member(Base):
     joined_block: Mapped[int] = mapped_column(BigInteger)
 
 
+class OperatorSeat(Base):
+    """A transit operator's seat in the market (OperatorSeated): bills and deals name it by this number."""
+
+    __tablename__ = "operator_seats"
+    seat: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    address: Mapped[str] = mapped_column(String(42), unique=True)
+
+
 class Node(Base):
     __tablename__ = "nodes"
     node_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from suanwang.chain.bill import DEAL_FIELDS, unpack_deal
-from suanwang.storage.models import Deal, Event, Member, Node, Settlement
+from suanwang.chain.bill import DEAL_FIELDS, Seats, unpack_deal
+from suanwang.storage.models import Deal, Event, Member, Node, OperatorSeat, Settlement
 
 NODE_STATUS_NAMES = ("none", "active", "paused", "retired")
 
@@ -60,6 +60,15 @@ def _member_removed(session: Session, event: Event) -> None:
     member = session.get(Member, event.args["member"])
     if member is not None:
         member.active = False
+
+
+def _operator_seated(session: Session, event: Event) -> None:
+    session.merge(OperatorSeat(seat=int(event.args["seat"]), address=event.args["operator"]))
+
+
+def indexed_seats(session: Session) -> Seats:
+    """The transit operators by seat, as indexed (OperatorSeated): what unpacks a deal and packs a bill."""
+    return Seats(tuple(session.scalars(select(OperatorSeat.address).order_by(OperatorSeat.seat))))
 
 
 def _node_registered(session: Session, event: Event) -> None:
@@ -117,7 +126,9 @@ FINAL_DEAL_STATUSES = frozenset({"settled", "refunded", "cancelled"})
 
 
 def _matched(session: Session, event: Event) -> None:
-    fields = unpack_deal(event.args["id"], bytes.fromhex(event.args["deal"].removeprefix("0x")))
+    fields = unpack_deal(
+        event.args["id"], bytes.fromhex(event.args["deal"].removeprefix("0x")), indexed_seats(session)
+    )
     deal = {name: fields[name] for name in DEAL_FIELDS}
     deal["packed"] = "0x" + event.args["deal"].removeprefix("0x")
     session.merge(
@@ -215,6 +226,7 @@ HANDLERS: dict[str, Callable[[Session, Event], None]] = {
     "Settled": _settled,
     "Refunded": _refunded,
     "Slashed": _slashed,
+    "OperatorSeated": _operator_seated,
     "MemberAdmitted": _member_admitted,
     "MemberRolesChanged": _member_roles_changed,
     "MemberRemoved": _member_removed,
@@ -234,7 +246,7 @@ def apply_event(session: Session, event: Event) -> None:
 
 def rebuild(session: Session) -> None:
     """Recomputes every projection from the stored events, in chain order."""
-    for table in (Member, Node, Deal, Settlement):
+    for table in (Member, OperatorSeat, Node, Deal, Settlement):
         session.execute(delete(table))
     session.flush()
     for event in session.scalars(select(Event).order_by(Event.block_number, Event.log_index)):

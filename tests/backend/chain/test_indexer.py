@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from hexbytes import HexBytes
 from sqlalchemy import func, select
 
@@ -15,7 +17,8 @@ from suanwang.chain.indexer import ChainReplacedError, Indexer
 from suanwang.devstack import Anvil, free_port, genesis_time_file, rpc
 from suanwang.roles import Role
 from suanwang.storage.db import make_engine, make_sessionmaker
-from suanwang.storage.models import ChainCursor, Event, Node
+from suanwang.storage.models import Base, ChainCursor, Event, Node
+from suanwang.storage.projections import indexed_seats
 from tests.support.stack import Chain, node_spec
 
 
@@ -60,6 +63,22 @@ def test_registered_node_is_indexed_with_its_spec(chain: Chain, database_url: st
         assert (node.memory_mib, node.gpu_count, node.status) == (131_072, 4, "active")
         assert node.price_per_cu_hour == str(15 * 10**17)
         assert node.locator == "0xfc000000000100000000000000000000/48"
+
+
+def test_the_migrations_build_exactly_the_models(database_url: str) -> None:
+    engine = make_engine(database_url)  # migrates to head
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_operator_seats_are_indexed_as_the_market_gives_them(chain: Chain, database_url: str) -> None:
+    indexer = make_indexer(chain, database_url)
+    indexer.sync_to_head()
+    with indexer.sessions() as s:
+        seats = indexed_seats(s)
+    on_chain = chain.contract("Market").functions.transitOperators().call()
+    assert list(seats.operators) == on_chain and chain.account_with(Role.OPERATOR).address in on_chain
+    assert seats.seat_of(on_chain[-1]) == len(on_chain) - 1
 
 
 def test_each_log_is_stored_once_across_repeated_syncs_and_restarts(chain: Chain, database_url: str) -> None:

@@ -7,7 +7,7 @@ import time
 import pytest
 from hexbytes import HexBytes
 
-from suanwang.chain.bill import make_bill, pack_deal, pack_entry, unpack_deal
+from suanwang.chain.bill import Seats, make_bill, pack_deal, pack_entry, unpack_deal
 from suanwang.chain.deployment import load_abi
 from suanwang.chain.errors import ChainRevert, ErrorDecoder
 from suanwang.chain.market import (
@@ -79,16 +79,17 @@ def test_a_signed_order_is_matched_by_the_matcher_with_the_exact_bill(chain: Cha
     fee_bps = chain.contract("Federation").functions.platformFeeBps().call()
     bill = make_bill(order, 1, 15 * 10**17, fee_bps)
     matcher = TxSender(chain.w3, chain.account_with(Role.MATCHER), decoder())
-    entry = pack_entry(order, signature, bill.packed())
+    seats = Seats.of(market.functions.transitOperators().call())
+    entry = pack_entry(order, signature, bill.packed(seats))
     receipt = matcher.send(market.functions.matchSigned(entry))
     matched = market.events.Matched().process_receipt(receipt)
-    deal = unpack_deal("0x" + bytes(matched[0]["args"]["id"]).hex(), bytes(matched[0]["args"]["deal"]))
+    deal = unpack_deal("0x" + bytes(matched[0]["args"]["id"]).hex(), bytes(matched[0]["args"]["deal"]), seats)
     assert deal["computeFee"] == bill.compute_fee == 15 * 10**17 * 8_000 * 3600 // 3_600_000
     assert (deal["buyer"], deal["nodeId"], deal["transitOperators"]) == (order["buyer"], 1, [])
     status, deadline = market.functions.statusOf(matched[0]["args"]["id"]).call()
     assert status == deal["status"] == 3  # Accepted (autoAccept)
     assert deadline == deal["deadline"]
-    assert pack_deal(deal) == bytes(matched[0]["args"]["deal"])  # what every lifecycle call passes back
+    assert pack_deal(deal, seats) == bytes(matched[0]["args"]["deal"])  # what every lifecycle call passes back
     with pytest.raises(ChainRevert) as replay:  # the same signed order cannot be used twice
         matcher.send(market.functions.matchSigned(entry))
     assert replay.value.name == "OrderAlreadyUsed"
@@ -117,7 +118,7 @@ def test_call_data_is_what_web3_encodes(chain: Chain) -> None:
         order = an_order(buyer, nonce=nonce)
         bill = make_bill(order, 3, 10**18, 250, list(zip(transit, [7 * 10**15, 10**16], strict=True)))
         signature = sign_order(order, key, chain.deployment.chain_id, market.address)
-        entries += pack_entry(order, signature, bill.packed())
+        entries += pack_entry(order, signature, bill.packed(Seats.of(transit)))  # the encoding only
     batch = market.functions.matchSignedBatch(entries)
     assert encode_call(batch) == HexBytes(market.encode_abi("matchSignedBatch", args=[entries]))
     # A struct given as a tuple, with a bytes32, a bytes16 and an address in it.
@@ -137,7 +138,7 @@ def test_a_reused_estimate_still_refuses_a_reverting_call_before_sending(chain: 
     signature = sign_order(order, key, chain.deployment.chain_id, market.address)
     bill = make_bill(order, 1, 15 * 10**17, chain.contract("Federation").functions.platformFeeBps().call())
     matcher = TxSender(chain.w3, chain.account_with(Role.MATCHER), decoder())
-    call = market.functions.matchSigned(pack_entry(order, signature, bill.packed()))
+    call = market.functions.matchSigned(pack_entry(order, signature, bill.packed(Seats(()))))  # no transit
     first = matcher.wait(matcher.submit(call, reuse_estimate=True))  # estimated: nothing seen yet
     assert first["status"] == 1
     nonce = chain.w3.eth.get_transaction_count(matcher.address)

@@ -151,7 +151,7 @@ def run() -> dict:
     order = d.make_order(buyer.address, expiry=chain.time() + 86400)
     bill = d.make_bill(order, node, price, d.PLATFORM_FEE_BPS, [(op1.address, 3 * 10**17), (op2.address, 2 * 10**17)])
     sig = d.sign_order(market, order, buyer.private_key)
-    tx = measure("match", market.matchSigned(d.entry(order, sig, bill), {"from": matcher, "silent": True}))
+    tx = measure("match", market.matchSigned(d.entry(market, order, sig, bill), {"from": matcher, "silent": True}))
     deal = d.deal_of(tx)
     measure("start", market.start(*deal, {"from": seller, "silent": True}))
     measure("complete", market.complete(*deal, CID, {"from": seller, "silent": True}))
@@ -166,7 +166,7 @@ def run() -> dict:
         market.deposit(100 * 10**18, {"from": b, "silent": True})
         o = d.make_order(b.address, expiry=chain.time() + 86400, logicMcu=1000, parallelMcu=1000, neuralMcu=1000)
         bl = d.make_bill(o, node, price, d.PLATFORM_FEE_BPS, [(op1.address, 10**17), (op2.address, 10**17)])
-        entries.append(d.entry(o, d.sign_order(market, o, b.private_key), bl))
+        entries.append(d.entry(market, o, d.sign_order(market, o, b.private_key), bl))
     tx = market.matchSignedBatch(b"".join(entries), {"from": matcher, "silent": True, "gas_limit": 11_000_000})
     if int(tx.return_value) != BATCH:
         raise SystemExit(f"batch matched {tx.return_value} of {BATCH}: {tx.events['MatchFailed']}")

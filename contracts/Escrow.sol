@@ -10,8 +10,8 @@ import {IEscrow} from "./interfaces/IEscrow.sol";
 
 /// @title Escrow
 /// @notice The token-holding half of the market (inherited by Market, so a lifecycle step never pays
-///  for a second contract call). Every balance change goes through `_credit` / `_debit` / `_lockStake`;
-///  token transfers only through `_pull` and `_push`.
+///  for a second contract call). Every balance change goes through `_credit` / `_debit` /
+///  `_creditTransit` / `_takeStake`; token transfers only through `_pull` and `_push`.
 abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
@@ -19,8 +19,9 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     /// @dev One slot per account: balance 128 | stake 96 | roles 8 | underStaked 8 (bits 0-127,
     ///  128-223, 224-231, 232-239). `roles` mirrors the account's Federation roles (pushed by the
     ///  Federation on every change), so an admitted member's slot is live before it ever holds a balance:
-    ///  crediting a transit operator or a seller rewrites a slot (5,000 gas) rather than filling a fresh one
-    ///  (22,100), and a match reads a party's role and balance or stake with one SLOAD. `underStaked` is
+    ///  crediting a seller rewrites a slot (5,000 gas) rather than filling a fresh one (22,100), and a
+    ///  match reads a party's role and balance or stake with one SLOAD. (A transit operator is credited in
+    ///  its seat's word instead, live from its seating: `_transitCredits`.) `underStaked` is
     ///  `stake < _requiredStake[account]`, kept current wherever either side changes (stake, unstake,
     ///  slash, the registry's requirement), so a match checks the seller's stake without another slot.
     struct Account {
@@ -35,8 +36,8 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     /// @notice Where platform fees are withdrawn to (the Federation's founder).
     address public immutable feeRecipient;
 
-    /// @dev One slot: platformFees 128 | stage 8 | platformFeeBps 16 | seated operators 8 | active seats 64
-    ///  (bits 0-127, 128-135, 136-151, 152-159, 160-223). The stage, fee and active seats mirror the
+    /// @dev One slot: platformFees 128 | stage 8 | platformFeeBps 16 | seated operators 8 | active seats 96
+    ///  (bits 0-127, 128-135, 136-151, 152-159, 160-255). The stage, fee and active seats mirror the
     ///  Federation's (pushed on change) and are read at every match, so checking a bill's transit operators
     ///  reads no slot of theirs; the fees accrue at settlement. Never zero once the stage is set, so
     ///  accruing rewrites a live slot.
@@ -44,10 +45,11 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     uint8 internal _stage;
     uint16 internal _feeBps;
     uint8 private _seated;
-    uint64 internal _activeSeats;
+    uint96 internal _activeSeats;
 
-    /// @notice At most this many transit operators ever get a seat (a bit of `_activeSeats`).
-    uint256 public constant MAX_OPERATORS = 64;
+    /// @notice At most this many transit operators ever get a seat (a bit of `_activeSeats`, the rest of the
+    ///  parameter slot). Seats are never given back, so this counts every member that ever held OPERATOR.
+    uint256 public constant MAX_OPERATORS = 96;
     /// @dev Marks a seat's credit word live from the seat's creation, so a first transit credit rewrites a
     ///  slot (5,000 gas) rather than filling a fresh one (22,100). Never part of the credit (bits 0-127).
     uint256 private constant SEAT_LIVE = 1 << 255;
@@ -257,8 +259,13 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
             _seated = uint8(seat);
             emit OperatorSeated(member, uint8(n));
         }
-        uint64 bit = uint64(1) << (seat - 1);
+        uint96 bit = uint96(1) << (seat - 1);
         _activeSeats = operator ? _activeSeats | bit : _activeSeats & ~bit;
+    }
+
+    /// @dev Whether `member` has a seat or could get one (so holding OPERATOR would not revert TooManyOperators).
+    function _hasSeatFor(address member) internal view returns (bool) {
+        return _seatOf[member] != 0 || _seated < MAX_OPERATORS;
     }
 
     /// @dev The holder of `seat` (address(0) when none) and its roles, for a failing check's error.

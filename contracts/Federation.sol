@@ -233,6 +233,8 @@ contract Federation is IFederation {
     function proposeOperator(address account, uint8 roles, string calldata name) external returns (uint256) {
         if (_members[account].roles != 0) revert AlreadyMember(account);
         if (roles & Roles.OPERATOR == 0 || roles & ~Roles.ALL != 0) revert InvalidRoles(roles);
+        // Refused now rather than when the vote passes: executing it would revert, and the vote with it.
+        if (address(market) != address(0) && !market.hasSeatFor(account)) revert NoOperatorSeatLeft(account);
         return _propose(account, true, roles, name);
     }
 

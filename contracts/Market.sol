@@ -61,7 +61,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         uint8 matcherRoles;
         uint8 stage;
         uint16 feeBps;
-        uint64 activeSeats;
+        uint96 activeSeats;
     }
 
     Federation public immutable federation;
@@ -115,6 +115,11 @@ contract Market is IMarket, IMarketSync, Escrow {
     function syncRoles(address member, uint8 roles) external override onlyFederation {
         _accounts[member].roles = roles;
         _syncSeat(member, roles & Roles.OPERATOR != 0);
+    }
+
+    /// @inheritdoc IMarketSync
+    function hasSeatFor(address member) external view override returns (bool) {
+        return _hasSeatFor(member);
     }
 
     /// @inheritdoc IMarketSync
@@ -556,7 +561,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         held = uint8(sellerWord >> 224);
         if (held & sellers == 0) return abi.encodeWithSelector(MissingRole.selector, seller, sellers, held);
         for (uint256 i; i < n;) {
-            // A seat past the last is never active (a shift by 64 or more gives 0).
+            // A seat past the last is never active (a shift by 96 or more gives 0).
             uint256 seat = _word(b + BILL_HEAD_BYTES + i, 1);
             if ((c.activeSeats >> seat) & 1 != 1) {
                 (address operator, uint8 roles) = _seatHolderRoles(seat);

@@ -102,26 +102,21 @@ def make_bill(order: tuple, node_id: int, price: int, fee_bps: int, transit=()) 
     return (node_id, compute, platform, [op for op, _ in transit], [fee for _, fee in transit])
 
 
-def seats(market=None) -> Seats:
-    """`market`'s transit operators by seat (bills and deals name them by seat); by default the Market
-    deployed last."""
-    if market is None:
-        from brownie import project
-
-        market = project.get_loaded_projects()[0].Market[-1]
+def seats(market) -> Seats:
+    """`market`'s transit operators by seat: bills and deals name them by seat."""
     return Seats.of(market.transitOperators())
 
 
-def packed_bill(bill: tuple, market=None) -> bytes:
+def packed_bill(market, bill: tuple) -> bytes:
     """A make_bill tuple packed as Market.matchPosted takes it (suanwang.chain.bill.pack_bill), its transit
-    operators by their seats in `market` (the Market deployed last by default)."""
+    operators by their seats in `market`."""
     return pack_bill(*bill, seats(market))
 
 
-def entry(order: tuple, signature: bytes, bill: tuple, market=None) -> bytes:
-    """A Market.matchSigned / matchSignedBatch entry from make_order and make_bill tuples and the signature;
-    a batch takes entries concatenated: b"".join(entries)."""
-    return pack_entry(order, signature, packed_bill(bill, market))
+def entry(market, order: tuple, signature: bytes, bill: tuple) -> bytes:
+    """A `market.matchSigned` / `matchSignedBatch` entry from make_order and make_bill tuples and the
+    signature; a batch takes entries concatenated: b"".join(entries)."""
+    return pack_entry(order, signature, packed_bill(market, bill))
 
 
 def sign_order(market, order: tuple, private_key: str) -> bytes:

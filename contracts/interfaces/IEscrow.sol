@@ -3,7 +3,9 @@ pragma solidity 0.8.28;
 
 /// @title The escrow: deposits, locks, credits, stakes and platform fees in the settlement token.
 /// @notice Pull payments: settlement credits each party's escrow balance; parties withdraw.
-///  Conservation: token.balanceOf(escrow) == sum(balances) + sum(stakes) + locked in open deals + platform fees.
+///  Conservation: token.balanceOf(escrow) == sum(balanceOf) (balances and transit credits) + sum(stakes) +
+///  locked in open deals + platform fees. Transit credits are withdrawn (withdraw draws on them once the
+///  plain balance is used up); paying for an order draws on the plain balance only.
 interface IEscrow {
     /// @notice `account` has `balance` available; `needed` was asked.
     error InsufficientBalance(address account, uint256 balance, uint256 needed);

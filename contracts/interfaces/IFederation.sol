@@ -26,6 +26,9 @@ interface IFederation {
     error AlreadyMember(address account);
     /// @notice `roles` is empty or has bits outside the known roles.
     error InvalidRoles(uint8 roles);
+    /// @notice No transit-operator seat is left in the market for `account` (at most 96 members ever hold
+    ///  OPERATOR): a proposal to admit it could never be executed.
+    error NoOperatorSeatLeft(address account);
     /// @notice The fee `bps` exceeds the cap `maxBps`.
     error FeeTooHigh(uint16 bps, uint16 maxBps);
 
@@ -51,9 +54,11 @@ interface IFederation {
     /// @notice True when `account` is a member holding every bit of `role`.
     function hasRole(address account, uint8 role) external view returns (bool);
 
-    /// @notice Admits `member` with `roles`, if this stage allows them. Governance only.
+    /// @notice Admits `member` with `roles`, if this stage allows them. Governance only. With OPERATOR, reverts
+    ///  the market's TooManyOperators when no transit-operator seat is left (IMarketSync.hasSeatFor).
     function admit(address member, uint8 roles, string calldata name) external;
-    /// @notice Changes a member's roles, if this stage allows them. Governance only.
+    /// @notice Changes a member's roles, if this stage allows them. Governance only. Giving OPERATOR reverts
+    ///  the market's TooManyOperators when no transit-operator seat is left.
     function setRoles(address member, uint8 roles) external;
     /// @notice Removes a member. Governance only.
     function remove(address member) external;

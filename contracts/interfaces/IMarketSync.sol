@@ -15,8 +15,12 @@ interface IMarketSync {
     /// @notice Only the NodeRegistry pushes nodes and stake requirements; `caller` is not it.
     error NotRegistry(address caller);
 
-    /// @notice `member` now holds `roles` (0 when removed). Federation only.
+    /// @notice `member` now holds `roles` (0 when removed). Federation only. A member first holding OPERATOR
+    ///  is given a transit-operator seat (IEscrow.OperatorSeated); reverts IEscrow.TooManyOperators when
+    ///  every seat is taken.
     function syncRoles(address member, uint8 roles) external;
+    /// @notice Whether `member` has a transit-operator seat or one is left for it.
+    function hasSeatFor(address member) external view returns (bool);
     /// @notice The stage and platform fee changed. Federation only.
     function syncParams(uint8 stage, uint16 platformFeeBps) external;
     /// @notice Node `nodeId` (owned by `owner`) now offers `spec` and is in `status`. Reverts

@@ -180,7 +180,7 @@ def matched(market, buyer, founder, network_team, accounts, new_order, node_id, 
             transit = [(founder.address, 3 * 10**17), (network_team.address, 2 * 10**17)]
         bill = make_bill(order, node_id, NODE_PRICE, federation.platformFeeBps(), transit)
         sig = sign_order(market, order, key_of(buyer, accounts))
-        tx = market.matchSigned(entry(order, sig, bill), {"from": matcher or founder})
+        tx = market.matchSigned(entry(market, order, sig, bill), {"from": matcher or founder})
         return deal_of(tx), tx
 
     return _match

@@ -127,7 +127,7 @@ class World:
     def deal(self, status: str, auto_accept: bool = True) -> tuple:
         """A deal between the buyer and the cloud team, moved to `status` by its parties."""
         order = self.order(autoAccept=auto_accept)
-        signed = entry(order, self.signature(order), self.bill(order))
+        signed = entry(self.market, order, self.signature(order), self.bill(order))
         tx = self.market.matchSigned(signed, {"from": self.acct("matcher")})
         deal = deal_of(tx)
         seller, buyer = {"from": self.acct("cloud")}, {"from": self.acct("buyer")}
@@ -320,17 +320,17 @@ def _lifecycle(fn: str, status: str, *extra, auto_accept=True, after: int = 0, a
 
 def _match_signed(w, stage):
     order = w.order()
-    return _mkt(w, "matchSigned", entry(order, w.signature(order), w.bill(order)))
+    return _mkt(w, "matchSigned", entry(w.market, order, w.signature(order), w.bill(order)))
 
 
 def _match_posted(w, stage):
     order, locked = w.posted()
-    return _mkt(w, "matchPosted", order, locked, packed_bill(w.bill(order)))
+    return _mkt(w, "matchPosted", order, locked, packed_bill(w.market, w.bill(order)))
 
 
 def _match_batch(w, stage):
     order = w.order()
-    entries = entry(order, w.signature(order), w.bill(order))
+    entries = entry(w.market, order, w.signature(order), w.bill(order))
     return _mkt(w, "matchSignedBatch", entries, entries=entries)
 
 

@@ -40,7 +40,7 @@ def status(market, deal):
 
 def _signed(market, order, key, node):
     """A matchSigned entry: `order` signed with `key`, billed exactly on `node` without transit."""
-    return entry(order, sign_order(market, order, key), make_bill(order, node, NODE_PRICE, 250))
+    return entry(market, order, sign_order(market, order, key), make_bill(order, node, NODE_PRICE, 250))
 
 
 def held(market, token):
@@ -116,7 +116,7 @@ def test_typed_data_signature_from_a_wallet_is_accepted(market, stage2, new_orde
     signable = encode_typed_data(full_message=typed_order(market, order, chain.id))
     sig = Account.sign_message(signable, key_of(buyer, accounts)).signature
     bill = make_bill(order, node_id, NODE_PRICE, 250)
-    tx = market.matchSigned(entry(order, sig, bill), {"from": founder})
+    tx = market.matchSigned(entry(market, order, sig, bill), {"from": founder})
     assert matched_of(tx)["buyer"] == buyer
 
 
@@ -181,25 +181,25 @@ def test_match_rejects_bad_bills(market, federation, stage2, new_order, buyer, a
     good = make_bill(order, node_id, NODE_PRICE, 250, [(founder.address, 1)])
     bad_compute = (good[0], good[1] + 1, good[2], good[3], good[4])
     with brownie.reverts(err("ComputeFeeMismatch", COMPUTE, COMPUTE + 1)):
-        market.matchSigned(entry(order, sig, bad_compute), {"from": founder})
+        market.matchSigned(entry(market, order, sig, bad_compute), {"from": founder})
     bad_platform = (good[0], good[1], 0, good[3], good[4])
     with brownie.reverts(err("PlatformFeeMismatch", PLATFORM, 0)):
-        market.matchSigned(entry(order, sig, bad_platform), {"from": founder})
+        market.matchSigned(entry(market, order, sig, bad_platform), {"from": founder})
     greedy = (good[0], good[1], good[2], [founder.address], [100 * 10**18])
     with brownie.reverts(err("BillAboveLimit", COMPUTE + PLATFORM + 100 * 10**18, 100 * 10**18)):
-        market.matchSigned(entry(order, sig, greedy), {"from": founder})
+        market.matchSigned(entry(market, order, sig, greedy), {"from": founder})
     crowded = (good[0], good[1], good[2], [founder.address] * 9, [1] * 9)
     with brownie.reverts(err("InvalidTransit", 9, 9, 8)):
-        market.matchSigned(entry(order, sig, crowded), {"from": founder})
+        market.matchSigned(entry(market, order, sig, crowded), {"from": founder})
     # A bill names transit operators by seat: a seat nobody holds, then the seat of an operator whose role
     # was taken (it keeps its seat and credits, but earns no new transit fee).
-    no_transit = packed_bill((good[0], good[1], good[2], [], []))
+    no_transit = packed_bill(market, (good[0], good[1], good[2], [], []))
     seat = market.seatOf(network_team)[1]
 
     def with_seat(s):
         return no_transit[:64] + bytes([1, s]) + (1).to_bytes(16, "big")
 
-    signed = bytes(entry(order, sig, (good[0], good[1], good[2], [], [])))[: -len(no_transit)]
+    signed = bytes(entry(market, order, sig, (good[0], good[1], good[2], [], [])))[: -len(no_transit)]
     assert len(market.transitOperators()) == 2
     with brownie.reverts(err("MissingRole", ZERO_ADDRESS, OPERATOR, 0)):
         market.matchSigned(signed + with_seat(2), {"from": founder})
@@ -224,7 +224,7 @@ def test_match_rejects_orders_the_node_cannot_serve(market, stage2, new_order, b
         order = new_order(**fields)
         sig = sign_order(market, order, key_of(buyer, accounts))
         with brownie.reverts(message):
-            market.matchSigned(entry(order, sig, make_bill(order, node_id, NODE_PRICE, 250)), {"from": founder})
+            market.matchSigned(entry(market, order, sig, make_bill(order, node_id, NODE_PRICE, 250)), {"from": founder})
     order = new_order(logicMcu=0, parallelMcu=0, neuralMcu=0)
     oid = market.orderId(order)
     with brownie.reverts(err("EmptyOrder", oid)):
@@ -237,19 +237,19 @@ def test_match_requires_matcher_and_buyer_signature(market, stage2, new_order, b
     bill = make_bill(order, node_id, NODE_PRICE, 250)
     sig = sign_order(market, order, key_of(buyer, accounts))
     with brownie.reverts(err("MissingRole", cloud_team.address, MATCHER, CLOUD)):
-        market.matchSigned(entry(order, sig, bill), {"from": cloud_team})
+        market.matchSigned(entry(market, order, sig, bill), {"from": cloud_team})
     forged = sign_order(market, order, key_of(cloud_team, accounts))
     with brownie.reverts(err("InvalidSignature", market.orderId(order), buyer.address)):
-        market.matchSigned(entry(order, forged, bill), {"from": founder})
+        market.matchSigned(entry(market, order, forged, bill), {"from": founder})
 
 
 def test_signed_order_is_used_at_most_once(market, stage2, new_order, buyer, accounts, node_id, founder):
     order = new_order()
     bill = make_bill(order, node_id, NODE_PRICE, 250)
     sig = sign_order(market, order, key_of(buyer, accounts))
-    market.matchSigned(entry(order, sig, bill), {"from": founder})
+    market.matchSigned(entry(market, order, sig, bill), {"from": founder})
     with brownie.reverts(err("OrderAlreadyUsed", market.orderId(order), ACCEPTED)):
-        market.matchSigned(entry(order, sig, bill), {"from": founder})
+        market.matchSigned(entry(market, order, sig, bill), {"from": founder})
 
 
 def test_expired_order_is_refused(market, stage2, new_order, buyer, accounts, node_id, founder, chain):
@@ -298,11 +298,11 @@ def test_posted_order_locks_max_and_match_returns_the_excess(market, token, stag
     assert tx.events["OrderPosted"]["locked"] == 100 * 10**18
     assert held(market, token) == 100 * 10**18 + MIN_STAKE[1]
     bill = make_bill(order, node_id, NODE_PRICE, 250)
-    market.matchPosted(order, 100 * 10**18, packed_bill(bill), {"from": founder})
+    market.matchPosted(order, 100 * 10**18, packed_bill(market, bill), {"from": founder})
     assert market.balanceOf(buyer) == 100 * 10**18 - COMPUTE - PLATFORM
     assert status(market, (oid,)) == ACCEPTED
     with brownie.reverts(err("OrderAlreadyUsed", oid, ACCEPTED)):
-        market.matchPosted(order, 100 * 10**18, packed_bill(bill), {"from": founder})
+        market.matchPosted(order, 100 * 10**18, packed_bill(market, bill), {"from": founder})
 
 
 def test_posted_order_cancel_and_expiry_refund(market, stage2, new_order, buyer, founder, chain):
@@ -470,7 +470,7 @@ def test_batch_matching_with_mixed_successes(market, stage2, new_order, buyer, a
         bill = make_bill(order, node_id, NODE_PRICE, 250)
         if n == 2:
             bill = (bill[0], bill[1] + 1, bill[2], bill[3], bill[4])  # a wrong bill: fails alone
-        entries.append(entry(order, sign_order(market, order, key_of(buyer, accounts)), bill))
+        entries.append(entry(market, order, sign_order(market, order, key_of(buyer, accounts)), bill))
     entries.append(entries[0])  # the same signed order again: fails alone
     tx = market.matchSignedBatch(b"".join(entries), {"from": founder})
     assert tx.return_value == 3
@@ -486,7 +486,7 @@ def test_an_entry_that_does_not_fit_its_bytes_reverts(market, stage2, new_order,
     entries = []
     for nonce in (80, 81):
         order = new_order(nonce=nonce)
-        entries.append(entry(order, sign_order(market, order, key_of(buyer, accounts)),
+        entries.append(entry(market, order, sign_order(market, order, key_of(buyer, accounts)),
                              make_bill(order, node_id, NODE_PRICE, 250, [(founder.address, 1)])))
     with brownie.reverts(err("InvalidEntry", 0)):
         market.matchSigned(entries[0][:-1], {"from": founder})
@@ -675,7 +675,8 @@ def test_stage_one_posted_order_locks_nothing_and_is_matched(market, token, new_
     order = new_order()
     tx = market.postOrder(order, {"from": buyer})
     assert tx.events["OrderPosted"]["locked"] == 0
-    tx = market.matchPosted(order, 0, packed_bill(make_bill(order, node_id, NODE_PRICE, 250)), {"from": founder})
+    bill = packed_bill(market, make_bill(order, node_id, NODE_PRICE, 250))
+    tx = market.matchPosted(order, 0, bill, {"from": founder})
     assert matched_of(tx)["valueless"] is True
     assert held(market, token) == 0
 
@@ -689,11 +690,11 @@ def test_paused_or_unknown_node_takes_no_match(market, registry, stage2, new_ord
     order = new_order()
     sig = sign_order(market, order, key_of(buyer, accounts))
     with brownie.reverts(err("InvalidNodeStatus", node_id, 2)):
-        market.matchSigned(entry(order, sig, make_bill(order, node_id, NODE_PRICE, 250)), {"from": founder})
+        market.matchSigned(entry(market, order, sig, make_bill(order, node_id, NODE_PRICE, 250)), {"from": founder})
     with brownie.reverts(err("UnknownNode", 5)):
-        market.matchSigned(entry(order, sig, make_bill(order, 5, NODE_PRICE, 250)), {"from": founder})
+        market.matchSigned(entry(market, order, sig, make_bill(order, 5, NODE_PRICE, 250)), {"from": founder})
     registry.setPaused(node_id, False, {"from": cloud_team})
-    market.matchSigned(entry(order, sig, make_bill(order, node_id, NODE_PRICE, 250)), {"from": founder})
+    market.matchSigned(entry(market, order, sig, make_bill(order, node_id, NODE_PRICE, 250)), {"from": founder})
 
 
 def test_update_cannot_drop_capacity_below_reservations(market, registry, stage2, matched, cloud_team, founder,

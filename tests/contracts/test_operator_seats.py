@@ -64,13 +64,23 @@ def test_a_withdrawal_takes_the_balance_first_then_transit_credits(
     assert market.balanceOf(founder) == 0
 
 
-def test_seats_run_out_after_64_operators(market, federation, founder, accounts):
+def test_seats_run_out_after_96_operators_and_a_doomed_proposal_is_refused_up_front(
+    market, federation, founder, accounts
+):
     seated = len(market.transitOperators())
-    for i in range(64 - seated):
+    for i in range(96 - seated):
         federation.admit(accounts.add().address, OPERATOR, f"operator {i}", {"from": founder})
-    assert len(market.transitOperators()) == 64
+    assert len(market.transitOperators()) == 96
     newcomer = accounts.add().address
-    with brownie.reverts(err("TooManyOperators", 64)):
+    assert not market.hasSeatFor(newcomer) and market.hasSeatFor(founder)
+    with brownie.reverts(err("TooManyOperators", 96)):
         federation.admit(newcomer, OPERATOR, "one too many", {"from": founder})
     federation.admit(newcomer, CLOUD, "a cloud still joins", {"from": founder})
     assert plain(market.seatOf(newcomer)) == (False, 0) and plain(market.seatOf(ZERO_ADDRESS)) == (False, 0)
+    with brownie.reverts(err("TooManyOperators", 96)):
+        federation.setRoles(newcomer, CLOUD | OPERATOR, {"from": founder})
+    federation.advanceStage(2, {"from": founder})
+    federation.advanceStage(3, {"from": founder})
+    late = accounts.add().address
+    with brownie.reverts(err("NoOperatorSeatLeft", late)):  # its vote could never be executed
+        federation.proposeOperator(late, OPERATOR, "too late", {"from": founder})

@@ -117,7 +117,7 @@ class Matcher:
         expected = encode_error(self.types, *attempt.error)
         oid = self.market.orderId(attempt.order)
         before = tuple(self.market.statusOf(oid))
-        attacked = entry(attempt.order, attempt.signature, self.bill(attempt.order))
+        attacked = entry(self.market, attempt.order, attempt.signature, self.bill(attempt.order))
         if path == "single":
             ok, data = eth_call(self.matcher.address, self.market.address,
                                 self.market.matchSigned.encode_input(attacked))
@@ -126,7 +126,7 @@ class Matcher:
             self.control_nonce += 1
             # A small honest order (1 logic mCU) so many controls fit on the node.
             honest = self.new_order(nonce=self.control_nonce, logicMcu=1, parallelMcu=0, neuralMcu=0)
-            control = entry(honest, sign_order(self.market, honest, self.buyer_key), self.bill(honest))
+            control = entry(self.market, honest, sign_order(self.market, honest, self.buyer_key), self.bill(honest))
             tx = self.send(self.market.matchSignedBatch, attacked + control)
             failed = tx.events["MatchFailed"]
             reason = failed[0]["reason"]
@@ -140,7 +140,7 @@ class Matcher:
         TALLY[name] += 1
 
     def matches(self, order: tuple, signature: bytes):
-        tx = self.send(self.market.matchSigned, entry(order, signature, self.bill(order)))
+        tx = self.send(self.market.matchSigned, entry(self.market, order, signature, self.bill(order)))
         assert tx.status == 1 and len(tx.events["Matched"]) == 1
         TALLY["controls_matched"] += 1
         return tx

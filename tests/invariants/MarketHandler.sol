@@ -229,7 +229,8 @@ contract MarketHandler is CheatCodes {
         uint256 n = bill.transitOperators.length;
         packed = abi.encodePacked(bill.nodeId, bill.computeFee, bill.platformFee, uint8(n));
         for (uint256 i; i < n; ++i) {
-            (, uint8 seat) = market.seatOf(bill.transitOperators[i]); // a bill names an operator by its seat
+            (bool seated, uint8 seat) = market.seatOf(bill.transitOperators[i]); // a bill names it by its seat
+            require(seated, "transit operator without a seat");
             packed = abi.encodePacked(packed, seat);
         }
         for (uint256 i; i < n; ++i) packed = abi.encodePacked(packed, bill.transitFees[i]);

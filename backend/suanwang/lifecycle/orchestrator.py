@@ -41,7 +41,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 
-from suanwang.chain.bill import Bill, make_bill, pack_entry, unpack_deal
+from suanwang.chain.bill import Bill, Seats, make_bill, pack_entry, unpack_deal
 from suanwang.chain.errors import ChainRevert
 from suanwang.chain.market import STRANDED_CHECK_S, TxSender
 from suanwang.content import ContentStore
@@ -508,7 +508,11 @@ class Orchestrator:
                 self._held.add(record.id)
                 try:
                     bill, route = self._bill(session, record, decision.node_id, fee_bps)
-                    packed = bill.packed(seats)
+                    try:
+                        packed = bill.packed(seats)
+                    except NotFoundError:  # an operator seated in a block the index has not confirmed yet
+                        seats = Seats.of(self.market.functions.transitOperators().call())
+                        packed = bill.packed(seats)
                     self._reserve_path(session, record.id, route)
                 except SuanwangError as exc:
                     self._release(record.id)
@@ -668,7 +672,7 @@ class Orchestrator:
                 for record in session.scalars(select(OrderRecord).where(OrderRecord.id.in_(matched)))
                 if record.node_id in our_nodes
             }
-            seats = indexed_seats(session)  # a bill names only seated operators: those of its deal are indexed
+            seats = indexed_seats(session)
         if not ours:
             return
         event = self.market.events.Matched()
@@ -679,7 +683,10 @@ class Orchestrator:
             if len(topics) < 2 or bytes(topics[0]) != topic or "0x" + bytes(topics[1]).hex() not in ours:
                 continue
             args = event.process_log(entry)["args"]
-            deal = unpack_deal("0x" + bytes(args["id"]).hex(), bytes(args["deal"]), seats)
+            try:
+                deal = unpack_deal("0x" + bytes(args["id"]).hex(), bytes(args["deal"]), seats)
+            except NotFoundError:  # a transit operator seated too recently to be indexed: dispatched once indexed
+                continue
             if DEAL_STATUS_NAMES[int(deal["status"])] == "accepted":
                 jobs.append((deal["id"], int(deal["nodeId"]), int(deal["duration"])))
         self._submit_jobs(jobs)  # a refused job is declined once the index shows the deal accepted

@@ -3,8 +3,10 @@
 A run: a fresh stage-3 chain (real Anvil, the deployed contracts), a staked provider whose chain node
 runs its jobs on the real one-host Slurm cluster, a funded buyer, and the service (`suanwang serve`, a
 child process) reaching the chain through a TCP proxy and its content through a Kubo RPC server behind
-another proxy. The buyer posts 20 to 24 signed orders at once; some jobs are planned to fail. While they
-are in flight the plan's faults strike at their planned times:
+another proxy. While faults strike, blocks come from the harness's producer every 0.25 s (Anvil's automine
+off), which a reorg or rollback never races (Stack.block_lock: Anvil loses blocks when they do). The buyer
+posts 20 to 24 signed orders at once; some jobs are planned to fail. While they are in flight the plan's
+faults strike at their planned times:
 
   reorg / rollback   `anvil_reorg` (blocks replaced) or `anvil_rollback` (blocks dropped), shallower or
                      deeper than the indexer's confirmation depth; the dropped transactions are either
@@ -171,6 +173,12 @@ class Stack:
         self.service: ApiServer | None = None
         self._mining = threading.Event()
         self._miner = threading.Thread(target=self._mine, name="fault-miner", daemon=True)
+        # Anvil (1.7.1) loses blocks for good when anvil_reorg or anvil_rollback runs while it mines one
+        # (eth_getBlockByNumber then returns null for a number below the head: measured, a hole in a few
+        # hundred rollbacks raced with evm_mine, none when they take turns). A real node's reorg is atomic,
+        # so while faults are injected the blocks come only from this producer, under this lock, which a
+        # reorg or rollback holds too: the service's transactions wait in the mempool for the next block.
+        self.block_lock = threading.Lock()
 
     # -- the service ----------------------------------------------------------------------------------
     def start_service(self) -> None:
@@ -203,18 +211,22 @@ class Stack:
 
     # -- blocks ---------------------------------------------------------------------------------------
     def start_mining(self) -> None:
+        rpc(self.chain.anvil.url, "evm_setAutomine", [False])
         self._mining.set()
         if not self._miner.is_alive():
             self._miner.start()
 
     def stop_mining(self) -> None:
         self._mining.clear()
+        with self.block_lock:  # the producer's last block is done: a transaction mines itself again
+            rpc(self.chain.anvil.url, "evm_setAutomine", [True])
 
     def _mine(self) -> None:
         while True:
             self._mining.wait()
-            with contextlib.suppress(Exception):
-                rpc(self.chain.anvil.url, "evm_mine")
+            with self.block_lock, contextlib.suppress(Exception):
+                if self._mining.is_set():
+                    rpc(self.chain.anvil.url, "evm_mine")
             time.sleep(MINE_EVERY_S)
 
     # -- Slurm ----------------------------------------------------------------------------------------
@@ -338,6 +350,10 @@ class Injector:
         return SLURM_NODES[int(fault.pick * len(SLURM_NODES))]
 
     def _reorg(self, fault: Fault) -> bool:
+        with self.stack.block_lock:  # never while a block is mined (Stack.block_lock)
+            return self._reorg_now(fault)
+
+    def _reorg_now(self, fault: Fault) -> bool:
         url = self.stack.chain.anvil.url
         w3 = self.stack.chain.w3
         head = w3.eth.block_number

@@ -197,24 +197,29 @@ class TxSender:
         if gas is None:
             gas = self._gas_limit(request, gas_margin, reuse_estimate)
         with self._lock:
-            if self._nonce is None:
-                self._nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
-            tx = {
-                "to": request["to"],
-                "data": request["data"],
-                "value": 0,
-                "gas": gas,
-                "nonce": self._nonce,
-                "chainId": self._chain(),
-                **self._fee_fields(),
-            }
-            signed = self.account.sign_transaction(tx)
-            try:
-                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            except Exception:
-                self._nonce = None  # re-read: the node may know a different next nonce
-                raise
-            self._nonce += 1
+            for attempt in range(2):
+                if self._nonce is None:
+                    self._nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
+                tx = {
+                    "to": request["to"],
+                    "data": request["data"],
+                    "value": 0,
+                    "gas": gas,
+                    "nonce": self._nonce,
+                    "chainId": self._chain(),
+                    **self._fee_fields(),
+                }
+                signed = self.account.sign_transaction(tx)
+                try:
+                    tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                    break
+                except Exception as exc:
+                    self._nonce = None  # re-read: the node may know a different next nonce
+                    # The node has mined past the counted nonce (a reorg put our transactions back, or
+                    # another process used the key): once more, at the node's next nonce.
+                    if attempt or "nonce too low" not in str(exc).lower():
+                        raise
+            self._nonce = int(tx["nonce"]) + 1
         return tx_hash
 
     def _gas_limit(self, request: dict[str, Any], gas_margin: float, reuse_estimate: bool) -> int:

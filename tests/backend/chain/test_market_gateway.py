@@ -146,3 +146,15 @@ def test_a_reused_estimate_still_refuses_a_reverting_call_before_sending(chain: 
         matcher.submit(call, reuse_estimate=True)
     assert replay.value.name == "OrderAlreadyUsed"
     assert chain.w3.eth.get_transaction_count(matcher.address, "pending") == nonce  # nothing was sent
+
+
+def test_a_nonce_the_node_has_passed_is_counted_again_once(chain: Chain) -> None:
+    registry = chain.contract("NodeRegistry")
+    seller = TxSender(chain.w3, chain.account_with(Role.CLOUD), decoder())
+    seller.wait(seller.submit(registry.functions.registerNode(node_spec(chain.account_with(Role.OPERATOR).address))))
+    seller._nonce = 0  # as if a reorg had put back transactions the node has since mined again
+    receipt = seller.wait(
+        seller.submit(registry.functions.registerNode(node_spec(chain.account_with(Role.OPERATOR).address)))
+    )
+    assert receipt["status"] == 1
+    assert seller._nonce == chain.w3.eth.get_transaction_count(seller.address, "pending")

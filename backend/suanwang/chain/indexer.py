@@ -171,15 +171,13 @@ class Indexer:
             end_hash = _hex((first if end == start else self.w3.eth.get_block(end))["hash"])
             logs = self.w3.eth.get_logs({"fromBlock": start, "toBlock": end, "address": self._addresses})
             block_hashes = {end: end_hash}
-            for entry in logs:
-                block_hashes.setdefault(
-                    int(entry["blockNumber"]), _hex(self.w3.eth.get_block(int(entry["blockNumber"]))["hash"])
-                )
+            for number in sorted({int(entry["blockNumber"]) for entry in logs} - {end}):  # one read per block
+                block_hashes[number] = _hex(self.w3.eth.get_block(number)["hash"])
             consistent = all(_hex(e["blockHash"]) == block_hashes[int(e["blockNumber"])] for e in logs)
             if not consistent or self._hash_at(end) != end_hash:
                 log.info("chain moved while reading blocks %s..%s; retrying", start, end)
                 return SyncResult(start, start - 1, 0, rolled_back_to)
-            new_events = list(self._store(session, logs))
+            new_events = self._store(session, logs)
             for number, block_hash in block_hashes.items():
                 session.merge(IndexedBlock(number=number, hash=block_hash))
             cursor.block_number, cursor.block_hash = end, end_hash
@@ -188,15 +186,23 @@ class Indexer:
             self.on_events(new_events)
         return SyncResult(start, end, len(new_events), rolled_back_to)
 
-    def _store(self, session: Session, logs: Iterable[Any]) -> Iterable[Event]:
-        for entry in sorted(logs, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"]))):
+    def _store(self, session: Session, logs: Iterable[Any]) -> list[Event]:
+        """The chunk's new events stored (one flush for all of them), then projected in chain order."""
+        ordered = sorted(logs, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"])))
+        tx_hashes = sorted({_hex(entry["transactionHash"]) for entry in ordered})
+        stored: set[tuple[str, int]] = set()  # (tx hash, log index) already indexed: a query per 500 transactions
+        for at in range(0, len(tx_hashes), 500):
+            chunk = tx_hashes[at : at + 500]
+            rows = session.execute(select(Event.tx_hash, Event.log_index).where(Event.tx_hash.in_(chunk)))
+            stored.update((str(tx), int(index)) for tx, index in rows)
+        events = []
+        for entry in ordered:
             decoder = self._decoders.get(bytes(entry["topics"][0])) if entry["topics"] else None
             if decoder is None:
                 continue
             contract_name, event_type = decoder
             tx_hash, log_index = _hex(entry["transactionHash"]), int(entry["logIndex"])
-            exists = session.scalar(select(Event.id).where(Event.tx_hash == tx_hash, Event.log_index == log_index))
-            if exists is not None:
+            if (tx_hash, log_index) in stored:
                 continue
             decoded = event_type.process_log(entry)
             event = Event(
@@ -208,10 +214,12 @@ class Indexer:
                 name=decoded["event"],
                 args=to_jsonable(decoded["args"]),
             )
-            session.add(event)
-            session.flush()
+            events.append(event)
+        session.add_all(events)
+        session.flush()
+        for event in events:
             projections.apply_event(session, event)
-            yield event
+        return events
 
     def sync_to_head(self, max_steps: int = 10_000) -> int:
         """Runs steps until caught up; returns the number of events stored."""

@@ -33,6 +33,11 @@ class Agents:
             )
         self.matcher = self._senders[matcher.lower()]
 
+    @property
+    def addresses(self) -> list[str]:
+        """The checksummed addresses whose keys the service holds (as deals and nodes store them)."""
+        return [sender.address for sender in self._senders.values()]
+
     def for_address(self, address: str) -> TxSender | None:
         """The sender for `address` when the service holds its key, else None."""
         return self._senders.get(address.lower())

@@ -735,9 +735,14 @@ class Orchestrator:
 
     # -- the seller's side: run the job -------------------------------------------------------------------
     def _dispatch_accepted(self) -> None:
+        # Another provider's agent runs the deals whose seller's key the service does not hold: only ours
+        # are read (a pass every few dozen milliseconds must not load every other seller's open deals).
         with self.sessions() as session:
-            deals = list(session.scalars(select(Deal).where(Deal.status == "accepted")))
-        # Another provider's agent runs the deals whose seller's key the service does not hold.
+            deals = list(
+                session.scalars(
+                    select(Deal).where(Deal.status == "accepted", Deal.seller.in_(self.agents.addresses))
+                )
+            )
         ours = [(deal, seller) for deal in deals if (seller := self.agents.for_address(deal.seller)) is not None]
         submitted = self._submit_jobs([(deal.id, deal.node_id, int(deal.deal["duration"])) for deal, _ in ours])
         for (deal, seller), ok in zip(ours, submitted, strict=True):

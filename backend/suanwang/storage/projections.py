@@ -126,9 +126,10 @@ FINAL_DEAL_STATUSES = frozenset({"settled", "refunded", "cancelled"})
 
 
 def _matched(session: Session, event: Event) -> None:
-    fields = unpack_deal(
-        event.args["id"], bytes.fromhex(event.args["deal"].removeprefix("0x")), indexed_seats(session)
-    )
+    packed = bytes.fromhex(event.args["deal"].removeprefix("0x"))
+    # The seats are read only for a deal with transit operators (byte 159 counts them; IMarket.Matched).
+    seats = indexed_seats(session) if len(packed) > 159 and packed[159] else Seats(())
+    fields = unpack_deal(event.args["id"], packed, seats)
     deal = {name: fields[name] for name in DEAL_FIELDS}
     deal["packed"] = "0x" + event.args["deal"].removeprefix("0x")
     session.merge(

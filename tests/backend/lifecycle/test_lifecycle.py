@@ -133,11 +133,14 @@ def test_a_batch_of_signed_orders_is_checked_order_by_order(market_factory: Call
             {"order": body, "signature": signature, "access_point": "Cernet/Shanghai", "job": {"command": ["true"]}}
         )
     items[1]["order"]["nonce"] = 99  # no longer what the buyer signed
+    items.append(items[0])  # the same signed order twice in one batch is one order
     response = market.client.post("/api/orders/batch", json={"orders": items})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["accepted"] == 2
-    assert [r["error"] is None for r in body["results"]] == [True, False, True]
+    assert body["accepted"] == 3
+    assert [r["error"] is None for r in body["results"]] == [True, False, True, True]
     assert body["results"][1]["error"]["fields"][0]["field"] == "orders.1.signature"
+    assert body["results"][3]["id"] == body["results"][0]["id"]
+    assert market.client.get("/api/orders", params={"limit": 10}).json()["total"] == 2
     for result in (body["results"][0], body["results"][2]):
         market.wait_for(result["id"], lambda o: (o["deal"] or {}).get("status") == "settled")

@@ -191,9 +191,12 @@ def submit_order(body: OrderSubmission, runtime: RuntimeDep, session: SessionDep
     return _out(session, record)
 
 
-def _accept(body: OrderSubmission, runtime: Any, session: Any) -> OrderRecord:
+def _accept(
+    body: OrderSubmission, runtime: Any, session: Any, batch: dict[str, OrderRecord] | None = None
+) -> OrderRecord:
     """Checks a signed order and stores it as new (or returns the stored one: the same signed order
-    twice is the same order). Raises InputError naming the field at fault."""
+    twice is the same order). Raises InputError naming the field at fault. `batch` holds the orders added
+    earlier in the same request, not yet flushed."""
     deployment = runtime.load_deployment()
     market = deployment.contracts.get("Market")
     if market is None:
@@ -214,7 +217,7 @@ def _accept(body: OrderSubmission, runtime: Any, session: Any) -> OrderRecord:
         access = network.routers[network.router_index(body.access_point)].name
     except (InputError, NotFoundError) as exc:
         raise InputError(exc.message, field="access_point") from exc
-    existing: OrderRecord | None = session.get(OrderRecord, oid)
+    existing: OrderRecord | None = (batch or {}).get(oid) or session.get(OrderRecord, oid)
     if existing is not None:
         return existing
     spec_cid = runtime.content().put(json.dumps({"command": body.job.command}, sort_keys=True).encode())
@@ -232,6 +235,8 @@ def _accept(body: OrderSubmission, runtime: Any, session: Any) -> OrderRecord:
         updated_at=created,
     )
     session.add(record)
+    if batch is not None:
+        batch[oid] = record
     return record
 
 
@@ -253,25 +258,33 @@ class BatchOut(BaseModel):
 
 @router.post("/batch", response_model=BatchOut, summary="Submit many signed orders at once (each checked alone)")
 def submit_orders(body: OrderBatch, runtime: RuntimeDep, session: SessionDep) -> BatchOut:
-    results = []
-    for index, item in enumerate(body.orders):
-        try:
-            record = _accept(item, runtime, session)
-            results.append(BatchItemOut(index=index, id=record.id, state=record.state, error=None))
-        except SuanwangError as exc:
-            field = f"orders.{index}.{exc.field}" if exc.field else f"orders.{index}"
-            results.append(
-                BatchItemOut(
-                    index=index,
-                    error={
-                        "code": type(exc).__name__,
-                        "message": exc.message,
-                        "fields": [{"field": field, "location": "body", "message": exc.message}],
-                    },
-                )
-            )
+    added: dict[str, OrderRecord] = {}
+    # The batch's rows are written together at the commit: a flush per order (each lookup would flush the
+    # order before it) would hold the database's write lock for the whole request, and the service's other
+    # writers wait for it (SQLite has one writer at a time).
+    with session.no_autoflush:
+        results = [_accept_one(index, item, runtime, session, added) for index, item in enumerate(body.orders)]
     session.commit()
     return BatchOut(accepted=sum(1 for r in results if r.error is None), results=results)
+
+
+def _accept_one(
+    index: int, item: OrderSubmission, runtime: Any, session: Any, added: dict[str, OrderRecord]
+) -> BatchItemOut:
+    """One order of a batch: its id and state, or the error shape naming `orders.<index>.<field>`."""
+    try:
+        record = _accept(item, runtime, session, added)
+    except SuanwangError as exc:
+        field = f"orders.{index}.{exc.field}" if exc.field else f"orders.{index}"
+        return BatchItemOut(
+            index=index,
+            error={
+                "code": type(exc).__name__,
+                "message": exc.message,
+                "fields": [{"field": field, "location": "body", "message": exc.message}],
+            },
+        )
+    return BatchItemOut(index=index, id=record.id, state=record.state, error=None)
 
 
 @router.get("", response_model=OrderPage, summary="List orders")

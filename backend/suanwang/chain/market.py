@@ -250,6 +250,14 @@ class TxSender:
             self._fees = (time.monotonic(), {"maxPriorityFeePerGas": tip, "maxFeePerGas": tip + 2 * base})
         return self._fees[1]
 
+    def _given_up(self, tx_hash: Any, stranded: str | None) -> TransactionFailed:
+        """A transaction that will not be mined (`stranded` says why, else the timeout passed): the next
+        submit counts nonces again from the node's, since the node may have dropped it."""
+        with self._lock:
+            self._nonce = None
+        reason = stranded or f"was not mined in {self.receipt_timeout_s} s"
+        return TransactionFailed(f"transaction {tx_hash.to_0x_hex()} {reason}")
+
     def _reverted(self, tx_hash: Any) -> TransactionFailed:
         self._gas_seen.clear()  # it may have run out of gas on a reused estimate: estimate afresh
         return TransactionFailed(f"transaction {tx_hash.to_0x_hex()} reverted on chain")
@@ -264,11 +272,7 @@ class TxSender:
             stranded = self._stranded(tx_hash)
             if stranded is None and time.monotonic() - submitted_at < self.receipt_timeout_s:
                 return None
-            with self._lock:
-                self._nonce = None  # the node may have dropped it: count from what it knows
-            raise TransactionFailed(
-                f"transaction {tx_hash.to_0x_hex()} " + (stranded or f"was not mined in {self.receipt_timeout_s} s")
-            ) from None
+            raise self._given_up(tx_hash, stranded) from None
         if receipt["status"] != 1:
             raise self._reverted(tx_hash)
         return receipt
@@ -289,11 +293,7 @@ class TxSender:
                 stranded = self._stranded(tx_hash)
                 if stranded is None and time.monotonic() < deadline:
                     continue
-                with self._lock:
-                    self._nonce = None
-                raise TransactionFailed(
-                    f"transaction {tx_hash.to_0x_hex()} " + (stranded or f"was not mined in {self.receipt_timeout_s} s")
-                ) from exc
+                raise self._given_up(tx_hash, stranded) from exc
         if receipt["status"] != 1:
             raise self._reverted(tx_hash)
         return receipt

@@ -7,6 +7,7 @@ Market", "1")); `order_id` here must equal `Market.orderId` on chain, and a test
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from typing import Any
 
 import eth_abi
 from eth_account import Account
-from eth_account.messages import encode_typed_data
+from eth_account.messages import SignableMessage
 from eth_account.signers.local import LocalAccount
 from eth_utils import collapse_if_tuple, keccak
 from hexbytes import HexBytes
@@ -70,18 +71,45 @@ def typed_order(order: Mapping[str, Any], chain_id: int, market: str) -> dict[st
     }
 
 
+# EIP-712 (https://eips.ethereum.org/EIPS/eip-712): hashStruct(s) = keccak256(typeHash || encodeData(s)),
+# where every field of Order is a static type, so encodeData is the ABI encoding of the values; the
+# signed digest is keccak256(0x19 0x01 || domainSeparator || hashStruct(order)).
+ORDER_TYPEHASH = keccak(text="Order(" + ",".join(f"{f['type']} {f['name']}" for f in ORDER_TYPE) + ")")
+DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+
+
+@functools.lru_cache(maxsize=64)
+def domain_separator(chain_id: int, market: str) -> bytes:
+    return keccak(
+        eth_abi.encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [DOMAIN_TYPEHASH, keccak(text=DOMAIN_NAME), keccak(text=DOMAIN_VERSION), chain_id, market],
+        )
+    )
+
+
+def signable_order(order: Mapping[str, Any], chain_id: int, market: str) -> SignableMessage:
+    """The EIP-712 message of `order` as eth_account signs and recovers it: the same bytes as
+    `encode_typed_data(full_message=typed_order(...))` (a test holds them equal), with the domain
+    separator computed once per market; eth_account hashes the domain and walks the types again for every
+    order, a quarter of the API's intake of signed orders (py-spy on bench/e2e)."""
+    values = [order[name] for name in ORDER_FIELDS]
+    struct_hash = keccak(ORDER_TYPEHASH + eth_abi.encode([f["type"] for f in ORDER_TYPE], values))
+    return SignableMessage(b"\x01", domain_separator(chain_id, market.lower()), struct_hash)
+
+
 def order_id(order: Mapping[str, Any], chain_id: int, market: str) -> str:
     """The order's EIP-712 digest, which the market uses as its id (0x-hex)."""
-    return _order_id(encode_typed_data(full_message=typed_order(order, chain_id, market)))
+    return _order_id(signable_order(order, chain_id, market))
 
 
-def _order_id(signable: Any) -> str:
+def _order_id(signable: SignableMessage) -> str:
     return "0x" + keccak(b"\x19" + signable.version + signable.header + signable.body).hex()
 
 
 def order_id_and_signer(order: Mapping[str, Any], signature: str, chain_id: int, market: str) -> tuple[str, str]:
-    """`order_id` and `recover_order_signer` from one EIP-712 encoding (the costly part of both)."""
-    signable = encode_typed_data(full_message=typed_order(order, chain_id, market))
+    """`order_id` and `recover_order_signer` from one EIP-712 encoding."""
+    signable = signable_order(order, chain_id, market)
     return _order_id(signable), str(Account.recover_message(signable, signature=HexBytes(signature)))
 
 
@@ -91,8 +119,7 @@ def sign_order(order: Mapping[str, Any], private_key: str, chain_id: int, market
 
 
 def recover_order_signer(order: Mapping[str, Any], signature: str, chain_id: int, market: str) -> str:
-    signable = encode_typed_data(full_message=typed_order(order, chain_id, market))
-    return str(Account.recover_message(signable, signature=HexBytes(signature)))
+    return order_id_and_signer(order, signature, chain_id, market)[1]
 
 
 def encode_call(call: Any) -> HexBytes:

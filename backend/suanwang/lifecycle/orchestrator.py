@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.contract import Contract
@@ -432,13 +432,17 @@ class Orchestrator:
             self._free_path(lease)
             session.delete(lease)
 
-    def _reserve_path(self, session: Session, order_id: str, route: dict[str, Any]) -> None:
-        """Takes the route's bandwidth now, at the match, so the next order sees what is left."""
+    def _reserve_path(self, session: Session, order_id: str, route: dict[str, Any], lease: Lease | None) -> None:
+        """Takes the route's bandwidth now, at the match, so the next order sees what is left; the order's
+        lease row (`lease`, one left by an earlier match attempt, or a new one) records it."""
         network = self.marketplace.network
         gbps = float(route["bandwidth_reserved_gbps"])
         path = network.make_path([network.router_index(r) for r in route["path"]], srv6=False)
         reservation = str(network.reserve(path, gbps))
-        session.merge(Lease(deal_id=order_id, path=route, bandwidth_gbps=gbps, reservation=reservation))
+        if lease is None:
+            session.add(Lease(deal_id=order_id, path=route, bandwidth_gbps=gbps, reservation=reservation))
+        else:
+            lease.path, lease.bandwidth_gbps, lease.reservation, lease.released = route, gbps, reservation, False
 
     def _free_path(self, lease: Lease) -> None:
         if lease.reservation is not None:
@@ -493,6 +497,11 @@ class Orchestrator:
             batch: list[tuple[OrderRecord, Bill]] = []
             entries: list[bytes] = []
             seats = indexed_seats(session)
+            # What the bills read, loaded at once; the rows written here go out together at the commit (a
+            # lookup per order would flush the order before it: a statement per order, py-spy on bench/e2e).
+            placed = [d.node_id for d in decisions.values() if isinstance(d, MarketPlacement)]
+            nodes = {n.node_id: n for n in session.scalars(select(Node).where(Node.node_id.in_(placed)))}
+            leases = {x.deal_id: x for x in session.scalars(select(Lease).where(Lease.deal_id.in_(list(orders))))}
             for record in records:
                 decision = decisions.get(record.id)
                 if decision is None:
@@ -507,13 +516,13 @@ class Orchestrator:
                     continue
                 self._held.add(record.id)
                 try:
-                    bill, route = self._bill(session, record, decision.node_id, fee_bps)
+                    bill, route = self._bill_for(nodes[decision.node_id], record.order, record.access_point, fee_bps)
                     try:
                         packed = bill.packed(seats)
                     except NotFoundError:  # an operator seated in a block the index has not confirmed yet
                         seats = Seats.of(self.market.functions.transitOperators().call())
                         packed = bill.packed(seats)
-                    self._reserve_path(session, record.id, route)
+                    self._reserve_path(session, record.id, route, leases.get(record.id))
                 except SuanwangError as exc:
                     self._release(record.id)
                     record.state, record.reason, record.updated_at = "unmatched", exc.message, now()
@@ -547,15 +556,10 @@ class Orchestrator:
                 decisions[order.order_id] = exc
         return decisions
 
-    def _bill(self, session: Session, record: OrderRecord, node_id: int, fee_bps: int) -> tuple[Bill, dict[str, Any]]:
-        return self._bill_for(session, record.order, record.access_point, node_id, fee_bps)
-
     def _bill_for(
-        self, session: Session, order: dict[str, Any], access_point: str, node_id: int, fee_bps: int
+        self, node: Node, order: dict[str, Any], access_point: str, fee_bps: int
     ) -> tuple[Bill, dict[str, Any]]:
-        """The bill and route of `order` on node `node_id`; InfeasibleError when over the order's limit."""
-        node = session.get(Node, node_id)
-        assert node is not None
+        """The bill and route of `order` on `node`; InfeasibleError when over the order's limit."""
         gbps = int(order["minBandwidthMbps"]) / 1000 or self.marketplace.lease_bandwidth_gbps
         max_latency = float(order["maxLatencyMs"]) or None
         path = self.marketplace.network.path(
@@ -567,7 +571,7 @@ class Orchestrator:
         transit = self.marketplace.transit_bill(
             gbps, int(order["duration"]), path.transit_fee(gbps, int(order["duration"]))
         )
-        bill = make_bill(order, node_id, int(node.price_per_cu_hour), fee_bps, transit)
+        bill = make_bill(order, node.node_id, int(node.price_per_cu_hour), fee_bps, transit)
         if bill.total > int(order["maxTotal"]):
             raise InfeasibleError(
                 f"the best node's bill is {bill.total} (compute {bill.compute_fee}, transit "
@@ -594,10 +598,12 @@ class Orchestrator:
             return
         self._matches.append(SentMatches(tx_hash, ids, time.monotonic()))
         with self.sessions.begin() as session:  # a restart then knows to wait for this transaction
-            for order_id in ids:
-                record = session.get(OrderRecord, order_id)
-                if record is not None:
-                    record.tx_hash, record.updated_at = tx_hash.to_0x_hex(), now()
+            session.execute(
+                update(OrderRecord)
+                .where(OrderRecord.id.in_(ids))
+                .values(tx_hash=tx_hash.to_0x_hex(), updated_at=now())
+                .execution_options(synchronize_session=False)
+            )
 
     def _matches_not_made(self, ids: list[str]) -> None:
         with self.sessions.begin() as session:
@@ -639,10 +645,9 @@ class Orchestrator:
                 failures["0x" + bytes(args["id"]).hex()] = bytes(args["reason"])
         matched = set()
         with self.sessions.begin() as session:
-            for order_id in ids:
-                record = session.get(OrderRecord, order_id)
-                if record is None:
-                    continue
+            records = list(session.scalars(select(OrderRecord).where(OrderRecord.id.in_(ids))))
+            for record in records:
+                order_id = record.id
                 record.updated_at = now()
                 reason = failures.get(order_id)
                 if reason is None:
@@ -668,9 +673,11 @@ class Orchestrator:
                 if self.agents.for_address(owner) is not None
             }
             ours = {
-                record.id
-                for record in session.scalars(select(OrderRecord).where(OrderRecord.id.in_(matched)))
-                if record.node_id in our_nodes
+                order_id
+                for order_id, node_id in session.execute(
+                    select(OrderRecord.id, OrderRecord.node_id).where(OrderRecord.id.in_(matched))
+                )
+                if node_id in our_nodes
             }
             seats = indexed_seats(session)
         if not ours:
@@ -710,13 +717,13 @@ class Orchestrator:
             candidates: list[dict[str, Any]] = []
             refused: list[str] = []
             for node_id in engine.feasible(market):
+                node = session.get(Node, node_id)
+                assert node is not None
                 try:
-                    bill, route = self._bill_for(session, order, access_point, node_id, fee_bps)
+                    bill, route = self._bill_for(node, order, access_point, fee_bps)
                 except SuanwangError as exc:
                     refused.append(exc.message)
                     continue
-                node = session.get(Node, node_id)
-                assert node is not None
                 candidates.append(
                     {
                         "node_id": node_id,
@@ -739,9 +746,7 @@ class Orchestrator:
         # are read (a pass every few dozen milliseconds must not load every other seller's open deals).
         with self.sessions() as session:
             deals = list(
-                session.scalars(
-                    select(Deal).where(Deal.status == "accepted", Deal.seller.in_(self.agents.addresses))
-                )
+                session.scalars(select(Deal).where(Deal.status == "accepted", Deal.seller.in_(self.agents.addresses)))
             )
         ours = [(deal, seller) for deal in deals if (seller := self.agents.for_address(deal.seller)) is not None]
         submitted = self._submit_jobs([(deal.id, deal.node_id, int(deal.deal["duration"])) for deal, _ in ours])

@@ -191,12 +191,16 @@ def submit_order(body: OrderSubmission, runtime: RuntimeDep, session: SessionDep
     return _out(session, record)
 
 
-def _accept(
-    body: OrderSubmission, runtime: Any, session: Any, batch: dict[str, OrderRecord] | None = None
-) -> OrderRecord:
+def _accept(body: OrderSubmission, runtime: Any, session: Any) -> OrderRecord:
     """Checks a signed order and stores it as new (or returns the stored one: the same signed order
-    twice is the same order). Raises InputError naming the field at fault. `batch` holds the orders added
-    earlier in the same request, not yet flushed."""
+    twice is the same order). Raises InputError naming the field at fault."""
+    oid, struct, access = _checked(body, runtime)
+    return session.get(OrderRecord, oid) or _new_order(body, runtime, session, oid, struct, access)
+
+
+def _checked(body: OrderSubmission, runtime: Any) -> tuple[str, dict[str, Any], str]:
+    """The order's id, its struct and its access router's name, once its signature is the buyer's and
+    its access point is in the network; InputError naming the field at fault otherwise."""
     deployment = runtime.load_deployment()
     market = deployment.contracts.get("Market")
     if market is None:
@@ -217,9 +221,12 @@ def _accept(
         access = network.routers[network.router_index(body.access_point)].name
     except (InputError, NotFoundError) as exc:
         raise InputError(exc.message, field="access_point") from exc
-    existing: OrderRecord | None = (batch or {}).get(oid) or session.get(OrderRecord, oid)
-    if existing is not None:
-        return existing
+    return oid, struct, access
+
+
+def _new_order(
+    body: OrderSubmission, runtime: Any, session: Any, oid: str, struct: dict[str, Any], access: str
+) -> OrderRecord:
     spec_cid = runtime.content().put(json.dumps({"command": body.job.command}, sort_keys=True).encode())
     created = datetime.now(UTC)
     record = OrderRecord(
@@ -235,8 +242,6 @@ def _accept(
         updated_at=created,
     )
     session.add(record)
-    if batch is not None:
-        batch[oid] = record
     return record
 
 
@@ -258,33 +263,48 @@ class BatchOut(BaseModel):
 
 @router.post("/batch", response_model=BatchOut, summary="Submit many signed orders at once (each checked alone)")
 def submit_orders(body: OrderBatch, runtime: RuntimeDep, session: SessionDep) -> BatchOut:
-    added: dict[str, OrderRecord] = {}
-    # The batch's rows are written together at the commit: a flush per order (each lookup would flush the
-    # order before it) would hold the database's write lock for the whole request, and the service's other
-    # writers wait for it (SQLite has one writer at a time).
+    checked: list[tuple[str, dict[str, Any], str] | SuanwangError] = []
+    for item in body.orders:
+        try:
+            checked.append(_checked(item, runtime))
+        except SuanwangError as exc:
+            checked.append(exc)
+    # The orders already stored, in one query; the batch's new rows are written together at the commit
+    # (a flush per order would hold SQLite's one write lock for the whole request, and the service's
+    # other writers wait for it).
+    ids = [c[0] for c in checked if not isinstance(c, SuanwangError)]
+    known: dict[str, OrderRecord] = {
+        r.id: r for r in session.scalars(select(OrderRecord).where(OrderRecord.id.in_(ids)))
+    }
+    results = []
     with session.no_autoflush:
-        results = [_accept_one(index, item, runtime, session, added) for index, item in enumerate(body.orders)]
+        for index, (item, check) in enumerate(zip(body.orders, checked, strict=True)):
+            if isinstance(check, SuanwangError):
+                results.append(_batch_error(index, check))
+                continue
+            oid, struct, access = check
+            try:
+                record = known.get(oid) or _new_order(item, runtime, session, oid, struct, access)
+            except SuanwangError as exc:
+                results.append(_batch_error(index, exc))
+                continue
+            known[oid] = record  # the same signed order twice in one batch is one order
+            results.append(BatchItemOut(index=index, id=record.id, state=record.state, error=None))
     session.commit()
     return BatchOut(accepted=sum(1 for r in results if r.error is None), results=results)
 
 
-def _accept_one(
-    index: int, item: OrderSubmission, runtime: Any, session: Any, added: dict[str, OrderRecord]
-) -> BatchItemOut:
-    """One order of a batch: its id and state, or the error shape naming `orders.<index>.<field>`."""
-    try:
-        record = _accept(item, runtime, session, added)
-    except SuanwangError as exc:
-        field = f"orders.{index}.{exc.field}" if exc.field else f"orders.{index}"
-        return BatchItemOut(
-            index=index,
-            error={
-                "code": type(exc).__name__,
-                "message": exc.message,
-                "fields": [{"field": field, "location": "body", "message": exc.message}],
-            },
-        )
-    return BatchItemOut(index=index, id=record.id, state=record.state, error=None)
+def _batch_error(index: int, exc: SuanwangError) -> BatchItemOut:
+    """The error shape for one order of a batch, naming `orders.<index>.<field>`."""
+    field = f"orders.{index}.{exc.field}" if exc.field else f"orders.{index}"
+    return BatchItemOut(
+        index=index,
+        error={
+            "code": type(exc).__name__,
+            "message": exc.message,
+            "fields": [{"field": field, "location": "body", "message": exc.message}],
+        },
+    )
 
 
 @router.get("", response_model=OrderPage, summary="List orders")

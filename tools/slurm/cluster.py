@@ -185,6 +185,11 @@ def render_slurm_conf(info: ClusterInfo, host: str) -> str:
         "SlurmdTimeout=30",
         "InactiveLimit=0",
         "SchedulerType=sched/backfill",
+        # Schedule a batch job when it is submitted: by default Slurm may put that off for up to 3 s
+        # (batch_sched_delay, slurm.conf(5)) to spare the controller under floods of sbatch; a
+        # marketplace wants a matched job running now. Measured here at 10 jobs/s on 8 emulated nodes:
+        # p50 submit -> running 1.67 s with the default, 0.33 s with 0.
+        "SchedulerParameters=batch_sched_delay=0",
     ]
     for i, node in enumerate(info.nodes):
         parts = [

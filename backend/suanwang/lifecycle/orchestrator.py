@@ -156,6 +156,14 @@ class Orchestrator:
     _job_locks: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock() for _ in range(64)))
     _synced_at: tuple[int, int | None] | None = None  # (head, indexed block) the engine's policy was read at
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Jobs sent on a match's receipt are submitted by these workers, so the match pass goes on matching
+    # while sbatch runs (it held new orders up to half a second per block, bench/e2e); the deal ids being
+    # submitted are kept until their Job row is written, and `_recover_undone_matches` leaves them be.
+    _dispatcher: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(SUBMIT_WORKERS, thread_name_prefix="suanwang-dispatch")
+    )
+    _dispatching: set[str] = field(default_factory=set)
+    _dispatching_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def market(self) -> Contract:
@@ -290,8 +298,17 @@ class Orchestrator:
         `deal_tick`, so a new order is matched, its job submitted and seen running without waiting
         behind the deals' other steps)."""
         self.match_tick()
+        self.wait_for_dispatch()
         self.job_tick()
         self.deal_tick()
+
+    def wait_for_dispatch(self) -> None:
+        """Returns once the jobs sent on match receipts so far are submitted (or refused)."""
+        while True:
+            with self._dispatching_lock:
+                if not self._dispatching:
+                    return
+            time.sleep(0.005)
 
     def match_tick(self) -> None:
         """New orders matched and sent; mined matches recorded and their jobs submitted; undone matches
@@ -383,6 +400,8 @@ class Orchestrator:
                     self._match_blocks[tx_hash] = block
             if block is not None and block > indexed:
                 continue  # the index has not reached the match yet
+            if order_id in self._dispatching:
+                continue  # its job is being submitted: looked at again once its Job row is written
             if tx_hash is not None and not self._tx_dropped(tx_hash):
                 continue  # mined (the index is about to hold it) or pending
             if self.market.functions.statusOf(order_id).call()[0] == 0:
@@ -696,7 +715,22 @@ class Orchestrator:
                 continue
             if DEAL_STATUS_NAMES[int(deal["status"])] == "accepted":
                 jobs.append((deal["id"], int(deal["nodeId"]), int(deal["duration"])))
-        self._submit_jobs(jobs)  # a refused job is declined once the index shows the deal accepted
+        # In the background; a refused job is declined once the index shows the deal accepted.
+        for deal_id, node_id, duration in jobs:
+            with self._dispatching_lock:
+                if deal_id in self._dispatching:
+                    continue
+                self._dispatching.add(deal_id)
+            self._dispatcher.submit(self._dispatch_job, deal_id, node_id, duration)
+
+    def _dispatch_job(self, deal_id: str, node_id: int, duration_s: int) -> None:
+        try:
+            self._ensure_job(deal_id, node_id, duration_s)
+        except Exception:  # the executor or the database failed: the deal pass submits it once indexed
+            log.exception("%s: the job sent on the match's receipt was not submitted", deal_id)
+        finally:
+            with self._dispatching_lock:
+                self._dispatching.discard(deal_id)
 
     def _receipt_block(self, tx_hash: str | None) -> int | None:
         if tx_hash is None:

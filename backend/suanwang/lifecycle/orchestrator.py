@@ -369,6 +369,7 @@ class Orchestrator:
                 status, _ = self.market.functions.statusOf(record.id).call()
                 if status != 0:
                     record.state, record.updated_at = "on_chain", now()
+                    record.matched_at = record.updated_at
                 elif record.tx_hash is None or self._tx_settled(record.tx_hash):
                     self._unreserve(record, session)
                     record.state, record.node_id, record.bill, record.updated_at = "new", None, None, now()
@@ -421,7 +422,7 @@ class Orchestrator:
                     session.delete(job)
                 self._unreserve(record, session)
                 record.state, record.node_id, record.bill, record.tx_hash = "new", None, None, None
-                record.updated_at = now()
+                record.updated_at, record.matched_at = now(), None
 
     def _tx_dropped(self, tx_hash: str) -> bool:
         """True when the chain has neither mined the transaction nor holds it as pending."""
@@ -670,7 +671,7 @@ class Orchestrator:
                 record.updated_at = now()
                 reason = failures.get(order_id)
                 if reason is None:
-                    record.state = "on_chain"
+                    record.state, record.matched_at = "on_chain", record.updated_at
                     matched.add(order_id)
                     continue
                 revert = self.agents.matcher.decoder.decode(reason)
@@ -881,6 +882,8 @@ class Orchestrator:
                     now(),
                 )
                 row.result_cid = cid or row.result_cid
+                if row.running_at is None and (status.state == JobState.RUNNING or status.exit_code is not None):
+                    row.running_at = row.updated_at
 
     def _complete_done_jobs(self) -> None:
         """`complete(cid)` for each started deal whose job completed."""

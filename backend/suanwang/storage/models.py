@@ -159,6 +159,8 @@ class OrderRecord(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the service read the receipt of the block that matched it (cleared if a reorg undoes the match).
+    matched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Job(Base):
@@ -174,6 +176,8 @@ class Job(Base):
     reason: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     result_cid: Mapped[str | None] = mapped_column(String(128), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the service first saw the executor run it (running, or already finished having run).
+    running_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Lease(Base):

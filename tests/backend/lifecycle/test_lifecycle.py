@@ -5,6 +5,7 @@ exactly the bill; the API and the chain agree on every balance."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from suanwang.chain.market import sign_order
 from suanwang.content import compute_cid
@@ -46,6 +47,11 @@ def test_signed_order_is_run_and_settled_paying_provider_and_two_transit_operato
     assert job["state"] == "completed" and job["exit_code"] == 0
     assert done["deal"]["result_cid"] == job["result_cid"]
     assert job["result_cid"] == compute_cid(f"computed by {submitted['id']}\n".encode())
+    # The service stamped when it saw the match mined and the job run, in that order, after the order came.
+    created, matched, running = (
+        datetime.fromisoformat(t) for t in (done["created_at"], done["matched_at"], job["running_at"])
+    )
+    assert created <= matched <= running
 
 
 def test_an_order_nothing_can_serve_is_explained(market_factory: Callable[..., Market]) -> None:

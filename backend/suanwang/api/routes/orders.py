@@ -88,6 +88,9 @@ class JobOut(BaseModel):
     exit_code: int | None
     reason: str | None
     result_cid: str | None
+    running_at: datetime | None = Field(
+        None, description="when the service first saw the executor run the job (running, or already finished)"
+    )
 
 
 class SettlementOut(BaseModel):
@@ -114,6 +117,9 @@ class OrderOut(BaseModel):
     spec_cid: str
     match_tx: str | None = Field(None, description="the transaction that carried the match to the chain")
     created_at: datetime
+    matched_at: datetime | None = Field(
+        None, description="when the service read the receipt of the block that matched the order on chain"
+    )
     deal: DealOut | None
     job: JobOut | None
     lease_reserved_gbps: float | None
@@ -153,6 +159,7 @@ def _out(session: Any, record: OrderRecord, related: tuple[Any, Any, Any, Any] |
         spec_cid=record.spec_cid,
         match_tx=record.tx_hash,
         created_at=record.created_at,
+        matched_at=record.matched_at,
         deal=DealOut(
             status=deal.status,
             deadline=deal.deadline,
@@ -170,6 +177,7 @@ def _out(session: Any, record: OrderRecord, related: tuple[Any, Any, Any, Any] |
             exit_code=job.exit_code,
             reason=job.reason,
             result_cid=job.result_cid,
+            running_at=job.running_at,
         )
         if job
         else None,

@@ -217,8 +217,7 @@ class Indexer:
             events.append(event)
         session.add_all(events)
         session.flush()
-        for event in events:
-            projections.apply_event(session, event)
+        projections.apply_events(session, events)
         return events
 
     def sync_to_head(self, max_steps: int = 10_000) -> int:

@@ -110,7 +110,8 @@ def _raw_sha2_256_digest(text: str) -> bytes | None:
     if len(text) != CANONICAL_LENGTH or not text.startswith("b") or text != text.lower():
         return None
     try:
-        decoded = base64.b32decode(text[1:].upper() + "====")
+        body = text[1:].upper()
+        decoded = base64.b32decode(body + "=" * (-len(body) % 8))
     except (binascii.Error, ValueError):
         return None
     if not decoded.startswith(RAW_SHA2_256_PREFIX) or text != _base32_text(decoded):

@@ -133,3 +133,14 @@ def test_a_cid_spelled_with_nonzero_padding_bits_is_not_taken_as_canonical():
     other_spelling = HELLO_WORLD[:-1] + "f"
     with pytest.raises(InvalidCidError, match="Pad bits"):
         canonical_cid(other_spelling)
+
+
+def test_a_canonical_cid_is_read_without_multiformats(monkeypatch):
+    import suanwang.content.cid as cid_module
+
+    def refuse(text):
+        raise AssertionError(f"multiformats was asked to decode {text}")
+
+    monkeypatch.setattr(cid_module.CID, "decode", refuse)
+    assert canonical_cid(HELLO_WORLD) == HELLO_WORLD
+    assert digest_of(EMPTY) == hashlib.sha256(b"").digest()

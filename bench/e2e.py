@@ -351,6 +351,7 @@ def _unix(stamp: str | None) -> float | None:
 
 
 def main() -> None:
+    load_at_start = os.getloadavg()[0]  # the figures depend on what else runs on the machine
     with tempfile.TemporaryDirectory(prefix="suanwang-bench-e2e-") as tmp:
         folder = Path(tmp)
         (folder / "a").mkdir()
@@ -369,6 +370,8 @@ def main() -> None:
         "ratio_orders_per_s_to_goal": sat["orders_per_s"] / 200,
         "saturation": sat,
         "latency": lat,
+        "load_average_at_start": load_at_start,
+        "cpus": os.cpu_count(),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

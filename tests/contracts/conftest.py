@@ -38,7 +38,6 @@ LOCATOR = "0x20010db8000100000000000000000000"
 
 def err(name, *args):
     """The revert message brownie decodes from custom error `name(args)`."""
-
     def fmt(a):
         a = getattr(a, "address", a)
         if isinstance(a, bytes) and len(a) == 32:
@@ -90,34 +89,10 @@ def registry(NodeRegistry, federation, founder):
     return NodeRegistry.deploy(federation, MIN_STAKE, {"from": founder})
 
 
-def make_spec(
-    operator,
-    logic=4000,
-    parallel=8000,
-    neural=16000,
-    memory=65536,
-    gpu_model=3,
-    gpu_count=1,
-    tier=1,
-    price=2 * 10**18,
-    router=ROUTER,
-    locator=LOCATOR,
-    locator_length=48,
-):
-    return (
-        logic,
-        parallel,
-        neural,
-        memory,
-        gpu_model,
-        gpu_count,
-        tier,
-        price,
-        operator,
-        router,
-        locator,
-        locator_length,
-    )
+def make_spec(operator, logic=4000, parallel=8000, neural=16000, memory=65536, gpu_model=3, gpu_count=1,
+              tier=1, price=2 * 10**18, router=ROUTER, locator=LOCATOR, locator_length=48):
+    return (logic, parallel, neural, memory, gpu_model, gpu_count, tier, price, operator, router, locator,
+            locator_length)
 
 
 @pytest.fixture(scope="module")

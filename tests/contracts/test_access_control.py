@@ -59,30 +59,10 @@ ZERO = "0x" + "00" * 20
 ZERO_ID = "0x" + "00" * 32
 CID = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
 STAGES = (1, 2, 3)
-ACCOUNT_OF = {
-    "founder": 0,
-    "cloud": 1,
-    "operator": 2,
-    "buyer": 3,
-    "cloud2": 4,
-    "matcher": 5,
-    "provider": 6,
-    "arbiter": 7,
-    "buyer2": 8,
-    "outsider": 9,
-}
-ROLES_OF = {
-    "founder": OPERATOR,
-    "operator": OPERATOR,
-    "cloud": CLOUD,
-    "cloud2": CLOUD,
-    "provider": PROVIDER,
-    "buyer": BUYER,
-    "buyer2": BUYER,
-    "matcher": MATCHER,
-    "arbiter": ARBITER,
-    "outsider": 0,
-}
+ACCOUNT_OF = {"founder": 0, "cloud": 1, "operator": 2, "buyer": 3, "cloud2": 4, "matcher": 5, "provider": 6,
+              "arbiter": 7, "buyer2": 8, "outsider": 9}
+ROLES_OF = {"founder": OPERATOR, "operator": OPERATOR, "cloud": CLOUD, "cloud2": CLOUD, "provider": PROVIDER,
+            "buyer": BUYER, "buyer2": BUYER, "matcher": MATCHER, "arbiter": ARBITER, "outsider": 0}
 PEOPLE = tuple(ACCOUNT_OF)
 CONTRACT_CALLERS = ("federation", "registry")
 STATE_CHANGING = ("nonpayable", "payable")
@@ -177,20 +157,8 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(
-    federation,
-    registry,
-    market,
-    token,
-    node_id,
-    accounts,
-    chain,
-    founder,
-    Federation,
-    NodeRegistry,
-    Market,
-    SettlementToken,
-):
+def world(federation, registry, market, token, node_id, accounts, chain, founder, Federation, NodeRegistry, Market,
+          SettlementToken):
     fed = federation
     fed.setRoles(founder, OPERATOR, {"from": founder})  # conftest's founder also matches and arbitrates
     for role in ("cloud2", "matcher", "arbiter", "buyer2"):
@@ -205,12 +173,8 @@ def world(
     market.deposit(MIN_STAKE[1], {"from": cloud})
     market.stake(MIN_STAKE[1], {"from": cloud})
     market.deposit(1_000 * 10**18, {"from": accounts[ACCOUNT_OF["buyer"]]})
-    containers = {
-        "Federation": Federation,
-        "NodeRegistry": NodeRegistry,
-        "Market": Market,
-        "SettlementToken": SettlementToken,
-    }
+    containers = {"Federation": Federation, "NodeRegistry": NodeRegistry, "Market": Market,
+                  "SettlementToken": SettlementToken}
     return World(fed, registry, market, token, node_id, accounts, chain, containers)
 
 
@@ -348,16 +312,8 @@ def _lifecycle(fn: str, status: str, *extra, auto_accept=True, after: int = 0, a
             w.federation.setRoles(w.acct("cloud"), CLOUD | ARBITER, {"from": w.acct("founder")})
         if after:
             w.sleep(after)
-        return _mkt(
-            w,
-            fn,
-            *deal_arg(deal),
-            *extra,
-            id=deal[0],
-            buyer=w.address("buyer"),
-            seller=w.address("cloud"),
-            deadline=w.deadline(deal),
-        )
+        return _mkt(w, fn, *deal_arg(deal), *extra, id=deal[0], buyer=w.address("buyer"), seller=w.address("cloud"),
+                    deadline=w.deadline(deal))
 
     return prepare
 
@@ -415,29 +371,18 @@ def _permit(w: World, owner: str, spender: str, amount: int) -> tuple:
     owner_address = w.address(owner)
     typed = {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"},
+                             {"name": "verifyingContract", "type": "address"}],
+            "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                       {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                       {"name": "deadline", "type": "uint256"}],
         },
         "primaryType": "Permit",
-        "domain": {"name": w.token.name(), "version": "1", "chainId": w.chain.id, "verifyingContract": w.token.address},
-        "message": {
-            "owner": owner_address,
-            "spender": spender,
-            "value": amount,
-            "nonce": int(w.token.nonces(owner_address)),
-            "deadline": deadline,
-        },
+        "domain": {"name": w.token.name(), "version": "1", "chainId": w.chain.id,
+                   "verifyingContract": w.token.address},
+        "message": {"owner": owner_address, "spender": spender, "value": amount,
+                    "nonce": int(w.token.nonces(owner_address)), "deadline": deadline},
     }
     signed = Account.sign_message(encode_typed_data(full_message=typed), key_of(w.acct(owner), w.accounts))
     r, s = signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
@@ -475,296 +420,110 @@ OPERATORS = ("founder", "operator")
 TABLE: list[Row] = [
     # ---- Federation: the founder governs; stage-3 operators vote
     Row("Federation", "setMarket", "once, on a fresh federation", _fresh_federation, only({"founder"}, not_governance)),
-    Row(
-        "Federation",
-        "admit",
-        "a member the stage admits",
-        lambda w, s: _fed(w, "admit", FRESH, ADMISSIBLE[s], "n"),
-        only({"founder"}, not_governance),
-    ),
-    Row(
-        "Federation",
-        "setRoles",
-        "second buyer becomes arbiter too",
-        lambda w, s: _fed(w, "setRoles", w.address("buyer2"), BUYER | ARBITER),
-        only({"founder"}, not_governance),
-    ),
-    Row(
-        "Federation",
-        "remove",
-        "second buyer",
-        lambda w, s: _fed(w, "remove", w.address("buyer2")),
-        only({"founder"}, not_governance),
-    ),
-    Row(
-        "Federation",
-        "advanceStage",
-        "to the next stage",
-        lambda w, s: _fed(w, "advanceStage", s + 1),
-        by_stage(
-            only({"founder"}, not_governance),
-            lambda c: ("InvalidStageTransition", 3, 4) if c.role == "founder" else not_governance(c),
-        ),
-    ),
-    Row(
-        "Federation",
-        "setPlatformFee",
-        "300 bps",
-        lambda w, s: _fed(w, "setPlatformFee", 300),
-        only({"founder"}, not_governance),
-    ),
-    Row(
-        "Federation",
-        "proposeOperator",
-        "a new operator",
+    Row("Federation", "admit", "a member the stage admits", lambda w, s: _fed(w, "admit", FRESH, ADMISSIBLE[s], "n"),
+        only({"founder"}, not_governance)),
+    Row("Federation", "setRoles", "second buyer becomes arbiter too",
+        lambda w, s: _fed(w, "setRoles", w.address("buyer2"), BUYER | ARBITER), only({"founder"}, not_governance)),
+    Row("Federation", "remove", "second buyer", lambda w, s: _fed(w, "remove", w.address("buyer2")),
+        only({"founder"}, not_governance)),
+    Row("Federation", "advanceStage", "to the next stage", lambda w, s: _fed(w, "advanceStage", s + 1),
+        by_stage(only({"founder"}, not_governance),
+                 lambda c: ("InvalidStageTransition", 3, 4) if c.role == "founder" else not_governance(c))),
+    Row("Federation", "setPlatformFee", "300 bps", lambda w, s: _fed(w, "setPlatformFee", 300),
+        only({"founder"}, not_governance)),
+    Row("Federation", "proposeOperator", "a new operator",
         lambda w, s: _fed(w, "proposeOperator", FRESH, OPERATOR, "n"),
-        by_stage(lambda c: ("VotingNotOpen", c.stage), only(OPERATORS, missing_role(OPERATOR))),
-    ),
-    Row(
-        "Federation",
-        "proposeOperatorRemoval",
-        "the network team",
+        by_stage(lambda c: ("VotingNotOpen", c.stage), only(OPERATORS, missing_role(OPERATOR)))),
+    Row("Federation", "proposeOperatorRemoval", "the network team",
         lambda w, s: _fed(w, "proposeOperatorRemoval", w.address("operator")),
-        by_stage(lambda c: ("VotingNotOpen", c.stage), only(OPERATORS, missing_role(OPERATOR))),
-    ),
-    Row(
-        "Federation",
-        "vote",
-        "on the founder's proposal (stage 3; none can exist before)",
-        _vote,
-        by_stage(
-            lambda c: ("UnknownProposal", 0),
-            lambda c: (
-                ("AlreadyVoted", 0, c.caller) if c.role == "founder" else only({"operator"}, missing_role(OPERATOR))(c)
-            ),
-        ),
-    ),
+        by_stage(lambda c: ("VotingNotOpen", c.stage), only(OPERATORS, missing_role(OPERATOR)))),
+    Row("Federation", "vote", "on the founder's proposal (stage 3; none can exist before)", _vote,
+        by_stage(lambda c: ("UnknownProposal", 0),
+                 lambda c: ("AlreadyVoted", 0, c.caller) if c.role == "founder"
+                 else only({"operator"}, missing_role(OPERATOR))(c))),
     # ---- NodeRegistry: sellers of the stage register; owners manage their nodes
-    Row(
-        "NodeRegistry",
-        "setMarket",
-        "once, on a fresh registry",
-        _fresh_registry,
-        only({"founder"}, lambda c: ("NotFounder", c.caller)),
-    ),
-    Row(
-        "NodeRegistry",
-        "registerNode",
-        "a medium node",
-        lambda w, s: _reg(w, "registerNode", _spec(w)),
-        by_stage(
-            only(SELLERS_EARLY, lambda c: ("NotSeller", c.caller, c.held, c.stage)),
-            only(SELLERS_STAGE3, lambda c: ("NotSeller", c.caller, c.held, c.stage)),
-        ),
-    ),
-    *[
-        Row(
-            "NodeRegistry",
-            fn,
-            "the cloud team's node",
-            _owned_node(fn, *args),
-            only({"cloud"}, lambda c: ("NotNodeOwner", c.values["node"], c.caller, c.values["owner"])),
-        )
-        for fn, args in (("updateNode", ("spec",)), ("setPaused", (True,)), ("retireNode", ()))
-    ],
+    Row("NodeRegistry", "setMarket", "once, on a fresh registry", _fresh_registry,
+        only({"founder"}, lambda c: ("NotFounder", c.caller))),
+    Row("NodeRegistry", "registerNode", "a medium node", lambda w, s: _reg(w, "registerNode", _spec(w)),
+        by_stage(only(SELLERS_EARLY, lambda c: ("NotSeller", c.caller, c.held, c.stage)),
+                 only(SELLERS_STAGE3, lambda c: ("NotSeller", c.caller, c.held, c.stage)))),
+    *[Row("NodeRegistry", fn, "the cloud team's node", _owned_node(fn, *args),
+          only({"cloud"}, lambda c: ("NotNodeOwner", c.values["node"], c.caller, c.values["owner"])))
+      for fn, args in (("updateNode", ("spec",)), ("setPaused", (True,)), ("retireNode", ()))],
     # ---- Market: state pushed by the Federation and the registry only
-    Row(
-        "Market",
-        "syncRoles",
-        "outsider becomes buyer",
-        lambda w, s: _mkt(w, "syncRoles", FRESH, BUYER),
-        only({"federation"}, lambda c: ("NotFederation", c.caller)),
-        contract_callers=True,
-    ),
-    Row(
-        "Market",
-        "syncParams",
-        "fee 300 bps",
-        lambda w, s: _mkt(w, "syncParams", s, 300),
-        only({"federation"}, lambda c: ("NotFederation", c.caller)),
-        contract_callers=True,
-    ),
-    Row(
-        "Market",
-        "syncNode",
-        "the node, unchanged",
+    Row("Market", "syncRoles", "outsider becomes buyer", lambda w, s: _mkt(w, "syncRoles", FRESH, BUYER),
+        only({"federation"}, lambda c: ("NotFederation", c.caller)), contract_callers=True),
+    Row("Market", "syncParams", "fee 300 bps", lambda w, s: _mkt(w, "syncParams", s, 300),
+        only({"federation"}, lambda c: ("NotFederation", c.caller)), contract_callers=True),
+    Row("Market", "syncNode", "the node, unchanged",
         lambda w, s: _mkt(w, "syncNode", w.node_id, w.address("cloud"), _spec(w), 1),
-        only({"registry"}, lambda c: ("NotRegistry", c.caller)),
-        contract_callers=True,
-    ),
-    Row(
-        "Market",
-        "syncNodeStatus",
-        "paused",
-        lambda w, s: _mkt(w, "syncNodeStatus", w.node_id, 2),
-        only({"registry"}, lambda c: ("NotRegistry", c.caller)),
-        contract_callers=True,
-    ),
-    Row(
-        "Market",
-        "syncRequiredStake",
-        "the cloud team's",
+        only({"registry"}, lambda c: ("NotRegistry", c.caller)), contract_callers=True),
+    Row("Market", "syncNodeStatus", "paused", lambda w, s: _mkt(w, "syncNodeStatus", w.node_id, 2),
+        only({"registry"}, lambda c: ("NotRegistry", c.caller)), contract_callers=True),
+    Row("Market", "syncRequiredStake", "the cloud team's",
         lambda w, s: _mkt(w, "syncRequiredStake", w.address("cloud"), 1),
-        only({"registry"}, lambda c: ("NotRegistry", c.caller)),
-        contract_callers=True,
-    ),
+        only({"registry"}, lambda c: ("NotRegistry", c.caller)), contract_callers=True),
     # ---- Market: orders
-    Row("Market", "postOrder", "the caller's own order", _post_own, only({"buyer", "buyer2"}, missing_role(BUYER))),
+    Row("Market", "postOrder", "the caller's own order", _post_own,
+        only({"buyer", "buyer2"}, missing_role(BUYER))),
     Row("Market", "postOrder", "the buyer's order", _post_others, only({"buyer"}, unauthorized("buyer"))),
-    Row(
-        "Market",
-        "cancelOrder",
-        "a signed order never submitted",
-        _cancel_signed,
-        only({"buyer"}, unauthorized("buyer")),
-    ),
+    Row("Market", "cancelOrder", "a signed order never submitted", _cancel_signed,
+        only({"buyer"}, unauthorized("buyer"))),
     Row("Market", "cancelOrder", "a posted order", _cancel_posted, only({"buyer"}, unauthorized("buyer"))),
-    Row(
-        "Market",
-        "expireOrder",
-        "before its expiry",
-        _expire(after=False),
-        lambda c: ("DeadlineNotReached", c.values["id"], c.values["expiry"]),
-    ),
+    Row("Market", "expireOrder", "before its expiry", _expire(after=False),
+        lambda c: ("DeadlineNotReached", c.values["id"], c.values["expiry"])),
     Row("Market", "expireOrder", "after its expiry", _expire(after=True), anyone),
-    Row(
-        "Market",
-        "matchSigned",
-        "a valid signed order and bill",
-        _match_signed,
-        only({"matcher"}, missing_role(MATCHER)),
-    ),
-    Row(
-        "Market",
-        "matchPosted",
-        "a posted order and a valid bill",
-        _match_posted,
-        only({"matcher"}, missing_role(MATCHER)),
-    ),
-    Row(
-        "Market",
-        "matchSignedBatch",
-        "one valid entry (failures are MatchFailed events)",
-        _match_batch,
-        only({"matcher"}, missing_role(MATCHER)),
-        batch=True,
-    ),
+    Row("Market", "matchSigned", "a valid signed order and bill", _match_signed,
+        only({"matcher"}, missing_role(MATCHER))),
+    Row("Market", "matchPosted", "a posted order and a valid bill", _match_posted,
+        only({"matcher"}, missing_role(MATCHER))),
+    Row("Market", "matchSignedBatch", "one valid entry (failures are MatchFailed events)", _match_batch,
+        only({"matcher"}, missing_role(MATCHER)), batch=True),
     # ---- Market: the deal's lifecycle (the buyer and the cloud team are its parties)
-    Row(
-        "Market",
-        "accept",
-        "a proposed deal",
-        _lifecycle("accept", "Proposed", auto_accept=False),
-        only({"buyer"}, unauthorized("buyer")),
-    ),
-    Row(
-        "Market",
-        "reject",
-        "a proposed deal",
-        _lifecycle("reject", "Proposed", auto_accept=False),
-        only({"buyer"}, unauthorized("buyer")),
-    ),
-    Row(
-        "Market",
-        "decline",
-        "an accepted deal",
-        _lifecycle("decline", "Accepted"),
-        only({"cloud"}, unauthorized("seller")),
-    ),
-    Row(
-        "Market", "start", "an accepted deal", _lifecycle("start", "Accepted"), only({"cloud"}, unauthorized("seller"))
-    ),
-    Row(
-        "Market",
-        "complete",
-        "a started deal",
-        _lifecycle("complete", "Started", CID),
-        only({"cloud"}, unauthorized("seller")),
-    ),
-    Row(
-        "Market",
-        "settle",
-        "within the dispute window",
-        _lifecycle("settle", "Completed"),
-        only({"buyer"}, lambda c: ("DeadlineNotReached", c.values["id"], c.values["deadline"])),
-    ),
-    Row(
-        "Market", "settle", "after the dispute window", _lifecycle("settle", "Completed", after=DISPUTE_WINDOW), anyone
-    ),
-    Row(
-        "Market",
-        "dispute",
-        "a completed deal",
-        _lifecycle("dispute", "Completed"),
-        only({"buyer"}, unauthorized("buyer")),
-    ),
-    Row(
-        "Market",
-        "resolve",
-        "a disputed deal whose parties are arbiters too",
+    Row("Market", "accept", "a proposed deal", _lifecycle("accept", "Proposed", auto_accept=False),
+        only({"buyer"}, unauthorized("buyer"))),
+    Row("Market", "reject", "a proposed deal", _lifecycle("reject", "Proposed", auto_accept=False),
+        only({"buyer"}, unauthorized("buyer"))),
+    Row("Market", "decline", "an accepted deal", _lifecycle("decline", "Accepted"),
+        only({"cloud"}, unauthorized("seller"))),
+    Row("Market", "start", "an accepted deal", _lifecycle("start", "Accepted"),
+        only({"cloud"}, unauthorized("seller"))),
+    Row("Market", "complete", "a started deal", _lifecycle("complete", "Started", CID),
+        only({"cloud"}, unauthorized("seller"))),
+    Row("Market", "settle", "within the dispute window", _lifecycle("settle", "Completed"),
+        only({"buyer"}, lambda c: ("DeadlineNotReached", c.values["id"], c.values["deadline"]))),
+    Row("Market", "settle", "after the dispute window", _lifecycle("settle", "Completed", after=DISPUTE_WINDOW),
+        anyone),
+    Row("Market", "dispute", "a completed deal", _lifecycle("dispute", "Completed"),
+        only({"buyer"}, unauthorized("buyer"))),
+    Row("Market", "resolve", "a disputed deal whose parties are arbiters too",
         _lifecycle("resolve", "Disputed", True, arbiters=True),
-        lambda c: (
-            None
-            if c.role == "arbiter"
-            else (
-                ("Unauthorized", c.values["id"], c.caller, ZERO)
-                if c.role in ("buyer", "cloud")
-                else missing_role(ARBITER)(c)
-            )
-        ),
-    ),
-    Row(
-        "Market",
-        "timeout",
-        "before the start deadline",
-        _lifecycle("timeout", "Accepted"),
-        lambda c: ("DeadlineNotReached", c.values["id"], c.values["deadline"]),
-    ),
+        lambda c: None if c.role == "arbiter" else (
+            ("Unauthorized", c.values["id"], c.caller, ZERO) if c.role in ("buyer", "cloud")
+            else missing_role(ARBITER)(c))),
+    Row("Market", "timeout", "before the start deadline", _lifecycle("timeout", "Accepted"),
+        lambda c: ("DeadlineNotReached", c.values["id"], c.values["deadline"])),
     Row("Market", "timeout", "after the start deadline", _lifecycle("timeout", "Accepted", after=START_WINDOW), anyone),
     # ---- Market: escrow (each caller moves only its own funds; fees go to the founder)
     Row("Market", "deposit", "1 token", lambda w, s: _mkt(w, "deposit", 10**18), anyone),
     Row("Market", "depositWithPermit", "the buyer's valid permit", _deposit_with_permit(valid=True), anyone),
-    Row(
-        "Market",
-        "depositWithPermit",
-        "a failed permit, the buyer's allowance",
-        _deposit_with_permit(valid=False),
-        only({"buyer"}, lambda c: ("PermitFailed", c.values["buyer"], c.caller)),
-    ),
+    Row("Market", "depositWithPermit", "a failed permit, the buyer's allowance", _deposit_with_permit(valid=False),
+        only({"buyer"}, lambda c: ("PermitFailed", c.values["buyer"], c.caller))),
     Row("Market", "withdraw", "1 token", lambda w, s: _mkt(w, "withdraw", 10**18), anyone),
     Row("Market", "stake", "1 token", lambda w, s: _mkt(w, "stake", 10**18), anyone),
     Row("Market", "unstake", "1 token", lambda w, s: _mkt(w, "unstake", 10**18), anyone),
-    Row(
-        "Market",
-        "withdrawFees",
-        "after a settlement (stage 1 moves no value)",
-        _withdraw_fees,
-        lambda c: ("NotFeeRecipient", c.caller) if c.role != "founder" else (("ZeroAmount",) if c.stage == 1 else None),
-    ),
+    Row("Market", "withdrawFees", "after a settlement (stage 1 moves no value)", _withdraw_fees,
+        lambda c: ("NotFeeRecipient", c.caller) if c.role != "founder"
+        else (("ZeroAmount",) if c.stage == 1 else None)),
     # ---- SettlementToken: the deployer mints; the rest is ERC-20 / ERC-2612 on one's own tokens
-    Row(
-        "SettlementToken",
-        "mint",
-        "1 unit to the outsider",
-        lambda w, s: _tok(w, "mint", w.address("outsider"), 1),
-        only({"founder"}, lambda c: ("NotMinter", c.caller)),
-    ),
+    Row("SettlementToken", "mint", "1 unit to the outsider", lambda w, s: _tok(w, "mint", w.address("outsider"), 1),
+        only({"founder"}, lambda c: ("NotMinter", c.caller))),
     Row("SettlementToken", "transfer", "1 unit", lambda w, s: _tok(w, "transfer", w.address("outsider"), 1), anyone),
     Row("SettlementToken", "approve", "1 unit", lambda w, s: _tok(w, "approve", w.address("matcher"), 1), anyone),
-    Row(
-        "SettlementToken",
-        "transferFrom",
-        "the buyer's unit, allowed to the matcher",
-        _transfer_from,
-        only({"matcher"}, lambda c: ("ERC20InsufficientAllowance", c.caller, 0, 1)),
-    ),
-    Row(
-        "SettlementToken",
-        "permit",
-        "the buyer's valid permit to the matcher",
-        lambda w, s: _tok(w, "permit", *_permit(w, "buyer", w.address("matcher"), 1)),
-        anyone,
-    ),
+    Row("SettlementToken", "transferFrom", "the buyer's unit, allowed to the matcher", _transfer_from,
+        only({"matcher"}, lambda c: ("ERC20InsufficientAllowance", c.caller, 0, 1))),
+    Row("SettlementToken", "permit", "the buyer's valid permit to the matcher",
+        lambda w, s: _tok(w, "permit", *_permit(w, "buyer", w.address("matcher"), 1)), anyone),
 ]
 
 
@@ -780,22 +539,18 @@ def recorded():
     """After the module: the cells checked, in bench/results/reliability.json when asked to record."""
     yield
     if os.environ.get("SUANWANG_RECORD_RELIABILITY") == "1" and TALLY["cells"]:
-        record(
-            "reliability",
-            "access_control",
-            {
-                "command": "make reliability-contracts",
-                "cells_checked": TALLY["cells"],
-                "cells_allowed": TALLY["allowed"],
-                "cells_refused_with_the_expected_error": TALLY["refused"],
-                "cells_wrong": TALLY["wrong"],
-                "rows": TALLY["rows"],
-                "stages": list(STAGES),
-                "roles": list(PEOPLE) + list(CONTRACT_CALLERS),
-                "state_changing_functions": {name: sorted(fns) for name, fns in sorted(CONTRACTS_SEEN.items())},
-                "functions_total": sum(len(fns) for fns in CONTRACTS_SEEN.values()),
-            },
-        )
+        record("reliability", "access_control", {
+            "command": "make reliability-contracts",
+            "cells_checked": TALLY["cells"],
+            "cells_allowed": TALLY["allowed"],
+            "cells_refused_with_the_expected_error": TALLY["refused"],
+            "cells_wrong": TALLY["wrong"],
+            "rows": TALLY["rows"],
+            "stages": list(STAGES),
+            "roles": list(PEOPLE) + list(CONTRACT_CALLERS),
+            "state_changing_functions": {name: sorted(fns) for name, fns in sorted(CONTRACTS_SEEN.items())},
+            "functions_total": sum(len(fns) for fns in CONTRACTS_SEEN.values()),
+        })
 
 
 def run_batch_cells(w: World, row: Row, call: Prepared, cells: list[Cell], types) -> list[str]:
@@ -814,10 +569,8 @@ def run_batch_cells(w: World, row: Row, call: Prepared, cells: list[Cell], types
             reason = bytes.fromhex(reason[2:]) if isinstance(reason, str) else bytes(reason)
             good = int(tx.return_value) == 0 and len(failures) == 1 and reason == encode_error(types, *expected)
         if not good:
-            wrong.append(
-                f"{row.id} stage {cell.stage} {cell.role}: expected {expected}, got "
-                f"{int(tx.return_value)} matched, {len(failures)} MatchFailed"
-            )
+            wrong.append(f"{row.id} stage {cell.stage} {cell.role}: expected {expected}, got "
+                         f"{int(tx.return_value)} matched, {len(failures)} MatchFailed")
         _count(expected, good)
     return wrong
 
@@ -851,21 +604,15 @@ def test_only_the_intended_callers_succeed(world, row, stage):
             ok, data = eth_call(cell.caller, call.to, call.calldata(cell.caller))
             good = ok if expected is None else (not ok and data == encode_error(types, *expected))
             if not good:
-                wrong.append(
-                    f"{row.id} stage {stage} {cell.role}: expected "
-                    f"{'success' if expected is None else expected}, got {describe(types, (ok, data))}"
-                )
+                wrong.append(f"{row.id} stage {stage} {cell.role}: expected "
+                             f"{'success' if expected is None else expected}, got {describe(types, (ok, data))}")
             _count(expected, good)
     assert not wrong, "\n".join(wrong)
 
 
 def test_every_state_changing_function_is_in_the_table(Federation, NodeRegistry, Market, SettlementToken):
-    compiled = {
-        (c._name, f["name"])
-        for c in (Federation, NodeRegistry, Market, SettlementToken)
-        for f in c.abi
-        if f["type"] == "function" and f["stateMutability"] in STATE_CHANGING
-    }
+    compiled = {(c._name, f["name"]) for c in (Federation, NodeRegistry, Market, SettlementToken) for f in c.abi
+                if f["type"] == "function" and f["stateMutability"] in STATE_CHANGING}
     tabled = {(row.contract, row.function) for row in TABLE}
     assert not compiled - tabled, f"state-changing functions missing from the table: {sorted(compiled - tabled)}"
     assert not tabled - compiled, f"rows for functions the compiled contracts do not have: {sorted(tabled - compiled)}"

@@ -50,9 +50,8 @@ def held(market, token):
 # ------------------------------------------------------------------ stage 1: allocations, no value
 
 
-def test_stage_one_records_allocation_without_moving_value(
-    market, token, matched, cloud_team, buyer, registry, node_id
-):
+def test_stage_one_records_allocation_without_moving_value(market, token, matched, cloud_team, buyer, registry,
+                                                           node_id):
     deal, tx = matched()
     assert matched_of(tx)["valueless"] is True
     assert plain(registry.reservedOf(node_id)) == (1000, 1000, 1000)
@@ -68,9 +67,8 @@ def test_stage_one_records_allocation_without_moving_value(
 # ------------------------------------------------------------------ stage 2: the full paid lifecycle
 
 
-def test_full_lifecycle_pays_seller_transit_operators_and_platform(
-    market, token, stage2, matched, cloud_team, buyer, founder, network_team, registry, node_id
-):
+def test_full_lifecycle_pays_seller_transit_operators_and_platform(market, token, stage2, matched, cloud_team, buyer,
+                                                                   founder, network_team, registry, node_id):
     deal, tx = matched()
     assert matched_of(tx)["status"] == ACCEPTED
     assert market.balanceOf(buyer) == 1000 * 10**18 - TOTAL
@@ -108,9 +106,8 @@ def test_settled_deal_cannot_settle_twice(market, stage2, matched, cloud_team, b
         market.settle(*deal, {"from": buyer})
 
 
-def test_typed_data_signature_from_a_wallet_is_accepted(
-    market, stage2, new_order, buyer, accounts, node_id, founder, chain
-):
+def test_typed_data_signature_from_a_wallet_is_accepted(market, stage2, new_order, buyer, accounts, node_id,
+                                                        founder, chain):
     from deploy import typed_order
     from eth_account import Account
     from eth_account.messages import encode_typed_data
@@ -177,9 +174,8 @@ def test_seller_declines_before_start_without_slash(market, stage2, matched, clo
 # ------------------------------------------------------------------ match checks
 
 
-def test_match_rejects_bad_bills(
-    market, federation, stage2, new_order, buyer, accounts, node_id, founder, network_team
-):
+def test_match_rejects_bad_bills(market, federation, stage2, new_order, buyer, accounts, node_id, founder,
+                                 network_team):
     order = new_order()
     sig = sign_order(market, order, key_of(buyer, accounts))
     good = make_bill(order, node_id, NODE_PRICE, 250, [(founder.address, 1)])
@@ -235,9 +231,8 @@ def test_match_rejects_orders_the_node_cannot_serve(market, stage2, new_order, b
         market.matchSigned(_signed(market, order, key_of(buyer, accounts), node_id), {"from": founder})
 
 
-def test_match_requires_matcher_and_buyer_signature(
-    market, stage2, new_order, buyer, accounts, node_id, founder, cloud_team
-):
+def test_match_requires_matcher_and_buyer_signature(market, stage2, new_order, buyer, accounts, node_id, founder,
+                                                    cloud_team):
     order = new_order()
     bill = make_bill(order, node_id, NODE_PRICE, 250)
     sig = sign_order(market, order, key_of(buyer, accounts))
@@ -294,7 +289,8 @@ def test_cancelled_signed_order_cannot_be_matched(market, stage2, new_order, buy
 # ------------------------------------------------------------------ posted orders
 
 
-def test_posted_order_locks_max_and_match_returns_the_excess(market, token, stage2, new_order, buyer, node_id, founder):
+def test_posted_order_locks_max_and_match_returns_the_excess(market, token, stage2, new_order, buyer, node_id,
+                                                             founder):
     market.withdraw(1000 * 10**18, {"from": buyer})
     order = new_order()
     tx = market.postOrder(order, {"from": buyer})
@@ -353,9 +349,8 @@ def test_timeout_of_proposed_deal_refunds_without_slash(market, stage2, matched,
     assert market.balanceOf(buyer) == 1000 * 10**18
 
 
-def test_seller_missing_start_is_slashed_half_to_buyer(
-    market, stage2, matched, buyer, cloud_team, chain, founder, registry, node_id
-):
+def test_seller_missing_start_is_slashed_half_to_buyer(market, stage2, matched, buyer, cloud_team, chain, founder,
+                                                       registry, node_id):
     deal, _ = matched()
     _advance(chain, START_WINDOW)
     tx = market.timeout(*deal, {"from": founder})
@@ -387,7 +382,8 @@ def test_slash_is_capped_by_the_stake(market, stage2, matched, cloud_team, chain
     assert market.stakeOf(cloud_team) == 0
 
 
-def test_completed_deal_settles_by_anyone_after_the_dispute_window(market, stage2, matched, cloud_team, chain, founder):
+def test_completed_deal_settles_by_anyone_after_the_dispute_window(market, stage2, matched, cloud_team, chain,
+                                                                   founder):
     deal, _ = matched()
     market.start(*deal, {"from": cloud_team})
     market.complete(*deal, CID, {"from": cloud_team})
@@ -490,14 +486,8 @@ def test_an_entry_that_does_not_fit_its_bytes_reverts(market, stage2, new_order,
     entries = []
     for nonce in (80, 81):
         order = new_order(nonce=nonce)
-        entries.append(
-            entry(
-                market,
-                order,
-                sign_order(market, order, key_of(buyer, accounts)),
-                make_bill(order, node_id, NODE_PRICE, 250, [(founder.address, 1)]),
-            )
-        )
+        entries.append(entry(market, order, sign_order(market, order, key_of(buyer, accounts)),
+                             make_bill(order, node_id, NODE_PRICE, 250, [(founder.address, 1)])))
     with brownie.reverts(err("InvalidEntry", 0)):
         market.matchSigned(entries[0][:-1], {"from": founder})
     with brownie.reverts(err("InvalidEntry", 0)):
@@ -510,22 +500,22 @@ def test_an_entry_that_does_not_fit_its_bytes_reverts(market, stage2, new_order,
     assert tx.return_value == 2
 
 
-def test_a_changed_order_byte_fails_alone_as_an_invalid_signature(
-    market, stage2, new_order, buyer, accounts, node_id, founder
-):
+def test_a_changed_order_byte_fails_alone_as_an_invalid_signature(market, stage2, new_order, buyer, accounts, node_id,
+                                                                   founder):
     # The packed order is what the buyer signed only byte for byte: a changed field (here the network SLA,
     # checked off chain, or an autoAccept byte other than 0 or 1) has another digest, so that entry fails
     # alone as InvalidSignature and the batch goes on.
     order = new_order(nonce=78, minBandwidthMbps=987_654)
     other = new_order(nonce=79)
     third = new_order(nonce=82)
-    first, second, last = (_signed(market, o, key_of(buyer, accounts), node_id) for o in (order, other, third))
+    first, second, last = (_signed(market, o, key_of(buyer, accounts), node_id)
+                           for o in (order, other, third))
     sla = (987_654).to_bytes(4, "big")
     assert first.count(sla) == 1
     changed = first.replace(sla, (987_655).to_bytes(4, "big"))
     auto_accept_at = 97  # IMarket: the packed order's autoAccept byte
     assert last[auto_accept_at] == 1
-    not_a_bool = last[:auto_accept_at] + b"\x02" + last[auto_accept_at + 1 :]
+    not_a_bool = last[:auto_accept_at] + b"\x02" + last[auto_accept_at + 1:]
     tx = market.matchSignedBatch(changed + second + not_a_bool, {"from": founder})
     failed = tx.events["MatchFailed"]
     assert [int(f["index"]) for f in failed] == [0, 2]
@@ -538,16 +528,16 @@ def test_a_changed_order_byte_fails_alone_as_an_invalid_signature(
     assert market.statusOf(market.orderId(other))[0] != 0
 
 
-def test_two_matchers_racing_for_the_same_capacity(
-    market, stage2, federation, new_order, buyer, accounts, node_id, founder
-):
+def test_two_matchers_racing_for_the_same_capacity(market, stage2, federation, new_order, buyer, accounts, node_id,
+                                                   founder):
     # Stage 2's matchers are the operator's internal teams; a second matcher team races the first.
     second = accounts[2]
     federation.setRoles(second, OPERATOR | MATCHER, {"from": founder})
     big = dict(logicMcu=3000, parallelMcu=0, neuralMcu=0)
     a = new_order(nonce=1, **big)
     b = new_order(nonce=2, **big)
-    market.matchSigned(_signed(market, a, key_of(buyer, accounts), node_id), {"from": founder})
+    market.matchSigned(_signed(market, a, key_of(buyer, accounts), node_id),
+                       {"from": founder})
     with brownie.reverts(err("InsufficientCapacity", node_id, 0, 3000, 1000)):
         market.matchSigned(_signed(market, b, key_of(buyer, accounts), node_id), {"from": second})
 
@@ -555,9 +545,8 @@ def test_two_matchers_racing_for_the_same_capacity(
 # ------------------------------------------------------------------ stage admission in trade
 
 
-def test_stage_two_third_party_cloud_sells(
-    market, stage2, federation, registry, token, founder, accounts, buyer, new_order
-):
+def test_stage_two_third_party_cloud_sells(market, stage2, federation, registry, token, founder, accounts, buyer,
+                                          new_order):
     aliyun = accounts[4]
     federation.admit(aliyun, CLOUD | BUYER, "Aliyun", {"from": founder})
     node = registry.registerNode(make_spec(founder.address, tier=0), {"from": aliyun}).return_value
@@ -569,9 +558,8 @@ def test_stage_two_third_party_cloud_sells(
     assert matched_of(tx)["seller"] == aliyun
 
 
-def test_stage_three_provider_sells_and_removed_seller_cannot(
-    market, stage2, federation, registry, token, founder, accounts, buyer, new_order, cloud_team, node_id
-):
+def test_stage_three_provider_sells_and_removed_seller_cannot(market, stage2, federation, registry, token, founder,
+                                                              accounts, buyer, new_order, cloud_team, node_id):
     federation.advanceStage(3, {"from": founder})
     lab = accounts[6]
     federation.admit(lab, PROVIDER, "Idle-GPU lab", {"from": founder})
@@ -589,7 +577,6 @@ def test_stage_three_provider_sells_and_removed_seller_cannot(
 
 def test_stage_one_buyer_must_hold_buyer_role(market, new_order, accounts, node_id, founder, cloud_team):
     from deploy import make_order
-
     order = make_order(cloud_team.address, expiry=new_order()[14])
     with brownie.reverts(err("MissingRole", cloud_team.address, BUYER, CLOUD)):
         market.matchSigned(_signed(market, order, key_of(cloud_team, accounts), node_id), {"from": founder})
@@ -606,39 +593,21 @@ def test_permit_deposit_submitted_by_the_matcher(market, token, accounts, founde
     deadline = chain.time() + 3600
     permit = {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+            "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                       {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                       {"name": "deadline", "type": "uint256"}],
         },
         "primaryType": "Permit",
-        "domain": {
-            "name": "Suanwang Settlement Token",
-            "version": "1",
-            "chainId": chain.id,
-            "verifyingContract": token.address,
-        },
-        "message": {
-            "owner": buyer.address,
-            "spender": market.address,
-            "value": amount,
-            "nonce": 0,
-            "deadline": deadline,
-        },
+        "domain": {"name": "Suanwang Settlement Token", "version": "1", "chainId": chain.id,
+                   "verifyingContract": token.address},
+        "message": {"owner": buyer.address, "spender": market.address, "value": amount, "nonce": 0,
+                    "deadline": deadline},
     }
     signed = Account.sign_message(encode_typed_data(full_message=permit), key_of(buyer, accounts))
-    tx = market.depositWithPermit(
-        buyer, amount, deadline, signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"), {"from": founder}
-    )
+    tx = market.depositWithPermit(buyer, amount, deadline, signed.v, signed.r.to_bytes(32, "big"),
+                                  signed.s.to_bytes(32, "big"), {"from": founder})
     assert plain(tx.events["Deposited"].values()) == plain((buyer, founder, amount))
     assert market.balanceOf(buyer) == amount
 
@@ -715,9 +684,8 @@ def test_stage_one_posted_order_locks_nothing_and_is_matched(market, token, new_
 # ------------------------------------------------------------------ capacity held by the market
 
 
-def test_paused_or_unknown_node_takes_no_match(
-    market, registry, stage2, new_order, buyer, accounts, node_id, founder, cloud_team
-):
+def test_paused_or_unknown_node_takes_no_match(market, registry, stage2, new_order, buyer, accounts, node_id, founder,
+                                               cloud_team):
     registry.setPaused(node_id, True, {"from": cloud_team})
     order = new_order()
     sig = sign_order(market, order, key_of(buyer, accounts))
@@ -729,9 +697,8 @@ def test_paused_or_unknown_node_takes_no_match(
     market.matchSigned(entry(market, order, sig, make_bill(order, node_id, NODE_PRICE, 250)), {"from": founder})
 
 
-def test_update_cannot_drop_capacity_below_reservations(
-    market, registry, stage2, matched, cloud_team, founder, node_id
-):
+def test_update_cannot_drop_capacity_below_reservations(market, registry, stage2, matched, cloud_team, founder,
+                                                        node_id):
     deal, _ = matched(parallelMcu=8000)
     with brownie.reverts(err("CapacityBelowReserved", node_id, 1, 10, 8000)):
         registry.updateNode(node_id, make_spec(founder.address, parallel=10, price=NODE_PRICE), {"from": cloud_team})

@@ -109,9 +109,8 @@ def test_unknown_node_rejected(registry, cloud_team, spec):
         registry.getNode(7)
 
 
-def test_founder_wires_the_market_once_and_only_the_registry_pushes_nodes(
-    registry, founder, cloud_team, spec, Market, federation, token
-):
+def test_founder_wires_the_market_once_and_only_the_registry_pushes_nodes(registry, founder, cloud_team, spec,
+                                                                         Market, federation, token):
     from deploy import TIMING
 
     registry.registerNode(spec, {"from": cloud_team})

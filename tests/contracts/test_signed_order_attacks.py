@@ -71,18 +71,14 @@ TALLY: Counter = Counter()
 def recorded():
     yield
     if os.environ.get("SUANWANG_RECORD_RELIABILITY") == "1" and TALLY["attempts"]:
-        record(
-            "reliability",
-            "signed_orders",
-            {
-                "command": "make reliability-contracts",
-                "attacks": sorted(TALLY.keys() - {"attempts", "rejected", "controls_matched"}),
-                "attempts": TALLY["attempts"],
-                "rejected_with_the_expected_error": TALLY["rejected"],
-                "controls_matched": TALLY["controls_matched"],
-                "paths": list(PATHS),
-            },
-        )
+        record("reliability", "signed_orders", {
+            "command": "make reliability-contracts",
+            "attacks": sorted(TALLY.keys() - {"attempts", "rejected", "controls_matched"}),
+            "attempts": TALLY["attempts"],
+            "rejected_with_the_expected_error": TALLY["rejected"],
+            "controls_matched": TALLY["controls_matched"],
+            "paths": list(PATHS),
+        })
 
 
 @dataclass
@@ -106,14 +102,8 @@ class Matcher:
     def send(self, fn, *args):
         if self.split_chain_id is None:
             return fn(*args, {"from": self.matcher})
-        tx = {
-            "to": self.market.address,
-            "data": fn.encode_input(*args),
-            "gas": 5_000_000,
-            "gasPrice": 0,
-            "nonce": web3.eth.get_transaction_count(self.matcher.address),
-            "chainId": self.split_chain_id,
-        }
+        tx = {"to": self.market.address, "data": fn.encode_input(*args), "gas": 5_000_000, "gasPrice": 0,
+              "nonce": web3.eth.get_transaction_count(self.matcher.address), "chainId": self.split_chain_id}
         signed = Account.sign_transaction(tx, self.matcher_key)
         txid = web3.eth.send_raw_transaction(signed.raw_transaction)
         web3.eth.wait_for_transaction_receipt(txid)
@@ -129,9 +119,8 @@ class Matcher:
         before = tuple(self.market.statusOf(oid))
         attacked = entry(self.market, attempt.order, attempt.signature, self.bill(attempt.order))
         if path == "single":
-            ok, data = eth_call(
-                self.matcher.address, self.market.address, self.market.matchSigned.encode_input(attacked)
-            )
+            ok, data = eth_call(self.matcher.address, self.market.address,
+                                self.market.matchSigned.encode_input(attacked))
             assert not ok and data == expected, f"{name}: got 0x{data.hex()}, expected {attempt.error}"
         else:
             self.control_nonce += 1
@@ -200,18 +189,14 @@ def test_order_signed_for_another_chain_id_is_refused(m, market, stage2, buyer, 
     order = new_order()
     for other_chain in (1, chain.id + 1):
         signature = typed_signature(market, order, other_chain, buyer_key)
-        m.refused(
-            "another chain id in the domain",
-            Attempt(order, signature, ("InvalidSignature", market.orderId(order), buyer.address)),
-            path,
-        )
+        m.refused("another chain id in the domain", Attempt(order, signature, (
+            "InvalidSignature", market.orderId(order), buyer.address)), path)
     m.matches(order, typed_signature(market, order, chain.id, buyer_key))
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_order_signed_before_a_chain_split_is_refused_after_it(
-    m, market, stage2, buyer, buyer_key, new_order, chain, path
-):
+def test_order_signed_before_a_chain_split_is_refused_after_it(m, market, stage2, buyer, buyer_key, new_order, chain,
+                                                                path):
     """The chain's id changes under the deployed market (a fork that took a new id): the cached domain
     separator is rebuilt, so every signature made before the split is refused on the new chain."""
     order = new_order()
@@ -223,11 +208,8 @@ def test_order_signed_before_a_chain_split_is_refused_after_it(
         assert int(web3.eth.chain_id) == old_chain + 1000
         new_id = bytes(market.orderId(order))
         assert new_id != old_id
-        m.refused(
-            "signed before a chain split",
-            Attempt(order, before_split, ("InvalidSignature", new_id, buyer.address)),
-            path,
-        )
+        m.refused("signed before a chain split", Attempt(order, before_split, (
+            "InvalidSignature", new_id, buyer.address)), path)
         m.matches(order, typed_signature(market, order, old_chain + 1000, buyer_key))
     finally:
         web3.provider.make_request("anvil_setChainId", [old_chain])
@@ -253,22 +235,15 @@ def second_market(Federation, NodeRegistry, Market, token, founder, cloud_team, 
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_order_signed_for_another_market_is_refused(
-    m, market, second_market, stage2, buyer, buyer_key, new_order, path
-):
+def test_order_signed_for_another_market_is_refused(m, market, second_market, stage2, buyer, buyer_key, new_order,
+                                                    path):
     order = new_order()
     for_second = sign_order(second_market.market, order, buyer_key)
     for_first = sign_order(market, order, buyer_key)
-    m.refused(
-        "signed for another market",
-        Attempt(order, for_second, ("InvalidSignature", market.orderId(order), buyer.address)),
-        path,
-    )
-    second_market.refused(
-        "signed for another market",
-        Attempt(order, for_first, ("InvalidSignature", second_market.market.orderId(order), buyer.address)),
-        path,
-    )
+    m.refused("signed for another market", Attempt(order, for_second, (
+        "InvalidSignature", market.orderId(order), buyer.address)), path)
+    second_market.refused("signed for another market", Attempt(order, for_first, (
+        "InvalidSignature", second_market.market.orderId(order), buyer.address)), path)
     second_market.matches(order, for_second)  # each signature is good where it was meant
     m.matches(order, for_first)
 
@@ -281,9 +256,8 @@ def test_a_matched_order_cannot_be_matched_again(m, market, stage2, buyer_key, n
     order = new_order()
     signature = sign_order(market, order, buyer_key)
     m.matches(order, signature)
-    m.refused(
-        "the same order again", Attempt(order, signature, ("OrderAlreadyUsed", market.orderId(order), ACCEPTED)), path
-    )
+    m.refused("the same order again", Attempt(order, signature, (
+        "OrderAlreadyUsed", market.orderId(order), ACCEPTED)), path)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -291,27 +265,20 @@ def test_a_cancelled_order_cannot_be_matched(m, market, stage2, buyer, buyer_key
     order = new_order()
     signature = sign_order(market, order, buyer_key)
     market.cancelOrder(order, 0, {"from": buyer})
-    m.refused(
-        "a cancelled order", Attempt(order, signature, ("OrderAlreadyUsed", market.orderId(order), CANCELLED)), path
-    )
+    m.refused("a cancelled order", Attempt(order, signature, (
+        "OrderAlreadyUsed", market.orderId(order), CANCELLED)), path)
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_a_signature_does_not_carry_over_to_another_nonce_or_field(
-    m, market, stage2, buyer, buyer_key, new_order, path
-):
+def test_a_signature_does_not_carry_over_to_another_nonce_or_field(m, market, stage2, buyer, buyer_key, new_order,
+                                                                   path):
     order = new_order(nonce=5)
     signature = sign_order(market, order, buyer_key)
-    for name, changed in (
-        ("the next nonce", new_order(nonce=6)),
-        ("a raised maxTotal", new_order(nonce=5, maxTotal=order[10] + 1)),
-        ("another buyer", make_order(m.matcher.address, expiry=order[14], nonce=5)),
-    ):
-        m.refused(
-            f"a signature moved to {name}",
-            Attempt(changed, signature, ("InvalidSignature", market.orderId(changed), changed[0])),
-            path,
-        )
+    for name, changed in (("the next nonce", new_order(nonce=6)),
+                          ("a raised maxTotal", new_order(nonce=5, maxTotal=order[10] + 1)),
+                          ("another buyer", make_order(m.matcher.address, expiry=order[14], nonce=5))):
+        m.refused(f"a signature moved to {name}", Attempt(changed, signature, (
+            "InvalidSignature", market.orderId(changed), changed[0])), path)
     m.matches(order, signature)
 
 
@@ -324,7 +291,8 @@ def test_an_expired_order_is_refused(m, market, stage2, buyer_key, new_order, ch
     signature = sign_order(market, order, buyer_key)
     chain.sleep(120)
     chain.mine()
-    m.refused("an expired order", Attempt(order, signature, ("OrderExpired", market.orderId(order), order[14])), path)
+    m.refused("an expired order", Attempt(order, signature, (
+        "OrderExpired", market.orderId(order), order[14])), path)
 
 
 # ------------------------------------------------------------------------------ malleable and malformed signatures
@@ -389,8 +357,5 @@ def test_contract_buyer_signatures(m, market, second_market, wallet, accounts, c
     m.refused("ERC-1271: the same order again", Attempt(order, signature, ("OrderAlreadyUsed", oid, ACCEPTED)), path)
     later = make_order(w.address, expiry=chain.time() + 86400, nonce=2)
     w.breakIt({"from": accounts[7]})  # a wallet whose check reverts is a failed signature, not a failed match
-    m.refused(
-        "ERC-1271: the wallet's check reverts",
-        Attempt(later, sign_order(market, later, owner_key), ("InvalidSignature", market.orderId(later), w.address)),
-        path,
-    )
+    m.refused("ERC-1271: the wallet's check reverts", Attempt(later, sign_order(market, later, owner_key), (
+        "InvalidSignature", market.orderId(later), w.address)), path)

@@ -144,41 +144,22 @@ def _refund_and_slash():
 
 
 PROOFS = [
-    Proof(
-        "compute fee: no multiplication overflows in the contracts' domain",
-        "price < 2**96, each class < 2**48, duration < 2**32: price*mcu and price*mcu*duration < 2**256",
-        _compute_fee_no_overflow,
-    ),
-    Proof(
-        "compute fee: rounded down, by less than one token unit",
-        "fee*3600000 <= price*mcu*duration < (fee+1)*3600000",
-        _compute_fee_rounds_down,
-    ),
-    Proof(
-        "platform fee: at most the rate cap, no overflow",
-        "compute fee < 2**128, bps <= 2000: fee*10000 <= compute*2000 and compute*bps < 2**256",
-        _platform_fee_bounded,
-    ),
-    Proof(
-        "bill total: the unchecked sum of up to 8 transit fees cannot overflow",
-        "compute, platform and 8 fees < 2**128: total < 2**132",
-        _bill_total_fits,
-    ),
-    Proof(
-        "settlement conserves the bill",
-        "for n = 0..8 transit fees: debited total == credited parts",
-        _settlement_conserves,
-    ),
-    Proof(
-        "posted order: the excess lock is returned exactly",
-        "total <= maxTotal == locked: refund >= 0, refund + total == locked",
-        _posted_lock_returns_the_excess,
-    ),
-    Proof(
-        "refund and slash split",
-        "taken = min(compute, stake); buyer half rounded down, platform the rest",
-        _refund_and_slash,
-    ),
+    Proof("compute fee: no multiplication overflows in the contracts' domain",
+          "price < 2**96, each class < 2**48, duration < 2**32: price*mcu and price*mcu*duration < 2**256",
+          _compute_fee_no_overflow),
+    Proof("compute fee: rounded down, by less than one token unit",
+          "fee*3600000 <= price*mcu*duration < (fee+1)*3600000", _compute_fee_rounds_down),
+    Proof("platform fee: at most the rate cap, no overflow",
+          "compute fee < 2**128, bps <= 2000: fee*10000 <= compute*2000 and compute*bps < 2**256",
+          _platform_fee_bounded),
+    Proof("bill total: the unchecked sum of up to 8 transit fees cannot overflow",
+          "compute, platform and 8 fees < 2**128: total < 2**132", _bill_total_fits),
+    Proof("settlement conserves the bill", "for n = 0..8 transit fees: debited total == credited parts",
+          _settlement_conserves),
+    Proof("posted order: the excess lock is returned exactly", "total <= maxTotal == locked: refund >= 0, "
+          "refund + total == locked", _posted_lock_returns_the_excess),
+    Proof("refund and slash split", "taken = min(compute, stake); buyer half rounded down, platform the rest",
+          _refund_and_slash),
 ]
 
 
@@ -201,27 +182,14 @@ def prove(proof: Proof) -> dict:
 def run_halmos() -> dict:
     """halmos over tests/formal/SplitsProofs.t.sol (its own build folder, so the invariant build is untouched)."""
     build = ROOT / "cache" / "formal"
-    env = dict(
-        os.environ, FOUNDRY_TEST="tests/formal", FOUNDRY_OUT=str(build / "out"), FOUNDRY_CACHE_PATH=str(build / "cache")
-    )
+    env = dict(os.environ, FOUNDRY_TEST="tests/formal", FOUNDRY_OUT=str(build / "out"),
+               FOUNDRY_CACHE_PATH=str(build / "cache"))
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "halmos.json"
         started = time.monotonic()
-        command = [
-            str(ROOT / ".venv" / "bin" / "halmos"),
-            "--root",
-            str(ROOT),
-            "--forge-build-out",
-            str(build / "out"),
-            "--contract",
-            "SplitsProofs",
-            "--solver",
-            "z3",
-            "--solver-timeout-assertion",
-            f"{SOLVER_TIMEOUT_MS // 1000}s",
-            "--json-output",
-            str(report),
-        ]
+        command = [str(ROOT / ".venv" / "bin" / "halmos"), "--root", str(ROOT), "--forge-build-out",
+                   str(build / "out"), "--contract", "SplitsProofs", "--solver", "z3",
+                   "--solver-timeout-assertion", f"{SOLVER_TIMEOUT_MS // 1000}s", "--json-output", str(report)]
         done = subprocess.run(command, env=env, cwd=ROOT, text=True, capture_output=True)
         seconds = round(time.monotonic() - started, 3)
         print(done.stdout[-4000:], end="")
@@ -232,14 +200,8 @@ def run_halmos() -> dict:
     properties = []
     for tests in data["test_results"].values():
         for test in tests:
-            properties.append(
-                {
-                    "property": test["name"],
-                    "status": "proved" if test["exitcode"] == 0 else "failed",
-                    "paths": test["num_paths"][0],
-                    "seconds": round(test["time"][0], 3),
-                }
-            )
+            properties.append({"property": test["name"], "status": "proved" if test["exitcode"] == 0 else "failed",
+                               "paths": test["num_paths"][0], "seconds": round(test["time"][0], 3)})
     return {"exit_code": data["exitcode"], "seconds": seconds, "properties": properties}
 
 
@@ -252,19 +214,16 @@ def main() -> int:
     proved_model = sum(r["status"] == "proved" for r in model)
     figures = {
         "command": "make fuzz",
-        "halmos_bytecode": {"version": _halmos_version(), "solver": "z3", **halmos, "proved": proved_halmos},
+        "halmos_bytecode": {"version": _halmos_version(), "solver": "z3", **halmos,
+                            "proved": proved_halmos},
         "z3_integer_model": {"z3_version": z3.get_version_string(), "properties": model, "proved": proved_model},
         "not_proved_bit_precisely": "the compute and platform fee divisions (by 3,600,000 and 10,000): every "
-        "available solver times out; proved on the integer model instead",
+                                    "available solver times out; proved on the integer model instead",
     }
     if "--no-record" not in sys.argv:  # make test checks the proofs; recording the figures is make fuzz's job
         record("reliability", "formal", figures)
-    all_proved = (
-        halmos["exit_code"] == 0
-        and halmos["properties"]
-        and proved_halmos == len(halmos["properties"])
-        and proved_model == len(model)
-    )
+    all_proved = (halmos["exit_code"] == 0 and halmos["properties"]
+                  and proved_halmos == len(halmos["properties"]) and proved_model == len(model))
     print(f"formal: {proved_halmos} bytecode properties (halmos), {proved_model}/{len(model)} model properties (z3)")
     return 0 if all_proved else 1
 

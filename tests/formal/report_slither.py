@@ -23,21 +23,8 @@ BLOCKING = ("High", "Medium")
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "slither.json"
-        subprocess.run(
-            [
-                str(ROOT / ".venv" / "bin" / "slither"),
-                ".",
-                "--compile-force-framework",
-                "foundry",
-                "--filter-paths",
-                FILTER,
-                "--json",
-                str(report),
-            ],
-            cwd=ROOT,
-            text=True,
-            capture_output=True,
-        )
+        subprocess.run([str(ROOT / ".venv" / "bin" / "slither"), ".", "--compile-force-framework", "foundry",
+                        "--filter-paths", FILTER, "--json", str(report)], cwd=ROOT, text=True, capture_output=True)
         if not report.exists():
             raise SystemExit("slither wrote no report")
         data = json.loads(report.read_text())
@@ -48,20 +35,14 @@ def main() -> int:
     by_detector = Counter(f"{f['impact']}: {f['check']}" for f in findings)
     for line, count in sorted(by_detector.items()):
         print(f"{count:4}  {line}")
-    record(
-        "reliability",
-        "slither",
-        {
-            "command": "make reliability-contracts",
-            "version": _slither_version(),
-            "filter_paths": FILTER,
-            "by_impact": {
-                impact: by_impact.get(impact, 0)
-                for impact in ("High", "Medium", "Low", "Informational", "Optimization")
-            },
-            "by_detector": dict(sorted(by_detector.items())),
-        },
-    )
+    record("reliability", "slither", {
+        "command": "make reliability-contracts",
+        "version": _slither_version(),
+        "filter_paths": FILTER,
+        "by_impact": {impact: by_impact.get(impact, 0)
+                      for impact in ("High", "Medium", "Low", "Informational", "Optimization")},
+        "by_detector": dict(sorted(by_detector.items())),
+    })
     blocking = sum(by_impact.get(impact, 0) for impact in BLOCKING)
     print(f"slither: {len(findings)} findings, {blocking} high or medium")
     return 1 if blocking else 0

@@ -23,9 +23,8 @@ MIN_CALLS = 100_000
 
 def run_forge() -> dict:
     env = dict(os.environ, FOUNDRY_INVARIANT_RUNS=str(RUNS), FOUNDRY_INVARIANT_DEPTH=str(DEPTH))
-    done = subprocess.run(
-        ["forge", "test", "--root", str(ROOT), "--json"], env=env, cwd=ROOT, text=True, capture_output=True
-    )
+    done = subprocess.run(["forge", "test", "--root", str(ROOT), "--json"], env=env, cwd=ROOT, text=True,
+                          capture_output=True)
     try:
         return json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -46,16 +45,8 @@ def summarize(results: dict) -> tuple[list[dict], list[dict], list[str]]:
                     target.rsplit(".", 1)[-1]: {"calls": m["calls"], "non_reverting": m["calls"] - m["reverts"]}
                     for target, m in sorted(figures.get("metrics", {}).items())
                 }
-                invariants.append(
-                    {
-                        "invariant": name,
-                        "status": test["status"],
-                        "runs": figures["runs"],
-                        "calls": figures["calls"],
-                        "reverts": figures["reverts"],
-                        "handlers": handlers,
-                    }
-                )
+                invariants.append({"invariant": name, "status": test["status"], "runs": figures["runs"],
+                                   "calls": figures["calls"], "reverts": figures["reverts"], "handlers": handlers})
                 if figures["calls"] < MIN_CALLS:
                     failures.append(f"{name}: {figures['calls']} calls, fewer than {MIN_CALLS}")
             elif "Fuzz" in kind:
@@ -68,29 +59,20 @@ def main() -> int:
     invariants, fuzz, failures = summarize(run_forge())
     seconds = round(time.monotonic() - started, 1)
     for inv in invariants:
-        print(
-            f"{inv['status']:8} {inv['invariant']}: {inv['calls']:,} calls in {inv['runs']:,} runs, "
-            f"{inv['reverts']:,} reverted"
-        )
+        print(f"{inv['status']:8} {inv['invariant']}: {inv['calls']:,} calls in {inv['runs']:,} runs, "
+              f"{inv['reverts']:,} reverted")
     if invariants:
         print("handler function        calls  non-reverting   (first invariant's campaign)")
         for name, h in invariants[0]["handlers"].items():
             print(f"  {name:20} {h['calls']:8,} {h['non_reverting']:14,}")
     for test in fuzz:
         print(f"{test['status']:8} {test['test']}: {test['runs']} fuzz runs")
-    record(
-        "reliability",
-        "invariants",
-        {
-            "command": "make fuzz",
-            "runs": RUNS,
-            "depth": DEPTH,
-            "seconds": seconds,
-            "invariants": invariants,
-            "fuzz_tests": fuzz,
-            "failing": len(failures),
-        },
-    )
+    record("reliability", "invariants", {
+        "command": "make fuzz",
+        "runs": RUNS, "depth": DEPTH, "seconds": seconds,
+        "invariants": invariants, "fuzz_tests": fuzz,
+        "failing": len(failures),
+    })
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)
     return 1 if failures or not invariants else 0

@@ -241,8 +241,6 @@ class StormOutcome:
 
 
 MARKETPLACE = REPO_ROOT / "backend" / "suanwang" / "lifecycle" / "marketplace.yaml"
-
-
 def loopback_service(chain: Chain, folder: Path, rate_per_s: float, burst: int) -> ApiServer:
     """`suanwang serve` in its own process on a free loopback port, on `chain`, with this rate limit
     and its own SQLite database at `folder`/service.db."""

@@ -8,20 +8,9 @@ from suanwang.errors import InputError, NotFoundError
 from suanwang.paths import shared_data_dir
 
 REQUIRED = [
-    "nvidia-tesla-p100-pcie-16gb",
-    "nvidia-tesla-v100-sxm2-16gb",
-    "nvidia-t4",
-    "nvidia-a10",
-    "nvidia-a100-sxm4-80gb",
-    "nvidia-l4",
-    "nvidia-l40s",
-    "nvidia-h100-sxm5-80gb",
-    "nvidia-h200-sxm-141gb",
-    "amd-instinct-mi250x",
-    "amd-instinct-mi300x",
-    "huawei-ascend-910b",
-    "amd-alveo-u250",
-    "amd-alveo-u280",
+    "nvidia-tesla-p100-pcie-16gb", "nvidia-tesla-v100-sxm2-16gb", "nvidia-t4", "nvidia-a10",
+    "nvidia-a100-sxm4-80gb", "nvidia-l4", "nvidia-l40s", "nvidia-h100-sxm5-80gb", "nvidia-h200-sxm-141gb",
+    "amd-instinct-mi250x", "amd-instinct-mi300x", "huawei-ascend-910b", "amd-alveo-u250", "amd-alveo-u280",
 ]
 
 
@@ -46,10 +35,8 @@ def test_unknown_device_names_what_exists():
 
 def test_newer_gpus_measure_more_neural_units_than_older_ones():
     catalog = default_catalog()
-    neural = {
-        n: device_units(catalog.by_name(n)).neural
-        for n in ("nvidia-tesla-p100-pcie-16gb", "nvidia-t4", "nvidia-a100-sxm4-80gb", "nvidia-h100-sxm5-80gb")
-    }
+    neural = {n: device_units(catalog.by_name(n)).neural for n in ("nvidia-tesla-p100-pcie-16gb", "nvidia-t4",
+                                                                   "nvidia-a100-sxm4-80gb", "nvidia-h100-sxm5-80gb")}
     assert neural["nvidia-tesla-p100-pcie-16gb"] < neural["nvidia-t4"] < neural["nvidia-a100-sxm4-80gb"]
     assert neural["nvidia-a100-sxm4-80gb"] < neural["nvidia-h100-sxm5-80gb"]
     assert device_units(catalog.by_name("nvidia-h100-sxm5-80gb")).logic == 0
@@ -75,9 +62,8 @@ def test_openb_nodes_load_with_every_gpu_model_mapped():
     assert len(nodes) == 1523
     catalog = default_catalog()
     assert sum(n.gpu_count for n in nodes) == 6212
-    assert {n.gpu_model for n in nodes if n.gpu_count} == {
-        catalog.openb_code(m) for m in ("A10", "G2", "G3", "P100", "T4", "V100M16", "V100M32")
-    }
+    assert {n.gpu_model for n in nodes if n.gpu_count} == {catalog.openb_code(m) for m in
+                                                            ("A10", "G2", "G3", "P100", "T4", "V100M16", "V100M32")}
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:

@@ -125,7 +125,6 @@ def _not_found(cid: str) -> tuple[int, str, bytes]:
 
 def serve(fake: FakeKubo) -> Iterator[FakeKubo]:
     """Run ``fake`` on a free port of 127.0.0.1 (its ``url`` is set) until the generator is closed."""
-
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as Go's net/http serves
 

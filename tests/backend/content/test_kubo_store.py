@@ -114,10 +114,9 @@ def test_transient_errors_are_retried_with_growing_backoff(kubo):
 
 def test_a_node_that_stays_overloaded_makes_the_content_unavailable(kubo):
     kubo.queued_statuses = [503] * 3
-    with (
-        KuboContentStore(kubo.url, retries=2, sleep=lambda _: None) as store,
-        pytest.raises(ContentUnavailableError) as err,
-    ):
+    with KuboContentStore(kubo.url, retries=2, sleep=lambda _: None) as store, pytest.raises(
+        ContentUnavailableError
+    ) as err:
         store.put(b"hello world")
     assert kubo.url in err.value.message and "HTTP 503" in err.value.message
 
@@ -127,7 +126,9 @@ def test_an_ipfs_api_that_is_down_raises_content_unavailable_with_its_url():
         probe.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"
     delays = []
-    with KuboContentStore(url, retries=2, sleep=delays.append) as store, pytest.raises(ContentUnavailableError) as err:
+    with KuboContentStore(url, retries=2, sleep=delays.append) as store, pytest.raises(
+        ContentUnavailableError
+    ) as err:
         store.get(HELLO_WORLD)
     assert isinstance(err.value, SuanwangError)
     assert url in err.value.message and "failed 3 times" in err.value.message
@@ -136,20 +137,18 @@ def test_an_ipfs_api_that_is_down_raises_content_unavailable_with_its_url():
 
 
 def test_a_url_that_is_not_the_rpc_api_is_named_as_such(kubo):
-    with (
-        KuboContentStore(f"{kubo.url}/gateway", sleep=lambda _: None) as store,
-        pytest.raises(ContentUnavailableError) as err,
-    ):
+    with KuboContentStore(f"{kubo.url}/gateway", sleep=lambda _: None) as store, pytest.raises(
+        ContentUnavailableError
+    ) as err:
         store.put(b"hello world")
     assert "HTTP 404" in err.value.message and "5001" in err.value.message
 
 
 def test_a_node_that_does_not_answer_in_time_is_reported_without_retrying(kubo):
     kubo.stall_seconds = 1.0
-    with (
-        KuboContentStore(kubo.url, timeout=0.2, sleep=lambda _: None) as store,
-        pytest.raises(ContentUnavailableError) as err,
-    ):
+    with KuboContentStore(kubo.url, timeout=0.2, sleep=lambda _: None) as store, pytest.raises(
+        ContentUnavailableError
+    ) as err:
         store.get(HELLO_WORLD)
     assert "did not answer" in err.value.message
     assert len(kubo.requests) == 1

@@ -34,15 +34,6 @@ def small_market(catalog) -> list[Node]:
         Node("op-t4", 32000, 128 * 1024, 2, t4, owner="operator", router=1, price_per_cu_hour=10**15),
         Node("cloud-a100", 64000, 512 * 1024, 8, a100, owner="cloud", router=6, price_per_cu_hour=5 * 10**14),
         Node("op-cpu", 96000, 384 * 1024, 0, 0, owner="operator", router=2, price_per_cu_hour=10**15),
-        Node(
-            "prov-t4",
-            16000,
-            64 * 1024,
-            1,
-            t4,
-            owner="provider",
-            router=9,
-            price_per_cu_hour=2 * 10**14,
-            reliability=0.6,
-        ),
+        Node("prov-t4", 16000, 64 * 1024, 1, t4, owner="provider", router=9, price_per_cu_hour=2 * 10**14,
+             reliability=0.6),
     ]

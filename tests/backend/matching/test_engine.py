@@ -26,17 +26,8 @@ def test_an_order_lands_on_a_node_with_room_and_release_gives_it_back(small_mark
 def test_unmatched_order_explains_each_rejection_in_plain_sentences(small_market, network, catalog):
     a100 = catalog.by_name("nvidia-a100-sxm4-80gb").code
     engine = Engine(small_market, network=network)
-    order = Order(
-        "o2",
-        4000,
-        8192,
-        num_gpu=1,
-        gpu_milli=1000,
-        gpu_models=(a100,),
-        access_point=9,
-        max_latency_ms=10.0,
-        max_price_per_hour=25 * 10**16,
-    )
+    order = Order("o2", 4000, 8192, num_gpu=1, gpu_milli=1000, gpu_models=(a100,), access_point=9,
+                  max_latency_ms=10.0, max_price_per_hour=25 * 10**16)
     result = engine.place(order)
     assert isinstance(result, Unplaced)
     text = result.explanation.text
@@ -65,9 +56,8 @@ def test_stage_one_serves_only_the_operators_nodes(small_market, network):
 
 
 def test_minimum_tier_and_reliability_floor_filter_nodes(small_market):
-    profile = Profile(
-        "strict", ("reliability", "tier", "resource_fit"), (("fgd", 1.0),), {"reliability": {"min_reliability": 0.9}}
-    )
+    profile = Profile("strict", ("reliability", "tier", "resource_fit"), (("fgd", 1.0),),
+                      {"reliability": {"min_reliability": 0.9}})
     engine = Engine(small_market, profile=profile)
     ids = {small_market[i].id for i in engine.feasible(Order("t", 1000, 1024, min_tier=Tier.LARGE))}
     assert ids == {"op-a100", "cloud-a100"}
@@ -117,10 +107,8 @@ def test_unknown_plugin_in_a_profile_is_refused():
 def test_fgd_avoids_leaving_a_share_that_the_workload_cannot_use(catalog):
     t4 = catalog.by_name("nvidia-t4").code
     nodes = [Node("whole", 32000, 65536, 1, t4), Node("half-used", 32000, 65536, 1, t4)]
-    workload = Workload.from_orders(
-        [Order(f"w{i}", 1000, 1024, num_gpu=1, gpu_milli=1000) for i in range(3)]
-        + [Order("h", 1000, 1024, num_gpu=1, gpu_milli=500)]
-    )
+    workload = Workload.from_orders([Order(f"w{i}", 1000, 1024, num_gpu=1, gpu_milli=1000) for i in range(3)]
+                                    + [Order("h", 1000, 1024, num_gpu=1, gpu_milli=500)])
     engine = Engine(nodes, profile="fgd", workload=workload)
     engine.commit(Order("first", 1000, 1024, num_gpu=1, gpu_milli=500), 1, (0,))
     result = engine.place(Order("second", 1000, 1024, num_gpu=1, gpu_milli=500))
@@ -132,7 +120,7 @@ def _trace_slice(tmp_path, rows=300):
     nodes = (data / "openb_node_list_all_node.csv").read_text().splitlines()
     pods = (data / "openb_pod_list_default.csv").read_text().splitlines()
     node_path, pod_path = tmp_path / "nodes.csv", tmp_path / "pods.csv"
-    node_path.write_text("\n".join([nodes[0], *nodes[1 :: 1523 // 80]]) + "\n")
+    node_path.write_text("\n".join([nodes[0], *nodes[1:: 1523 // 80]]) + "\n")
     pod_path.write_text("\n".join(pods[: rows + 1]) + "\n")
     return node_path, pod_path
 
@@ -147,9 +135,8 @@ def test_replay_of_a_trace_slice_reports_an_allocation_rate(tmp_path, policy):
 
 def test_match_trace_cli_prints_json(tmp_path):
     node_path, pod_path = _trace_slice(tmp_path, rows=100)
-    out = CliRunner().invoke(
-        cli, ["match-trace", "--nodes", str(node_path), "--pods", str(pod_path), "--policy", "fgd", "--json"]
-    )
+    out = CliRunner().invoke(cli, ["match-trace", "--nodes", str(node_path), "--pods", str(pod_path),
+                                   "--policy", "fgd", "--json"])
     assert out.exit_code == 0, out.output
     report = json.loads(out.output)
     assert {"allocation_rate", "fragmentation_rate", "placements_per_s"} <= set(report)
@@ -158,11 +145,8 @@ def test_match_trace_cli_prints_json(tmp_path):
 def test_match_trace_cli_names_a_bad_row(tmp_path):
     node_path, pod_path = _trace_slice(tmp_path, rows=5)
     lines = pod_path.read_text().splitlines()
-    lines[3] = (
-        lines[3].replace(",1,", ",1,", 1).rsplit(",", 7)[0].rsplit(",", 1)[0]
-        + ",-7,"
-        + ",".join(lines[3].split(",")[4:])
-    )
+    lines[3] = lines[3].replace(",1,", ",1,", 1).rsplit(",", 7)[0].rsplit(",", 1)[0] + ",-7," + ",".join(
+        lines[3].split(",")[4:])
     pod_path.write_text("\n".join(lines) + "\n")
     out = CliRunner().invoke(cli, ["match-trace", "--nodes", str(node_path), "--pods", str(pod_path)])
     assert out.exit_code != 0 and "pods.csv:4:" in out.output

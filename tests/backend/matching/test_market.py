@@ -34,60 +34,16 @@ class LineNetwork:
         return 100.0 / (1 + np.abs(np.asarray(routers) - access_point))
 
 
-def node(
-    node_id,
-    *,
-    owner="operator",
-    router=0,
-    logic=64_000,
-    parallel=10_000,
-    neural=0,
-    memory=256 * 1024,
-    gpu_model=0,
-    gpu_count=0,
-    tier=1,
-    price=TOKEN,
-    reliability=1.0,
-):
-    return MarketNode(
-        node_id, owner, "op-a", router, logic, parallel, neural, memory, gpu_model, gpu_count, tier, price, reliability
-    )
+def node(node_id, *, owner="operator", router=0, logic=64_000, parallel=10_000, neural=0, memory=256 * 1024,
+         gpu_model=0, gpu_count=0, tier=1, price=TOKEN, reliability=1.0):
+    return MarketNode(node_id, owner, "op-a", router, logic, parallel, neural, memory, gpu_model, gpu_count, tier,
+                      price, reliability)
 
 
-def order(
-    order_id="o1",
-    *,
-    logic=1000,
-    parallel=0,
-    neural=0,
-    memory=1024,
-    gpu_model=0,
-    gpu_count=0,
-    min_tier=0,
-    duration=3600,
-    max_price=10 * TOKEN,
-    max_total=10**30,
-    access_point=0,
-    max_latency=0.0,
-    min_bandwidth=0.0,
-):
-    return MarketOrder(
-        order_id,
-        "buyer",
-        logic,
-        parallel,
-        neural,
-        memory,
-        gpu_model,
-        gpu_count,
-        min_tier,
-        duration,
-        max_price,
-        max_total,
-        access_point,
-        max_latency,
-        min_bandwidth,
-    )
+def order(order_id="o1", *, logic=1000, parallel=0, neural=0, memory=1024, gpu_model=0, gpu_count=0, min_tier=0,
+          duration=3600, max_price=10 * TOKEN, max_total=10**30, access_point=0, max_latency=0.0, min_bandwidth=0.0):
+    return MarketOrder(order_id, "buyer", logic, parallel, neural, memory, gpu_model, gpu_count, min_tier, duration,
+                       max_price, max_total, access_point, max_latency, min_bandwidth)
 
 
 def engine(nodes, *, fee_bps=250, transit=None, stage=None):
@@ -95,9 +51,8 @@ def engine(nodes, *, fee_bps=250, transit=None, stage=None):
 
 
 # ---------------------------------------------------------------------- the chain, written out independently
-def chain_accepts(
-    o: MarketOrder, n: MarketNode, reserved: tuple[int, int, int], p: MarketPlacement, fee_bps: int, transit: int
-) -> None:
+def chain_accepts(o: MarketOrder, n: MarketNode, reserved: tuple[int, int, int], p: MarketPlacement, fee_bps: int,
+                  transit: int) -> None:
     """Market._match / NodeRegistry.reserve / Market._checkBill for this placement; asserts each check."""
     assert p.node_id == n.node_id
     for have, taken, want in zip(n.capacity, reserved, o.demand, strict=True):
@@ -132,9 +87,8 @@ def test_a_match_reserves_the_orders_mcu_and_release_returns_it():
 def test_memory_gpu_and_tier_are_checked_but_not_consumed():
     e = engine([node(1, logic=100_000, memory=8192, gpu_model=A100, gpu_count=2, tier=2)])
     for i in range(5):  # each needs all the memory and both GPUs; none of it is used up
-        assert isinstance(
-            e.place(order(f"o{i}", memory=8192, gpu_model=A100, gpu_count=2, min_tier=2)), MarketPlacement
-        )
+        assert isinstance(e.place(order(f"o{i}", memory=8192, gpu_model=A100, gpu_count=2, min_tier=2)),
+                          MarketPlacement)
     refused = e.explain(order("x", memory=16384, gpu_model=A100 + 1, gpu_count=4, min_tier=3))
     # One node, counted once under the first check that refuses it.
     assert [r.code for r in refused.rejections] == ["gpu_model"]
@@ -189,14 +143,8 @@ def test_fees_equal_the_contract_formula_at_large_values():
     price = 10**18 + 7
     big = [node(1, logic=2**61, parallel=2**61, neural=2**61, price=price)]
     e = engine(big, fee_bps=333)
-    o = order(
-        logic=2**40 + 1,
-        parallel=2**39 + 3,
-        neural=12_345_679,
-        duration=2**32 - 1,
-        max_price=2**128 - 1,
-        max_total=2**128 - 1,
-    )
+    o = order(logic=2**40 + 1, parallel=2**39 + 3, neural=12_345_679, duration=2**32 - 1, max_price=2**128 - 1,
+              max_total=2**128 - 1)
     placed = e.place(o)
     assert isinstance(placed, MarketPlacement)
     mcu = o.logic_mcu + o.parallel_mcu + o.neural_mcu
@@ -295,20 +243,17 @@ def test_reserve_existing_rebuilds_state_after_restart():
 
 
 # ---------------------------------------------------------------------- validation and profiles
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        ({"logic": 0}, "o1:logic_mcu"),
-        ({"neural": -1}, "o1:neural_mcu"),
-        ({"duration": 0}, "o1:duration_s"),
-        ({"min_tier": 4}, "o1:min_tier"),
-        ({"gpu_count": 2**16}, "o1:gpu_count"),
-        ({"max_total": -1}, "o1:max_total"),
-        ({"max_price": 2**128}, "o1:max_price_per_cu_hour"),
-        ({"max_latency": -1.0}, "o1:max_latency_ms"),
-        ({"min_bandwidth": float("nan")}, "o1:min_bandwidth_gbps"),
-    ],
-)
+@pytest.mark.parametrize(("change", "field"), [
+    ({"logic": 0}, "o1:logic_mcu"),
+    ({"neural": -1}, "o1:neural_mcu"),
+    ({"duration": 0}, "o1:duration_s"),
+    ({"min_tier": 4}, "o1:min_tier"),
+    ({"gpu_count": 2**16}, "o1:gpu_count"),
+    ({"max_total": -1}, "o1:max_total"),
+    ({"max_price": 2**128}, "o1:max_price_per_cu_hour"),
+    ({"max_latency": -1.0}, "o1:max_latency_ms"),
+    ({"min_bandwidth": float("nan")}, "o1:min_bandwidth_gbps"),
+])
 def test_malformed_orders_name_the_field(change, field):
     e = engine([node(1)])
     with pytest.raises(InputError) as error:
@@ -316,16 +261,13 @@ def test_malformed_orders_name_the_field(change, field):
     assert error.value.field == field
 
 
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        ({"logic": 0, "parallel": 0, "neural": 0}, "5:logic_mcu"),
-        ({"gpu_model": A100}, "5:gpu_count"),
-        ({"tier": 7}, "5:tier"),
-        ({"price": -1}, "5:price_per_cu_hour"),
-        ({"reliability": 1.5}, "5:reliability"),
-    ],
-)
+@pytest.mark.parametrize(("change", "field"), [
+    ({"logic": 0, "parallel": 0, "neural": 0}, "5:logic_mcu"),
+    ({"gpu_model": A100}, "5:gpu_count"),
+    ({"tier": 7}, "5:tier"),
+    ({"price": -1}, "5:price_per_cu_hour"),
+    ({"reliability": 1.5}, "5:reliability"),
+])
 def test_malformed_nodes_name_the_field(change, field):
     with pytest.raises(InputError) as error:
         engine([node(5, **change)])
@@ -373,21 +315,13 @@ def market_nodes(draw):
     out = []
     for i in range(count):
         gpus = draw(st.sampled_from([0, 0, 1, 8]))
-        out.append(
-            node(
-                i + 1,
-                owner=draw(st.sampled_from(["operator", "cloud", "seller"])),
-                router=draw(st.integers(0, 9)),
-                logic=draw(st.integers(0, 16)) * 1000,
-                parallel=draw(st.integers(0, 16)) * 1000,
-                neural=draw(st.integers(1, 16)) * 1000,
-                memory=draw(st.integers(1, 64)) * 1024,
-                gpu_model=draw(st.sampled_from([A100, A100 + 1])) if gpus else 0,
-                gpu_count=gpus,
-                tier=draw(st.integers(0, 3)),
-                price=draw(st.integers(0, 4)) * TOKEN // 2,
-            )
-        )
+        out.append(node(
+            i + 1, owner=draw(st.sampled_from(["operator", "cloud", "seller"])), router=draw(st.integers(0, 9)),
+            logic=draw(st.integers(0, 16)) * 1000, parallel=draw(st.integers(0, 16)) * 1000,
+            neural=draw(st.integers(1, 16)) * 1000, memory=draw(st.integers(1, 64)) * 1024,
+            gpu_model=draw(st.sampled_from([A100, A100 + 1])) if gpus else 0, gpu_count=gpus,
+            tier=draw(st.integers(0, 3)), price=draw(st.integers(0, 4)) * TOKEN // 2,
+        ))
     return out
 
 
@@ -399,24 +333,15 @@ def market_orders(draw, prefix):
         demand = [draw(st.integers(0, 4)) * 1000 for _ in range(3)]
         if not any(demand):
             demand[0] = 500
-        out.append(
-            order(
-                f"{prefix}{i}",
-                logic=demand[0],
-                parallel=demand[1],
-                neural=demand[2],
-                memory=draw(st.integers(0, 16)) * 1024,
-                gpu_model=draw(st.sampled_from([0, 0, A100, A100 + 1])),
-                gpu_count=draw(st.sampled_from([0, 0, 0, 1, 4])),
-                min_tier=draw(st.sampled_from([0, 0, 1, 3])),
-                duration=draw(st.sampled_from([1, 600, 3600, 86_400])),
-                max_price=draw(st.integers(0, 4)) * TOKEN // 2,
-                max_total=draw(st.integers(0, 40)) * TOKEN // 4,
-                access_point=draw(st.integers(0, 9)),
-                max_latency=draw(st.sampled_from([0.0, 0.0, 10.0, 30.0])),
-                min_bandwidth=draw(st.sampled_from([0.0, 0.0, 20.0])),
-            )
-        )
+        out.append(order(
+            f"{prefix}{i}", logic=demand[0], parallel=demand[1], neural=demand[2],
+            memory=draw(st.integers(0, 16)) * 1024, gpu_model=draw(st.sampled_from([0, 0, A100, A100 + 1])),
+            gpu_count=draw(st.sampled_from([0, 0, 0, 1, 4])), min_tier=draw(st.sampled_from([0, 0, 1, 3])),
+            duration=draw(st.sampled_from([1, 600, 3600, 86_400])), max_price=draw(st.integers(0, 4)) * TOKEN // 2,
+            max_total=draw(st.integers(0, 40)) * TOKEN // 4, access_point=draw(st.integers(0, 9)),
+            max_latency=draw(st.sampled_from([0.0, 0.0, 10.0, 30.0])),
+            min_bandwidth=draw(st.sampled_from([0.0, 0.0, 20.0])),
+        ))
     return out
 
 
@@ -425,16 +350,10 @@ def _transit(o, n):
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    nodes=market_nodes(),
-    online=market_orders("o"),
-    batch=market_orders("b"),
-    fee_bps=st.integers(0, 10_000),
-    release_every=st.integers(2, 5),
-)
-def test_reservations_stay_within_capacity_and_the_chain_accepts_every_match(
-    nodes, online, batch, fee_bps, release_every
-):
+@given(nodes=market_nodes(), online=market_orders("o"), batch=market_orders("b"), fee_bps=st.integers(0, 10_000),
+       release_every=st.integers(2, 5))
+def test_reservations_stay_within_capacity_and_the_chain_accepts_every_match(nodes, online, batch, fee_bps,
+                                                                              release_every):
     e = engine(nodes, fee_bps=fee_bps, transit=_transit)
     by_id = {n.node_id: n for n in nodes}
     reserved = {n.node_id: [0, 0, 0] for n in nodes}
@@ -487,22 +406,8 @@ def test_an_empty_market_explains_and_finds_nothing() -> None:
     from suanwang.matching.model import StagePolicy
 
     engine = MarketEngine([], None, StagePolicy(), platform_fee_bps=0)
-    order = MarketOrder(
-        order_id="o",
-        buyer="b",
-        logic_mcu=1000,
-        parallel_mcu=0,
-        neural_mcu=0,
-        memory_mib=0,
-        gpu_model=0,
-        gpu_count=0,
-        min_tier=0,
-        duration_s=60,
-        max_price_per_cu_hour=1,
-        max_total=10**18,
-        access_point=0,
-        max_latency_ms=0,
-        min_bandwidth_gbps=0,
-    )
+    order = MarketOrder(order_id="o", buyer="b", logic_mcu=1000, parallel_mcu=0, neural_mcu=0, memory_mib=0,
+                        gpu_model=0, gpu_count=0, min_tier=0, duration_s=60, max_price_per_cu_hour=1, max_total=10**18,
+                        access_point=0, max_latency_ms=0, min_bandwidth_gbps=0)
     assert engine.feasible(order) == []
     assert isinstance(engine.place(order), Unplaced)

@@ -28,19 +28,12 @@ def nodes(draw):
     result = []
     for i in range(count):
         gpus = draw(st.sampled_from([0, 1, 2, 4, 8]))
-        result.append(
-            Node(
-                f"n{i}",
-                draw(st.integers(2, 64)) * 1000,
-                draw(st.integers(4, 512)) * 1024,
-                gpus,
-                draw(st.sampled_from(GPU_MODELS)) if gpus else 0,
-                owner=draw(st.sampled_from(["operator", "cloud", "provider"])),
-                router=draw(st.integers(0, 9)),
-                price_per_cu_hour=draw(st.integers(0, 10)) * 10**14,
-                reliability=draw(st.floats(0.5, 1.0)),
-            )
-        )
+        result.append(Node(
+            f"n{i}", draw(st.integers(2, 64)) * 1000, draw(st.integers(4, 512)) * 1024, gpus,
+            draw(st.sampled_from(GPU_MODELS)) if gpus else 0,
+            owner=draw(st.sampled_from(["operator", "cloud", "provider"])), router=draw(st.integers(0, 9)),
+            price_per_cu_hour=draw(st.integers(0, 10)) * 10**14, reliability=draw(st.floats(0.5, 1.0)),
+        ))
     return result
 
 
@@ -52,21 +45,13 @@ def orders(draw, prefix="o"):
         num_gpu = draw(st.sampled_from([0, 0, 1, 1, 1, 2, 4]))
         share = draw(st.sampled_from([100, 250, 500, 700, 1000])) if num_gpu == 1 else 1000
         sla = draw(st.booleans())
-        result.append(
-            Order(
-                f"{prefix}{i}",
-                draw(st.integers(1, 16)) * 1000,
-                draw(st.integers(1, 64)) * 1024,
-                num_gpu,
-                share,
-                gpu_models=tuple(sorted(set(draw(st.lists(st.sampled_from(GPU_MODELS), max_size=2)))))
-                if num_gpu
-                else (),
-                access_point=draw(st.integers(0, 9)),
-                max_latency_ms=draw(st.sampled_from([5.0, 20.0, 50.0])) if sla else None,
-                max_price_per_hour=draw(st.sampled_from([None, 10**16, 10**17])),
-            )
-        )
+        result.append(Order(
+            f"{prefix}{i}", draw(st.integers(1, 16)) * 1000, draw(st.integers(1, 64)) * 1024, num_gpu, share,
+            gpu_models=tuple(sorted(set(draw(st.lists(st.sampled_from(GPU_MODELS), max_size=2))))) if num_gpu else (),
+            access_point=draw(st.integers(0, 9)),
+            max_latency_ms=draw(st.sampled_from([5.0, 20.0, 50.0])) if sla else None,
+            max_price_per_hour=draw(st.sampled_from([None, 10**16, 10**17])),
+        ))
     return result
 
 

@@ -12,9 +12,8 @@ from suanwang.network.config import load_network
 
 
 def test_option_round_trips_and_scapy_reads_the_header():
-    attr = ApnAttribute.of(
-        0x0102, 0x0304, Sla(max_latency_ms=12.5, min_bandwidth_gbps=2.0, max_jitter_ms=0.4, max_loss=1e-5)
-    )
+    attr = ApnAttribute.of(0x0102, 0x0304, Sla(max_latency_ms=12.5, min_bandwidth_gbps=2.0, max_jitter_ms=0.4,
+                                               max_loss=1e-5))
     opt = attr.encode_option()
     assert opt[0] == APN_OPTION_TYPE and opt[1] == len(opt) - 2
     assert opt[6:10] == bytes.fromhex("01020304")

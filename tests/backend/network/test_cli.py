@@ -10,23 +10,9 @@ from suanwang.cli import cli
 
 
 def test_route_json_prints_path_latency_segments_operators_and_fee():
-    res = CliRunner().invoke(
-        cli,
-        [
-            "route",
-            "--topology",
-            "global-research-and-transit.yaml",
-            "--from",
-            "Beijing",
-            "--to",
-            "Abilene/Chicago",
-            "--max-latency-ms",
-            "100",
-            "--min-bandwidth-gbps",
-            "5",
-            "--json",
-        ],
-    )
+    res = CliRunner().invoke(cli, ["route", "--topology", "global-research-and-transit.yaml", "--from", "Beijing",
+                                   "--to", "Abilene/Chicago", "--max-latency-ms", "100", "--min-bandwidth-gbps",
+                                   "5", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["path"][0] == "Cernet/Beijing" and out["path"][-1] == "Abilene/Chicago"
@@ -38,7 +24,6 @@ def test_route_json_prints_path_latency_segments_operators_and_fee():
 def test_route_errors_say_what_exists():
     res = CliRunner().invoke(cli, ["route", "--topology", "Abilene", "--from", "Nowhere", "--to", "Denver"])
     assert res.exit_code != 0 and "no router 'Nowhere'" in res.output
-    res = CliRunner().invoke(
-        cli, ["route", "--topology", "Abilene", "--from", "Seattle", "--to", "Atlanta", "--max-latency-ms", "2"]
-    )
+    res = CliRunner().invoke(cli, ["route", "--topology", "Abilene", "--from", "Seattle", "--to", "Atlanta",
+                                   "--max-latency-ms", "2"])
     assert res.exit_code != 0 and "the shortest takes" in res.output

@@ -18,18 +18,14 @@ from suanwang.network.topology import LinkSpec, RouterSpec, Topology
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(
-        os.geteuid() != 0, reason="needs root to create network namespaces and veth links (CI runs as root)"
-    ),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create network namespaces and veth links "
+                                                  "(CI runs as root)"),
 ]
 
 
 def _ours() -> set[str]:
-    return (
-        {n for n in os.listdir(NETNS_RUN_DIR) if n.startswith(f"sw-{os.getpid()}-")}
-        if NETNS_RUN_DIR.exists()
+    return {n for n in os.listdir(NETNS_RUN_DIR) if n.startswith(f"sw-{os.getpid()}-")} if NETNS_RUN_DIR.exists() \
         else set()
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -61,13 +57,8 @@ def test_adjacency_sids_steer_packets_including_at_the_headend():
     # A square A-B-C-D-A plus a slow diagonal A-C (10 ms against 1 ms per side): going A -> C over
     # the diagonal needs End.X at A, the headend itself.
     routers = [RouterSpec(x, x, 0.0, 0.0, False) for x in "ABCD"]
-    links = [
-        LinkSpec(0, 1, 0, 1.0, 10.0),
-        LinkSpec(1, 2, 0, 1.0, 10.0),
-        LinkSpec(2, 3, 0, 1.0, 10.0),
-        LinkSpec(0, 3, 0, 1.0, 10.0),
-        LinkSpec(0, 2, 0, 10.0, 10.0),
-    ]
+    links = [LinkSpec(0, 1, 0, 1.0, 10.0), LinkSpec(1, 2, 0, 1.0, 10.0), LinkSpec(2, 3, 0, 1.0, 10.0),
+             LinkSpec(0, 3, 0, 1.0, 10.0), LinkSpec(0, 2, 0, 10.0, 10.0)]
     net = Network([Operator("Lab", Topology("Lab", routers, links, "test"), 1)])
     path = net.make_path([0, 2, 1])  # A -> C over the diagonal, then C -> B
     sids = [ipaddress.IPv6Address(s) for s in path.segments]

@@ -133,7 +133,8 @@ def test_k_shortest_paths_match_networkx(networks):
     g.add_weighted_edges_from((ln.a, ln.b, ln.latency_ms) for ln in net.links)
     ours = k_shortest_paths(net, 0, 30, 8, srv6=False)
     theirs = list(itertools.islice(nx.shortest_simple_paths(g, 0, 30, weight="weight"), 8))
-    assert [p.latency_ms for p in ours] == pytest.approx([nx.path_weight(g, q, "weight") for q in theirs], rel=1e-9)
+    assert [p.latency_ms for p in ours] == pytest.approx(
+        [nx.path_weight(g, q, "weight") for q in theirs], rel=1e-9)
     assert all(len(set(p.router_indices)) == len(p.router_indices) for p in ours)
 
 
@@ -158,7 +159,8 @@ def test_cheapest_exact_equals_brute_force_on_abilene():
     g.add_weighted_edges_from((ln.a, ln.b, ln.latency_ms) for ln in net.links)
     for s, t in [(0, 5), (3, 9), (2, 4)]:
         bound = net.latency_from(s)[t] * 1.2
-        best = min(len(p) - 1 for p in nx.all_simple_paths(g, s, t) if nx.path_weight(g, p, "weight") <= bound + 1e-9)
+        best = min(len(p) - 1 for p in nx.all_simple_paths(g, s, t)
+                   if nx.path_weight(g, p, "weight") <= bound + 1e-9)
         res = cheapest_path(net, s, t, bound, "exact")
         assert res.cost_per_gbps_hour == best * net.operators[0].transit_price_per_gbps_hour
 

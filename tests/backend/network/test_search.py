@@ -80,13 +80,8 @@ def test_search_matches_networkx_on_the_four_operator_network():
     assert _check(net, rng, 150) > 20
 
 
-def _topology(
-    points: list[tuple[float, float]],
-    edges: list[tuple[int, int]],
-    *,
-    latency_scale: float = 1.0,
-    capacity: float = 10.0,
-) -> Topology:
+def _topology(points: list[tuple[float, float]], edges: list[tuple[int, int]], *,
+              latency_scale: float = 1.0, capacity: float = 10.0) -> Topology:
     routers = [RouterSpec(f"r{i}", str(i), lat, lon, False) for i, (lat, lon) in enumerate(points)]
     links = []
     for a, b in edges:

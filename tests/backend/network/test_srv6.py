@@ -73,24 +73,15 @@ def test_segment_lists_are_minimal_on_abilene(networks):
 
 def test_adjacency_sid_is_used_where_the_link_is_not_the_shortest_way(tmp_path):
     # A triangle where the direct a-c link is longer than a-b-c: forcing a->c needs End.X.
-    xml = [
-        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',
-        '<key id="l" for="node" attr.name="label" attr.type="string"/>',
-        '<key id="la" for="node" attr.name="Latitude" attr.type="double"/>',
-        '<key id="lo" for="node" attr.name="Longitude" attr.type="double"/>',
-        '<graph edgedefault="undirected">',
-    ]
+    xml = ['<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',
+           '<key id="l" for="node" attr.name="label" attr.type="string"/>',
+           '<key id="la" for="node" attr.name="Latitude" attr.type="double"/>',
+           '<key id="lo" for="node" attr.name="Longitude" attr.type="double"/>', '<graph edgedefault="undirected">']
     for nid, lat, lon in [("a", 0.0, 0.0), ("b", 0.0, 1.0), ("c", 0.0, 2.0)]:
-        xml.append(
-            f'<node id="{nid}"><data key="l">{nid.upper()}</data><data key="la">{lat}</data>'
-            f'<data key="lo">{lon}</data></node>'
-        )
-    xml += [
-        '<edge source="a" target="b"/>',
-        '<edge source="b" target="c"/>',
-        '<edge source="a" target="c"/>',
-        "</graph></graphml>",
-    ]
+        xml.append(f'<node id="{nid}"><data key="l">{nid.upper()}</data><data key="la">{lat}</data>'
+                   f'<data key="lo">{lon}</data></node>')
+    xml += ['<edge source="a" target="b"/>', '<edge source="b" target="c"/>', '<edge source="a" target="c"/>',
+            "</graph></graphml>"]
     f = tmp_path / "Tri.graphml"
     f.write_text("".join(xml))
     net = load_network([str(f)])
@@ -112,9 +103,8 @@ def test_srh_encoding_decodes_identically_with_scapy(world):
     back = decode_srh(raw)
     assert back.travel_order == tuple(segs) and back.segments_left == len(segs) - 1
     # and scapy's own encoding of the same header is byte-identical
-    ref = IPv6ExtHdrSegmentRouting(
-        addresses=[str(a) for a in reversed(segs)], segleft=len(segs) - 1, lastentry=len(segs) - 1, tag=7, nh=41
-    )
+    ref = IPv6ExtHdrSegmentRouting(addresses=[str(a) for a in reversed(segs)], segleft=len(segs) - 1,
+                                   lastentry=len(segs) - 1, tag=7, nh=41)
     assert bytes(ref) == raw
 
 

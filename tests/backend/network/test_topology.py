@@ -18,9 +18,8 @@ def _great_circle_km(lat1, lon1, lat2, lon2):
     # Vincenty's formula on the sphere (atan2 form): independent of the loader's haversine and
     # well conditioned for short and antipodal links alike.
     p1, p2, dl = map(math.radians, (lat1, lat2, lon2 - lon1))
-    y = math.hypot(
-        math.cos(p2) * math.sin(dl), math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    )
+    y = math.hypot(math.cos(p2) * math.sin(dl),
+                   math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl))
     x = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(dl)
     return 6371.0088 * math.atan2(y, x)
 
@@ -107,10 +106,8 @@ def test_malformed_graphml_says_what_is_wrong(tmp_path):
     with pytest.raises(InputError, match="not GraphML"):
         load_graphml(wrong)
     dangling = tmp_path / "Dangling.graphml"
-    dangling.write_text(
-        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph>'
-        '<node id="a"/><edge source="a" target="zz"/></graph></graphml>'
-    )
+    dangling.write_text('<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph>'
+                        '<node id="a"/><edge source="a" target="zz"/></graph></graphml>')
     with pytest.raises(InputError, match="names a node that does not exist"):
         load_graphml(dangling)
 

@@ -184,6 +184,7 @@ def test_unknown_job_id_is_not_found(executor: LocalExecutor) -> None:
         executor.status("never-submitted")
 
 
+
 def test_job_ending_while_its_status_is_read_is_not_lost(
     executor: LocalExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

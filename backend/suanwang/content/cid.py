@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 from typing import NewType
 
 from multiformats import CID
@@ -41,7 +42,7 @@ SHA2_256_DIGEST_BYTES = 32
 # The four bytes before the digest of every CID this store serves (the layout above), and the length of
 # its canonical text: "b" and 36 bytes in unpadded base32.
 RAW_SHA2_256_PREFIX = bytes([0x01, RAW_CODEC, SHA2_256, SHA2_256_DIGEST_BYTES])
-CANONICAL_LENGTH = 1 + -(-(len(RAW_SHA2_256_PREFIX) + SHA2_256_DIGEST_BYTES) * 8 // 5)
+CANONICAL_LENGTH = 1 + math.ceil((len(RAW_SHA2_256_PREFIX) + SHA2_256_DIGEST_BYTES) * 8 / 5)  # 59
 
 
 def check_size(size: int) -> None:

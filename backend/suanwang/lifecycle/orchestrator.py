@@ -462,7 +462,8 @@ class Orchestrator:
         if lease is None:
             session.add(Lease(deal_id=order_id, path=route, bandwidth_gbps=gbps, reservation=reservation))
         else:
-            lease.path, lease.bandwidth_gbps, lease.reservation, lease.released = route, gbps, reservation, False
+            lease.path, lease.bandwidth_gbps, lease.reservation = route, gbps, reservation
+            lease.programmed, lease.released = False, False
 
     def _free_path(self, lease: Lease) -> None:
         if lease.reservation is not None:

@@ -19,7 +19,7 @@ from suanwang.api.live import EventBus
 from suanwang.api.metrics import Metrics
 from suanwang.chain.deployment import Deployment
 from suanwang.chain.errors import ErrorDecoder
-from suanwang.chain.gateway import connect, contracts
+from suanwang.chain.gateway import connect, connect_probe, contracts
 from suanwang.chain.indexer import Indexer, IndexerThread
 from suanwang.config import Settings
 from suanwang.content import ContentStore, content_store_from_url
@@ -79,6 +79,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     w3: Web3
+    probe: Web3  # one short attempt per call, for /health (`connect_probe`)
     bus: EventBus = field(default_factory=EventBus)
     metrics: Metrics = field(default_factory=Metrics)
     deployment: Deployment | None = None
@@ -101,6 +102,7 @@ class Runtime:
             engine=engine,
             sessions=make_sessionmaker(engine),
             w3=connect(settings.rpc_url),
+            probe=connect_probe(settings.rpc_url),
             metrics=metrics or Metrics(),
         )
 

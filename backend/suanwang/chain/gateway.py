@@ -18,19 +18,27 @@ from suanwang.config import Settings
 RETRYABLE_RPC_NAMESPACES = ("eth", "net", "web3")
 
 
-def connect(rpc_url: str, timeout_s: float = 10.0) -> Web3:
-    """A Web3 over HTTP that retries transient failures (connection refused, timeouts) with backoff."""
+def connect(rpc_url: str, timeout_s: float = 10.0, retries: int = 5) -> Web3:
+    """A Web3 over HTTP that retries transient failures (connection refused, timeouts) with backoff;
+    `retries=0` makes one attempt (web3 7's retry loop with zero retries returns no response at all)."""
+    retrying = ExceptionRetryConfiguration(
+        errors=(requests.ConnectionError, requests.Timeout),
+        retries=retries,
+        backoff_factor=0.2,
+        method_allowlist=list(RETRYABLE_RPC_NAMESPACES),
+    )
     provider = Web3.HTTPProvider(
         rpc_url,
         request_kwargs={"timeout": timeout_s},
-        exception_retry_configuration=ExceptionRetryConfiguration(
-            errors=(requests.ConnectionError, requests.Timeout),
-            retries=5,
-            backoff_factor=0.2,
-            method_allowlist=list(RETRYABLE_RPC_NAMESPACES),
-        ),
+        exception_retry_configuration=retrying if retries > 0 else None,
     )
     return Web3(provider)
+
+
+def connect_probe(rpc_url: str, timeout_s: float = 2.0) -> Web3:
+    """A Web3 for health checks: one short attempt, so a node that does not answer makes `/health` say so
+    at once instead of waiting through `connect`'s retries (up to a minute)."""
+    return connect(rpc_url, timeout_s=timeout_s, retries=0)
 
 
 def contracts(w3: Web3, deployment: Deployment, settings: Settings) -> dict[str, Contract]:

@@ -723,7 +723,12 @@ class Orchestrator:
                 if deal_id in self._dispatching:
                     continue
                 self._dispatching.add(deal_id)
-            self._dispatcher.submit(self._dispatch_job, deal_id, node_id, duration)
+            try:
+                self._dispatcher.submit(self._dispatch_job, deal_id, node_id, duration)
+            except RuntimeError:  # the workers were shut down (the process is exiting): the deal pass submits it
+                with self._dispatching_lock:
+                    self._dispatching.discard(deal_id)
+                raise
 
     def _dispatch_job(self, deal_id: str, node_id: int, duration_s: int) -> None:
         try:

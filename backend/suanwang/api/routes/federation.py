@@ -52,7 +52,7 @@ def health(runtime: RuntimeDep, session: SessionDep) -> HealthOut:
     cursor = session.get(ChainCursor, 1)
     thread = runtime.indexer_thread
     try:
-        chain_id, head = int(runtime.w3.eth.chain_id), int(runtime.w3.eth.block_number)
+        chain_id, head = int(runtime.probe.eth.chain_id), int(runtime.probe.eth.block_number)
     except Exception as exc:
         return HealthOut(
             status="degraded",

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -347,7 +347,11 @@ def _poll(client: httpx.Client, url: str, indexed: dict[str, float], stamps: Sta
 
 
 def _unix(stamp: str | None) -> float | None:
-    return datetime.fromisoformat(stamp).timestamp() if stamp else None
+    """An API time as Unix time (the service keeps UTC; a time without its zone is read as UTC)."""
+    if not stamp:
+        return None
+    moment = datetime.fromisoformat(stamp)
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def main() -> None:

@@ -205,4 +205,6 @@ class Runtime:
             if worker is not None:
                 worker.stop()
                 worker.join(timeout=10)
+        if self.orchestrator_thread is not None:  # job submissions sent on receipts, before the database goes
+            self.orchestrator_thread.orchestrator.close()
         self.engine.dispose()

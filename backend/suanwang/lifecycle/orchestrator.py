@@ -302,6 +302,10 @@ class Orchestrator:
         self.job_tick()
         self.deal_tick()
 
+    def close(self) -> None:
+        """Lets the job submissions already sent on receipts finish, and takes no more."""
+        self._dispatcher.shutdown(wait=True)
+
     def wait_for_dispatch(self) -> None:
         """Returns once the jobs sent on match receipts so far are submitted (or refused)."""
         while True:
@@ -409,6 +413,15 @@ class Orchestrator:
                 undone.append(order_id)
         if not undone:
             return
+        # Under the orders' job locks: a job submission (`_ensure_job`) then either wrote its Job row
+        # before (cancelled here) or sees the order back to "new" and submits nothing.
+        locks = sorted({self._job_lock(order_id) for order_id in undone}, key=id)
+        with contextlib.ExitStack() as held:
+            for lock in locks:
+                held.enter_context(lock)
+            self._undo_matches(undone)
+
+    def _undo_matches(self, undone: list[str]) -> None:
         with self.sessions.begin() as session:
             for order_id in undone:
                 record = session.get(OrderRecord, order_id)
@@ -458,6 +471,8 @@ class Orchestrator:
         network = self.marketplace.network
         gbps = float(route["bandwidth_reserved_gbps"])
         path = network.make_path([network.router_index(r) for r in route["path"]], srv6=False)
+        if lease is not None:
+            self._free_path(lease)  # what an earlier attempt still held
         reservation = str(network.reserve(path, gbps))
         if lease is None:
             session.add(Lease(deal_id=order_id, path=route, bandwidth_gbps=gbps, reservation=reservation))
@@ -725,10 +740,9 @@ class Orchestrator:
                 self._dispatching.add(deal_id)
             try:
                 self._dispatcher.submit(self._dispatch_job, deal_id, node_id, duration)
-            except RuntimeError:  # the workers were shut down (the process is exiting): the deal pass submits it
+            except RuntimeError:  # the workers were shut down (the service is stopping): the deal pass submits it
                 with self._dispatching_lock:
                     self._dispatching.discard(deal_id)
-                raise
 
     def _dispatch_job(self, deal_id: str, node_id: int, duration_s: int) -> None:
         try:
@@ -792,6 +806,8 @@ class Orchestrator:
         ours = [(deal, seller) for deal in deals if (seller := self.agents.for_address(deal.seller)) is not None]
         submitted = self._submit_jobs([(deal.id, deal.node_id, int(deal.deal["duration"])) for deal, _ in ours])
         for (deal, seller), ok in zip(ours, submitted, strict=True):
+            if ok is None:
+                continue  # its order is not (or no longer) on chain here: a later pass decides
             if not ok:
                 # The executor can never run this job: decline before starting (the buyer is refunded and
                 # the capacity released, with no slash, since nothing was promised that was not kept).
@@ -800,7 +816,7 @@ class Orchestrator:
             self._ensure_lease(deal)
             self._transition(seller, "start", deal)
 
-    def _submit_jobs(self, deals: list[tuple[str, int, int]]) -> list[bool]:
+    def _submit_jobs(self, deals: list[tuple[str, int, int]]) -> list[bool | None]:
         """`_ensure_job` for each (deal id, node id, duration); submissions wait on the scheduler
         (sbatch and friends), not on this process: they run side by side."""
         if not deals:
@@ -808,14 +824,20 @@ class Orchestrator:
         with ThreadPoolExecutor(max_workers=SUBMIT_WORKERS) as pool:
             return list(pool.map(lambda deal: self._ensure_job(*deal), deals))
 
-    def _ensure_job(self, deal_id: str, node_id: int, duration_s: int) -> bool:
-        """Submits the deal's job once; False when the executor refuses it for good."""
-        with self._job_locks[hash(deal_id) % len(self._job_locks)], self.sessions.begin() as session:
+    def _job_lock(self, deal_id: str) -> threading.Lock:
+        return self._job_locks[hash(deal_id) % len(self._job_locks)]
+
+    def _ensure_job(self, deal_id: str, node_id: int, duration_s: int) -> bool | None:
+        """Submits the deal's job once; False when the executor refuses it for good, None when the order
+        is not on chain here (a reorg undid its match: `_recover_undone_matches` holds the same lock)."""
+        with self._job_lock(deal_id), self.sessions.begin() as session:
             existing = session.get(Job, deal_id)
             if existing is not None:
                 return existing.state != JobState.FAILED.value or existing.job_id != REFUSED
-            node = session.get(Node, node_id)
             record = session.get(OrderRecord, deal_id)
+            if record is not None and record.state != "on_chain":
+                return None
+            node = session.get(Node, node_id)
             spec = json.loads(self.content.get(record.spec_cid)) if record is not None else {"command": ["true"]}
             executor_node = self.executor_nodes(node) if node is not None else None
             job_spec = JobSpec(
@@ -880,7 +902,8 @@ class Orchestrator:
                 cid = self.content.put(Path(status.result_path).read_bytes()[: 256 * 1024])
             with self.sessions.begin() as session:
                 row = session.get(Job, job.deal_id)
-                assert row is not None
+                if row is None or row.job_id != job.job_id:
+                    continue  # an undone match's job, dropped (or replaced by the next match's) meanwhile
                 row.state, row.exit_code, row.reason, row.updated_at = (
                     status.state.value,
                     status.exit_code,
@@ -888,7 +911,9 @@ class Orchestrator:
                     now(),
                 )
                 row.result_cid = cid or row.result_cid
-                if row.running_at is None and (status.state == JobState.RUNNING or status.exit_code is not None):
+                # Running, or completed before a pass saw it run (a job cancelled while pending has an
+                # exit code and a start time from Slurm, so neither says it ran).
+                if row.running_at is None and status.state in (JobState.RUNNING, JobState.COMPLETED):
                     row.running_at = row.updated_at
 
     def _complete_done_jobs(self) -> None:

@@ -3,15 +3,28 @@ other chain-derived tables (members, nodes) are projections of those events, reb
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Dialect, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment in UTC. PostgreSQL keeps the zone (timestamptz); SQLite stores the text without it and
+    gives back a naive datetime, which this marks as the UTC it was written in, so the API's times carry
+    their zone on both."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class ChainCursor(Base):
@@ -92,7 +105,7 @@ class IdempotencyRecord(Base):
     __tablename__ = "idempotency_keys"
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     headers: Mapped[list[list[str]] | None] = mapped_column(JSON, nullable=True)
@@ -157,10 +170,10 @@ class OrderRecord(Base):
     route: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # When the service read the receipt of the block that matched it (cleared if a reorg undoes the match).
-    matched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    matched_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class Job(Base):
@@ -175,9 +188,9 @@ class Job(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     result_cid: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # When the service first saw the executor run it (running, or already finished having run).
-    running_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    running_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class Lease(Base):

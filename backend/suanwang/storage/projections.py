@@ -257,8 +257,9 @@ def apply_events(session: Session, events: list[Event]) -> None:
     are read once (again after an OperatorSeated), and the handlers' own lookups flush what they need.
     A lookup and a flush per event were most of the indexer's time under a flood of matches (bench/e2e)."""
     unprojected = {str(e.args["id"]) for e in events if e.name == "Matched"}
-    if unprojected:
-        unprojected -= set(session.scalars(select(Deal.id).where(Deal.id.in_(unprojected))))
+    ids = sorted(unprojected)
+    for at in range(0, len(ids), 500):  # bounded statements, whatever the chunk holds
+        unprojected -= set(session.scalars(select(Deal.id).where(Deal.id.in_(ids[at : at + 500]))))
     seats: Seats | None = None
     for event in events:
         if event.name == "Matched" and event.args["id"] in unprojected:

@@ -5,7 +5,7 @@ exactly the bill; the API and the chain agree on every balance."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from suanwang.chain.market import sign_order
 from suanwang.content import compute_cid
@@ -52,6 +52,7 @@ def test_signed_order_is_run_and_settled_paying_provider_and_two_transit_operato
         datetime.fromisoformat(t) for t in (done["created_at"], done["matched_at"], job["running_at"])
     )
     assert created <= matched <= running
+    assert all(t.utcoffset() == timedelta(0) for t in (created, matched, running))  # UTC, zone given
 
 
 def test_an_order_nothing_can_serve_is_explained(market_factory: Callable[..., Market]) -> None:

@@ -90,6 +90,9 @@ def test_buyer_order_from_quote_to_settlement_on_a_node_registered_in_the_page(s
     expect(receipt).to_contain_text("Compute → CERNET cloud team")
     expect(receipt).to_contain_text("Transit → CERNET network team")
     expect(receipt).to_contain_text("Platform fee")
+    # How long the match and the job took, from the service's stamps.
+    took = re.compile(r"on chain \+\d+\.\d s · running \+\d+\.\d s")
+    expect(order.get_by_test_id("order-times")).to_contain_text(took)
     order.scroll_into_view_if_needed()
     screenshot(page, "buyer-order-settled")
 

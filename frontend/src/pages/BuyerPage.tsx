@@ -434,7 +434,18 @@ function OrderCard({ order: o }: { order: OrderOut }) {
           </tbody>
         </table>
       )}
-      <p className="hint">Buyer {shortAddress(o.buyer)} · placed {new Date(o.created_at).toLocaleTimeString()}</p>
+      <p className="hint" data-testid="order-times">
+        Buyer {shortAddress(o.buyer)} · placed {new Date(o.created_at).toLocaleTimeString()}
+        {afterPlacing(o.created_at, o.matched_at, 'on chain')}
+        {afterPlacing(o.created_at, o.job?.running_at, 'running')}
+      </p>
     </article>
   );
+}
+
+/** " · <what> +N.N s" after the order was placed, from the service's own stamps (empty until there is one). */
+function afterPlacing(placed: string, at: string | null | undefined, what: string): string {
+  if (!at) return '';
+  const seconds = (Date.parse(at) - Date.parse(placed)) / 1000;
+  return ` · ${what} +${seconds.toFixed(1)} s`;
 }

@@ -46,6 +46,8 @@ contract MarketHandler is CheatCodes {
     Market public immutable market;
     SettlementToken public immutable token;
 
+    uint8 internal constant OPERATOR_ROLE = 1; // Roles.OPERATOR
+    uint8 internal constant BUYER_ROLE = 8; // Roles.BUYER
     uint256 internal constant NBUYERS = 3;
     uint256[NBUYERS] internal buyerKeys = [uint256(0xB0B1), 0xB0B2, 0xB0B3];
     address[] public buyers;
@@ -100,6 +102,7 @@ contract MarketHandler is CheatCodes {
         callNames.push("resolve");
         callNames.push("timeout");
         callNames.push("warp");
+        callNames.push("toggleOperator");
     }
 
     function buyerList() external view returns (address[] memory) {
@@ -389,6 +392,17 @@ contract MarketHandler is CheatCodes {
 
     function timeout(uint256 seed, uint8 want) external {
         _finalizing(_pick(seed, IMarket.Status(bound(want, 2, 6))), 5, false, "timeout");
+    }
+
+    /// @dev Governance (the founder, before stage 3) takes OPERATOR from a transit operator, leaving it a
+    ///  buyer, or gives it back. Its seat and credits stay: deals already billed still pay it, it withdraws
+    ///  what it earned, and new bills naming it are refused while it lacks the role.
+    function toggleOperator(uint256 seed) external {
+        address op = operators[seed % operators.length];
+        uint8 roles = federation.rolesOf(op);
+        vm.prank(arbiter);
+        federation.setRoles(op, roles & OPERATOR_ROLE != 0 ? BUYER_ROLE : OPERATOR_ROLE);
+        ++okCalls["toggleOperator"];
     }
 
     function warp(uint256 secondsForward) external {

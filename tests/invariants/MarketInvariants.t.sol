@@ -18,6 +18,7 @@ contract MarketInvariants is CheatCodes {
     Market internal market;
     SettlementToken internal token;
     MarketHandler internal handler;
+    address[] internal seatsAtStart;
 
     uint8 internal constant OPERATOR = 1;
     uint8 internal constant CLOUD = 2;
@@ -85,6 +86,7 @@ contract MarketInvariants is CheatCodes {
             vm.stopPrank();
         }
         federation.advanceStage(2);
+        seatsAtStart = market.transitOperators();
     }
 
     /// @dev SettlementToken mints only from its deployer (this contract); the handler mints through here.
@@ -130,6 +132,15 @@ contract MarketInvariants is CheatCodes {
     /// @notice A signed order is used at most once.
     function invariant_signedOrderUsedAtMostOnce() public view {
         require(handler.doubleMatches() == 0, "a signed order was matched twice");
+    }
+
+    /// @notice A transit operator keeps its seat for good, whatever its roles do (toggleOperator).
+    function invariant_operatorSeatsAreKept() public view {
+        address[] memory seated = market.transitOperators();
+        require(seated.length == seatsAtStart.length, "the seat table changed size");
+        for (uint256 i; i < seated.length; ++i) {
+            require(seated[i] == seatsAtStart[i], "a seat changed hands");
+        }
     }
 
     /// @notice Prints, per handler function, the calls that did not revert.

@@ -6,6 +6,8 @@ so the API and the CLI can point at it.
 
 from __future__ import annotations
 
+import re
+
 
 class SuanwangError(Exception):
     """Base of every error this package raises on purpose."""
@@ -14,6 +16,13 @@ class SuanwangError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+    @property
+    def code(self) -> str:
+        """The error's kind as the API names it, in the same snake case as its other codes:
+        InputError -> "invalid_input", NotFoundError -> "not_found", ContentTooLargeError -> "content_too_large"."""
+        name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__.removesuffix("Error")).lower()
+        return "invalid_input" if name == "input" else name
 
 
 class InputError(SuanwangError):

@@ -50,7 +50,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(_request: Request, exc: SuanwangError) -> JSONResponse:
         status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 400)
         fields = [{"field": exc.field, "location": "body", "message": exc.message}] if exc.field else []
-        return JSONResponse(status_code=status, content=error_body(type(exc).__name__, exc.message, fields))
+        return JSONResponse(status_code=status, content=error_body(exc.code, exc.message, fields))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

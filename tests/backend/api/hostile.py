@@ -50,6 +50,8 @@ def error_shape_problems(status: int, body: Any) -> list[str]:
     if not isinstance(error, dict):
         return [f"{status} body is not the error shape: {str(body)[:200]}"]
     problems = [f"error.{k} is not a non-empty string" for k in ("code", "message") if not _text(error.get(k))]
+    if _text(error.get("code")) and not re.fullmatch(r"[a-z][a-z0-9_]*", error["code"]):
+        problems.append(f"error.code {error['code']!r} is not in the API's snake case")
     fields = error.get("fields")
     if not isinstance(fields, list):
         return [*problems, "error.fields is not a list"]

@@ -308,7 +308,7 @@ def _batch_error(index: int, exc: SuanwangError) -> BatchItemOut:
     return BatchItemOut(
         index=index,
         error={
-            "code": type(exc).__name__,
+            "code": exc.code,
             "message": exc.message,
             "fields": [{"field": field, "location": "body", "message": exc.message}],
         },

@@ -91,6 +91,9 @@ class Anvil:
     state_file: Path | None = None
     load_state: Path | None = None
     block_time_s: float | None = None
+    # In a session of its own, the terminal's Ctrl-C does not reach it: whoever started it stops it, in
+    # order (`suanwang up`: the API first, then the chain it needs).
+    own_session: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -136,7 +139,7 @@ class Anvil:
             args += ["--load-state", str(self.load_state)]  # read once, never written back
         if self.block_time_s:
             args += ["--block-time", str(self.block_time_s)]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=self.own_session)
         wait_until(lambda: rpc(self.url, "eth_chainId"), f"Anvil on port {self.port}", 20, self.process)
         if genesis_time is not None:
             # --timestamp also winds the clock back; bring chain time to the wall clock again.
@@ -219,6 +222,7 @@ class ApiServer:
 
     port: int
     env: dict[str, str]
+    own_session: bool = False  # as Anvil's
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -229,7 +233,12 @@ class ApiServer:
         env = dict(os.environ)
         env.update(self.env)
         env["SUANWANG_PORT"] = str(self.port)
-        self.process = subprocess.Popen([sys.executable, "-m", "suanwang", "serve"], env=env, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "suanwang", "serve"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=self.own_session,
+        )
         wait_until(
             lambda: httpx.get(self.url + "/health", timeout=2).status_code == 200,
             f"API on port {self.port}",

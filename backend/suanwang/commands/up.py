@@ -29,7 +29,7 @@ def up(chain_port: int | None, port: int | None) -> None:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
 
-    anvil = Anvil(chain_port, state_file=STATE_DIR / "anvil" / "state.json")
+    anvil = Anvil(chain_port, state_file=STATE_DIR / "anvil" / "state.json", own_session=True)
     api: ApiServer | None = None
     try:
         click.echo(f"chain:    starting Anvil on {anvil.url} (state in {anvil.state_file})")
@@ -41,7 +41,9 @@ def up(chain_port: int | None, port: int | None) -> None:
             deployment = deploy_contracts(anvil.url, chain_port, settings.deployment_file)
             click.echo(f"deploy:   {', '.join(f'{k} {v}' for k, v in deployment.contracts.items())}")
         api = ApiServer(
-            api_port, {"SUANWANG_RPC_URL": anvil.url, "SUANWANG_DEPLOYMENT_FILE": str(settings.deployment_file)}
+            api_port,
+            {"SUANWANG_RPC_URL": anvil.url, "SUANWANG_DEPLOYMENT_FILE": str(settings.deployment_file)},
+            own_session=True,
         )
         api.start()
         click.echo("")

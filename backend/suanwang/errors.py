@@ -33,6 +33,10 @@ class NotFoundError(SuanwangError):
     """A named thing (router, node, order, GPU model) does not exist."""
 
 
+class ConflictError(SuanwangError):
+    """The request clashes with what is already recorded (the same signed order placed differently)."""
+
+
 class InfeasibleError(SuanwangError):
     """The request is well formed but cannot be satisfied (no path, no node)."""
 

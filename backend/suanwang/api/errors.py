@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from suanwang.errors import ConfigurationError, InfeasibleError, InputError, NotFoundError, SuanwangError
+from suanwang.errors import ConfigurationError, ConflictError, InfeasibleError, InputError, NotFoundError, SuanwangError
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +19,7 @@ STATUS_BY_ERROR: dict[type[SuanwangError], int] = {
     InputError: 400,
     NotFoundError: 404,
     InfeasibleError: 409,
+    ConflictError: 409,
     ConfigurationError: 503,
 }
 

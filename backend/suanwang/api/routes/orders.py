@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from suanwang.api.deps import RuntimeDep, SessionDep
 from suanwang.api.routes.nodes import ADDRESS_PATTERN
 from suanwang.chain.market import order_id, order_id_and_signer, typed_order
-from suanwang.errors import InfeasibleError, InputError, NotFoundError, SuanwangError
+from suanwang.content import compute_cid
+from suanwang.errors import ConflictError, InfeasibleError, InputError, NotFoundError, SuanwangError
 from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -191,7 +192,10 @@ def _out(session: Any, record: OrderRecord, related: tuple[Any, Any, Any, Any] |
     response_model=OrderOut,
     status_code=status.HTTP_201_CREATED,
     summary="Submit a signed order",
-    responses={400: {"description": "bad signature or unknown access point"}, 409: {"description": "order exists"}},
+    responses={
+        400: {"description": "bad signature or unknown access point"},
+        409: {"description": "the same signed order was placed before with another access point or job"},
+    },
 )
 def submit_order(body: OrderSubmission, runtime: RuntimeDep, session: SessionDep) -> OrderOut:
     record = _accept(body, runtime, session)
@@ -203,7 +207,32 @@ def _accept(body: OrderSubmission, runtime: Any, session: Any) -> OrderRecord:
     """Checks a signed order and stores it as new (or returns the stored one: the same signed order
     twice is the same order). Raises InputError naming the field at fault."""
     oid, struct, access = _checked(body, runtime)
-    return session.get(OrderRecord, oid) or _new_order(body, runtime, session, oid, struct, access)
+    existing = session.get(OrderRecord, oid)
+    if existing is not None:
+        return _same_placement(existing, body, access)
+    return _new_order(body, runtime, session, oid, struct, access)
+
+
+def _same_placement(existing: OrderRecord, body: OrderSubmission, access: str) -> OrderRecord:
+    """The stored order when `body` places the same signed order the same way (a retry); ConflictError
+    when it names another access point or job, which the buyer's signature does not cover."""
+    if existing.access_point != access:
+        raise ConflictError(
+            f"this signed order was already placed from access point {existing.access_point!r}, not {access!r}; "
+            "a signed order is placed once: sign a new one (another nonce) to order again",
+            field="access_point",
+        )
+    if existing.spec_cid != compute_cid(_job_spec(body)):
+        raise ConflictError(
+            f"this signed order was already placed with another job (spec {existing.spec_cid}); a signed order is "
+            "placed once: sign a new one (another nonce) to order again",
+            field="job",
+        )
+    return existing
+
+
+def _job_spec(body: OrderSubmission) -> bytes:
+    return json.dumps({"command": body.job.command}, sort_keys=True).encode()
 
 
 def _checked(body: OrderSubmission, runtime: Any) -> tuple[str, dict[str, Any], str]:
@@ -235,7 +264,7 @@ def _checked(body: OrderSubmission, runtime: Any) -> tuple[str, dict[str, Any], 
 def _new_order(
     body: OrderSubmission, runtime: Any, session: Any, oid: str, struct: dict[str, Any], access: str
 ) -> OrderRecord:
-    spec_cid = runtime.content().put(json.dumps({"command": body.job.command}, sort_keys=True).encode())
+    spec_cid = runtime.content().put(_job_spec(body))
     created = datetime.now(UTC)
     record = OrderRecord(
         id=oid,
@@ -292,7 +321,12 @@ def submit_orders(body: OrderBatch, runtime: RuntimeDep, session: SessionDep) ->
                 continue
             oid, struct, access = check
             try:
-                record = known.get(oid) or _new_order(item, runtime, session, oid, struct, access)
+                stored = known.get(oid)
+                record = (
+                    _same_placement(stored, item, access)
+                    if stored is not None
+                    else _new_order(item, runtime, session, oid, struct, access)
+                )
             except SuanwangError as exc:
                 results.append(_batch_error(index, exc))
                 continue

@@ -1,16 +1,20 @@
-"""The same signed order posted again: a retry gets the stored order; another access point or job, which
-the buyer's signature does not cover, is refused with a 409 naming the field, and changes nothing."""
+"""The intake's refusals of well-signed orders: the same signed order posted again with another access point
+or job (which the buyer's signature does not cover) is a 409 naming the field, while a retry gets the stored
+order; an expired order and a non-buyer's order are refused before anything is stored."""
 
 from __future__ import annotations
 
 import copy
 
 import pytest
+from eth_account import Account
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.backend.api.hostile import valid_submission
+from suanwang.roles import Role
+from tests.backend.api.hostile import FAR_EXPIRY, valid_submission
 from tests.backend.api.test_schema import running_app
+from tests.support.orders import signed_submission
 
 __all__ = ["running_app"]  # the fixture, reused from test_schema: the service on a stage-3 chain
 
@@ -42,3 +46,24 @@ def test_a_retry_is_the_same_order_and_a_different_placement_is_refused(client: 
 
     stored = client.get(f"/api/orders/{first.json()['id']}").json()
     assert (stored["access_point"], stored["spec_cid"]) == (first.json()["access_point"], first.json()["spec_cid"])
+
+
+def _deployment(client: TestClient) -> tuple[int, str]:
+    deployment = client.get("/api/deployment").json()
+    return deployment["chain_id"], deployment["contracts"]["Market"]["address"]
+
+
+def test_an_expired_order_and_a_non_buyer_are_refused_at_intake_naming_the_field(client: TestClient) -> None:
+    chain_id, market = _deployment(client)
+    buyer = next(a for a in client.get("/api/deployment").json()["accounts"] if a["roles"] & Role.BUYER)
+    expired = signed_submission(Account.from_key(buyer["private_key"]), chain_id, market, expiry=1, nonce=51)
+    stranger = signed_submission(Account.create(), chain_id, market, expiry=FAR_EXPIRY, nonce=52)
+    before = client.get("/api/orders").json()["total"]
+    for submission, field, words in ((expired, "order.expiry", "expired"), (stranger, "order.buyer", "buyer role")):
+        answer = client.post("/api/orders", json=submission)
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert [f["field"] for f in error["fields"]] == [field] and words in error["message"]
+        batch = client.post("/api/orders/batch", json={"orders": [submission]}).json()
+        assert batch["results"][0]["error"]["fields"][0]["field"] == f"orders.0.{field}"
+    assert client.get("/api/orders").json()["total"] == before  # nothing stored

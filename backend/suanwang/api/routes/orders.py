@@ -18,6 +18,7 @@ from suanwang.api.routes.nodes import ADDRESS_PATTERN
 from suanwang.chain.market import order_id, order_id_and_signer, typed_order
 from suanwang.content import compute_cid
 from suanwang.errors import ConflictError, InfeasibleError, InputError, NotFoundError, SuanwangError
+from suanwang.roles import Role
 from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -210,7 +211,7 @@ def _accept(body: OrderSubmission, runtime: Any, session: Any) -> OrderRecord:
     existing = session.get(OrderRecord, oid)
     if existing is not None:
         return _same_placement(existing, body, access)
-    return _new_order(body, runtime, session, oid, struct, access)
+    return _new_order(body, runtime, session, oid, struct, access, _ChainFacts(runtime))
 
 
 def _same_placement(existing: OrderRecord, body: OrderSubmission, access: str) -> OrderRecord:
@@ -261,9 +262,58 @@ def _checked(body: OrderSubmission, runtime: Any) -> tuple[str, dict[str, Any], 
     return oid, struct, access
 
 
+class _ChainFacts:
+    """What the intake asks the chain about new orders, once per request, through the short health probe
+    (`Runtime.probe`): the head's time, and whether a buyer holds the buyer role. When the chain does not
+    answer, the order is taken anyway and the matcher's own checks decide later (the intake stays up)."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self._time: int | None = None
+        self._buyers: dict[str, bool | None] = {}
+        self._down = False
+
+    def time(self) -> int | None:
+        if self._time is None and not self._down:
+            try:
+                self._time = int(self.runtime.probe.eth.get_block("latest")["timestamp"])
+            except Exception:
+                self._down = True
+        return self._time
+
+    def may_buy(self, buyer: str) -> bool | None:
+        if buyer not in self._buyers and not self._down:
+            try:
+                federation = self.runtime.orchestrator().contracts["Federation"]
+                probe = self.runtime.probe.eth.contract(address=federation.address, abi=federation.abi)
+                self._buyers[buyer] = bool(probe.functions.hasRole(buyer, int(Role.BUYER)).call())
+            except Exception:
+                self._down = True
+        return self._buyers.get(buyer)
+
+
+def _check_new(struct: dict[str, Any], facts: _ChainFacts) -> None:
+    """Refuses, before storing, a new order the market would refuse anyway: expired, or from an account
+    without the buyer role (otherwise it would wait for a match and end unmatched)."""
+    chain_time = facts.time()
+    if chain_time is not None and int(struct["expiry"]) <= chain_time:
+        raise InputError(
+            f"the order expired at {struct['expiry']}; the chain's time is {chain_time}: sign it again with a later "
+            "expiry",
+            field="order.expiry",
+        )
+    if facts.may_buy(str(struct["buyer"])) is False:
+        raise InputError(
+            f"{struct['buyer']} is not a member with the buyer role in this federation, so the market would refuse "
+            "its orders: ask the federation to admit it as a buyer",
+            field="order.buyer",
+        )
+
+
 def _new_order(
-    body: OrderSubmission, runtime: Any, session: Any, oid: str, struct: dict[str, Any], access: str
+    body: OrderSubmission, runtime: Any, session: Any, oid: str, struct: dict[str, Any], access: str, facts: _ChainFacts
 ) -> OrderRecord:
+    _check_new(struct, facts)
     spec_cid = runtime.content().put(_job_spec(body))
     created = datetime.now(UTC)
     record = OrderRecord(
@@ -314,6 +364,7 @@ def submit_orders(body: OrderBatch, runtime: RuntimeDep, session: SessionDep) ->
         r.id: r for r in session.scalars(select(OrderRecord).where(OrderRecord.id.in_(ids)))
     }
     results = []
+    facts = _ChainFacts(runtime)
     with session.no_autoflush:
         for index, (item, check) in enumerate(zip(body.orders, checked, strict=True)):
             if isinstance(check, SuanwangError):
@@ -325,7 +376,7 @@ def submit_orders(body: OrderBatch, runtime: RuntimeDep, session: SessionDep) ->
                 record = (
                     _same_placement(stored, item, access)
                     if stored is not None
-                    else _new_order(item, runtime, session, oid, struct, access)
+                    else _new_order(item, runtime, session, oid, struct, access, facts)
                 )
             except SuanwangError as exc:
                 results.append(_batch_error(index, exc))

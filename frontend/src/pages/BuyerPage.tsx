@@ -411,7 +411,7 @@ function OrderCard({ order: o }: { order: OrderOut }) {
         {o.node_id != null && <><dt>Node</dt><dd>#{o.node_id}{o.deal ? ` of ${nameOf(o.deal.seller)}` : ''}</dd></>}
         {route && <><dt>Path</dt><dd>{route.path.map((p) => p.split('/').pop()).join(' → ')} ({route.latency_ms.toFixed(1)} ms)</dd></>}
         {o.job && <><dt>Job</dt><dd>{o.job.state} on {o.job.executor_node ?? `the ${o.job.executor.replace(/Executor$/, '').toLowerCase()} executor`}{o.job.exit_code != null ? `, exit ${o.job.exit_code}` : ''}</dd></>}
-        {(o.deal?.result_cid || o.job?.result_cid) && <><dt>Result</dt><dd><code data-testid="result-cid">{o.deal?.result_cid ?? o.job?.result_cid}</code></dd></>}
+        {(o.deal?.result_cid || o.job?.result_cid) && <><dt>Result</dt><dd><a href={`/api/content/${o.deal?.result_cid ?? o.job?.result_cid}`} title="the job's output, checked against its CID"><code data-testid="result-cid">{o.deal?.result_cid ?? o.job?.result_cid}</code></a></dd></>}
       </dl>
       {o.deal?.status === 'proposed' && (
         <div className="actions">

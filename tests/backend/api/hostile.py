@@ -144,7 +144,13 @@ def _attack(operation: Any, examples: int, outcome: SchemathesisOutcome, mode: G
 
 
 # A path parameter value of the right shape for each name the schema uses, so the route matches.
-PATH_SAMPLES = {"node_id": "1", "order_id": "0x" + "ab" * 32, "deal_id": "0x" + "ab" * 32, "address": "0x" + "12" * 20}
+PATH_SAMPLES = {
+    "node_id": "1",
+    "order_id": "0x" + "ab" * 32,
+    "deal_id": "0x" + "ab" * 32,
+    "address": "0x" + "12" * 20,
+    "cid": "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e",
+}
 UNKNOWN_PARAMETER = "limt"  # a misspelt `limit`
 
 

@@ -47,6 +47,12 @@ def test_signed_order_is_run_and_settled_paying_provider_and_two_transit_operato
     assert job["state"] == "completed" and job["exit_code"] == 0
     assert done["deal"]["result_cid"] == job["result_cid"]
     assert job["result_cid"] == compute_cid(f"computed by {submitted['id']}\n".encode())
+    # ... and the bytes are served under it.
+    result = market.client.get(f"/api/content/{job['result_cid']}")
+    assert result.status_code == 200 and result.content == f"computed by {submitted['id']}\n".encode()
+    missing = market.client.get(f"/api/content/{compute_cid(b'never stored')}")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "content_not_found"
+    assert market.client.get("/api/content/not-a-cid").json()["error"]["code"] == "invalid_cid"
     # The service stamped when it saw the match mined and the job run, in that order, after the order came.
     created, matched, running = (
         datetime.fromisoformat(t) for t in (done["created_at"], done["matched_at"], job["running_at"])

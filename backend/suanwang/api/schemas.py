@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Address = str
 NodeStatusName = Literal["active", "paused", "retired"]
+
+
+class RequestModel(BaseModel):
+    """A request body: a field the API does not know is refused by name (a misspelt or camel-cased field
+    must not be dropped silently)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class NodeOut(BaseModel):

@@ -119,6 +119,7 @@ def test_bad_quote_input_names_the_field(market_factory: Callable[..., Market]) 
         ({"duration_s": 0}, "duration_s"),
         ({"max_total": "-5"}, "max_total"),
         ({"logic_mcu": 0}, "logic_mcu"),
+        ({"logicMcu": 5}, "logicMcu"),  # the order's own spelling: not a quote field, refused by name
     ]:
         response = market.client.post("/api/orders/quote", json={**base, **change})
         assert response.status_code in (400, 422), response.text

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from suanwang.api.deps import RuntimeDep, SessionDep
 from suanwang.api.routes.nodes import ADDRESS_PATTERN
+from suanwang.api.schemas import RequestModel
 from suanwang.chain.market import order_id, order_id_and_signer, typed_order
 from suanwang.content import compute_cid
 from suanwang.errors import ConflictError, InfeasibleError, InputError, NotFoundError, SuanwangError
@@ -32,7 +33,7 @@ def _bounded(value: str, bits: int, name: str) -> str:
     return value
 
 
-class OrderIn(BaseModel):
+class OrderIn(RequestModel):
     """The Order struct exactly as the buyer signed it (contracts/interfaces/IMarket.sol)."""
 
     buyer: str = Field(pattern=ADDRESS_PATTERN)
@@ -63,11 +64,11 @@ class OrderIn(BaseModel):
         return out
 
 
-class JobIn(BaseModel):
+class JobIn(RequestModel):
     command: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(min_length=1, max_length=64)
 
 
-class OrderSubmission(BaseModel):
+class OrderSubmission(RequestModel):
     order: OrderIn
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="the buyer's EIP-712 signature")
     access_point: str = Field(min_length=1, max_length=200, description="the buyer's router (name or label)")
@@ -332,7 +333,7 @@ def _new_order(
     return record
 
 
-class OrderBatch(BaseModel):
+class OrderBatch(RequestModel):
     orders: list[OrderSubmission] = Field(min_length=1, max_length=500)
 
 
@@ -432,7 +433,7 @@ def get_order(order_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], se
     return _out(session, record)
 
 
-class QuoteRequest(BaseModel):
+class QuoteRequest(RequestModel):
     """What a buyer wants; the answer is the Order to sign and the nodes that would take it."""
 
     buyer: str = Field(pattern=ADDRESS_PATTERN)

@@ -48,9 +48,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content=error_body("invalid_request", summary, fields))
 
     @app.exception_handler(SuanwangError)
-    async def _domain(_request: Request, exc: SuanwangError) -> JSONResponse:
+    async def _domain(request: Request, exc: SuanwangError) -> JSONResponse:
         status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 400)
-        fields = [{"field": exc.field, "location": "body", "message": exc.message}] if exc.field else []
+        location = (
+            "path" if exc.field in request.path_params else "query" if exc.field in request.query_params else "body"
+        )
+        fields = [{"field": exc.field, "location": location, "message": exc.message}] if exc.field else []
         return JSONResponse(status_code=status, content=error_body(exc.code, exc.message, fields))
 
     @app.exception_handler(StarletteHTTPException)

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from suanwang.api.deps import RuntimeDep
 from suanwang.compute import default_catalog
+from suanwang.errors import SuanwangError
 
 router = APIRouter(tags=["reference"])
 
@@ -126,6 +127,11 @@ def route(
     min_bandwidth_gbps: Annotated[float | None, Query(ge=0, le=100_000)] = None,
 ) -> RouteOut:
     network = runtime.marketplace().network
+    for parameter, name in (("from", src), ("to", dst)):
+        try:
+            network.router_index(name)
+        except SuanwangError as exc:  # name the query parameter the client sent, not the network's "router"
+            raise type(exc)(exc.message, field=parameter) from exc
     path = network.path(src, dst, max_latency_ms=max_latency_ms, min_bandwidth_gbps=min_bandwidth_gbps)
     return RouteOut(
         path=list(path.routers),

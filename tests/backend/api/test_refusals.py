@@ -1,6 +1,7 @@
-"""The intake's refusals of well-signed orders: the same signed order posted again with another access point
-or job (which the buyer's signature does not cover) is a 409 naming the field, while a retry gets the stored
-order; an expired order and a non-buyer's order are refused before anything is stored."""
+"""Answers that name what was wrong: the same signed order posted again with another access point or job
+(which the buyer's signature does not cover) is a 409 naming the field, while a retry gets the stored order;
+an expired order and a non-buyer's order are refused before anything is stored; an error says whether the
+field came in the path, the query or the body."""
 
 from __future__ import annotations
 
@@ -67,3 +68,14 @@ def test_an_expired_order_and_a_non_buyer_are_refused_at_intake_naming_the_field
         batch = client.post("/api/orders/batch", json={"orders": [submission]}).json()
         assert batch["results"][0]["error"]["fields"][0]["field"] == f"orders.0.{field}"
     assert client.get("/api/orders").json()["total"] == before  # nothing stored
+
+
+def test_an_error_names_where_the_field_was_sent(client: TestClient) -> None:
+    missing = client.get("/api/orders/0x" + "ab" * 32).json()["error"]
+    assert missing["code"] == "not_found" and missing["fields"][0] == {
+        "field": "order_id",
+        "location": "path",
+        "message": missing["message"],
+    }
+    unknown = client.get("/api/routes", params={"from": "Cernet/Beijing", "to": "Atlantis"}).json()["error"]
+    assert [(f["field"], f["location"]) for f in unknown["fields"]] == [("to", "query")]

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
-from suanwang.api.live import EventBus
+from suanwang.api.live import EventBus, wide_integer_args
 from suanwang.api.metrics import Metrics
 from suanwang.chain.deployment import Deployment
 from suanwang.chain.errors import ErrorDecoder
@@ -163,10 +163,12 @@ class Runtime:
         while not self._stop.is_set():
             try:
                 deployment = self.load_deployment()
+                bound = contracts(self.w3, deployment, self.settings)
+                self.bus.wide = wide_integer_args({name: [dict(e) for e in c.abi] for name, c in bound.items()})
                 indexer = Indexer(
                     self.w3,
                     deployment,
-                    contracts(self.w3, deployment, self.settings),
+                    bound,
                     self.sessions,
                     confirmations=self.settings.confirmations,
                     chunk_blocks=self.settings.log_chunk_blocks,

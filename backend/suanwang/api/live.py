@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +20,27 @@ from suanwang.storage.models import Event
 QUEUE_SIZE = 1000
 
 
-def event_payload(event: Event) -> dict[str, Any]:
+# Per event name, the arguments whose ABI type is an integer wider than JavaScript's exact 2^53 (wei
+# amounts, ids, times): given as decimal strings always, whatever their value, so a field has one JSON type.
+WideArgs = dict[str, frozenset[str]]
+
+
+def wide_integer_args(abis: Mapping[str, list[dict[str, Any]]]) -> WideArgs:
+    """`WideArgs` from contract ABIs (name -> ABI)."""
+    out: dict[str, set[str]] = {}
+    for abi in abis.values():
+        for entry in abi:
+            if entry.get("type") != "event":
+                continue
+            for arg in entry.get("inputs", []):
+                match = re.fullmatch(r"u?int(\d*)(\[\d*\])*", str(arg.get("type", "")))
+                if match and int(match.group(1) or 256) > 53:
+                    out.setdefault(str(entry["name"]), set()).add(str(arg["name"]))
+    return {name: frozenset(args) for name, args in out.items()}
+
+
+def event_payload(event: Event, wide: WideArgs | None = None) -> dict[str, Any]:
+    strings = (wide or {}).get(event.name, frozenset())
     return {
         "id": event.id,
         "name": event.name,
@@ -27,8 +48,15 @@ def event_payload(event: Event) -> dict[str, Any]:
         "block_number": event.block_number,
         "tx_hash": event.tx_hash,
         "log_index": event.log_index,
-        "args": _stringify_big(event.args),
+        "args": {k: _as_strings(v) if k in strings else _stringify_big(v) for k, v in event.args.items()},
     }
+
+
+def _as_strings(value: Any) -> Any:
+    """Integers (and lists of them) as decimal strings."""
+    if isinstance(value, list):
+        return [_as_strings(v) for v in value]
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _stringify_big(value: Any) -> Any:
@@ -48,11 +76,12 @@ class EventBus:
     """Fans events out from the indexer's thread to each connected client's asyncio queue."""
 
     def __init__(self) -> None:
+        self.wide: WideArgs = {}  # set from the contracts' ABIs once the deployment is known
         self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any] | None]]] = []
         self._lock = threading.Lock()
 
     def publish(self, events: list[Event]) -> None:
-        payloads = [event_payload(e) for e in events]
+        payloads = [event_payload(e, self.wide) for e in events]
         with self._lock:
             subscribers = list(self._subscribers)
         for loop, queue in subscribers:
@@ -92,7 +121,7 @@ async def stream(
     try:
         sent = last_event_id or 0
         if last_event_id is not None:
-            missed = await asyncio.to_thread(_events_after, sessions, last_event_id)
+            missed = await asyncio.to_thread(_events_after, sessions, last_event_id, bus.wide)
             for payload in missed:
                 if names is None or payload["name"] in names:
                     yield {"id": str(payload["id"]), "event": payload["name"], "data": json.dumps(payload)}
@@ -109,7 +138,7 @@ async def stream(
         bus.unsubscribe(queue)
 
 
-def _events_after(sessions: sessionmaker[Session], event_id: int) -> list[dict[str, Any]]:
+def _events_after(sessions: sessionmaker[Session], event_id: int, wide: WideArgs) -> list[dict[str, Any]]:
     with sessions() as session:
         rows = session.scalars(select(Event).where(Event.id > event_id).order_by(Event.id).limit(10_000))
-        return [event_payload(e) for e in rows]
+        return [event_payload(e, wide) for e in rows]

@@ -515,6 +515,7 @@ class EventOut(BaseModel):
 )
 def recent_events(
     session: SessionDep,
+    runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     names: Annotated[str | None, Query(max_length=1000, pattern=r"^[A-Za-z,]*$")] = None,
 ) -> list[EventOut]:
@@ -522,7 +523,7 @@ def recent_events(
     wanted = [n for n in (names or "").split(",") if n]
     if wanted:
         query = query.where(Event.name.in_(wanted))
-    out = [event_payload(e) for e in session.scalars(query.order_by(Event.id.desc()).limit(limit))]
+    out = [event_payload(e, runtime.bus.wide) for e in session.scalars(query.order_by(Event.id.desc()).limit(limit))]
     for payload in out:
         if payload["name"] == "Matched":  # the event packs the deal; the projection has it by field
             deal = session.get(Deal, payload["args"]["id"])

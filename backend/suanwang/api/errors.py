@@ -36,14 +36,22 @@ def _field_error(err: dict[str, Any]) -> dict[str, str]:
         position = loc[1] if len(loc) > 1 else "?"
         reason = (err.get("ctx") or {}).get("error", "invalid JSON")
         return {"field": "body", "location": "body", "message": f"not valid JSON at character {position}: {reason}"}
-    path = [str(p) for p in loc[1:]] or [location]
+    path = [str(p) if str(p) else '""' for p in loc[1:]] or [location]  # an empty key still gets a name
     return {"field": ".".join(path), "location": location, "message": err.get("msg", "invalid")}
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         fields = [_field_error(err) for err in exc.errors()]
+        content_type = request.headers.get("content-type", "")
+        if "json" not in content_type and any(f["field"] == "body" for f in fields):
+            # FastAPI reads a body without a JSON content type as no object at all: say what to send.
+            message = (
+                f"the body was sent as {content_type or 'no content type'!r}; send it as JSON with "
+                "Content-Type: application/json"
+            )
+            fields = [{"field": "content-type", "location": "header", "message": message}, *fields]
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         return JSONResponse(status_code=422, content=error_body("invalid_request", summary, fields))
 

@@ -6,6 +6,7 @@ field came in the path, the query or the body."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from eth_account import Account
@@ -79,3 +80,13 @@ def test_an_error_names_where_the_field_was_sent(client: TestClient) -> None:
     }
     unknown = client.get("/api/routes", params={"from": "Cernet/Beijing", "to": "Atlantis"}).json()["error"]
     assert [(f["field"], f["location"]) for f in unknown["fields"]] == [("to", "query")]
+
+
+def test_a_body_sent_without_a_json_content_type_is_told_to_send_json(client: TestClient) -> None:
+    submission = valid_submission(client, nonce=61)
+    for content_type in ("", "text/plain"):
+        answer = client.post("/api/orders", content=json.dumps(submission), headers={"content-type": content_type})
+        assert answer.status_code == 422
+        fields = answer.json()["error"]["fields"]
+        assert (fields[0]["field"], fields[0]["location"]) == ("content-type", "header")
+        assert "application/json" in fields[0]["message"]

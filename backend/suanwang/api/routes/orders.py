@@ -218,17 +218,15 @@ def _accept(body: OrderSubmission, runtime: Any, session: Any) -> OrderRecord:
 def _same_placement(existing: OrderRecord, body: OrderSubmission, access: str) -> OrderRecord:
     """The stored order when `body` places the same signed order the same way (a retry); ConflictError
     when it names another access point or job, which the buyer's signature does not cover."""
+    once = "a signed order is placed once: sign a new one (another nonce) to order again"
     if existing.access_point != access:
         raise ConflictError(
-            f"this signed order was already placed from access point {existing.access_point!r}, not {access!r}; "
-            "a signed order is placed once: sign a new one (another nonce) to order again",
+            f"this signed order was already placed from access point {existing.access_point!r}, not {access!r}; {once}",
             field="access_point",
         )
     if existing.spec_cid != compute_cid(_job_spec(body)):
         raise ConflictError(
-            f"this signed order was already placed with another job (spec {existing.spec_cid}); a signed order is "
-            "placed once: sign a new one (another nonce) to order again",
-            field="job",
+            f"this signed order was already placed with another job (spec {existing.spec_cid}); {once}", field="job"
         )
     return existing
 

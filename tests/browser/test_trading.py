@@ -264,3 +264,15 @@ def test_nothing_unmatched_goes_without_an_explanation(stack: tuple[Chain, ApiSe
     page.get_by_role("link", name="Buyer").click()
     expect(card).to_be_visible()
     screenshot(page, "buyer-on-a-phone")
+
+
+def test_the_api_docs_render_from_the_service_alone(stack_at: StackAt, page: Page) -> None:
+    """/docs draws every operation with Swagger UI served by the service itself (no CDN: machines without
+    the open internet showed a blank page)."""
+    chain, api = stack_at(1)
+    hosts = record_hosts(page)
+    page.goto(api.url + "/docs")
+    expect(page.locator(".opblock").first).to_be_visible(timeout=15_000)
+    operations = httpx.get(api.url + "/openapi.json").json()["paths"]
+    assert page.locator(".opblock").count() == sum(len(methods) for methods in operations.values())
+    only_backend_and_chain(hosts, chain, api)

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from suanwang import __version__
@@ -19,7 +20,10 @@ from suanwang.api.ratelimit import RateLimitMiddleware
 from suanwang.api.routes import content, federation, live, nodes, orders, reference, views
 from suanwang.api.schemas import ERROR_RESPONSES
 from suanwang.config import Settings
+from suanwang.paths import REPO_ROOT
 from suanwang.runtime import Runtime
+
+SWAGGER_UI_DIR = REPO_ROOT / "node_modules" / "swagger-ui-dist"
 
 
 def create_app(settings: Settings | None = None, *, start_indexer: bool = True) -> FastAPI:
@@ -44,8 +48,11 @@ def create_app(settings: Settings | None = None, *, start_indexer: bool = True) 
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
         dependencies=[Depends(reject_unknown_query_parameters)],
+        docs_url=None,  # served below, from local files when npm installed them
+        redoc_url=None,
     )
     install_error_handlers(app)
+    _serve_api_docs(app)
     # Outermost first: metrics see every answer, including 429s and idempotent replays.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitsMiddleware)  # bodies bounded before anything buffers or parses them
@@ -71,3 +78,24 @@ def create_app(settings: Settings | None = None, *, start_indexer: bool = True) 
             )
 
     return app
+
+
+def _serve_api_docs(app: FastAPI) -> None:
+    """`/docs`, Swagger UI over /openapi.json, with its script and style from the pinned npm package
+    (swagger-ui-dist, package.json) rather than FastAPI's default CDN, which machines without the open
+    internet cannot reach (the page was blank there); the CDN only when the package is not installed."""
+    assets = SWAGGER_UI_DIR if (SWAGGER_UI_DIR / "swagger-ui-bundle.js").exists() else None
+    if assets is not None:
+        app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        if assets is None:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title="Suanwang API")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Suanwang API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -74,31 +75,22 @@ def test_metrics_are_prometheus_text(chain: Chain, api: ApiServer) -> None:
 def test_wide_integer_args_are_strings_whatever_their_value_and_small_ones_stay_numbers() -> None:
     from suanwang.api.live import event_payload, wide_integer_args
     from suanwang.chain.deployment import load_abi
-    from suanwang.storage.models import Event
 
     wide = wide_integer_args({name: load_abi(BUILD_DIR, name) for name in ("Market", "NodeRegistry")})
     assert {"computeFee", "platformFee", "transitTotal"} <= wide["Settled"]
     assert "status" not in wide.get("DealStatusChanged", frozenset())  # a uint8: stays a number
-    settled = Event(
-        id=1,
-        name="Settled",
-        contract="Market",
-        block_number=1,
-        tx_hash="0x",
-        log_index=0,
-        args={"id": "0xab", "computeFee": 10**18, "platformFee": 5, "transitTotal": 0, "valueless": False},
-    )
+    settled = _event("Settled", computeFee=10**18, platformFee=5, transitTotal=0, valueless=False)
     args = event_payload(settled, wide)["args"]
     assert (args["computeFee"], args["platformFee"], args["transitTotal"]) == (str(10**18), "5", "0")
     assert args["valueless"] is False
-    changed = Event(
-        id=2,
-        name="DealStatusChanged",
-        contract="Market",
-        block_number=1,
-        tx_hash="0x",
-        log_index=1,
-        args={"id": "0xab", "status": 3, "deadline": 1_800_000_000},
-    )
+    changed = _event("DealStatusChanged", status=3, deadline=1_800_000_000)
     assert event_payload(changed, wide)["args"]["status"] == 3
     assert event_payload(changed, wide)["args"]["deadline"] == 1_800_000_000  # a uint40: exact in JavaScript
+
+
+def _event(name: str, **args: object) -> Any:
+    from suanwang.storage.models import Event
+
+    return Event(
+        id=1, name=name, contract="Market", block_number=1, tx_hash="0x", log_index=0, args={"id": "0xab", **args}
+    )

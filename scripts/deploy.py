@@ -21,14 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "backend"))
 # stdlib and eth_utils only: brownie's env has both
-from suanwang.chain.bill import Seats, pack_bill, pack_entry, unpack_deal
+from suanwang.chain.bill import Seats, pack_bill, pack_entry, transit_fee, unpack_deal
 
 ROLE_BITS = {"operator": 1, "cloud": 2, "provider": 4, "buyer": 8, "matcher": 16, "arbiter": 32}
 PLATFORM_FEE_BPS = 250
 # Minimum stake per tier (small, medium, large, super-large) from stage 2, in token base units.
 MIN_STAKE_PER_TIER = [100 * 10**18, 500 * 10**18, 2_000 * 10**18, 10_000 * 10**18]
-# Market windows in seconds: (accept, start, delivery grace, dispute, arbitration).
-TIMING = (3600, 3600, 3600, 3600, 3 * 86400)
+# Market terms (IMarket.Terms): windows in seconds (accept, start, delivery grace, dispute, arbitration,
+# unstake delay), then the dispute bond in basis points of the deal's total.
+TERMS = (3600, 3600, 3600, 3600, 3 * 86400, 3600, 1000)
 TOKEN_DECIMALS = 18
 DEMO_TOKENS = 1_000_000 * 10**TOKEN_DECIMALS
 
@@ -72,19 +73,30 @@ def role_names(mask: int) -> list[str]:
 
 # ---------------------------------------------------------------- orders (used by tests and bench too)
 
-ORDER_FIELDS = (
-    "buyer", "logicMcu", "parallelMcu", "neuralMcu", "memoryMib", "gpuModel", "gpuCount", "minTier", "duration",
-    "maxPricePerCuHour", "maxTotal", "maxLatencyMs", "minBandwidthMbps", "autoAccept", "expiry", "nonce",
+# IMarket.Order's fields in order, with their EIP-712 types.
+ORDER_TYPES = (
+    ("buyer", "address"), ("matcher", "address"), ("logicMcu", "uint64"), ("parallelMcu", "uint64"),
+    ("neuralMcu", "uint64"), ("memoryMib", "uint32"), ("gpuModel", "uint16"), ("gpuCount", "uint16"),
+    ("gpuMilli", "uint16"), ("minTier", "uint8"), ("duration", "uint32"), ("minRunSeconds", "uint32"),
+    ("maxPricePerCuHour", "uint128"), ("maxTotal", "uint128"), ("maxTransit", "uint128"), ("maxLatencyMs", "uint32"),
+    ("minBandwidthMbps", "uint32"), ("autoAccept", "bool"), ("expiry", "uint40"), ("nonce", "uint64"),
+    ("epoch", "uint32"), ("specDigest", "bytes32"), ("serviceId", "bytes32"), ("apnId", "uint64"),
+    ("apnSlaClass", "uint8"),
 )
+ORDER_FIELDS = tuple(name for name, _ in ORDER_TYPES)
+ZERO_ADDRESS = "0x" + "00" * 20
+ZERO_BYTES32 = "0x" + "00" * 32
 
 
 def make_order(buyer: str, expiry: int, **fields) -> tuple:
-    """An IMarket.Order tuple: 1 CU of each class for an hour by default, auto-accepted."""
+    """An IMarket.Order tuple: 1 CU of each class for an hour by default, auto-accepted, any matcher, in
+    epoch 0 (pass `epoch=federation.epoch()` once the stage or the fee has changed)."""
     order = {
-        "buyer": buyer, "logicMcu": 1000, "parallelMcu": 1000, "neuralMcu": 1000, "memoryMib": 1024,
-        "gpuModel": 0, "gpuCount": 0, "minTier": 0, "duration": 3600, "maxPricePerCuHour": 10 * 10**18,
-        "maxTotal": 100 * 10**18, "maxLatencyMs": 20, "minBandwidthMbps": 1000, "autoAccept": True,
-        "expiry": expiry, "nonce": 0,
+        "buyer": buyer, "matcher": ZERO_ADDRESS, "logicMcu": 1000, "parallelMcu": 1000, "neuralMcu": 1000,
+        "memoryMib": 1024, "gpuModel": 0, "gpuCount": 0, "gpuMilli": 0, "minTier": 0, "duration": 3600,
+        "minRunSeconds": 0, "maxPricePerCuHour": 10 * 10**18, "maxTotal": 100 * 10**18, "maxTransit": 10 * 10**18,
+        "maxLatencyMs": 20, "minBandwidthMbps": 1000, "autoAccept": True, "expiry": expiry, "nonce": 0, "epoch": 0,
+        "specDigest": ZERO_BYTES32, "serviceId": ZERO_BYTES32, "apnId": 0, "apnSlaClass": 0,
     }
     unknown = set(fields) - set(order)
     if unknown:
@@ -96,10 +108,18 @@ def make_order(buyer: str, expiry: int, **fields) -> tuple:
 def make_bill(order: tuple, node_id: int, price: int, fee_bps: int, transit=()) -> tuple:
     """The exact bill the contract accepts for `order` on a node priced `price` per CU-hour, as a tuple
     (nodeId, computeFee, platformFee, transitOperators, transitFees); `packed_bill` packs it."""
-    mcu = order[1] + order[2] + order[3]
-    compute = price * mcu * order[8] // (1000 * 3600)
+    fields = dict(zip(ORDER_FIELDS, order, strict=True))
+    mcu = fields["logicMcu"] + fields["parallelMcu"] + fields["neuralMcu"]
+    compute = price * mcu * fields["duration"] // (1000 * 3600)
     platform = compute * fee_bps // 10_000
     return (node_id, compute, platform, [op for op, _ in transit], [fee for _, fee in transit])
+
+
+def transit_fee_of(order: tuple, tariff: int) -> int:
+    """The exact transit fee for `order` of an operator publishing `tariff` per Gbps-hour
+    (Market.transitTariffOf): tariff x minBandwidthMbps x duration / (1000 x 3600), rounded down."""
+    fields = dict(zip(ORDER_FIELDS, order, strict=True))
+    return transit_fee(tariff, fields["minBandwidthMbps"], fields["duration"])
 
 
 def seats(market) -> Seats:
@@ -135,9 +155,7 @@ def typed_order(market, order: tuple, chain_id: int) -> dict:
             {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
         ],
-        "Order": [{"name": n, "type": t} for n, t in zip(ORDER_FIELDS, (
-            "address", "uint64", "uint64", "uint64", "uint32", "uint16", "uint16", "uint8", "uint32", "uint128",
-            "uint128", "uint32", "uint32", "bool", "uint40", "uint64"), strict=True)],
+        "Order": [{"name": n, "type": t} for n, t in ORDER_TYPES],
     }
     return {
         "types": types, "primaryType": "Order",
@@ -183,7 +201,7 @@ def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict
     token = SettlementToken.deploy("Suanwang Settlement Token", "SWT", tx)
     market = None
     if Market is not None:
-        market = Market.deploy(federation, registry, token, TIMING, tx)
+        market = Market.deploy(federation, registry, token, TERMS, tx)
         registry.setMarket(market, tx)
         federation.setMarket(market, tx)
 
@@ -202,12 +220,15 @@ def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict
                 continue
             mask = role_mask(roles)
             if "operator" in roles:
-                # Stage 3: a new operator is admitted by a majority of the existing operators.
-                proposal = federation.proposeOperator(accounts[index], mask, name, tx).return_value
+                # Stage 3: a new operator is admitted by a majority of the existing operators; a vote grants
+                # OPERATOR alone, and the founder grants its other roles once it is a member.
+                proposal = federation.proposeOperator(accounts[index], name, tx).return_value
                 needed = federation.getProposal(proposal)[4]
                 voters = [accounts[i] for i, _, r, w in members if "operator" in r and w < s and i != 0]
                 for voter in voters[: max(0, needed - 1)]:
                     federation.vote(proposal, {**tx, "from": voter})
+                if mask != ROLE_BITS["operator"]:
+                    federation.setRoles(accounts[index], mask, tx)
             else:
                 federation.admit(accounts[index], mask, name, tx)
     for index, *_ in members:

@@ -23,6 +23,13 @@ def platform_fee(compute: int, fee_bps: int) -> int:
     return compute * fee_bps // BPS
 
 
+def transit_fee(tariff_per_gbps_hour: int, bandwidth_mbps: int, duration_s: int) -> int:
+    """What a transit operator is owed for reserving `bandwidth_mbps` for `duration_s` at the tariff it
+    published on chain (Market.transitTariffOf, per Gbps-hour), rounded down: the bill must carry exactly
+    this (IMarket TransitFeeMismatch otherwise)."""
+    return tariff_per_gbps_hour * bandwidth_mbps * duration_s // MCU_SECONDS_PER_CU_HOUR
+
+
 @dataclass(frozen=True)
 class Seats:
     """The transit operators by seat (Market.transitOperators(), or the indexed OperatorSeated events): bills
@@ -87,34 +94,55 @@ def make_bill(
     )
 
 
-# Market's packed order (IMarket): the Order's fields in order, each exactly its type's width.
+def priced_transit(order: Mapping[str, Any], tariffs: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The bill's transit lines for `order`: (operator, fee) for each (operator, its published tariff per
+    Gbps-hour), the fee for the order's minBandwidthMbps over its whole duration (transit_fee)."""
+    bandwidth, duration = int(order["minBandwidthMbps"]), int(order["duration"])
+    return [(operator, transit_fee(tariff, bandwidth, duration)) for operator, tariff in tariffs]
+
+
+# Market's packed order (IMarket): the Order's fields in order, each exactly its type's width (230 bytes).
 _PACKED_ORDER = (
     ("buyer", 20),
+    ("matcher", 20),
     ("logicMcu", 8),
     ("parallelMcu", 8),
     ("neuralMcu", 8),
     ("memoryMib", 4),
     ("gpuModel", 2),
     ("gpuCount", 2),
+    ("gpuMilli", 2),
     ("minTier", 1),
     ("duration", 4),
+    ("minRunSeconds", 4),
     ("maxPricePerCuHour", 16),
     ("maxTotal", 16),
+    ("maxTransit", 16),
     ("maxLatencyMs", 4),
     ("minBandwidthMbps", 4),
     ("autoAccept", 1),
     ("expiry", 5),
     ("nonce", 8),
+    ("epoch", 4),
+    ("specDigest", 32),
+    ("serviceId", 32),
+    ("apnId", 8),
+    ("apnSlaClass", 1),
 )
+PACKED_ORDER_BYTES = sum(size for _, size in _PACKED_ORDER)
 MAX_SIGNATURE_BYTES = 2**16 - 1
+# Fixed-size byte strings (bytes32) among the packed fields; every other 20-byte field is an address.
+_BYTES_FIELDS = frozenset({"specDigest", "serviceId"})
 
 
 def _field_bytes(name: str, value: Any, size: int) -> bytes:
-    """One packed field, big-endian: an address (hex string or bytes), a bool or an unsigned integer."""
-    if size == 20:
+    """One packed field, big-endian: an address or a bytes32 (0x-hex string or bytes), a bool or an
+    unsigned integer."""
+    if size == 20 or name in _BYTES_FIELDS:
         raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
-        if len(raw) != 20:
-            raise ValueError(f"{name} must be a 20-byte address, got {value!r}")
+        if len(raw) != size:
+            kind = "address" if size == 20 else "byte string"
+            raise ValueError(f"{name} must be a {size}-byte {kind}, got {value!r}")
         return raw
     number = int(value)
     if not 0 <= number < 1 << (8 * size):
@@ -169,6 +197,8 @@ DEAL_FIELDS = (
     "parallelMcu",
     "neuralMcu",
     "duration",
+    "minRunSeconds",
+    "maxLatencyMs",
     "valueless",
     "computeFee",
     "platformFee",
@@ -188,6 +218,8 @@ _PACKED_DEAL = (
     ("parallelMcu", 8),
     ("neuralMcu", 8),
     ("duration", 4),
+    ("minRunSeconds", 4),
+    ("maxLatencyMs", 4),
     ("valueless", 1),
     ("computeFee", 16),
     ("platformFee", 16),
@@ -195,6 +227,8 @@ _PACKED_DEAL = (
     ("deadline", 5),
 )
 _ADDRESSES = frozenset({"buyer", "seller", "matcher"})
+# The bytes before the transit operators' count n: a packed deal is DEAL_HEAD_BYTES + 1 + 17n bytes.
+DEAL_HEAD_BYTES = sum(size for _, size in _PACKED_DEAL)
 
 
 def unpack_deal(deal_id: str, packed: bytes, seats: Seats) -> dict[str, Any]:

@@ -15,20 +15,23 @@ import {IEscrow} from "./interfaces/IEscrow.sol";
 abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
+    using SafeCast for int256;
 
-    /// @dev One slot per account: balance 128 | stake 96 | roles 8 | underStaked 8 (bits 0-127,
-    ///  128-223, 224-231, 232-239). `roles` mirrors the account's Federation roles (pushed by the
+    /// @dev One slot per account: balance 128 | spareStake 96 (signed) | roles 8 | nonceGeneration 24 (bits
+    ///  0-127, 128-223, 224-231, 232-255). `roles` mirrors the account's Federation roles (pushed by the
     ///  Federation on every change), so an admitted member's slot is live before it ever holds a balance:
     ///  crediting a seller rewrites a slot (5,000 gas) rather than filling a fresh one (22,100), and a
     ///  match reads a party's role and balance or stake with one SLOAD. (A transit operator is credited in
-    ///  its seat's word instead, live from its seating: `_transitCredits`.) `underStaked` is
-    ///  `stake < _requiredStake[account]`, kept current wherever either side changes (stake, unstake,
-    ///  slash, the registry's requirement), so a match checks the seller's stake without another slot.
+    ///  its seat's word instead, live from its seating: `_seatWords`.) `spareStake` is the unlocked stake
+    ///  minus what the account's nodes require (negative when the registry raised the requirement above
+    ///  it): a match locks the deal's compute fee out of it, so "the stake covers the requirement and this
+    ///  deal's lock" is one comparison on the word already read, and releasing a lock rewrites the word the
+    ///  seller's credit rewrites anyway. `nonceGeneration` is the buyer's nonce floor in steps of 2**40.
     struct Account {
         uint128 balance;
-        uint96 stake;
+        int96 spareStake;
         uint8 roles;
-        bool underStaked;
+        uint24 nonceGeneration;
     }
 
     IERC20 public immutable token;
@@ -46,30 +49,44 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     uint16 internal _feeBps;
     uint8 private _seated;
     uint96 internal _activeSeats;
+    /// @dev The value epoch (IFederation.epoch), mirrored; read once per match transaction.
+    uint32 internal _epoch;
 
     /// @notice At most this many transit operators ever get a seat (a bit of `_activeSeats`, the rest of the
     ///  parameter slot). Seats are never given back, so this counts every member that ever held OPERATOR.
     uint256 public constant MAX_OPERATORS = 96;
-    /// @dev Marks a seat's credit word live from the seat's creation, so a first transit credit rewrites a
-    ///  slot (5,000 gas) rather than filling a fresh one (22,100). Never part of the credit (bits 0-127).
+    /// @dev Marks a seat's word live from the seat's creation, so a first transit credit rewrites a slot
+    ///  (5,000 gas) rather than filling a fresh one (22,100). Never part of the credit or the tariff.
     uint256 private constant SEAT_LIVE = 1 << 255;
+    /// @dev A seat's word: credits 128 | tariff 96 | unused 31 | live 1 (bits 0-127, 128-223, 255).
+    uint256 private constant CREDIT_MASK = (1 << 128) - 1;
+    uint256 private constant TARIFF_MASK = ((1 << 96) - 1) << 128;
+    /// @dev The nonce floor of a buyer rises in steps of 2**40 (its nonceGeneration counts them).
+    uint256 internal constant NONCE_STEP_BITS = 40;
 
     /// @dev Each operator's seat (index + 1; 0 = none), given once, the first time it holds OPERATOR, and
     ///  kept for good, so a bill and a deal name a transit operator with one byte and a settlement credits
     ///  it without reading its address: the seat's credit word is keyed by the seat.
     mapping(address operator => uint256) private _seatOf;
     mapping(uint256 seat => address) private _seatHolder;
-    /// @dev Seat -> SEAT_LIVE | the transit fees credited to its operator and not yet withdrawn (bits 0-127).
-    ///  Part of the operator's balance (balanceOf, withdraw).
-    mapping(uint256 seat => uint256) private _transitCredits;
+    /// @dev Seat -> SEAT_LIVE | the operator's published tariff per Gbps-hour (bits 128-223) | the transit
+    ///  fees credited to it and not yet withdrawn (bits 0-127, part of its balance: balanceOf, withdraw). A
+    ///  match reads the tariff from the word settlement credits, so checking a transit fee costs no extra slot.
+    mapping(uint256 seat => uint256) private _seatWords;
 
     mapping(address account => Account) internal _accounts;
     /// @dev The stake each seller's nodes require (the registry's rule, pushed by the registry).
     mapping(address account => uint256) internal _requiredStake;
+    /// @dev What an account is unstaking (bits 0-95) and from when it may claim it (bits 96-135).
+    mapping(address account => uint256) private _unstaking;
 
-    constructor(IERC20 token_, address feeRecipient_) {
+    /// @notice How long unstaked tokens wait before they can be claimed (seconds).
+    uint32 public immutable unstakeDelay;
+
+    constructor(IERC20 token_, address feeRecipient_, uint32 unstakeDelay_) {
         token = token_;
         feeRecipient = feeRecipient_;
+        unstakeDelay = unstakeDelay_;
     }
 
     // ------------------------------------------------------------- external
@@ -89,13 +106,37 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     {
         // Someone else may submit the owner's permit (a matcher, so the buyer sends no transaction).
         // If the permit fails (e.g. it was front-run), only the owner itself may go on with its allowance.
-        try IERC20Permit(address(token)).permit(owner, address(this), amount, deadline, v, r, s) {}
-        catch {
-            if (msg.sender != owner) revert PermitFailed(owner, msg.sender);
+        // A permit counts only if it consumed one of the owner's nonces: a token without ERC-2612 whose
+        // fallback accepts any call would otherwise "succeed" and let anyone spend the owner's allowance.
+        if (!_permitConsumed(owner, amount, deadline, v, r, s) && msg.sender != owner) {
+            revert PermitFailed(owner, msg.sender);
         }
         _pull(owner, amount);
         _credit(owner, amount);
         emit Deposited(owner, msg.sender, amount);
+    }
+
+    /// @dev Whether `owner`'s permit ran and consumed exactly one of its ERC-2612 nonces.
+    function _permitConsumed(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        private
+        returns (bool)
+    {
+        IERC20Permit permitToken = IERC20Permit(address(token));
+        uint256 before;
+        try permitToken.nonces(owner) returns (uint256 n) {
+            before = n;
+        } catch {
+            return false;
+        }
+        try permitToken.permit(owner, address(this), amount, deadline, v, r, s) {}
+        catch {
+            return false;
+        }
+        try permitToken.nonces(owner) returns (uint256 n) {
+            return n == before + 1;
+        } catch {
+            return false;
+        }
     }
 
     /// @inheritdoc IEscrow
@@ -109,24 +150,36 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     function stake(uint256 amount) external override {
         if (amount == 0) revert ZeroAmount();
         _debit(msg.sender, amount);
-        Account storage a = _accounts[msg.sender];
-        uint256 staked = a.stake + amount;
-        a.stake = staked.toUint96();
-        a.underStaked = staked < _requiredStake[msg.sender];
+        _addSpareStake(msg.sender, amount.toInt256());
         emit Staked(msg.sender, amount);
     }
 
     /// @inheritdoc IEscrow
-    function unstake(uint256 amount) external override {
+    function requestUnstake(uint256 amount) external override {
         if (amount == 0) revert ZeroAmount();
         Account storage a = _accounts[msg.sender];
-        uint256 staked = a.stake;
-        uint256 required = _requiredStake[msg.sender];
-        if (amount > staked || staked - amount < required) revert StakeRequired(msg.sender, staked, required, amount);
-        unchecked {
-            // amount <= staked was checked above; staked - amount >= required, so underStaked stays false.
-            a.stake = uint96(staked - amount);
+        int256 spare = a.spareStake;
+        if (spare < 0 || amount > uint256(spare)) {
+            uint256 required = _requiredStake[msg.sender];
+            revert StakeRequired(msg.sender, uint256(spare + required.toInt256()), required, amount);
         }
+        unchecked {
+            // amount <= spare (checked above).
+            a.spareStake = int96(spare - int256(amount));
+        }
+        uint256 pending = uint96(_unstaking[msg.sender]) + amount;
+        uint40 readyAt = uint40(block.timestamp) + unstakeDelay;
+        _unstaking[msg.sender] = pending.toUint96() | (uint256(readyAt) << 96);
+        emit UnstakeRequested(msg.sender, pending, readyAt);
+    }
+
+    /// @inheritdoc IEscrow
+    function claimUnstake() external override {
+        uint256 word = _unstaking[msg.sender];
+        uint256 amount = uint96(word);
+        uint40 readyAt = uint40(word >> 96);
+        if (amount == 0 || block.timestamp < readyAt) revert UnstakeNotReady(msg.sender, amount, readyAt);
+        delete _unstaking[msg.sender];
         _credit(msg.sender, amount);
         emit Unstaked(msg.sender, amount);
     }
@@ -169,7 +222,14 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
 
     /// @inheritdoc IEscrow
     function stakeOf(address account) public view override returns (uint256) {
-        return _accounts[account].stake;
+        // spareStake = unlocked stake - required, so the sum is the unlocked stake (never negative).
+        return uint256(int256(_accounts[account].spareStake) + int256(_requiredStake[account]));
+    }
+
+    /// @inheritdoc IEscrow
+    function unstakingOf(address account) external view override returns (uint256 amount, uint40 readyAt) {
+        uint256 word = _unstaking[account];
+        return (uint96(word), uint40(word >> 96));
     }
 
     /// @inheritdoc IEscrow
@@ -222,26 +282,50 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
             return;
         }
         uint256 seat = _seatOf[account];
-        uint256 credits = seat == 0 ? 0 : uint128(_transitCredits[seat - 1]);
+        uint256 credits = seat == 0 ? 0 : uint128(_seatWords[seat - 1]);
         if (balance + credits < amount) revert InsufficientBalance(account, balance + credits, amount);
         a.balance = 0;
         unchecked {
-            // amount - balance <= credits (checked above): the subtraction leaves SEAT_LIVE alone.
-            _transitCredits[seat - 1] -= amount - balance;
+            // amount - balance <= credits (checked above): the subtraction leaves the tariff and SEAT_LIVE alone.
+            _seatWords[seat - 1] -= amount - balance;
         }
     }
 
     /// @dev Credits a transit fee to the operator holding `seat` (a seat the match checked was active).
     function _creditTransit(uint256 seat, uint256 fee) internal {
-        uint256 word = _transitCredits[seat];
+        uint256 word = _seatWords[seat];
         uint256 credited = uint128(word) + fee;
         if (credited > type(uint128).max) revert SafeCast.SafeCastOverflowedUintDowncast(128, credited);
-        _transitCredits[seat] = SEAT_LIVE | credited;
+        _seatWords[seat] = (word & ~CREDIT_MASK) | credited;
     }
 
     function _transitCreditOf(address account) internal view returns (uint256) {
         uint256 seat = _seatOf[account];
-        return seat == 0 ? 0 : uint128(_transitCredits[seat - 1]);
+        return seat == 0 ? 0 : uint128(_seatWords[seat - 1]);
+    }
+
+    /// @dev The tariff per Gbps-hour the operator holding `seat` published.
+    function _tariffOfSeat(uint256 seat) internal view returns (uint256) {
+        return (_seatWords[seat] & TARIFF_MASK) >> 128;
+    }
+
+    /// @dev Publishes the caller's tariff in its seat's word; the caller must hold OPERATOR (so it has a seat).
+    function _setTariff(address operator, uint96 perGbpsHour) internal returns (uint8 seat) {
+        uint256 s = _seatOf[operator];
+        uint8 roles = _accounts[operator].roles;
+        if (s == 0 || roles & 1 == 0) revert NotSeatedOperator(operator, roles);
+        seat = uint8(s - 1);
+        _seatWords[seat] = (_seatWords[seat] & ~TARIFF_MASK) | (uint256(perGbpsHour) << 128);
+    }
+
+    /// @dev The seat of `operator` (index + 1; 0 when it has none).
+    function _seatPlusOne(address operator) internal view returns (uint256) {
+        return _seatOf[operator];
+    }
+
+    /// @dev The holder of `seat` (address(0) when none).
+    function _holderOfSeat(uint256 seat) internal view returns (address) {
+        return _seatHolder[seat];
     }
 
     /// @dev Mirrors whether `member` holds OPERATOR: seats it the first time (the seat is kept for good, also
@@ -255,7 +339,7 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
             seat = n + 1;
             _seatOf[member] = seat;
             _seatHolder[n] = member;
-            _transitCredits[n] = SEAT_LIVE;
+            _seatWords[n] = SEAT_LIVE;
             _seated = uint8(seat);
             emit OperatorSeated(member, uint8(n));
         }
@@ -280,23 +364,17 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
         _platformFees = uint128(fees);
     }
 
-    /// @dev Sets the stake `account`'s nodes require and its underStaked flag.
+    /// @dev Sets the stake `account`'s nodes require; its spare stake moves by the difference.
     function _setRequiredStake(address account, uint256 required) internal {
+        int256 previous = _requiredStake[account].toInt256();
         _requiredStake[account] = required;
-        Account storage a = _accounts[account];
-        a.underStaked = a.stake < required;
+        _addSpareStake(account, previous - required.toInt256());
     }
 
-    /// @dev Takes up to `amount` of `seller`'s stake (less if it has less); returns what was taken.
-    function _takeStake(address seller, uint256 amount) internal returns (uint256 taken) {
-        Account storage a = _accounts[seller];
-        uint256 staked = a.stake;
-        taken = amount < staked ? amount : staked;
-        unchecked {
-            // taken <= staked.
-            a.stake = uint96(staked - taken);
-        }
-        a.underStaked = staked - taken < _requiredStake[seller];
+    /// @dev Adds `delta` (negative: takes) to `account`'s spare stake: stake, requirement and lock changes.
+    function _addSpareStake(address account, int256 delta) internal {
+        Account storage a = _accounts[account];
+        a.spareStake = (int256(a.spareStake) + delta).toInt96();
     }
 
     function _pull(address from, uint256 amount) internal {

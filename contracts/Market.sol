@@ -3,7 +3,7 @@ pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {IMarket} from "./interfaces/IMarket.sol";
 import {IMarketSync} from "./interfaces/IMarketSync.sol";
 import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
@@ -16,35 +16,62 @@ import {Splits} from "./libraries/Splits.sol";
 /// @title Market
 /// @notice Orders, matches, the deal lifecycle and settlement; holds the escrow (see Escrow).
 contract Market is IMarket, IMarketSync, Escrow {
-    /// @notice Windows of the lifecycle, in seconds.
-    struct Timing {
+    /// @notice The windows of the lifecycle (seconds), the unstake delay and the dispute bond. Each is
+    ///  non-zero (a zero window would let a deadline pass in the block that set it).
+    struct Terms {
         uint32 acceptWindow; // Proposed -> buyer must accept
-        uint32 startWindow; // Accepted -> seller must start
+        uint32 startWindow; // Accepted -> seller must start (or decline)
         uint32 deliveryGrace; // Started -> seller must complete within duration + this
         uint32 disputeWindow; // Completed -> buyer may dispute
-        uint32 arbitrationPeriod; // Disputed -> arbiter must rule
+        uint32 arbitrationPeriod; // Disputed -> the drawn arbiter must rule
+        uint32 unstakeDelay; // requestUnstake -> claimUnstake
+        uint16 disputeBondBps; // the buyer's dispute bond, in basis points of the deal's total (1..10000)
     }
 
     bytes32 public constant ORDER_TYPEHASH = keccak256(
-        "Order(address buyer,uint64 logicMcu,uint64 parallelMcu,uint64 neuralMcu,uint32 memoryMib,uint16 gpuModel,uint16 gpuCount,uint8 minTier,uint32 duration,uint128 maxPricePerCuHour,uint128 maxTotal,uint32 maxLatencyMs,uint32 minBandwidthMbps,bool autoAccept,uint40 expiry,uint64 nonce)"
+        "Order(address buyer,address matcher,uint64 logicMcu,uint64 parallelMcu,uint64 neuralMcu,uint32 memoryMib,uint16 gpuModel,uint16 gpuCount,uint16 gpuMilli,uint8 minTier,uint32 duration,uint32 minRunSeconds,uint128 maxPricePerCuHour,uint128 maxTotal,uint128 maxTransit,uint32 maxLatencyMs,uint32 minBandwidthMbps,bool autoAccept,uint40 expiry,uint64 nonce,uint32 epoch,bytes32 specDigest,bytes32 serviceId,uint64 apnId,uint8 apnSlaClass)"
     );
     /// @notice At most this many transit operators per bill.
     uint256 public constant MAX_TRANSIT = 8;
+    /// @notice The gas an ERC-1271 buyer wallet may spend checking a signature: a hostile wallet that burns
+    ///  all it is given fails its own match and no other (a batch keeps 63/64 of the rest, EIP-150).
+    uint256 public constant ERC1271_GAS = 50_000;
+    /// @dev A GPU share is at most one whole GPU.
+    uint256 private constant MILLI_GPU = 1000;
+    /// @dev Megabit-seconds per Gbps-hour: a transit fee is tariff * Mbps * seconds / this.
+    uint256 private constant MBPS_SECONDS_PER_GBPS_HOUR = 1000 * 3600;
 
-    /// @dev A deal's slot: status (bits 0-7) | deadline (bits 8-47) | top 208 bits of its hash.
-    uint256 private constant HASH_MASK = ~uint256(0) << 48;
+    /// @dev A deal's slot: status (bits 0-7) | deadline (bits 8-47) | seconds used (bits 48-79, from
+    ///  completion) | SLA breached (bit 80) | top 168 bits of its hash (bits 88-255). A second preimage of
+    ///  168 bits is out of reach, so the deal bytes passed back are the ones recorded.
+    uint256 private constant HASH_MASK = ~uint256(0) << 88;
+    uint256 private constant USED_SHIFT = 48;
+    uint256 private constant SLA_BREACHED = 1 << 80;
+    uint256 private constant KEPT_MASK = ~uint256(0) << 48;
 
     /// @dev A node's hot word (read and rewritten once per match, rewritten once at release):
     ///  free logic mCU 48 | free parallel 48 | free neural 48 | memoryMib 32 | gpuModel 16 | gpuCount 16 |
-    ///  tier 8 | status 8 (bits 0-47, 48-95, 96-143, 144-175, 176-191, 192-207, 208-215, 216-223).
+    ///  tier 8 | status 8 | network operator's seat 8 (bits 0-47, 48-95, 96-143, 144-175, 176-191, 192-207,
+    ///  208-215, 216-223, 224-231; NO_SEAT when its operator had none when the node was pushed).
     ///  Free capacity never exceeds the node's capacity, which the registry keeps below 2**48 per class.
     uint256 private constant FREE_MASK = (1 << 48) - 1;
     /// @dev The lowest bit of each free field after the first, and the bit after the last.
     uint256 private constant FIELD_CARRIES = (1 << 48) | (1 << 96) | (1 << 144);
+    uint256 private constant NO_SEAT = 0xff;
     /// @dev Packed sizes (IMarket): an order; a bill without its transit lists; a deal without them.
-    uint256 private constant ORDER_BYTES = 111;
+    uint256 private constant ORDER_BYTES = 230;
+    uint256 private constant ORDER_WORDS_BYTES = 25 * 32;
     uint256 private constant BILL_HEAD_BYTES = 65;
-    uint256 private constant DEAL_HEAD_BYTES = 160;
+    uint256 private constant DEAL_HEAD_BYTES = 168;
+    /// @dev Byte offsets in a deal (IMarket.Matched).
+    uint256 private constant D_NODE = 60;
+    uint256 private constant D_DURATION = 116;
+    uint256 private constant D_MIN_RUN = 120;
+    uint256 private constant D_MAX_LATENCY = 124;
+    uint256 private constant D_VALUELESS = 128;
+    uint256 private constant D_COMPUTE_FEE = 129;
+    uint256 private constant D_PLATFORM_FEE = 145;
+    uint256 private constant D_TRANSIT_COUNT = 167;
     /// @dev Packed bytes per transit operator, in a bill and in a deal: its seat 1 | its fee 16.
     uint256 private constant TRANSIT_BYTES = 17;
     /// @dev A node's terms word (read once per match): owner 160 | pricePerCuHour 96.
@@ -55,13 +82,21 @@ contract Market is IMarket, IMarketSync, Escrow {
         uint256 capacity;
     }
 
-    /// @dev What a match reads once per transaction (once per batch): the matcher's roles, stage and fee.
+    /// @dev What a match reads once per transaction (once per batch): the matcher's roles, stage, fee, epoch.
     struct Ctx {
         address matcher;
         uint8 matcherRoles;
         uint8 stage;
         uint16 feeBps;
         uint96 activeSeats;
+        uint32 epoch;
+    }
+
+    /// @dev How a paid-out deal splits: as billed (prorated to the time used), or the compute and platform
+    ///  fees halved between seller and buyer (no arbiter ruled).
+    enum Payout {
+        Full,
+        Halved
     }
 
     Federation public immutable federation;
@@ -71,6 +106,7 @@ contract Market is IMarket, IMarketSync, Escrow {
     uint32 public immutable deliveryGrace;
     uint32 public immutable disputeWindow;
     uint32 public immutable arbitrationPeriod;
+    uint16 public immutable disputeBondBps;
 
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
@@ -81,22 +117,36 @@ contract Market is IMarket, IMarketSync, Escrow {
 
     mapping(bytes32 id => uint256) private _slots;
     mapping(uint256 nodeId => NodeWords) private _nodes;
+    /// @dev A disputed deal: the buyer's bond (bits 0-127) and the dispute's block number (bits 128-191).
+    mapping(bytes32 id => uint256) private _disputes;
+    /// @dev The ARBITER members (mirrored from the Federation), for the draw; index + 1 by member.
+    address[] private _arbiters;
+    mapping(address arbiter => uint256) private _arbiterIndex;
 
-    constructor(Federation federation_, NodeRegistry registry_, IERC20 token_, Timing memory timing)
-        Escrow(token_, federation_.founder())
+    constructor(Federation federation_, NodeRegistry registry_, IERC20 token_, Terms memory terms)
+        Escrow(token_, federation_.founder(), terms.unstakeDelay)
     {
+        if (terms.acceptWindow == 0) revert InvalidTerms(0);
+        if (terms.startWindow == 0) revert InvalidTerms(1);
+        if (terms.deliveryGrace == 0) revert InvalidTerms(2);
+        if (terms.disputeWindow == 0) revert InvalidTerms(3);
+        if (terms.arbitrationPeriod == 0) revert InvalidTerms(4);
+        if (terms.unstakeDelay == 0) revert InvalidTerms(5);
+        if (terms.disputeBondBps == 0 || terms.disputeBondBps > Splits.BPS) revert InvalidTerms(6);
         _cachedChainId = block.chainid;
         _cachedDomainSeparator = _buildDomainSeparator();
         federation = federation_;
         registry = registry_;
-        acceptWindow = timing.acceptWindow;
-        startWindow = timing.startWindow;
-        deliveryGrace = timing.deliveryGrace;
-        disputeWindow = timing.disputeWindow;
-        arbitrationPeriod = timing.arbitrationPeriod;
+        acceptWindow = terms.acceptWindow;
+        startWindow = terms.startWindow;
+        deliveryGrace = terms.deliveryGrace;
+        disputeWindow = terms.disputeWindow;
+        arbitrationPeriod = terms.arbitrationPeriod;
+        disputeBondBps = terms.disputeBondBps;
         // Until the Federation is wired to this market (Federation.setMarket pushes everything then).
         _stage = federation_.stage();
         _feeBps = federation_.platformFeeBps();
+        _epoch = federation_.epoch();
     }
 
     modifier onlyFederation() {
@@ -115,6 +165,22 @@ contract Market is IMarket, IMarketSync, Escrow {
     function syncRoles(address member, uint8 roles) external override onlyFederation {
         _accounts[member].roles = roles;
         _syncSeat(member, roles & Roles.OPERATOR != 0);
+        _syncArbiter(member, roles & Roles.ARBITER != 0);
+    }
+
+    /// @dev Keeps `_arbiters` equal to the ARBITER members (swap-and-pop on removal).
+    function _syncArbiter(address member, bool arbiter) private {
+        uint256 index = _arbiterIndex[member];
+        if (arbiter && index == 0) {
+            _arbiters.push(member);
+            _arbiterIndex[member] = _arbiters.length;
+        } else if (!arbiter && index != 0) {
+            address last = _arbiters[_arbiters.length - 1];
+            _arbiters[index - 1] = last;
+            _arbiterIndex[last] = index;
+            _arbiters.pop();
+            delete _arbiterIndex[member];
+        }
     }
 
     /// @inheritdoc IMarketSync
@@ -123,9 +189,10 @@ contract Market is IMarket, IMarketSync, Escrow {
     }
 
     /// @inheritdoc IMarketSync
-    function syncParams(uint8 stage_, uint16 platformFeeBps_) external override onlyFederation {
+    function syncParams(uint8 stage_, uint16 platformFeeBps_, uint32 epoch_) external override onlyFederation {
         _stage = stage_;
         _feeBps = platformFeeBps_;
+        _epoch = epoch_;
     }
 
     /// @inheritdoc IMarketSync
@@ -145,8 +212,12 @@ contract Market is IMarket, IMarketSync, Escrow {
             if (wanted[k] < reserved) revert CapacityBelowReserved(nodeId, uint8(k), wanted[k], reserved);
             free |= uint256(wanted[k] - reserved) << (48 * k);
         }
+        // The registry checked the operator holds OPERATOR, so it is seated once the Federation is wired.
+        uint256 seatPlusOne = _seatPlusOne(spec.operator);
+        uint256 seat = seatPlusOne == 0 ? NO_SEAT : seatPlusOne - 1;
         n.state = free | (uint256(spec.memoryMib) << 144) | (uint256(spec.gpuModel) << 176)
-            | (uint256(spec.gpuCount) << 192) | (uint256(spec.tier) << 208) | (uint256(uint8(status)) << 216);
+            | (uint256(spec.gpuCount) << 192) | (uint256(spec.tier) << 208) | (uint256(uint8(status)) << 216)
+            | (seat << 224);
         // The registry checked price < 2**96 and each capacity < 2**48.
         n.terms = uint256(uint160(owner)) | (uint256(spec.pricePerCuHour) << 160);
         n.capacity = uint256(spec.logicMcu) | (uint256(spec.parallelMcu) << 64) | (uint256(spec.neuralMcu) << 128);
@@ -183,8 +254,8 @@ contract Market is IMarket, IMarketSync, Escrow {
 
     /// @inheritdoc IMarket
     function orderId(Order calldata order) public view override returns (bytes32) {
-        // hashStruct(order) = keccak256(typeHash || the 16 fields' words), copied straight from calldata
-        // (an Order is 16 static words). A word with dirty high bits gives another digest, which the buyer
+        // hashStruct(order) = keccak256(typeHash || the 25 fields' words), copied straight from calldata
+        // (an Order is 25 static words). A word with dirty high bits gives another digest, which the buyer
         // did not sign (wallets sign the clean encoding), so it is refused as InvalidSignature; a posted
         // order is keyed by whatever id it was posted under and then reads its fields through the
         // compiler's accessors, which revert on dirty bits.
@@ -193,8 +264,8 @@ contract Market is IMarket, IMarketSync, Escrow {
         assembly ("memory-safe") {
             let p := mload(0x40)
             mstore(p, typeHash)
-            calldatacopy(add(p, 0x20), order, 0x200)
-            structHash := keccak256(p, 0x220)
+            calldatacopy(add(p, 0x20), order, ORDER_WORDS_BYTES)
+            structHash := keccak256(p, add(ORDER_WORDS_BYTES, 0x20))
         }
         return MessageHashUtils.toTypedDataHash(domainSeparator(), structHash);
     }
@@ -226,6 +297,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         uint256 slot = _slots[id];
         if (slot != 0) revert OrderAlreadyUsed(id, Status(uint8(slot)));
         if (block.timestamp > order.expiry) revert OrderExpired(id, order.expiry);
+        if (order.epoch != _epoch) revert EpochMismatch(id, order.epoch, _epoch);
         _requireRole(msg.sender, Roles.BUYER);
         uint256 locked = _stage == 1 ? 0 : order.maxTotal;
         _slots[id] = _pack(_postedHash(id, locked), Status.Posted, order.expiry);
@@ -258,6 +330,31 @@ contract Market is IMarket, IMarketSync, Escrow {
         uint256 slot = _slots[id];
         if (block.timestamp <= order.expiry) revert DeadlineNotReached(id, order.expiry);
         _closePosted(id, slot, order.buyer, locked);
+    }
+
+    /// @inheritdoc IMarket
+    function cancelAllOrders() external override {
+        Account storage a = _accounts[msg.sender];
+        uint24 generation = a.nonceGeneration + 1;
+        a.nonceGeneration = generation;
+        emit NonceFloorRaised(msg.sender, uint64(generation) << NONCE_STEP_BITS);
+    }
+
+    /// @inheritdoc IMarket
+    function nonceFloorOf(address buyer) external view override returns (uint64) {
+        return uint64(_accounts[buyer].nonceGeneration) << NONCE_STEP_BITS;
+    }
+
+    /// @inheritdoc IMarket
+    function setTransitTariff(uint96 perGbpsHour) external override {
+        uint8 seat = _setTariff(msg.sender, perGbpsHour);
+        emit TransitTariffSet(msg.sender, seat, perGbpsHour);
+    }
+
+    /// @inheritdoc IMarket
+    function transitTariffOf(address operator) external view override returns (uint256) {
+        uint256 seatPlusOne = _seatPlusOne(operator);
+        return seatPlusOne == 0 ? 0 : _tariffOfSeat(seatPlusOne - 1);
     }
 
     function _closePosted(bytes32 id, uint256 slot, address buyer, uint256 locked) private {
@@ -348,6 +445,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         c.stage = _stage;
         c.feeBps = _feeBps;
         c.activeSeats = _activeSeats;
+        c.epoch = _epoch;
     }
 
     /// @dev One packed entry at calldata offset `at` (IMarket: order, signature length and signature,
@@ -379,7 +477,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         failure = _matchValid(c, id, o, b, 0);
     }
 
-    /// @dev The packed order at calldata `at`, unpacked into the 16 words of an Order in memory, right after
+    /// @dev The packed order at calldata `at`, unpacked into the 25 words of an Order in memory, right after
     ///  the type hash, and hashed there (EIP-712 hashStruct, then the digest with the domain). Every packed
     ///  field is exactly its type's width, so every word is clean; an autoAccept byte other than 0 or 1
     ///  gives a digest no wallet signs (InvalidSignature).
@@ -391,33 +489,42 @@ contract Market is IMarket, IMarketSync, Escrow {
                 v := shr(sub(256, shl(3, size)), calldataload(p))
             }
             let base := mload(0x40)
-            mstore(0x40, add(base, 0x220))
+            mstore(0x40, add(base, add(ORDER_WORDS_BYTES, 0x20)))
             mstore(base, typeHash)
             o := add(base, 0x20)
             mstore(o, field(at, 20)) // buyer
-            mstore(add(o, 0x20), field(add(at, 20), 8)) // logicMcu
-            mstore(add(o, 0x40), field(add(at, 28), 8)) // parallelMcu
-            mstore(add(o, 0x60), field(add(at, 36), 8)) // neuralMcu
-            mstore(add(o, 0x80), field(add(at, 44), 4)) // memoryMib
-            mstore(add(o, 0xa0), field(add(at, 48), 2)) // gpuModel
-            mstore(add(o, 0xc0), field(add(at, 50), 2)) // gpuCount
-            mstore(add(o, 0xe0), field(add(at, 52), 1)) // minTier
-            mstore(add(o, 0x100), field(add(at, 53), 4)) // duration
-            mstore(add(o, 0x120), field(add(at, 57), 16)) // maxPricePerCuHour
-            mstore(add(o, 0x140), field(add(at, 73), 16)) // maxTotal
-            mstore(add(o, 0x160), field(add(at, 89), 4)) // maxLatencyMs
-            mstore(add(o, 0x180), field(add(at, 93), 4)) // minBandwidthMbps
-            mstore(add(o, 0x1a0), field(add(at, 97), 1)) // autoAccept
-            mstore(add(o, 0x1c0), field(add(at, 98), 5)) // expiry
-            mstore(add(o, 0x1e0), field(add(at, 103), 8)) // nonce
-            structHash := keccak256(base, 0x220)
+            mstore(add(o, 0x20), field(add(at, 20), 20)) // matcher
+            mstore(add(o, 0x40), field(add(at, 40), 8)) // logicMcu
+            mstore(add(o, 0x60), field(add(at, 48), 8)) // parallelMcu
+            mstore(add(o, 0x80), field(add(at, 56), 8)) // neuralMcu
+            mstore(add(o, 0xa0), field(add(at, 64), 4)) // memoryMib
+            mstore(add(o, 0xc0), field(add(at, 68), 2)) // gpuModel
+            mstore(add(o, 0xe0), field(add(at, 70), 2)) // gpuCount
+            mstore(add(o, 0x100), field(add(at, 72), 2)) // gpuMilli
+            mstore(add(o, 0x120), field(add(at, 74), 1)) // minTier
+            mstore(add(o, 0x140), field(add(at, 75), 4)) // duration
+            mstore(add(o, 0x160), field(add(at, 79), 4)) // minRunSeconds
+            mstore(add(o, 0x180), field(add(at, 83), 16)) // maxPricePerCuHour
+            mstore(add(o, 0x1a0), field(add(at, 99), 16)) // maxTotal
+            mstore(add(o, 0x1c0), field(add(at, 115), 16)) // maxTransit
+            mstore(add(o, 0x1e0), field(add(at, 131), 4)) // maxLatencyMs
+            mstore(add(o, 0x200), field(add(at, 135), 4)) // minBandwidthMbps
+            mstore(add(o, 0x220), field(add(at, 139), 1)) // autoAccept
+            mstore(add(o, 0x240), field(add(at, 140), 5)) // expiry
+            mstore(add(o, 0x260), field(add(at, 145), 8)) // nonce
+            mstore(add(o, 0x280), field(add(at, 153), 4)) // epoch
+            mstore(add(o, 0x2a0), calldataload(add(at, 157))) // specDigest
+            mstore(add(o, 0x2c0), calldataload(add(at, 189))) // serviceId
+            mstore(add(o, 0x2e0), field(add(at, 221), 8)) // apnId
+            mstore(add(o, 0x300), field(add(at, 229), 1)) // apnSlaClass
+            structHash := keccak256(base, add(ORDER_WORDS_BYTES, 0x20))
         }
         id = MessageHashUtils.toTypedDataHash(domainSeparator(), structHash);
     }
 
     /// @dev _decodeOrder with its pointer typed as the Order it points to. A function-type cast (as Seaport's
     ///  ConsiderationDecoder types its decoded structs): an `Order memory` return variable would first
-    ///  allocate and zero-fill 16 words that the decoder then replaces.
+    ///  allocate and zero-fill 25 words that the decoder then replaces.
     function _orderDecoder() private pure returns (function(uint256) view returns (Order memory, bytes32) typed) {
         function(uint256) view returns (uint256, bytes32) raw = _decodeOrder;
         assembly ("memory-safe") {
@@ -431,16 +538,23 @@ contract Market is IMarket, IMarketSync, Escrow {
         returns (bytes memory failure)
     {
         if (block.timestamp > o.expiry) return abi.encodeWithSelector(OrderExpired.selector, id, o.expiry);
+        if (o.epoch != c.epoch) return abi.encodeWithSelector(EpochMismatch.selector, id, o.epoch, c.epoch);
+        if (o.matcher != address(0) && o.matcher != c.matcher) {
+            return abi.encodeWithSelector(MatcherNotAllowed.selector, id, c.matcher, o.matcher);
+        }
         uint256 n = _transitCount(b);
-        if (n > MAX_TRANSIT) return abi.encodeWithSelector(InvalidTransit.selector, n, n, MAX_TRANSIT);
+        // slither-disable-next-line incorrect-equality
+        if (n == 0 || n > MAX_TRANSIT) return abi.encodeWithSelector(InvalidTransit.selector, n, n, MAX_TRANSIT);
         // Order fields compared with zero, not balances (slither's incorrect-equality false positive: it
         // follows the order's memory back to the decoder's assembly).
         // slither-disable-next-line incorrect-equality
         if (o.duration == 0 || (o.logicMcu | o.parallelMcu | o.neuralMcu) == 0) {
             return abi.encodeWithSelector(EmptyOrder.selector, id);
         }
+        if (o.minRunSeconds > o.duration) return abi.encodeWithSelector(InvalidOrderField.selector, id, "minRunSeconds");
+        if (o.gpuMilli > MILLI_GPU) return abi.encodeWithSelector(InvalidOrderField.selector, id, "gpuMilli");
         address seller;
-        (failure, seller) = _matchOnNode(c, o, b, n, prepaid);
+        (failure, seller) = _matchOnNode(c, id, o, b, n, prepaid);
         // An empty failure means every check passed (no balance involved; same false positive as above).
         // slither-disable-next-line incorrect-equality
         if (failure.length == 0) _record(c.matcher, id, o, b, n, seller, c.stage == 1);
@@ -448,8 +562,8 @@ contract Market is IMarket, IMarketSync, Escrow {
 
     /// @dev The node, role, bill, stake and balance checks of a match, then its effects. The buyer's and the
     ///  seller's Account words (Escrow's layout) are each read once, for their roles and then their balance
-    ///  or stake flag, and the buyer's is rewritten from that word: one SLOAD each instead of one per field.
-    function _matchOnNode(Ctx memory c, Order memory o, uint256 b, uint256 n, uint256 prepaid)
+    ///  or stake, and the buyer's is rewritten from that word: one SLOAD each instead of one per field.
+    function _matchOnNode(Ctx memory c, bytes32 id, Order memory o, uint256 b, uint256 n, uint256 prepaid)
         private
         returns (bytes memory failure, address seller)
     {
@@ -458,19 +572,22 @@ contract Market is IMarket, IMarketSync, Escrow {
         failure = _checkCapacity(_billNodeId(b), state, o);
         if (failure.length != 0) return (failure, address(0));
         uint256 total;
+        uint256 computeFee;
         uint256 buyerSlot = _accountSlot(o.buyer);
         uint256 buyerWord = _sload(buyerSlot);
         uint256 sellerWord;
         {
+            uint256 floor = (buyerWord >> 232) << NONCE_STEP_BITS;
+            if (o.nonce < floor) return (abi.encodeWithSelector(NonceBelowFloor.selector, id, o.nonce, floor), address(0));
             uint256 terms = node.terms;
             seller = address(uint160(terms));
             sellerWord = _sload(_accountSlot(seller));
-            failure = _checkRoles(c, o.buyer, buyerWord, seller, sellerWord, b, n);
+            failure = _checkRoles(c, o.buyer, buyerWord, seller, sellerWord);
             if (failure.length != 0) return (failure, address(0));
-            (failure, total) = _checkBill(o, b, state, terms >> 160, c.feeBps);
+            (failure, computeFee, total) = _checkBill(c, o, b, n, state, terms >> 160);
             if (failure.length != 0) return (failure, address(0));
         }
-        failure = _fund(o.buyer, buyerSlot, buyerWord, seller, sellerWord, total, prepaid, c.stage == 1);
+        failure = _fund(o.buyer, buyerSlot, buyerWord, seller, sellerWord, computeFee, total, prepaid, c.stage == 1);
         if (failure.length != 0) return (failure, address(0));
         // Each demanded amount is at most its field's free amount (checked above), so subtracting the
         // packed demand borrows across no field.
@@ -480,8 +597,9 @@ contract Market is IMarket, IMarketSync, Escrow {
         }
     }
 
-    /// @dev From stage 2: checks the seller's stake and the buyer's balance, then takes the bill's total
-    ///  from the buyer's balance (less what a posted order locked; any excess lock is credited back).
+    /// @dev From stage 2: checks that the seller's spare stake covers this deal's lock (its compute fee, the
+    ///  most a timeout slashes) and the buyer's balance, then takes the bill's total from the buyer's balance
+    ///  (less what a posted order locked; any excess lock is credited back) and locks the seller's stake.
     ///  Stage 1 moves nothing (a posted order's lock, always 0 there, is returned). `buyerWord` and
     ///  `sellerWord` are their Account words as read before any write of this match.
     function _fund(
@@ -490,6 +608,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         uint256 buyerWord,
         address seller,
         uint256 sellerWord,
+        uint256 computeFee,
         uint256 total,
         uint256 prepaid,
         bool valueless
@@ -498,10 +617,12 @@ contract Market is IMarket, IMarketSync, Escrow {
             if (prepaid != 0) _credit(buyer, prepaid);
             return failure; // unassigned: the empty bytes at 0x60, nothing allocated
         }
-        if ((sellerWord >> 232) & 0xff != 0) {
-            // underStaked (bits 232-239); the stake is bits 128-223.
+        // spareStake: bits 128-223 of the Account word, signed.
+        int256 spare = int96(uint96(sellerWord >> 128));
+        if (spare < 0 || uint256(spare) < computeFee) {
+            uint256 required = _requiredStake[seller];
             return abi.encodeWithSelector(
-                InsufficientStake.selector, seller, uint96(sellerWord >> 128), _requiredStake[seller]
+                InsufficientStake.selector, seller, uint256(spare + int256(required)), required, computeFee
             );
         }
         if (total > prepaid) {
@@ -509,13 +630,15 @@ contract Market is IMarket, IMarketSync, Escrow {
             uint256 owed = total - prepaid;
             if (balance < owed) return abi.encodeWithSelector(InsufficientBalance.selector, buyer, balance, owed);
             // The balance is the word's low 128 bits and owed <= balance (checked above): subtracting owed
-            // from the whole word borrows nothing from the stake, roles and flag above it. Nothing wrote the
-            // buyer's word since it was read: a match credits nobody before this (a buyer that is its own
-            // seller has one word, read twice and written once, here).
+            // from the whole word borrows nothing from the stake, roles and generation above it. Nothing
+            // wrote the buyer's word since it was read: a match credits nobody before this.
             _sstore(buyerSlot, buyerWord - owed);
         } else if (prepaid > total) {
             _credit(buyer, prepaid - total);
         }
+        // After the buyer's write, through storage: a buyer that is its own seller has one word.
+        // computeFee <= spare < 2**95 (checked above).
+        _addSpareStake(seller, -int256(computeFee));
         return failure; // unassigned: the empty bytes at 0x60, nothing allocated
     }
 
@@ -539,19 +662,13 @@ contract Market is IMarket, IMarketSync, Escrow {
         return abi.encodeWithSelector(InsufficientCapacity.selector, nodeId, class, asked, uint64(free));
     }
 
-    /// @dev The matcher holds MATCHER, the buyer BUYER, the seller a role that sells at this stage, each
-    ///  transit operator of the bill at `b` OPERATOR (roles as mirrored from the Federation: bits 224-231 of
-    ///  an Account word, given for the buyer and the seller; a transit operator's as its seat's active bit,
-    ///  in the context). A failing seat's holder (address(0) for a seat nobody holds) is named in the error.
-    function _checkRoles(
-        Ctx memory c,
-        address buyer,
-        uint256 buyerWord,
-        address seller,
-        uint256 sellerWord,
-        uint256 b,
-        uint256 n
-    ) private view returns (bytes memory failure) {
+    /// @dev The matcher holds MATCHER, the buyer BUYER, the seller a role that sells at this stage (roles as
+    ///  mirrored from the Federation: bits 224-231 of an Account word, given for the buyer and the seller).
+    function _checkRoles(Ctx memory c, address buyer, uint256 buyerWord, address seller, uint256 sellerWord)
+        private
+        pure
+        returns (bytes memory failure)
+    {
         if (c.matcherRoles & Roles.MATCHER != Roles.MATCHER) {
             return abi.encodeWithSelector(MissingRole.selector, c.matcher, Roles.MATCHER, c.matcherRoles);
         }
@@ -560,63 +677,94 @@ contract Market is IMarket, IMarketSync, Escrow {
         uint8 sellers = c.stage >= 3 ? Roles.CLOUD | Roles.PROVIDER | Roles.OPERATOR : Roles.CLOUD;
         held = uint8(sellerWord >> 224);
         if (held & sellers == 0) return abi.encodeWithSelector(MissingRole.selector, seller, sellers, held);
-        for (uint256 i; i < n;) {
-            // A seat past the last is never active (a shift by 96 or more gives 0).
-            uint256 seat = _word(b + BILL_HEAD_BYTES + i, 1);
-            if ((c.activeSeats >> seat) & 1 != 1) {
-                (address operator, uint8 roles) = _seatHolderRoles(seat);
-                return abi.encodeWithSelector(MissingRole.selector, operator, Roles.OPERATOR, roles);
-            }
-            unchecked {
-                ++i;
-            }
-        }
         return failure; // unassigned: the empty bytes at 0x60, nothing allocated
     }
 
-    /// @dev The node fits the order and the bill at `b` is exact (Splits); returns the bill's total.
-    function _checkBill(Order memory order, uint256 b, uint256 state, uint256 price, uint16 feeBps)
+    /// @dev The node fits the order and the bill at `b` is exact (Splits): the compute and platform fees,
+    ///  and each transit entry a distinct active seat charging its published tariff for the order's
+    ///  bandwidth and duration, the node's operator among them; returns the compute fee and the total.
+    function _checkBill(Ctx memory c, Order memory order, uint256 b, uint256 n, uint256 state, uint256 price)
         private
-        pure
-        returns (bytes memory failure, uint256 total)
+        view
+        returns (bytes memory failure, uint256 computeFee, uint256 total)
     {
         uint256 nodeId = _billNodeId(b);
         if (price > order.maxPricePerCuHour) {
-            return (abi.encodeWithSelector(PriceAboveLimit.selector, nodeId, price, order.maxPricePerCuHour), 0);
+            return (abi.encodeWithSelector(PriceAboveLimit.selector, nodeId, price, order.maxPricePerCuHour), 0, 0);
         }
-        uint256 has = uint32(state >> 144);
-        if (has < order.memoryMib) return (_doesNotFit(nodeId, "memoryMib", has, order.memoryMib), 0);
-        has = uint16(state >> 176);
-        if (order.gpuModel != 0 && has != order.gpuModel) return (_doesNotFit(nodeId, "gpuModel", has, order.gpuModel), 0);
-        has = uint16(state >> 192);
-        if (has < order.gpuCount) return (_doesNotFit(nodeId, "gpuCount", has, order.gpuCount), 0);
-        has = uint8(state >> 208);
-        if (has < order.minTier) return (_doesNotFit(nodeId, "tier", has, order.minTier), 0);
-
-        uint256 computeFee;
+        failure = _checkFit(nodeId, state, order);
+        if (failure.length != 0) return (failure, 0, 0);
         unchecked {
             // Three uint64 sum below 2**66; the price is the terms word's top 96 bits.
             uint128 mcu = uint128(order.logicMcu) + order.parallelMcu + order.neuralMcu;
             computeFee = Splits.computeFee(uint96(price), mcu, order.duration);
         }
         uint256 billed = _word(b + 32, 16);
-        if (billed != computeFee) return (abi.encodeWithSelector(ComputeFeeMismatch.selector, computeFee, billed), 0);
+        if (billed != computeFee) return (abi.encodeWithSelector(ComputeFeeMismatch.selector, computeFee, billed), 0, 0);
         // computeFee < 2**256 / 3,600,000 < 2**235.
-        uint256 platformFee = Splits.platformFee(uint240(computeFee), feeBps);
+        uint256 platformFee = Splits.platformFee(uint240(computeFee), c.feeBps);
         billed = _word(b + 48, 16);
-        if (billed != platformFee) return (abi.encodeWithSelector(PlatformFeeMismatch.selector, platformFee, billed), 0);
-        total = computeFee + platformFee;
-        uint256 n = _transitCount(b);
-        assembly ("memory-safe") {
-            // The n fees (16 bytes each) after the n seats. At most MAX_TRANSIT fees below 2**128 and two
-            // fees below 2**128: the sum cannot overflow.
-            let p := add(b, add(BILL_HEAD_BYTES, n))
-            for { let e := add(p, shl(4, n)) } lt(p, e) { p := add(p, 16) } {
-                total := add(total, shr(128, calldataload(p)))
+        if (billed != platformFee) return (abi.encodeWithSelector(PlatformFeeMismatch.selector, platformFee, billed), 0, 0);
+        uint256 transit;
+        (failure, transit) = _checkTransit(c, order, b, n, (state >> 224) & 0xff);
+        if (failure.length != 0) return (failure, 0, 0);
+        if (transit > order.maxTransit) {
+            return (abi.encodeWithSelector(TransitAboveLimit.selector, transit, order.maxTransit), 0, 0);
+        }
+        // Two fees below 2**128 and at most MAX_TRANSIT below 2**128: no overflow.
+        total = computeFee + platformFee + transit;
+        if (total > order.maxTotal) return (abi.encodeWithSelector(BillAboveLimit.selector, total, order.maxTotal), 0, 0);
+    }
+
+    /// @dev The node's memory, GPUs and tier meet the order's (a GPU share needs a GPU).
+    function _checkFit(uint256 nodeId, uint256 state, Order memory order) private pure returns (bytes memory failure) {
+        uint256 has = uint32(state >> 144);
+        if (has < order.memoryMib) return _doesNotFit(nodeId, "memoryMib", has, order.memoryMib);
+        has = uint16(state >> 176);
+        if (order.gpuModel != 0 && has != order.gpuModel) return _doesNotFit(nodeId, "gpuModel", has, order.gpuModel);
+        has = uint16(state >> 192);
+        uint256 gpus = uint256(order.gpuCount) + (order.gpuMilli != 0 ? 1 : 0);
+        if (has < gpus) return _doesNotFit(nodeId, "gpuCount", has, gpus);
+        has = uint8(state >> 208);
+        if (has < order.minTier) return _doesNotFit(nodeId, "tier", has, order.minTier);
+        return failure; // unassigned: the empty bytes at 0x60, nothing allocated
+    }
+
+    /// @dev The bill's n transit entries: distinct seats, each held by an OPERATOR member (its seat's active
+    ///  bit), each fee its seat's tariff x Mbps x seconds / 3,600,000, and the node's operator's seat among
+    ///  them. Returns the transit total. The tariff sits in the seat's credit word (Escrow), which
+    ///  settlement rewrites anyway: the read is the only cost.
+    function _checkTransit(Ctx memory c, Order memory order, uint256 b, uint256 n, uint256 nodeSeat)
+        private
+        view
+        returns (bytes memory failure, uint256 transit)
+    {
+        uint256 seen;
+        uint256 reserved = uint256(order.minBandwidthMbps) * order.duration;
+        for (uint256 i; i < n;) {
+            uint256 seat = _word(b + BILL_HEAD_BYTES + i, 1);
+            // A seat past the last is never active (a shift by 96 or more gives 0).
+            if ((c.activeSeats >> seat) & 1 != 1) {
+                (address operator, uint8 roles) = _seatHolderRoles(seat);
+                return (abi.encodeWithSelector(MissingRole.selector, operator, Roles.OPERATOR, roles), 0);
+            }
+            if ((seen >> seat) & 1 != 0) return (abi.encodeWithSelector(DuplicateTransitSeat.selector, seat), 0);
+            seen |= 1 << seat;
+            // tariff < 2**96 and reserved < 2**64: the product fits.
+            uint256 expected = (_tariffOfSeat(seat) * reserved) / MBPS_SECONDS_PER_GBPS_HOUR;
+            uint256 billed = _word(b + BILL_HEAD_BYTES + n + 16 * i, 16);
+            if (billed != expected) {
+                return (abi.encodeWithSelector(TransitFeeMismatch.selector, seat, expected, billed), 0);
+            }
+            unchecked {
+                // At most MAX_TRANSIT fees below 2**128 each.
+                transit += billed;
+                ++i;
             }
         }
-        if (total > order.maxTotal) return (abi.encodeWithSelector(BillAboveLimit.selector, total, order.maxTotal), 0);
-        return (failure, total);
+        if (nodeSeat >= 96 || (seen >> nodeSeat) & 1 == 0) {
+            return (abi.encodeWithSelector(NodeOperatorNotOnPath.selector, _billNodeId(b), nodeSeat), 0);
+        }
     }
 
     function _doesNotFit(uint256 nodeId, string memory what, uint256 has, uint256 needs) private pure returns (bytes memory) {
@@ -625,9 +773,9 @@ contract Market is IMarket, IMarketSync, Escrow {
 
     /// @dev The buyer's signature of `id` (calldata `sigAt`, `sigLen` bytes): an ECDSA signature (r | s | v,
     ///  65 bytes, low s, as OpenZeppelin's ECDSA.tryRecover requires) recovered with the ecrecover
-    ///  precompile, else an ERC-1271 signature when the buyer is a contract. Recovery comes first so an EOA
-    ///  buyer costs no EXTCODESIZE of a cold account (2,600 gas); a contract buyer cannot pass the ECDSA
-    ///  branch (nobody holds a key whose address is its address).
+    ///  precompile, else an ERC-1271 signature when the buyer is a contract, checked with at most
+    ///  ERC1271_GAS. Recovery comes first so an EOA buyer costs no EXTCODESIZE of a cold account (2,600
+    ///  gas); a contract buyer cannot pass the ECDSA branch (nobody holds a key whose address is its address).
     function _validSignature(address buyer, bytes32 id, uint256 sigAt, uint256 sigLen) private view returns (bool) {
         // A signature's length and the buyer's code size, not balances (slither's incorrect-equality false
         // positive on values read in assembly).
@@ -650,15 +798,22 @@ contract Market is IMarket, IMarketSync, Escrow {
         }
         // slither-disable-next-line incorrect-equality
         if (buyer.code.length == 0) return false;
-        // The slice's offset and length are two fields, not two writes of one (slither's write-after-write
-        // reads both assembly assignments as writes of `signature`).
-        // slither-disable-next-line write-after-write
-        bytes calldata signature;
+        bytes4 magic = IERC1271.isValidSignature.selector;
+        bool valid;
         assembly ("memory-safe") {
-            signature.offset := sigAt
-            signature.length := sigLen
+            // isValidSignature(id, signature) built at the free memory pointer (not claimed); only the first
+            // word of the answer is copied, so a huge return costs the wallet, not the batch.
+            let p := mload(0x40)
+            mstore(p, magic)
+            mstore(add(p, 4), id)
+            mstore(add(p, 36), 0x40)
+            mstore(add(p, 68), sigLen)
+            calldatacopy(add(p, 100), sigAt, sigLen)
+            mstore(0x00, 0)
+            let ok := staticcall(ERC1271_GAS, buyer, p, add(100, sigLen), 0x00, 0x20)
+            valid := and(ok, and(gt(returndatasize(), 31), eq(mload(0x00), magic)))
         }
-        return SignatureChecker.isValidERC1271SignatureNow(buyer, id, signature);
+        return valid;
     }
 
     function _revertWith(bytes memory failure) private pure {
@@ -689,16 +844,18 @@ contract Market is IMarket, IMarketSync, Escrow {
             mstore(add(q, 20), shl(96, seller))
             mstore(add(q, 40), shl(96, matcher))
             mstore(add(q, 60), calldataload(b)) // nodeId
-            mstore(add(q, 92), shl(192, mload(add(o, 0x20)))) // logicMcu
-            mstore(add(q, 100), shl(192, mload(add(o, 0x40)))) // parallelMcu
-            mstore(add(q, 108), shl(192, mload(add(o, 0x60)))) // neuralMcu
-            mstore(add(q, 116), shl(224, mload(add(o, 0x100)))) // duration
-            mstore(add(q, 120), shl(248, iszero(iszero(valueless))))
-            calldatacopy(add(q, 121), add(b, 32), 32) // computeFee, platformFee
-            mstore(add(q, 153), shl(248, status))
-            mstore(add(q, 154), shl(216, deadline))
+            mstore(add(q, 92), shl(192, mload(add(o, 0x40)))) // logicMcu
+            mstore(add(q, 100), shl(192, mload(add(o, 0x60)))) // parallelMcu
+            mstore(add(q, 108), shl(192, mload(add(o, 0x80)))) // neuralMcu
+            mstore(add(q, 116), shl(224, mload(add(o, 0x140)))) // duration
+            mstore(add(q, 120), shl(224, mload(add(o, 0x160)))) // minRunSeconds
+            mstore(add(q, 124), shl(224, mload(add(o, 0x1e0)))) // maxLatencyMs
+            mstore(add(q, 128), shl(248, iszero(iszero(valueless))))
+            calldatacopy(add(q, 129), add(b, 32), 32) // computeFee, platformFee
+            mstore(add(q, 161), shl(248, status))
+            mstore(add(q, 162), shl(216, deadline))
             let len := add(DEAL_HEAD_BYTES, mul(TRANSIT_BYTES, n))
-            calldatacopy(add(q, 159), add(b, 64), add(1, mul(TRANSIT_BYTES, n))) // n, seats, fees
+            calldatacopy(add(q, 167), add(b, 64), add(1, mul(TRANSIT_BYTES, n))) // n, seats, fees
             mstore(add(q, len), 0) // zero padding up to the next word
             mstore(sub(q, 0x20), id)
             h := keccak256(sub(q, 0x20), add(len, 0x20))
@@ -706,7 +863,7 @@ contract Market is IMarket, IMarketSync, Escrow {
             mstore(add(e, 0x20), len)
             log2(e, add(0x40, and(add(len, 31), not(31))), topic, id)
         }
-        _slots[id] = _pack(h, status, deadline);
+        _slots[id] = _pack(h & HASH_MASK, status, deadline);
     }
 
     /// @dev The bill at calldata `b`: its node, its number of transit operators, operator `i`.
@@ -731,112 +888,161 @@ contract Market is IMarket, IMarketSync, Escrow {
 
     /// @inheritdoc IMarket
     function accept(bytes32 id, bytes calldata deal) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
+        (uint256 slot, Status status, uint40 deadline) = _load(id, deal);
         _only(id, _dealBuyer(deal));
         _expect(id, status, Status.Proposed);
         _before(id, deadline);
-        _move(id, h, Status.Accepted, uint40(block.timestamp) + startWindow);
+        _move(id, slot, Status.Accepted, uint40(block.timestamp) + startWindow);
     }
 
     /// @inheritdoc IMarket
     function reject(bytes32 id, bytes calldata deal) external override {
-        (, Status status,) = _load(id, deal);
+        (uint256 slot, Status status,) = _load(id, deal);
         _only(id, _dealBuyer(deal));
         _expect(id, status, Status.Proposed);
-        _refundAndRelease(id, deal, false);
+        _refundAndRelease(id, slot, deal, false);
     }
 
     /// @inheritdoc IMarket
     function decline(bytes32 id, bytes calldata deal) external override {
-        (, Status status,) = _load(id, deal);
+        (uint256 slot, Status status, uint40 deadline) = _load(id, deal);
         _only(id, _dealSeller(deal));
         _expect(id, status, Status.Accepted);
-        _refundAndRelease(id, deal, false);
+        // Past the start deadline the seller is a no-show: only `timeout` (which slashes) remains.
+        _before(id, deadline);
+        _refundAndRelease(id, slot, deal, false);
     }
 
     /// @inheritdoc IMarket
     function start(bytes32 id, bytes calldata deal) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
+        (uint256 slot, Status status, uint40 deadline) = _load(id, deal);
         _only(id, _dealSeller(deal));
         _expect(id, status, Status.Accepted);
         _before(id, deadline);
-        _move(id, h, Status.Started, uint40(block.timestamp) + uint40(_field(deal, 116, 4)) + deliveryGrace);
+        _move(id, slot, Status.Started, uint40(block.timestamp) + uint40(_field(deal, D_DURATION, 4)) + deliveryGrace);
     }
 
     /// @inheritdoc IMarket
     function complete(bytes32 id, bytes calldata deal, string calldata resultCid) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
+        (uint256 slot, Status status, uint40 deadline) = _load(id, deal);
         _only(id, _dealSeller(deal));
         _expect(id, status, Status.Started);
         _before(id, deadline);
+        // The Started deadline is start + duration + grace, so the start is derived, not stored.
+        uint256 duration = _field(deal, D_DURATION, 4);
+        uint256 startedAt = deadline - duration - deliveryGrace;
+        uint256 minRun = _field(deal, D_MIN_RUN, 4);
+        if (block.timestamp < startedAt + minRun) revert TooEarlyToComplete(id, uint40(startedAt + minRun));
+        // Completing early lowers the bill; waiting past the duration does not raise it.
+        uint256 used = block.timestamp - startedAt;
+        if (used > duration) used = duration;
         uint40 disputeUntil = uint40(block.timestamp) + disputeWindow;
-        _slots[id] = _pack(h, Status.Completed, disputeUntil);
-        emit Completed(id, disputeUntil, resultCid); // says the status too: no DealStatusChanged
+        _slots[id] = _pack(slot | (used << USED_SHIFT), Status.Completed, disputeUntil);
+        emit Completed(id, disputeUntil, uint32(used), resultCid); // says the status too: no DealStatusChanged
         _release(deal);
     }
 
     /// @inheritdoc IMarket
     function settle(bytes32 id, bytes calldata deal) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
+        (uint256 slot, Status status, uint40 deadline) = _load(id, deal);
         _expect(id, status, Status.Completed);
         if (msg.sender != _dealBuyer(deal) && block.timestamp <= deadline) revert DeadlineNotReached(id, deadline);
-        _payout(id, h, deal);
+        _payout(id, slot, deal, Payout.Full, Status.Settled, 0);
     }
 
     /// @inheritdoc IMarket
     function dispute(bytes32 id, bytes calldata deal) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
-        _only(id, _dealBuyer(deal));
+        (uint256 slot, Status status, uint40 deadline) = _load(id, deal);
+        address buyer = _dealBuyer(deal);
+        _only(id, buyer);
         _expect(id, status, Status.Completed);
         _before(id, deadline);
-        _move(id, h, Status.Disputed, uint40(block.timestamp) + arbitrationPeriod);
+        uint256 bond = _dealValueless(deal) ? 0 : (_dealTotal(deal) * disputeBondBps) / Splits.BPS;
+        _disputes[id] = bond | (block.number << 128);
+        _move(id, slot, Status.Disputed, uint40(block.timestamp) + arbitrationPeriod);
+        emit Disputed(id, bond, block.number);
+        if (bond != 0) _debit(buyer, bond);
     }
 
     /// @inheritdoc IMarket
     function resolve(bytes32 id, bytes calldata deal, bool sellerWins) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
-        _requireRole(msg.sender, Roles.ARBITER);
-        if (msg.sender == _dealBuyer(deal) || msg.sender == _dealSeller(deal)) revert Unauthorized(id, msg.sender, address(0));
+        (uint256 slot, Status status, uint40 deadline) = _load(id, deal);
         _expect(id, status, Status.Disputed);
         _before(id, deadline);
+        address drawn = _drawArbiter(id, deal);
+        // slither-disable-next-line incorrect-equality
+        if (drawn == address(0) || msg.sender != drawn) revert NotDrawnArbiter(id, msg.sender, drawn);
+        uint256 bond = _closeDispute(id);
         if (sellerWins) {
-            _payout(id, h, deal);
+            _payout(id, slot, deal, Payout.Full, Status.Settled, 0);
+            if (bond != 0) _credit(_dealSeller(deal), bond);
         } else {
-            _move(id, h, Status.Refunded, 0);
-            _refund(id, deal);
-            _slash(id, deal);
+            _payout(id, slot, deal, Payout.Full, Status.Refunded, bond);
         }
     }
 
     /// @inheritdoc IMarket
     function timeout(bytes32 id, bytes calldata deal) external override {
-        (uint256 h, Status status, uint40 deadline) = _load(id, deal);
+        (uint256 slot, Status status, uint40 deadline) = _load(id, deal);
         if (block.timestamp <= deadline) revert DeadlineNotReached(id, deadline);
         // Statuses compared with constants (slither's incorrect-equality false positive, as in _load).
         // slither-disable-next-line incorrect-equality
         if (status == Status.Proposed) {
-            _refundAndRelease(id, deal, false);
+            _refundAndRelease(id, slot, deal, false);
             // slither-disable-next-line incorrect-equality
         } else if (status == Status.Accepted || status == Status.Started) {
-            // The seller missed its start or delivery deadline.
-            _refundAndRelease(id, deal, true);
+            // The seller missed its start or delivery deadline: the only case that slashes.
+            _refundAndRelease(id, slot, deal, true);
             // slither-disable-next-line incorrect-equality
         } else if (status == Status.Disputed) {
-            // The arbiter did not rule in time: the buyer gets its money back, nobody is slashed.
-            _move(id, h, Status.Refunded, 0);
-            _refund(id, deal);
+            // No arbiter ruled in time. Neither side's claim was tested, so neither wins: the time used is
+            // split half and half (Payout.Halved) and the bond goes back, so stalling helps nobody.
+            uint256 bond = _closeDispute(id);
+            _payout(id, slot, deal, Payout.Halved, Status.Settled, bond);
         } else {
             revert InvalidStatus(id, status);
         }
     }
 
+    /// @inheritdoc IMarket
+    function reportSlaBreach(bytes32 id, bytes calldata deal, uint32 measuredUs) external override {
+        (uint256 slot, Status status,) = _load(id, deal);
+        // slither-disable-next-line incorrect-equality
+        if (status != Status.Started && status != Status.Completed && status != Status.Disputed) {
+            revert InvalidStatus(id, status);
+        }
+        if (!_namesTransitOperator(deal, msg.sender)) revert Unauthorized(id, msg.sender, address(0));
+        uint32 boundMs = uint32(_field(deal, D_MAX_LATENCY, 4));
+        if (uint256(measuredUs) <= uint256(boundMs) * 1000) revert SlaNotBroken(id, measuredUs, boundMs);
+        _slots[id] = slot | SLA_BREACHED;
+        emit SlaBreached(id, msg.sender, measuredUs, boundMs);
+    }
+
+    /// @inheritdoc IMarket
+    function arbiterOf(bytes32 id, bytes calldata deal) external view override returns (address) {
+        (, Status status,) = _load(id, deal);
+        return status == Status.Disputed ? _drawArbiter(id, deal) : address(0);
+    }
+
     // ------------------------------------------------------------ internals
 
-    function _refundAndRelease(bytes32 id, bytes calldata deal, bool slash) private {
-        _slots[id] = _pack(_slots[id], Status.Refunded, 0);
-        emit DealStatusChanged(id, Status.Refunded, 0);
-        _refund(id, deal);
-        if (slash) _slash(id, deal);
+    /// @dev Refunds a deal that never delivered (rejected, declined, timed out before completion): the buyer
+    ///  gets its whole bill back, the node its capacity, and the seller its stake lock unless `slash`.
+    function _refundAndRelease(bytes32 id, uint256 slot, bytes calldata deal, bool slash) private {
+        _move(id, slot, Status.Refunded, 0);
+        address buyer = _dealBuyer(deal);
+        uint256 amount = 0;
+        if (!_dealValueless(deal)) {
+            amount = _dealTotal(deal);
+            _credit(buyer, amount);
+            uint256 lock = _field(deal, D_COMPUTE_FEE, 16);
+            if (slash) {
+                _slash(id, deal, lock);
+            } else {
+                _addSpareStake(_dealSeller(deal), int256(lock));
+            }
+        }
+        emit Refunded(id, buyer, amount);
         _release(deal);
     }
 
@@ -846,7 +1052,7 @@ contract Market is IMarket, IMarketSync, Escrow {
     ///  capacity (< 2**48) without reading it: only a carry out of a field, which a bug would cause,
     ///  is checked.
     function _release(bytes calldata deal) private {
-        uint256 nodeId = _field(deal, 60, 32);
+        uint256 nodeId = _field(deal, D_NODE, 32);
         NodeWords storage node = _nodes[nodeId];
         uint256 state = node.state;
         uint256 back = _field(deal, 92, 8) | (_field(deal, 100, 8) << 48) | (_field(deal, 108, 8) << 96);
@@ -859,49 +1065,116 @@ contract Market is IMarket, IMarketSync, Escrow {
         node.state = freed;
     }
 
-    /// @dev Settles the deal (slot `h`): its status, the credits, and Settled (which says the status too:
-    ///  no DealStatusChanged).
-    function _payout(bytes32 id, uint256 h, bytes calldata deal) private {
-        _slots[id] = _pack(h, Status.Settled, 0);
-        uint256 transitTotal = 0;
+    /// @dev Pays out a completed deal and ends it in `final_`: Settled pays the seller and the platform
+    ///  their fees prorated to the time used (halved when `how` is Halved), Refunded (the buyer won its
+    ///  dispute) pays them nothing. Transit is paid in full unless an operator reported an SLA breach.
+    ///  The buyer gets the rest back, with `bondBack`; the seller's stake lock is released.
+    function _payout(bytes32 id, uint256 slot, bytes calldata deal, Payout how, Status final_, uint256 bondBack)
+        private
+    {
+        if (final_ == Status.Settled) {
+            _slots[id] = _pack(slot, Status.Settled, 0); // Settled says the status: no DealStatusChanged
+        } else {
+            _move(id, slot, final_, 0);
+        }
+        uint256 computeFee = _field(deal, D_COMPUTE_FEE, 16);
+        uint256 platformFee = _field(deal, D_PLATFORM_FEE, 16);
+        uint256 computePaid;
+        uint256 platformPaid;
+        // slither-disable-next-line incorrect-equality
+        if (final_ == Status.Settled) {
+            uint256 used = uint32(slot >> USED_SHIFT);
+            uint256 duration = _field(deal, D_DURATION, 4);
+            // used <= duration (complete) and duration > 0 (match); fees < 2**128, used < 2**32.
+            computePaid = (computeFee * used) / duration;
+            platformPaid = (platformFee * used) / duration;
+            if (how == Payout.Halved) {
+                computePaid /= 2;
+                platformPaid /= 2;
+            }
+        }
+        bool breached = slot & SLA_BREACHED != 0;
         bool valueless = _dealValueless(deal);
-        uint256 computeFee = _field(deal, 121, 16);
-        uint256 platformFee = _field(deal, 137, 16);
-        if (!valueless) _credit(_dealSeller(deal), computeFee);
+        uint256 transitTotal = _payTransit(deal, !valueless && !breached);
+        uint256 transitPaid = breached ? 0 : transitTotal;
+        // Each paid part is at most its billed part.
+        uint256 refunded = computeFee - computePaid + platformFee - platformPaid + transitTotal - transitPaid + bondBack;
+        if (!valueless) {
+            address seller = _dealSeller(deal);
+            if (computePaid != 0) _credit(seller, computePaid);
+            _addSpareStake(seller, int256(computeFee));
+            if (platformPaid != 0) _accrueFees(platformPaid);
+            if (refunded != 0) _credit(_dealBuyer(deal), refunded);
+        }
+        emit Settled(id, computePaid, transitPaid, platformPaid, refunded, valueless);
+    }
+
+    /// @dev The deal's transit total, each fee credited to its seat's operator when `pay`.
+    function _payTransit(bytes calldata deal, bool pay) private returns (uint256 total) {
         uint256 n = _dealTransitCount(deal);
         for (uint256 i; i < n;) {
             uint256 fee = _field(deal, DEAL_HEAD_BYTES + n + 16 * i, 16);
-            if (!valueless) _creditTransit(_field(deal, DEAL_HEAD_BYTES + i, 1), fee);
+            if (pay) _creditTransit(_field(deal, DEAL_HEAD_BYTES + i, 1), fee);
             unchecked {
                 // At most MAX_TRANSIT fees below 2**128 each.
-                transitTotal += fee;
+                total += fee;
                 ++i;
             }
         }
-        if (!valueless) _accrueFees(platformFee);
-        emit Settled(id, computeFee, transitTotal, platformFee, valueless);
     }
 
-    function _refund(bytes32 id, bytes calldata deal) private {
-        uint256 amount = 0;
-        address buyer = _dealBuyer(deal);
-        if (!_dealValueless(deal)) {
-            amount = _dealTotal(deal);
-            _credit(buyer, amount);
-        }
-        emit Refunded(id, buyer, amount);
+    /// @dev Ends a dispute's record; returns the buyer's bond.
+    function _closeDispute(bytes32 id) private returns (uint256 bond) {
+        bond = uint128(_disputes[id]);
+        delete _disputes[id];
     }
 
-    /// @dev The seller forfeits up to the compute fee from its stake: half to the buyer, the rest
-    ///  (with the odd unit) to the platform. Stage-1 deals move nothing.
-    function _slash(bytes32 id, bytes calldata deal) private {
-        if (_dealValueless(deal)) return;
-        address seller = _dealSeller(deal);
-        uint256 taken = _takeStake(seller, _field(deal, 121, 16));
-        (uint256 toBuyer, uint256 toPlatform) = Splits.slashShares(taken);
+    /// @dev The seller forfeits the deal's stake lock: half (rounded down) to the buyer, the rest to the
+    ///  platform. The lock was taken out of the seller's spare stake at the match, so nothing else moves.
+    function _slash(bytes32 id, bytes calldata deal, uint256 lock) private {
+        (uint256 toBuyer, uint256 toPlatform) = Splits.slashShares(lock);
         if (toBuyer != 0) _credit(_dealBuyer(deal), toBuyer);
         if (toPlatform != 0) _accrueFees(toPlatform);
-        emit Slashed(id, seller, toBuyer, toPlatform);
+        emit Slashed(id, _dealSeller(deal), toBuyer, toPlatform);
+    }
+
+    /// @dev The arbiter drawn for disputed deal `id` now: from the hash of block disputedAt + 1 + 256k, k the
+    ///  number of whole 256-block windows since (blockhash reaches back 256 blocks), so no party knows its
+    ///  arbiter when it acts; the first eligible ARBITER from that point of the list on.
+    function _drawArbiter(bytes32 id, bytes calldata deal) private view returns (address) {
+        uint256 disputedAt = _disputes[id] >> 128;
+        uint256 count = _arbiters.length;
+        // slither-disable-next-line incorrect-equality
+        if (block.number < disputedAt + 2 || count == 0) return address(0);
+        uint256 seedBlock = disputedAt + 1 + ((block.number - disputedAt - 2) / 256) * 256;
+        // A block hash mined after the dispute: its proposer could steer it, neither party can.
+        // slither-disable-next-line weak-prng
+        uint256 first = uint256(keccak256(abi.encode(id, blockhash(seedBlock)))) % count;
+        for (uint256 k; k < count; ++k) {
+            address candidate = _arbiters[(first + k) % count];
+            if (!_conflicted(candidate, deal)) return candidate;
+        }
+        return address(0);
+    }
+
+    /// @dev Whether `who` is a party to the deal or gains from its outcome: its buyer, seller, matcher, a
+    ///  transit operator of its path, or the platform fee recipient.
+    function _conflicted(address who, bytes calldata deal) private view returns (bool) {
+        if (who == _dealBuyer(deal) || who == _dealSeller(deal) || who == feeRecipient) return true;
+        if (who == address(uint160(_field(deal, 40, 20)))) return true; // matcher
+        return _namesTransitOperator(deal, who);
+    }
+
+    /// @dev Whether `who` holds one of the deal's transit seats.
+    function _namesTransitOperator(bytes calldata deal, address who) private view returns (bool) {
+        uint256 seatPlusOne = _seatPlusOne(who);
+        // slither-disable-next-line incorrect-equality
+        if (seatPlusOne == 0) return false;
+        uint256 n = _dealTransitCount(deal);
+        for (uint256 i; i < n; ++i) {
+            if (_field(deal, DEAL_HEAD_BYTES + i, 1) == seatPlusOne - 1) return true;
+        }
+        return false;
     }
 
     /// @dev The deal's slot, after checking `deal` is the deal `id` recorded: keccak256(id ++ deal) must
@@ -940,15 +1213,15 @@ contract Market is IMarket, IMarketSync, Escrow {
     }
 
     function _dealValueless(bytes calldata deal) private pure returns (bool) {
-        return _field(deal, 120, 1) != 0;
+        return _field(deal, D_VALUELESS, 1) != 0;
     }
 
     function _dealTransitCount(bytes calldata deal) private pure returns (uint256) {
-        return _field(deal, 159, 1);
+        return _field(deal, D_TRANSIT_COUNT, 1);
     }
 
     function _dealTotal(bytes calldata deal) private pure returns (uint256 total) {
-        total = _field(deal, 121, 16) + _field(deal, 137, 16);
+        total = _field(deal, D_COMPUTE_FEE, 16) + _field(deal, D_PLATFORM_FEE, 16);
         uint256 n = _dealTransitCount(deal);
         for (uint256 i; i < n; ++i) {
             total += _field(deal, DEAL_HEAD_BYTES + n + 16 * i, 16);
@@ -972,9 +1245,9 @@ contract Market is IMarket, IMarketSync, Escrow {
         if (block.timestamp > deadline) revert DeadlinePassed(id, deadline);
     }
 
-    /// @dev Keeps the hash bits of `hashBits`, sets status and deadline.
-    function _pack(uint256 hashBits, Status status, uint40 deadline) private pure returns (uint256) {
-        return (hashBits & HASH_MASK) | (uint256(deadline) << 8) | uint256(uint8(status));
+    /// @dev Keeps the bits of `slot` above the deadline (hash, seconds used, SLA flag), sets status and deadline.
+    function _pack(uint256 slot, Status status, uint40 deadline) private pure returns (uint256) {
+        return (slot & KEPT_MASK) | (uint256(deadline) << 8) | uint256(uint8(status));
     }
 
     /// @dev A posted order's slot commits to its id (which commits to the order) and its lock.

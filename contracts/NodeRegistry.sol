@@ -30,11 +30,11 @@ contract NodeRegistry is INodeRegistry {
     /// @notice The most mCU a node may offer per class (the market packs free capacity in 48 bits).
     uint64 public constant MAX_CAPACITY_MCU = type(uint48).max;
 
-    /// @dev Storage layout of a node (6 slots; the market keeps its own copy of what a match reads):
+    /// @dev Storage layout of a node (7 slots; the market keeps its own copy of what a match reads):
     ///  slot 0: logicMcu 64 | parallelMcu 64 | neuralMcu 64 | memoryMib 32 | gpuModel 16 | gpuCount 16
     ///  slot 1: tier 8 | status 8 | locatorLength 8
     ///  slot 2: owner 160 | pricePerCuHour 96
-    ///  slot 3: operator 160; slot 4: router; slot 5: locator 128
+    ///  slot 3: operator 160; slot 4: router; slot 5: locator 128; slot 6: encryptionKey
     struct Node {
         uint64 logicMcu;
         uint64 parallelMcu;
@@ -50,6 +50,7 @@ contract NodeRegistry is INodeRegistry {
         address operator;
         bytes32 router;
         bytes16 locator;
+        bytes32 encryptionKey;
     }
 
     Federation public immutable federation;
@@ -189,7 +190,8 @@ contract NodeRegistry is INodeRegistry {
             operator: n.operator,
             router: n.router,
             locator: n.locator,
-            locatorLength: n.locatorLength
+            locatorLength: n.locatorLength,
+            encryptionKey: n.encryptionKey
         });
         return (spec, n.owner, n.status);
     }
@@ -258,5 +260,6 @@ contract NodeRegistry is INodeRegistry {
         n.operator = spec.operator;
         n.router = spec.router;
         n.locator = spec.locator;
+        n.encryptionKey = spec.encryptionKey;
     }
 }

@@ -21,8 +21,9 @@ interface IMarketSync {
     function syncRoles(address member, uint8 roles) external;
     /// @notice Whether `member` has a transit-operator seat or one is left for it.
     function hasSeatFor(address member) external view returns (bool);
-    /// @notice The stage and platform fee changed. Federation only.
-    function syncParams(uint8 stage, uint16 platformFeeBps) external;
+    /// @notice The stage or the platform fee changed, and with it the value epoch (IFederation.epoch): signed
+    ///  orders carry the epoch they were signed in and match only in it. Federation only.
+    function syncParams(uint8 stage, uint16 platformFeeBps, uint32 epoch) external;
     /// @notice Node `nodeId` (owned by `owner`) now offers `spec` and is in `status`. Reverts
     ///  CapacityBelowReserved when `spec` leaves a class below what open deals reserve. Registry only.
     function syncNode(uint256 nodeId, address owner, INodeRegistry.NodeSpec calldata spec, INodeRegistry.NodeStatus status)

@@ -21,6 +21,7 @@ interface INodeRegistry {
         bytes32 router; // keccak256("<operator>/<router label>")
         bytes16 locator; // SRv6 locator prefix of the attachment router
         uint8 locatorLength; // prefix length, 48 by default
+        bytes32 encryptionKey; // X25519 public key (RFC 7748) buyers seal job specifications to (RFC 9180 HPKE)
     }
 
     enum NodeStatus {

@@ -22,7 +22,10 @@ MAX_MEMORY_MIB = 64 * 1024 * 1024  # 64 TiB
 MAX_GPUS = 64
 
 NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
-POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec", "creation_time")
+# Every published pod list has these five columns (the multigpu* lists have only them); the others are
+# optional: no ``gpu_spec`` means any GPU type, no ``creation_time`` means the file's order.
+POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli")
+OPTIONAL_POD_COLUMNS = ("gpu_spec", "creation_time")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,7 @@ class OpenbPod:
     num_gpu: int
     gpu_milli: int  # share of each GPU, 1..1000 when num_gpu >= 1, else 0
     gpu_models: tuple[GpuModelCode, ...]  # allowed types, empty = any
-    creation_time: int
+    creation_time: int  # the row's index in the file when the list has no creation_time column
     line: int
 
 
@@ -58,7 +61,9 @@ def _int(row: dict[str, str], column: str, where: str, low: int, high: int) -> i
     return value
 
 
-def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+def _rows(
+    path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> list[tuple[int, dict[str, str]]]:
     """The data rows with the line each ends on (a quoted cell may span lines). Unreadable files,
     undecodable bytes and CSV syntax errors are InputErrors naming the file and line."""
     line = 1
@@ -68,6 +73,7 @@ def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str
             reader = csv.DictReader(f)
             fieldnames = reader.fieldnames or []
             missing = [c for c in columns if c not in fieldnames]
+            expected = [c for c in (*columns, *optional) if c in fieldnames]
             if missing:
                 raise InputError(
                     f"{path.name} lacks column(s) {', '.join(missing)}; it has {', '.join(fieldnames) or 'no header'}",
@@ -77,7 +83,7 @@ def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str
             for row in reader:
                 line = reader.line_num
                 # DictReader puts surplus cells under the key None; a short row gets None values.
-                if None in row or any(row.get(c) is None for c in columns):
+                if None in row or any(row.get(c) is None for c in expected):
                     cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])
                     raise InputError(
                         f"row has {cells} cells, expected {len(fieldnames)} (an unclosed quote joins rows)",
@@ -122,10 +128,15 @@ def load_nodes(path: Path, catalog: Catalog | None = None) -> list[OpenbNode]:
 
 
 def load_pods(path: Path, catalog: Catalog | None = None) -> list[OpenbPod]:
-    """Read an OpenB pod list, in file order (sort by ``creation_time`` to replay)."""
+    """Read an OpenB pod list, in file order (sort by ``creation_time`` to replay).
+
+    Any published layout loads: the five columns ``name,cpu_milli,memory_mib,num_gpu,gpu_milli`` are
+    required; ``gpu_spec`` (empty or absent: any GPU type) and ``creation_time`` (absent: the file's
+    order) are optional, and other columns (``qos``, ``pod_phase``, ...) are ignored.
+    """
     catalog = catalog or default_catalog()
     pods = []
-    for line, row in _rows(path, POD_COLUMNS):
+    for index, (line, row) in enumerate(_rows(path, POD_COLUMNS, OPTIONAL_POD_COLUMNS)):
         where = f"{path.name}:{line}"
         num_gpu = _int(row, "num_gpu", where, 0, MAX_GPUS)
         gpu_milli = _int(row, "gpu_milli", where, 0, GPU_MILLI_PER_GPU)
@@ -138,7 +149,7 @@ def load_pods(path: Path, catalog: Catalog | None = None) -> list[OpenbPod]:
                 f"a {num_gpu}-GPU task must take whole GPUs (gpu_milli 1000), got {gpu_milli}",
                 field=f"{where}:gpu_milli",
             )
-        spec = row["gpu_spec"].strip()
+        spec = (row.get("gpu_spec") or "").strip()
         models = (
             tuple(sorted({catalog.openb_code(name.strip(), field=f"{where}:gpu_spec") for name in spec.split("|")}))
             if spec
@@ -152,7 +163,7 @@ def load_pods(path: Path, catalog: Catalog | None = None) -> list[OpenbPod]:
                 num_gpu=num_gpu,
                 gpu_milli=gpu_milli,
                 gpu_models=models,
-                creation_time=_int(row, "creation_time", where, 0, 2**62),
+                creation_time=_int(row, "creation_time", where, 0, 2**62) if "creation_time" in row else index,
                 line=line,
             )
         )

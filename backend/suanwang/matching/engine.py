@@ -122,6 +122,12 @@ class Engine:
         self.scorers = [(p, weight) for n, weight in self.profile.scores if isinstance(p := plugins[n], ScorePlugin)]
         self.reservers = [p for p in plugins.values() if isinstance(p, ReservePlugin)]
         self._all_plugins = list(plugins.values())
+        # The first score of the highest weight chooses the GPUs, if it is one that does.
+        top = max(self.scorers, key=lambda pw: pw[1], default=None)
+        self._gpu_chooser = top[0] if top is not None and top[0].selects_gpus else None
+        # Ties go to the smallest node id (the artifact's scheduler), whatever order the nodes came in.
+        self._id_rank = np.empty(self.cluster.size, dtype=np.int64)
+        self._id_rank[np.argsort(np.array(self.cluster.node_ids))] = np.arange(self.cluster.size)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -143,7 +149,8 @@ class Engine:
         if candidates.size == 0:
             return Unplaced(order.id, self._explain(cycle, feasible=0))
         total = self._scores(cycle, candidates)
-        best = int(candidates[int(np.argmax(total))])
+        top = candidates[total == total.max()]
+        best = int(top[int(np.argmin(self._id_rank[top]))]) if top.size > 1 else int(top[0])
         placement = self._reserve(cycle, best, float(total.max()))
         if placement is None:  # cannot happen: the filters checked fit; kept as a guard
             raise InputError(f"node {self.cluster.node_ids[best]} lost its room mid-cycle", field="placement")
@@ -284,7 +291,10 @@ class Engine:
     def _reserve(self, cycle: Cycle, index: int, score: float, gpus: tuple[int, ...] | None = None) -> Placement | None:
         c = self.cluster
         if gpus is None:
-            gpus = c.choose_gpus(index, cycle.num_gpu, cycle.share)
+            if self._gpu_chooser is not None:
+                gpus = self._gpu_chooser.choose_gpus(cycle, index)
+            else:
+                gpus = c.choose_gpus(index, cycle.num_gpu, cycle.share)
         if gpus is None:
             return None
         order = cycle.order

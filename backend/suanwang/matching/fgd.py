@@ -15,10 +15,19 @@ Fragmentation with respect to a *workload* is the popularity-weighted sum over t
 task types. FGD places each task on the node whose fragmentation grows least (the steepest
 descent of the cluster's expected fragmentation).
 
+As the authors' artifact (hkust-adsl/kubernetes-scheduler-simulator, ``FGDScore``) scores it, by
+default: the workload is the *typical* task types, the most popular ones that together make up 95%
+of the tasks (CPU-only tasks included, counted at their popularity); a node's score is the integer
+``int(100 * sigmoid((fragmentation before - fragmentation after) / 1000))``, so nodes whose
+fragmentation grows by about the same amount tie (the engine then takes the smallest node id); a
+task that shares one GPU is scored on each GPU that could take it, the node keeping its best GPU,
+and the task goes to the first GPU with that best score. ``exact: true`` in the profile's
+arguments scores the raw growth instead (no sigmoid, no rounding).
+
 Incremental evaluation: the engine keeps the current fragmentation of every node, and, per
-task shape, the fragmentation each node would have after taking that shape, stamped with the
-node's state version. A placement bumps one node's version, so the next cycle recomputes one
-node per cached shape, not the cluster.
+task shape, the fragmentation each node would have after taking that shape (on its best GPU),
+stamped with the node's state version. A placement bumps one node's version, so the next cycle
+recomputes one node per cached shape, not the cluster.
 """
 
 from __future__ import annotations
@@ -40,6 +49,8 @@ if TYPE_CHECKING:
     from suanwang.matching.model import Order, Placement
 
 Shape = tuple[int, int, int]  # (cpu_milli, num_gpu, per-GPU share)
+TaskType = tuple[int, int, int, tuple[int, ...]]  # (cpu_milli, num_gpu, per-GPU share, acceptable models)
+TYPICAL_POPULARITY = 0.95  # the artifact's podPopularityThreshold (95%, step 1, CPU tasks involved)
 
 
 @dataclass(frozen=True)
@@ -53,18 +64,33 @@ class Workload:
     popularity: FloatArray
 
     @classmethod
-    def from_orders(cls, orders: Iterable[Order]) -> Workload:
-        counts = Counter((o.cpu_milli, o.num_gpu, o.gpu_share, o.gpu_models) for o in orders)
+    def from_orders(cls, orders: Iterable[Order], popularity: float = TYPICAL_POPULARITY) -> Workload:
+        """The typical task types of ``orders``: the most frequent types that together make up at
+        least ``popularity`` of the orders (1.0: every type), with their shares renormalised."""
+        return cls.from_counts(Counter((o.cpu_milli, o.num_gpu, o.gpu_share, o.gpu_models) for o in orders), popularity)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[TaskType, int], popularity: float = TYPICAL_POPULARITY) -> Workload:
         if not counts:
             raise ValueError("a workload needs at least one order")
-        keys = sorted(counts)
+        if not 0 < popularity <= 1:
+            raise ValueError(f"popularity must be in (0, 1], got {popularity}")
         total = sum(counts.values())
+        # Most frequent first; equal counts: the larger type first (the artifact's reversed order).
+        ranked = sorted(counts, key=lambda k: (counts[k], k[0], k[2], k[1], k[3]), reverse=True)
+        kept, covered = [], 0
+        for key in ranked:
+            if covered >= popularity * total:
+                break
+            kept.append(key)
+            covered += counts[key]
+        keys = sorted(kept)
         return cls(
             cpu=np.array([k[0] for k in keys], dtype=np.int64),
             num_gpu=np.array([k[1] for k in keys], dtype=np.int64),
             share=np.array([k[2] for k in keys], dtype=np.int64),
             models=tuple(k[3] for k in keys),
-            popularity=np.array([counts[k] / total for k in keys]),
+            popularity=np.array([counts[k] / covered for k in keys]),
         )
 
     def __len__(self) -> int:
@@ -105,8 +131,11 @@ def fragmentation(cpu_free: IntArray, gpu_free: IntArray, may_serve: BoolArray, 
     return result
 
 
-def after_placing(cpu_free: IntArray, gpu_free: IntArray, shape: Shape) -> tuple[IntArray, IntArray]:
-    """Free CPU and per-GPU shares of each node had it taken one task of ``shape`` (best-fit GPUs).
+def after_placing(
+    cpu_free: IntArray, gpu_free: IntArray, shape: Shape, gpu: IntArray | None = None
+) -> tuple[IntArray, IntArray]:
+    """Free CPU and per-GPU shares of each node had it taken one task of ``shape``: whole GPUs are
+    the first free ones; a shared GPU is ``gpu`` (one index per node) or else the best fit.
 
     Rows where the task does not fit come out meaningless; callers only read fitting rows.
     """
@@ -118,10 +147,18 @@ def after_placing(cpu_free: IntArray, gpu_free: IntArray, shape: Shape) -> tuple
             take = full & (np.cumsum(full, axis=1) <= num_gpu)
             new_gpu[take] = 0
         else:
-            fits = np.where(gpu_free >= share, gpu_free, GPU_MILLI_PER_GPU + 1)
-            chosen = np.argmin(fits, axis=1)
-            new_gpu[np.arange(new_gpu.shape[0]), chosen] -= share
+            if gpu is None:
+                gpu = np.argmin(np.where(gpu_free >= share, gpu_free, GPU_MILLI_PER_GPU + 1), axis=1)
+            new_gpu[np.arange(new_gpu.shape[0]), gpu] -= share
     return cpu_free - cpu, new_gpu
+
+
+def artifact_score(before: FloatArray, after: FloatArray) -> FloatArray:
+    """The artifact's FGD score: ``int(sigmoid((before - after) / 1000) * 100)``, truncated to 0..100
+    (the same floating-point steps, so equal inputs give the artifact's integers)."""
+    x = (before - after) / 1000.0
+    score: FloatArray = np.trunc((1.0 / (1.0 + np.exp(-x))) * 100.0)
+    return score
 
 
 @register
@@ -130,19 +167,23 @@ class FgdScore(ScorePlugin, ReservePlugin):
 
     Uses the engine's workload; without one, it learns the workload from the orders it sees,
     refreshing the snapshot when the count of seen orders doubles (then every 4,096 orders).
+    Arguments: ``exact`` (score the raw growth instead of the artifact's integers).
     """
 
     name = "fgd"
+    selects_gpus = True
 
     def __init__(self, engine: Engine, args: Mapping[str, Any]) -> None:
         super().__init__(engine, args)
-        self._seen: Counter[tuple[int, int, int, tuple[int, ...]]] = Counter()
+        self._seen: Counter[TaskType] = Counter()
         self._seen_total = 0
         self._next_refresh = 1
         self._learn = bool(args.get("learn", engine.workload is None))
+        self._exact = bool(args.get("exact", False))
         self.reset()
 
     def reset(self) -> None:
+        # Per shape: each node's fragmentation after taking it on its best GPU, and the node version it is for.
         self._after: dict[Shape, tuple[FloatArray, IntArray]] = {}
         self._now: FloatArray | None = None
         self._dirty: set[int] = set()
@@ -158,14 +199,7 @@ class FgdScore(ScorePlugin, ReservePlugin):
         self._seen_total += 1
         if self._seen_total >= self._next_refresh:
             self._next_refresh = min(self._next_refresh * 2, self._seen_total + 4096)
-            keys = sorted(self._seen)
-            self.engine.workload = Workload(
-                cpu=np.array([k[0] for k in keys], dtype=np.int64),
-                num_gpu=np.array([k[1] for k in keys], dtype=np.int64),
-                share=np.array([k[2] for k in keys], dtype=np.int64),
-                models=tuple(k[3] for k in keys),
-                popularity=np.array([self._seen[k] / self._seen_total for k in keys]),
-            )
+            self.engine.workload = Workload.from_counts(self._seen)
             self.reset()
 
     def pre_filter(self, cycle: Cycle) -> None:
@@ -189,34 +223,56 @@ class FgdScore(ScorePlugin, ReservePlugin):
             self._dirty.clear()
         return self._now
 
+    def _after_best(self, rows: IntArray, shape: Shape) -> FloatArray:
+        """Each row's fragmentation after taking ``shape``; a shared GPU on the best GPU for it."""
+        c = self.engine.cluster
+        cpu_free, gpu_free = c.cpu_free[rows], c.gpu_free[rows]
+        _, num_gpu, share = shape
+        if not num_gpu or share >= GPU_MILLI_PER_GPU:
+            return self._frag(rows, *after_placing(cpu_free, gpu_free, shape))
+        best = np.full(rows.size, np.inf)
+        for g in range(gpu_free.shape[1]):
+            # GPUs with the same free share leave the same node state: evaluate each free share once.
+            fits = (gpu_free[:, g] >= share) & ~(gpu_free[:, :g] == gpu_free[:, g : g + 1]).any(axis=1)
+            if not fits.any():
+                continue
+            sub = np.flatnonzero(fits)
+            cpu, gpu = after_placing(cpu_free[sub], gpu_free[sub], shape, np.full(sub.size, g))
+            best[sub] = np.minimum(best[sub], self._frag(rows[sub], cpu, gpu))
+        return best
+
     def score(self, cycle: Cycle, candidates: IntArray) -> FloatArray:
         c = self.engine.cluster
         shape: Shape = (cycle.cpu, cycle.num_gpu, cycle.share)
+        now = self.current()
         cached = self._after.get(shape)
         if cached is None:
             cached = (np.zeros(c.size), np.full(c.size, -1, dtype=np.int64))
             self._after[shape] = cached
         after, stamp = cached
-        stale = np.flatnonzero(stamp != c.version)
-        if stale.size and self._now is not None and self._dirty:
-            # One evaluation for both: the stale "after" rows and the nodes changed since.
-            dirty = np.fromiter(self._dirty, dtype=np.int64, count=len(self._dirty))
-            self._dirty.clear()
-            cpu, gpu = after_placing(c.cpu_free[stale], c.gpu_free[stale], shape)
-            values = self._frag(
-                np.concatenate([stale, dirty]),
-                np.concatenate([cpu, c.cpu_free[dirty]]),
-                np.concatenate([gpu, c.gpu_free[dirty]]),
-            )
-            after[stale] = values[: stale.size]
-            self._now[dirty] = values[stale.size :]
+        stale = candidates[stamp[candidates] != c.version[candidates]]
+        if stale.size:
+            after[stale] = self._after_best(stale, shape)
             stamp[stale] = c.version[stale]
-        elif stale.size:
-            cpu, gpu = after_placing(c.cpu_free[stale], c.gpu_free[stale], shape)
-            after[stale] = self._frag(stale, cpu, gpu)
-            stamp[stale] = c.version[stale]
-        growth = after[candidates] - self.current()[candidates]
-        return -growth
+        if self._exact:
+            growth: FloatArray = now[candidates] - after[candidates]
+            return growth
+        return artifact_score(now[candidates], after[candidates])
+
+    def choose_gpus(self, cycle: Cycle, index: int) -> tuple[int, ...] | None:
+        """A shared GPU: the first GPU with the best score on this node (the artifact's GPU choice)."""
+        c = self.engine.cluster
+        if cycle.num_gpu != 1 or cycle.share >= GPU_MILLI_PER_GPU:
+            return c.choose_gpus(index, cycle.num_gpu, cycle.share)
+        row = c.gpu_free[index, : c.gpu_count[index]]
+        options = np.flatnonzero(row >= cycle.share)
+        if options.size == 0:
+            return None
+        rows = np.full(options.size, index)
+        cpu, gpu = after_placing(c.cpu_free[rows], c.gpu_free[rows], (cycle.cpu, 1, cycle.share), options)
+        after = self._frag(rows, cpu, gpu)
+        value = -after if self._exact else artifact_score(np.full(options.size, self.current()[index]), after)
+        return (int(options[int(np.argmax(value))]),)
 
     def reserve(self, placement: Placement) -> None:
         self._dirty.add(placement.node_index)

@@ -7,6 +7,7 @@ A placement cycle for one order runs:
    (expected rejections are data, not exceptions, so every rejection has a reason);
 3. score: each score plugin scores the feasible nodes (higher is better); scores are
    normalised to 0..100 (min-max over the feasible nodes) before the profile's weights apply;
+   of the nodes with the highest total, the one with the smallest id wins;
 4. reserve: the winning node's resources are taken and plugins update their per-node state;
 5. bind: the engine's ``bind`` callback (if any) commits the placement; if it raises a
    ``SuanwangError`` the reservation is undone (unreserve) and the order is reported unplaced.
@@ -71,9 +72,17 @@ class FilterPlugin(Plugin):
 
 
 class ScorePlugin(Plugin):
+    # A plugin that also says which GPUs of the chosen node an order takes; the profile's
+    # highest-weight score decides when it does (the artifact's gpuSelMethod), else the best fit.
+    selects_gpus: ClassVar[bool] = False
+
     def score(self, cycle: Cycle, candidates: IntArray) -> FloatArray:
         """Raw scores of the candidate node indices; higher is better."""
         raise NotImplementedError
+
+    def choose_gpus(self, cycle: Cycle, index: int) -> tuple[int, ...] | None:
+        """The GPUs the order takes on node ``index`` (None: they do not fit)."""
+        return self.engine.cluster.choose_gpus(index, cycle.num_gpu, cycle.share)
 
     @staticmethod
     def normalise(raw: FloatArray) -> FloatArray:

@@ -226,58 +226,80 @@ def _gpu_term(cycle: Cycle) -> float:
     return float(cycle.num_gpu * cycle.share)
 
 
+# The artifact's normalisers for the packing baselines (open-gpu-share utils: MaxSpecCpu, MaxSpecGpu):
+# the largest node's CPU (128 cores) and GPUs (8), so scores compare across nodes of any size.
+MAX_SPEC_CPU_MILLI = 128_000
+MAX_SPEC_GPU_MILLI = 8 * GPU_MILLI_PER_GPU
+
+
 @register
 class BestFitScore(ScorePlugin):
-    """Least normalised CPU + GPU left on the node after placing (the ATC'23 best-fit baseline)."""
+    """Least CPU + GPU left on the node after placing, each as a share of the largest node's, half
+    weight each: ``int(100 * (1 - left))`` (the ATC'23 best-fit baseline as the artifact scores it)."""
 
     name = "best_fit"
 
     def score(self, cycle: Cycle, candidates: IntArray) -> FloatArray:
         c = self.engine.cluster
-        cpu_left = (c.cpu_free[candidates] - cycle.cpu) / c.cpu_cap[candidates]
-        gpu_cap = c.gpu_cap_milli[candidates]
-        gpu_left = (c.gpu_free_total[candidates] - _gpu_term(cycle)) / np.maximum(gpu_cap, 1)
-        return -(cpu_left + gpu_left)
+        cpu_left = (c.cpu_free[candidates] - cycle.cpu) / MAX_SPEC_CPU_MILLI
+        gpu_left = (c.gpu_free_total[candidates] - _gpu_term(cycle)) / MAX_SPEC_GPU_MILLI
+        score: FloatArray = np.trunc((1.0 - (0.5 * cpu_left + 0.5 * gpu_left)) * 100.0)
+        return score
 
 
 @register
 class DotProductScore(ScorePlugin):
-    """Smallest dot product of demand and free resources, each normalised by node capacity
-    (the dot-product packing baseline of ATC'23, after Tetris, SIGCOMM 2014)."""
+    """Smallest dot product of demand and free resources, each over the largest node's capacity:
+    ``int(100 * (1 - dot / 2))`` (the dot-product baseline of ATC'23, after Tetris, SIGCOMM 2014)."""
 
     name = "dot_product"
 
     def score(self, cycle: Cycle, candidates: IntArray) -> FloatArray:
         c = self.engine.cluster
-        cpu_cap = c.cpu_cap[candidates]
-        gpu_cap = np.maximum(c.gpu_cap_milli[candidates], 1)
-        dot = (cycle.cpu / cpu_cap) * (c.cpu_free[candidates] / cpu_cap) + (_gpu_term(cycle) / gpu_cap) * (
-            c.gpu_free_total[candidates] / gpu_cap
-        )
-        return -dot
+        dot = (c.cpu_free[candidates] / MAX_SPEC_CPU_MILLI) * (cycle.cpu / MAX_SPEC_CPU_MILLI) + (
+            c.gpu_free_total[candidates] / MAX_SPEC_GPU_MILLI
+        ) * (_gpu_term(cycle) / MAX_SPEC_GPU_MILLI)
+        score: FloatArray = np.trunc((1.0 - dot / 2.0) * 100.0)
+        return score
 
 
 @register
 class GpuPackingScore(ScorePlugin):
-    """Prefer a GPU already in use, then a node already in use, then an idle node (ATC'23 baseline)."""
+    """Prefer a GPU already in use, then a free GPU on a node in use, then an idle node (ATC'23
+    baseline, the artifact's integer rule): a shared GPU scores 100 - its free tenths (at least 50);
+    free GPUs on a busy node 50 - their count (at least 33); an idle node 33 - its GPUs."""
 
     name = "gpu_packing"
 
     def score(self, cycle: Cycle, candidates: IntArray) -> FloatArray:
         c = self.engine.cluster
-        active = c.active()[candidates].astype(float)
-        if cycle.num_gpu == 1 and cycle.share < GPU_MILLI_PER_GPU:
+        if not cycle.num_gpu:
+            return np.zeros(candidates.size)
+        full = c.full_gpus[candidates]
+        idle = full == c.gpu_count[candidates]
+        score = np.maximum(50 - cycle.num_gpu, 33) * np.ones(candidates.size)
+        if cycle.share < GPU_MILLI_PER_GPU:
             rows = c.gpu_free[candidates]
-            used_fits = ((rows >= cycle.share) & (rows < GPU_MILLI_PER_GPU)).any(axis=1)
-            return 2.0 * used_fits + active
-        return active
+            tightest = np.where(rows >= cycle.share, rows, GPU_MILLI_PER_GPU + 1).min(axis=1)
+            shared = tightest < GPU_MILLI_PER_GPU
+            score = np.where(shared, np.maximum(100 - (tightest * 100 // GPU_MILLI_PER_GPU) // 10, 50), score)
+        packed: FloatArray = np.where(idle, np.maximum(33 - full, full), score).astype(float)
+        return packed
 
 
 @register
 class RandomScore(ScorePlugin):
-    """A uniformly random feasible node (the random-fit baseline)."""
+    """A uniformly random feasible node, on a uniformly random GPU that fits (the random baseline)."""
 
     name = "random"
+    selects_gpus = True
 
     def score(self, cycle: Cycle, candidates: IntArray) -> FloatArray:
         return self.engine.rng.random(candidates.size)
+
+    def choose_gpus(self, cycle: Cycle, index: int) -> tuple[int, ...] | None:
+        c = self.engine.cluster
+        if cycle.num_gpu != 1 or cycle.share >= GPU_MILLI_PER_GPU:
+            return c.choose_gpus(index, cycle.num_gpu, cycle.share)
+        options = np.flatnonzero(c.gpu_free[index, : c.gpu_count[index]] >= cycle.share)
+        return (int(self.engine.rng.choice(options)),) if options.size else None

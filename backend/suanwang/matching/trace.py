@@ -1,20 +1,40 @@
-"""Replay of an OpenB-format trace, as in Weng et al. (ATC 2023).
+"""Replay of an OpenB-format trace, as in Weng et al. (ATC 2023), under two protocols.
 
-Pods arrive in creation order and never leave; the list is repeated (with fresh ids) until
-the GPU demand that has arrived reaches ``target`` times the cluster's GPU capacity. The
-allocation rate is then the share of the cluster's GPU capacity that is allocated.
+``creation`` (:func:`replay`): pods arrive in creation order and never leave; the list is repeated
+(with fresh ids) until the GPU demand that has arrived reaches ``target`` times the cluster's GPU
+capacity. The allocation rate is then the share of the cluster's GPU capacity that is allocated.
+
+``artifact`` (:func:`replay_artifact`): the authors' published simulator
+(hkust-adsl/kubernetes-scheduler-simulator, ``pkg/simulator/core.go`` and ``simulator.go``,
+``experiments/analysis/merge_alloc_discrete.py``), seed by seed:
+
+* the typical task types (FGD's workload) come from the pod list as published;
+* pods sorted by name, shuffled by the seed, then tuned to 1.3 x the cluster's milli-GPU
+  capacity: tuning up appends pods drawn with replacement from the list until the next one would
+  pass it, tuning down deletes random pods until the demand is within it;
+* each node named ``<4-digit random index>-<name>``, so ties (the smallest name wins) fall to a
+  random but fixed node order;
+* no departures; a sample after every pod attempt, placed or failed, CPU-only pods included:
+  arrived = the GPU demand of every pod attempted so far, allocated = the milli-GPU in use;
+* the value at x% arrived = the mean of the samples (allocation in percent rounded to 2 places)
+  whose arrived percent rounds to x, else of those within x +- 1.
+
+Our random streams are numpy's, not Go's: compare means over seeds, not single runs.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from suanwang.compute.catalog import Catalog, default_catalog
 from suanwang.compute.openb import OpenbNode, OpenbPod, load_nodes, load_pods
 from suanwang.errors import InputError
+from suanwang.matching.cluster import IntArray
 from suanwang.matching.engine import Engine
 from suanwang.matching.fgd import FgdScore, Workload, fragmentation
 from suanwang.matching.model import NetworkCost, Node, Order, Placement
@@ -41,6 +61,15 @@ def openb_orders(rows: Sequence[OpenbPod]) -> list[Order]:
         )
         for r in ordered
     ]
+
+
+def load_trace(nodes_csv: Path, pods_csv: Path) -> tuple[list[Node], list[Order], Catalog]:
+    """Nodes and orders (in creation order) of an OpenB node list and pod list, any published layout."""
+    catalog = default_catalog()
+    pods = load_pods(pods_csv, catalog)
+    if not pods:
+        raise InputError(f"{pods_csv.name} has a header but no pod rows", field=f"{pods_csv.name}:2")
+    return openb_nodes(load_nodes(nodes_csv, catalog)), openb_orders(pods), catalog
 
 
 @dataclass(frozen=True)
@@ -123,20 +152,97 @@ def replay(
 
 
 def _renamed(order: Order, new_id: str) -> Order:
-    from dataclasses import replace
-
     return replace(order, id=new_id)
 
 
 def replay_files(nodes_csv: Path, pods_csv: Path, policy: str, **options: object) -> ReplayResult:
-    catalog = default_catalog()
-    pods = load_pods(pods_csv, catalog)
-    if not pods:
-        raise InputError(f"{pods_csv.name} has a header but no pod rows", field=f"{pods_csv.name}:2")
-    return replay(
-        openb_nodes(load_nodes(nodes_csv, catalog)),
-        openb_orders(pods),
-        policy,
-        catalog=catalog,
-        **options,  # type: ignore[arg-type]
-    )
+    nodes, orders, catalog = load_trace(nodes_csv, pods_csv)
+    return replay(nodes, orders, policy, catalog=catalog, **options)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- the artifact's protocol
+ARTIFACT_SEEDS = tuple(range(42, 52))
+ARTIFACT_TUNE_RATIO = 1.3
+ARTIFACT_POINTS = (100, 130)
+
+
+@dataclass(frozen=True)
+class ArtifactRun:
+    """One seed of the artifact's protocol: a sample after every pod attempt (milli-GPU)."""
+
+    policy: str
+    seed: int
+    gpu_capacity_milli: int
+    arrived_milli: IntArray
+    allocated_milli: IntArray
+    seconds: float
+
+    def allocation_at(self, percent: int) -> float:
+        """Allocation (percent of GPU capacity) when ``percent`` % of it had arrived, as the
+        artifact's analysis computes it; NaN when no sample is within 1 point."""
+        arrived = np.round(self.arrived_milli / self.gpu_capacity_milli * 100)  # half to even, as pandas
+        allocated = np.round(self.allocated_milli / self.gpu_capacity_milli * 100, 2)
+        near = allocated[arrived == percent]
+        if near.size == 0:
+            near = allocated[(arrived >= percent - 1) & (arrived <= percent + 1)]
+        return round(float(near.mean()), 2) if near.size else float("nan")
+
+
+def artifact_workload(orders: Sequence[Order], seed: int, capacity_milli: int) -> list[Order]:
+    """The pods the artifact replays for one seed: sorted by name, shuffled, tuned to 1.3 x capacity."""
+    rng = np.random.default_rng(seed)
+    by_name = sorted(orders, key=lambda o: o.id)
+    pods = [by_name[i] for i in rng.permutation(len(by_name))]
+    target = ARTIFACT_TUNE_RATIO * capacity_milli
+    total = sum(o.gpu_demand_milli for o in pods)
+    while total > target:  # tune down: delete random pods
+        total -= pods.pop(int(rng.integers(len(pods)))).gpu_demand_milli
+    tuned = 0
+    while total < target:  # tune up: append pods drawn with replacement
+        drawn = by_name[int(rng.integers(len(by_name)))]
+        # The artifact stops when the drawn pod's per-GPU share (not its total) would pass the target.
+        if total + drawn.gpu_share > target:
+            break
+        pods.append(_renamed(drawn, f"{drawn.id}-tuned-{tuned}"))
+        total += drawn.gpu_demand_milli
+        tuned += 1
+    return pods
+
+
+def artifact_nodes(nodes: Sequence[Node], seed: int) -> list[Node]:
+    """Nodes sorted by name, each renamed ``<random index>-<name>`` (a random tie-break order)."""
+    rng = np.random.default_rng([seed, 1])
+    by_name = sorted(nodes, key=lambda n: n.id)
+    width = max(4, len(str(len(by_name))))
+    order = rng.permutation(len(by_name))
+    return [replace(n, id=f"{int(i):0{width}d}-{n.id}") for n, i in zip(by_name, order, strict=True)]
+
+
+def replay_artifact(
+    nodes: Sequence[Node],
+    orders: Sequence[Order],
+    policy: str,
+    seed: int,
+    *,
+    catalog: Catalog | None = None,
+) -> ArtifactRun:
+    """One seed of the artifact's protocol (module docstring) with the named matching profile."""
+    if not orders:
+        raise ValueError("the trace has no orders")
+    named = artifact_nodes(nodes, seed)
+    capacity = sum(n.gpu_count for n in named) * 1000
+    pods = artifact_workload(orders, seed, capacity)
+    engine = Engine(named, profile=policy, workload=Workload.from_orders(orders), catalog=catalog, seed=seed)
+    demand = np.array([o.gpu_demand_milli for o in pods], dtype=np.int64)
+    placed = np.zeros(len(pods), dtype=bool)
+    started = time.perf_counter()
+    for i, order in enumerate(pods):
+        placed[i] = isinstance(engine.place(order), Placement)
+    seconds = time.perf_counter() - started
+    return ArtifactRun(policy, seed, capacity, np.cumsum(demand), np.cumsum(demand * placed), seconds)
+
+
+def artifact_summary(runs: Sequence[ArtifactRun], percent: int) -> dict[str, float]:
+    """{mean, min, max} over seeds of the allocation (percent) at ``percent`` % arrived."""
+    values = [r.allocation_at(percent) for r in runs]
+    return {"mean": round(float(np.mean(values)), 2), "min": min(values), "max": max(values)}

@@ -33,6 +33,11 @@ TERMS = (3600, 3600, 3600, 3600, 3 * 86400, 3600, 1000)
 TOKEN_DECIMALS = 18
 DEMO_TOKENS = 1_000_000 * 10**TOKEN_DECIMALS
 
+# Where the service's marketplace is described (suanwang.lifecycle.marketplace), and the network model's
+# transit price for an operator whose entry names none (suanwang.network.config).
+DEFAULT_MARKETPLACE = Path(__file__).resolve().parent.parent / "backend" / "suanwang" / "lifecycle" / "marketplace.yaml"
+DEFAULT_TRANSIT_PRICE_PER_GBPS_HOUR = 10**15
+
 # Anvil's well-known development keys (mnemonic "test test ... junk"), published in Foundry's docs.
 ANVIL_KEYS = [
     "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
@@ -182,6 +187,29 @@ def deal_of(tx, index: int = 0) -> tuple[str, bytes]:
     return str(event["id"]), bytes.fromhex(str(event["deal"])[2:])
 
 
+def marketplace_tariffs(path: Path | None = None) -> dict[str, int]:
+    """Each transit account's tariff per Gbps-hour, by account name, from the marketplace file (what the
+    service routes over: which account is paid each topology operator's transit) and the transit price of
+    that operator in the network file it names. An account paid for several operators publishes the
+    highest of their prices (one tariff per account: no domain is carried below its price)."""
+    import yaml  # brownie's env has PyYAML (brownie reads its config with it)
+
+    path = path or Path(os.environ.get("SUANWANG_MARKETPLACE_FILE", "") or DEFAULT_MARKETPLACE)
+    marketplace = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    network = yaml.safe_load((path.parent / marketplace["network"]).read_text(encoding="utf-8")) or {}
+    prices = {
+        str(entry.get("name") or Path(entry["topology"]).stem): int(
+            entry.get("transit_price_per_gbps_hour", DEFAULT_TRANSIT_PRICE_PER_GBPS_HOUR)
+        )
+        for entry in network.get("operators", ())
+    }
+    tariffs: dict[str, int] = {}
+    for operator, account in (marketplace.get("transit_accounts") or {}).items():
+        if operator in prices:
+            tariffs[account] = max(tariffs.get(account, 0), prices[operator])
+    return tariffs
+
+
 def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict:
     """Deploys everything from account 0 on the connected network; returns (and writes) the record."""
     import brownie
@@ -235,6 +263,12 @@ def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict
         if index != 0:
             token.mint(accounts[index], DEMO_TOKENS, tx)
     token.mint(deployer, DEMO_TOKENS, tx)
+    # Transit is priced by the operators: each transit account of the marketplace publishes its tariff
+    # (bills must charge exactly it); an operator paid for no domain there keeps the tariff 0.
+    tariffs = marketplace_tariffs() if market is not None else {}
+    for index, name, roles, _ in members:
+        if "operator" in roles and tariffs.get(name):
+            market.setTransitTariff(tariffs[name], {**tx, "from": accounts[index]})
 
     chain_id = chain.id
     record = {
@@ -261,6 +295,8 @@ def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict
         account = accounts[index]
         mask = federation.rolesOf(account)
         entry = {"name": name, "address": account.address, "roles": int(mask), "role_names": role_names(mask)}
+        if market is not None and mask & ROLE_BITS["operator"]:
+            entry["transit_tariff_per_gbps_hour"] = str(market.transitTariffOf(account))
         if chain_id == 31337 and index < len(ANVIL_KEYS):
             entry["private_key"] = ANVIL_KEYS[index]
         record["accounts"].append(entry)

@@ -76,6 +76,7 @@ def node_spec(operator: str, **changes: Any) -> tuple[Any, ...]:
         "router": Web3.keccak(text="Cernet/Beijing"),
         "locator": bytes.fromhex("fc000000000100000000000000000000"),
         "locatorLength": 48,
+        "encryptionKey": bytes(32),  # no X25519 key yet: allowed (INodeRegistry.NodeSpec)
     }
     spec.update(changes)
     return tuple(spec.values())

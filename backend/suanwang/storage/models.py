@@ -6,7 +6,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Dialect, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -95,8 +106,20 @@ class Node(Base):
     operator: Mapped[str] = mapped_column(String(42), index=True)
     router: Mapped[str] = mapped_column(String(66))
     locator: Mapped[str] = mapped_column(String(64))
+    # The X25519 public key buyers seal job specifications to (0x-hex bytes32; all zeros when none).
+    encryption_key: Mapped[str | None] = mapped_column(String(66), nullable=True)
     registered_block: Mapped[int] = mapped_column(BigInteger)
     updated_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class TransitTariff(Base):
+    """A transit operator's published tariff per Gbps-hour (TransitTariffSet): bills charge exactly it."""
+
+    __tablename__ = "transit_tariffs"
+    operator: Mapped[str] = mapped_column(String(42), primary_key=True)
+    seat: Mapped[int] = mapped_column(Integer)
+    per_gbps_hour: Mapped[str] = mapped_column(String(80))  # token base units, a decimal string
+    block_number: Mapped[int] = mapped_column(BigInteger)
 
 
 class IdempotencyRecord(Base):
@@ -128,6 +151,10 @@ class Deal(Base):
     deal: Mapped[dict[str, Any]] = mapped_column(JSON)  # the Deal struct every later call passes back
     valueless: Mapped[bool] = mapped_column(Boolean)
     result_cid: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # The seconds billed, fixed at completion (Completed): the compute and platform fees are prorated to it.
+    used_seconds: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    dispute_bond: Mapped[str | None] = mapped_column(String(80), nullable=True)  # the buyer's bond (Disputed)
+    sla_breached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # SlaBreached
     matched_block: Mapped[int] = mapped_column(BigInteger)
     updated_block: Mapped[int] = mapped_column(BigInteger)
 

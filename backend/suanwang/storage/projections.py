@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from suanwang.chain.bill import DEAL_FIELDS, Seats, unpack_deal
-from suanwang.storage.models import Deal, Event, Member, Node, OperatorSeat, Settlement
+from suanwang.chain.bill import DEAL_FIELDS, DEAL_HEAD_BYTES, Seats, unpack_deal
+from suanwang.storage.models import Deal, Event, Member, Node, OperatorSeat, Settlement, TransitTariff
 
 NODE_STATUS_NAMES = ("none", "active", "paused", "retired")
 
@@ -30,6 +30,7 @@ def _node_fields(spec: dict[str, Any]) -> dict[str, Any]:
         "operator": str(spec["operator"]),
         "router": str(spec["router"]),
         "locator": f"{spec['locator']}/{int(spec['locatorLength'])}",
+        "encryption_key": str(spec.get("encryptionKey") or "") or None,
     }
 
 
@@ -132,8 +133,9 @@ def _matched(session: Session, event: Event) -> None:
 def _deal_row(session: Session, event: Event, seats: Seats | None = None) -> Deal:
     """The deal a Matched event projects; `seats` are the indexed seats when the caller has them."""
     packed = bytes.fromhex(event.args["deal"].removeprefix("0x"))
-    # The seats are read only for a deal with transit operators (byte 159 counts them; IMarket.Matched).
-    if not (len(packed) > 159 and packed[159]):
+    # The seats are read only for a deal with transit operators (the byte after the head counts them;
+    # IMarket.Matched).
+    if not (len(packed) > DEAL_HEAD_BYTES and packed[DEAL_HEAD_BYTES]):
         seats = Seats(())
     elif seats is None:
         seats = indexed_seats(session)
@@ -175,7 +177,35 @@ def _completed(session: Session, event: Event) -> None:
     if deal is not None:
         deal.result_cid = event.args["resultCid"]
         deal.status, deal.deadline = "completed", int(event.args["deadline"])
+        deal.used_seconds = int(event.args["usedSeconds"])
         deal.updated_block = event.block_number
+
+
+def _disputed(session: Session, event: Event) -> None:
+    """The buyer's bond (the status moves with the DealStatusChanged before it)."""
+    deal = session.get(Deal, event.args["id"])
+    if deal is not None:
+        deal.dispute_bond = str(int(event.args["bond"]))
+        deal.updated_block = event.block_number
+
+
+def _sla_breached(session: Session, event: Event) -> None:
+    """A transit operator of the deal reported a latency breach: its transit goes back to the buyer."""
+    deal = session.get(Deal, event.args["id"])
+    if deal is not None:
+        deal.sla_breached = True
+        deal.updated_block = event.block_number
+
+
+def _transit_tariff_set(session: Session, event: Event) -> None:
+    session.merge(
+        TransitTariff(
+            operator=event.args["operator"],
+            seat=int(event.args["seat"]),
+            per_gbps_hour=str(int(event.args["perGbpsHour"])),
+            block_number=event.block_number,
+        )
+    )
 
 
 def _settlement(session: Session, deal_id: str, block: int) -> Settlement:
@@ -200,15 +230,20 @@ def _settlement(session: Session, deal_id: str, block: int) -> Settlement:
 
 
 def _settled(session: Session, event: Event) -> None:
-    """Settled also moves the deal's status (the market emits no DealStatusChanged for it)."""
+    """A payout: Settled moves the deal's status (the market emits no DealStatusChanged for it), except
+    when an arbiter ruled for the buyer, where a DealStatusChanged to Refunded came just before it and
+    the payout is that refund. The compute and platform fees are what was paid (prorated to the time
+    used), `refunded` what went back to the buyer."""
     deal = session.get(Deal, event.args["id"])
-    if deal is not None:
+    refunded_by_ruling = deal is not None and deal.status == "refunded"
+    if deal is not None and not refunded_by_ruling:
         deal.status, deal.deadline, deal.updated_block = "settled", 0, event.block_number
     row = _settlement(session, event.args["id"], event.block_number)
-    row.outcome = "settled"
+    row.outcome = "refunded" if refunded_by_ruling else "settled"
     row.compute_fee = str(int(event.args["computeFee"]))
     row.transit_total = str(int(event.args["transitTotal"]))
     row.platform_fee = str(int(event.args["platformFee"]))
+    row.refunded = str(int(event.args["refunded"]))
     row.valueless = bool(event.args["valueless"])
 
 
@@ -233,6 +268,9 @@ HANDLERS: dict[str, Callable[[Session, Event], None]] = {
     "Settled": _settled,
     "Refunded": _refunded,
     "Slashed": _slashed,
+    "Disputed": _disputed,
+    "SlaBreached": _sla_breached,
+    "TransitTariffSet": _transit_tariff_set,
     "OperatorSeated": _operator_seated,
     "MemberAdmitted": _member_admitted,
     "MemberRolesChanged": _member_roles_changed,
@@ -276,7 +314,7 @@ def apply_events(session: Session, events: list[Event]) -> None:
 
 def rebuild(session: Session) -> None:
     """Recomputes every projection from the stored events, in chain order."""
-    for table in (Member, OperatorSeat, Node, Deal, Settlement):
+    for table in (Member, OperatorSeat, TransitTariff, Node, Deal, Settlement):
         session.execute(delete(table))
     session.flush()
     for event in session.scalars(select(Event).order_by(Event.block_number, Event.log_index)):

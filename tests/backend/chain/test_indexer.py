@@ -17,7 +17,7 @@ from suanwang.chain.indexer import ChainReplacedError, Indexer
 from suanwang.devstack import Anvil, free_port, genesis_time_file, rpc
 from suanwang.roles import Role
 from suanwang.storage.db import make_engine, make_sessionmaker
-from suanwang.storage.models import Base, ChainCursor, Event, Node
+from suanwang.storage.models import Base, ChainCursor, Event, Node, TransitTariff
 from suanwang.storage.projections import indexed_seats
 from tests.support.stack import Chain, node_spec
 
@@ -54,7 +54,7 @@ def counts(indexer: Indexer) -> tuple[int, int, set[int]]:
 
 
 def test_registered_node_is_indexed_with_its_spec(chain: Chain, database_url: str) -> None:
-    node_id = register_node(chain, memoryMib=131_072, gpuCount=4)
+    node_id = register_node(chain, memoryMib=131_072, gpuCount=4, encryptionKey=bytes(range(32)))
     indexer = make_indexer(chain, database_url)
     indexer.sync_to_head()
     with indexer.sessions() as s:
@@ -63,6 +63,7 @@ def test_registered_node_is_indexed_with_its_spec(chain: Chain, database_url: st
         assert (node.memory_mib, node.gpu_count, node.status) == (131_072, 4, "active")
         assert node.price_per_cu_hour == str(15 * 10**17)
         assert node.locator == "0xfc000000000100000000000000000000/48"
+        assert node.encryption_key == "0x" + bytes(range(32)).hex()
 
 
 def test_the_migrations_build_exactly_the_models(database_url: str) -> None:
@@ -79,6 +80,24 @@ def test_operator_seats_are_indexed_as_the_market_gives_them(chain: Chain, datab
     on_chain = chain.contract("Market").functions.transitOperators().call()
     assert list(seats.operators) == on_chain and chain.account_with(Role.OPERATOR).address in on_chain
     assert seats.seat_of(on_chain[-1]) == len(on_chain) - 1
+
+
+def test_published_transit_tariffs_are_indexed_as_the_market_holds_them(chain: Chain, database_url: str) -> None:
+    indexer = make_indexer(chain, database_url)
+    indexer.sync_to_head()
+    market = chain.contract("Market")
+    with indexer.sessions() as s:
+        indexed = {t.operator: int(t.per_gbps_hour) for t in s.scalars(select(TransitTariff))}
+    # scripts/deploy.py publishes the marketplace's transit account's tariff (CERNET network team, 0.002 token)
+    network_team = next(a.address for a in chain.deployment.accounts if a.name == "CERNET network team")
+    assert indexed[network_team] == 2 * 10**15
+    assert indexed == {op: int(market.functions.transitTariffOf(op).call()) for op in indexed}
+    founder = chain.deployment.deployer
+    chain.transact(chain.account_with(Role.OPERATOR), market.functions.setTransitTariff(7 * 10**15))
+    indexer.sync_to_head()
+    with indexer.sessions() as s:
+        row = s.get(TransitTariff, founder)
+        assert row is not None and int(row.per_gbps_hour) == 7 * 10**15
 
 
 def test_each_log_is_stored_once_across_repeated_syncs_and_restarts(chain: Chain, database_url: str) -> None:

@@ -7,7 +7,7 @@ import time
 import pytest
 from hexbytes import HexBytes
 
-from suanwang.chain.bill import Seats, make_bill, pack_deal, pack_entry, unpack_deal
+from suanwang.chain.bill import Seats, make_bill, pack_deal, pack_entry, priced_transit, unpack_deal
 from suanwang.chain.deployment import load_abi
 from suanwang.chain.errors import ChainRevert, ErrorDecoder
 from suanwang.chain.market import (
@@ -19,6 +19,7 @@ from suanwang.chain.market import (
     sign_order,
 )
 from suanwang.roles import Role
+from tests.support.orders import ORDER_DEFAULTS
 from tests.support.stack import BUILD_DIR, Chain, node_spec
 
 
@@ -28,6 +29,7 @@ def decoder() -> ErrorDecoder:
 
 def an_order(buyer: str, **changes: object) -> dict[str, object]:
     order: dict[str, object] = {
+        **ORDER_DEFAULTS,
         "buyer": buyer,
         "logicMcu": 8_000,
         "parallelMcu": 0,
@@ -47,6 +49,14 @@ def an_order(buyer: str, **changes: object) -> dict[str, object]:
     }
     order.update(changes)
     return order
+
+
+def node_operator_line(chain: Chain, order: dict[str, object]) -> list[tuple[str, int]]:
+    """The one transit line every bill needs: the node's network operator (node_spec's, the founder) at its
+    published tariff for the order's bandwidth and duration."""
+    operator = chain.account_with(Role.OPERATOR).address
+    tariff = int(chain.contract("Market").functions.transitTariffOf(operator).call())
+    return priced_transit(order, [(operator, tariff)])
 
 
 def buyer_key(chain: Chain) -> str:
@@ -77,7 +87,8 @@ def test_a_signed_order_is_matched_by_the_matcher_with_the_exact_bill(chain: Cha
     order = an_order(chain.w3.eth.account.from_key(key).address)
     signature = sign_order(order, key, chain.deployment.chain_id, market.address)
     fee_bps = chain.contract("Federation").functions.platformFeeBps().call()
-    bill = make_bill(order, 1, 15 * 10**17, fee_bps)
+    transit = node_operator_line(chain, order)
+    bill = make_bill(order, 1, 15 * 10**17, fee_bps, transit)
     matcher = TxSender(chain.w3, chain.account_with(Role.MATCHER), decoder())
     seats = Seats.of(market.functions.transitOperators().call())
     entry = pack_entry(order, signature, bill.packed(seats))
@@ -85,7 +96,9 @@ def test_a_signed_order_is_matched_by_the_matcher_with_the_exact_bill(chain: Cha
     matched = market.events.Matched().process_receipt(receipt)
     deal = unpack_deal("0x" + bytes(matched[0]["args"]["id"]).hex(), bytes(matched[0]["args"]["deal"]), seats)
     assert deal["computeFee"] == bill.compute_fee == 15 * 10**17 * 8_000 * 3600 // 3_600_000
-    assert (deal["buyer"], deal["nodeId"], deal["transitOperators"]) == (order["buyer"], 1, [])
+    assert (deal["buyer"], deal["nodeId"]) == (order["buyer"], 1)
+    assert (deal["transitOperators"], deal["transitFees"]) == ([a for a, _ in transit], [f for _, f in transit])
+    assert (deal["minRunSeconds"], deal["maxLatencyMs"]) == (order["minRunSeconds"], order["maxLatencyMs"])
     status, deadline = market.functions.statusOf(matched[0]["args"]["id"]).call()
     assert status == deal["status"] == 3  # Accepted (autoAccept)
     assert deadline == deal["deadline"]
@@ -136,9 +149,11 @@ def test_a_reused_estimate_still_refuses_a_reverting_call_before_sending(chain: 
     key = buyer_key(chain)
     order = an_order(chain.w3.eth.account.from_key(key).address, nonce=9)
     signature = sign_order(order, key, chain.deployment.chain_id, market.address)
-    bill = make_bill(order, 1, 15 * 10**17, chain.contract("Federation").functions.platformFeeBps().call())
+    fee_bps = chain.contract("Federation").functions.platformFeeBps().call()
+    bill = make_bill(order, 1, 15 * 10**17, fee_bps, node_operator_line(chain, order))
     matcher = TxSender(chain.w3, chain.account_with(Role.MATCHER), decoder())
-    call = market.functions.matchSigned(pack_entry(order, signature, bill.packed(Seats(()))))  # no transit
+    seats = Seats.of(market.functions.transitOperators().call())
+    call = market.functions.matchSigned(pack_entry(order, signature, bill.packed(seats)))
     first = matcher.wait(matcher.submit(call, reuse_estimate=True))  # estimated: nothing seen yet
     assert first["status"] == 1
     nonce = chain.w3.eth.get_transaction_count(matcher.address)

@@ -44,7 +44,7 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     ///  Federation's (pushed on change) and are read at every match, so checking a bill's transit operators
     ///  reads no slot of theirs; the fees accrue at settlement. Never zero once the stage is set, so
     ///  accruing rewrites a live slot.
-    uint128 private _platformFees;
+    uint128 internal _platformFees;
     uint8 internal _stage;
     uint16 internal _feeBps;
     uint8 private _seated;
@@ -78,7 +78,7 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     /// @dev The stake each seller's nodes require (the registry's rule, pushed by the registry).
     mapping(address account => uint256) internal _requiredStake;
     /// @dev What an account is unstaking (bits 0-95) and from when it may claim it (bits 96-135).
-    mapping(address account => uint256) private _unstaking;
+    mapping(address account => uint256) internal _unstaking;
 
     /// @notice How long unstaked tokens wait before they can be claimed (seconds).
     uint32 public immutable unstakeDelay;
@@ -99,47 +99,6 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IEscrow
-    function depositWithPermit(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
-        external
-        override
-        nonReentrant
-    {
-        // Someone else may submit the owner's permit (a matcher, so the buyer sends no transaction).
-        // If the permit fails (e.g. it was front-run), only the owner itself may go on with its allowance.
-        // A permit counts only if it consumed one of the owner's nonces: a token without ERC-2612 whose
-        // fallback accepts any call would otherwise "succeed" and let anyone spend the owner's allowance.
-        if (!_permitConsumed(owner, amount, deadline, v, r, s) && msg.sender != owner) {
-            revert PermitFailed(owner, msg.sender);
-        }
-        _pull(owner, amount);
-        _credit(owner, amount);
-        emit Deposited(owner, msg.sender, amount);
-    }
-
-    /// @dev Whether `owner`'s permit ran and consumed exactly one of its ERC-2612 nonces.
-    function _permitConsumed(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
-        private
-        returns (bool)
-    {
-        IERC20Permit permitToken = IERC20Permit(address(token));
-        uint256 before;
-        try permitToken.nonces(owner) returns (uint256 n) {
-            before = n;
-        } catch {
-            return false;
-        }
-        try permitToken.permit(owner, address(this), amount, deadline, v, r, s) {}
-        catch {
-            return false;
-        }
-        try permitToken.nonces(owner) returns (uint256 n) {
-            return n == before + 1;
-        } catch {
-            return false;
-        }
-    }
-
-    /// @inheritdoc IEscrow
     function withdraw(uint256 amount) external override nonReentrant {
         _debit(msg.sender, amount);
         emit Withdrawn(msg.sender, amount);
@@ -152,47 +111,6 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
         _debit(msg.sender, amount);
         _addSpareStake(msg.sender, amount.toInt256());
         emit Staked(msg.sender, amount);
-    }
-
-    /// @inheritdoc IEscrow
-    function requestUnstake(uint256 amount) external override {
-        if (amount == 0) revert ZeroAmount();
-        Account storage a = _accounts[msg.sender];
-        int256 spare = a.spareStake;
-        if (spare < 0 || amount > uint256(spare)) {
-            uint256 required = _requiredStake[msg.sender];
-            revert StakeRequired(msg.sender, uint256(spare + required.toInt256()), required, amount);
-        }
-        unchecked {
-            // amount <= spare (checked above).
-            a.spareStake = int96(spare - int256(amount));
-        }
-        uint256 pending = uint96(_unstaking[msg.sender]) + amount;
-        uint40 readyAt = uint40(block.timestamp) + unstakeDelay;
-        _unstaking[msg.sender] = pending.toUint96() | (uint256(readyAt) << 96);
-        emit UnstakeRequested(msg.sender, pending, readyAt);
-    }
-
-    /// @inheritdoc IEscrow
-    function claimUnstake() external override {
-        uint256 word = _unstaking[msg.sender];
-        uint256 amount = uint96(word);
-        uint40 readyAt = uint40(word >> 96);
-        if (amount == 0 || block.timestamp < readyAt) revert UnstakeNotReady(msg.sender, amount, readyAt);
-        delete _unstaking[msg.sender];
-        _credit(msg.sender, amount);
-        emit Unstaked(msg.sender, amount);
-    }
-
-    /// @inheritdoc IEscrow
-    function withdrawFees() external override nonReentrant {
-        address recipient = feeRecipient;
-        if (msg.sender != recipient) revert NotFeeRecipient(msg.sender);
-        uint256 fees = _platformFees;
-        if (fees == 0) revert ZeroAmount();
-        _platformFees = 0;
-        emit FeesWithdrawn(recipient, fees);
-        _push(recipient, fees);
     }
 
     /// @inheritdoc IEscrow

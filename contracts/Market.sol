@@ -4,234 +4,40 @@ pragma solidity 0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
+import {IEscrow} from "./interfaces/IEscrow.sol";
 import {IMarket} from "./interfaces/IMarket.sol";
 import {IMarketSync} from "./interfaces/IMarketSync.sol";
 import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
-import {Escrow} from "./Escrow.sol";
 import {Federation} from "./Federation.sol";
+import {MarketBase} from "./MarketBase.sol";
+import {MarketExtension} from "./MarketExtension.sol";
 import {NodeRegistry} from "./NodeRegistry.sol";
 import {Roles} from "./libraries/Roles.sol";
 import {Splits} from "./libraries/Splits.sol";
 
 /// @title Market
-/// @notice Orders, matches, the deal lifecycle and settlement; holds the escrow (see Escrow).
-contract Market is IMarket, IMarketSync, Escrow {
-    /// @notice The windows of the lifecycle (seconds), the unstake delay and the dispute bond. Each is
-    ///  non-zero (a zero window would let a deadline pass in the block that set it).
-    struct Terms {
-        uint32 acceptWindow; // Proposed -> buyer must accept
-        uint32 startWindow; // Accepted -> seller must start (or decline)
-        uint32 deliveryGrace; // Started -> seller must complete within duration + this
-        uint32 disputeWindow; // Completed -> buyer may dispute
-        uint32 arbitrationPeriod; // Disputed -> the drawn arbiter must rule
-        uint32 unstakeDelay; // requestUnstake -> claimUnstake
-        uint16 disputeBondBps; // the buyer's dispute bond, in basis points of the deal's total (1..10000)
-    }
-
-    bytes32 public constant ORDER_TYPEHASH = keccak256(
-        "Order(address buyer,address matcher,uint64 logicMcu,uint64 parallelMcu,uint64 neuralMcu,uint32 memoryMib,uint16 gpuModel,uint16 gpuCount,uint16 gpuMilli,uint8 minTier,uint32 duration,uint32 minRunSeconds,uint128 maxPricePerCuHour,uint128 maxTotal,uint128 maxTransit,uint32 maxLatencyMs,uint32 minBandwidthMbps,bool autoAccept,uint40 expiry,uint64 nonce,uint32 epoch,bytes32 specDigest,bytes32 serviceId,uint64 apnId,uint8 apnSlaClass)"
-    );
-    /// @notice At most this many transit operators per bill.
-    uint256 public constant MAX_TRANSIT = 8;
-    /// @notice The gas an ERC-1271 buyer wallet may spend checking a signature: a hostile wallet that burns
-    ///  all it is given fails its own match and no other (a batch keeps 63/64 of the rest, EIP-150).
-    uint256 public constant ERC1271_GAS = 50_000;
-    /// @dev A GPU share is at most one whole GPU.
-    uint256 private constant MILLI_GPU = 1000;
-    /// @dev Megabit-seconds per Gbps-hour: a transit fee is tariff * Mbps * seconds / this.
-    uint256 private constant MBPS_SECONDS_PER_GBPS_HOUR = 1000 * 3600;
-
-    /// @dev A deal's slot: status (bits 0-7) | deadline (bits 8-47) | seconds used (bits 48-79, from
-    ///  completion) | SLA breached (bit 80) | top 168 bits of its hash (bits 88-255). A second preimage of
-    ///  168 bits is out of reach, so the deal bytes passed back are the ones recorded.
-    uint256 private constant HASH_MASK = ~uint256(0) << 88;
-    uint256 private constant USED_SHIFT = 48;
-    uint256 private constant SLA_BREACHED = 1 << 80;
-    uint256 private constant KEPT_MASK = ~uint256(0) << 48;
-
-    /// @dev A node's hot word (read and rewritten once per match, rewritten once at release):
-    ///  free logic mCU 48 | free parallel 48 | free neural 48 | memoryMib 32 | gpuModel 16 | gpuCount 16 |
-    ///  tier 8 | status 8 | network operator's seat 8 (bits 0-47, 48-95, 96-143, 144-175, 176-191, 192-207,
-    ///  208-215, 216-223, 224-231; NO_SEAT when its operator had none when the node was pushed).
-    ///  Free capacity never exceeds the node's capacity, which the registry keeps below 2**48 per class.
-    uint256 private constant FREE_MASK = (1 << 48) - 1;
-    /// @dev The lowest bit of each free field after the first, and the bit after the last.
-    uint256 private constant FIELD_CARRIES = (1 << 48) | (1 << 96) | (1 << 144);
-    uint256 private constant NO_SEAT = 0xff;
-    /// @dev Packed sizes (IMarket): an order; a bill without its transit lists; a deal without them.
-    uint256 private constant ORDER_BYTES = 230;
-    uint256 private constant ORDER_WORDS_BYTES = 25 * 32;
-    uint256 private constant BILL_HEAD_BYTES = 65;
-    uint256 private constant DEAL_HEAD_BYTES = 168;
-    /// @dev Byte offsets in a deal (IMarket.Matched).
-    uint256 private constant D_NODE = 60;
-    uint256 private constant D_DURATION = 116;
-    uint256 private constant D_MIN_RUN = 120;
-    uint256 private constant D_MAX_LATENCY = 124;
-    uint256 private constant D_VALUELESS = 128;
-    uint256 private constant D_COMPUTE_FEE = 129;
-    uint256 private constant D_PLATFORM_FEE = 145;
-    uint256 private constant D_TRANSIT_COUNT = 167;
-    /// @dev Packed bytes per transit operator, in a bill and in a deal: its seat 1 | its fee 16.
-    uint256 private constant TRANSIT_BYTES = 17;
-    /// @dev A node's terms word (read once per match): owner 160 | pricePerCuHour 96.
-    /// @dev A node's capacity word (read at release and on updates): logic 64 | parallel 64 | neural 64.
-    struct NodeWords {
-        uint256 state;
-        uint256 terms;
-        uint256 capacity;
-    }
-
-    /// @dev What a match reads once per transaction (once per batch): the matcher's roles, stage, fee, epoch.
-    struct Ctx {
-        address matcher;
-        uint8 matcherRoles;
-        uint8 stage;
-        uint16 feeBps;
-        uint96 activeSeats;
-        uint32 epoch;
-    }
-
-    /// @dev How a paid-out deal splits: as billed (prorated to the time used), or the compute and platform
-    ///  fees halved between seller and buyer (no arbiter ruled).
-    enum Payout {
-        Full,
-        Halved
-    }
-
-    Federation public immutable federation;
-    NodeRegistry public immutable registry;
-    uint32 public immutable acceptWindow;
-    uint32 public immutable startWindow;
-    uint32 public immutable deliveryGrace;
-    uint32 public immutable disputeWindow;
-    uint32 public immutable arbitrationPeriod;
-    uint16 public immutable disputeBondBps;
-
-    bytes32 private constant DOMAIN_TYPEHASH =
-        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
-    bytes32 private constant NAME_HASH = keccak256("Suanwang Market");
-    bytes32 private constant VERSION_HASH = keccak256("1");
-    uint256 private immutable _cachedChainId;
-    bytes32 private immutable _cachedDomainSeparator;
-
-    mapping(bytes32 id => uint256) private _slots;
-    mapping(uint256 nodeId => NodeWords) private _nodes;
-    /// @dev A disputed deal: the buyer's bond (bits 0-127) and the dispute's block number (bits 128-191).
-    mapping(bytes32 id => uint256) private _disputes;
-    /// @dev The ARBITER members (mirrored from the Federation), for the draw; index + 1 by member.
-    address[] private _arbiters;
-    mapping(address arbiter => uint256) private _arbiterIndex;
+/// @notice Orders, matches, the deal lifecycle and settlement; holds the escrow (Escrow). The hot path
+///  (matching, start, complete, settle, deposits, withdrawals) runs here; the calls a deal needs rarely
+///  (posted orders, disputes, timeouts, SLA reports, stake exits, the pushed state) run in its extension,
+///  MarketExtension, on this contract's storage, so the market stays under the 24,576-byte code limit
+///  (EIP-170) with its hot path compiled for many runs.
+contract Market is IMarket, IMarketSync, MarketBase {
+    /// @notice The extension this market delegates its rarely needed calls to (created with it).
+    address public immutable extension;
 
     constructor(Federation federation_, NodeRegistry registry_, IERC20 token_, Terms memory terms)
-        Escrow(token_, federation_.founder(), terms.unstakeDelay)
+        MarketBase(federation_, registry_, token_, terms, address(this))
     {
-        if (terms.acceptWindow == 0) revert InvalidTerms(0);
-        if (terms.startWindow == 0) revert InvalidTerms(1);
-        if (terms.deliveryGrace == 0) revert InvalidTerms(2);
-        if (terms.disputeWindow == 0) revert InvalidTerms(3);
-        if (terms.arbitrationPeriod == 0) revert InvalidTerms(4);
-        if (terms.unstakeDelay == 0) revert InvalidTerms(5);
-        if (terms.disputeBondBps == 0 || terms.disputeBondBps > Splits.BPS) revert InvalidTerms(6);
-        _cachedChainId = block.chainid;
-        _cachedDomainSeparator = _buildDomainSeparator();
-        federation = federation_;
-        registry = registry_;
-        acceptWindow = terms.acceptWindow;
-        startWindow = terms.startWindow;
-        deliveryGrace = terms.deliveryGrace;
-        disputeWindow = terms.disputeWindow;
-        arbitrationPeriod = terms.arbitrationPeriod;
-        disputeBondBps = terms.disputeBondBps;
+        extension = address(new MarketExtension(federation_, registry_, token_, terms));
         // Until the Federation is wired to this market (Federation.setMarket pushes everything then).
         _stage = federation_.stage();
         _feeBps = federation_.platformFeeBps();
         _epoch = federation_.epoch();
     }
 
-    modifier onlyFederation() {
-        if (msg.sender != address(federation)) revert NotFederation(msg.sender);
-        _;
-    }
-
-    modifier onlyRegistry() {
-        if (msg.sender != address(registry)) revert NotRegistry(msg.sender);
-        _;
-    }
-
-    // ------------------------------------------------------ pushed state (IMarketSync)
-
-    /// @inheritdoc IMarketSync
-    function syncRoles(address member, uint8 roles) external override onlyFederation {
-        _accounts[member].roles = roles;
-        _syncSeat(member, roles & Roles.OPERATOR != 0);
-        _syncArbiter(member, roles & Roles.ARBITER != 0);
-    }
-
-    /// @dev Keeps `_arbiters` equal to the ARBITER members (swap-and-pop on removal).
-    function _syncArbiter(address member, bool arbiter) private {
-        uint256 index = _arbiterIndex[member];
-        if (arbiter && index == 0) {
-            _arbiters.push(member);
-            _arbiterIndex[member] = _arbiters.length;
-        } else if (!arbiter && index != 0) {
-            address last = _arbiters[_arbiters.length - 1];
-            _arbiters[index - 1] = last;
-            _arbiterIndex[last] = index;
-            _arbiters.pop();
-            delete _arbiterIndex[member];
-        }
-    }
-
     /// @inheritdoc IMarketSync
     function hasSeatFor(address member) external view override returns (bool) {
         return _hasSeatFor(member);
-    }
-
-    /// @inheritdoc IMarketSync
-    function syncParams(uint8 stage_, uint16 platformFeeBps_, uint32 epoch_) external override onlyFederation {
-        _stage = stage_;
-        _feeBps = platformFeeBps_;
-        _epoch = epoch_;
-    }
-
-    /// @inheritdoc IMarketSync
-    function syncNode(uint256 nodeId, address owner, INodeRegistry.NodeSpec calldata spec, INodeRegistry.NodeStatus status)
-        external
-        override
-        onlyRegistry
-    {
-        NodeWords storage n = _nodes[nodeId];
-        uint256 state = n.state;
-        uint256 cap = n.capacity;
-        uint256 free = 0;
-        uint64[3] memory wanted = [spec.logicMcu, spec.parallelMcu, spec.neuralMcu];
-        for (uint256 k; k < 3; ++k) {
-            // reserved = capacity - free (both 0 for a new node); the new free = new capacity - reserved.
-            uint64 reserved = uint64((cap >> (64 * k)) & type(uint64).max) - uint64((state >> (48 * k)) & FREE_MASK);
-            if (wanted[k] < reserved) revert CapacityBelowReserved(nodeId, uint8(k), wanted[k], reserved);
-            free |= uint256(wanted[k] - reserved) << (48 * k);
-        }
-        // The registry checked the operator holds OPERATOR, so it is seated once the Federation is wired.
-        uint256 seatPlusOne = _seatPlusOne(spec.operator);
-        uint256 seat = seatPlusOne == 0 ? NO_SEAT : seatPlusOne - 1;
-        n.state = free | (uint256(spec.memoryMib) << 144) | (uint256(spec.gpuModel) << 176)
-            | (uint256(spec.gpuCount) << 192) | (uint256(spec.tier) << 208) | (uint256(uint8(status)) << 216)
-            | (seat << 224);
-        // The registry checked price < 2**96 and each capacity < 2**48.
-        n.terms = uint256(uint160(owner)) | (uint256(spec.pricePerCuHour) << 160);
-        n.capacity = uint256(spec.logicMcu) | (uint256(spec.parallelMcu) << 64) | (uint256(spec.neuralMcu) << 128);
-    }
-
-    /// @inheritdoc IMarketSync
-    function syncNodeStatus(uint256 nodeId, INodeRegistry.NodeStatus status) external override onlyRegistry {
-        NodeWords storage n = _nodes[nodeId];
-        n.state = (n.state & ~(uint256(0xff) << 216)) | (uint256(uint8(status)) << 216);
-    }
-
-    /// @inheritdoc IMarketSync
-    function syncRequiredStake(address owner, uint256 required) external override onlyRegistry {
-        _setRequiredStake(owner, required);
     }
 
     /// @inheritdoc IMarketSync
@@ -244,8 +50,6 @@ contract Market is IMarket, IMarketSync, Escrow {
         neuralMcu = uint64(cap >> 128) - uint64((state >> 96) & FREE_MASK);
     }
 
-    // ---------------------------------------------------------------- views
-
     /// @inheritdoc IMarket
     function statusOf(bytes32 id) external view override returns (Status status, uint40 deadline) {
         uint256 slot = _slots[id];
@@ -253,31 +57,8 @@ contract Market is IMarket, IMarketSync, Escrow {
     }
 
     /// @inheritdoc IMarket
-    function orderId(Order calldata order) public view override returns (bytes32) {
-        // hashStruct(order) = keccak256(typeHash || the 25 fields' words), copied straight from calldata
-        // (an Order is 25 static words). A word with dirty high bits gives another digest, which the buyer
-        // did not sign (wallets sign the clean encoding), so it is refused as InvalidSignature; a posted
-        // order is keyed by whatever id it was posted under and then reads its fields through the
-        // compiler's accessors, which revert on dirty bits.
-        bytes32 typeHash = ORDER_TYPEHASH;
-        bytes32 structHash;
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            mstore(p, typeHash)
-            calldatacopy(add(p, 0x20), order, ORDER_WORDS_BYTES)
-            structHash := keccak256(p, add(ORDER_WORDS_BYTES, 0x20))
-        }
-        return MessageHashUtils.toTypedDataHash(domainSeparator(), structHash);
-    }
-
-    /// @notice The EIP-712 domain separator (name "Suanwang Market", version "1", chain id, this contract).
-    function domainSeparator() public view returns (bytes32) {
-        // Rebuilt only after a chain split changed the chain id (as OpenZeppelin's EIP712 does).
-        return block.chainid == _cachedChainId ? _cachedDomainSeparator : _buildDomainSeparator();
-    }
-
-    function _buildDomainSeparator() private view returns (bytes32) {
-        return keccak256(abi.encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this)));
+    function orderId(Order calldata order) external view override returns (bytes32) {
+        return _orderId(order);
     }
 
     /// @notice The total a deal's buyer pays: compute + transit + platform, from its Matched bytes.
@@ -288,67 +69,9 @@ contract Market is IMarket, IMarketSync, Escrow {
         total = _dealTotal(deal);
     }
 
-    // --------------------------------------------------------------- orders
-
-    /// @inheritdoc IMarket
-    function postOrder(Order calldata order) external override nonReentrant returns (bytes32 id) {
-        if (msg.sender != order.buyer) revert Unauthorized(bytes32(0), msg.sender, order.buyer);
-        id = orderId(order);
-        uint256 slot = _slots[id];
-        if (slot != 0) revert OrderAlreadyUsed(id, Status(uint8(slot)));
-        if (block.timestamp > order.expiry) revert OrderExpired(id, order.expiry);
-        if (order.epoch != _epoch) revert EpochMismatch(id, order.epoch, _epoch);
-        _requireRole(msg.sender, Roles.BUYER);
-        uint256 locked = _stage == 1 ? 0 : order.maxTotal;
-        _slots[id] = _pack(_postedHash(id, locked), Status.Posted, order.expiry);
-        emit OrderPosted(id, msg.sender, order, locked);
-        if (locked != 0) {
-            uint256 available = _balanceOf(msg.sender);
-            uint256 fromBalance = available < locked ? available : locked;
-            if (fromBalance != 0) _debit(msg.sender, fromBalance);
-            if (locked > fromBalance) _pull(msg.sender, locked - fromBalance);
-        }
-    }
-
-    /// @inheritdoc IMarket
-    function cancelOrder(Order calldata order, uint256 locked) external override {
-        bytes32 id = orderId(order);
-        if (msg.sender != order.buyer) revert Unauthorized(id, msg.sender, order.buyer);
-        uint256 slot = _slots[id];
-        if (slot == 0) {
-            // A signed order never submitted: burn it so no matcher can use it.
-            _slots[id] = _pack(0, Status.Cancelled, 0);
-            emit OrderCancelled(id, msg.sender, 0);
-            return;
-        }
-        _closePosted(id, slot, order.buyer, locked);
-    }
-
-    /// @inheritdoc IMarket
-    function expireOrder(Order calldata order, uint256 locked) external override {
-        bytes32 id = orderId(order);
-        uint256 slot = _slots[id];
-        if (block.timestamp <= order.expiry) revert DeadlineNotReached(id, order.expiry);
-        _closePosted(id, slot, order.buyer, locked);
-    }
-
-    /// @inheritdoc IMarket
-    function cancelAllOrders() external override {
-        Account storage a = _accounts[msg.sender];
-        uint24 generation = a.nonceGeneration + 1;
-        a.nonceGeneration = generation;
-        emit NonceFloorRaised(msg.sender, uint64(generation) << NONCE_STEP_BITS);
-    }
-
     /// @inheritdoc IMarket
     function nonceFloorOf(address buyer) external view override returns (uint64) {
         return uint64(_accounts[buyer].nonceGeneration) << NONCE_STEP_BITS;
-    }
-
-    /// @inheritdoc IMarket
-    function setTransitTariff(uint96 perGbpsHour) external override {
-        uint8 seat = _setTariff(msg.sender, perGbpsHour);
-        emit TransitTariffSet(msg.sender, seat, perGbpsHour);
     }
 
     /// @inheritdoc IMarket
@@ -357,34 +80,25 @@ contract Market is IMarket, IMarketSync, Escrow {
         return seatPlusOne == 0 ? 0 : _tariffOfSeat(seatPlusOne - 1);
     }
 
-    function _closePosted(bytes32 id, uint256 slot, address buyer, uint256 locked) private {
-        Status status = Status(uint8(slot));
-        if (status != Status.Posted) revert InvalidStatus(id, status);
-        if (slot & HASH_MASK != _postedHash(id, locked)) revert UnknownDeal(id);
-        _slots[id] = _pack(0, Status.Cancelled, 0);
-        if (locked != 0) _credit(buyer, locked);
-        emit OrderCancelled(id, buyer, locked);
-    }
-
-
-    // ------------------------------------------------------------- matching
-
     /// @inheritdoc IMarket
     function matchSigned(bytes calldata entry) external override returns (bytes32 id) {
-        uint256 at;
-        assembly ("memory-safe") {
-            at := entry.offset
-        }
-        uint256 end = at + entry.length;
         bytes memory failure;
-        uint256 next;
-        (id, failure, next) = _matchEntry(_ctx(), at, end, 0);
-        if (next != end) revert InvalidEntry(0);
+        (id, failure,) = _matchEntries(entry, true);
         if (failure.length != 0) _revertWith(failure);
     }
 
     /// @inheritdoc IMarket
     function matchSignedBatch(bytes calldata entries) external override returns (uint256 matched) {
+        (,, matched) = _matchEntries(entries, false);
+    }
+
+    /// @dev The packed entries back to back, each matched on its own (one code path for a single match and
+    ///  a batch, so the match is compiled once). `single`: exactly one entry, whose id and failure are
+    ///  returned (nothing may follow it); else each failure is emitted (MatchFailed) and successes counted.
+    function _matchEntries(bytes calldata entries, bool single)
+        private
+        returns (bytes32 id, bytes memory failure, uint256 matched)
+    {
         Ctx memory c = _ctx();
         uint256 at;
         uint256 scratch;
@@ -394,7 +108,12 @@ contract Market is IMarket, IMarketSync, Escrow {
         }
         uint256 end = at + entries.length;
         for (uint256 i; at < end;) {
-            (bytes32 id, bytes memory failure, uint256 next) = _matchEntry(c, at, end, i);
+            uint256 next;
+            (id, failure, next) = _matchEntry(c, at, end, i);
+            if (single) {
+                if (next != end) revert InvalidEntry(0);
+                return (id, failure, 0);
+            }
             unchecked {
                 // Both count entries of the calldata, far below 2**256.
                 if (failure.length != 0) {
@@ -410,6 +129,8 @@ contract Market is IMarket, IMarketSync, Escrow {
                 mstore(0x40, scratch)
             }
         }
+        // An empty single entry: nothing to match.
+        if (single) revert InvalidEntry(0);
     }
 
     /// @inheritdoc IMarket
@@ -418,7 +139,7 @@ contract Market is IMarket, IMarketSync, Escrow {
         override
         returns (bytes32 id)
     {
-        id = orderId(order);
+        id = _orderId(order);
         uint256 slot = _slots[id];
         Status status = Status(uint8(slot));
         if (status != Status.Posted) {
@@ -816,12 +537,6 @@ contract Market is IMarket, IMarketSync, Escrow {
         return valid;
     }
 
-    function _revertWith(bytes memory failure) private pure {
-        assembly ("memory-safe") {
-            revert(add(failure, 0x20), mload(failure))
-        }
-    }
-
     /// @dev Emits Matched with the deal packed (IMarket.Matched) and stores the deal's slot: its status,
     ///  deadline and the top bits of keccak256(id ++ the packed deal), the bytes every later call passes
     ///  back. The packing is built at the free memory pointer (not claimed) from the decoded order and the
@@ -883,8 +598,6 @@ contract Market is IMarket, IMarketSync, Escrow {
             v := shr(sub(256, shl(3, size)), calldataload(at))
         }
     }
-
-    // ------------------------------------------------------------ lifecycle
 
     /// @inheritdoc IMarket
     function accept(bytes32 id, bytes calldata deal) external override {
@@ -951,312 +664,117 @@ contract Market is IMarket, IMarketSync, Escrow {
     }
 
     /// @inheritdoc IMarket
-    function dispute(bytes32 id, bytes calldata deal) external override {
-        (uint256 slot, Status status, uint40 deadline) = _load(id, deal);
-        address buyer = _dealBuyer(deal);
-        _only(id, buyer);
-        _expect(id, status, Status.Completed);
-        _before(id, deadline);
-        uint256 bond = _dealValueless(deal) ? 0 : (_dealTotal(deal) * disputeBondBps) / Splits.BPS;
-        _disputes[id] = bond | (block.number << 128);
-        _move(id, slot, Status.Disputed, uint40(block.timestamp) + arbitrationPeriod);
-        emit Disputed(id, bond, block.number);
-        if (bond != 0) _debit(buyer, bond);
-    }
-
-    /// @inheritdoc IMarket
-    function resolve(bytes32 id, bytes calldata deal, bool sellerWins) external override {
-        (uint256 slot, Status status, uint40 deadline) = _load(id, deal);
-        _expect(id, status, Status.Disputed);
-        _before(id, deadline);
-        address drawn = _drawArbiter(id, deal);
-        // slither-disable-next-line incorrect-equality
-        if (drawn == address(0) || msg.sender != drawn) revert NotDrawnArbiter(id, msg.sender, drawn);
-        uint256 bond = _closeDispute(id);
-        if (sellerWins) {
-            _payout(id, slot, deal, Payout.Full, Status.Settled, 0);
-            if (bond != 0) _credit(_dealSeller(deal), bond);
-        } else {
-            _payout(id, slot, deal, Payout.Full, Status.Refunded, bond);
-        }
-    }
-
-    /// @inheritdoc IMarket
-    function timeout(bytes32 id, bytes calldata deal) external override {
-        (uint256 slot, Status status, uint40 deadline) = _load(id, deal);
-        if (block.timestamp <= deadline) revert DeadlineNotReached(id, deadline);
-        // Statuses compared with constants (slither's incorrect-equality false positive, as in _load).
-        // slither-disable-next-line incorrect-equality
-        if (status == Status.Proposed) {
-            _refundAndRelease(id, slot, deal, false);
-            // slither-disable-next-line incorrect-equality
-        } else if (status == Status.Accepted || status == Status.Started) {
-            // The seller missed its start or delivery deadline: the only case that slashes.
-            _refundAndRelease(id, slot, deal, true);
-            // slither-disable-next-line incorrect-equality
-        } else if (status == Status.Disputed) {
-            // No arbiter ruled in time. Neither side's claim was tested, so neither wins: the time used is
-            // split half and half (Payout.Halved) and the bond goes back, so stalling helps nobody.
-            uint256 bond = _closeDispute(id);
-            _payout(id, slot, deal, Payout.Halved, Status.Settled, bond);
-        } else {
-            revert InvalidStatus(id, status);
-        }
-    }
-
-    /// @inheritdoc IMarket
-    function reportSlaBreach(bytes32 id, bytes calldata deal, uint32 measuredUs) external override {
-        (uint256 slot, Status status,) = _load(id, deal);
-        // slither-disable-next-line incorrect-equality
-        if (status != Status.Started && status != Status.Completed && status != Status.Disputed) {
-            revert InvalidStatus(id, status);
-        }
-        if (!_namesTransitOperator(deal, msg.sender)) revert Unauthorized(id, msg.sender, address(0));
-        uint32 boundMs = uint32(_field(deal, D_MAX_LATENCY, 4));
-        if (uint256(measuredUs) <= uint256(boundMs) * 1000) revert SlaNotBroken(id, measuredUs, boundMs);
-        _slots[id] = slot | SLA_BREACHED;
-        emit SlaBreached(id, msg.sender, measuredUs, boundMs);
-    }
-
-    /// @inheritdoc IMarket
     function arbiterOf(bytes32 id, bytes calldata deal) external view override returns (address) {
         (, Status status,) = _load(id, deal);
         return status == Status.Disputed ? _drawArbiter(id, deal) : address(0);
     }
 
-    // ------------------------------------------------------------ internals
+    // ---------------------------------------------- in the extension (MarketExtension, by delegatecall)
+    // Each runs MarketExtension's code of the same name on this market's storage: see _delegate.
 
-    /// @dev Refunds a deal that never delivered (rejected, declined, timed out before completion): the buyer
-    ///  gets its whole bill back, the node its capacity, and the seller its stake lock unless `slash`.
-    function _refundAndRelease(bytes32 id, uint256 slot, bytes calldata deal, bool slash) private {
-        _move(id, slot, Status.Refunded, 0);
-        address buyer = _dealBuyer(deal);
-        uint256 amount = 0;
-        if (!_dealValueless(deal)) {
-            amount = _dealTotal(deal);
-            _credit(buyer, amount);
-            uint256 lock = _field(deal, D_COMPUTE_FEE, 16);
-            if (slash) {
-                _slash(id, deal, lock);
-            } else {
-                _addSpareStake(_dealSeller(deal), int256(lock));
-            }
-        }
-        emit Refunded(id, buyer, amount);
-        _release(deal);
+    /// @inheritdoc IMarket
+    function postOrder(Order calldata) external override returns (bytes32) {
+        _delegate();
     }
 
-    /// @dev Returns a deal's capacity to its node (paused and retired nodes too, so running deals finish).
-    ///  A deal returns exactly what it reserved, once (its status moves past the capacity-holding ones in
-    ///  the same call), and a node update keeps free = capacity - reserved, so free stays at most the
-    ///  capacity (< 2**48) without reading it: only a carry out of a field, which a bug would cause,
-    ///  is checked.
-    function _release(bytes calldata deal) private {
-        uint256 nodeId = _field(deal, D_NODE, 32);
-        NodeWords storage node = _nodes[nodeId];
-        uint256 state = node.state;
-        uint256 back = _field(deal, 92, 8) | (_field(deal, 100, 8) << 48) | (_field(deal, 108, 8) << 96);
-        uint256 freed;
-        unchecked {
-            freed = state + back;
-        }
-        // A carry out of a 48-bit field flips the lowest bit of the next one in (state + back) ^ state ^ back.
-        if ((freed ^ state ^ back) & FIELD_CARRIES != 0) revert FreeCapacityOverflow(nodeId);
-        node.state = freed;
+    /// @inheritdoc IMarket
+    function cancelOrder(Order calldata, uint256) external override {
+        _delegate();
     }
 
-    /// @dev Pays out a completed deal and ends it in `final_`: Settled pays the seller and the platform
-    ///  their fees prorated to the time used (halved when `how` is Halved), Refunded (the buyer won its
-    ///  dispute) pays them nothing. Transit is paid in full unless an operator reported an SLA breach.
-    ///  The buyer gets the rest back, with `bondBack`; the seller's stake lock is released.
-    function _payout(bytes32 id, uint256 slot, bytes calldata deal, Payout how, Status final_, uint256 bondBack)
-        private
-    {
-        if (final_ == Status.Settled) {
-            _slots[id] = _pack(slot, Status.Settled, 0); // Settled says the status: no DealStatusChanged
-        } else {
-            _move(id, slot, final_, 0);
-        }
-        uint256 computeFee = _field(deal, D_COMPUTE_FEE, 16);
-        uint256 platformFee = _field(deal, D_PLATFORM_FEE, 16);
-        uint256 computePaid;
-        uint256 platformPaid;
-        // slither-disable-next-line incorrect-equality
-        if (final_ == Status.Settled) {
-            uint256 used = uint32(slot >> USED_SHIFT);
-            uint256 duration = _field(deal, D_DURATION, 4);
-            // used <= duration (complete) and duration > 0 (match); fees < 2**128, used < 2**32.
-            computePaid = (computeFee * used) / duration;
-            platformPaid = (platformFee * used) / duration;
-            if (how == Payout.Halved) {
-                computePaid /= 2;
-                platformPaid /= 2;
-            }
-        }
-        bool breached = slot & SLA_BREACHED != 0;
-        bool valueless = _dealValueless(deal);
-        uint256 transitTotal = _payTransit(deal, !valueless && !breached);
-        uint256 transitPaid = breached ? 0 : transitTotal;
-        // Each paid part is at most its billed part.
-        uint256 refunded = computeFee - computePaid + platformFee - platformPaid + transitTotal - transitPaid + bondBack;
-        if (!valueless) {
-            address seller = _dealSeller(deal);
-            if (computePaid != 0) _credit(seller, computePaid);
-            _addSpareStake(seller, int256(computeFee));
-            if (platformPaid != 0) _accrueFees(platformPaid);
-            if (refunded != 0) _credit(_dealBuyer(deal), refunded);
-        }
-        emit Settled(id, computePaid, transitPaid, platformPaid, refunded, valueless);
+    /// @inheritdoc IMarket
+    function expireOrder(Order calldata, uint256) external override {
+        _delegate();
     }
 
-    /// @dev The deal's transit total, each fee credited to its seat's operator when `pay`.
-    function _payTransit(bytes calldata deal, bool pay) private returns (uint256 total) {
-        uint256 n = _dealTransitCount(deal);
-        for (uint256 i; i < n;) {
-            uint256 fee = _field(deal, DEAL_HEAD_BYTES + n + 16 * i, 16);
-            if (pay) _creditTransit(_field(deal, DEAL_HEAD_BYTES + i, 1), fee);
-            unchecked {
-                // At most MAX_TRANSIT fees below 2**128 each.
-                total += fee;
-                ++i;
-            }
-        }
+    /// @inheritdoc IMarket
+    function cancelAllOrders() external override {
+        _delegate();
     }
 
-    /// @dev Ends a dispute's record; returns the buyer's bond.
-    function _closeDispute(bytes32 id) private returns (uint256 bond) {
-        bond = uint128(_disputes[id]);
-        delete _disputes[id];
+    /// @inheritdoc IMarket
+    function setTransitTariff(uint96) external override {
+        _delegate();
     }
 
-    /// @dev The seller forfeits the deal's stake lock: half (rounded down) to the buyer, the rest to the
-    ///  platform. The lock was taken out of the seller's spare stake at the match, so nothing else moves.
-    function _slash(bytes32 id, bytes calldata deal, uint256 lock) private {
-        (uint256 toBuyer, uint256 toPlatform) = Splits.slashShares(lock);
-        if (toBuyer != 0) _credit(_dealBuyer(deal), toBuyer);
-        if (toPlatform != 0) _accrueFees(toPlatform);
-        emit Slashed(id, _dealSeller(deal), toBuyer, toPlatform);
+    /// @inheritdoc IMarket
+    function dispute(bytes32, bytes calldata) external override {
+        _delegate();
     }
 
-    /// @dev The arbiter drawn for disputed deal `id` now: from the hash of block disputedAt + 1 + 256k, k the
-    ///  number of whole 256-block windows since (blockhash reaches back 256 blocks), so no party knows its
-    ///  arbiter when it acts; the first eligible ARBITER from that point of the list on.
-    function _drawArbiter(bytes32 id, bytes calldata deal) private view returns (address) {
-        uint256 disputedAt = _disputes[id] >> 128;
-        uint256 count = _arbiters.length;
-        // slither-disable-next-line incorrect-equality
-        if (block.number < disputedAt + 2 || count == 0) return address(0);
-        uint256 seedBlock = disputedAt + 1 + ((block.number - disputedAt - 2) / 256) * 256;
-        // A block hash mined after the dispute: its proposer could steer it, neither party can.
-        // slither-disable-next-line weak-prng
-        uint256 first = uint256(keccak256(abi.encode(id, blockhash(seedBlock)))) % count;
-        for (uint256 k; k < count; ++k) {
-            address candidate = _arbiters[(first + k) % count];
-            if (!_conflicted(candidate, deal)) return candidate;
-        }
-        return address(0);
+    /// @inheritdoc IMarket
+    function resolve(bytes32, bytes calldata, bool) external override {
+        _delegate();
     }
 
-    /// @dev Whether `who` is a party to the deal or gains from its outcome: its buyer, seller, matcher, a
-    ///  transit operator of its path, or the platform fee recipient.
-    function _conflicted(address who, bytes calldata deal) private view returns (bool) {
-        if (who == _dealBuyer(deal) || who == _dealSeller(deal) || who == feeRecipient) return true;
-        if (who == address(uint160(_field(deal, 40, 20)))) return true; // matcher
-        return _namesTransitOperator(deal, who);
+    /// @inheritdoc IMarket
+    function timeout(bytes32, bytes calldata) external override {
+        _delegate();
     }
 
-    /// @dev Whether `who` holds one of the deal's transit seats.
-    function _namesTransitOperator(bytes calldata deal, address who) private view returns (bool) {
-        uint256 seatPlusOne = _seatPlusOne(who);
-        // slither-disable-next-line incorrect-equality
-        if (seatPlusOne == 0) return false;
-        uint256 n = _dealTransitCount(deal);
-        for (uint256 i; i < n; ++i) {
-            if (_field(deal, DEAL_HEAD_BYTES + i, 1) == seatPlusOne - 1) return true;
-        }
-        return false;
+    /// @inheritdoc IMarket
+    function reportSlaBreach(bytes32, bytes calldata, uint32) external override {
+        _delegate();
     }
 
-    /// @dev The deal's slot, after checking `deal` is the deal `id` recorded: keccak256(id ++ deal) must
-    ///  match the stored hash bits. Any other bytes (another length, another field) hash differently, so
-    ///  the fields read from `deal` afterwards are the ones Matched emitted.
-    function _load(bytes32 id, bytes calldata deal) private view returns (uint256 slot, Status status, uint40 deadline) {
-        slot = _slots[id];
-        uint256 h;
+    /// @inheritdoc IMarketSync
+    function syncRoles(address, uint8) external override {
+        _delegate();
+    }
+
+    /// @inheritdoc IMarketSync
+    function syncParams(uint8, uint16, uint32) external override {
+        _delegate();
+    }
+
+    /// @inheritdoc IMarketSync
+    function syncNode(uint256, address, INodeRegistry.NodeSpec calldata, INodeRegistry.NodeStatus) external override {
+        _delegate();
+    }
+
+    /// @inheritdoc IMarketSync
+    function syncNodeStatus(uint256, INodeRegistry.NodeStatus) external override {
+        _delegate();
+    }
+
+    /// @inheritdoc IMarketSync
+    function syncRequiredStake(address, uint256) external override {
+        _delegate();
+    }
+
+    /// @inheritdoc IEscrow
+    function depositWithPermit(address, uint256, uint256, uint8, bytes32, bytes32) external override {
+        _delegate();
+    }
+
+    /// @inheritdoc IEscrow
+    function requestUnstake(uint256) external override {
+        _delegate();
+    }
+
+    /// @inheritdoc IEscrow
+    function claimUnstake() external override {
+        _delegate();
+    }
+
+    /// @inheritdoc IEscrow
+    function withdrawFees() external override {
+        _delegate();
+    }
+
+    /// @dev Runs this call's calldata as MarketExtension's code on this contract's storage and ends the call
+    ///  with what it returned or reverted with. The extension is this market's own, created in its
+    ///  constructor: no one can point the delegatecall elsewhere.
+    function _delegate() private {
+        address target = extension;
         assembly ("memory-safe") {
             let p := mload(0x40)
-            mstore(p, id)
-            calldatacopy(add(p, 0x20), deal.offset, deal.length)
-            h := keccak256(p, add(deal.length, 0x20))
+            calldatacopy(p, 0, calldatasize())
+            // slither-disable-next-line controlled-delegatecall
+            let ok := delegatecall(gas(), target, p, calldatasize(), 0, 0)
+            returndatacopy(p, 0, returndatasize())
+            if iszero(ok) { revert(p, returndatasize()) }
+            return(p, returndatasize())
         }
-        // A status compared with a constant (slither takes the hash's assembly for a balance).
-        // slither-disable-next-line incorrect-equality
-        if (slot == 0 || slot & HASH_MASK != h & HASH_MASK) revert UnknownDeal(id);
-        status = Status(uint8(slot));
-        deadline = uint40(slot >> 8);
-    }
-
-    /// @dev The `size`-byte big-endian field at byte `offset` of a deal's packed bytes (IMarket.Matched).
-    ///  Only after _load proved the bytes, or with an offset inside them.
-    function _field(bytes calldata deal, uint256 offset, uint256 size) private pure returns (uint256 v) {
-        assembly ("memory-safe") {
-            v := shr(sub(256, shl(3, size)), calldataload(add(deal.offset, offset)))
-        }
-    }
-
-    function _dealBuyer(bytes calldata deal) private pure returns (address) {
-        return address(uint160(_field(deal, 0, 20)));
-    }
-
-    function _dealSeller(bytes calldata deal) private pure returns (address) {
-        return address(uint160(_field(deal, 20, 20)));
-    }
-
-    function _dealValueless(bytes calldata deal) private pure returns (bool) {
-        return _field(deal, D_VALUELESS, 1) != 0;
-    }
-
-    function _dealTransitCount(bytes calldata deal) private pure returns (uint256) {
-        return _field(deal, D_TRANSIT_COUNT, 1);
-    }
-
-    function _dealTotal(bytes calldata deal) private pure returns (uint256 total) {
-        total = _field(deal, D_COMPUTE_FEE, 16) + _field(deal, D_PLATFORM_FEE, 16);
-        uint256 n = _dealTransitCount(deal);
-        for (uint256 i; i < n; ++i) {
-            total += _field(deal, DEAL_HEAD_BYTES + n + 16 * i, 16);
-        }
-    }
-
-    function _move(bytes32 id, uint256 slot, Status status, uint40 deadline) private {
-        _slots[id] = _pack(slot, status, deadline);
-        emit DealStatusChanged(id, status, deadline);
-    }
-
-    function _only(bytes32 id, address expected) private view {
-        if (msg.sender != expected) revert Unauthorized(id, msg.sender, expected);
-    }
-
-    function _expect(bytes32 id, Status status, Status expected) private pure {
-        if (status != expected) revert InvalidStatus(id, status);
-    }
-
-    function _before(bytes32 id, uint40 deadline) private view {
-        if (block.timestamp > deadline) revert DeadlinePassed(id, deadline);
-    }
-
-    /// @dev Keeps the bits of `slot` above the deadline (hash, seconds used, SLA flag), sets status and deadline.
-    function _pack(uint256 slot, Status status, uint40 deadline) private pure returns (uint256) {
-        return (slot & KEPT_MASK) | (uint256(deadline) << 8) | uint256(uint8(status));
-    }
-
-    /// @dev A posted order's slot commits to its id (which commits to the order) and its lock.
-    function _postedHash(bytes32 id, uint256 locked) private pure returns (uint256) {
-        return uint256(keccak256(abi.encode(id, locked))) & HASH_MASK;
-    }
-
-    function _requireRole(address account, uint8 role) private view {
-        uint8 held = _accounts[account].roles;
-        if (held & role != role) revert MissingRole(account, role, held);
     }
 }

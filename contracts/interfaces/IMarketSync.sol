@@ -10,10 +10,7 @@ import {INodeRegistry} from "./INodeRegistry.sol";
 ///  the source of truth and push every change in the same transaction (and everything they already hold
 ///  when the market is wired), so the copy can never be stale.
 interface IMarketSync {
-    /// @notice Only the Federation pushes roles, stage and fee; `caller` is not it.
-    error NotFederation(address caller);
-    /// @notice Only the NodeRegistry pushes nodes and stake requirements; `caller` is not it.
-    error NotRegistry(address caller);
+    // Its refusals (NotFederation, NotRegistry) are declared with the market's (IMarketTypes).
 
     /// @notice `member` now holds `roles` (0 when removed). Federation only. A member first holding OPERATOR
     ///  is given a transit-operator seat (IEscrow.OperatorSeated); reverts IEscrow.TooManyOperators when

@@ -286,7 +286,7 @@ ADMISSIBLE = {1: BUYER, 2: CLOUD, 3: PROVIDER}  # a new member's roles the found
 
 def _vote(w: World, stage: int) -> Prepared:
     if stage >= 3:
-        w.federation.proposeOperator(FRESH, OPERATOR, "new operator", {"from": w.acct("founder")})
+        w.federation.proposeOperator(FRESH, "new operator", {"from": w.acct("founder")})
     return _fed(w, "vote", 0)
 
 
@@ -432,7 +432,7 @@ TABLE: list[Row] = [
     Row("Federation", "setPlatformFee", "300 bps", lambda w, s: _fed(w, "setPlatformFee", 300),
         only({"founder"}, not_governance)),
     Row("Federation", "proposeOperator", "a new operator",
-        lambda w, s: _fed(w, "proposeOperator", FRESH, OPERATOR, "n"),
+        lambda w, s: _fed(w, "proposeOperator", FRESH, "n"),
         by_stage(lambda c: ("VotingNotOpen", c.stage), only(OPERATORS, missing_role(OPERATOR)))),
     Row("Federation", "proposeOperatorRemoval", "the network team",
         lambda w, s: _fed(w, "proposeOperatorRemoval", w.address("operator")),

@@ -119,12 +119,12 @@ def test_stage_three_admits_providers_directly(federation, founder, accounts):
 def test_stage_three_operator_needs_majority_vote(federation, founder, network_team, accounts):
     candidate = accounts[5]
     with brownie.reverts(err("VotingNotOpen", 1)):
-        federation.proposeOperator(candidate, OPERATOR, "China Mobile", {"from": founder})
+        federation.proposeOperator(candidate, "China Mobile", {"from": founder})
     federation.advanceStage(2, {"from": founder})
     federation.advanceStage(3, {"from": founder})
     with brownie.reverts(err("OperatorVoteRequired", candidate.address)):
         federation.admit(candidate, OPERATOR, "China Mobile", {"from": founder})
-    tx = federation.proposeOperator(candidate, OPERATOR | BUYER, "China Mobile", {"from": founder})
+    tx = federation.proposeOperator(candidate, "China Mobile", {"from": founder})
     pid = tx.return_value
     assert tx.events["OperatorVoted"]["needed"] == 2  # two operators: strict majority is 2
     assert federation.rolesOf(candidate) == 0
@@ -133,7 +133,7 @@ def test_stage_three_operator_needs_majority_vote(federation, founder, network_t
     tx = federation.vote(pid, {"from": network_team})
     assert "ProposalExecuted" in tx.events
     assert tx.events["MemberAdmitted"]["member"] == candidate
-    assert federation.rolesOf(candidate) == OPERATOR | BUYER
+    assert federation.rolesOf(candidate) == OPERATOR
     assert federation.operatorCount() == 3
     with brownie.reverts(err("ProposalClosed", pid)):
         federation.vote(pid, {"from": network_team})
@@ -155,13 +155,48 @@ def test_stage_three_operator_removal_by_vote(federation, founder, network_team,
 def test_expired_proposal_cannot_pass(federation, founder, network_team, accounts, chain):
     federation.advanceStage(2, {"from": founder})
     federation.advanceStage(3, {"from": founder})
-    pid = federation.proposeOperator(accounts[5], OPERATOR, "late", {"from": founder}).return_value
+    pid = federation.proposeOperator(accounts[5], "late", {"from": founder}).return_value
     chain.sleep(7 * 24 * 3600 + 10)
     chain.mine()
     with brownie.reverts(err("ProposalClosed", pid)):
         federation.vote(pid, {"from": network_team})
     with brownie.reverts(err("UnknownProposal", 99)):
         federation.vote(99, {"from": network_team})
+
+
+def test_founder_grants_an_operator_voted_in_its_other_roles(federation, founder, network_team, accounts):
+    federation.advanceStage(2, {"from": founder})
+    federation.advanceStage(3, {"from": founder})
+    pid = federation.proposeOperator(accounts[5], "China Mobile", {"from": founder}).return_value
+    federation.vote(pid, {"from": network_team})
+    federation.setRoles(accounts[5], OPERATOR | MATCHER | BUYER, {"from": founder})
+    assert federation.rolesOf(accounts[5]) == OPERATOR | MATCHER | BUYER
+
+
+def test_a_candidate_is_free_again_once_its_proposal_expires(federation, founder, accounts, chain):
+    federation.advanceStage(2, {"from": founder})
+    federation.advanceStage(3, {"from": founder})
+    federation.proposeOperator(accounts[5], "China Mobile", {"from": founder})
+    chain.sleep(7 * 24 * 3600 + 10)
+    chain.mine()
+    federation.admit(accounts[5], CLOUD, "China Mobile cloud", {"from": founder})
+    assert federation.rolesOf(accounts[5]) == CLOUD
+
+
+def test_founder_may_still_remove_an_internal_operator_in_stage_two(federation, founder, network_team):
+    federation.advanceStage(2, {"from": founder})
+    federation.setRoles(network_team, BUYER, {"from": founder})
+    assert federation.operatorCount() == 1 and federation.rolesOf(network_team) == BUYER
+
+
+def test_only_operators_of_the_proposal_time_may_vote_on_it(federation, founder, network_team, buyer, accounts):
+    federation.advanceStage(2, {"from": founder})
+    federation.advanceStage(3, {"from": founder})
+    pid = federation.proposeOperator(accounts[5], "China Mobile", {"from": founder}).return_value
+    assert federation.mayVote(pid, network_team)
+    assert not federation.mayVote(pid, founder)  # voted when proposing
+    assert not federation.mayVote(pid, buyer)  # not an operator
+    assert not federation.mayVote(pid + 1, network_team)  # no such proposal
 
 
 @pytest.mark.parametrize("stage", [1, 2, 3])

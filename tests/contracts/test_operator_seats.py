@@ -41,9 +41,17 @@ def test_an_operator_that_loses_the_role_keeps_its_seat_and_credits(
     assert token.balanceOf(network_team) == before + TRANSIT[1] and market.balanceOf(network_team) == 0
     with brownie.reverts(err("MissingRole", network_team.address, OPERATOR, BUYER)):
         matched(nonce=2)  # but earns no new transit fee
-    federation.setRoles(network_team, OPERATOR, {"from": founder})  # given back: the same seat, active again
+
+
+def test_an_operator_voted_back_in_gets_its_old_seat(market, federation, founder, network_team):
+    federation.setRoles(network_team, BUYER, {"from": founder})
+    federation.advanceStage(2, {"from": founder})
+    federation.advanceStage(3, {"from": founder})
+    federation.remove(network_team, {"from": founder})
+    federation.proposeOperator(network_team, "CERNET network team", {"from": founder})  # the founder's one vote
+    assert federation.rolesOf(network_team) == OPERATOR
     assert plain(market.seatOf(network_team)) == (True, 1)
-    matched(nonce=3)
+    assert list(market.transitOperators()) == [founder.address, network_team.address]
 
 
 def test_a_withdrawal_takes_the_balance_first_then_transit_credits(
@@ -83,4 +91,4 @@ def test_seats_run_out_after_96_operators_and_a_doomed_proposal_is_refused_up_fr
     federation.advanceStage(3, {"from": founder})
     late = accounts.add().address
     with brownie.reverts(err("NoOperatorSeatLeft", late)):  # its vote could never be executed
-        federation.proposeOperator(late, OPERATOR, "too late", {"from": founder})
+        federation.proposeOperator(late, "too late", {"from": founder})

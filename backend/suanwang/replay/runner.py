@@ -483,7 +483,7 @@ class Replay:
         fed = self.c["Federation"]
         party = self.parties[candidate]
         proposal = int(fed.functions.proposalCount().call())
-        self.tx(proposer, "proposeOperator", fed.functions.proposeOperator(party.address, party.roles, candidate))
+        self.tx(proposer, "proposeOperator", fed.functions.proposeOperator(party.address, candidate))
         needed = int(fed.functions.getProposal(proposal).call()[4])
         yes = 1
         for voter in voters:
@@ -493,6 +493,8 @@ class Replay:
             yes += 1
         if not int(fed.functions.rolesOf(party.address).call()):
             raise ReplayError(f"the vote on {candidate} got {yes} of {needed} votes needed; name more voters")
+        if party.roles != OPERATOR:  # a vote grants OPERATOR alone; the founder grants the party's other roles
+            self.tx(self.founder.name, "setRoles", fed.functions.setRoles(party.address, party.roles))
         party.member = True
         party.admitted_by_vote = True
         self.counts["admitted_by_vote"] += 1

@@ -7,7 +7,6 @@ import { formatTokens, shortAddress, TOKEN } from '../format';
 import { usePoll, useShared, useTx } from '../state';
 
 const STAGES = ['', 'single operator (allocations recorded, nothing paid)', 'one operator + one cloud (trading and settlement)', 'many operators and clouds (operators admitted by vote)'];
-const EXTRA_ROLES: [number, string][] = [[16, 'matcher'], [8, 'buyer'], [2, 'cloud'], [32, 'arbiter']];
 
 /** The operators' desk: stage and members, stage-3 votes, transit revenue and link load. */
 export function OperatorPage() {
@@ -98,7 +97,6 @@ function Governance({ view, isOperator, nameOf }: { view: OperatorViewOut; isOpe
   const proposeTx = useTx();
   const [address, setAddress] = useState('');
   const [name, setName] = useState('');
-  const [roles, setRoles] = useState(1 | 8);
   const [errors, setErrors] = useState<{ address?: string; name?: string }>({});
 
   async function propose(e: FormEvent) {
@@ -111,7 +109,7 @@ function Governance({ view, isOperator, nameOf }: { view: OperatorViewOut; isOpe
       proposeTx.setState({ kind: 'error', text: 'Fix the marked fields; nothing was signed.' });
       return;
     }
-    if (await proposeTx.send([{ contract: 'Federation', fn: 'proposeOperator', args: [address.trim(), roles | 1, name.trim()], label: 'Propose' }])) {
+    if (await proposeTx.send([{ contract: 'Federation', fn: 'proposeOperator', args: [address.trim(), name.trim()], label: 'Propose' }])) {
       setAddress('');
       setName('');
     }
@@ -156,15 +154,10 @@ function Governance({ view, isOperator, nameOf }: { view: OperatorViewOut; isOpe
         <form onSubmit={propose} noValidate className="propose">
           <h3>Propose a new operator</h3>
           {!isOperator && <p className="hint">Only operators may propose and vote; the chain will refuse others.</p>}
+          <p className="hint">A vote grants the operator role alone; the founder grants any other role once it passes.</p>
           <div className="grid3">
             <Field id="p-address" label="Address of the new operator" value={address} onChange={setAddress} error={errors.address} inputMode="text" />
             <Field id="p-name" label="Display name" value={name} onChange={setName} error={errors.name} inputMode="text" />
-            <fieldset className="roles">
-              <legend>Roles besides operator</legend>
-              {EXTRA_ROLES.map(([bit, label]) => (
-                <label key={bit}><input type="checkbox" checked={(roles & bit) !== 0} onChange={(e) => setRoles(e.target.checked ? roles | bit : roles & ~bit)} /> {label}</label>
-              ))}
-            </fieldset>
           </div>
           <div className="actions">
             <button type="submit" disabled={proposeTx.state.kind === 'pending'}>Propose operator</button>

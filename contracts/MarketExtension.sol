@@ -233,27 +233,30 @@ contract MarketExtension is MarketBase {
         emit Deposited(owner, msg.sender, amount);
     }
 
-    /// @dev Whether `owner`'s permit ran and consumed exactly one of its ERC-2612 nonces.
+    /// @dev Whether `owner`'s permit ran and consumed exactly one of its ERC-2612 nonces. Low-level calls: a
+    ///  token without `nonces` may answer with no data, which a typed call would fail to decode (reverting
+    ///  the owner's own deposit too).
     function _permitConsumed(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
         private
         returns (bool)
     {
-        IERC20Permit permitToken = IERC20Permit(address(token));
-        uint256 before;
-        try permitToken.nonces(owner) returns (uint256 n) {
-            before = n;
-        } catch {
-            return false;
-        }
-        try permitToken.permit(owner, address(this), amount, deadline, v, r, s) {}
-        catch {
-            return false;
-        }
-        try permitToken.nonces(owner) returns (uint256 n) {
-            return n == before + 1;
-        } catch {
-            return false;
-        }
+        (bool known, uint256 before) = _nonceOf(owner);
+        if (!known) return false;
+        // slither-disable-next-line low-level-calls
+        (bool ok,) = address(token).call(
+            abi.encodeCall(IERC20Permit.permit, (owner, address(this), amount, deadline, v, r, s))
+        );
+        if (!ok) return false;
+        (bool still, uint256 afterwards) = _nonceOf(owner);
+        return still && afterwards == before + 1;
+    }
+
+    /// @dev The token's ERC-2612 nonce of `owner`, if it answers with one.
+    function _nonceOf(address owner) private view returns (bool known, uint256 nonce) {
+        // slither-disable-next-line low-level-calls
+        (bool ok, bytes memory answer) = address(token).staticcall(abi.encodeCall(IERC20Permit.nonces, (owner)));
+        if (!ok || answer.length != 32) return (false, 0);
+        return (true, abi.decode(answer, (uint256)));
     }
 
     /// @inheritdoc IEscrow

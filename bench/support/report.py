@@ -19,12 +19,21 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 def record(name: str, section: str, figures: dict[str, Any]) -> Path:
     """Replace `section` of bench/results/<name>.json with `figures` (plus when it was measured)."""
+    return _replace(name, section, {**figures, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+
+def record_list(name: str, section: str, items: list[dict[str, Any]]) -> Path:
+    """Replace `section` of bench/results/<name>.json with the list `items` (each says when it was measured)."""
+    return _replace(name, section, items)
+
+
+def _replace(name: str, section: str, value: Any) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     with open(RESULTS / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = json.loads(path.read_text()) if path.exists() else {}
-        data[section] = {**figures, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        data[section] = value
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
         os.replace(tmp, path)

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from deploy import (  # noqa: F401
     ANVIL_KEYS,
-    TIMING,
+    TERMS,
     deal_of,
     entry,
     make_bill,
@@ -21,6 +21,7 @@ from deploy import (  # noqa: F401
     matched_of,
     packed_bill,
     sign_order,
+    transit_fee_of,
 )
 
 
@@ -70,17 +71,25 @@ def buyer(accounts):
 
 
 @pytest.fixture(scope="module")
+def arbiter(accounts):
+    return accounts[8]
+
+
+@pytest.fixture(scope="module")
 def outsider(accounts):
     return accounts[9]
 
 
 @pytest.fixture(scope="module")
-def federation(Federation, founder, cloud_team, network_team, buyer):
+def federation(Federation, founder, cloud_team, network_team, buyer, arbiter):
     fed = Federation.deploy("CERNET operator", PLATFORM_FEE_BPS, {"from": founder})
     fed.setRoles(founder, OPERATOR | MATCHER | ARBITER, {"from": founder})
     fed.admit(cloud_team, CLOUD, "CERNET cloud team", {"from": founder})
     fed.admit(network_team, OPERATOR, "CERNET network team", {"from": founder})
     fed.admit(buyer, BUYER, "CERNET research buyer", {"from": founder})
+    # The founder matches and collects the platform fee, so it may never arbitrate a deal: an internal
+    # arbitration team (admitted in stage 1, as internal teams are) is the one arbiter the draw can pick.
+    fed.admit(arbiter, ARBITER, "CERNET arbitration team", {"from": founder})
     return fed
 
 
@@ -89,10 +98,14 @@ def registry(NodeRegistry, federation, founder):
     return NodeRegistry.deploy(federation, MIN_STAKE, {"from": founder})
 
 
+ENCRYPTION_KEY = "0x" + "5e" * 32
+
+
 def make_spec(operator, logic=4000, parallel=8000, neural=16000, memory=65536, gpu_model=3, gpu_count=1,
-              tier=1, price=2 * 10**18, router=ROUTER, locator=LOCATOR, locator_length=48):
+              tier=1, price=2 * 10**18, router=ROUTER, locator=LOCATOR, locator_length=48,
+              encryption_key=ENCRYPTION_KEY):
     return (logic, parallel, neural, memory, gpu_model, gpu_count, tier, price, operator, router, locator,
-            locator_length)
+            locator_length, encryption_key)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +127,11 @@ def plain(value):
 # ------------------------------------------------------------------------------------ market
 
 NODE_PRICE = 2 * 10**18
-ACCEPT_WINDOW, START_WINDOW, DELIVERY_GRACE, DISPUTE_WINDOW, ARBITRATION_PERIOD = TIMING
+(ACCEPT_WINDOW, START_WINDOW, DELIVERY_GRACE, DISPUTE_WINDOW, ARBITRATION_PERIOD, UNSTAKE_DELAY,
+ DISPUTE_BOND_BPS) = TERMS
+# The transit tariffs (per Gbps-hour) the founder and its network team publish: for the default order
+# (1,000 Mbps for an hour) each transit fee equals its tariff.
+FOUNDER_TARIFF, NETWORK_TEAM_TARIFF = 3 * 10**17, 2 * 10**17
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +143,12 @@ def token(SettlementToken, founder, accounts):
 
 
 @pytest.fixture(scope="module")
-def market(Market, federation, registry, token, founder):
-    m = Market.deploy(federation, registry, token, TIMING, {"from": founder})
+def market(Market, federation, registry, token, founder, network_team):
+    m = Market.deploy(federation, registry, token, TERMS, {"from": founder})
     registry.setMarket(m, {"from": founder})
     federation.setMarket(m, {"from": founder})
+    m.setTransitTariff(FOUNDER_TARIFF, {"from": founder})
+    m.setTransitTariff(NETWORK_TEAM_TARIFF, {"from": network_team})
     return m
 
 
@@ -162,9 +181,12 @@ def key_of(account, accounts):
 
 
 @pytest.fixture
-def new_order(buyer, chain):
+def new_order(buyer, chain, federation):
+    """A signed-order tuple from the buyer, in the current value epoch unless `epoch` is given."""
+
     def _new(**fields):
         fields.setdefault("expiry", chain.time() + 86400)
+        fields.setdefault("epoch", federation.epoch())
         return make_order(buyer.address, **fields)
 
     return _new
@@ -177,7 +199,8 @@ def matched(market, buyer, founder, network_team, accounts, new_order, node_id, 
     def _match(transit=None, matcher=None, **fields):
         order = new_order(**fields)
         if transit is None:
-            transit = [(founder.address, 3 * 10**17), (network_team.address, 2 * 10**17)]
+            transit = [(founder.address, transit_fee_of(order, FOUNDER_TARIFF)),
+                       (network_team.address, transit_fee_of(order, NETWORK_TEAM_TARIFF))]
         bill = make_bill(order, node_id, NODE_PRICE, federation.platformFeeBps(), transit)
         sig = sign_order(market, order, key_of(buyer, accounts))
         tx = market.matchSigned(entry(market, order, sig, bill), {"from": matcher or founder})

@@ -169,6 +169,24 @@ def stage2(federation, market, token, founder, cloud_team, buyer, node_id):
     market.deposit(1000 * 10**18, {"from": buyer})
 
 
+# What the cloud team stakes above its node's minimum in `stage2_backed`: each deal locks its compute fee
+# (6 tokens for the default order) out of the stake above the minimum until the deal is final.
+SPARE_STAKE = 100 * 10**18
+
+
+@pytest.fixture
+def stage2_backed(stage2, market, cloud_team):
+    """Stage 2 with the cloud team's stake SPARE_STAKE above its node's minimum, so it backs deals."""
+    market.deposit(SPARE_STAKE, {"from": cloud_team})
+    market.stake(SPARE_STAKE, {"from": cloud_team})
+
+
+def transit_for(market, order, *operators):
+    """Honest transit entries for `order`: each operator with its published tariff's exact fee."""
+    return [(str(getattr(op, "address", op)), transit_fee_of(order, int(market.transitTariffOf(op))))
+            for op in operators]
+
+
 def deal_arg(deal):
     """A deal (deal_of's (id, Matched bytes)) as the lifecycle calls (accept ... timeout) take it, to spread
     into the call: `market.start(*deal_arg(deal), tx)`. The one place that builds those arguments in the

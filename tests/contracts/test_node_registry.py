@@ -111,10 +111,10 @@ def test_unknown_node_rejected(registry, cloud_team, spec):
 
 def test_founder_wires_the_market_once_and_only_the_registry_pushes_nodes(registry, founder, cloud_team, spec,
                                                                          Market, federation, token):
-    from deploy import TIMING
+    from deploy import TERMS
 
     registry.registerNode(spec, {"from": cloud_team})
-    m = Market.deploy(federation, registry, token, TIMING, {"from": founder})
+    m = Market.deploy(federation, registry, token, TERMS, {"from": founder})
     with brownie.reverts(err("NotFounder", cloud_team.address)):
         registry.setMarket(m, {"from": cloud_team})
     registry.setMarket(m, {"from": founder})  # pushes node 1 registered before
@@ -127,7 +127,7 @@ def test_founder_wires_the_market_once_and_only_the_registry_pushes_nodes(regist
     with brownie.reverts(err("NotFederation", founder.address)):
         m.syncRoles(founder, 63, {"from": founder})
     with brownie.reverts(err("NotFederation", founder.address)):
-        m.syncParams(3, 0, {"from": founder})
+        m.syncParams(3, 0, 1, {"from": founder})
     assert m.requiredStakeOf(cloud_team) == MIN_STAKE[1]
     assert plain(registry.reservedOf(1)) == (0, 0, 0)
 

@@ -27,7 +27,7 @@ def test_a_member_that_gains_the_role_later_is_seated_then(market, federation, f
 
 
 def test_an_operator_that_loses_the_role_keeps_its_seat_and_credits(
-    market, federation, stage2, matched, founder, network_team, cloud_team, buyer, token
+    market, federation, stage2_backed, matched, founder, network_team, cloud_team, buyer, token
 ):
     deal, _ = matched()
     market.start(*deal, {"from": cloud_team})
@@ -55,7 +55,7 @@ def test_an_operator_voted_back_in_gets_its_old_seat(market, federation, founder
 
 
 def test_a_withdrawal_takes_the_balance_first_then_transit_credits(
-    market, stage2, matched, founder, cloud_team, buyer, token
+    market, stage2_backed, matched, founder, cloud_team, buyer, token
 ):
     deal, _ = matched()
     market.start(*deal, {"from": cloud_team})

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from brownie import compile_source, web3
 from brownie.network.transaction import TransactionReceipt
-from conftest import TIMING, entry, key_of, make_bill, make_order, make_spec, sign_order
-from deploy import typed_order
+from conftest import TERMS, entry, key_of, make_bill, make_order, make_spec, sign_order, transit_for
+from deploy import ORDER_FIELDS, typed_order
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from revert_data import encode_error, error_types, eth_call
@@ -33,6 +33,7 @@ NODE_PRICE = 2 * 10**18
 FEE_BPS = 250
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 ACCEPTED, CANCELLED = 3, 9
+EXPIRY, MAX_TOTAL = ORDER_FIELDS.index("expiry"), ORDER_FIELDS.index("maxTotal")
 PATHS = ("single", "batch")
 
 # A minimal ERC-1271 smart-account buyer: valid when its owner's key signed the digest (65 bytes, low s).
@@ -110,7 +111,8 @@ class Matcher:
         return TransactionReceipt(txid)
 
     def bill(self, order):
-        return make_bill(order, self.node_id, NODE_PRICE, FEE_BPS)
+        """The exact bill, its transit the node's network operator (the matcher, here) at its tariff."""
+        return make_bill(order, self.node_id, NODE_PRICE, FEE_BPS, transit_for(self.market, order, self.matcher))
 
     def refused(self, name: str, attempt: Attempt, path: str) -> None:
         """The attacked order is refused with attempt.error and nothing is recorded for it."""
@@ -185,7 +187,8 @@ def ecrecover_precompile(digest: bytes, v: int, r: int, s: int) -> str | None:
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_order_signed_for_another_chain_id_is_refused(m, market, stage2, buyer, buyer_key, new_order, chain, path):
+def test_order_signed_for_another_chain_id_is_refused(m, market, stage2_backed, buyer, buyer_key, new_order, chain,
+                                                      path):
     order = new_order()
     for other_chain in (1, chain.id + 1):
         signature = typed_signature(market, order, other_chain, buyer_key)
@@ -195,8 +198,8 @@ def test_order_signed_for_another_chain_id_is_refused(m, market, stage2, buyer, 
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_order_signed_before_a_chain_split_is_refused_after_it(m, market, stage2, buyer, buyer_key, new_order, chain,
-                                                                path):
+def test_order_signed_before_a_chain_split_is_refused_after_it(m, market, stage2_backed, buyer, buyer_key, new_order,
+                                                                chain, path):
     """The chain's id changes under the deployed market (a fork that took a new id): the cached domain
     separator is rebuilt, so every signature made before the split is refused on the new chain."""
     order = new_order()
@@ -227,7 +230,7 @@ def second_market(Federation, NodeRegistry, Market, token, founder, cloud_team, 
     fed.admit(cloud_team, 2, "cloud", {"from": founder})
     fed.admit(buyer, 8, "buyer", {"from": founder})
     registry = NodeRegistry.deploy(fed, [0, 0, 0, 0], {"from": founder})
-    market = Market.deploy(fed, registry, token, TIMING, {"from": founder})
+    market = Market.deploy(fed, registry, token, TERMS, {"from": founder})
     registry.setMarket(market, {"from": founder})
     fed.setMarket(market, {"from": founder})
     node = registry.registerNode(make_spec(founder.address, price=NODE_PRICE), {"from": cloud_team}).return_value
@@ -235,8 +238,8 @@ def second_market(Federation, NodeRegistry, Market, token, founder, cloud_team, 
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_order_signed_for_another_market_is_refused(m, market, second_market, stage2, buyer, buyer_key, new_order,
-                                                    path):
+def test_order_signed_for_another_market_is_refused(m, market, second_market, buyer, buyer_key, new_order, path):
+    # Both markets in stage 1 (value epoch 0), so the same order is valid on each with its own signature.
     order = new_order()
     for_second = sign_order(second_market.market, order, buyer_key)
     for_first = sign_order(market, order, buyer_key)
@@ -252,7 +255,7 @@ def test_order_signed_for_another_market_is_refused(m, market, second_market, st
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_a_matched_order_cannot_be_matched_again(m, market, stage2, buyer_key, new_order, path):
+def test_a_matched_order_cannot_be_matched_again(m, market, stage2_backed, buyer_key, new_order, path):
     order = new_order()
     signature = sign_order(market, order, buyer_key)
     m.matches(order, signature)
@@ -261,7 +264,7 @@ def test_a_matched_order_cannot_be_matched_again(m, market, stage2, buyer_key, n
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_a_cancelled_order_cannot_be_matched(m, market, stage2, buyer, buyer_key, new_order, path):
+def test_a_cancelled_order_cannot_be_matched(m, market, stage2_backed, buyer, buyer_key, new_order, path):
     order = new_order()
     signature = sign_order(market, order, buyer_key)
     market.cancelOrder(order, 0, {"from": buyer})
@@ -270,13 +273,13 @@ def test_a_cancelled_order_cannot_be_matched(m, market, stage2, buyer, buyer_key
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_a_signature_does_not_carry_over_to_another_nonce_or_field(m, market, stage2, buyer, buyer_key, new_order,
-                                                                   path):
+def test_a_signature_does_not_carry_over_to_another_nonce_or_field(m, market, stage2_backed, buyer, buyer_key,
+                                                                   new_order, path):
     order = new_order(nonce=5)
     signature = sign_order(market, order, buyer_key)
     for name, changed in (("the next nonce", new_order(nonce=6)),
-                          ("a raised maxTotal", new_order(nonce=5, maxTotal=order[10] + 1)),
-                          ("another buyer", make_order(m.matcher.address, expiry=order[14], nonce=5))):
+                          ("a raised maxTotal", new_order(nonce=5, maxTotal=order[MAX_TOTAL] + 1)),
+                          ("another buyer", make_order(m.matcher.address, expiry=order[EXPIRY], nonce=5))):
         m.refused(f"a signature moved to {name}", Attempt(changed, signature, (
             "InvalidSignature", market.orderId(changed), changed[0])), path)
     m.matches(order, signature)
@@ -286,20 +289,20 @@ def test_a_signature_does_not_carry_over_to_another_nonce_or_field(m, market, st
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_an_expired_order_is_refused(m, market, stage2, buyer_key, new_order, chain, path):
+def test_an_expired_order_is_refused(m, market, stage2_backed, buyer_key, new_order, chain, path):
     order = new_order(expiry=chain.time() + 60)
     signature = sign_order(market, order, buyer_key)
     chain.sleep(120)
     chain.mine()
     m.refused("an expired order", Attempt(order, signature, (
-        "OrderExpired", market.orderId(order), order[14])), path)
+        "OrderExpired", market.orderId(order), order[EXPIRY])), path)
 
 
 # ------------------------------------------------------------------------------ malleable and malformed signatures
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_malleable_and_malformed_signatures_are_refused(m, market, stage2, buyer, buyer_key, new_order, path):
+def test_malleable_and_malformed_signatures_are_refused(m, market, stage2_backed, buyer, buyer_key, new_order, path):
     order = new_order()
     good = sign_order(market, order, buyer_key)
     digest = bytes(market.orderId(order))

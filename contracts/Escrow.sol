@@ -77,7 +77,10 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     mapping(address account => Account) internal _accounts;
     /// @dev The stake each seller's nodes require (the registry's rule, pushed by the registry).
     mapping(address account => uint256) internal _requiredStake;
-    /// @dev What an account is unstaking (bits 0-95) and from when it may claim it (bits 96-135).
+    /// @dev What an account is unstaking (bits 0-95) and from when it may claim it (bits 96-135). Written by
+    ///  MarketExtension (requestUnstake, claimUnstake), which runs on the market's storage by delegatecall:
+    ///  slither, reading Market alone, takes it for never written.
+    // slither-disable-next-line uninitialized-state
     mapping(address account => uint256) internal _unstaking;
 
     /// @notice How long unstaked tokens wait before they can be claimed (seconds).
@@ -231,6 +234,8 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
     function _setTariff(address operator, uint96 perGbpsHour) internal returns (uint8 seat) {
         uint256 s = _seatOf[operator];
         uint8 roles = _accounts[operator].roles;
+        // A seat index and a role bit, not balances (slither's incorrect-equality false positive).
+        // slither-disable-next-line incorrect-equality
         if (s == 0 || roles & 1 == 0) revert NotSeatedOperator(operator, roles);
         seat = uint8(s - 1);
         _seatWords[seat] = (_seatWords[seat] & ~TARIFF_MASK) | (uint256(perGbpsHour) << 128);
@@ -241,10 +246,6 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
         return _seatOf[operator];
     }
 
-    /// @dev The holder of `seat` (address(0) when none).
-    function _holderOfSeat(uint256 seat) internal view returns (address) {
-        return _seatHolder[seat];
-    }
 
     /// @dev Mirrors whether `member` holds OPERATOR: seats it the first time (the seat is kept for good, also
     ///  when the role goes, so its credits stay withdrawable) and marks its seat active or not.

@@ -308,6 +308,8 @@ contract Market is IMarket, IMarketSync, MarketBase {
             (failure, computeFee, total) = _checkBill(c, o, b, n, state, terms >> 160);
             if (failure.length != 0) return (failure, address(0));
         }
+        // The stage compared with a constant, not a balance (slither's incorrect-equality false positive).
+        // slither-disable-next-line incorrect-equality
         failure = _fund(o.buyer, buyerSlot, buyerWord, seller, sellerWord, computeFee, total, prepaid, c.stage == 1);
         if (failure.length != 0) return (failure, address(0));
         // Each demanded amount is at most its field's free amount (checked above), so subtracting the
@@ -460,7 +462,7 @@ contract Market is IMarket, IMarketSync, MarketBase {
         view
         returns (bytes memory failure, uint256 transit)
     {
-        uint256 seen;
+        uint256 seen = 0;
         uint256 reserved = uint256(order.minBandwidthMbps) * order.duration;
         for (uint256 i; i < n;) {
             uint256 seat = _word(b + BILL_HEAD_BYTES + i, 1);
@@ -483,6 +485,8 @@ contract Market is IMarket, IMarketSync, MarketBase {
                 ++i;
             }
         }
+        // A bit of a seat mask, not a balance (slither's incorrect-equality false positive).
+        // slither-disable-next-line incorrect-equality
         if (nodeSeat >= 96 || (seen >> nodeSeat) & 1 == 0) {
             return (abi.encodeWithSelector(NodeOperatorNotOnPath.selector, _billNodeId(b), nodeSeat), 0);
         }
@@ -666,6 +670,8 @@ contract Market is IMarket, IMarketSync, MarketBase {
     /// @inheritdoc IMarket
     function arbiterOf(bytes32 id, bytes calldata deal) external view override returns (address) {
         (, Status status,) = _load(id, deal);
+        // A status compared with a constant (slither's incorrect-equality false positive).
+        // slither-disable-next-line incorrect-equality
         return status == Status.Disputed ? _drawArbiter(id, deal) : address(0);
     }
 

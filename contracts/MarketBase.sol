@@ -324,8 +324,8 @@ abstract contract MarketBase is IMarketTypes, Escrow {
         }
         uint256 computeFee = _field(deal, D_COMPUTE_FEE, 16);
         uint256 platformFee = _field(deal, D_PLATFORM_FEE, 16);
-        uint256 computePaid;
-        uint256 platformPaid;
+        uint256 computePaid = 0;
+        uint256 platformPaid = 0;
         // slither-disable-next-line incorrect-equality
         if (final_ == Status.Settled) {
             uint256 used = uint32(slot >> USED_SHIFT);
@@ -391,11 +391,16 @@ abstract contract MarketBase is IMarketTypes, Escrow {
         uint256 count = _arbiters.length;
         // slither-disable-next-line incorrect-equality
         if (block.number < disputedAt + 2 || count == 0) return address(0);
+        // The first block of the current 256-block window: rounding down to a whole window is the point.
+        // slither-disable-next-line divide-before-multiply
         uint256 seedBlock = disputedAt + 1 + ((block.number - disputedAt - 2) / 256) * 256;
-        // A block hash mined after the dispute: its proposer could steer it, neither party can.
+        // A block hash mined after the dispute: its proposer could steer it, neither party can
+        // (docs/security.md).
         // slither-disable-next-line weak-prng
         uint256 first = uint256(keccak256(abi.encode(id, blockhash(seedBlock)))) % count;
         for (uint256 k; k < count; ++k) {
+            // Walking the list from the drawn start, not a second draw.
+            // slither-disable-next-line weak-prng
             address candidate = _arbiters[(first + k) % count];
             if (!_conflicted(candidate, deal)) return candidate;
         }

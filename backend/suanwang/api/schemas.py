@@ -32,6 +32,9 @@ class NodeOut(BaseModel):
     operator: Address
     router: str = Field(description='keccak256("<operator>/<router label>")')
     locator: str = Field(description="SRv6 locator of the attachment router, 0x-hex bytes16 / prefix length")
+    encryption_key: str | None = Field(
+        None, description="X25519 public key buyers seal job specifications to (0x-hex bytes32; zeros: none)"
+    )
     registered_block: int
     updated_block: int
 

@@ -3,7 +3,15 @@
 Content is named by the CIDv1 (raw, sha2-256, base32) that ``ipfs add --cid-version 1 --raw-leaves``
 gives it; see ``docs/content.md``."""
 
-from suanwang.content.cid import MAX_CONTENT_BYTES, Cid, canonical_cid, compute_cid, parse_cid
+from suanwang.content.cid import (
+    MAX_CONTENT_BYTES,
+    Cid,
+    canonical_cid,
+    cid_of_digest,
+    compute_cid,
+    parse_cid,
+    spec_digest,
+)
 from suanwang.content.errors import (
     ContentIntegrityError,
     ContentNotFoundError,
@@ -27,7 +35,9 @@ __all__ = [
     "KuboContentStore",
     "LocalContentStore",
     "canonical_cid",
+    "cid_of_digest",
     "compute_cid",
     "content_store_from_url",
     "parse_cid",
+    "spec_digest",
 ]

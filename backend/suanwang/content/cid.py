@@ -129,6 +129,20 @@ def matches(cid: CID, content: bytes) -> bool:
     return hashlib.sha256(content).digest() == cid.raw_digest
 
 
+def spec_digest(content: bytes) -> str:
+    """The sha2-256 digest inside `content`'s CID, as an order's `specDigest` (0x-hex bytes32) carries it: a
+    provider turns it back into the CID (`cid_of_digest`) and fetches the specification it was asked to run."""
+    return "0x" + hashlib.sha256(content).hexdigest()
+
+
+def cid_of_digest(digest: bytes | str) -> Cid:
+    """The CID (v1, raw, sha2-256) of the content whose sha2-256 digest is `digest` (bytes or 0x-hex)."""
+    raw = bytes.fromhex(digest.removeprefix("0x")) if isinstance(digest, str) else bytes(digest)
+    if len(raw) != SHA2_256_DIGEST_BYTES:
+        raise InvalidCidError(f"a sha2-256 digest is 32 bytes, got {len(raw)}", field="specDigest")
+    return Cid(_base32_text(RAW_SHA2_256_PREFIX + raw))
+
+
 def digest_of(text: str) -> bytes:
     """The sha2-256 digest a valid CID names (InvalidCidError otherwise, as `parse_cid`)."""
     digest = _raw_sha2_256_digest(text)

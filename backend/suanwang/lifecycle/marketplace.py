@@ -3,6 +3,7 @@ engine, and the mapping from topology operators to the chain accounts paid for t
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,21 +27,26 @@ class Marketplace:
     lease_bandwidth_gbps: float
     router_by_id: dict[str, int]  # "0x<keccak256("<operator>/<label>")>" -> router index
 
-    def transit_bill(self, gbps: float, seconds: int, fees: dict[str, int]) -> list[tuple[str, int]]:
-        """The bill's transit lines: (operator address, fee) per operator with a non-zero fee."""
-        lines = []
-        for operator, fee in fees.items():
-            if fee == 0:
-                continue
+    def transit_payees(self, path_operators: Sequence[str], prices: Mapping[str, int], node_operator: str) -> list[str]:
+        """The accounts a bill pays transit, in path order, each once: the account of every topology operator
+        the path crosses (one whose network price is 0 carries it unpaid and may have none), then the node's
+        own network operator (NodeSpec.operator), which the market requires on every bill."""
+        payees: list[str] = []
+        for operator in path_operators:
             address = self.transit_accounts.get(operator)
             if address is None:
+                if prices.get(operator, 0) == 0:
+                    continue
                 raise InfeasibleError(
                     f"the path crosses {operator}, which has no account to be paid transit "
                     "(marketplace.yaml transit_accounts)",
                     field="access_point",
                 )
-            lines.append((address, fee))
-        return lines
+            if address.lower() not in {p.lower() for p in payees}:
+                payees.append(address)
+        if node_operator.lower() not in {p.lower() for p in payees}:
+            payees.append(node_operator)
+        return payees
 
 
 def load_marketplace(path: Path, deployment: Deployment) -> Marketplace:

@@ -11,7 +11,8 @@ A tick never waits for a block: it sends its transactions and a later tick colle
   deal accepted (seller is ours) ──> job submitted (key = deal id) + path reserved ──start()──> started
     (the job is submitted as soon as the match's receipt shows the deal accepted, before the index
     confirms it; if a reorganisation undoes the match, the job is cancelled and the order unmatched)
-  job completed ──result into the content store──complete(cid)──> completed
+  job ran to its end, whatever its exit code ──result document (exit code, output) into the content store──
+    complete(cid)──> completed (a job that never ran to its end is not delivered: the deal times out)
   completed ──buyer's confirmation (our buyers) or the dispute window passed──settle()──> settled
   any non-final deal past its deadline ──timeout()──> refunded (the seller slashed when it was late)
   final deal ──> capacity, path bandwidth and the engine's reservation released
@@ -41,16 +42,16 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 
-from suanwang.chain.bill import Bill, Seats, make_bill, pack_entry, unpack_deal
+from suanwang.chain.bill import Bill, Seats, make_bill, pack_entry, priced_transit, unpack_deal
 from suanwang.chain.errors import ChainRevert
 from suanwang.chain.market import STRANDED_CHECK_S, TxSender
-from suanwang.content import ContentStore
+from suanwang.content import ContentStore, cid_of_digest
 from suanwang.errors import InfeasibleError, InputError, NotFoundError, SuanwangError
 from suanwang.lifecycle.agents import Agents
 from suanwang.lifecycle.marketplace import Marketplace, RoutedCost
 from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder, MarketPlacement, Unplaced
 from suanwang.matching.model import StagePolicy
-from suanwang.scheduling.base import Executor, JobSpec, JobState
+from suanwang.scheduling.base import Executor, JobSpec, JobState, JobStatus
 from suanwang.storage.models import ChainCursor, Deal, Job, Lease, Member, Node, OrderRecord
 from suanwang.storage.projections import DEAL_STATUS_NAMES, FINAL_DEAL_STATUSES, deal_call_args, indexed_seats
 
@@ -60,11 +61,19 @@ TIMEOUT_STATUSES = ("proposed", "accepted", "started", "disputed")
 # Deal statuses in which the node's capacity stays reserved on chain (complete() releases it).
 CAPACITY_HOLDING_STATUSES = ("proposed", "accepted", "started")
 # A failed match that another match may have caused (capacity taken meanwhile): try the order again.
-RETRYABLE_MATCH_ERRORS = {"InsufficientCapacity", "NodeNotActive", "InvalidNodeStatus", "NodeDoesNotFit"}
+# A transit fee differs when its operator published a new tariff after the bill was made: priced again.
+RETRYABLE_MATCH_ERRORS = {
+    "InsufficientCapacity",
+    "NodeNotActive",
+    "InvalidNodeStatus",
+    "NodeDoesNotFit",
+    "TransitFeeMismatch",
+}
 MAX_MATCH_ATTEMPTS = 3
 NO_NODES = "no node is offered in this market yet"
 REFUSED = "refused"  # the job id of a job the executor would not take
 SUBMIT_WORKERS = 8
+MAX_OUTPUT_BYTES = 256 * 1024  # a job's output kept in its result: one content block
 
 
 def now() -> datetime:
@@ -155,6 +164,9 @@ class Orchestrator:
     # a deal's submissions take one of these locks (by its id), so the second sees the first's Job row.
     _job_locks: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock() for _ in range(64)))
     _synced_at: tuple[int, int | None] | None = None  # (head, indexed block) the engine's policy was read at
+    # Transit tariffs per Gbps-hour by operator address (Market.transitTariffOf), read at the head once per new
+    # block: the bills charge exactly them.
+    _tariffs: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Jobs sent on a match's receipt are submitted by these workers, so the match pass goes on matching
     # while sbatch runs (it held new orders up to half a second per block, bench/e2e); the deal ids being
@@ -204,6 +216,7 @@ class Orchestrator:
         The stage, the fee (read at the head) and who may sell (read from the index) change only with a
         new block or a new indexed block: read again only then."""
         if chain_moved or self._policy is None:
+            self._tariffs = {}  # an operator may have published a new tariff in the new block
             fee_bps = int(self.contracts["Federation"].functions.platformFeeBps().call())
             policy = self._stage_policy(session)
             if self.engine is not None and (policy, fee_bps) != self._policy:
@@ -592,10 +605,20 @@ class Orchestrator:
                 decisions[order.order_id] = exc
         return decisions
 
+    def _tariff(self, operator: str) -> int:
+        """`operator`'s published transit tariff per Gbps-hour, as the chain holds it now."""
+        key = operator.lower()
+        if key not in self._tariffs:
+            self._tariffs[key] = int(self.market.functions.transitTariffOf(operator).call())
+        return self._tariffs[key]
+
     def _bill_for(
         self, node: Node, order: dict[str, Any], access_point: str, fee_bps: int
     ) -> tuple[Bill, dict[str, Any]]:
-        """The bill and route of `order` on `node`; InfeasibleError when over the order's limit."""
+        """The bill and route of `order` on `node`: the compute and platform fees, and a transit line for
+        each operator account on the path and the node's network operator, each at the tariff it published
+        for the order's bandwidth over its whole duration (what the market checks). InfeasibleError when over
+        the order's limits."""
         gbps = int(order["minBandwidthMbps"]) / 1000 or self.marketplace.lease_bandwidth_gbps
         max_latency = float(order["maxLatencyMs"]) or None
         path = self.marketplace.network.path(
@@ -604,10 +627,16 @@ class Orchestrator:
             max_latency_ms=max_latency,
             min_bandwidth_gbps=gbps,
         )
-        transit = self.marketplace.transit_bill(
-            gbps, int(order["duration"]), path.transit_fee(gbps, int(order["duration"]))
-        )
+        payees = self.marketplace.transit_payees(path.operators, path.transit_fee_per_gbps_hour, node.operator)
+        transit = priced_transit(order, [(payee, self._tariff(payee)) for payee in payees])
         bill = make_bill(order, node.node_id, int(node.price_per_cu_hour), fee_bps, transit)
+        if sum(bill.transit_fees) > int(order["maxTransit"]):
+            raise InfeasibleError(
+                f"the path's transit is {sum(bill.transit_fees)} ("
+                + ", ".join(f"{a}: {f}" for a, f in transit)
+                + f"), over your transit limit of {order['maxTransit']}",
+                field="maxTransit",
+            )
         if bill.total > int(order["maxTotal"]):
             raise InfeasibleError(
                 f"the best node's bill is {bill.total} (compute {bill.compute_fee}, transit "
@@ -838,7 +867,12 @@ class Orchestrator:
             if record is not None and record.state != "on_chain":
                 return None
             node = session.get(Node, node_id)
-            spec = json.loads(self.content.get(record.spec_cid)) if record is not None else {"command": ["true"]}
+            # The specification the buyer signed, fetched by the digest in its order (as a remote provider does).
+            spec = (
+                json.loads(self.content.get(cid_of_digest(record.order["specDigest"])))
+                if record is not None
+                else {"command": ["true"]}
+            )
             executor_node = self.executor_nodes(node) if node is not None else None
             job_spec = JobSpec(
                 key=_job_key(deal_id, record.attempts if record is not None else 1),
@@ -897,9 +931,7 @@ class Orchestrator:
             != (job.state, job.exit_code, job.reason)
         ]
         for job, status in moved:
-            cid = None
-            if status.state == JobState.COMPLETED and status.result_path:
-                cid = self.content.put(Path(status.result_path).read_bytes()[: 256 * 1024])
+            cid = self._result(job.deal_id, status) if status.ran_to_end else None
             with self.sessions.begin() as session:
                 row = session.get(Job, job.deal_id)
                 if row is None or row.job_id != job.job_id:
@@ -916,14 +948,38 @@ class Orchestrator:
                 if row.running_at is None and status.state in (JobState.RUNNING, JobState.COMPLETED):
                     row.running_at = row.updated_at
 
+    def _result(self, deal_id: str, status: JobStatus) -> str:
+        """The result document of a job that ran to its end, stored: how it ended (exit code, reason) and
+        the CID of its output (its standard output, at most one content block). A non-zero exit is a result
+        too: the buyer's job ran on the bought resources, so the deal is delivered and paid for the time used."""
+        try:
+            output = Path(status.result_path).read_bytes() if status.result_path else b""
+        except FileNotFoundError:  # the command wrote nothing (it could not even start)
+            output = b""
+        kept = output[:MAX_OUTPUT_BYTES]
+        document = {
+            "deal": deal_id,
+            "exit_code": status.exit_code,
+            "reason": status.reason or None,
+            "output": self.content.put(kept),
+            "output_bytes": len(output),
+            "output_truncated": len(kept) < len(output),
+        }
+        return self.content.put(json.dumps(document, sort_keys=True).encode())
+
     def _complete_done_jobs(self) -> None:
-        """`complete(cid)` for each started deal whose job completed."""
+        """`complete(cid)` for each started deal whose job ran to its end (it has a result), whatever its exit
+        code."""
         with self.sessions() as session:
             done = list(
                 session.execute(
                     select(Deal, Job)
                     .join(Job, Job.deal_id == Deal.id)
-                    .where(Deal.status == "started", Job.state == "completed")
+                    .where(
+                        Deal.status == "started",
+                        Job.state.in_((JobState.COMPLETED.value, JobState.FAILED.value)),
+                        Job.result_cid.is_not(None),
+                    )
                 )
             )
         for deal, job in done:
@@ -985,7 +1041,9 @@ class Orchestrator:
             call = getattr(self.market.functions, function)(*deal_call_args(deal.deal), *args)
             tx_hash = sender.submit(call, reuse_estimate=True)
         except ChainRevert as exc:
-            if exc.name in ("InvalidStatus", "DeadlinePassed", "DeadlineNotReached"):
+            # Done already, or not yet: a job that ended before the order's minRunSeconds is completed once
+            # the chain's clock passes it (TooEarlyToComplete), by a later pass.
+            if exc.name in ("InvalidStatus", "DeadlinePassed", "DeadlineNotReached", "TooEarlyToComplete"):
                 log.info("%s(%s) skipped: %s", function, deal.id, exc.message)
             else:
                 log.warning("%s(%s) refused: %s", function, deal.id, exc.message)

@@ -75,6 +75,10 @@ class JobStatus:
     """The file holding the job's output bytes (its standard output)."""
     node: str | None = None
     """The node the job runs or ran on, when known."""
+    ran_to_end: bool = False
+    """The command ran and ended by itself, whatever its exit code, or was stopped at its time limit (it had
+    the whole time bought): what it did is delivered. Not so for a job cancelled, lost, or stopped by a
+    signal from elsewhere (a node failure, an administrator)."""
 
 
 @dataclass(frozen=True)

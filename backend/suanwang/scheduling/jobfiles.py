@@ -201,13 +201,14 @@ def status_from_files(
         finished_at=float(exit_data["finished_at"]),
         result_path=result,
         node=exit_data.get("node") or None,
+        ran_to_end=True,
     )
     signal_name = exit_data.get("signal") or ""
     if signal_name and cancelled:
-        return replace(ended, state=JobState.CANCELLED, reason="cancelled")
+        return replace(ended, state=JobState.CANCELLED, reason="cancelled", ran_to_end=False)
     if signal_name:
         reason = f"terminated by SIG{signal_name} (time limit, node shutdown or an administrator's cancel)"
-        return replace(ended, state=JobState.FAILED, reason=reason)
+        return replace(ended, state=JobState.FAILED, reason=reason, ran_to_end=False)
     if code == 0:
         return ended
     if timeout_exit_means_limit and code == 124 and spec_time_limit_s is not None:

@@ -187,7 +187,12 @@ class SlurmExecutor:
             final = read_json(files.scheduler_final)
             if final is not None:
                 known = from_files or JobStatus(JobState.LOST, result_path=str(files.stdout))
-                return replace(known, state=JobState(final["state"]), reason=str(final["reason"]))
+                return replace(
+                    known,
+                    state=JobState(final["state"]),
+                    reason=str(final["reason"]),
+                    ran_to_end=bool(final.get("ran_to_end", known.ran_to_end)),
+                )
             if from_files is not None:
                 return from_files
             return JobStatus(
@@ -208,7 +213,14 @@ class SlurmExecutor:
         if from_files is not None and slurm_state in ("COMPLETED", "FAILED"):
             return from_files
         if not files.scheduler_final.exists():
-            write_json_atomic(files.scheduler_final, {"state": state.value, "reason": self._final_reason(job, files)})
+            write_json_atomic(
+                files.scheduler_final,
+                {
+                    "state": state.value,
+                    "reason": self._final_reason(job, files),
+                    "ran_to_end": slurm_state == "TIMEOUT",
+                },
+            )
         return self._final_status(job, state, files, from_files)
 
     def _final_reason(self, job: dict[str, str], files: JobFiles) -> str:
@@ -233,8 +245,10 @@ class SlurmExecutor:
         self, job: dict[str, str], state: JobState, files: JobFiles, from_files: JobStatus | None
     ) -> JobStatus:
         reason = self._final_reason(job, files)
+        # Stopped at its time limit, the job had the whole time bought: delivered, like one that ended itself.
+        timed_out = job.get("JobState", "") == "TIMEOUT"
         if from_files is not None:
-            return replace(from_files, state=state, reason=reason)
+            return replace(from_files, state=state, reason=reason, ran_to_end=timed_out or from_files.ran_to_end)
         rc = job.get("ExitCode", "0:0").partition(":")[0]
         return JobStatus(
             state,
@@ -244,6 +258,7 @@ class SlurmExecutor:
             reason=reason,
             result_path=str(files.stdout),
             node=_value(job.get("NodeList")),
+            ran_to_end=timed_out,
         )
 
     def cancel(self, job_id: str) -> None:

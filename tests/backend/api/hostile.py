@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from sqlalchemy import func, select
+from web3 import Web3
 
 from suanwang.devstack import ApiServer
 from suanwang.paths import REPO_ROOT
@@ -249,6 +250,8 @@ class StormOutcome:
 
 
 MARKETPLACE = REPO_ROOT / "backend" / "suanwang" / "lifecycle" / "marketplace.yaml"
+
+
 def loopback_service(chain: Chain, folder: Path, rate_per_s: float, burst: int) -> ApiServer:
     """`suanwang serve` in its own process on a free loopback port, on `chain`, with this rate limit
     and its own SQLite database at `folder`/service.db."""
@@ -277,7 +280,12 @@ def valid_submission(client: Any, nonce: int) -> dict[str, Any]:
     deployment = client.get("/api/deployment").json()
     buyer = next(a for a in deployment["accounts"] if a["roles"] & Role.BUYER and a["private_key"])
     market = deployment["contracts"]["Market"]["address"]
-    return signed_submission(Account.from_key(buyer["private_key"]), deployment["chain_id"], market, FAR_EXPIRY, nonce)
+    federation = deployment["contracts"]["Federation"]
+    w3 = Web3(Web3.HTTPProvider(deployment["rpc_url"]))  # the chain itself: the views need the marketplace
+    epoch = int(w3.eth.contract(address=federation["address"], abi=federation["abi"]).functions.epoch().call())
+    return signed_submission(
+        Account.from_key(buyer["private_key"]), deployment["chain_id"], market, FAR_EXPIRY, nonce, epoch=epoch
+    )
 
 
 async def one_key_storm(base_url: str, submission: dict[str, Any], key: str, requests: int) -> StormOutcome:

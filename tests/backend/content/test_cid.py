@@ -11,8 +11,10 @@ from suanwang.content import (
     ContentTooLargeError,
     InvalidCidError,
     canonical_cid,
+    cid_of_digest,
     compute_cid,
     parse_cid,
+    spec_digest,
 )
 from suanwang.content.cid import digest_of
 from suanwang.errors import InputError
@@ -144,3 +146,16 @@ def test_a_canonical_cid_is_read_without_multiformats(monkeypatch):
     monkeypatch.setattr(cid_module.CID, "decode", refuse)
     assert canonical_cid(HELLO_WORLD) == HELLO_WORLD
     assert digest_of(EMPTY) == hashlib.sha256(b"").digest()
+
+
+@given(st.binary(max_size=4096))
+def test_an_orders_spec_digest_is_the_digest_inside_the_cid_and_names_it_back(content):
+    digest = spec_digest(content)
+    assert bytes.fromhex(digest[2:]) == digest_of(compute_cid(content)) == hashlib.sha256(content).digest()
+    assert cid_of_digest(digest) == compute_cid(content) == cid_of_digest(bytes.fromhex(digest[2:]))
+
+
+def test_a_digest_of_the_wrong_length_is_refused_naming_the_order_field():
+    with pytest.raises(InvalidCidError, match="32 bytes, got 31") as refused:
+        cid_of_digest("0x" + "00" * 31)
+    assert refused.value.field == "specDigest"

@@ -301,6 +301,7 @@ QUOTE = {
     "max_total": "100",
     "access_point": "Cernet/Beijing",
     "logic_mcu": 1000,
+    "job": {"command": ["true"]},
 }
 
 
@@ -327,6 +328,9 @@ def api_payloads(valid: dict[str, Any]) -> list[Payload]:
         Payload("wrong-type", orders, _with(valid, "order", "autoAccept", "maybe"), "order.autoAccept"),
         Payload("amount-not-decimal", orders, _with(valid, "order", "maxTotal", "1e18"), "order.maxTotal"),
         Payload("amount-above-u128", orders, _with(valid, "order", "maxTotal", str(2**130)), "order.maxTotal"),
+        Payload("digest-not-hex", orders, _with(valid, "order", "specDigest", "0x" + "zz" * 32), "order.specDigest"),
+        Payload("min-run-past-duration", orders, _with(valid, "order", "minRunSeconds", 10**6), "order.minRunSeconds"),
+        Payload("gpu-milli-above-one", orders, _with(valid, "order", "gpuMilli", 1001), "order.gpuMilli"),
         Payload("missing-signature", orders, _with(valid, "signature", DROP), "signature"),
         Payload("null-order", orders, _with(valid, "order", None), "order"),
         Payload("signature-not-hex", orders, _with(valid, "signature", "0x" + "zz" * 65), "signature"),

@@ -16,11 +16,20 @@ from fastapi.testclient import TestClient
 
 from suanwang.api.app import create_app
 from suanwang.chain.market import sign_order
+from suanwang.devstack import rpc
 from suanwang.network.config import PEERING_DIR, load_peering_file
+from tests.support.orders import ORDER_DEFAULTS, as_body, chain_epoch, full_order
 from tests.support.stack import Chain, Deployments
 
 TOKEN = 10**18
 GLOBAL_NETWORK = PEERING_DIR / "global-research-and-transit.yaml"
+# Topology operator -> the deployment account paid its transit (the node's operator, the founder, too).
+TRANSIT_ACCOUNTS = {
+    "Cernet": "CERNET network team",
+    "Geant2012": "China Mobile (second operator)",
+    "Abilene": "CERNET operator",
+    "Cogentco": "CERNET operator",
+}
 
 
 @dataclass
@@ -42,6 +51,8 @@ class Market:
     def order(self, **changes: Any) -> dict[str, Any]:
         chain_time = int(self.chain.w3.eth.get_block("latest")["timestamp"])
         order: dict[str, Any] = {
+            **ORDER_DEFAULTS,
+            "epoch": chain_epoch(self.chain),
             "buyer": self.buyer.address,
             "logicMcu": 4_000,
             "parallelMcu": 1_000,
@@ -63,15 +74,28 @@ class Market:
         return order
 
     def submit(self, order: dict[str, Any], access_point: str, command: list[str]) -> dict[str, Any]:
+        """Signs `order` for the job `command` (its specification's digest is the order's specDigest) and
+        places it."""
         deployment = self.chain.deployment
+        order = full_order(order, command)
         signature = sign_order(order, self.buyer.key.hex(), deployment.chain_id, deployment.contracts["Market"])
-        body = {**order, "maxPricePerCuHour": str(order["maxPricePerCuHour"]), "maxTotal": str(order["maxTotal"])}
         response = self.client.post(
             "/api/orders",
-            json={"order": body, "signature": signature, "access_point": access_point, "job": {"command": command}},
+            json={
+                "order": as_body(order),
+                "signature": signature,
+                "access_point": access_point,
+                "job": {"command": command},
+            },
         )
         assert response.status_code == 201, response.text
         return response.json()  # type: ignore[no-any-return]
+
+    def let_chain_time_pass(self, seconds: int) -> None:
+        """Mines a block `seconds` of chain time later (with automine, the chain's clock moves only with a
+        block: what a deal's minRunSeconds waits for)."""
+        rpc(self.chain.anvil.url, "evm_increaseTime", [seconds])
+        rpc(self.chain.anvil.url, "evm_mine")
 
     def wait_for(self, order_id: str, done: Callable[[dict[str, Any]], bool], timeout_s: float = 90) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
@@ -111,22 +135,26 @@ def prepare_market(chain: Chain, tmp_path: Path, **settings: Any) -> tuple[Any, 
         beijing.router_id,
         beijing.locator.prefix,
         beijing.locator.length,
+        bytes(32),  # no encryption key
     )
     chain.transact(provider, registry.functions.registerNode(spec))
     node_id = int(registry.functions.nodeCount().call())
     chain.transact(buyer, token.functions.approve(market.address, 5_000 * TOKEN))
     chain.transact(buyer, market.functions.deposit(5_000 * TOKEN))
+    # Each transit account publishes the price of the domain it is paid for (the highest of several), as
+    # scripts/deploy.py does for the default marketplace: bills charge exactly these tariffs.
+    prices = {op.name: op.transit_price_per_gbps_hour for op in load_peering_file(GLOBAL_NETWORK).operators}
+    tariffs: dict[str, int] = {}
+    for operator, account in TRANSIT_ACCOUNTS.items():
+        tariffs[account] = max(tariffs.get(account, 0), prices[operator])
+    for account, tariff in tariffs.items():
+        chain.transact(by_name[account], market.functions.setTransitTariff(tariff))
     marketplace = tmp_path / "marketplace.yaml"
     marketplace.write_text(
         yaml.safe_dump(
             {
                 "network": str(GLOBAL_NETWORK),
-                "transit_accounts": {
-                    "Cernet": "CERNET network team",
-                    "Geant2012": "China Mobile (second operator)",
-                    "Abilene": "CERNET operator",
-                    "Cogentco": "CERNET operator",
-                },
+                "transit_accounts": TRANSIT_ACCOUNTS,
                 "lease_bandwidth_gbps": 0.01,
             }
         )

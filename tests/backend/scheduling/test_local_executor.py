@@ -44,7 +44,7 @@ def test_job_runs_and_its_output_is_the_result_file(executor: LocalExecutor, tmp
         )
     )
     status = finished(executor, job)
-    assert status.state is JobState.COMPLETED
+    assert status.state is JobState.COMPLETED and status.ran_to_end
     assert status.exit_code == 0
     assert status.started_at is not None and status.finished_at is not None
     assert status.finished_at >= status.started_at
@@ -65,6 +65,7 @@ def test_failing_job_reports_failed_with_its_exit_code(executor: LocalExecutor) 
     assert status.state is JobState.FAILED
     assert status.exit_code == 7
     assert "7" in status.reason
+    assert status.ran_to_end  # it ran and ended by itself: what it did is delivered (issue 14, attack 7)
 
 
 def test_second_submit_with_the_same_key_starts_nothing(executor: LocalExecutor, tmp_path: Path) -> None:
@@ -106,7 +107,7 @@ def test_cancel_stops_a_running_job(executor: LocalExecutor) -> None:
     running(executor, job)
     executor.cancel(job)
     status = executor.status(job)
-    assert status.state is JobState.CANCELLED
+    assert status.state is JobState.CANCELLED and not status.ran_to_end
     assert LocalExecutor(executor.root).status(job).state is JobState.CANCELLED
 
 
@@ -146,6 +147,7 @@ def test_time_limit_fails_the_job_with_a_reason(executor: LocalExecutor) -> None
     status = finished(executor, job)
     assert status.state is JobState.FAILED
     assert "time limit" in status.reason
+    assert status.ran_to_end  # stopped at its limit, it had the whole time bought
 
 
 def test_job_killed_without_a_trace_is_lost(executor: LocalExecutor) -> None:

@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy import func, select
 
 from suanwang.api.deps import RuntimeDep, SessionDep
 from suanwang.api.routes.nodes import ADDRESS_PATTERN
 from suanwang.api.schemas import RequestModel
 from suanwang.chain.market import order_id, order_id_and_signer, typed_order
-from suanwang.content import compute_cid
+from suanwang.content import spec_digest
 from suanwang.errors import ConflictError, InfeasibleError, InputError, NotFoundError, SuanwangError
 from suanwang.roles import Role
 from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
@@ -25,6 +25,11 @@ from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
 U256_DECIMAL = r"^[0-9]{1,78}$"
+BYTES32_HEX = r"^0x[0-9a-fA-F]{64}$"
+ZERO_ADDRESS = "0x" + "00" * 20
+ZERO_BYTES32 = "0x" + "00" * 32
+# A quoted order's nonce: the buyer's nonce floor plus a random counter below 2**40 (IMarket.cancelAllOrders).
+NONCE_COUNTER_BITS = 40
 
 
 def _bounded(value: str, bits: int, name: str) -> str:
@@ -37,30 +42,52 @@ class OrderIn(RequestModel):
     """The Order struct exactly as the buyer signed it (contracts/interfaces/IMarket.sol)."""
 
     buyer: str = Field(pattern=ADDRESS_PATTERN)
+    matcher: str = Field(pattern=ADDRESS_PATTERN, description="the only matcher that may match it; 0x0...0 = any")
     logicMcu: int = Field(ge=0, lt=2**64)
     parallelMcu: int = Field(ge=0, lt=2**64)
     neuralMcu: int = Field(ge=0, lt=2**64)
     memoryMib: int = Field(ge=0, lt=2**32)
     gpuModel: int = Field(ge=0, lt=2**16, description="device catalog code; 0 = any")
     gpuCount: int = Field(ge=0, lt=2**16)
+    gpuMilli: int = Field(ge=0, le=1000, description="a share of one GPU in milli-GPU (OpenB gpu_milli); 0 = none")
     minTier: int = Field(ge=0, le=3)
     duration: int = Field(ge=1, lt=2**32, description="seconds")
+    minRunSeconds: int = Field(
+        ge=0, lt=2**32, description="seconds: not completed earlier, billed at least this long; <= duration"
+    )
     maxPricePerCuHour: str = Field(pattern=U256_DECIMAL, description="token base units per CU-hour")
     maxTotal: str = Field(pattern=U256_DECIMAL, description="the whole bill's limit, token base units")
+    maxTransit: str = Field(pattern=U256_DECIMAL, description="the transit fees' limit, token base units")
     maxLatencyMs: int = Field(ge=0, lt=2**32, description="0 = no bound")
-    minBandwidthMbps: int = Field(ge=0, lt=2**32)
+    minBandwidthMbps: int = Field(ge=0, lt=2**32, description="reserved on the path; transit is priced on it")
     autoAccept: bool
     expiry: int = Field(ge=0, lt=2**40, description="unix time")
-    nonce: int = Field(ge=0, lt=2**64)
+    nonce: int = Field(ge=0, lt=2**64, description="at least the buyer's nonce floor (Market.nonceFloorOf)")
+    epoch: int = Field(ge=0, lt=2**32, description="the value epoch it is signed in (Federation.epoch)")
+    specDigest: str = Field(
+        pattern=BYTES32_HEX, description="sha2-256 digest of the job specification (the digest inside its CID)"
+    )
+    serviceId: str = Field(pattern=BYTES32_HEX, description="CFN/CATS anycast service id; 0x00...0 = none")
+    apnId: int = Field(ge=0, lt=2**64, description="APN6 APN ID (APP-GROUP-ID 32 | USER-GROUP-ID 32); 0 = none")
+    apnSlaClass: int = Field(ge=0, lt=2**8, description="APN6 SLA class; 0 = none")
 
-    @field_validator("maxPricePerCuHour", "maxTotal")
+    @field_validator("maxPricePerCuHour", "maxTotal", "maxTransit")
     @classmethod
     def _u128(cls, value: str) -> str:
         return _bounded(value, 128, "the amount")
 
+    @field_validator("minRunSeconds")
+    @classmethod
+    def _within_duration(cls, value: int, info: ValidationInfo) -> int:
+        duration = info.data.get("duration")
+        if duration is not None and value > duration:
+            raise ValueError(f"minRunSeconds ({value}) must not exceed the duration ({duration} s)")
+        return value
+
     def as_struct(self) -> dict[str, Any]:
         out = self.model_dump()
-        out["maxPricePerCuHour"], out["maxTotal"] = int(self.maxPricePerCuHour), int(self.maxTotal)
+        for name in ("maxPricePerCuHour", "maxTotal", "maxTransit"):
+            out[name] = int(out[name])
         return out
 
 
@@ -82,6 +109,9 @@ class DealOut(BaseModel):
     node_id: int
     result_cid: str | None
     valueless: bool
+    used_seconds: int | None = Field(
+        None, description="the seconds billed, fixed at completion: the compute and platform fees are prorated to it"
+    )
 
 
 class JobOut(BaseModel):
@@ -170,6 +200,7 @@ def _out(session: Any, record: OrderRecord, related: tuple[Any, Any, Any, Any] |
             node_id=deal.node_id,
             result_cid=deal.result_cid,
             valueless=deal.valueless,
+            used_seconds=deal.used_seconds,
         )
         if deal
         else None,
@@ -196,7 +227,7 @@ def _out(session: Any, record: OrderRecord, related: tuple[Any, Any, Any, Any] |
     summary="Submit a signed order",
     responses={
         400: {"description": "bad signature or unknown access point"},
-        409: {"description": "the same signed order was placed before with another access point or job"},
+        409: {"description": "the same signed order was placed before with another access point"},
     },
 )
 def submit_order(body: OrderSubmission, runtime: RuntimeDep, session: SessionDep) -> OrderOut:
@@ -217,22 +248,24 @@ def _accept(body: OrderSubmission, runtime: Any, session: Any) -> OrderRecord:
 
 def _same_placement(existing: OrderRecord, body: OrderSubmission, access: str) -> OrderRecord:
     """The stored order when `body` places the same signed order the same way (a retry); ConflictError
-    when it names another access point or job, which the buyer's signature does not cover."""
+    when it names another access point, which the buyer's signature does not cover (the job it does: its
+    digest is the order's specDigest, checked before)."""
     once = "a signed order is placed once: sign a new one (another nonce) to order again"
     if existing.access_point != access:
         raise ConflictError(
             f"this signed order was already placed from access point {existing.access_point!r}, not {access!r}; {once}",
             field="access_point",
         )
-    if existing.spec_cid != compute_cid(_job_spec(body)):
-        raise ConflictError(
-            f"this signed order was already placed with another job (spec {existing.spec_cid}); {once}", field="job"
-        )
     return existing
 
 
+def job_document(command: list[str]) -> bytes:
+    """The job specification as stored and content-addressed: an order's specDigest is its sha2-256 digest."""
+    return json.dumps({"command": list(command)}, sort_keys=True).encode()
+
+
 def _job_spec(body: OrderSubmission) -> bytes:
-    return json.dumps({"command": body.job.command}, sort_keys=True).encode()
+    return job_document(body.job.command)
 
 
 def _checked(body: OrderSubmission, runtime: Any) -> tuple[str, dict[str, Any], str]:
@@ -253,6 +286,13 @@ def _checked(body: OrderSubmission, runtime: Any) -> tuple[str, dict[str, Any], 
             f"{deployment.chain_id}, market {market})",
             field="signature",
         )
+    digest = spec_digest(_job_spec(body))
+    if body.order.specDigest.lower() != digest:
+        raise InputError(
+            f"the order's specDigest {body.order.specDigest} is not the digest of this job's specification, {digest}: "
+            "the buyer signs the job it places (sign the order again with that digest)",
+            field="order.specDigest",
+        )
     network = runtime.marketplace().network
     try:
         access = network.routers[network.router_index(body.access_point)].name
@@ -269,8 +309,15 @@ class _ChainFacts:
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
         self._time: int | None = None
+        self._epoch: int | None = None
         self._buyers: dict[str, bool | None] = {}
+        self._floors: dict[str, int] = {}
         self._down = False
+
+    def _probe(self, name: str) -> Any:
+        """Contract `name` of the orchestrator, read through the short probe."""
+        contract = self.runtime.orchestrator().contracts[name]
+        return self.runtime.probe.eth.contract(address=contract.address, abi=contract.abi)
 
     def time(self) -> int | None:
         if self._time is None and not self._down:
@@ -283,12 +330,28 @@ class _ChainFacts:
     def may_buy(self, buyer: str) -> bool | None:
         if buyer not in self._buyers and not self._down:
             try:
-                federation = self.runtime.orchestrator().contracts["Federation"]
-                probe = self.runtime.probe.eth.contract(address=federation.address, abi=federation.abi)
-                self._buyers[buyer] = bool(probe.functions.hasRole(buyer, int(Role.BUYER)).call())
+                self._buyers[buyer] = bool(self._probe("Federation").functions.hasRole(buyer, int(Role.BUYER)).call())
             except Exception:
                 self._down = True
         return self._buyers.get(buyer)
+
+    def epoch(self) -> int | None:
+        """The value epoch now (Federation.epoch): a signed order matches only in the epoch it names."""
+        if self._epoch is None and not self._down:
+            try:
+                self._epoch = int(self._probe("Federation").functions.epoch().call())
+            except Exception:
+                self._down = True
+        return self._epoch
+
+    def nonce_floor(self, buyer: str) -> int | None:
+        """The buyer's nonce floor (Market.nonceFloorOf): its orders with a lower nonce are void."""
+        if buyer not in self._floors and not self._down:
+            try:
+                self._floors[buyer] = int(self._probe("Market").functions.nonceFloorOf(buyer).call())
+            except Exception:
+                self._down = True
+        return self._floors.get(buyer)
 
 
 def _check_new(struct: dict[str, Any], facts: _ChainFacts) -> None:
@@ -306,6 +369,20 @@ def _check_new(struct: dict[str, Any], facts: _ChainFacts) -> None:
             f"{struct['buyer']} is not a member with the buyer role in this federation, so the market would refuse "
             "its orders: ask the federation to admit it as a buyer",
             field="order.buyer",
+        )
+    epoch = facts.epoch()
+    if epoch is not None and int(struct["epoch"]) != epoch:
+        raise InputError(
+            f"the order was signed in value epoch {struct['epoch']}; the market is in epoch {epoch} (the stage or "
+            "the platform fee changed): sign it again with the current epoch",
+            field="order.epoch",
+        )
+    floor = facts.nonce_floor(str(struct["buyer"]))
+    if floor is not None and int(struct["nonce"]) < floor:
+        raise InputError(
+            f"the order's nonce {struct['nonce']} is below the buyer's nonce floor {floor} (it cancelled every order "
+            "below it): sign it again with a nonce at or above the floor",
+            field="order.nonce",
         )
 
 
@@ -447,14 +524,32 @@ class QuoteRequest(RequestModel):
     max_total: str = Field(pattern=U256_DECIMAL, description="token base units")
     access_point: str = Field(min_length=1, max_length=200)
     max_latency_ms: int = Field(0, ge=0, lt=2**32, description="0 = no bound")
-    min_bandwidth_mbps: int = Field(0, ge=0, lt=2**32)
+    min_bandwidth_mbps: int = Field(0, ge=0, lt=2**32, description="reserved on the path; transit is priced on it")
+    max_transit: str = Field(
+        "10000000000000000000", pattern=U256_DECIMAL, description="the transit fees' limit, token base units"
+    )
     auto_accept: bool = True
     valid_for_s: int = Field(3600, ge=60, le=30 * 86400)
+    gpu_milli: int = Field(0, ge=0, le=1000, description="a share of one GPU in milli-GPU; 0 = none")
+    min_run_s: int = Field(0, ge=0, lt=2**32, description="not completed earlier, billed at least this long")
+    matcher: str = Field(ZERO_ADDRESS, pattern=ADDRESS_PATTERN, description="the only matcher allowed; 0x0...0 = any")
+    service_id: str = Field(ZERO_BYTES32, pattern=BYTES32_HEX, description="CFN/CATS service id; 0x00...0 = none")
+    apn_id: int = Field(0, ge=0, lt=2**64, description="APN6 APN ID; 0 = none")
+    apn_sla_class: int = Field(0, ge=0, lt=2**8, description="APN6 SLA class; 0 = none")
+    job: JobIn = Field(description="what the node runs: the order signs its specification's digest (specDigest)")
 
-    @field_validator("max_price_per_cu_hour", "max_total")
+    @field_validator("max_price_per_cu_hour", "max_total", "max_transit")
     @classmethod
     def _u128(cls, value: str) -> str:
         return _bounded(value, 128, "the amount")
+
+    @field_validator("min_run_s")
+    @classmethod
+    def _within_duration(cls, value: int, info: ValidationInfo) -> int:
+        duration = info.data.get("duration_s")
+        if duration is not None and value > duration:
+            raise ValueError(f"min_run_s ({value}) must not exceed the duration ({duration} s)")
+        return value
 
 
 class Candidate(BaseModel):
@@ -485,26 +580,39 @@ def quote(body: QuoteRequest, runtime: RuntimeDep) -> QuoteOut:
     except (InputError, NotFoundError) as exc:
         raise InputError(exc.message, field="access_point") from exc
     chain_time = int(runtime.w3.eth.get_block("latest")["timestamp"])
+    orchestrator = runtime.orchestrator()
+    epoch = int(orchestrator.contracts["Federation"].functions.epoch().call())
+    floor = int(orchestrator.market.functions.nonceFloorOf(body.buyer).call())
     order = OrderIn(
         buyer=body.buyer,
+        matcher=body.matcher,
         logicMcu=body.logic_mcu,
         parallelMcu=body.parallel_mcu,
         neuralMcu=body.neural_mcu,
         memoryMib=body.memory_mib,
         gpuModel=body.gpu_model,
         gpuCount=body.gpu_count,
+        gpuMilli=body.gpu_milli,
         minTier=body.min_tier,
         duration=body.duration_s,
+        minRunSeconds=body.min_run_s,
         maxPricePerCuHour=body.max_price_per_cu_hour,
         maxTotal=body.max_total,
+        maxTransit=body.max_transit,
         maxLatencyMs=body.max_latency_ms,
         minBandwidthMbps=body.min_bandwidth_mbps,
         autoAccept=body.auto_accept,
         expiry=chain_time + body.valid_for_s,
-        nonce=secrets.randbits(52),  # exact in a JavaScript number, so browsers sign what was quoted
+        # At or above the buyer's floor; exact in a JavaScript number while the floor is below 2**52, so
+        # browsers sign what was quoted.
+        nonce=floor + secrets.randbits(NONCE_COUNTER_BITS),
+        epoch=epoch,
+        specDigest=spec_digest(job_document(body.job.command)),
+        serviceId=body.service_id,
+        apnId=body.apn_id,
+        apnSlaClass=body.apn_sla_class,
     )
     struct = order.as_struct()
-    orchestrator = runtime.orchestrator()
     for _ in range(50):  # a quote against a stale index would miss nodes: wait (briefly) for it
         if orchestrator.caught_up():
             break

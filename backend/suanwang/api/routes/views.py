@@ -24,7 +24,7 @@ from suanwang.chain.gateway import contracts
 from suanwang.errors import NotFoundError
 from suanwang.roles import Role, role_names
 from suanwang.runtime import Runtime
-from suanwang.storage.models import Deal, Event, Member, Node, OrderRecord, Settlement
+from suanwang.storage.models import Deal, Event, Member, Node, OrderRecord, Settlement, TransitTariff
 from suanwang.storage.projections import DEAL_STATUS_NAMES
 
 router = APIRouter(prefix="/api/views", tags=["views"])
@@ -234,6 +234,15 @@ class TransitRevenueOut(BaseModel):
     deals: int
 
 
+class TransitTariffOut(BaseModel):
+    operator: str
+    name: str | None
+    per_gbps_hour: str = Field(
+        description="the tariff it published on chain (Market.setTransitTariff, as indexed), token base units per "
+        "Gbps-hour; bills charge exactly it x the order's bandwidth x hours"
+    )
+
+
 class OperatorLoadOut(BaseModel):
     operator: str = Field(description="topology operator (network domain)")
     links: int
@@ -246,12 +255,14 @@ class OperatorViewOut(BaseModel):
     stage: int
     founder: str
     platform_fee_bps: int
+    epoch: int = Field(description="the value epoch signed orders must name (Federation.epoch)")
     operator_count: int
     chain_time: int
     members: list[MemberOut]
     proposals: list[ProposalOut]
     transit_revenue: list[TransitRevenueOut]
     platform_fees: str = Field(description="platform fees of settled deals")
+    transit_tariffs: list[TransitTariffOut] = Field(description="each operator's published transit tariff")
     network_load: list[OperatorLoadOut]
 
 
@@ -294,6 +305,7 @@ def operators(runtime: RuntimeDep, session: SessionDep) -> OperatorViewOut:
         for op, fee in zip(fields.get("transitOperators", []), fields.get("transitFees", []), strict=False):
             revenue[op][0] += int(fee)
             revenue[op][1] += 1
+    tariffs = {t.operator.lower(): t.per_gbps_hour for t in session.scalars(select(TransitTariff))}
     load: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     network = runtime.marketplace().network
     free = network.free_gbps()
@@ -306,6 +318,7 @@ def operators(runtime: RuntimeDep, session: SessionDep) -> OperatorViewOut:
         stage=int(federation.functions.stage().call()),
         founder=federation.functions.founder().call(),
         platform_fee_bps=int(federation.functions.platformFeeBps().call()),
+        epoch=int(federation.functions.epoch().call()),
         operator_count=len(operator_addresses),
         chain_time=chain_time,
         members=[
@@ -325,6 +338,10 @@ def operators(runtime: RuntimeDep, session: SessionDep) -> OperatorViewOut:
             for op, v in sorted(revenue.items(), key=lambda kv: -kv[1][0])
         ],
         platform_fees=str(platform),
+        transit_tariffs=[
+            TransitTariffOut(operator=op, name=names.get(op.lower()), per_gbps_hour=tariffs.get(op.lower(), "0"))
+            for op in operator_addresses
+        ],
         network_load=[
             OperatorLoadOut(
                 operator=op,

@@ -38,8 +38,10 @@ from conftest import (
     NODE_PRICE,
     OPERATOR,
     PROVIDER,
+    SPARE_STAKE,
     START_WINDOW,
-    TIMING,
+    TERMS,
+    UNSTAKE_DELAY,
     deal_arg,
     deal_of,
     entry,
@@ -49,7 +51,9 @@ from conftest import (
     make_spec,
     packed_bill,
     sign_order,
+    transit_for,
 )
+from deploy import ORDER_FIELDS
 from revert_data import describe, encode_error, error_types, eth_call
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -60,12 +64,15 @@ ZERO_ID = "0x" + "00" * 32
 CID = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
 STAGES = (1, 2, 3)
 ACCOUNT_OF = {"founder": 0, "cloud": 1, "operator": 2, "buyer": 3, "cloud2": 4, "matcher": 5, "provider": 6,
-              "arbiter": 7, "buyer2": 8, "outsider": 9}
+              "buyer2": 7, "arbiter": 8, "outsider": 9}
 ROLES_OF = {"founder": OPERATOR, "operator": OPERATOR, "cloud": CLOUD, "cloud2": CLOUD, "provider": PROVIDER,
             "buyer": BUYER, "buyer2": BUYER, "matcher": MATCHER, "arbiter": ARBITER, "outsider": 0}
 PEOPLE = tuple(ACCOUNT_OF)
 CONTRACT_CALLERS = ("federation", "registry")
 STATE_CHANGING = ("nonpayable", "payable")
+EXPIRY = ORDER_FIELDS.index("expiry")
+DEFAULTS = dict(zip(ORDER_FIELDS, make_order(ZERO, expiry=0), strict=True))  # the world's orders' terms
+SLA_BOUND_US = 1000 * DEFAULTS["maxLatencyMs"]  # their latency bound, in the microseconds reports carry
 
 
 def callers_at(stage: int, row: Row) -> tuple[str, ...]:
@@ -110,13 +117,15 @@ class World:
     def order(self, buyer: str | None = None, **fields) -> tuple:
         self.nonce += 1
         fields.setdefault("expiry", self.now() + 86400)
+        fields.setdefault("epoch", int(self.federation.epoch()))
         return make_order(buyer or self.address("buyer"), nonce=self.nonce, **fields)
 
     def signature(self, order: tuple) -> bytes:
         return sign_order(self.market, order, key_of(self.acct("buyer"), self.accounts))
 
     def bill(self, order: tuple) -> tuple:
-        transit = [(self.address("operator"), 10**17)]
+        """The exact bill: transit through the node's network operator (the founder) and the network team."""
+        transit = transit_for(self.market, order, self.address("founder"), self.address("operator"))
         return make_bill(order, self.node_id, NODE_PRICE, self.federation.platformFeeBps(), transit)
 
     def posted(self, **fields) -> tuple[tuple, int]:
@@ -161,7 +170,7 @@ def world(federation, registry, market, token, node_id, accounts, chain, founder
           SettlementToken):
     fed = federation
     fed.setRoles(founder, OPERATOR, {"from": founder})  # conftest's founder also matches and arbitrates
-    for role in ("cloud2", "matcher", "arbiter", "buyer2"):
+    for role in ("cloud2", "matcher", "buyer2"):  # conftest admitted the arbiter
         fed.admit(accounts[ACCOUNT_OF[role]], ROLES_OF[role], role, {"from": founder})
     token.mint(accounts[ACCOUNT_OF["outsider"]], 1_000_000 * 10**18, {"from": founder})
     for role in PEOPLE:
@@ -169,9 +178,9 @@ def world(federation, registry, market, token, node_id, accounts, chain, founder
         token.approve(market, 2**256 - 1, {"from": a})
         market.deposit(10 * 10**18, {"from": a})
         market.stake(10**18, {"from": a})  # a stake above what its nodes require: anyone may unstake 1
-    cloud = accounts[ACCOUNT_OF["cloud"]]
-    market.deposit(MIN_STAKE[1], {"from": cloud})
-    market.stake(MIN_STAKE[1], {"from": cloud})
+    cloud = accounts[ACCOUNT_OF["cloud"]]  # its node's minimum, and room for each deal's lock from stage 2
+    market.deposit(MIN_STAKE[1] + SPARE_STAKE, {"from": cloud})
+    market.stake(MIN_STAKE[1] + SPARE_STAKE, {"from": cloud})
     market.deposit(1_000 * 10**18, {"from": accounts[ACCOUNT_OF["buyer"]]})
     containers = {"Federation": Federation, "NodeRegistry": NodeRegistry, "Market": Market,
                   "SettlementToken": SettlementToken}
@@ -272,7 +281,7 @@ def _fresh_federation(w: World, stage: int) -> Prepared:
     fed = w.containers["Federation"].deploy("another founder", 250, founder)
     for s in range(2, stage + 1):
         fed.advanceStage(s, founder)
-    market = w.containers["Market"].deploy(fed, w.registry, w.token, TIMING, founder)
+    market = w.containers["Market"].deploy(fed, w.registry, w.token, TERMS, founder)
     return Prepared(fed.address, fed.setMarket.encode_input(market))
 
 
@@ -310,10 +319,12 @@ def _lifecycle(fn: str, status: str, *extra, auto_accept=True, after: int = 0, a
         if arbiters:  # both parties are arbiters too: a party must still not rule on its own deal
             w.federation.setRoles(w.acct("buyer"), BUYER | ARBITER, {"from": w.acct("founder")})
             w.federation.setRoles(w.acct("cloud"), CLOUD | ARBITER, {"from": w.acct("founder")})
+        if status == "Disputed":
+            w.chain.mine(2)  # the deal's arbiter is drawn from the hash of the block after the dispute's
         if after:
             w.sleep(after)
         return _mkt(w, fn, *deal_arg(deal), *extra, id=deal[0], buyer=w.address("buyer"), seller=w.address("cloud"),
-                    deadline=w.deadline(deal))
+                    arbiter=w.address("arbiter"), deadline=w.deadline(deal))
 
     return prepare
 
@@ -357,8 +368,8 @@ def _expire(after: bool):
         order, locked = w.posted(expiry=w.now() + 600)
         if after:
             w.sleep(600)
-            assert w.now() > order[14]
-        return _mkt(w, "expireOrder", order, locked, id=w.market.orderId(order), expiry=order[14])
+            assert w.now() > order[EXPIRY]
+        return _mkt(w, "expireOrder", order, locked, id=w.market.orderId(order), expiry=order[EXPIRY])
 
     return prepare
 
@@ -401,9 +412,17 @@ def _deposit_with_permit(valid: bool):
     return prepare
 
 
+def _claim_unstake(w, stage):
+    w.market.requestUnstake(10**18, {"from": w.acct("buyer")})
+    w.sleep(UNSTAKE_DELAY)
+    return _mkt(w, "claimUnstake")
+
+
 def _withdraw_fees(w, stage):
     if stage >= 2:  # fees accrue only when value moves
-        deal = w.deal("Completed")
+        deal = w.deal("Started")
+        w.chain.sleep(DEFAULTS["duration"])  # the platform fee is prorated to the time used: use all of it
+        w.market.complete(*deal_arg(deal), CID, {"from": w.acct("cloud")})
         w.market.settle(*deal_arg(deal), {"from": w.acct("buyer")})
     return _mkt(w, "withdrawFees")
 
@@ -453,7 +472,7 @@ TABLE: list[Row] = [
     # ---- Market: state pushed by the Federation and the registry only
     Row("Market", "syncRoles", "outsider becomes buyer", lambda w, s: _mkt(w, "syncRoles", FRESH, BUYER),
         only({"federation"}, lambda c: ("NotFederation", c.caller)), contract_callers=True),
-    Row("Market", "syncParams", "fee 300 bps", lambda w, s: _mkt(w, "syncParams", s, 300),
+    Row("Market", "syncParams", "fee 300 bps", lambda w, s: _mkt(w, "syncParams", s, 300, 1),
         only({"federation"}, lambda c: ("NotFederation", c.caller)), contract_callers=True),
     Row("Market", "syncNode", "the node, unchanged",
         lambda w, s: _mkt(w, "syncNode", w.node_id, w.address("cloud"), _spec(w), 1),
@@ -486,6 +505,10 @@ TABLE: list[Row] = [
         only({"buyer"}, unauthorized("buyer"))),
     Row("Market", "decline", "an accepted deal", _lifecycle("decline", "Accepted"),
         only({"cloud"}, unauthorized("seller"))),
+    Row("Market", "decline", "after the start deadline (only timeout, which slashes, is left)",
+        _lifecycle("decline", "Accepted", after=START_WINDOW),
+        lambda c: ("DeadlinePassed", c.values["id"], c.values["deadline"]) if c.role == "cloud"
+        else unauthorized("seller")(c)),
     Row("Market", "start", "an accepted deal", _lifecycle("start", "Accepted"),
         only({"cloud"}, unauthorized("seller"))),
     Row("Market", "complete", "a started deal", _lifecycle("complete", "Started", CID),
@@ -496,11 +519,12 @@ TABLE: list[Row] = [
         anyone),
     Row("Market", "dispute", "a completed deal", _lifecycle("dispute", "Completed"),
         only({"buyer"}, unauthorized("buyer"))),
-    Row("Market", "resolve", "a disputed deal whose parties are arbiters too",
+    Row("Market", "resolve", "a disputed deal whose parties are arbiters too: only the drawn arbiter",
         _lifecycle("resolve", "Disputed", True, arbiters=True),
-        lambda c: None if c.role == "arbiter" else (
-            ("Unauthorized", c.values["id"], c.caller, ZERO) if c.role in ("buyer", "cloud")
-            else missing_role(ARBITER)(c))),
+        only({"arbiter"}, lambda c: ("NotDrawnArbiter", c.values["id"], c.caller, c.values["arbiter"]))),
+    Row("Market", "reportSlaBreach", "a started deal's latency above its bound: its transit operators",
+        _lifecycle("reportSlaBreach", "Started", SLA_BOUND_US + 1),
+        only(OPERATORS, lambda c: ("Unauthorized", c.values["id"], c.caller, ZERO))),
     Row("Market", "timeout", "before the start deadline", _lifecycle("timeout", "Accepted"),
         lambda c: ("DeadlineNotReached", c.values["id"], c.values["deadline"])),
     Row("Market", "timeout", "after the start deadline", _lifecycle("timeout", "Accepted", after=START_WINDOW), anyone),
@@ -511,7 +535,13 @@ TABLE: list[Row] = [
         only({"buyer"}, lambda c: ("PermitFailed", c.values["buyer"], c.caller))),
     Row("Market", "withdraw", "1 token", lambda w, s: _mkt(w, "withdraw", 10**18), anyone),
     Row("Market", "stake", "1 token", lambda w, s: _mkt(w, "stake", 10**18), anyone),
-    Row("Market", "unstake", "1 token", lambda w, s: _mkt(w, "unstake", 10**18), anyone),
+    Row("Market", "requestUnstake", "1 token above what the caller's nodes require",
+        lambda w, s: _mkt(w, "requestUnstake", 10**18), anyone),
+    Row("Market", "claimUnstake", "the buyer's, after the delay", _claim_unstake,
+        only({"buyer"}, lambda c: ("UnstakeNotReady", c.caller, 0, 0))),
+    Row("Market", "setTransitTariff", "a tariff per Gbps-hour", lambda w, s: _mkt(w, "setTransitTariff", 10**15),
+        only(OPERATORS, lambda c: ("NotSeatedOperator", c.caller, c.held))),
+    Row("Market", "cancelAllOrders", "the caller's own signed orders", lambda w, s: _mkt(w, "cancelAllOrders"), anyone),
     Row("Market", "withdrawFees", "after a settlement (stage 1 moves no value)", _withdraw_fees,
         lambda c: ("NotFeeRecipient", c.caller) if c.role != "founder"
         else (("ZeroAmount",) if c.stage == 1 else None)),

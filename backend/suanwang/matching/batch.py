@@ -7,22 +7,25 @@ per millisecond of access-point-to-node latency per hour. Each order may only go
 cheapest feasible nodes (``k``, default 8): every filter of the engine's profile is applied
 first, so no order can land on a node a filter rejects.
 
-Two solvers, both OR-Tools:
+Solvers:
 
-* ``cp-sat`` (exact): one boolean per (order, candidate node), per-node CPU and memory
+* ``cp-sat`` (exact, OR-Tools): one boolean per (order, candidate node), per-node CPU and memory
   knapsacks, and per-GPU packing of fractional shares and whole GPUs, so any solution is
-  feasible as placed. Solved twice (most orders, then least cost at that count), warm-started
-  from the greedy solution; optimal within the K candidates unless the time limit stops it.
-  Used when the model is small enough (``exact_limit`` variables).
-* ``min-cost-flow`` (large batches): orders -> candidate nodes -> sink, with each node's
-  capacity an upper bound on how many candidate orders it could hold; solved for maximum flow
-  at minimum cost; each node then keeps, cheapest first, the orders that really fit (CPU,
-  memory, per-GPU shares); displaced orders go back for another round on the residual
-  capacity, and what is left after the rounds is offered its candidates greedily.
+  feasible as placed. Solved twice (most orders, then least cost at that count, costs in units of
+  10^-9 of the largest), warm-started from the best greedy answer; optimal within the K
+  candidates unless the time limit stops it (``optimal`` says). Used when the model has at most
+  ``exact_limit`` variables.
+* ``greedy`` (large batches): the better of two feasible answers made on the exact state, the
+  candidate generation's own claims (``greedy-claims``: signature by signature, each order its
+  cheapest candidate with room) and the greedy pass in batch order (``greedy``).
 
-The greedy baseline (each order in turn to its cheapest candidate that still fits) is computed
-on the same candidates; the result returned is never worse than it (the better of the two is
-kept, and ``solver`` says which).
+A node's room is several resources at once (CPU, memory and each GPU's free share), so no count
+of "slots" per node describes it: a min-cost flow whose node capacities are such counts is a
+relaxation, and read as an answer it overfills nodes (an earlier version did, and lost ~1,000
+matches at 20,000 x 5,000 in repairing them). What a relaxation is good for is a bound: every
+result carries ``lp_bound``, a lower bound on the cost of matching that many orders within the
+candidates (the Lagrangian dual of the LP that keeps each node's CPU, memory and GPU total within
+its free capacity), so ``total_cost / lp_bound - 1`` bounds how far the answer is from optimal.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from ortools.graph.python import min_cost_flow
 from ortools.sat.python import cp_model
 
 from suanwang.compute.units import GPU_MILLI_PER_GPU
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     from suanwang.matching.engine import Engine
 
 DEFAULT_K = 8
+COST_LEVELS = 1_000_000_000  # CP-SAT's integer costs: the largest candidate cost is this many units
+LAGRANGE_STEPS = 200  # subgradient steps of the lower bound
 DEFAULT_PASSES = 8  # at most this many candidate generations for an order whose candidates block-mates took
 BLOCK_ORDERS = 128  # orders per block of candidate generation (smaller: fewer collisions, more overhead)
 
@@ -73,6 +77,16 @@ class BatchResult:
     greedy_cost: float
     seconds: float
     explain_seconds: float
+    greedy_claims_matched: int = 0
+    greedy_claims_cost: float = 0.0
+    lp_bound: float | None = None  # lower bound on the cost of matching `matched` orders (None: not computed)
+
+    @property
+    def lp_bound_gap(self) -> float | None:
+        """How much the answer's cost may exceed the optimum at its count, at most (0.01 = 1%)."""
+        if self.lp_bound is None or self.lp_bound <= 0:
+            return None
+        return self.total_cost / self.lp_bound - 1.0
 
     @property
     def matched(self) -> int:
@@ -351,7 +365,7 @@ def _solve_cp_sat(
         best = match_count
     model.add(matched == best)
     max_cost = max((float(v.max()) for v in cands.costs if v.size), default=1.0) or 1.0
-    scale = 1_000_000 / max_cost
+    scale = COST_LEVELS / max_cost
     model.minimize(
         sum(
             round(float(cands.costs[i][j]) * scale) * x[i, int(n)]
@@ -388,79 +402,62 @@ def _solve_cp_sat(
     return result, optimal
 
 
-# ---------------------------------------------------------------------- min-cost flow (large)
-def _solve_flow(
-    engine: Engine, orders: Sequence[Order], cands: Candidates, rounds: int
-) -> dict[int, tuple[int, tuple[int, ...]]]:
-    scratch = _Scratch(engine)
-    result: dict[int, tuple[int, tuple[int, ...]]] = {}
-    pending = [i for i in range(len(orders)) if cands.nodes[i].size]
-    max_cost = max((float(v.max()) for v in cands.costs if v.size), default=1.0) or 1.0
-    scale = 1_000_000 / max_cost
-    for _ in range(rounds):
-        if not pending:
+# ---------------------------------------------------------------------- lower bound
+def lagrangian_bound(
+    engine: Engine, orders: Sequence[Order], cands: Candidates, count: int, upper: float, steps: int = LAGRANGE_STEPS
+) -> float:
+    """A lower bound on the cost of matching ``count`` orders within the candidates.
+
+    Relax each node's CPU, memory and total free GPU share with prices (Lagrange multipliers);
+    for any prices, the ``count`` cheapest orders at their cheapest priced candidate, less the
+    priced capacity, bound the cost from below (weak duality). Subgradient steps raise the prices
+    towards the LP's optimum (Polyak steps towards ``upper``, a known feasible cost).
+    """
+    rows = [i for i in range(len(orders)) if cands.nodes[i].size]
+    if count <= 0 or len(rows) < count:
+        return 0.0
+    lengths = np.array([cands.nodes[i].size for i in rows])
+    arc_order = np.repeat(np.arange(len(rows)), lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    arc_node = np.concatenate([cands.nodes[i] for i in rows])
+    scale = max(float(np.concatenate([cands.costs[i] for i in rows]).max()), 1.0)
+    arc_cost = np.concatenate([cands.costs[i] for i in rows]) / scale
+    c = engine.cluster
+    used, slot = np.unique(arc_node, return_inverse=True)
+    # Demand and capacity per resource, each over the node's capacity (multipliers of one scale).
+    need = np.array([[o.cpu_milli, o.memory_mib, o.gpu_demand_milli] for o in (orders[i] for i in rows)], dtype=float)
+    cap = np.stack([c.cpu_free[used], c.mem_free[used], c.gpu_free_total[used]], axis=1).astype(float)
+    unit = np.maximum(np.stack([c.cpu_cap[used], c.mem_cap[used], c.gpu_cap_milli[used]], axis=1), 1).astype(float)
+    arc_need = need[arc_order] / unit[slot]
+    cap /= unit
+    price = np.zeros_like(cap)
+    best, theta, target, stalled = 0.0, 2.0, upper / scale, 0
+    for _ in range(steps):
+        reduced = arc_cost + (arc_need * price[slot]).sum(axis=1)
+        cheapest = np.minimum.reduceat(reduced, starts)
+        chosen = np.argpartition(cheapest, count - 1)[:count]
+        value = float(cheapest[chosen].sum() - (price * cap).sum())
+        if value > best * (1 + 1e-6):
+            best, stalled = value, 0
+        else:
+            best, stalled = max(best, value), stalled + 1
+            if stalled >= 5:
+                theta, stalled = theta / 2, 0
+        # Each chosen order's cheapest arc, and what those arcs ask of each node.
+        pick = np.zeros(len(rows), dtype=bool)
+        pick[chosen] = True
+        first = np.flatnonzero(reduced == cheapest[arc_order])
+        first = first[np.unique(arc_order[first], return_index=True)[1]]
+        arcs = first[pick[arc_order[first]]]
+        load = np.zeros_like(cap)
+        np.add.at(load, slot[arcs], arc_need[arcs])
+        gradient = load - cap
+        gradient[(price <= 0) & (gradient < 0)] = 0.0
+        norm = float((gradient**2).sum())
+        if norm == 0 or theta < 1e-4:
             break
-        arc_orders = np.concatenate([np.full(cands.nodes[i].size, r) for r, i in enumerate(pending)])
-        arc_nodes = np.concatenate([cands.nodes[i] for i in pending])
-        arc_costs = np.concatenate([cands.costs[i] for i in pending])
-        used_nodes, node_slot = np.unique(arc_nodes, return_inverse=True)
-        # Capacity bound per node: how many of its cheapest-demand candidates could fit at most.
-        cpu_need = np.array([orders[i].cpu_milli for i in pending])[arc_orders]
-        mem_need = np.array([orders[i].memory_mib for i in pending])[arc_orders]
-        gpu_need = np.array([orders[i].gpu_share for i in pending])[arc_orders]
-        capacity = np.bincount(node_slot, minlength=used_nodes.size)
-        for need, free in ((cpu_need, scratch.cpu[used_nodes]), (mem_need, scratch.mem[used_nodes])):
-            smallest = np.full(used_nodes.size, np.iinfo(np.int64).max)
-            np.minimum.at(smallest, node_slot, np.where(need > 0, need, np.iinfo(np.int64).max))
-            bound = np.where(smallest < np.iinfo(np.int64).max, free // np.maximum(smallest, 1), capacity)
-            capacity = np.minimum(capacity, bound)
-        has_gpu = gpu_need > 0
-        if has_gpu.any():
-            smallest = np.full(used_nodes.size, GPU_MILLI_PER_GPU + 1)
-            np.minimum.at(smallest, node_slot[has_gpu], gpu_need[has_gpu])
-            cpu_only = np.bincount(node_slot[~has_gpu], minlength=used_nodes.size)
-            per_gpu = scratch.gpu[used_nodes] // np.minimum(smallest, GPU_MILLI_PER_GPU)[:, None]
-            capacity = np.minimum(capacity, per_gpu.sum(axis=1) + cpu_only)
-        source, sink = 0, 1
-        order_id = 2 + arc_orders
-        node_id = 2 + len(pending) + node_slot
-        flow = min_cost_flow.SimpleMinCostFlow()
-        node_vertices = 2 + len(pending) + np.arange(used_nodes.size)
-        tails = np.concatenate([np.zeros(len(pending), dtype=np.int64), order_id, node_vertices])
-        heads = np.concatenate([2 + np.arange(len(pending)), node_id, np.full(used_nodes.size, sink)])
-        caps = np.concatenate([np.ones(len(pending) + arc_orders.size, dtype=np.int64), capacity.astype(np.int64)])
-        unit = np.concatenate([np.zeros(len(pending)), np.round(arc_costs * scale), np.zeros(used_nodes.size)]).astype(
-            np.int64
-        )
-        arcs = flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, unit)
-        flow.set_node_supply(source, len(pending))
-        flow.set_node_supply(sink, -len(pending))
-        if flow.solve_max_flow_with_min_cost() != flow.OPTIMAL:
-            break
-        used = flow.flows(arcs[len(pending) : len(pending) + arc_orders.size]) > 0
-        offers: dict[int, list[tuple[float, int]]] = defaultdict(list)
-        for r, n, cost in zip(arc_orders[used], arc_nodes[used], arc_costs[used], strict=True):
-            offers[int(n)].append((float(cost), pending[int(r)]))
-        displaced = []
-        for n, offered in offers.items():
-            for _, i in sorted(offered):
-                gpus = scratch.take(orders[i], n)
-                if gpus is None:
-                    displaced.append(i)
-                else:
-                    result[i] = (n, gpus)
-        unassigned = set(pending) - set(result)
-        if not displaced:
-            pending = []
-            break
-        pending = sorted(unassigned)
-    for i in pending:  # greedy fill of what the rounds left
-        for n in cands.nodes[i]:
-            gpus = scratch.take(orders[i], int(n))
-            if gpus is not None:
-                result[i] = (int(n), gpus)
-                break
-    return result
+        price = np.maximum(0.0, price + theta * max(target - value, 1e-9 * abs(target)) / norm * gradient)
+    return best * scale
 
 
 # ---------------------------------------------------------------------- entry point
@@ -473,8 +470,8 @@ def clear_batch(
     solver: str = "auto",
     exact_limit: int = 20_000,
     time_limit_s: float = 10.0,
-    rounds: int = 4,
     match_count: int | None = None,
+    bound: bool = True,
 ) -> BatchResult:
     """Clear ``orders`` together on the engine's cluster and commit the placements to it.
 
@@ -482,8 +479,9 @@ def clear_batch(
     ``explain_seconds`` the explanations of the unmatched orders, made on the state after it.
 
     ``solver`` is "auto" (CP-SAT when the model has at most ``exact_limit`` variables, else
-    min-cost flow), "cp-sat" or "min-cost-flow". ``match_count`` (CP-SAT only) fixes how many
-    orders are matched, to compare costs at equal count.
+    greedy), "cp-sat" or "greedy". ``match_count`` (CP-SAT only) fixes how many orders are
+    matched, to compare costs at equal count. ``lp_bound`` is computed unless ``bound=False``
+    (it is not counted in ``seconds``).
     """
     started = time.perf_counter()
     if k < 1:
@@ -504,25 +502,23 @@ def clear_batch(
     if (len(cands.claims), -claims_cost) > (len(base), -base_cost):
         fallback, fallback_cost, fallback_name = cands.claims, claims_cost, "greedy-claims"
     if solver == "auto":
-        solver = "cp-sat" if _variable_count(engine, orders, cands) <= exact_limit else "min-cost-flow"
-        if solver == "min-cost-flow" and len(fallback) == sum(1 for c in cands.nodes if c.size):
-            # Every order with a candidate is matched already: the count is maximal, and the flow's
-            # repaired capacities lose matches at this scale, so it cannot win (its cost is not tried).
-            solver = "skip"
+        solver = "cp-sat" if _variable_count(engine, orders, cands) <= exact_limit else "greedy"
     optimal = False
-    if solver == "skip":
+    if solver == "greedy":
+        if match_count is not None:
+            raise InputError("match_count needs the cp-sat solver", field="match_count")
         chosen, solver = fallback, fallback_name
     elif solver == "cp-sat":
         chosen, optimal = _solve_cp_sat(engine, orders, cands, fallback, time_limit_s, match_count)
-    elif solver == "min-cost-flow":
-        if match_count is not None:
-            raise InputError("match_count needs the cp-sat solver", field="match_count")
-        chosen = _solve_flow(engine, orders, cands, rounds)
     else:
-        raise InputError(f"unknown solver {solver!r}; use auto, cp-sat or min-cost-flow", field="solver")
+        raise InputError(f"unknown solver {solver!r}; use auto, cp-sat or greedy", field="solver")
     cost = _cost_of(chosen, cands)
     if match_count is None and (len(chosen), -cost) < (len(fallback), -fallback_cost):
         chosen, cost, solver, optimal = fallback, fallback_cost, fallback_name, False
+    solved = time.perf_counter()
+    # The bound is read on the state before the commit, and not timed as part of the clearing.
+    lp_bound = lagrangian_bound(engine, orders, cands, len(chosen), cost) if bound else None
+    bounded = time.perf_counter()
 
     placements: list[Placement] = []
     unplaced: list[Unplaced] = []
@@ -543,6 +539,9 @@ def clear_batch(
         optimal,
         len(base),
         base_cost,
-        cleared - started,
+        (solved - started) + (cleared - bounded),
         time.perf_counter() - cleared,
+        len(cands.claims),
+        claims_cost,
+        lp_bound,
     )

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,7 @@ class Workload:
     share: IntArray
     models: tuple[tuple[int, ...], ...]  # acceptable GPU models per type, () = any
     popularity: FloatArray
+    counts: Mapping[TaskType, int] | None = field(default=None, compare=False, repr=False)  # every type seen
 
     @classmethod
     def from_orders(cls, orders: Iterable[Order], popularity: float = TYPICAL_POPULARITY) -> Workload:
@@ -91,6 +92,7 @@ class Workload:
             share=np.array([k[2] for k in keys], dtype=np.int64),
             models=tuple(k[3] for k in keys),
             popularity=np.array([counts[k] / covered for k in keys]),
+            counts=dict(counts),
         )
 
     def __len__(self) -> int:
@@ -153,11 +155,11 @@ def after_placing(
     return cpu_free - cpu, new_gpu
 
 
-def artifact_score(before: FloatArray, after: FloatArray) -> FloatArray:
+def artifact_score(before: FloatArray, after: FloatArray, scale: float = 1000.0, levels: float = 100.0) -> FloatArray:
     """The artifact's FGD score: ``int(sigmoid((before - after) / 1000) * 100)``, truncated to 0..100
     (the same floating-point steps, so equal inputs give the artifact's integers)."""
-    x = (before - after) / 1000.0
-    score: FloatArray = np.trunc((1.0 / (1.0 + np.exp(-x))) * 100.0)
+    x = (before - after) / scale
+    score: FloatArray = np.trunc((1.0 / (1.0 + np.exp(-x))) * levels)
     return score
 
 
@@ -180,6 +182,10 @@ class FgdScore(ScorePlugin, ReservePlugin):
         self._next_refresh = 1
         self._learn = bool(args.get("learn", engine.workload is None))
         self._exact = bool(args.get("exact", False))
+        self._scale = float(args.get("scale", 1000.0))
+        self._levels = float(args.get("levels", 100.0))
+        self._popularity = args.get("popularity")
+        self._gpu_tiebreak = str(args.get("gpu_tiebreak", "first"))
         self.reset()
 
     def reset(self) -> None:
@@ -188,6 +194,9 @@ class FgdScore(ScorePlugin, ReservePlugin):
         self._now: FloatArray | None = None
         self._dirty: set[int] = set()
         workload = self.engine.workload
+        if workload is not None and self._popularity is not None and workload.counts is not None:
+            workload = Workload.from_counts(workload.counts, float(self._popularity))
+        self._workload = workload
         self._may_serve = (
             None
             if workload is None
@@ -207,7 +216,7 @@ class FgdScore(ScorePlugin, ReservePlugin):
             self._learned(cycle.order)
 
     def _frag(self, rows: IntArray | slice, cpu: IntArray, gpu: IntArray) -> FloatArray:
-        workload = self.engine.workload
+        workload = self._workload
         assert workload is not None and self._may_serve is not None
         return fragmentation(cpu, gpu, self._may_serve[rows], workload)
 
@@ -257,7 +266,7 @@ class FgdScore(ScorePlugin, ReservePlugin):
         if self._exact:
             growth: FloatArray = now[candidates] - after[candidates]
             return growth
-        return artifact_score(now[candidates], after[candidates])
+        return artifact_score(now[candidates], after[candidates], self._scale, self._levels)
 
     def choose_gpus(self, cycle: Cycle, index: int) -> tuple[int, ...] | None:
         """A shared GPU: the first GPU with the best score on this node (the artifact's GPU choice)."""
@@ -271,8 +280,12 @@ class FgdScore(ScorePlugin, ReservePlugin):
         rows = np.full(options.size, index)
         cpu, gpu = after_placing(c.cpu_free[rows], c.gpu_free[rows], (cycle.cpu, 1, cycle.share), options)
         after = self._frag(rows, cpu, gpu)
-        value = -after if self._exact else artifact_score(np.full(options.size, self.current()[index]), after)
-        return (int(options[int(np.argmax(value))]),)
+        before = np.full(options.size, self.current()[index])
+        value = -after if self._exact else artifact_score(before, after, self._scale, self._levels)
+        best = options[value == value.max()]
+        if self._gpu_tiebreak == "best_fit" and best.size > 1:
+            return (int(best[int(np.argmin(c.gpu_free[index, best]))]),)
+        return (int(best[0]),)
 
     def reserve(self, placement: Placement) -> None:
         self._dirty.add(placement.node_index)

@@ -37,6 +37,7 @@ from suanwang.errors import InputError
 from suanwang.matching.cluster import IntArray
 from suanwang.matching.engine import Engine
 from suanwang.matching.fgd import FgdScore, Workload, fragmentation
+from suanwang.matching.framework import Profile
 from suanwang.matching.model import NetworkCost, Node, Order, Placement
 
 
@@ -221,7 +222,7 @@ def artifact_nodes(nodes: Sequence[Node], seed: int) -> list[Node]:
 def replay_artifact(
     nodes: Sequence[Node],
     orders: Sequence[Order],
-    policy: str,
+    policy: str | Profile,
     seed: int,
     *,
     catalog: Catalog | None = None,
@@ -239,7 +240,8 @@ def replay_artifact(
     for i, order in enumerate(pods):
         placed[i] = isinstance(engine.place(order), Placement)
     seconds = time.perf_counter() - started
-    return ArtifactRun(policy, seed, capacity, np.cumsum(demand), np.cumsum(demand * placed), seconds)
+    name = policy if isinstance(policy, str) else policy.name
+    return ArtifactRun(name, seed, capacity, np.cumsum(demand), np.cumsum(demand * placed), seconds)
 
 
 def artifact_summary(runs: Sequence[ArtifactRun], percent: int) -> dict[str, float]:

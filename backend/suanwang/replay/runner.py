@@ -11,6 +11,7 @@ leases crossing it are re-routed and the engine re-reads the routes.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import Counter, defaultdict
@@ -22,7 +23,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from suanwang.chain.bill import DEAL_FIELDS, Bill, Seats, make_bill, pack_entry
+from suanwang.chain.bill import DEAL_FIELDS, Bill, Seats, make_bill, pack_entry, transit_fee
 from suanwang.chain.market import order_id as digest_of
 from suanwang.chain.market import sign_order
 from suanwang.compute.catalog import Catalog, default_catalog
@@ -63,7 +64,13 @@ STATUS = (
     "cancelled",
 )
 FINAL = {"settled", "refunded", "cancelled"}
-UNROUTABLE = 2**120  # a transit estimate no order can afford: the engine's bill filter turns the node away
+ZERO_ADDRESS = "0x" + "00" * 20
+ZERO_BYTES32 = "0x" + "00" * 32
+# The replay runs no jobs: every order signs the digest of one plain job specification.
+REPLAY_SPEC_DIGEST = "0x" + hashlib.sha256(b'{"command": ["true"]}').hexdigest()
+UNROUTABLE = 2**120
+# A seller's automatic stake: what its nodes require times this, the rest backing its open deals' locks.
+STAKE_HEADROOM = 2  # a transit estimate no order can afford: the engine's bill filter turns the node away
 
 
 @dataclass
@@ -122,6 +129,10 @@ class DealState:
     reservation: int | None = None
     started_at: int | None = None
     dispute: tuple[str, bool] | None = None  # (arbiter party, seller wins)
+    bond: int = 0  # the buyer's dispute bond while disputed
+    compute_paid: int = 0  # from Settled: prorated to the time used
+    platform_paid: int = 0
+    transit_paid: bool = False  # Settled paid the transit lines (no SLA breach reported)
     slashed: bool = False
     rerouted: bool = False
     sla_met: bool | None = None
@@ -295,7 +306,11 @@ class Replay:
         self.plans: list[Plan] = self._make_orders()
         self.deals: dict[str, DealState] = {}
         self.stage = int(self.c["Federation"].functions.stage().call())
+        self.epoch = int(self.c["Federation"].functions.epoch().call())  # signed orders name it
         self.fee_bps = int(self.c["Federation"].functions.platformFeeBps().call())
+        # Each operator party's published transit tariff per Gbps-hour (what bills must charge), once it
+        # publishes: the highest price of the topologies it is paid for.
+        self.tariffs: dict[str, int] = {}
         self.engine = MarketEngine(
             [], RoutedCost(self.network), self._policy(), self.fee_bps, transit_fee=self._transit_estimate
         )
@@ -398,21 +413,30 @@ class Replay:
                 budget = -(-stream.max_price_per_cu_hour * mcu * duration // 3_600_000) * 12 // 10
                 order = {
                     "buyer": "",  # filled once addresses are known
+                    "matcher": ZERO_ADDRESS,
                     "logicMcu": shape["logic_mcu"],
                     "parallelMcu": shape["parallel_mcu"],
                     "neuralMcu": shape["neural_mcu"],
                     "memoryMib": shape["memory_mib"],
                     "gpuModel": shape["gpu_model"],
                     "gpuCount": shape["gpu_count"],
+                    "gpuMilli": 0,
                     "minTier": shape["min_tier"],
                     "duration": duration,
+                    "minRunSeconds": 0,
                     "maxPricePerCuHour": stream.max_price_per_cu_hour,
                     "maxTotal": budget + stream.transit_allowance,
+                    "maxTransit": stream.transit_allowance,
                     "maxLatencyMs": latency,
                     "minBandwidthMbps": stream.min_bandwidth_mbps,
                     "autoAccept": True,
                     "expiry": 0,
                     "nonce": len(plans) + j,
+                    "epoch": 0,  # the epoch at its match round
+                    "specDigest": REPLAY_SPEC_DIGEST,
+                    "serviceId": ZERO_BYTES32,
+                    "apnId": 0,
+                    "apnSlaClass": 0,
                 }
                 plans.append(Plan(0, stream.buyer, int(at), ap, order))
         plans.sort(key=lambda p: (p.at, p.order["nonce"]))
@@ -510,8 +534,10 @@ class Replay:
         registry, market, token = self.c["NodeRegistry"], self.market, self.c["SettlementToken"]
         spec_party = self.s.party(owner)
         if spec_party.stake == "auto":
+            # What its nodes require, and as much again to back its open deals: from stage 2 each deal
+            # locks its compute fee of the seller's stake above the requirement until it is final.
             need = sum(int(registry.functions.minStake(n.spec["tier"]).call()) for n in mine)
-            stake = max(0, need - int(market.functions.stakeOf(party.address).call()))
+            stake = max(0, STAKE_HEADROOM * need - int(market.functions.stakeOf(party.address).call()))
         else:
             stake = int(spec_party.stake)
         if stake:
@@ -541,6 +567,7 @@ class Replay:
                 r.router_id,
                 r.locator.prefix,
                 r.locator.length,
+                bytes(32),  # no encryption key
             )
             receipt = self.tx(owner, "registerNode", registry.functions.registerNode(spec), 800_000)
             events = registry.events.NodeRegistered().process_receipt(receipt, errors=DISCARD)
@@ -569,10 +596,34 @@ class Replay:
     def _gbps(self, order: dict[str, Any]) -> float:
         return int(order["minBandwidthMbps"]) / 1000 or self.s.lease_bandwidth_gbps
 
-    def _route(self, access_point: int, router: int, order: dict[str, Any]) -> tuple[int, Any]:
-        """(transit fee total, (path, fee lines)) of serving `order` from `access_point` at `router`, or
-        (UNROUTABLE, reason) when no path meets the SLA or it crosses an operator that is not a member."""
-        key = (access_point, router, int(order["minBandwidthMbps"]), int(order["duration"]), int(order["maxLatencyMs"]))
+    def _publish_tariffs(self) -> None:
+        """Every operator party that is a member and is paid for some topology's transit publishes its tariff
+        (once): the highest transit price of the topologies it is paid for."""
+        fed = self.c["Federation"]
+        for name, party in self.parties.items():
+            prices = [op.transit_price_per_gbps_hour for op in self.s.operators if op.paid_to == name]
+            if name in self.tariffs or not prices or not party.member:
+                continue
+            if not int(fed.functions.rolesOf(party.address).call()) & OPERATOR:
+                continue
+            self.tx(name, "setTransitTariff", self.market.functions.setTransitTariff(max(prices)))
+            self.tariffs[name] = max(prices)
+            self.note(f"{name} published its transit tariff, {max(prices) / TOKEN:g} tokens per Gbps-hour")
+
+    def _route(self, access_point: int, router: int, order: dict[str, Any], node_operator: str) -> tuple[int, Any]:
+        """(transit fee total, (path, fee lines)) of serving `order` from `access_point` at `router` on a
+        node whose network operator is the party `node_operator`, or (UNROUTABLE, reason) when no path
+        meets the SLA or it crosses an operator that is not a member. A fee line for each operator party
+        paid on the path and for the node's operator, each at its published tariff for the order's
+        bandwidth and whole duration (as the market checks)."""
+        key = (
+            access_point,
+            router,
+            int(order["minBandwidthMbps"]),
+            int(order["duration"]),
+            int(order["maxLatencyMs"]),
+            node_operator,
+        )
         cached = self._transit_cache.get(key)
         if cached is not None:
             return cached
@@ -588,22 +639,27 @@ class Replay:
         except InfeasibleError as exc:
             answer: tuple[int, Any] = (UNROUTABLE, exc.message)
         else:
-            lines = []
-            for operator, fee in path.transit_fee(gbps, int(order["duration"])).items():
-                party = self.parties[self.paid_to[operator]]
-                if not party.member:
+            payees: list[str] = []
+            for operator in path.operators:
+                name = self.paid_to[operator]
+                if not self.parties[name].member:
                     answer = (UNROUTABLE, f"the path crosses {operator}, whose operator is not a member")
                     break
-                if fee:
-                    lines.append((party.address, fee))
+                if name not in payees:
+                    payees.append(name)
             else:
+                if node_operator not in payees:
+                    payees.append(node_operator)
+                mbps, duration = int(order["minBandwidthMbps"]), int(order["duration"])
+                lines = [(self.parties[n].address, transit_fee(self.tariffs.get(n, 0), mbps, duration)) for n in payees]
                 answer = (sum(f for _, f in lines), (path, lines))
         self._transit_cache[key] = answer
         return answer
 
     def _transit_estimate(self, order: MarketOrder, node: MarketNode) -> int:
         plan = self._plan_by_id[order.order_id]
-        return self._route(order.access_point, node.router, plan.order)[0]
+        node_operator = self.by_address[node.operator]
+        return self._route(order.access_point, node.router, plan.order, node_operator)[0]
 
     # ------------------------------------------------------------------ the lifecycle
     def _match_round(self, arrivals: list[Plan], chain_now: int) -> None:
@@ -616,6 +672,7 @@ class Replay:
             buyer = self.parties[plan.buyer]
             plan.order["buyer"] = buyer.address
             plan.order["expiry"] = chain_now + 2 * self.s.step + 600
+            plan.order["epoch"] = self.epoch
             plan.id = digest_of(plan.order, self.chain_id, market_addr)
             self._plan_by_id[plan.id] = plan
             self.counts["submitted"] += 1
@@ -645,8 +702,13 @@ class Replay:
                 plan.outcome, plan.reason = "unmatched", placed.explanation.text or "no node is offered yet"
                 continue
             node = self._node_by_id[placed.node_id]
-            _fee, route = self._route(ap, node.router_index, plan.order)
+            _fee, route = self._route(ap, node.router_index, plan.order, node.operator_party)
             bill = make_bill(plan.order, node.node_id, node.price, self.fee_bps, route[1])
+            if sum(bill.transit_fees) > plan.order["maxTransit"]:
+                self.engine.release(plan.id)
+                plan.outcome = "unmatched"
+                plan.reason = f"transit {sum(bill.transit_fees)} over the limit {plan.order['maxTransit']}"
+                continue
             if bill.total > plan.order["maxTotal"]:
                 self.engine.release(plan.id)
                 plan.outcome, plan.reason = "unmatched", f"bill {bill.total} over the limit {plan.order['maxTotal']}"
@@ -744,16 +806,25 @@ class Replay:
     def _transition(self, party: str, function: str, d: DealState, *args: Any) -> Any:
         call = getattr(self.market.functions, function)(bytes.fromhex(d.id[2:]), d.packed, *args)
         receipt = self.tx(party, function, call)
+        changed = False
         for e in self.market.events.DealStatusChanged().process_receipt(receipt, errors=DISCARD):
             if "0x" + bytes(e["args"]["id"]).hex() == d.id:
                 d.status, d.deadline = STATUS[int(e["args"]["status"])], int(e["args"]["deadline"])
-        # Completed and Settled announce their status themselves (no DealStatusChanged for them).
+                changed = True
+        # Completed and Settled announce their status themselves (no DealStatusChanged for them); a payout
+        # after a ruling for the buyer comes with a DealStatusChanged to Refunded, which stands.
         for e in self.market.events.Completed().process_receipt(receipt, errors=DISCARD):
             if "0x" + bytes(e["args"]["id"]).hex() == d.id:
                 d.status, d.deadline = "completed", int(e["args"]["deadline"])
+        for e in self.market.events.Disputed().process_receipt(receipt, errors=DISCARD):
+            if "0x" + bytes(e["args"]["id"]).hex() == d.id:
+                d.bond = int(e["args"]["bond"])
         for e in self.market.events.Settled().process_receipt(receipt, errors=DISCARD):
             if "0x" + bytes(e["args"]["id"]).hex() == d.id:
-                d.status, d.deadline = "settled", 0
+                if not changed:
+                    d.status, d.deadline = "settled", 0
+                d.compute_paid, d.platform_paid = int(e["args"]["computeFee"]), int(e["args"]["platformFee"])
+                d.transit_paid, d.bond = int(e["args"]["transitTotal"]) > 0, 0
         if function in ("timeout", "resolve") and self.market.events.Slashed().process_receipt(receipt, errors=DISCARD):
             d.slashed = True
             self._top_up(d.node.owner)
@@ -764,7 +835,7 @@ class Replay:
         further match on its nodes with InsufficientStake)."""
         party = self.parties[owner]
         market, token = self.market, self.c["SettlementToken"]
-        short = int(market.functions.requiredStakeOf(party.address).call()) - int(
+        short = STAKE_HEADROOM * int(market.functions.requiredStakeOf(party.address).call()) - int(
             market.functions.stakeOf(party.address).call()
         )
         if short <= 0 or self.stage < 2:
@@ -798,14 +869,20 @@ class Replay:
                     f"deal {d.id[:10]} on {d.node.label} timed out from {before}"
                     + (" (seller slashed)" if d.slashed else "")
                 )
-        # arbitration
+        # arbitration: by the arbiter the chain drew for the deal (none yet until a block after the dispute;
+        # none at all when no ARBITER member is eligible, and then the dispute times out split in half)
         for d in open_deals:
             if d.status == "disputed" and d.dispute is not None:
-                arbiter, seller_wins = d.dispute
+                _named, seller_wins = d.dispute
+                drawn = str(self.market.functions.arbiterOf(bytes.fromhex(d.id[2:]), d.packed).call())
+                arbiter = self.by_address.get(drawn)
+                if arbiter is None:
+                    continue
                 self._transition(arbiter, "resolve", d, seller_wins)
+                self.counts["resolved"] += 1
                 self.note(
-                    f"{arbiter} resolved the dispute on {d.id[:10]}: "
-                    + ("seller wins, paid" if seller_wins else "buyer wins, refunded, seller slashed")
+                    f"{arbiter} (drawn) resolved the dispute on {d.id[:10]}: "
+                    + ("seller wins, paid, and the buyer's bond" if seller_wins else "buyer wins, compute refunded")
                 )
         # settlement or disputes
         for d in open_deals:
@@ -847,12 +924,15 @@ class Replay:
         if kind == "stage":
             self.tx(self.founder.name, "advanceStage", fed.functions.advanceStage(args["stage"]))
             self.stage = args["stage"]
+            self.epoch = int(fed.functions.epoch().call())  # orders signed from now on name the new epoch
             self.note(f"the federation moved to stage {self.stage}")
             self._refresh_engine()
         elif kind == "admit":
             self._admit(args["party"])
+            self._publish_tariffs()
         elif kind == "vote":
             self._vote(args["candidate"], args["proposer"], args["voters"])
+            self._publish_tariffs()
         elif kind == "node_failure":
             mine = [n for n in self.nodes if n.owner == args["owner"] and n.registered and not n.failed]
             if not mine:
@@ -940,6 +1020,7 @@ class Replay:
         start = [spec.name for spec in self.s.parties if spec.admitted == "start"]
         for name in start:
             self._admit(name, register=False)
+        self._publish_tariffs()
         for name in start:
             self._register_nodes(name)
         for spec in self.s.parties:
@@ -1051,13 +1132,15 @@ class Replay:
         credits = sum(int(market.functions.balanceOf(a).call()) for a in holders)
         stakes = sum(int(market.functions.stakeOf(a).call()) for a in holders)
         fees = int(market.functions.platformFees().call())
-        locked = sum(d.total for d in self.deals.values() if d.status not in FINAL and not d.valueless)
+        # Open valued deals hold the buyer's bill and bond and the seller's stake lock (its compute fee).
+        open_valued = [d for d in self.deals.values() if d.status not in FINAL and not d.valueless]
+        locked = sum(d.total + d.bond + int(d.deal["computeFee"]) for d in open_valued)
         escrow_tokens = after["Market (escrow)"]
         checks = {
             "sum of balances before == after": (sum(before.values()), sum(after.values())),
             "total supply before == after": (supply_before, supply_after),
             "sum of balances == total supply": (sum(after.values()), supply_after),
-            "escrow: credits + stakes + fees + locked == market's token balance": (
+            "escrow: credits + unlocked stakes + fees + locked (bills, bonds, stake locks) == market's token balance": (
                 credits + stakes + fees + locked,
                 escrow_tokens,
             ),
@@ -1078,8 +1161,8 @@ class Replay:
         fed = self.c["Federation"]
         settled = [d for d in deals if d.status == "settled"]
         transit: dict[str, int] = defaultdict(int)
-        for d in settled:
-            if not d.valueless:
+        for d in deals:  # paid out (settled, or refunded by a ruling for the buyer: transit is paid then too)
+            if not d.valueless and d.transit_paid:
                 for addr, fee in d.transit.items():
                     transit[self.by_address.get(addr, addr)] += fee
         internal = [
@@ -1112,8 +1195,8 @@ class Replay:
             "internal_settled": len(internal),
             "open_deals": sum(1 for d in deals if d.status not in FINAL),
             "conservation": bool(r.conservation["ok"]),
-            "platform_fees_accrued": str(sum(d.deal["platformFee"] for d in settled if not d.valueless)),
-            "compute_paid": str(sum(d.deal["computeFee"] for d in settled if not d.valueless)),
+            "platform_fees_accrued": str(sum(d.platform_paid for d in deals if not d.valueless)),
+            "compute_paid": str(sum(d.compute_paid for d in deals if not d.valueless)),
             "timed_out": self.counts["timed_out"],
             "failed_nodes": self.counts["failed_nodes"],
             "nodes": sum(1 for n in self.nodes if n.registered),

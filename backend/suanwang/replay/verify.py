@@ -19,6 +19,7 @@ from eth_abi import decode
 from eth_utils import keccak
 
 STATUS_DISPUTED = 6
+STATUS_REFUNDED = 8
 
 
 class Rpc:
@@ -107,40 +108,49 @@ def _unpack_matched(args: dict[str, Any], seats: list[str]) -> dict[str, Any]:
     if not isinstance(data, bytes):
         return args
     out = dict(args)
-    offsets = {"nodeId": (60, 92), "computeFee": (121, 137), "platformFee": (137, 153)}
+    # buyer 20 | seller 20 | matcher 20 | nodeId 32 | 3 x mCU 8 | duration 4 | minRunSeconds 4 | maxLatencyMs 4 |
+    # valueless 1 | computeFee 16 | platformFee 16 | status 1 | deadline 5 | n 1 | n seats | n fees 16
+    offsets = {"nodeId": (60, 92), "computeFee": (129, 145), "platformFee": (145, 161)}
     for name, (lo, hi) in offsets.items():
         out[name] = int.from_bytes(data[lo:hi], "big")
-    out["valueless"] = data[120] != 0
-    n = data[159]
-    fees = data[160 + n : 160 + 17 * n]
-    out["transitOperators"] = [seats[seat] for seat in data[160 : 160 + n]]
+    out["valueless"] = data[128] != 0
+    n = data[167]
+    fees = data[168 + n : 168 + 17 * n]
+    out["transitOperators"] = [seats[seat] for seat in data[168 : 168 + n]]
     out["transitFees"] = [int.from_bytes(fees[16 * i : 16 * i + 16], "big") for i in range(n)]
     return out
 
 
 def recompute(logs: list[dict[str, Any]], seats: list[str]) -> dict[str, Any]:
     matched: dict[bytes, dict[str, Any]] = {}
-    settled, refunded, slashed, disputes = set(), set(), set(), 0
+    settled: set[bytes] = set()
+    refunded: set[bytes] = set()
+    slashed: set[bytes] = set()
+    disputes = 0
     compute = platform = 0
     transit: dict[str, int] = defaultdict(int)
+    last_status: dict[bytes, int] = {}
     for log in logs:
         a = log["args"]
         if log["event"] == "Matched":
             matched[a["id"]] = _unpack_matched(a, seats)
         elif log["event"] == "Settled":
-            settled.add(a["id"])
+            # A payout: the deal ends Settled, or Refunded when a ruling for the buyer moved it there just before.
+            (refunded if last_status.get(a["id"]) == STATUS_REFUNDED else settled).add(a["id"])
             if not a["valueless"]:
                 compute += a["computeFee"]
                 platform += a["platformFee"]
                 deal = matched[a["id"]]
-                for op, fee in zip(deal["transitOperators"], deal["transitFees"], strict=True):
-                    transit[op.lower()] += fee
+                if a["transitTotal"]:  # none when an SLA breach was reported
+                    for op, fee in zip(deal["transitOperators"], deal["transitFees"], strict=True):
+                        transit[op.lower()] += fee
         elif log["event"] == "Refunded":
             refunded.add(a["id"])
         elif log["event"] == "Slashed":
             slashed.add(a["id"])
-        elif log["event"] == "DealStatusChanged" and a["status"] == STATUS_DISPUTED:
-            disputes += 1
+        elif log["event"] == "DealStatusChanged":
+            last_status[a["id"]] = a["status"]
+            disputes += a["status"] == STATUS_DISPUTED
     return {
         "matched": len(matched),
         "valueless_deals": sum(1 for m in matched.values() if m.get("valueless")),

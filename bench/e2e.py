@@ -39,9 +39,11 @@ from typing import Any
 import httpx
 from eth_account import Account
 
+from suanwang.api.routes.orders import job_document
 from suanwang.chain.deployment import Deployment, load_abi
 from suanwang.chain.gateway import connect
 from suanwang.chain.market import sign_order
+from suanwang.content import spec_digest
 from suanwang.devstack import Anvil, ApiServer, deploy_contracts, free_port
 from suanwang.network.config import load_peering_file
 from suanwang.paths import REPO_ROOT
@@ -115,6 +117,7 @@ def setup_market(chain: Chain, provider: Any, buyer: Any, nodes: int) -> None:
             r.router_id,
             r.locator.prefix,
             r.locator.length,
+            bytes(32),  # no encryption key
         )
         chain.send(provider, registry.functions.registerNode(spec))
     chain.send(buyer, token.functions.approve(market.address, 100_000 * TOKEN))
@@ -124,28 +127,40 @@ def setup_market(chain: Chain, provider: Any, buyer: Any, nodes: int) -> None:
 def orders(chain: Chain, buyer: Any, count: int, access: str, command: list[str]) -> list[dict[str, Any]]:
     chain_time = int(chain.w3.eth.get_block("latest")["timestamp"])
     market = chain.deployment.contracts["Market"]
+    epoch = int(chain.c["Federation"].functions.epoch().call())
+    digest = spec_digest(job_document(command))  # the job's specification, signed with the order
     out = []
     for nonce in range(count):
         order = {
             "buyer": buyer.address,
+            "matcher": "0x" + "00" * 20,
             "logicMcu": 1_000,
             "parallelMcu": 0,
             "neuralMcu": 0,
             "memoryMib": 64,
             "gpuModel": 0,
             "gpuCount": 0,
+            "gpuMilli": 0,
             "minTier": 0,
             "duration": 600,
+            "minRunSeconds": 0,
             "maxPricePerCuHour": TOKEN,
             "maxTotal": 10 * TOKEN,
+            "maxTransit": TOKEN,
             "maxLatencyMs": 0,
             "minBandwidthMbps": 1,
             "autoAccept": True,
             "expiry": chain_time + 7200,
             "nonce": nonce,
+            "epoch": epoch,
+            "specDigest": digest,
+            "serviceId": "0x" + "00" * 32,
+            "apnId": 0,
+            "apnSlaClass": 0,
         }
         signature = sign_order(order, buyer.key.hex(), chain.deployment.chain_id, market)
-        body = {**order, "maxPricePerCuHour": str(order["maxPricePerCuHour"]), "maxTotal": str(order["maxTotal"])}
+        amounts = ("maxPricePerCuHour", "maxTotal", "maxTransit")
+        body = {**order, **{name: str(order[name]) for name in amounts}}
         out.append({"order": body, "signature": signature, "access_point": access, "job": {"command": command}})
     return out
 

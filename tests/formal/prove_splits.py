@@ -44,7 +44,7 @@ MAX_TRANSIT = 8  # Market.MAX_TRANSIT
 SOLVER_TIMEOUT_MS = 120_000
 
 
-def floor_div(a, b: int):
+def floor_div(a, b):
     """Solidity's `/` on unsigned integers (z3's Int division is floor division for a >= 0, b > 0)."""
     return a / b
 
@@ -102,17 +102,33 @@ def _bill_total_fits():
 
 
 def _settlement_conserves():
-    """A matched deal debits the bill's total from the buyer; settlement credits the seller the compute
-    fee, each transit operator its fee, the platform its fee: nothing is created or lost (any n <= 8)."""
+    """A matched deal debits the bill's total from the buyer; its payout (MarketBase._payout) pays the seller
+    and the platform their fees prorated to the seconds used (halved when no arbiter ruled, nothing when the
+    buyer won its dispute), each transit operator its fee (unless an SLA breach was reported) and refunds the
+    rest: every part is non-negative, none exceeds what was billed for it, and they sum to the total
+    exactly, for any n <= 8 transit fees, any seconds used within the duration and every outcome."""
     claims, ranges = [], []
-    compute, platform = z3.Ints("compute platform")
-    ranges += [in_range(compute, U128 - 1), in_range(platform, U128 - 1)]
+    compute, platform, used, duration = z3.Ints("compute platform used duration")
+    halved, buyer_won, breached = z3.Bools("halved buyer_won breached")
+    ranges += [in_range(compute, U128 - 1), in_range(platform, U128 - 1), in_range(duration, MAX_DURATION),
+               duration >= 1, in_range(used, MAX_DURATION), used <= duration]
+    prorated_compute = floor_div(compute * used, duration)
+    prorated_platform = floor_div(platform * used, duration)
+    compute_paid = z3.If(buyer_won, 0, z3.If(halved, prorated_compute / 2, prorated_compute))
+    platform_paid = z3.If(buyer_won, 0, z3.If(halved, prorated_platform / 2, prorated_platform))
     for n in range(MAX_TRANSIT + 1):
         transit = _fees(n, f"t{n}_")
         ranges += [in_range(f, U128 - 1) for f in transit]
-        debited = compute + platform + sum(transit)  # Market.dealTotal
-        credited = compute + sum(transit) + platform  # Market._payout: seller, operators, then platform
-        claims.append(debited == credited)
+        transit_total = sum(transit)
+        transit_paid = z3.If(breached, 0, transit_total)
+        debited = compute + platform + transit_total  # Market.dealTotal
+        refunded = compute - compute_paid + platform - platform_paid + transit_total - transit_paid
+        claims.append(z3.And(
+            compute_paid + platform_paid + transit_paid + refunded == debited,
+            refunded >= 0, compute_paid <= compute, platform_paid <= platform,
+            # No intermediate product leaves 256 bits: fee < 2**128 times seconds < 2**32.
+            compute * used < WORD, platform * used < WORD,
+        ))
     return ranges, z3.And(*claims)
 
 
@@ -125,21 +141,21 @@ def _posted_lock_returns_the_excess():
 
 
 def _refund_and_slash():
-    """A seller that misses a deadline (or loses a dispute): the buyer gets the deal's total back and half
-    of what is taken from the stake, the platform the rest; at most the compute fee and never more than
-    the stake is taken, and the parts sum to it."""
-    compute, stake = z3.Ints("compute stake")
-    ranges = [in_range(compute, U128 - 1), in_range(stake, 2**96 - 1)]
-    taken = z3.If(compute < stake, compute, stake)  # Escrow._takeStake
-    to_buyer = floor_div(taken, 2)  # Splits.slashShares
-    to_platform = taken - to_buyer
+    """A seller that misses its start or delivery deadline: the buyer gets the deal's total back and half of
+    the deal's stake lock, the platform the rest; the lock (the compute fee, taken out of the seller's
+    unlocked stake at the match, so always there) is split exactly, and the seller's unlocked stake is
+    untouched by the slash."""
+    compute, spare = z3.Ints("compute spare")
+    ranges = [in_range(compute, U128 - 1), spare >= compute, spare < 2**95]  # Market._fund: spare >= lock
+    lock = compute
+    spare_after_match = spare - lock
+    to_buyer = floor_div(lock, 2)  # Splits.slashShares
+    to_platform = lock - to_buyer
     return ranges, z3.And(
-        to_buyer + to_platform == taken,
-        taken <= compute,
-        taken <= stake,
+        to_buyer + to_platform == lock,
         to_buyer <= to_platform,
         to_platform - to_buyer <= 1,
-        stake - taken >= 0,
+        spare_after_match >= 0,
     )
 
 
@@ -154,12 +170,13 @@ PROOFS = [
           _platform_fee_bounded),
     Proof("bill total: the unchecked sum of up to 8 transit fees cannot overflow",
           "compute, platform and 8 fees < 2**128: total < 2**132", _bill_total_fits),
-    Proof("settlement conserves the bill", "for n = 0..8 transit fees: debited total == credited parts",
+    Proof("settlement conserves the bill", "for n = 0..8 transit fees, any seconds used <= duration, every "
+          "outcome (settled, halved, buyer won, SLA breached): seller + platform + operators + refund == total",
           _settlement_conserves),
     Proof("posted order: the excess lock is returned exactly", "total <= maxTotal == locked: refund >= 0, "
           "refund + total == locked", _posted_lock_returns_the_excess),
-    Proof("refund and slash split", "taken = min(compute, stake); buyer half rounded down, platform the rest",
-          _refund_and_slash),
+    Proof("refund and slash split", "the deal's lock (its compute fee) is split: buyer half rounded down, "
+          "platform the rest; the match left the unlocked stake non-negative", _refund_and_slash),
 ]
 
 

@@ -21,8 +21,9 @@ of the tasks (CPU-only tasks included, counted at their popularity); a node's sc
 ``int(100 * sigmoid((fragmentation before - fragmentation after) / 1000))``, so nodes whose
 fragmentation grows by about the same amount tie (the engine then takes the smallest node id); a
 task that shares one GPU is scored on each GPU that could take it, the node keeping its best GPU,
-and the task goes to the first GPU with that best score. ``exact: true`` in the profile's
-arguments scores the raw growth instead (no sigmoid, no rounding).
+and the task goes to the first GPU with that best score. Profile arguments: ``levels`` (the
+score's range, 100 in the artifact: fewer levels make more nodes tie) and ``popularity`` (the
+share of tasks the typical types cover, 0.95 in the artifact; 1.0 keeps every type).
 
 Incremental evaluation: the engine keeps the current fragmentation of every node, and, per
 task shape, the fragmentation each node would have after taking that shape (on its best GPU),
@@ -155,10 +156,11 @@ def after_placing(
     return cpu_free - cpu, new_gpu
 
 
-def artifact_score(before: FloatArray, after: FloatArray, scale: float = 1000.0, levels: float = 100.0) -> FloatArray:
+def artifact_score(before: FloatArray, after: FloatArray, levels: float = 100.0) -> FloatArray:
     """The artifact's FGD score: ``int(sigmoid((before - after) / 1000) * 100)``, truncated to 0..100
-    (the same floating-point steps, so equal inputs give the artifact's integers)."""
-    x = (before - after) / scale
+    (the same floating-point steps, so equal inputs give the artifact's integers); ``levels``
+    replaces the 100."""
+    x = (before - after) / 1000.0
     score: FloatArray = np.trunc((1.0 / (1.0 + np.exp(-x))) * levels)
     return score
 
@@ -169,7 +171,7 @@ class FgdScore(ScorePlugin, ReservePlugin):
 
     Uses the engine's workload; without one, it learns the workload from the orders it sees,
     refreshing the snapshot when the count of seen orders doubles (then every 4,096 orders).
-    Arguments: ``exact`` (score the raw growth instead of the artifact's integers).
+    Arguments: ``levels`` (default 100) and ``popularity`` (default: the workload's own, 0.95).
     """
 
     name = "fgd"
@@ -181,11 +183,8 @@ class FgdScore(ScorePlugin, ReservePlugin):
         self._seen_total = 0
         self._next_refresh = 1
         self._learn = bool(args.get("learn", engine.workload is None))
-        self._exact = bool(args.get("exact", False))
-        self._scale = float(args.get("scale", 1000.0))
         self._levels = float(args.get("levels", 100.0))
         self._popularity = args.get("popularity")
-        self._gpu_tiebreak = str(args.get("gpu_tiebreak", "first"))
         self.reset()
 
     def reset(self) -> None:
@@ -232,28 +231,26 @@ class FgdScore(ScorePlugin, ReservePlugin):
             self._dirty.clear()
         return self._now
 
-    def _after_best(self, rows: IntArray, shape: Shape) -> FloatArray:
-        """Each row's fragmentation after taking ``shape``; a shared GPU on the best GPU for it."""
+    def _variants(self, rows: IntArray, shape: Shape) -> tuple[IntArray, IntArray, IntArray]:
+        """(owner, free CPU, free shares) of each state ``rows`` could be in after taking ``shape``:
+        one per row, or for a shared GPU one per GPU that could take it (GPUs with the same free
+        share leave the same state, so each free share once); ``owner`` indexes ``rows``."""
         c = self.engine.cluster
         cpu_free, gpu_free = c.cpu_free[rows], c.gpu_free[rows]
         _, num_gpu, share = shape
         if not num_gpu or share >= GPU_MILLI_PER_GPU:
-            return self._frag(rows, *after_placing(cpu_free, gpu_free, shape))
-        best = np.full(rows.size, np.inf)
-        for g in range(gpu_free.shape[1]):
-            # GPUs with the same free share leave the same node state: evaluate each free share once.
-            fits = (gpu_free[:, g] >= share) & ~(gpu_free[:, :g] == gpu_free[:, g : g + 1]).any(axis=1)
-            if not fits.any():
-                continue
-            sub = np.flatnonzero(fits)
-            cpu, gpu = after_placing(cpu_free[sub], gpu_free[sub], shape, np.full(sub.size, g))
-            best[sub] = np.minimum(best[sub], self._frag(rows[sub], cpu, gpu))
-        return best
+            return np.arange(rows.size), *after_placing(cpu_free, gpu_free, shape)
+        repeated = np.triu(gpu_free[:, :, None] == gpu_free[:, None, :], k=1).any(axis=1)
+        owner, gpu = np.nonzero((gpu_free >= share) & ~repeated)
+        return owner, *after_placing(cpu_free[owner], gpu_free[owner], shape, gpu)
 
     def score(self, cycle: Cycle, candidates: IntArray) -> FloatArray:
         c = self.engine.cluster
         shape: Shape = (cycle.cpu, cycle.num_gpu, cycle.share)
-        now = self.current()
+        if self._now is None:
+            self.current()
+        now = self._now
+        assert now is not None
         cached = self._after.get(shape)
         if cached is None:
             cached = (np.zeros(c.size), np.full(c.size, -1, dtype=np.int64))
@@ -261,12 +258,23 @@ class FgdScore(ScorePlugin, ReservePlugin):
         after, stamp = cached
         stale = candidates[stamp[candidates] != c.version[candidates]]
         if stale.size:
-            after[stale] = self._after_best(stale, shape)
+            # One evaluation for the stale candidates' states after the task and the changed nodes' now.
+            owner, cpu, gpu = self._variants(stale, shape)
+            dirty = np.fromiter(self._dirty, dtype=np.int64, count=len(self._dirty))
+            self._dirty.clear()
+            values = self._frag(
+                np.concatenate([stale[owner], dirty]),
+                np.concatenate([cpu, c.cpu_free[dirty]]),
+                np.concatenate([gpu, c.gpu_free[dirty]]),
+            )
+            best = np.full(stale.size, np.inf)
+            np.minimum.at(best, owner, values[: owner.size])
+            after[stale] = best
             stamp[stale] = c.version[stale]
-        if self._exact:
-            growth: FloatArray = now[candidates] - after[candidates]
-            return growth
-        return artifact_score(now[candidates], after[candidates], self._scale, self._levels)
+            now[dirty] = values[owner.size :]
+        else:
+            now = self.current()
+        return artifact_score(now[candidates], after[candidates], self._levels)
 
     def choose_gpus(self, cycle: Cycle, index: int) -> tuple[int, ...] | None:
         """A shared GPU: the first GPU with the best score on this node (the artifact's GPU choice)."""
@@ -280,12 +288,8 @@ class FgdScore(ScorePlugin, ReservePlugin):
         rows = np.full(options.size, index)
         cpu, gpu = after_placing(c.cpu_free[rows], c.gpu_free[rows], (cycle.cpu, 1, cycle.share), options)
         after = self._frag(rows, cpu, gpu)
-        before = np.full(options.size, self.current()[index])
-        value = -after if self._exact else artifact_score(before, after, self._scale, self._levels)
-        best = options[value == value.max()]
-        if self._gpu_tiebreak == "best_fit" and best.size > 1:
-            return (int(best[int(np.argmin(c.gpu_free[index, best]))]),)
-        return (int(best[0]),)
+        value = artifact_score(np.full(options.size, self.current()[index]), after, self._levels)
+        return (int(options[int(np.argmax(value))]),)
 
     def reserve(self, placement: Placement) -> None:
         self._dirty.add(placement.node_index)

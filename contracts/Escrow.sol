@@ -296,6 +296,22 @@ abstract contract Escrow is IEscrow, ReentrancyGuardTransient {
         a.spareStake = (int256(a.spareStake) + delta).toInt96();
     }
 
+    /// @dev Gives a final deal's stake lock back to `seller`. Never reverts, so no payout can be blocked: a
+    ///  seller that staked more while its deals were open could push its spare stake past 96 bits, and
+    ///  whatever would not fit goes to its balance instead (2**95 base units: no real stake comes near).
+    function _releaseLock(address seller, uint256 lock) internal {
+        Account storage a = _accounts[seller];
+        // lock < 2**128 and |spareStake| < 2**95: no overflow in 256 bits.
+        int256 spare = int256(a.spareStake) + int256(lock);
+        int256 cap = type(int96).max;
+        if (spare > cap) {
+            a.spareStake = type(int96).max;
+            _credit(seller, uint256(spare - cap));
+        } else {
+            a.spareStake = int96(spare);
+        }
+    }
+
     function _pull(address from, uint256 amount) internal {
         if (amount == 0) revert ZeroAmount();
         uint256 before = token.balanceOf(address(this));

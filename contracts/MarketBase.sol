@@ -284,7 +284,7 @@ abstract contract MarketBase is IMarketTypes, Escrow {
             if (slash) {
                 _slash(id, deal, lock);
             } else {
-                _addSpareStake(_dealSeller(deal), int256(lock));
+                _releaseLock(_dealSeller(deal), lock);
             }
         }
         emit Refunded(id, buyer, amount);
@@ -347,7 +347,7 @@ abstract contract MarketBase is IMarketTypes, Escrow {
         if (!valueless) {
             address seller = _dealSeller(deal);
             if (computePaid != 0) _credit(seller, computePaid);
-            _addSpareStake(seller, int256(computeFee));
+            _releaseLock(seller, computeFee);
             if (platformPaid != 0) _accrueFees(platformPaid);
             if (refunded != 0) _credit(_dealBuyer(deal), refunded);
         }

@@ -116,14 +116,15 @@ faults: compile
 	FAULT_RUNS=$(RUNS) FAULT_SEED=$(SEED) $(PY) -m pytest tests/faults -q -rs -p no:cacheprovider
 
 # ---- reliability: the contracts (issue 9) ------------------------------------------------------------
-# reliability-contracts: the access-control table (every state-changing function x role x stage) and the
-# signed-order attacks, on Anvil, then slither's findings by impact; fuzz: every Foundry invariant at 1,000 runs x 100 calls, then the fee-split
+# reliability-contracts: the access-control table (every state-changing function x role x stage), the
+# signed-order attacks and issue 14's economic and governance attacks, on Anvil, then slither's findings by impact; fuzz: every Foundry invariant at 1,000 runs x 100 calls, then the fee-split
 # proofs (halmos on the bytecode, z3 on the integer model). Figures in bench/results/reliability.json
 # (access_control, signed_orders, slither, invariants, formal); docs/security.md explains them.
 .PHONY: reliability-contracts
 reliability-contracts: compile
 	SUANWANG_RECORD_RELIABILITY=1 SUANWANG_CHAIN_PORT=$$($(PY) tools/free_port.py) $(BROWNIE) test \
-		tests/contracts/test_access_control.py tests/contracts/test_signed_order_attacks.py -q
+		tests/contracts/test_access_control.py tests/contracts/test_signed_order_attacks.py \
+		tests/contracts/test_economic_attacks.py tests/contracts/test_governance_attacks.py -q
 	$(PY) tests/formal/report_slither.py
 
 fuzz: compile

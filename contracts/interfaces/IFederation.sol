@@ -31,7 +31,8 @@ interface IFederation {
     /// @notice Role bit flags.
     /// OPERATOR = 1, CLOUD = 2, PROVIDER = 4, BUYER = 8, MATCHER = 16, ARBITER = 32.
 
-    /// @notice The caller may not govern at this stage (founder in stages 1-2, operators' vote in 3).
+    /// @notice `caller` is not the founder, who alone admits, changes and removes members and sets the stage
+    ///  and the fee (operators decide only operators, by vote, in stage 3).
     error NotGovernance(address caller);
     /// @notice `account` is not an active member.
     error NotMember(address account);

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 DEFAULT_K = 8
 COST_LEVELS = 1_000_000_000  # CP-SAT's integer costs: the largest candidate cost is this many units
-LAGRANGE_STEPS = 200  # subgradient steps of the lower bound
+LAGRANGE_STEPS = 1000  # at most this many subgradient steps of the lower bound (the step halves after 40 without gain)
 DEFAULT_PASSES = 8  # at most this many candidate generations for an order whose candidates block-mates took
 BLOCK_ORDERS = 128  # orders per block of candidate generation (smaller: fewer collisions, more overhead)
 
@@ -441,7 +441,7 @@ def lagrangian_bound(
             best, stalled = value, 0
         else:
             best, stalled = max(best, value), stalled + 1
-            if stalled >= 5:
+            if stalled >= 40:
                 theta, stalled = theta / 2, 0
         # Each chosen order's cheapest arc, and what those arcs ask of each node.
         pick = np.zeros(len(rows), dtype=bool)

@@ -106,8 +106,8 @@ def run() -> dict:
     registry = p.NodeRegistry.deploy(federation, d.MIN_STAKE_PER_TIER, q)
     token = p.SettlementToken.deploy("Suanwang Settlement Token", "SWT", q)
     market = p.Market.deploy(federation, registry, token, d.TERMS, q)
+    federation.setMarket(market, q)  # first: it seats the operators the registry's nodes name
     registry.setMarket(market, q)
-    federation.setMarket(market, q)
 
     fresh = lambda: accounts.add()  # noqa: E731 (new key, never used on chain)
     seller, buyer, matcher, op1, op2 = (fresh() for _ in range(5))

@@ -52,12 +52,11 @@ abstract contract MarketBase is IMarketTypes, Escrow {
     /// @dev A node's hot word (read and rewritten once per match, rewritten once at release):
     ///  free logic mCU 48 | free parallel 48 | free neural 48 | memoryMib 32 | gpuModel 16 | gpuCount 16 |
     ///  tier 8 | status 8 | network operator's seat 8 (bits 0-47, 48-95, 96-143, 144-175, 176-191, 192-207,
-    ///  208-215, 216-223, 224-231; NO_SEAT when its operator had none when the node was pushed).
+    ///  208-215, 216-223, 224-231; a node is pushed only once its operator holds a seat).
     ///  Free capacity never exceeds the node's capacity, which the registry keeps below 2**48 per class.
     uint256 internal constant FREE_MASK = (1 << 48) - 1;
     /// @dev The lowest bit of each free field after the first, and the bit after the last.
     uint256 internal constant FIELD_CARRIES = (1 << 48) | (1 << 96) | (1 << 144);
-    uint256 internal constant NO_SEAT = 0xff;
     /// @dev Packed sizes (IMarket): an order; a bill without its transit lists; a deal without them.
     uint256 internal constant ORDER_BYTES = 230;
     uint256 internal constant ORDER_WORDS_BYTES = 25 * 32;

@@ -191,9 +191,12 @@ contract MarketExtension is MarketBase {
             if (wanted[k] < reserved) revert CapacityBelowReserved(nodeId, uint8(k), wanted[k], reserved);
             free |= uint256(wanted[k] - reserved) << (48 * k);
         }
-        // The registry checked the operator holds OPERATOR, so it is seated once the Federation is wired.
+        // The registry checked the operator holds OPERATOR, so it is seated once the Federation is wired; a
+        // node pushed before that (the registry wired first, with nodes already registered) would keep no
+        // seat and never match: refused, so the Federation is wired first.
         uint256 seatPlusOne = _seatPlusOne(spec.operator);
-        uint256 seat = seatPlusOne == 0 ? NO_SEAT : seatPlusOne - 1;
+        if (seatPlusOne == 0) revert NotSeatedOperator(spec.operator, _accounts[spec.operator].roles);
+        uint256 seat = seatPlusOne - 1;
         n.state = free | (uint256(spec.memoryMib) << 144) | (uint256(spec.gpuModel) << 176)
             | (uint256(spec.gpuCount) << 192) | (uint256(spec.tier) << 208) | (uint256(uint8(status)) << 216)
             | (seat << 224);

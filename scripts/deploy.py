@@ -230,8 +230,9 @@ def deploy(stage: int = 1, out: Path | None = None, quiet: bool = False) -> dict
     market = None
     if Market is not None:
         market = Market.deploy(federation, registry, token, TERMS, tx)
-        registry.setMarket(market, tx)
+        # The Federation first: it seats the operators, which every node the registry pushes names.
         federation.setMarket(market, tx)
+        registry.setMarket(market, tx)
 
     members = [m for m in DEMO_MEMBERS if m[3] <= stage]
     for index, name, roles, since in members:

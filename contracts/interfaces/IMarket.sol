@@ -93,7 +93,8 @@ interface IMarket is IMarketTypes {
     ///  buyer, transit paid. Anyone.
     function timeout(bytes32 id, bytes calldata deal) external;
     /// @notice A transit operator named in the deal reports that the lease's measured latency,
-    ///  `measuredUs` microseconds, broke the order's maxLatencyMs, while the deal is Started or Completed:
+    ///  `measuredUs` microseconds, broke the order's maxLatencyMs, while the deal is Started, Completed or
+    ///  Disputed:
     ///  every transit fee of the deal is refunded to the buyer at payout instead of paid. Trust: docs/security.md.
     function reportSlaBreach(bytes32 id, bytes calldata deal, uint32 measuredUs) external;
     /// @notice A transit operator (a seated OPERATOR member) publishes its transit tariff, in token base

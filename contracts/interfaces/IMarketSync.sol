@@ -22,7 +22,9 @@ interface IMarketSync {
     ///  orders carry the epoch they were signed in and match only in it. Federation only.
     function syncParams(uint8 stage, uint16 platformFeeBps, uint32 epoch) external;
     /// @notice Node `nodeId` (owned by `owner`) now offers `spec` and is in `status`. Reverts
-    ///  CapacityBelowReserved when `spec` leaves a class below what open deals reserve. Registry only.
+    ///  CapacityBelowReserved when `spec` leaves a class below what open deals reserve, and
+    ///  IEscrow.NotSeatedOperator while its network operator has no transit seat (the Federation is not wired
+    ///  to the market yet). Registry only.
     function syncNode(uint256 nodeId, address owner, INodeRegistry.NodeSpec calldata spec, INodeRegistry.NodeStatus status)
         external;
     /// @notice Node `nodeId` is now in `status` (paused, resumed, retired). Registry only.

@@ -145,8 +145,8 @@ def token(SettlementToken, founder, accounts):
 @pytest.fixture(scope="module")
 def market(Market, federation, registry, token, founder, network_team):
     m = Market.deploy(federation, registry, token, TERMS, {"from": founder})
+    federation.setMarket(m, {"from": founder})  # first: it seats the operators the registry's nodes name
     registry.setMarket(m, {"from": founder})
-    federation.setMarket(m, {"from": founder})
     m.setTransitTariff(FOUNDER_TARIFF, {"from": founder})
     m.setTransitTariff(NETWORK_TEAM_TARIFF, {"from": network_team})
     return m

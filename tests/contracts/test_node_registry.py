@@ -117,6 +117,11 @@ def test_founder_wires_the_market_once_and_only_the_registry_pushes_nodes(regist
     m = Market.deploy(federation, registry, token, TERMS, {"from": founder})
     with brownie.reverts(err("NotFounder", cloud_team.address)):
         registry.setMarket(m, {"from": cloud_team})
+    # Node 1's network operator has no seat in a market the Federation has not pushed its members to yet:
+    # the push is refused rather than leave a node no bill could match.
+    with brownie.reverts(err("NotSeatedOperator", founder.address, 0)):
+        registry.setMarket(m, {"from": founder})
+    federation.setMarket(m, {"from": founder})
     registry.setMarket(m, {"from": founder})  # pushes node 1 registered before
     with brownie.reverts(err("MarketAlreadySet", m.address)):
         registry.setMarket(cloud_team, {"from": founder})

@@ -231,8 +231,8 @@ def second_market(Federation, NodeRegistry, Market, token, founder, cloud_team, 
     fed.admit(buyer, 8, "buyer", {"from": founder})
     registry = NodeRegistry.deploy(fed, [0, 0, 0, 0], {"from": founder})
     market = Market.deploy(fed, registry, token, TERMS, {"from": founder})
+    fed.setMarket(market, {"from": founder})  # first: it seats the operators the registry's nodes name
     registry.setMarket(market, {"from": founder})
-    fed.setMarket(market, {"from": founder})
     node = registry.registerNode(make_spec(founder.address, price=NODE_PRICE), {"from": cloud_team}).return_value
     return Matcher(market, node, founder, types, key_of(buyer, accounts), new_order, key_of(founder, accounts))
 

@@ -9,12 +9,19 @@ test ends with the honest path the attack tried to block or bend, so a refusal i
 from __future__ import annotations
 
 import pytest
+from attacks import defeated, record_if_asked
 from brownie import web3
-from eth_abi import encode
 from conftest import ARBITER, BUYER, CLOUD, MATCHER, OPERATOR, plain
+from eth_abi import encode
 from revert_data import describe, encode_error, error_types, eth_call
 
 VOTING_PERIOD = 7 * 24 * 3600
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report():
+    yield
+    record_if_asked()
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +75,7 @@ def test_founder_cannot_admit_a_candidate_under_vote_to_sink_the_last_vote(
     assert governance_state(federation, market, founder, network_team, candidate) == before
     tx = federation.vote(pid, {"from": network_team})  # the last vote executes
     assert "ProposalExecuted" in tx.events and federation.rolesOf(candidate) == OPERATOR
+    defeated("founder_admits_candidate_mid_vote", "CandidateUnderVote; the last vote then executes")
 
 
 def test_founder_cannot_change_or_remove_an_operator_under_a_removal_vote(
@@ -83,6 +91,7 @@ def test_founder_cannot_change_or_remove_an_operator_under_a_removal_vote(
     assert governance_state(federation, market, founder, network_team) == before
     federation.vote(pid, {"from": network_team})
     assert federation.rolesOf(network_team) == 0 and federation.operatorCount() == 1
+    defeated("founder_changes_operator_under_removal_vote", "CandidateUnderVote")
 
 
 def test_a_candidate_under_vote_cannot_be_proposed_again(
@@ -98,6 +107,7 @@ def test_a_candidate_under_vote_cannot_be_proposed_again(
     assert governance_state(federation, market, founder, network_team, candidate) == before
     federation.vote(pid, {"from": network_team})
     assert federation.rolesOf(candidate) == OPERATOR
+    defeated("candidate_proposed_twice", "CandidateUnderVote")
 
 
 def test_founder_cannot_make_internal_teams_operators_in_stage_two_to_pack_the_electorate(
@@ -116,6 +126,8 @@ def test_founder_cannot_make_internal_teams_operators_in_stage_two_to_pack_the_e
     federation.advanceStage(3, {"from": founder})
     pid = federation.proposeOperator(accounts[6], "China Mobile", {"from": founder}).return_value
     assert federation.getProposal(pid)[4] == 2  # the electorate stage 1 left: the founder and its network team
+    defeated("founder_packs_the_electorate",
+             "RoleNotAllowedInStage(1, 2): the internal operator set is frozen from stage 2")
 
 
 def test_an_operator_admitted_after_a_proposal_cannot_vote_on_it(
@@ -135,6 +147,7 @@ def test_an_operator_admitted_after_a_proposal_cannot_vote_on_it(
     assert not federation.hasVoted(pid, late) and federation.getProposal(pid)[3] == 1
     federation.vote(pid, {"from": network_team})  # an operator of the snapshot casts the deciding vote
     assert federation.rolesOf(first) == OPERATOR
+    defeated("late_operator_votes", "NotInElectorate: the electorate is snapshotted at proposal time")
 
 
 def test_a_proposal_naming_roles_beyond_operator_no_longer_exists(
@@ -152,6 +165,8 @@ def test_a_proposal_naming_roles_beyond_operator_no_longer_exists(
                                           "gas": 2_000_000})
         assert web3.eth.wait_for_transaction_receipt(txid)["status"] == 0
     assert governance_state(federation, market, founder, network_team, candidate) == before
+    defeated("proposal_grants_matcher_or_arbiter",
+             "proposals grant OPERATOR only: proposeOperator(account, name); the roles-taking call no longer exists")
 
 
 def test_a_passed_proposal_grants_operator_alone(federation, market, stage3, founder, network_team, accounts):
@@ -178,3 +193,4 @@ def test_third_party_clouds_are_counted_past_255(federation, founder):
     assert federation.thirdPartyClouds() == 256 and federation.rolesOf(clouds[-1]) == CLOUD
     federation.remove(clouds[0], {"from": founder})
     assert federation.thirdPartyClouds() == 255
+    defeated("third_party_clouds_overflow", "thirdPartyClouds is a uint32: the 256th third-party cloud is admitted")

@@ -415,8 +415,8 @@ def run_one(seed: int, deployments: Deployments, cluster: SlurmCluster, folder: 
 def submit_orders(stack: Stack, chain: Chain, buyer: Any, plan: Plan) -> list[str]:
     bodies = []
     for index, (seconds, exit_code) in enumerate(zip(plan.job_seconds, plan.job_exit, strict=True)):
-        body = signed_order(chain, buyer, nonce=plan.seed * 1000 + index)
-        body["job"] = {"command": ["sh", "-c", f"sleep {seconds}; echo order {index}; exit {exit_code}"]}
+        command = ["sh", "-c", f"sleep {seconds}; echo order {index}; exit {exit_code}"]
+        body = signed_order(chain, buyer, nonce=plan.seed * 1000 + index, command=command)  # the job is signed
         bodies.append(body)
     response = httpx.post(stack.url + "/api/orders/batch", json={"orders": bodies}, timeout=60)
     response.raise_for_status()

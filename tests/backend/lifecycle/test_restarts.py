@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,12 @@ def server(chain: Chain, folder: Path, marketplace: Path) -> ApiServer:
     )
 
 
-def signed_order(chain: Chain, buyer: Any, nonce: int) -> dict[str, Any]:
-    """A signed order whose job runs two seconds (long enough to be killed while it runs)."""
-    return chain_submission(chain, buyer, nonce, command=["sh", "-c", "sleep 2; echo done"])
+def signed_order(
+    chain: Chain, buyer: Any, nonce: int, command: Sequence[str] = ("sh", "-c", "sleep 2; echo done")
+) -> dict[str, Any]:
+    """A signed order for the job `command` (its digest is signed), by default one that runs two seconds
+    (long enough to be killed while it runs)."""
+    return chain_submission(chain, buyer, nonce, command=command)
 
 
 def stage_of(order: dict[str, Any]) -> str:
@@ -91,9 +95,10 @@ def test_killed_service_resumes_without_losing_or_doubling(
             jobs = list((tmp_path / "executor").rglob("*.exit"))
             assert len(jobs) == 1, f"killed at {killed_at}: job exit files {jobs}"
             after = {p: int(market.functions.balanceOf(p).call()) for p in before}
-            bill = order["bill"]
-            assert before[buyer.address] - after[buyer.address] == int(bill["total"])
-            assert after[provider.address] - before[provider.address] == int(bill["compute_fee"])
-            assert sum(after.values()) - sum(before.values()) == -int(bill["platform_fee"])  # fees sit apart
+            # Exactly one payout: the bill less what went back (the fees are prorated to the time used).
+            bill, paid = order["bill"], order["settlement"]
+            assert before[buyer.address] - after[buyer.address] == int(bill["total"]) - int(paid["refunded"])
+            assert after[provider.address] - before[provider.address] == int(paid["compute_fee"])
+            assert sum(after.values()) - sum(before.values()) == -int(paid["platform_fee"])  # fees sit apart
         finally:
             second.stop()

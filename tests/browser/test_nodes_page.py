@@ -27,11 +27,15 @@ def test_a_node_registered_through_the_page_is_listed(stack: tuple[Chain, ApiSer
     page.get_by_label("Memory (GiB)").fill("512")
     page.get_by_label("GPU model").select_option("18")
     page.get_by_label("GPU count").fill("8")
+    key = "0x" + bytes(range(1, 33)).hex()  # the X25519 public key buyers seal job specifications to
+    page.get_by_label("Encryption key (X25519, optional)").fill(key)
     page.get_by_role("button", name="Register node").click()
     expect(page.get_by_test_id("register-status")).to_have_text(re.compile("Confirmed in block"), timeout=20_000)
     row = page.get_by_test_id("node-row-1")
     expect(row).to_contain_text("512 GiB", timeout=10_000)
     expect(row).to_contain_text("8 × nvidia-a100-sxm4-80gb")
+    spec, _owner, _status = chain.contract("NodeRegistry").functions.getNode(1).call()
+    assert "0x" + bytes(spec[12]).hex() == key
     screenshot(page, "register-node-through-page")
     assert set(requested) <= allowed_hosts(chain, api), f"requests to other hosts: {set(requested)}"
 
@@ -56,9 +60,11 @@ def test_invalid_fields_are_marked_before_anything_is_signed(stack: tuple[Chain,
     for label in ("Logic", "Parallel", "Neural"):
         page.get_by_label(label, exact=True).fill("0")
     page.get_by_label("GPU count").fill("2")
+    page.get_by_label("Encryption key (X25519, optional)").fill("0x1234")
     page.get_by_role("button", name="Register node").click()
     expect(page.get_by_text("a node must offer compute in at least one class")).to_be_visible()
     expect(page.get_by_text("give a GPU model and a GPU count together")).to_be_visible()
+    expect(page.get_by_text("0x and 64 hex digits (an X25519 public key), or empty")).to_be_visible()
     expect(page.get_by_test_id("register-status")).to_have_text("Fix the marked fields; nothing was signed.")
     screenshot(page, "validation-before-signing")
 

@@ -15,7 +15,7 @@ from eth_account import Account
 from playwright.sync_api import Page, expect
 
 from suanwang.chain.market import sign_order
-from suanwang.devstack import ApiServer
+from suanwang.devstack import ApiServer, rpc
 from tests.browser.conftest import screenshot
 from tests.support.stack import Chain
 
@@ -119,11 +119,12 @@ def place_order_from_python(chain: Chain, api: ApiServer, buyer: Any, access_poi
         "max_total": str(100 * TOKEN),
         "access_point": access_point,
         "min_bandwidth_mbps": 100,
+        "job": {"command": ["true"]},
         **changes,
     }
     quote = httpx.post(api.url + "/api/orders/quote", json=body, timeout=10).json()
     order = quote["order"]
-    struct = {**order, "maxPricePerCuHour": int(order["maxPricePerCuHour"]), "maxTotal": int(order["maxTotal"])}
+    struct = {**order, **{k: int(order[k]) for k in ("maxPricePerCuHour", "maxTotal", "maxTransit")}}
     signature = sign_order(struct, buyer.key.hex(), chain.deployment.chain_id, chain.deployment.contracts["Market"])
     placed = httpx.post(
         api.url + "/api/orders",
@@ -157,7 +158,7 @@ def fund_a_node_and_a_buyer(chain: Chain, api: ApiServer) -> Any:
     beijing = next(r for r in httpx.get(api.url + "/api/topology").json()["routers"] if r["name"] == "Cernet/Beijing")
     operator = account(chain, "CERNET operator").address
     spec = (64_000, 20_000, 0, 65_536, 0, 0, 1, 15 * 10**17, operator, bytes.fromhex(beijing["router_id"][2:]),
-            bytes.fromhex(beijing["locator_bytes16"][2:]), beijing["locator_length"])  # fmt: skip
+            bytes.fromhex(beijing["locator_bytes16"][2:]), beijing["locator_length"], bytes(32))  # fmt: skip
     chain.transact(provider, registry.functions.registerNode(spec))
     chain.transact(buyer, token.functions.approve(market.address, 100 * TOKEN))
     chain.transact(buyer, market.functions.deposit(100 * TOKEN))
@@ -168,7 +169,16 @@ def test_a_provider_withdraws_its_earnings(stack_at: StackAt, page: Page) -> Non
     chain, api = stack_at(2)
     provider, token = account(chain, "CERNET cloud team"), chain.contract("SettlementToken")
     buyer = fund_a_node_and_a_buyer(chain, api)
-    order_id = place_order_from_python(chain, api, buyer, "Cernet/Wuhan")
+    order_id = place_order_from_python(chain, api, buyer, "Cernet/Wuhan", min_run_s=600)
+    # The job ran; the whole duration of chain time passes before it may complete (its minimum run), so the
+    # provider is paid for all 10 minutes.
+    wait_for_order(
+        api,
+        order_id,
+        lambda o: (o.get("deal") or {}).get("status") == "started" and bool((o.get("job") or {}).get("result_cid")),
+    )
+    rpc(chain.anvil.url, "evm_increaseTime", [600])
+    rpc(chain.anvil.url, "evm_mine")
     wait_for_order(api, order_id, lambda o: (o.get("settlement") or {}).get("outcome") == "settled")
 
     page.goto(api.url + "/#/provider")
@@ -180,6 +190,24 @@ def test_a_provider_withdraws_its_earnings(stack_at: StackAt, page: Page) -> Non
     expect(page.get_by_test_id("balance-escrow")).to_have_text("0 SWT", timeout=10_000)
     assert int(token.functions.balanceOf(provider.address).call()) == before + 125 * 10**16
     screenshot(page, "provider-withdrew-earnings")
+
+
+def test_an_operator_publishes_its_transit_tariff_on_the_operator_tab(stack_at: StackAt, page: Page) -> None:
+    chain, api = stack_at(1)
+    market = chain.contract("Market")
+    founder = account(chain, "CERNET operator")
+    page.goto(api.url + "/#/operator")
+    tariffs = page.get_by_test_id("transit-tariffs")
+    # scripts/deploy.py published the network team's tariff from the marketplace (0.002 SWT per Gbps-hour).
+    expect(tariffs).to_contain_text("CERNET network team", timeout=10_000)
+    expect(tariffs.locator("tr", has_text="CERNET network team")).to_contain_text("0.002 SWT")
+    use_account(page, chain, "CERNET operator")
+    page.get_by_label("Tariff (SWT per Gbps-hour)").fill("0.0035")
+    page.get_by_role("button", name="Publish tariff").click()
+    expect(page.get_by_test_id("tariff-status")).to_have_text(CONFIRMED, timeout=20_000)
+    assert int(market.functions.transitTariffOf(founder.address).call()) == 35 * 10**14
+    expect(tariffs.locator("tr", has_text="CERNET operator")).to_contain_text("0.0035 SWT", timeout=10_000)
+    screenshot(page, "operator-transit-tariff")
 
 
 def test_a_buyer_accepts_one_proposed_bill_and_rejects_another_in_the_page(stack_at: StackAt, page: Page) -> None:

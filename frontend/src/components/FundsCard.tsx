@@ -5,7 +5,8 @@ import { formatTokens, parseTokens, TOKEN } from '../format';
 import { usePoll, useShared, useTx } from '../state';
 import { TxStatus } from './TxStatus';
 
-/** The chosen account's money: wallet tokens, the Market's escrow, stake; deposit, withdraw, (un)stake. */
+/** The chosen account's money: wallet tokens, the Market's escrow, stake; deposit, withdraw, stake, and
+ *  unstake in two steps (request, then claim once the unstake delay has passed). */
 export function FundsCard({ seller, title }: { seller: boolean; title: string }) {
   const shared = useShared();
   const { wallet, deployment, chainVersion } = shared;
@@ -47,11 +48,18 @@ export function FundsCard({ seller, title }: { seller: boolean; title: string })
     await tx.send(steps);
   }
 
-  async function simple(fn: 'withdraw' | 'stake' | 'unstake', label: string) {
+  async function simple(fn: 'withdraw' | 'stake' | 'requestUnstake', label: string) {
     const value = parsed();
     if (value === null) return;
     await tx.send([{ contract: 'Market', fn, args: [value], label }]);
   }
+
+  async function claim() {
+    await tx.send([{ contract: 'Market', fn: 'claimUnstake', args: [], label: 'Claim unstaked' }]);
+  }
+
+  const unstaking = balances ? BigInt(balances.unstaking) : 0n;
+  const readyAt = balances?.unstake_ready_at ?? 0;
 
   const stat = (label: string, value: string | undefined, id: string, hint?: string) => (
     <div className="stat">
@@ -71,7 +79,8 @@ export function FundsCard({ seller, title }: { seller: boolean; title: string })
           <div className="stats">
             {stat('Wallet', balances?.token, 'balance-wallet', 'tokens you hold')}
             {stat('In escrow', balances?.escrow, 'balance-escrow', 'free to spend or withdraw')}
-            {seller && stat('Staked', balances?.stake, 'balance-stake', balances ? `your nodes need ${formatTokens(balances.required_stake)}` : undefined)}
+            {seller && stat('Staked', balances?.stake, 'balance-stake', balances ? `unlocked; your nodes need ${formatTokens(balances.required_stake)}, open deals lock more` : undefined)}
+            {seller && unstaking > 0n && stat('Unstaking', balances?.unstaking, 'balance-unstaking', `claimable from ${new Date(readyAt * 1000).toLocaleString()}`)}
           </div>
           <div className="actions funds-actions">
             <div className="field">
@@ -91,7 +100,10 @@ export function FundsCard({ seller, title }: { seller: boolean; title: string })
             {seller && (
               <>
                 <button type="button" className="secondary" onClick={() => void simple('stake', 'Stake')} disabled={tx.state.kind === 'pending'}>Stake</button>
-                <button type="button" className="secondary" onClick={() => void simple('unstake', 'Unstake')} disabled={tx.state.kind === 'pending'}>Unstake</button>
+                <button type="button" className="secondary" onClick={() => void simple('requestUnstake', 'Request unstake')} disabled={tx.state.kind === 'pending'}>Request unstake</button>
+                {unstaking > 0n && (
+                  <button type="button" className="secondary" onClick={() => void claim()} disabled={tx.state.kind === 'pending'}>Claim unstaked</button>
+                )}
               </>
             )}
           </div>

@@ -19,6 +19,7 @@ interface Values {
   price: string;
   operator: string;
   router: string;
+  encryptionKey: string;
 }
 
 const INITIAL: Values = {
@@ -32,7 +33,10 @@ const INITIAL: Values = {
   price: '1.5',
   operator: '',
   router: '',
+  encryptionKey: '',
 };
+
+const ZERO_KEY = `0x${'00'.repeat(32)}`;
 
 type Errors = Partial<Record<keyof Values, string>>;
 
@@ -77,6 +81,8 @@ export function validate(v: Values, routers: RouterOut[]): { spec?: Record<strin
   if (!/^0x[0-9a-fA-F]{40}$/.test(v.operator)) errors.operator = 'choose the network operator';
   const router = routers.find((r) => r.name === v.router);
   if (!router) errors.router = 'choose the router the node is attached to';
+  const key = v.encryptionKey.trim();
+  if (key !== '' && !/^0x[0-9a-fA-F]{64}$/.test(key)) errors.encryptionKey = '0x and 64 hex digits (an X25519 public key), or empty';
   if (Object.keys(errors).length > 0 || !router) return { errors };
   return {
     errors,
@@ -93,6 +99,7 @@ export function validate(v: Values, routers: RouterOut[]): { spec?: Record<strin
       router: router.router_id,
       locator: router.locator_bytes16,
       locatorLength: router.locator_length,
+      encryptionKey: (key === '' ? ZERO_KEY : key.toLowerCase()) as `0x${string}`,
     },
   };
 }
@@ -181,6 +188,7 @@ export function RegisterNodeForm({ router: pickedRouter }: { router?: string }) 
           <Field id="f-locator" label="SRv6 locator" hint="the router's locator, from the topology">
             <output id="f-locator" className="readout">{router ? formatPrefix(`${router.locator_bytes16}/${router.locator_length}`) : '—'}</output>
           </Field>
+          {text('encryptionKey', 'Encryption key (X25519, optional)', 'the public key buyers seal job specifications to; empty for none')}
         </div>
         <div className="actions">
           <button type="submit" disabled={tx.state.kind === 'pending'}>Register node</button>

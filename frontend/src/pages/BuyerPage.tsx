@@ -23,6 +23,9 @@ interface Form {
   min_bandwidth_mbps: string;
   max_price: string;
   max_total: string;
+  max_transit: string;
+  min_run: string;
+  gpu_milli: string;
   auto_accept: boolean;
   command: string;
 }
@@ -41,6 +44,9 @@ const INITIAL: Form = {
   min_bandwidth_mbps: '100',
   max_price: '2',
   max_total: '20',
+  max_transit: '1',
+  min_run: '0',
+  gpu_milli: '0',
   auto_accept: true,
   command: 'sh -c "echo hello from suanwang"',
 };
@@ -94,14 +100,19 @@ export function validateOrder(f: Form, buyer: string): { request?: QuoteRequest;
   const memory_mib = Math.round(milli(f.memory, 'memory_mib') * 1.024);
   const gpu_model = whole(f.gpu_model, 'gpu_model');
   const gpu_count = whole(f.gpu_count, 'gpu_count');
-  if (!errors.gpu_count && gpu_model !== 0 && gpu_count === 0) errors.gpu_count = 'how many of that GPU (at least 1)';
+  const gpu_milli = whole(f.gpu_milli, 'gpu_milli', 'whole milli-GPU, 0 to 1000');
+  if (!errors.gpu_milli && gpu_milli > 1000) errors.gpu_milli = 'whole milli-GPU, 0 to 1000';
+  if (!errors.gpu_count && gpu_model !== 0 && gpu_count === 0 && gpu_milli === 0) errors.gpu_count = 'how many of that GPU (at least 1, or a share)';
   const minutes = whole(f.duration, 'duration_s', 'whole minutes, at least 1');
   if (!errors.duration_s && minutes < 1) errors.duration_s = 'whole minutes, at least 1';
+  const min_run_s = whole(f.min_run, 'min_run_s', 'whole seconds (0 = none)');
+  if (!errors.min_run_s && !errors.duration_s && min_run_s > minutes * 60) errors.min_run_s = 'at most the duration';
   if (!f.access_point) errors.access_point = 'choose where your traffic enters the network';
   const max_latency_ms = whole(f.max_latency_ms, 'max_latency_ms', 'whole milliseconds (0 = no bound)');
   const min_bandwidth_mbps = whole(f.min_bandwidth_mbps, 'min_bandwidth_mbps', 'whole Mbps (0 = none)');
   const max_price_per_cu_hour = tokens(f.max_price, 'max_price_per_cu_hour');
   const max_total = tokens(f.max_total, 'max_total');
+  const max_transit = tokens(f.max_transit, 'max_transit');
   const command = splitCommand(f.command);
   if (command.length === 0) errors.command = 'the command the node runs, e.g. python train.py';
   if (Object.keys(errors).length > 0) return { errors };
@@ -116,15 +127,24 @@ export function validateOrder(f: Form, buyer: string): { request?: QuoteRequest;
       memory_mib,
       gpu_model,
       gpu_count,
+      gpu_milli,
       min_tier: Number(f.min_tier),
       duration_s: minutes * 60,
+      min_run_s,
       max_price_per_cu_hour,
       max_total,
+      max_transit,
       access_point: f.access_point,
       max_latency_ms,
       min_bandwidth_mbps,
       auto_accept: f.auto_accept,
       valid_for_s: 3600,
+      job: { command },
+      // Any matcher, no CFN service id, no APN6 attribute.
+      matcher: `0x${'00'.repeat(20)}`,
+      service_id: `0x${'00'.repeat(32)}`,
+      apn_id: 0,
+      apn_sla_class: 0,
     },
   };
 }
@@ -246,8 +266,12 @@ export function BuyerPage() {
                 </select>
               </Field>
               {text('gpu_count', 'GPU count', 'gpu_count')}
+              {text('gpu_milli', 'GPU share (milli-GPU)', 'gpu_milli', 'a share of one GPU, 0 to 1000')}
               {text('memory', 'Memory (GiB)', 'memory_mib')}
+            </div>
+            <div className="grid4">
               {text('duration', 'Duration (minutes)', 'duration_s')}
+              {text('min_run', 'Minimum run (seconds)', 'min_run_s', 'billed at least this long; 0 = none')}
             </div>
             <fieldset>
               <legend>Network SLA from your access point</legend>
@@ -261,9 +285,10 @@ export function BuyerPage() {
                 {text('min_bandwidth_mbps', 'Min bandwidth (Mbps)', 'min_bandwidth_mbps')}
               </div>
             </fieldset>
-            <div className="grid3">
+            <div className="grid4">
               {text('max_price', `Max price per CU-hour (${TOKEN})`, 'max_price_per_cu_hour')}
               {text('max_total', `Max total (${TOKEN})`, 'max_total', 'compute + transit + platform fee')}
+              {text('max_transit', `Max transit (${TOKEN})`, 'max_transit', "the operators' published tariffs for your bandwidth")}
               <div className="field checkbox">
                 <label>
                   <input type="checkbox" checked={form.auto_accept} onChange={(e) => set('auto_accept')(e.target.checked)} /> Accept the bill automatically
@@ -409,6 +434,7 @@ function OrderCard({ order: o }: { order: OrderOut }) {
       )}
       <dl className="facts">
         {o.node_id != null && <><dt>Node</dt><dd>#{o.node_id}{o.deal ? ` of ${nameOf(o.deal.seller)}` : ''}</dd></>}
+        {o.deal?.used_seconds != null && <><dt>Time billed</dt><dd data-testid="used-seconds">{o.deal.used_seconds} s</dd></>}
         {route && <><dt>Path</dt><dd>{route.path.map((p) => p.split('/').pop()).join(' → ')} ({route.latency_ms.toFixed(1)} ms)</dd></>}
         {o.job && <><dt>Job</dt><dd>{o.job.state} on {o.job.executor_node ?? `the ${o.job.executor.replace(/Executor$/, '').toLowerCase()} executor`}{o.job.exit_code != null ? `, exit ${o.job.exit_code}` : ''}</dd></>}
         {(o.deal?.result_cid || o.job?.result_cid) && <><dt>Result</dt><dd><a href={`/api/content/${o.deal?.result_cid ?? o.job?.result_cid}`} title="the job's output, checked against its CID"><code data-testid="result-cid">{o.deal?.result_cid ?? o.job?.result_cid}</code></a></dd></>}

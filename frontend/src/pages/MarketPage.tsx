@@ -7,7 +7,8 @@ import { usePoll, useShared } from '../state';
 const EVENT_NAMES = [
   'NodeRegistered', 'NodeUpdated', 'NodePauseChanged', 'NodeRetired', 'OrderPosted', 'OrderCancelled', 'Matched',
   'MatchFailed', 'DealStatusChanged', 'Completed', 'Settled', 'Refunded', 'Slashed', 'Deposited', 'Withdrawn', 'Staked',
-  'Unstaked', 'FeesWithdrawn', 'MemberAdmitted', 'MemberRemoved', 'MemberRolesChanged', 'StageAdvanced',
+  'UnstakeRequested', 'Unstaked', 'TransitTariffSet', 'Disputed', 'SlaBreached', 'NonceFloorRaised', 'FeesWithdrawn',
+  'MemberAdmitted', 'MemberRemoved', 'MemberRolesChanged', 'StageAdvanced',
   'PlatformFeeChanged', 'OperatorProposed', 'OperatorVoted', 'ProposalExecuted',
 ];
 const STATUS = ['none', 'posted', 'proposed', 'accepted', 'started', 'completed', 'disputed', 'settled', 'refunded', 'cancelled'];
@@ -38,8 +39,13 @@ export function describe(e: { name: string; args: Args }, nameOf: (a: string) =>
         : `order ${id()} of ${who('buyer')} matched to node #${deal.nodeId} of ${who('seller')} for ${formatTokens(String(deal.computeFee ?? 0))} ${TOKEN} compute`;
     case 'MatchFailed': return `a match for ${id()} failed on chain`;
     case 'DealStatusChanged': return `deal ${id()} is now ${STATUS[Number(a.status)] ?? a.status}`;
-    case 'Completed': return `deal ${id()} completed with result ${String(a.resultCid).slice(0, 16)}…`;
-    case 'Settled': return `deal ${id()} settled: ${formatTokens(String(a.computeFee))} compute, ${formatTokens(String(a.transitTotal), 6)} transit, ${formatTokens(String(a.platformFee), 6)} platform${a.valueless ? ' (recorded, no tokens moved)' : ''}`;
+    case 'Completed': return `deal ${id()} completed after ${a.usedSeconds} s billed, with result ${String(a.resultCid).slice(0, 16)}…`;
+    case 'Settled': return `deal ${id()} paid out: ${formatTokens(String(a.computeFee))} compute, ${formatTokens(String(a.transitTotal), 6)} transit, ${formatTokens(String(a.platformFee), 6)} platform, ${formatTokens(String(a.refunded ?? 0), 6)} back to the buyer${a.valueless ? ' (recorded, no tokens moved)' : ''}`;
+    case 'Disputed': return `deal ${id()} disputed with a bond of ${amt('bond')}`;
+    case 'SlaBreached': return `${who('reporter')} reported deal ${id()} over its latency bound (${Number(a.measuredUs) / 1000} ms > ${a.boundMs} ms)`;
+    case 'NonceFloorRaised': return `${who('buyer')} cancelled all its signed orders below nonce ${a.floor}`;
+    case 'TransitTariffSet': return `${who('operator')} set its transit tariff to ${formatTokens(String(a.perGbpsHour), 6)} ${TOKEN} per Gbps-hour`;
+    case 'UnstakeRequested': return `${who('account')} asked for ${amt('amount')} of stake back`;
     case 'Refunded': return `deal ${id()} refunded ${amt('amount')} to ${who('buyer')}`;
     case 'Slashed': return `${who('seller')} slashed on deal ${id()}`;
     case 'Deposited': return `${who('account')} deposited ${amt('amount')}`;

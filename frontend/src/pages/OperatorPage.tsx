@@ -3,7 +3,7 @@ import { api, type OperatorViewOut } from '../api/client';
 import { Field } from '../components/Field';
 import { NetworkMap, loadColour } from '../components/NetworkMap';
 import { TxStatus } from '../components/TxStatus';
-import { formatTokens, shortAddress, TOKEN } from '../format';
+import { formatTokens, parseTokens, shortAddress, TOKEN } from '../format';
 import { usePoll, useShared, useTx } from '../state';
 
 const STAGES = ['', 'single operator (allocations recorded, nothing paid)', 'one operator + one cloud (trading and settlement)', 'many operators and clouds (operators admitted by vote)'];
@@ -80,6 +80,7 @@ export function OperatorPage() {
           </table>
         </section>
       </div>
+      {view && <Tariffs view={view} isOperator={isOperator} />}
       {view && <Governance view={view} isOperator={isOperator} nameOf={nameOf} />}
       {topology && (
         <section className="card" aria-labelledby="load-map-heading">
@@ -88,6 +89,64 @@ export function OperatorPage() {
         </section>
       )}
     </div>
+  );
+}
+
+/** Each operator's published transit tariff; an operator publishes its own (bills charge exactly it). */
+function Tariffs({ view, isOperator }: { view: OperatorViewOut; isOperator: boolean }) {
+  const { wallet } = useShared();
+  const tx = useTx();
+  const [tariff, setTariff] = useState('0.002');
+  const [error, setError] = useState<string | undefined>();
+  const mine = view.transit_tariffs.find((t) => wallet && t.operator.toLowerCase() === wallet.address.toLowerCase());
+
+  async function publish(e: FormEvent) {
+    e.preventDefault();
+    let value: bigint;
+    try {
+      value = parseTokens(tariff);
+    } catch (err) {
+      setError((err as Error).message);
+      tx.setState({ kind: 'error', text: 'Fix the tariff; nothing was signed.' });
+      return;
+    }
+    if (value >= 2n ** 96n) {
+      setError('at most 2^96 - 1 base units');
+      return;
+    }
+    setError(undefined);
+    await tx.send([{ contract: 'Market', fn: 'setTransitTariff', args: [value], label: 'Publish tariff' }]);
+  }
+
+  return (
+    <section className="card" aria-labelledby="tariffs-heading">
+      <h2 id="tariffs-heading">Transit tariffs</h2>
+      <p className="hint">
+        Per Gbps-hour of reserved bandwidth. A bill pays each operator on the path, and the node's own operator,
+        exactly its tariff × the order's bandwidth × its duration.
+      </p>
+      <div className="table-wrap"><table data-testid="transit-tariffs">
+        <thead><tr><th scope="col">Operator</th><th scope="col">Tariff per Gbps-hour</th></tr></thead>
+        <tbody>
+          {view.transit_tariffs.map((t) => (
+            <tr key={t.operator}><td>{t.name ?? shortAddress(t.operator)}</td><td className="num">{formatTokens(t.per_gbps_hour, 6)} {TOKEN}</td></tr>
+          ))}
+        </tbody>
+      </table></div>
+      {isOperator && (
+        <form onSubmit={publish} noValidate className="propose">
+          <h3>Publish your tariff</h3>
+          <p className="hint">Yours now: {mine ? `${formatTokens(mine.per_gbps_hour, 6)} ${TOKEN}` : 'none'}; a new one applies to the bills matched after it.</p>
+          <div className="grid3">
+            <Field id="t-tariff" label={`Tariff (${TOKEN} per Gbps-hour)`} value={tariff} onChange={setTariff} error={error} inputMode="decimal" />
+          </div>
+          <div className="actions">
+            <button type="submit" disabled={tx.state.kind === 'pending'}>Publish tariff</button>
+            <TxStatus state={tx.state} testId="tariff-status" />
+          </div>
+        </form>
+      )}
+    </section>
   );
 }
 

@@ -66,8 +66,10 @@ class BalancesOut(BaseModel):
     token: str = Field(description="settlement tokens in the wallet")
     allowance: str = Field(description="tokens the Market may pull from the wallet")
     escrow: str = Field(description="free balance held by the Market (withdrawable)")
-    stake: str = Field(description="staked by this account as a seller")
+    stake: str = Field(description="unlocked stake: what backs new deals (open deals lock their compute fee of it)")
     required_stake: str = Field(description="stake its registered nodes require (sum of tier minimums)")
+    unstaking: str = Field("0", description="stake requested back, claimable from unstake_ready_at")
+    unstake_ready_at: int = Field(0, description="unix time from which the unstaking amount can be claimed")
     roles: int
     role_names: list[str]
 
@@ -86,6 +88,7 @@ def balances(address: AddressPath, runtime: RuntimeDep) -> BalancesOut:
             required = int(getattr(source.functions, fn)(account).call())
             break
     roles = int(federation.functions.rolesOf(account).call())
+    unstaking, ready_at = market.functions.unstakingOf(account).call()
     return BalancesOut(
         address=account,
         token=str(token.functions.balanceOf(account).call()),
@@ -93,6 +96,8 @@ def balances(address: AddressPath, runtime: RuntimeDep) -> BalancesOut:
         escrow=str(market.functions.balanceOf(account).call()),
         stake=str(market.functions.stakeOf(account).call()),
         required_stake=str(required),
+        unstaking=str(int(unstaking)),
+        unstake_ready_at=int(ready_at),
         roles=roles,
         role_names=role_names(roles),
     )

@@ -22,8 +22,9 @@ of the tasks (CPU-only tasks included, counted at their popularity); a node's sc
 fragmentation grows by about the same amount tie (the engine then takes the smallest node id); a
 task that shares one GPU is scored on each GPU that could take it, the node keeping its best GPU,
 and the task goes to the first GPU with that best score. Profile arguments: ``levels`` (the
-score's range, 100 in the artifact: fewer levels make more nodes tie) and ``popularity`` (the
-share of tasks the typical types cover, 0.95 in the artifact; 1.0 keeps every type).
+score's range, 100 in the artifact: fewer levels make more nodes tie), ``single_gpu_levels`` (the
+range for tasks that take one whole GPU; default ``levels``) and ``popularity`` (the share of tasks
+the typical types cover, 0.95 in the artifact; 1.0 keeps every type).
 
 Incremental evaluation: the engine keeps the current fragmentation of every node, and, per
 task shape, the fragmentation each node would have after taking that shape (on its best GPU),
@@ -171,7 +172,8 @@ class FgdScore(ScorePlugin, ReservePlugin):
 
     Uses the engine's workload; without one, it learns the workload from the orders it sees,
     refreshing the snapshot when the count of seen orders doubles (then every 4,096 orders).
-    Arguments: ``levels`` (default 100) and ``popularity`` (default: the workload's own, 0.95).
+    Arguments: ``levels`` (default 100), ``single_gpu_levels`` (default ``levels``) and
+    ``popularity`` (default: the workload's own, 0.95).
     """
 
     name = "fgd"
@@ -184,6 +186,7 @@ class FgdScore(ScorePlugin, ReservePlugin):
         self._next_refresh = 1
         self._learn = bool(args.get("learn", engine.workload is None))
         self._levels = float(args.get("levels", 100.0))
+        self._single_gpu_levels = float(args.get("single_gpu_levels", self._levels))
         self._popularity = args.get("popularity")
         self.reset()
 
@@ -274,7 +277,11 @@ class FgdScore(ScorePlugin, ReservePlugin):
             now[dirty] = values[owner.size :]
         else:
             now = self.current()
-        return artifact_score(now[candidates], after[candidates], self._levels)
+        return artifact_score(now[candidates], after[candidates], self._levels_for(cycle))
+
+    def _levels_for(self, cycle: Cycle) -> float:
+        whole_one = cycle.num_gpu == 1 and cycle.share >= GPU_MILLI_PER_GPU
+        return self._single_gpu_levels if whole_one else self._levels
 
     def choose_gpus(self, cycle: Cycle, index: int) -> tuple[int, ...] | None:
         """A shared GPU: the first GPU with the best score on this node (the artifact's GPU choice)."""
@@ -288,7 +295,7 @@ class FgdScore(ScorePlugin, ReservePlugin):
         rows = np.full(options.size, index)
         cpu, gpu = after_placing(c.cpu_free[rows], c.gpu_free[rows], (cycle.cpu, 1, cycle.share), options)
         after = self._frag(rows, cpu, gpu)
-        value = artifact_score(np.full(options.size, self.current()[index]), after, self._levels)
+        value = artifact_score(np.full(options.size, self.current()[index]), after, self._levels_for(cycle))
         return (int(options[int(np.argmax(value))]),)
 
     def reserve(self, placement: Placement) -> None:

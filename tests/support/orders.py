@@ -56,6 +56,7 @@ def signed_submission(
     access_point: str = ACCESS_POINT,
     command: Sequence[str] = ("true",),
     epoch: int = 0,
+    matcher: str = ZERO_ADDRESS,
 ) -> dict[str, Any]:
     """A small CPU order signed by `buyer` for `market` in value epoch `epoch`, with the job `command` (its
     digest signed as specDigest; the API may still find no node for it: acceptance is what this builds)."""
@@ -78,6 +79,7 @@ def signed_submission(
             "expiry": expiry,
             "nonce": nonce,
             "epoch": epoch,
+            "matcher": matcher,
         },
         command,
     )

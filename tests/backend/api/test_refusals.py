@@ -80,7 +80,7 @@ def test_an_expired_order_and_a_non_buyer_are_refused_at_intake_naming_the_field
     assert client.get("/api/orders").json()["total"] == before  # nothing stored
 
 
-def test_an_order_of_another_epoch_or_below_the_nonce_floor_is_refused_naming_the_field(client: TestClient) -> None:
+def test_an_order_of_another_epoch_below_the_nonce_floor_or_for_another_matcher_is_refused(client: TestClient) -> None:
     deployment = client.get("/api/deployment").json()
     chain_id, market = _deployment(client)
     epoch = client.get("/api/views/operators").json()["epoch"]
@@ -101,8 +101,15 @@ def test_an_order_of_another_epoch_or_below_the_nonce_floor_is_refused_naming_th
     assert floor > 71
     old_epoch = signed_submission(buyer, chain_id, market, FAR_EXPIRY, nonce=floor + 1, epoch=epoch - 1)
     below_floor = signed_submission(buyer, chain_id, market, FAR_EXPIRY, nonce=71, epoch=epoch)
+    another_matcher = signed_submission(
+        buyer, chain_id, market, FAR_EXPIRY, nonce=floor + 2, epoch=epoch, matcher="0x" + "77" * 20
+    )
     before = client.get("/api/orders").json()["total"]
-    for submission, field, words in ((old_epoch, "order.epoch", "epoch"), (below_floor, "order.nonce", "floor")):
+    for submission, field, words in (
+        (old_epoch, "order.epoch", "epoch"),
+        (below_floor, "order.nonce", "floor"),
+        (another_matcher, "order.matcher", "matches as"),
+    ):
         answer = client.post("/api/orders", json=submission)
         assert answer.status_code == 400, answer.text
         error = answer.json()["error"]

@@ -335,6 +335,13 @@ class _ChainFacts:
                 self._down = True
         return self._buyers.get(buyer)
 
+    def matcher(self) -> str | None:
+        """The address this service matches as (None when its configuration cannot say)."""
+        try:
+            return str(self.runtime.orchestrator().agents.matcher.address)
+        except Exception:
+            return None
+
     def epoch(self) -> int | None:
         """The value epoch now (Federation.epoch): a signed order matches only in the epoch it names."""
         if self._epoch is None and not self._down:
@@ -369,6 +376,13 @@ def _check_new(struct: dict[str, Any], facts: _ChainFacts) -> None:
             f"{struct['buyer']} is not a member with the buyer role in this federation, so the market would refuse "
             "its orders: ask the federation to admit it as a buyer",
             field="order.buyer",
+        )
+    named, ours = str(struct["matcher"]), facts.matcher()
+    if int(named, 16) != 0 and ours is not None and named.lower() != ours.lower():
+        raise InputError(
+            f"the order names {named} as the only matcher that may match it; this service matches as {ours}: sign "
+            "it with that matcher, or with the zero address for any",
+            field="order.matcher",
         )
     epoch = facts.epoch()
     if epoch is not None and int(struct["epoch"]) != epoch:

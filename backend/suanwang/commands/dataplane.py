@@ -23,7 +23,11 @@ def dataplane() -> None:
 def demo(topology: str, src: str, dst: str, packets: int, as_json: bool) -> None:
     """Build the topology as namespaces, steer UDP over a non-shortest path, switch paths, tear down."""
     from suanwang.network.dataplane.demo import run_demo
+    from suanwang.network.dataplane.probe import srv6_missing
 
+    missing = srv6_missing()
+    if missing is not None:
+        raise click.ClickException(missing)
     try:
         result = run_demo(topology, src, dst, packets)
     except SuanwangError as exc:

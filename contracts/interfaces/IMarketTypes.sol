@@ -155,9 +155,10 @@ interface IMarketTypes {
     /// @notice Emitted when a transit operator of the deal reports that the lease's measured latency broke
     ///  the order's bound: the deal's transit fees go back to the buyer when it is paid out.
     event SlaBreached(bytes32 indexed id, address indexed reporter, uint32 measuredUs, uint32 boundMs);
-    /// @notice Emitted when a deal is paid out: the deal is now Settled (final). The seller was paid
-    ///  `computeFee` (prorated), the operators `transitTotal`, the platform `platformFee`, and `refunded` went
-    ///  back to the buyer. `valueless` deals record the same split without tokens.
+    /// @notice Emitted when a deal is paid out: the deal is now Settled (final), or Refunded when the buyer
+    ///  won its dispute (a DealStatusChanged to Refunded comes first then). The seller was paid `computeFee`
+    ///  (prorated), the operators `transitTotal`, the platform `platformFee`, and `refunded` went back to the
+    ///  buyer (its dispute bond included when returned). `valueless` deals record the same split without tokens.
     event Settled(
         bytes32 indexed id, uint256 computeFee, uint256 transitTotal, uint256 platformFee, uint256 refunded, bool valueless
     );

@@ -14,12 +14,12 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy import func, select
 
 from suanwang.api.deps import RuntimeDep, SessionDep
+from suanwang.api.intake import ChainFacts, refuse_doomed
 from suanwang.api.routes.nodes import ADDRESS_PATTERN
 from suanwang.api.schemas import RequestModel
 from suanwang.chain.market import order_id, order_id_and_signer, typed_order
 from suanwang.content import spec_digest
 from suanwang.errors import ConflictError, InfeasibleError, InputError, NotFoundError, SuanwangError
-from suanwang.roles import Role
 from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -243,7 +243,7 @@ def _accept(body: OrderSubmission, runtime: Any, session: Any) -> OrderRecord:
     existing = session.get(OrderRecord, oid)
     if existing is not None:
         return _same_placement(existing, body, access)
-    return _new_order(body, runtime, session, oid, struct, access, _ChainFacts(runtime))
+    return _new_order(body, runtime, session, oid, struct, access, ChainFacts(runtime))
 
 
 def _same_placement(existing: OrderRecord, body: OrderSubmission, access: str) -> OrderRecord:
@@ -301,109 +301,10 @@ def _checked(body: OrderSubmission, runtime: Any) -> tuple[str, dict[str, Any], 
     return oid, struct, access
 
 
-class _ChainFacts:
-    """What the intake asks the chain about new orders, once per request, through the short health probe
-    (`Runtime.probe`): the head's time, and whether a buyer holds the buyer role. When the chain does not
-    answer, the order is taken anyway and the matcher's own checks decide later (the intake stays up)."""
-
-    def __init__(self, runtime: Any) -> None:
-        self.runtime = runtime
-        self._time: int | None = None
-        self._epoch: int | None = None
-        self._buyers: dict[str, bool | None] = {}
-        self._floors: dict[str, int] = {}
-        self._down = False
-
-    def _probe(self, name: str) -> Any:
-        """Contract `name` of the orchestrator, read through the short probe."""
-        contract = self.runtime.orchestrator().contracts[name]
-        return self.runtime.probe.eth.contract(address=contract.address, abi=contract.abi)
-
-    def time(self) -> int | None:
-        if self._time is None and not self._down:
-            try:
-                self._time = int(self.runtime.probe.eth.get_block("latest")["timestamp"])
-            except Exception:
-                self._down = True
-        return self._time
-
-    def may_buy(self, buyer: str) -> bool | None:
-        if buyer not in self._buyers and not self._down:
-            try:
-                self._buyers[buyer] = bool(self._probe("Federation").functions.hasRole(buyer, int(Role.BUYER)).call())
-            except Exception:
-                self._down = True
-        return self._buyers.get(buyer)
-
-    def matcher(self) -> str | None:
-        """The address this service matches as (None when its configuration cannot say)."""
-        try:
-            return str(self.runtime.orchestrator().agents.matcher.address)
-        except Exception:
-            return None
-
-    def epoch(self) -> int | None:
-        """The value epoch now (Federation.epoch): a signed order matches only in the epoch it names."""
-        if self._epoch is None and not self._down:
-            try:
-                self._epoch = int(self._probe("Federation").functions.epoch().call())
-            except Exception:
-                self._down = True
-        return self._epoch
-
-    def nonce_floor(self, buyer: str) -> int | None:
-        """The buyer's nonce floor (Market.nonceFloorOf): its orders with a lower nonce are void."""
-        if buyer not in self._floors and not self._down:
-            try:
-                self._floors[buyer] = int(self._probe("Market").functions.nonceFloorOf(buyer).call())
-            except Exception:
-                self._down = True
-        return self._floors.get(buyer)
-
-
-def _check_new(struct: dict[str, Any], facts: _ChainFacts) -> None:
-    """Refuses, before storing, a new order the market would refuse anyway: expired, or from an account
-    without the buyer role (otherwise it would wait for a match and end unmatched)."""
-    chain_time = facts.time()
-    if chain_time is not None and int(struct["expiry"]) <= chain_time:
-        raise InputError(
-            f"the order expired at {struct['expiry']}; the chain's time is {chain_time}: sign it again with a later "
-            "expiry",
-            field="order.expiry",
-        )
-    if facts.may_buy(str(struct["buyer"])) is False:
-        raise InputError(
-            f"{struct['buyer']} is not a member with the buyer role in this federation, so the market would refuse "
-            "its orders: ask the federation to admit it as a buyer",
-            field="order.buyer",
-        )
-    named, ours = str(struct["matcher"]), facts.matcher()
-    if int(named, 16) != 0 and ours is not None and named.lower() != ours.lower():
-        raise InputError(
-            f"the order names {named} as the only matcher that may match it; this service matches as {ours}: sign "
-            "it with that matcher, or with the zero address for any",
-            field="order.matcher",
-        )
-    epoch = facts.epoch()
-    if epoch is not None and int(struct["epoch"]) != epoch:
-        raise InputError(
-            f"the order was signed in value epoch {struct['epoch']}; the market is in epoch {epoch} (the stage or "
-            "the platform fee changed): sign it again with the current epoch",
-            field="order.epoch",
-        )
-    floor = facts.nonce_floor(str(struct["buyer"]))
-    if floor is not None and int(struct["nonce"]) < floor:
-        raise InputError(
-            f"the order's nonce {struct['nonce']} is below the buyer's nonce floor {floor} (it cancelled every order "
-            "below it): sign it again with a nonce at or above the floor",
-            field="order.nonce",
-        )
-
-
 def _new_order(
-    body: OrderSubmission, runtime: Any, session: Any, oid: str, struct: dict[str, Any], access: str, facts: _ChainFacts
+    body: OrderSubmission, runtime: Any, session: Any, oid: str, struct: dict[str, Any], access: str, facts: ChainFacts
 ) -> OrderRecord:
-    _check_new(struct, facts)
+    refuse_doomed(struct, facts)
     spec_cid = runtime.content().put(_job_spec(body))
     created = datetime.now(UTC)
     record = OrderRecord(
@@ -454,7 +355,7 @@ def submit_orders(body: OrderBatch, runtime: RuntimeDep, session: SessionDep) ->
         r.id: r for r in session.scalars(select(OrderRecord).where(OrderRecord.id.in_(ids)))
     }
     results = []
-    facts = _ChainFacts(runtime)
+    facts = ChainFacts(runtime)
     with session.no_autoflush:
         for index, (item, check) in enumerate(zip(body.orders, checked, strict=True)):
             if isinstance(check, SuanwangError):

@@ -13,8 +13,9 @@ from web3 import Web3
 
 from suanwang.chain.deployment import Deployment
 from suanwang.replay.chain import build_dir
+from suanwang.replay.inputs import check_inputs
 from suanwang.replay.report import write_report
-from suanwang.replay.runner import Replay, ReplayResult, check_inputs
+from suanwang.replay.runner import Replay, ReplayResult
 from suanwang.replay.scenario import Scenario
 from suanwang.replay.verify import verify
 

@@ -36,6 +36,7 @@ from conftest import (
     packed_bill,
     sign_order,
     transit_fee_of,
+    transit_for,
 )
 from revert_data import describe, encode_error, error_types, eth_call
 
@@ -61,14 +62,11 @@ def types(Federation, NodeRegistry, Market, MarketExtension, SettlementToken):
 
 
 @pytest.fixture
-def paid(federation, market, token, founder, cloud_team, buyer, node_id):
-    """Stage 2: the cloud team staked its node's requirement plus SURPLUS; the buyer deposited 1,000."""
-    federation.advanceStage(2, {"from": founder})
-    token.approve(market, 2**256 - 1, {"from": cloud_team})
-    market.deposit(MIN_STAKE[1] + SURPLUS, {"from": cloud_team})
-    market.stake(MIN_STAKE[1] + SURPLUS, {"from": cloud_team})
-    token.approve(market, 2**256 - 1, {"from": buyer})
-    market.deposit(1000 * TOKEN, {"from": buyer})
+def paid(stage2, market, cloud_team):
+    """Stage 2 (conftest's `stage2`) with the cloud team's stake SURPLUS above its node's minimum: enough
+    to lock one default deal's compute fee, not two."""
+    market.deposit(SURPLUS, {"from": cloud_team})
+    market.stake(SURPLUS, {"from": cloud_team})
 
 
 class Books:
@@ -111,11 +109,6 @@ def signed_entry(market, order, key, bill):
     return entry(market, order, sign_order(market, order, key), bill)
 
 
-def honest_transit(order, founder, network_team):
-    return [(founder.address, transit_fee_of(order, FOUNDER_TARIFF)),
-            (network_team.address, transit_fee_of(order, NETWORK_TEAM_TARIFF))]
-
-
 # --------------------------------------------------------------- 1. a matcher inflates the bill
 
 
@@ -137,7 +130,7 @@ def test_a_matcher_cannot_inflate_the_transit_bill(types, books, market, federat
 
     # The buyer named its matcher (the founder's): nobody else may submit its order.
     named = new_order(matcher=founder.address, maxTotal=10 * TOKEN, maxTransit=TOKEN)
-    bill = make_bill(named, node_id, NODE_PRICE, fee_bps, honest_transit(named, founder, network_team))
+    bill = make_bill(named, node_id, NODE_PRICE, fee_bps, transit_for(market, named, founder, network_team))
     oid = market.orderId(named)
     refused(types, books, rogue, market.matchSigned, [signed_entry(market, named, key, bill)],
             ("MatcherNotAllowed", oid, rogue.address, founder.address))
@@ -159,7 +152,7 @@ def test_a_matcher_cannot_inflate_the_transit_bill(types, books, market, federat
     refused(types, books, rogue, market.matchSigned, [signed_entry(market, open_order, key, off_path)],
             ("NodeOperatorNotOnPath", node_id, node_operator))
     # A seat nobody holds (the bill packs seat 95 by hand: no operator holds it).
-    honest = make_bill(open_order, node_id, NODE_PRICE, fee_bps, honest_transit(open_order, founder, network_team))
+    honest = make_bill(open_order, node_id, NODE_PRICE, fee_bps, transit_for(market, open_order, founder, network_team))
     packed = bytearray(packed_bill(market, honest))
     packed[65 + 1] = 95
     order_and_sig = signed_entry(market, open_order, key, honest)[: -len(packed)]
@@ -198,10 +191,10 @@ def test_an_order_signed_in_stage_one_cannot_be_charged_in_stage_two(types, book
     token.approve(market, 2**256 - 1, {"from": buyer})
     market.deposit(1000 * TOKEN, {"from": buyer})
     fee_bps = federation.platformFeeBps()
-    bill = make_bill(signed, node_id, NODE_PRICE, fee_bps, honest_transit(signed, founder, network_team))
+    bill = make_bill(signed, node_id, NODE_PRICE, fee_bps, transit_for(market, signed, founder, network_team))
     refused(types, books, founder, market.matchSigned, [signed_entry(market, signed, key_of(buyer, accounts), bill)],
             ("EpochMismatch", market.orderId(signed), 0, 1))
-    bill = make_bill(posted, node_id, NODE_PRICE, fee_bps, honest_transit(posted, founder, network_team))
+    bill = make_bill(posted, node_id, NODE_PRICE, fee_bps, transit_for(market, posted, founder, network_team))
     refused(types, books, founder, market.matchPosted, [posted, 0, packed_bill(market, bill)],
             ("EpochMismatch", market.orderId(posted), 0, 1))
     # The posted order's way out: the buyer cancels it and gets back the nothing it locked.
@@ -222,10 +215,10 @@ def test_one_minimum_stake_does_not_back_concurrent_deals(types, books, market, 
     key = key_of(buyer, accounts)
     first = new_order()
     market.matchSigned(signed_entry(market, first, key, make_bill(
-        first, node_id, NODE_PRICE, fee_bps, honest_transit(first, founder, network_team))), {"from": founder})
+        first, node_id, NODE_PRICE, fee_bps, transit_for(market, first, founder, network_team))), {"from": founder})
     assert market.stakeOf(cloud_team) == MIN_STAKE[1] + SURPLUS - COMPUTE  # the deal's lock is out of reach
     second = new_order(nonce=1)
-    bill = make_bill(second, node_id, NODE_PRICE, fee_bps, honest_transit(second, founder, network_team))
+    bill = make_bill(second, node_id, NODE_PRICE, fee_bps, transit_for(market, second, founder, network_team))
     refused(types, books, founder, market.matchSigned, [signed_entry(market, second, key, bill)],
             ("InsufficientStake", cloud_team.address, MIN_STAKE[1] + SURPLUS - COMPUTE, MIN_STAKE[1], COMPUTE))
     defeated("one_stake_backs_many_deals", "InsufficientStake: each deal locks its compute fee of the stake")
@@ -419,11 +412,11 @@ def test_a_buyer_voids_every_signed_order_at_once(types, books, market, paid, fo
     tx = market.cancelAllOrders({"from": buyer})
     floor = tx.events["NonceFloorRaised"]["floor"]
     assert floor == 1 << 40 and market.nonceFloorOf(buyer) == floor
-    bill = make_bill(old, node_id, NODE_PRICE, fee_bps, honest_transit(old, founder, network_team))
+    bill = make_bill(old, node_id, NODE_PRICE, fee_bps, transit_for(market, old, founder, network_team))
     refused(types, books, founder, market.matchSigned, [signed_entry(market, old, key, bill)],
             ("NonceBelowFloor", market.orderId(old), 7, floor))
     fresh = new_order(nonce=floor)
-    bill = make_bill(fresh, node_id, NODE_PRICE, fee_bps, honest_transit(fresh, founder, network_team))
+    bill = make_bill(fresh, node_id, NODE_PRICE, fee_bps, transit_for(market, fresh, founder, network_team))
     market.matchSigned(signed_entry(market, fresh, key, bill), {"from": founder})
     defeated("no_way_to_cancel_all_orders", "cancelAllOrders raises the nonce floor: NonceBelowFloor")
 
@@ -516,9 +509,9 @@ def test_a_gas_burning_contract_buyer_fails_alone_in_a_batch(types, market, paid
     hostile = make_order(wallet.address, expiry=chain.time() + 3600, epoch=federation.epoch())
     honest = new_order(logicMcu=1, parallelMcu=0, neuralMcu=0)
     entries = entry(market, hostile, b"\x01" * 65, make_bill(
-        hostile, node_id, NODE_PRICE, fee_bps, honest_transit(hostile, founder, network_team)))
+        hostile, node_id, NODE_PRICE, fee_bps, transit_for(market, hostile, founder, network_team)))
     entries += signed_entry(market, honest, key_of(buyer, accounts), make_bill(
-        honest, node_id, NODE_PRICE, fee_bps, honest_transit(honest, founder, network_team)))
+        honest, node_id, NODE_PRICE, fee_bps, transit_for(market, honest, founder, network_team)))
     tx = market.matchSignedBatch(entries, {"from": founder, "gas_limit": 3_000_000})
     assert int(tx.return_value) == 1 and len(tx.events["Matched"]) == 1
     reason = tx.events["MatchFailed"][0]["reason"]

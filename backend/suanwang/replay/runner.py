@@ -42,6 +42,7 @@ from suanwang.replay.chain import (
     matched_fields,
     party_key,
     result_cid,
+    rpc,
     set_time,
 )
 from suanwang.replay.inputs import build_network, openb_nodes, openb_pods
@@ -953,6 +954,9 @@ class Replay:
         epoch = self.s.epoch if self.s.epoch > latest else (latest // 86400 + 2) * 86400
         if epoch != self.s.epoch:
             self.log.append(f"chain time is past the scenario's epoch; starting at {epoch} instead (order ids differ)")
+        # Each block one second after the last, whatever the wall clock does: fees are prorated by the
+        # seconds a deal ran, so a replay is deterministic only if block times are.
+        rpc(self.w3, "anvil_setBlockTimestampInterval", [1])
         set_time(self.w3, epoch)
         self.setup()
         self._node_by_id = {n.node_id: n for n in self.nodes if n.registered}
@@ -998,6 +1002,7 @@ class Replay:
         if bar is not None:
             bar.close()
         end_block = int(self.w3.eth.block_number)
+        rpc(self.w3, "anvil_removeBlockTimestampInterval", [])
         after_tokens = self.token_balances()
         supply_after = int(self.c["SettlementToken"].functions.totalSupply().call())
         conservation = self._conservation(before_tokens, after_tokens, supply_before, supply_after)

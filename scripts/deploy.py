@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "backend"))
 # stdlib and eth_utils only: brownie's env has both
-from suanwang.chain.bill import Seats, pack_bill, pack_entry, transit_fee, unpack_deal
+from suanwang.chain.bill import Seats, pack_bill, pack_entry, unpack_deal
+from suanwang.fees import compute_fee, platform_fee, transit_fee
 
 ROLE_BITS = {"operator": 1, "cloud": 2, "provider": 4, "buyer": 8, "matcher": 16, "arbiter": 32}
 PLATFORM_FEE_BPS = 250
@@ -115,14 +116,14 @@ def make_bill(order: tuple, node_id: int, price: int, fee_bps: int, transit=()) 
     (nodeId, computeFee, platformFee, transitOperators, transitFees); `packed_bill` packs it."""
     fields = dict(zip(ORDER_FIELDS, order, strict=True))
     mcu = fields["logicMcu"] + fields["parallelMcu"] + fields["neuralMcu"]
-    compute = price * mcu * fields["duration"] // (1000 * 3600)
-    platform = compute * fee_bps // 10_000
+    compute = compute_fee(price, mcu, fields["duration"])
+    platform = platform_fee(compute, fee_bps)
     return (node_id, compute, platform, [op for op, _ in transit], [fee for _, fee in transit])
 
 
 def transit_fee_of(order: tuple, tariff: int) -> int:
     """The exact transit fee for `order` of an operator publishing `tariff` per Gbps-hour
-    (Market.transitTariffOf): tariff x minBandwidthMbps x duration / (1000 x 3600), rounded down."""
+    (Market.transitTariffOf): suanwang.fees.transit_fee."""
     fields = dict(zip(ORDER_FIELDS, order, strict=True))
     return transit_fee(tariff, fields["minBandwidthMbps"], fields["duration"])
 

@@ -9,25 +9,9 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from suanwang.errors import NotFoundError
-
-MCU_SECONDS_PER_CU_HOUR = 1000 * 3600  # Splits.MS_PER_HOUR_MCU
-BPS = 10_000
-
-
-def compute_fee(price_per_cu_hour: int, total_mcu: int, duration_s: int) -> int:
-    """price x CU x hours, rounded down, in token base units."""
-    return price_per_cu_hour * total_mcu * duration_s // MCU_SECONDS_PER_CU_HOUR
-
-
-def platform_fee(compute: int, fee_bps: int) -> int:
-    return compute * fee_bps // BPS
-
-
-def transit_fee(tariff_per_gbps_hour: int, bandwidth_mbps: int, duration_s: int) -> int:
-    """What a transit operator is owed for reserving `bandwidth_mbps` for `duration_s` at the tariff it
-    published on chain (Market.transitTariffOf, per Gbps-hour), rounded down: the bill must carry exactly
-    this (IMarket TransitFeeMismatch otherwise)."""
-    return tariff_per_gbps_hour * bandwidth_mbps * duration_s // MCU_SECONDS_PER_CU_HOUR
+# The fee arithmetic has one home, suanwang.fees; compute_fee, platform_fee and transit_fee stay importable
+# from here for the code that already imports them.
+from suanwang.fees import compute_fee, platform_fee, transit_fee
 
 
 @dataclass(frozen=True)

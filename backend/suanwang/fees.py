@@ -56,10 +56,12 @@ def used_seconds(started_at: int, completed_at: int, duration_s: int, min_run_s:
     return min(completed_at - started_at, duration_s)
 
 
-def prorated_fees(compute: int, platform: int, used_s: int, duration_s: int, *, halved: bool = False) -> tuple[int, int]:
+def prorated_fees(
+    compute: int, platform: int, used_s: int, duration_s: int, *, halved: bool = False
+) -> tuple[int, int]:
     """MarketBase._payout for a Settled deal: (compute paid, platform paid), each billed fee x used /
-    duration rounded down, then halved (rounded down) when an SLA breach halves the payout
-    (Payout.Halved). The buyer is refunded the rest of each."""
+    duration rounded down, then halved (rounded down) when ``halved``: a dispute no arbiter ruled on in
+    time (MarketExtension.timeout, Payout.Halved). The buyer is refunded the rest of each."""
     if not 0 <= used_s <= duration_s or duration_s == 0:
         raise ValueError(f"used seconds must be in 0..duration and the duration > 0, got {used_s} of {duration_s}")
     compute_paid = compute * used_s // duration_s

@@ -9,6 +9,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from suanwang.errors import NotFoundError
+
 # The fee arithmetic has one home, suanwang.fees; compute_fee, platform_fee and transit_fee stay importable
 # from here for the code that already imports them.
 from suanwang.fees import compute_fee, platform_fee, transit_fee

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from suanwang import fees
 from suanwang.errors import InputError, NotFoundError
 from suanwang.matching import (
     Engine,
@@ -18,7 +19,7 @@ from suanwang.matching import (
     StagePolicy,
     Unplaced,
 )
-from suanwang.matching.market import compute_fee, platform_fee
+from suanwang.matching.market import compute_fee, fee_vectors, platform_fee
 
 TOKEN = 10**18
 A100 = 19  # any non-zero uint16 code; the market compares codes, it does not grade them
@@ -194,6 +195,55 @@ def test_stage_policy_limits_sellers():
     e = engine([node(1, owner="0xOperator"), node(2, owner="0xSeller")], stage=StagePolicy(1, "0xOperator"))
     assert e.feasible(order()) == [1]
     assert "in stage 1 only 0xOperator's own nodes serve" in e.explain(order()).text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**96 - 1) | st.integers(0, 10**12), min_size=1, max_size=8),
+       st.integers(1, 3 * 2**62), st.integers(1, 2**32 - 1), st.integers(0, 10_000))
+def test_fee_vectors_equal_the_fees_module_on_the_int64_and_the_exact_path(prices, mcu, duration, fee_bps):
+    compute, platform = fee_vectors(prices, mcu, duration, fee_bps)
+    expected = [fees.compute_fee(p, mcu, duration) for p in prices]
+    assert [int(c) for c in compute] == expected
+    assert [int(f) for f in platform] == [fees.platform_fee(c, fee_bps) for c in expected]
+    # The market module's names are the fees module's functions, not a copy.
+    assert (compute_fee, platform_fee) == (fees.compute_fee, fees.platform_fee)
+
+
+def test_fee_vectors_take_the_int64_path_only_when_nothing_can_overflow():
+    assert fee_vectors([10**6], 1000, 3600, 250)[0].dtype == np.int64
+    assert fee_vectors([2**40], 2**20, 2**20, 250)[0].dtype == object
+
+
+# ---------------------------------------------------------------------- excluding nodes
+def test_place_excluding_the_best_node_takes_the_best_of_the_others():
+    e = engine([node(1, price=3 * TOKEN), node(2, price=TOKEN), node(3, price=2 * TOKEN)])
+    placed = e.place(order("a"), exclude={2})
+    assert isinstance(placed, MarketPlacement) and placed.node_id == 3
+    assert e.state.free[e.state.slot(2)].tolist() == [64_000, 10_000, 0]  # nothing reserved on the excluded node
+
+
+def test_feasible_leaves_out_excluded_nodes():
+    e = engine([node(1), node(2), node(3, memory=1)])
+    assert e.feasible(order(), exclude={1}) == [2]
+    assert e.feasible(order(), exclude=set()) == [1, 2]
+
+
+def test_excluding_every_feasible_node_says_the_caller_excluded_them():
+    e = engine([node(1), node(2), node(3, memory=1)])
+    unplaced = e.place(order("a"), exclude={1, 2, 3})
+    assert isinstance(unplaced, Unplaced)
+    explanation = unplaced.explanation
+    assert explanation.feasible == 0
+    # Node 3 fails a check, which is its reason; only the nodes that pass every check count as excluded.
+    assert explanation.text == "1 node has less than 1 GiB of memory; 2 nodes were excluded by the caller."
+    assert explanation.reason_for(1) == "rejected by market (excluded)"
+    assert explanation.reason_for(3) == "rejected by node_fit (memory)"
+    assert "a" not in e.reservations
+
+
+def test_excluding_an_unknown_node_is_an_error():
+    with pytest.raises(NotFoundError, match="no node 9"):
+        engine([node(1)]).place(order(), exclude={9})
 
 
 # ---------------------------------------------------------------------- node lifecycle

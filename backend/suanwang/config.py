@@ -48,6 +48,11 @@ class Settings(BaseModel):
     content_dir: Path = Field(STATE_DIR / "content", description="the local content-addressed store")
     ipfs_api_url: str | None = Field(None, description="a Kubo RPC API URL; content goes there instead")
     matcher_key: str | None = Field(None, description="the matcher's private key (default: the demo matcher)")
+    service_keys: Literal["matcher", "development"] = Field(
+        "development",
+        description="the keys the service acts with: the matcher's only, or on the development chain the demo "
+        "sellers' and buyers' too (one process runs the whole market; `suanwang up` runs agents instead)",
+    )
     orchestrator: bool = Field(True, description="run the order lifecycle in this process")
     orchestrator_interval_s: float = Field(0.25, gt=0, le=60, description="pause between lifecycle passes")
     matching: Literal["online", "batch"] = Field(

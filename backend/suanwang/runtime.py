@@ -19,12 +19,15 @@ from suanwang.api.live import EventBus, wide_integer_args
 from suanwang.api.metrics import Metrics
 from suanwang.chain.deployment import Deployment
 from suanwang.chain.errors import ErrorDecoder
+from suanwang.chain.contracts import ChainGateway
 from suanwang.chain.gateway import connect, connect_probe, contracts
 from suanwang.chain.indexer import Indexer, IndexerThread
 from suanwang.config import Settings
 from suanwang.content import ContentStore, content_store_from_url
 from suanwang.errors import InputError, SuanwangError
-from suanwang.lifecycle.agents import Agents
+from suanwang.lifecycle.context import StepContext
+from suanwang.lifecycle.jobs import ServiceOrders
+from suanwang.lifecycle.keys import Keyring
 from suanwang.lifecycle.marketplace import Marketplace, load_marketplace
 from suanwang.lifecycle.orchestrator import Orchestrator
 from suanwang.scheduling import Executor, LocalExecutor, SlurmExecutor
@@ -128,20 +131,24 @@ class Runtime:
 
     def make_orchestrator(self) -> Orchestrator:
         deployment = self.load_deployment()
-        bound = contracts(self.w3, deployment, self.settings)
-        decoder = ErrorDecoder([cast(list[dict[str, Any]], list(c.abi)) for c in bound.values()])
+        chain = ChainGateway.bind(self.w3, deployment, self.settings.build_dir)
+        keys = Keyring.for_service(
+            self.w3,
+            deployment,
+            chain.decoder,
+            self.settings.matcher_key,
+            development=self.settings.service_keys == "development",
+        )
         node_map = parse_node_map(self.settings.slurm_node_map)
+        content = self.content()
         return Orchestrator(
-            w3=self.w3,
-            sessions=self.sessions,
-            contracts=bound,
-            agents=Agents(self.w3, deployment, decoder, self.settings.matcher_key),
+            ctx=StepContext(self.w3, chain, self.sessions, keys, self.settings.confirmations),
             marketplace=self.marketplace(),
             executor=self.make_executor(),
-            content=self.content(),
+            content=content,
+            jobs_source=ServiceOrders(content),
             executor_nodes=lambda node: node_map.get(node.node_id),
             auto_confirm=self.settings.auto_confirm,
-            confirmations=self.settings.confirmations,
             matching=self.settings.matching,
             clearing_interval_s=self.settings.clearing_interval_ms / 1000,
             batch_size=self.settings.match_batch_size,

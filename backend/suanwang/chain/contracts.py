@@ -1,0 +1,245 @@
+"""The one typed seam to the deployed contracts: a method per contract function the code uses.
+
+Reads return Python values; writes return an unsent call (`Call`) that a `TxSender` signs and sends
+with its own key, so the seam holds no key. No code outside `suanwang.chain` touches web3's
+`Contract.functions`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, cast
+
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+
+from suanwang.chain.deployment import Deployment, load_abi
+from suanwang.chain.errors import ErrorDecoder
+from suanwang.chain.states import DealCall, DealStatus
+from suanwang.roles import Role
+
+Call = ContractFunction  # an unsent contract call with its arguments: what TxSender.submit takes
+
+
+def _id(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else bytes.fromhex(value.removeprefix("0x"))
+
+
+def _topic(contract: Contract, event: str) -> bytes:
+    return bytes.fromhex(str(contract.events[event]().topic).removeprefix("0x"))
+
+
+@dataclass(frozen=True)
+class Unstaking:
+    """Stake an account asked back (IEscrow.unstakingOf): claimable from `ready_at` (unix seconds)."""
+
+    amount: int
+    ready_at: int
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An operator vote (IFederation.Proposal): admit `account` as an operator, or remove it."""
+
+    id: int
+    account: str
+    admit: bool
+    executed: bool
+    yes: int
+    needed: int
+    roles: int
+    deadline: int  # the last second votes are taken
+    name: str
+
+    def open_at(self, chain_time: int) -> bool:
+        return not self.executed and chain_time <= self.deadline
+
+
+class MarketContract:
+    """Market.sol (with MarketExtension's functions, reached through Market's address)."""
+
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
+        self._fns = contract.functions
+        self._match_failed = _topic(contract, "MatchFailed")
+        self._matched = _topic(contract, "Matched")
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    # -- reads
+    def status_of(self, order_id: str | bytes) -> tuple[DealStatus, int]:
+        """(status, deadline) of the deal or posted order `order_id` (NONE when the market has never seen it)."""
+        status, deadline = self._fns.statusOf(_id(order_id)).call()
+        return DealStatus.of(int(status)), int(deadline)
+
+    def transit_tariff_of(self, operator: str) -> int:
+        return int(self._fns.transitTariffOf(Web3.to_checksum_address(operator)).call())
+
+    def transit_operators(self) -> list[str]:
+        return [str(a) for a in self._fns.transitOperators().call()]
+
+    def balance_of(self, account: str) -> int:
+        """`account`'s unlocked escrow balance (what `withdraw` can take)."""
+        return int(self._fns.balanceOf(Web3.to_checksum_address(account)).call())
+
+    def nonce_floor_of(self, buyer: str) -> int:
+        """The buyer's nonce floor: its signed orders with a lower nonce are void (IMarket.cancelAllOrders)."""
+        return int(self._fns.nonceFloorOf(Web3.to_checksum_address(buyer)).call())
+
+    def stake_of(self, account: str) -> int:
+        """`account`'s unlocked stake: what backs new deals (open deals lock their compute fee of it)."""
+        return int(self._fns.stakeOf(Web3.to_checksum_address(account)).call())
+
+    def required_stake_of(self, account: str) -> int:
+        """The stake `account`'s registered nodes require (the sum of their tiers' minimums)."""
+        return int(self._fns.requiredStakeOf(Web3.to_checksum_address(account)).call())
+
+    def unstaking_of(self, account: str) -> Unstaking:
+        amount, ready_at = self._fns.unstakingOf(Web3.to_checksum_address(account)).call()
+        return Unstaking(int(amount), int(ready_at))
+
+    # -- writes (unsent)
+    def match_signed_batch(self, entries: bytes) -> Call:
+        return self._fns.matchSignedBatch(entries)
+
+    def deal_call(self, function: DealCall, deal_id: str | bytes, packed: bytes, *args: Any) -> Call:
+        """One of the lifecycle calls that take (id, deal bytes, ...): `complete` takes the result CID too."""
+        return cast(Call, getattr(self._fns, function.value)(_id(deal_id), packed, *args))
+
+    def withdraw(self, amount: int) -> Call:
+        return self._fns.withdraw(amount)
+
+    def set_transit_tariff(self, per_gbps_hour: int) -> Call:
+        return self._fns.setTransitTariff(per_gbps_hour)
+
+    # -- receipts
+    def match_failures(self, receipt: Mapping[str, Any]) -> dict[str, bytes]:
+        """Order id -> the revert data of each MatchFailed log in a matchSignedBatch receipt (only those logs
+        are decoded: a batch's receipt carries hundreds)."""
+        event = self.contract.events.MatchFailed()
+        out = {}
+        for entry in receipt["logs"]:
+            if entry["topics"] and bytes(entry["topics"][0]) == self._match_failed:
+                args = event.process_log(entry)["args"]
+                out["0x" + bytes(args["id"]).hex()] = bytes(args["reason"])
+        return out
+
+    def matched_deals(self, receipt: Mapping[str, Any], ids: Iterable[str]) -> list[tuple[str, bytes]]:
+        """(deal id, packed deal) of each Matched log in `receipt` whose id is one of `ids`."""
+        wanted = set(ids)
+        event = self.contract.events.Matched()
+        out = []
+        for entry in receipt["logs"]:
+            topics = entry["topics"]
+            if len(topics) < 2 or bytes(topics[0]) != self._matched or "0x" + bytes(topics[1]).hex() not in wanted:
+                continue
+            args = event.process_log(entry)["args"]
+            out.append(("0x" + bytes(args["id"]).hex(), bytes(args["deal"])))
+        return out
+
+
+class FederationContract:
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
+        self._fns = contract.functions
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    def stage(self) -> int:
+        return int(self._fns.stage().call())
+
+    def seller_roles(self, stage: int) -> int:
+        """The role bits that may sell in `stage`."""
+        return int(self._fns.sellerRoles(stage).call())
+
+    def founder(self) -> str:
+        return str(self._fns.founder().call())
+
+    def platform_fee_bps(self) -> int:
+        return int(self._fns.platformFeeBps().call())
+
+    def roles_of(self, account: str) -> int:
+        return int(self._fns.rolesOf(Web3.to_checksum_address(account)).call())
+
+    def epoch(self) -> int:
+        """The value epoch: a signed order matches only in the epoch it names (a stage or fee change moves it)."""
+        return int(self._fns.epoch().call())
+
+    def has_role(self, account: str, role: Role) -> bool:
+        """Whether `account` is an active member holding `role`."""
+        return bool(self._fns.hasRole(Web3.to_checksum_address(account), int(role)).call())
+
+    def proposal_count(self) -> int:
+        return int(self._fns.proposalCount().call())
+
+    def proposal(self, proposal_id: int) -> Proposal:
+        """Proposal `proposal_id` (the call reverts with UnknownProposal when there is none)."""
+        account, admit, executed, yes, needed, roles, deadline, name = self._fns.getProposal(proposal_id).call()
+        return Proposal(
+            proposal_id,
+            str(account),
+            bool(admit),
+            bool(executed),
+            int(yes),
+            int(needed),
+            int(roles),
+            int(deadline),
+            name,
+        )
+
+    def has_voted(self, proposal_id: int, voter: str) -> bool:
+        return bool(self._fns.hasVoted(proposal_id, Web3.to_checksum_address(voter)).call())
+
+
+class TokenContract:
+    """The settlement token (an ERC-20)."""
+
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
+        self._fns = contract.functions
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    def balance_of(self, account: str) -> int:
+        return int(self._fns.balanceOf(Web3.to_checksum_address(account)).call())
+
+    def allowance(self, owner: str, spender: str) -> int:
+        """What `spender` may still pull from `owner`'s wallet."""
+        return int(self._fns.allowance(Web3.to_checksum_address(owner), Web3.to_checksum_address(spender)).call())
+
+
+@dataclass(frozen=True)
+class ChainGateway:
+    """The deployment's contracts, typed; `decoder` turns revert data from any of them into a ChainRevert."""
+
+    w3: Web3
+    market: MarketContract
+    federation: FederationContract
+    raw: dict[str, Contract]  # every bound contract by name, for the indexer's log decoding
+    decoder: ErrorDecoder
+
+    @cached_property
+    def token(self) -> TokenContract:
+        return TokenContract(self.raw["SettlementToken"])
+
+    def head_time(self) -> int:
+        """The latest block's timestamp: the chain's time, which expiries and deadlines are measured against."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    @classmethod
+    def bind(cls, w3: Web3, deployment: Deployment, build_dir: Any) -> ChainGateway:
+        """Bindings for every contract of the deployment whose build artifact is in `build_dir`."""
+        raw: dict[str, Contract] = {}
+        for name, address in deployment.contracts.items():
+            if (build_dir / f"{name}.json").exists():
+                raw[name] = w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_abi(build_dir, name))
+        decoder = ErrorDecoder([cast(list[dict[str, Any]], list(c.abi)) for c in raw.values()])
+        return cls(w3, MarketContract(raw["Market"]), FederationContract(raw["Federation"]), raw, decoder)

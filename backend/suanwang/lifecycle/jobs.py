@@ -1,0 +1,233 @@
+"""The provider's dispatch step: for each accepted deal on a node whose seller's key this process holds,
+the job the buyer signed for goes to the executor once (keyed by the deal), then `start` is sent; a job
+the executor can never run is declined before the start deadline instead (no slash: nothing promised
+was broken). The job's specification is fetched by the digest in the signed order (`JobSource`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanwang.chain.bill import unpack_deal
+from suanwang.chain.states import DealCall, DealStatus, OrderState
+from suanwang.content import ContentStore, cid_of_digest
+from suanwang.errors import InfeasibleError, InputError, NotFoundError
+from suanwang.lifecycle.context import StepContext, now
+from suanwang.lifecycle.outbox import Outbox
+from suanwang.scheduling.base import Executor, JobSpec, JobState
+from suanwang.storage.models import Deal, Job, Node, OrderRecord
+from suanwang.storage.projections import indexed_seats
+
+log = logging.getLogger(__name__)
+
+REFUSED = "refused"  # the job id of a job the executor would not take
+SUBMIT_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class JobOrder:
+    """What a deal's job needs from the signed order: its executor key, command and memory."""
+
+    key: str
+    command: list[str]
+    memory_mib: int
+
+
+class JobSource(Protocol):
+    def job_for(self, session: Session, deal_id: str) -> JobOrder | None:
+        """The deal's job, or None when its order is not (or no longer) matched here."""
+        ...
+
+
+def job_key(deal_id: str, match: int | str = 1) -> str:
+    """The executor's key for a deal's job: the deal's, and when a reorg undid a match that had sent a job,
+    the match's too (an executor refuses a second job under one key)."""
+    key = f"deal-{deal_id[2:18]}"
+    return key if match == 1 else f"{key}-m{match}"
+
+
+def _spec(content: ContentStore, spec_digest: str) -> list[str]:
+    command = json.loads(content.get(cid_of_digest(spec_digest)))["command"]
+    return [str(part) for part in command]
+
+
+@dataclass
+class ServiceOrders:
+    """The order as the service that received it stores it (the in-process provider of the dev chain)."""
+
+    content: ContentStore
+
+    def job_for(self, session: Session, deal_id: str) -> JobOrder | None:
+        record = session.get(OrderRecord, deal_id)
+        if record is not None and record.state != OrderState.ON_CHAIN:
+            return None
+        if record is None:  # matched by another matcher: nothing signed to run here
+            return JobOrder(job_key(deal_id), ["true"], 256)
+        return JobOrder(
+            job_key(deal_id, record.attempts), _spec(self.content, record.order["specDigest"]), int(record.order["memoryMib"])
+        )
+
+
+@dataclass
+class ProviderJobs:
+    ctx: StepContext
+    outbox: Outbox
+    executor: Executor
+    source: JobSource
+    executor_nodes: Callable[[Node], str | None] = lambda node: None
+    _locks: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock() for _ in range(64)))
+    # Jobs sent on a match's receipt are submitted by these workers, so the match pass goes on matching
+    # while sbatch runs; the deal ids being submitted are kept until their Job row is written.
+    _workers: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(SUBMIT_WORKERS, thread_name_prefix="suanwang-dispatch")
+    )
+    _dispatching: set[str] = field(default_factory=set)
+    _dispatching_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def tick(self) -> None:
+        # Only the deals of sellers whose key this process holds are read: another provider's agent runs the rest.
+        with self.ctx.sessions() as session:
+            deals = list(
+                session.scalars(
+                    select(Deal).where(Deal.status == DealStatus.ACCEPTED, Deal.seller.in_(self.ctx.keys.addresses))
+                )
+            )
+        ours = [(deal, seller) for deal in deals if (seller := self.ctx.keys.for_address(deal.seller)) is not None]
+        submitted = self._submit_all([(deal.id, deal.node_id, int(deal.deal["duration"])) for deal, _ in ours])
+        for (deal, seller), ok in zip(ours, submitted, strict=True):
+            if ok is None:
+                continue  # its order is not (or no longer) on chain here: a later pass decides
+            self.outbox.send(seller, DealCall.START if ok else DealCall.DECLINE, deal.deal)
+
+    def _submit_all(self, deals: list[tuple[str, int, int]]) -> list[bool | None]:
+        if not deals:
+            return []
+        with ThreadPoolExecutor(max_workers=SUBMIT_WORKERS) as pool:
+            return list(pool.map(lambda deal: self.ensure_job(*deal), deals))
+
+    def ensure_job(self, deal_id: str, node_id: int, duration_s: int) -> bool | None:
+        """Submits the deal's job once; False when the executor refuses it for good, None when the order
+        is not matched here (a reorg undid its match: `MatchReceipts` holds the same lock)."""
+        with self._lock(deal_id), self.ctx.sessions.begin() as session:
+            existing = session.get(Job, deal_id)
+            if existing is not None:
+                return existing.state != JobState.FAILED.value or existing.job_id != REFUSED
+            job = self.source.job_for(session, deal_id)
+            if job is None:
+                return None
+            node = session.get(Node, node_id)
+            executor_node = self.executor_nodes(node) if node is not None else None
+            spec = JobSpec(
+                key=job.key,
+                command=job.command,
+                node=executor_node,
+                # The emulated nodes share one host: each job asks for one core and at most 1 GiB there.
+                cpus=1,
+                memory_mib=min(max(job.memory_mib, 64), 1024),
+                time_limit_s=duration_s,
+                env={"SUANWANG_DEAL": deal_id},
+            )
+            try:
+                job_id, state, reason = self.executor.submit(spec), JobState.PENDING.value, None
+            except (InputError, InfeasibleError, NotFoundError) as exc:
+                job_id, state, reason = REFUSED, JobState.FAILED.value, f"the executor refused the job: {exc.message}"
+            session.add(
+                Job(
+                    deal_id=deal_id,
+                    executor=type(self.executor).__name__,
+                    executor_node=executor_node,
+                    job_id=job_id,
+                    state=state,
+                    reason=reason,
+                    updated_at=now(),
+                )
+            )
+            return job_id != REFUSED
+
+    # -- on the match's receipt, before the index confirms it (the service's in-process provider) ----------
+    def on_matched(self, receipt: Any, matched: set[str]) -> None:
+        """Submits, in the background, the jobs of the deals in a mined batch that start accepted on a node
+        whose seller's key this process holds: `MatchReceipts` cancels them if a reorg undoes the match."""
+        with self.ctx.sessions() as session:
+            our_nodes = {
+                node_id
+                for node_id, owner in session.execute(select(Node.node_id, Node.owner))
+                if self.ctx.keys.for_address(owner) is not None
+            }
+            ours = {
+                order_id
+                for order_id, node_id in session.execute(
+                    select(OrderRecord.id, OrderRecord.node_id).where(OrderRecord.id.in_(matched))
+                )
+                if node_id in our_nodes
+            }
+            seats = indexed_seats(session)
+        for deal_id, packed in self.ctx.chain.market.matched_deals(receipt, ours) if ours else []:
+            try:
+                deal = unpack_deal(deal_id, packed, seats)
+            except NotFoundError:  # a transit operator seated too recently to be indexed: dispatched once indexed
+                continue
+            if DealStatus.of(int(deal["status"])) == DealStatus.ACCEPTED:
+                self._dispatch_later(deal_id, int(deal["nodeId"]), int(deal["duration"]))
+
+    def _dispatch_later(self, deal_id: str, node_id: int, duration_s: int) -> None:
+        with self._dispatching_lock:
+            if deal_id in self._dispatching:
+                return
+            self._dispatching.add(deal_id)
+        try:
+            self._workers.submit(self._dispatch, deal_id, node_id, duration_s)
+        except RuntimeError:  # the workers were shut down (stopping): the deal pass submits it
+            with self._dispatching_lock:
+                self._dispatching.discard(deal_id)
+
+    def _dispatch(self, deal_id: str, node_id: int, duration_s: int) -> None:
+        try:
+            self.ensure_job(deal_id, node_id, duration_s)
+        except Exception:  # the executor or the database failed: the deal pass submits it once indexed
+            log.exception("%s: the job sent on the match's receipt was not submitted", deal_id)
+        finally:
+            with self._dispatching_lock:
+                self._dispatching.discard(deal_id)
+
+    def dispatching(self, deal_id: str) -> bool:
+        return deal_id in self._dispatching
+
+    def wait_for_dispatch(self) -> None:
+        """Returns once the jobs sent on match receipts so far are submitted (or refused)."""
+        while True:
+            with self._dispatching_lock:
+                if not self._dispatching:
+                    return
+            threading.Event().wait(0.005)
+
+    def close(self) -> None:
+        self._workers.shutdown(wait=True)
+
+    # -- a match undone by a reorg --------------------------------------------------------------------------
+    def _lock(self, deal_id: str) -> threading.Lock:
+        return self._locks[hash(deal_id) % len(self._locks)]
+
+    @contextlib.contextmanager
+    def locked(self, deal_ids: list[str]) -> Iterator[None]:
+        with contextlib.ExitStack() as held:
+            for lock in sorted({self._lock(d) for d in deal_ids}, key=id):
+                held.enter_context(lock)
+            yield
+
+    def drop(self, session: Session, deal_id: str) -> None:
+        """Cancels and forgets the job of a match a reorg undid: nothing on chain pays for it any more."""
+        job = session.get(Job, deal_id)
+        if job is not None:
+            if not JobState(job.state).is_final:
+                self.executor.cancel(job.job_id)
+            session.delete(job)

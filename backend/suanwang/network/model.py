@@ -9,151 +9,64 @@ between operators are free.
 Reservations are symmetric: reserving G Gbps for a lease takes G from every link of its path (both
 directions of a full-duplex link carry the lease, so a link's capacity is per direction and one
 number per link suffices).
+
+The routers, links and priced paths are defined in ``network.elements``; the constrained search and the
+widest-bottleneck tree in ``network.search``. This module joins them: the network, its shortest-path
+trees and SRv6 segment lists, and the reservations.
 """
 
 from __future__ import annotations
 
 import difflib
-import heapq
 import ipaddress
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import Any, NoReturn
+from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
-from eth_hash.auto import keccak
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
-from suanwang.network.srv6 import END_X_MAX_ADJACENCIES, Behavior, Locator
-from suanwang.network.topology import (
-    Topology,
-    fibre_latency_ms,
-    haversine_km,
+from suanwang.network.elements import (
+    BANDWIDTH_EPSILON_GBPS,
+    LATENCY_EPSILON_MS,
+    CheapestResult,
+    Link,
+    Operator,
+    Path,
+    Peering,
+    Router,
+    router_id,
 )
+from suanwang.network.search import FreeState, SegmentIndex, bottleneck, widest_tree
+from suanwang.network.srv6 import END_X_MAX_ADJACENCIES, Behavior, Locator
+from suanwang.network.topology import fibre_latency_ms, haversine_km
 
-BANDWIDTH_EPSILON_GBPS = 1e-9
-LATENCY_EPSILON_MS = 1e-9
+# The vocabulary lives in network.elements, the constrained search in network.search; these names stay
+# importable from here.
+__all__ = [
+    "BANDWIDTH_EPSILON_GBPS",
+    "LATENCY_EPSILON_MS",
+    "CheapestResult",
+    "Link",
+    "Network",
+    "Operator",
+    "Path",
+    "Peering",
+    "Router",
+    "router_id",
+]
+
 _TREE_CACHE_SIZE = 4096
-_LANDMARKS = 8
-
-
-def router_id(operator: str, label: str) -> bytes:
-    """bytes32 router id = keccak256("<operator>/<router label>") (PRODUCT.md shared data model)."""
-    return keccak(f"{operator}/{label}".encode())
-
-
-@dataclass(frozen=True, slots=True)
-class Operator:
-    """A network operator: its topology and its transit price (token base units per Gbps-hour per link)."""
-
-    name: str
-    topology: Topology
-    transit_price_per_gbps_hour: int
-
-
-@dataclass(frozen=True, slots=True)
-class Peering:
-    """A peering link between two operators' routers, given as "Operator/Label" names."""
-
-    a: str
-    b: str
-    capacity_gbps: float
-
-
-@dataclass(frozen=True, slots=True)
-class Router:
-    index: int
-    operator: str
-    operator_number: int
-    label: str
-    graphml_id: str
-    latitude: float
-    longitude: float
-    router_id: bytes
-    locator: Locator
-
-    @property
-    def name(self) -> str:
-        return f"{self.operator}/{self.label}"
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    index: int
-    a: int
-    b: int
-    km: float
-    latency_ms: float
-    capacity_gbps: float
-    operator: str | None  # None for a peering link
-
-
-@dataclass(frozen=True, slots=True)
-class Path:
-    """A route through the network, priced and (optionally) turned into an SRv6 segment list."""
-
-    routers: tuple[str, ...]
-    router_indices: tuple[int, ...]
-    links: tuple[int, ...]
-    latency_ms: float
-    bandwidth_gbps: float  # bottleneck free bandwidth when the path was computed
-    capacity_gbps: float  # bottleneck capacity
-    operators: tuple[str, ...]
-    transit_fee_per_gbps_hour: dict[str, int]
-    segments: tuple[str, ...] = ()
-
-    def transit_fee(self, gbps: float, seconds: int) -> dict[str, int]:
-        """Token base units owed to each operator for ``gbps`` reserved for ``seconds`` (rounded up)."""
-        scale = Fraction(gbps) * Fraction(seconds, 3600)
-        out = {}
-        for op, rate in self.transit_fee_per_gbps_hour.items():
-            fee = rate * scale
-            out[op] = -((-fee.numerator) // fee.denominator)
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": list(self.routers),
-            "latency_ms": self.latency_ms,
-            "bandwidth_gbps": self.bandwidth_gbps,
-            "capacity_gbps": self.capacity_gbps,
-            "segments": list(self.segments),
-            "operators": list(self.operators),
-            "transit_fee_per_gbps_hour": {k: str(v) for k, v in self.transit_fee_per_gbps_hour.items()},
-            "hops": len(self.links),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class _State:
-    """Free bandwidth at one reservation version: per link, and the bottleneck of every segment."""
-
-    version: int
-    free: list[float]
-    segment_free: list[float]  # one more entry, inf, for the search's arcs that end a query (segment -1)
 
 
 @dataclass(slots=True)
 class _Reservation:
     links: np.ndarray
     gbps: float
-
-
-@dataclass(slots=True)
-class CheapestResult:
-    """A cheapest path under a latency bound; ``lower_bound`` is a proven bound on the optimum's cost."""
-
-    path: Path
-    cost_per_gbps_hour: int
-    lower_bound: float
-    exact: bool
-    labels_or_iterations: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 class Network:
@@ -255,7 +168,7 @@ class Network:
             )
         self._trees: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._version = 0  # bumps on every reservation change
-        self._state: _State | None = None  # per-version snapshot of free bandwidth (see _snapshot)
+        self._state: FreeState | None = None  # per-version snapshot of free bandwidth (see _snapshot)
         self._widest: tuple[int, list[int], list[float]] | None = None  # (version, Kruskal tree parents, weights)
         self._names = [r.name for r in self.routers]
         self._router_operator = [r.operator for r in self.routers]
@@ -266,92 +179,7 @@ class Network:
         self._lock = threading.Lock()
         self._reservations: dict[int, _Reservation] = {}
         self._next_reservation = 1
-        self._build_search()
-
-    def _build_search(self) -> None:
-        """Structures for the constrained search (``_search``), all fixed by the topology.
-
-        Chains: a router with exactly two links (most routers of these networks) can only pass traffic
-        through, so the search jumps over maximal runs of them in one step. A "stop" is a router with
-        another number of links (plus one router of any ring that has none); a segment is the run of
-        links from a stop to the next stop. Heuristic: landmark (ALT) bounds on the latency to the
-        destination, admissible whatever latencies the links were given (see below).
-        """
-        n = len(self.routers)
-        nbrs: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-        for ln in self.links:
-            nbrs[ln.a].append((ln.b, ln.index))
-            nbrs[ln.b].append((ln.a, ln.index))
-        stop = [len(x) != 2 for x in nbrs]
-        lat = self._latency_list
-        seg_nodes: list[list[int]] = []
-        seg_links: list[list[int]] = []
-        seg_cum: list[list[float]] = []  # latency from the segment's first router to each of its routers
-        seg_of: list[list[tuple[int, int]]] = [[] for _ in range(n)]  # interior router -> (segment, position)
-        out: list[list[tuple[int, float, int, list[int], list[int]]]] = [[] for _ in range(n)]
-        live: list[list[tuple[int, float, int, list[int], list[int]]]] = [[] for _ in range(n)]
-        seg_start_of: list[int] = []
-
-        def segments_from(u: int) -> None:
-            for v, li in nbrs[u]:
-                nodes, links, cum = [u, v], [li], [0.0, lat[li]]
-                prev, cur = u, v
-                while not stop[cur]:
-                    (a, la), (b, lb) = nbrs[cur]
-                    nxt, lnk = (b, lb) if a == prev else (a, la)
-                    nodes.append(nxt)
-                    links.append(lnk)
-                    cum.append(cum[-1] + lat[lnk])
-                    prev, cur = cur, nxt
-                k = len(seg_nodes)
-                for pos in range(1, len(nodes) - 1):
-                    seg_of[nodes[pos]].append((k, pos))
-                seg_nodes.append(nodes)
-                seg_links.append(links)
-                seg_cum.append(cum)
-                # A segment back to its own start, or into a router with one link, leads nowhere new
-                # unless the destination lies on it (see _search): only ``out`` lists those.
-                entry = (cur, cum[-1], k, nodes, links)
-                out[u].append(entry)
-                if cur != u and len(nbrs[cur]) != 1:
-                    live[u].append(entry)
-                seg_start_of.append(u)
-
-        for u in range(n):
-            if stop[u]:
-                segments_from(u)
-        for u in range(n):  # rings with no stop at all: make one of their routers a stop
-            if not stop[u] and not seg_of[u]:
-                stop[u] = True
-                segments_from(u)
-        self._seg_nodes, self._seg_links, self._seg_cum, self._seg_of = seg_nodes, seg_links, seg_cum, seg_of
-        self._seg_out, self._seg_live, self._seg_start_of = out, live, seg_start_of
-        # Segments into a router with one link (dead ends): the search takes them only toward that router.
-        self._seg_into: list[list[int]] = [[] for _ in range(n)]
-        for k, nodes in enumerate(seg_nodes):
-            if len(nbrs[nodes[-1]]) == 1 and nodes[-1] != nodes[0]:
-                self._seg_into[nodes[-1]].append(k)
-        flat = [li for links in seg_links for li in links]
-        self._seg_flat = np.array(flat, dtype=np.int64)
-        self._seg_start = np.cumsum([0] + [len(x) for x in seg_links[:-1]]).astype(np.int64)
-
-        # Landmarks (ALT, Goldberg & Harrelson 2005): whole-graph latency from a few far-apart routers.
-        # |d(l, v) - d(l, t)| <= d(v, t) (triangle inequality), and dropping links for a bandwidth bound
-        # only lengthens paths, so the bound holds for constrained searches too. Unreachable -> 0: a
-        # router and a destination on different sides of a landmark are not connected anyway.
-        self._landmarks: list[list[float]] = []
-        self._zeros = [0.0] * n
-        nearest = np.full(n, np.inf)
-        pick = 0
-        for i in range(min(_LANDMARKS, n)):
-            if i:
-                pick = int(np.argmax(np.where(np.isfinite(nearest), nearest, -1.0)))
-            d = np.asarray(dijkstra(self._graph, directed=True, indices=pick))
-            if not i:  # start from the router farthest from router 0, not router 0 itself
-                pick = int(np.argmax(np.where(np.isfinite(d), d, -1.0)))
-                d = np.asarray(dijkstra(self._graph, directed=True, indices=pick))
-            nearest = np.minimum(nearest, d)
-            self._landmarks.append(np.where(np.isfinite(d), d, 0.0).tolist())
+        self._segments = SegmentIndex(n, self.links, self._latency_list, self._graph)
 
     def _csr(self, weights: np.ndarray) -> csr_matrix:
         n = len(self.routers)
@@ -498,7 +326,7 @@ class Network:
         Without a bandwidth bound the path follows the shortest-path tree rooted at ``dst`` (cached;
         the data plane's next hops). With one: if that tree is cached, its path is tried first (if it
         has the bandwidth it is also the constrained optimum); otherwise an A* search (``_search``)
-        runs over the links with enough free bandwidth, pruned at the latency bound.
+        runs over the links with enough free bandwidth, pruned at the latency bound (search.SegmentIndex).
         """
         s, t = self.router_index(src), self.router_index(dst)
         if min_bandwidth_gbps is not None and min_bandwidth_gbps < 0:
@@ -522,23 +350,23 @@ class Network:
         need = min_bandwidth_gbps - BANDWIDTH_EPSILON_GBPS
         widest = self._widest
         if widest is not None and widest[0] == state.version:
-            bottleneck = self._bottleneck(widest, s, t)
-            if bottleneck < need:  # no path anywhere has the bandwidth
-                self._explain(s, t, max_latency_ms, min_bandwidth_gbps, state, bottleneck)
-        found = self._search(s, t, limit, need, state)
+            widest_gbps = bottleneck(widest, s, t)
+            if widest_gbps < need:  # no path anywhere has the bandwidth
+                self._explain(s, t, max_latency_ms, min_bandwidth_gbps, state, widest_gbps)
+        found = self._segments.search(s, t, limit, need, state)
         if found is None:
             self._explain(s, t, max_latency_ms, min_bandwidth_gbps, state)
         return self._make_path(found[1], srv6, state.free, found[2])
 
-    def _snapshot(self) -> _State:
+    def _snapshot(self) -> FreeState:
         """Free bandwidth as Python lists (fast to index) for the current reservation version."""
         state = self._state
         if state is None or state.version != self._version:
             with self._lock:
                 free = self._free
-                flat = self._seg_flat
-                seg_free = np.minimum.reduceat(free[flat], self._seg_start) if len(flat) else free[:0]
-                state = self._state = _State(self._version, free.tolist(), [*seg_free.tolist(), math.inf])
+                flat = self._segments.flat
+                seg_free = np.minimum.reduceat(free[flat], self._segments.start) if len(flat) else free[:0]
+                state = self._state = FreeState(self._version, free.tolist(), [*seg_free.tolist(), math.inf])
         return state
 
     def _drop_caches(self) -> None:
@@ -547,141 +375,13 @@ class Network:
         self._state = None
         self._widest = None
 
-    def _search(
-        self, s: int, t: int, limit: float, need: float, state: _State
-    ) -> tuple[float, list[int], list[int]] | None:
-        """(latency, routers, links) of a lowest-latency path s -> t using only links with >= ``need``
-        free and at most ``limit`` ms, or None.
-
-        A* over segments (chains of two-link routers jumped in one step, see ``_build_search``) with
-        the landmark lower bound (the two landmarks that bound d(s, t) best). A router may be
-        re-opened, so the bound only needs to be admissible. Anything whose latency so far plus the
-        bound exceeds ``limit`` is pruned.
-        """
-        if s == t:
-            return 0.0, [s], []
-        # The two landmarks that bound d(s, t) best serve as the query's bound.
-        la = lb = self._zeros  # both set in the loop below (a network has at least one router)
-        ta = tb = 0.0
-        best_a = best_b = -1.0
-        for lm in self._landmarks:
-            bound = abs(lm[s] - lm[t])
-            if bound > best_a:
-                la, ta, best_a, lb, tb, best_b = lm, lm[t], bound, la, ta, best_a
-            elif bound > best_b:
-                lb, tb, best_b = lm, lm[t], bound
-        if best_b < 0:  # fewer than two landmarks
-            lb, tb = la, ta
-        seg_nodes, seg_cum, seg_links = self._seg_nodes, self._seg_cum, self._seg_links
-        seg_free, free = state.segment_free, state.free  # seg_free[-1] is inf: arcs with k = -1 always pass
-        # Segments that reach t: through it (t inside a chain: cut at t) or ending at it (even dead ends).
-        # Their start routers expand over every segment, with these replaced; the others skip dead ends.
-        # Arcs are (router, latency, segment or -1, routers, links); ``came`` keeps the arc taken.
-        to_t: dict[int, tuple[int, float, int, list[int], list[int]]] = {}
-        for k, pos in self._seg_of[t]:
-            links = seg_links[k][:pos]
-            for li in links:
-                if free[li] < need:
-                    break
-            else:
-                to_t[k] = (t, seg_cum[k][pos], -1, seg_nodes[k][: pos + 1], links)
-        for k in self._seg_into[t]:
-            if seg_free[k] >= need:
-                to_t[k] = (t, seg_cum[k][-1], -1, seg_nodes[k], seg_links[k])
-        seg_out, seg_live = self._seg_out, self._seg_live
-        special = {self._seg_start_of[k] for k in to_t}
-        push, pop, inf = heapq.heappush, heapq.heappop, math.inf
-        g = [inf] * len(la)  # latency so far per router
-        g[s] = 0.0
-        came: dict[int, tuple[int, float, int, list[int], list[int]]] = {}
-        heap: list[tuple[float, float, int]] = []
-
-        if self._seg_of[s]:  # s inside a chain: walk to both ends (or to t on the way)
-            t_at = dict(self._seg_of[t])
-            for k, pos in self._seg_of[s]:
-                nodes, links, cum = seg_nodes[k], seg_links[k], seg_cum[k]
-                end = len(nodes) - 1
-                if t_at.get(k, -1) > pos:
-                    end = t_at[k]  # t lies between s and the segment's end
-                v, gv = nodes[end], cum[end] - cum[pos]
-                if gv >= g[v]:
-                    continue
-                for li in links[pos:end]:
-                    if free[li] < need:
-                        break
-                else:
-                    h = la[v] - ta
-                    if h < 0:
-                        h = -h
-                    a = lb[v] - tb
-                    if a > h:
-                        h = a
-                    elif -a > h:
-                        h = -a
-                    f = gv + h
-                    if f <= limit:
-                        g[v] = gv
-                        came[v] = (v, gv, -1, nodes[pos : end + 1], links[pos:end])
-                        if v == t:
-                            limit = gv
-                        push(heap, (f, gv, v))
-        else:
-            heap.append((0.0, 0.0, s))
-        while heap:
-            _, gu, u = pop(heap)
-            if gu > g[u]:
-                continue
-            if u == t:
-                nodes_out, links_out = [t], []
-                while u != s:
-                    arc = came[u]
-                    via_nodes = arc[3]
-                    nodes_out.extend(via_nodes[-2::-1])
-                    links_out.extend(arc[4][::-1])
-                    u = via_nodes[0]
-                nodes_out.reverse()
-                links_out.reverse()
-                return gu, nodes_out, links_out
-            if u in special:
-                arcs = []
-                for arc in seg_out[u]:
-                    k = arc[2]
-                    if k in to_t:
-                        arcs.append(to_t[k])
-                    elif arc[0] != u and len(seg_out[arc[0]]) != 1:
-                        arcs.append(arc)
-            else:
-                arcs = seg_live[u]
-            for arc in arcs:
-                v, w, k = arc[0], arc[1], arc[2]
-                if seg_free[k] < need:
-                    continue
-                gv = gu + w
-                if gv < g[v]:
-                    h = la[v] - ta
-                    if h < 0:
-                        h = -h
-                    a = lb[v] - tb
-                    if a > h:
-                        h = a
-                    elif -a > h:
-                        h = -a
-                    f = gv + h
-                    if f <= limit:
-                        g[v] = gv
-                        came[v] = arc
-                        if v == t:  # a path to t: nothing longer can beat it, so prune at its latency
-                            limit = gv
-                        push(heap, (f, gv, v))
-        return None
-
     def _explain(
         self,
         s: int,
         t: int,
         max_latency_ms: float | None,
         min_bandwidth_gbps: float | None,
-        state: _State,
+        state: FreeState,
         widest: float | None = None,
     ) -> NoReturn:
         """Raise InfeasibleError saying what the network can offer between s and t."""
@@ -694,7 +394,7 @@ class Network:
                 nodes = self._walk(tree[1], s, t)
                 links = [self._link_of[(nodes[i], nodes[i + 1])] for i in range(len(nodes) - 1)]
         else:  # unconstrained search: a shortest path (the tree's, but for ties)
-            found = self._search(s, t, math.inf, -math.inf, state)
+            found = self._segments.search(s, t, math.inf, -math.inf, state)
             if found is not None:
                 shortest, _, links = found
         if links is None:
@@ -719,54 +419,15 @@ class Network:
         widest = self._widest
         if widest is None or widest[0] != self._version:
             widest = self._build_widest()
-        return self._bottleneck(widest, s, t)
+        return bottleneck(widest, s, t)
 
     def _build_widest(self) -> tuple[int, list[int], list[float]]:
-        """Kruskal reconstruction tree of free bandwidth (links joined widest first): leaves are routers,
-        each inner node is the join made by one link and carries its free bandwidth, so the widest
-        bottleneck between two routers is the weight of their lowest common ancestor. Inner nodes are
-        numbered in join order, so a parent's number is always above its children's."""
+        """The widest-bottleneck tree (search.widest_tree) of the free bandwidth now, cached per version."""
         with self._lock:
             version, free = self._version, self._free.copy()
-        n, m = len(self.routers), len(self.links)
-        top = 2 * n  # sentinel: parent of every root, weight 0 (not connected)
-        parent = list(range(top + 1))
-        weight = [math.inf] * n + [0.0] * (n + 1)
-        for i in range(n):
-            parent[i] = top
-        uf = list(range(n))
-        node_of = list(range(n))  # union-find root -> its tree node
-        ends = [(ln.a, ln.b) for ln in self.links]
-        nxt = n
-        for li in np.argsort(-free, kind="stable").tolist() if m else []:
-            a, b = ends[li]
-            while uf[a] != a:
-                uf[a] = uf[uf[a]]
-                a = uf[a]
-            while uf[b] != b:
-                uf[b] = uf[uf[b]]
-                b = uf[b]
-            if a == b:
-                continue
-            parent[node_of[a]] = parent[node_of[b]] = nxt
-            parent[nxt] = top
-            weight[nxt] = float(free[li])
-            uf[b] = a
-            node_of[a] = nxt
-            nxt += 1
-        widest = (version, parent, weight)
-        self._widest = widest
+        parent, weight = widest_tree(len(self.routers), [(ln.a, ln.b) for ln in self.links], free)
+        widest = self._widest = (version, parent, weight)
         return widest
-
-    @staticmethod
-    def _bottleneck(widest: tuple[int, list[int], list[float]], s: int, t: int) -> float:
-        _, parent, weight = widest
-        while s != t:
-            if s < t:
-                s = parent[s]
-            else:
-                t = parent[t]
-        return weight[s]
 
     # ---- SRv6 ---------------------------------------------------------------------------------
 

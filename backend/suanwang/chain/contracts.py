@@ -57,18 +57,25 @@ class Proposal:
         return not self.executed and chain_time <= self.deadline
 
 
-class MarketContract:
-    """Market.sol (with MarketExtension's functions, reached through Market's address)."""
+class BoundContract:
+    """One deployed contract: its typed methods call `_fns`, web3's functions of it."""
 
     def __init__(self, contract: Contract) -> None:
         self.contract = contract
         self._fns = contract.functions
-        self._match_failed = _topic(contract, "MatchFailed")
-        self._matched = _topic(contract, "Matched")
 
     @property
     def address(self) -> str:
         return str(self.contract.address)
+
+
+class MarketContract(BoundContract):
+    """Market.sol (with MarketExtension's functions, reached through Market's address)."""
+
+    def __init__(self, contract: Contract) -> None:
+        super().__init__(contract)
+        self._match_failed = _topic(contract, "MatchFailed")
+        self._matched = _topic(contract, "Matched")
 
     # -- reads
     def status_of(self, order_id: str | bytes) -> tuple[DealStatus, int]:
@@ -142,14 +149,8 @@ class MarketContract:
         return out
 
 
-class FederationContract:
-    def __init__(self, contract: Contract) -> None:
-        self.contract = contract
-        self._fns = contract.functions
-
-    @property
-    def address(self) -> str:
-        return str(self.contract.address)
+class FederationContract(BoundContract):
+    """Federation.sol: the stage, the members and their roles, the operators' votes."""
 
     def stage(self) -> int:
         return int(self._fns.stage().call())
@@ -197,16 +198,8 @@ class FederationContract:
         return bool(self._fns.hasVoted(proposal_id, Web3.to_checksum_address(voter)).call())
 
 
-class TokenContract:
+class TokenContract(BoundContract):
     """The settlement token (an ERC-20)."""
-
-    def __init__(self, contract: Contract) -> None:
-        self.contract = contract
-        self._fns = contract.functions
-
-    @property
-    def address(self) -> str:
-        return str(self.contract.address)
 
     def balance_of(self, account: str) -> int:
         return int(self._fns.balanceOf(Web3.to_checksum_address(account)).call())

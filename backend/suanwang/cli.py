@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from suanwang.commands.agent import agent
 from suanwang.commands.dataplane import dataplane
 from suanwang.commands.match_trace import match_trace
 from suanwang.commands.replay import replay
@@ -19,6 +20,7 @@ def cli() -> None:
 
 
 cli.add_command(serve)
+cli.add_command(agent)
 cli.add_command(up)
 cli.add_command(route)
 cli.add_command(dataplane)

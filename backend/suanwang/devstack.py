@@ -224,6 +224,7 @@ class ApiServer:
     env: dict[str, str]
     own_session: bool = False  # as Anvil's
     process: subprocess.Popen[bytes] | None = None
+    log_file: Path | None = None  # its output, else the terminal's
 
     @property
     def url(self) -> str:
@@ -233,12 +234,17 @@ class ApiServer:
         env = dict(os.environ)
         env.update(self.env)
         env["SUANWANG_PORT"] = str(self.port)
+        log = self.log_file.open("ab") if self.log_file is not None else None
         self.process = subprocess.Popen(
             [sys.executable, "-m", "suanwang", "serve"],
             env=env,
             stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT if log is not None else None,
             start_new_session=self.own_session,
         )
+        if log is not None:
+            log.close()
         wait_until(
             lambda: httpx.get(self.url + "/health", timeout=2).status_code == 200,
             f"API on port {self.port}",
@@ -254,4 +260,56 @@ class ApiServer:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        self.process = None
+
+
+@dataclass
+class AgentProcess:
+    """`suanwang agent <role>` as a child process. Its key goes in through the environment (never on the
+    command line, which any user can read); its output goes to `log_file`."""
+
+    role: str
+    key: str
+    args: list[str]
+    env: dict[str, str]
+    log_file: Path
+    own_session: bool = False
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AgentProcess:
+        env = dict(os.environ)
+        env.update(self.env)
+        env["SUANWANG_AGENT_KEY"] = self.key
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "suanwang", "agent", self.role, *self.args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.own_session,
+            )
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash does (the fault campaign's agent kill)."""
+        if self.alive():
+            assert self.process is not None
+            self.process.kill()
+            self.process.wait()
         self.process = None

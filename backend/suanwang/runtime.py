@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,9 +16,8 @@ from web3 import Web3
 
 from suanwang.api.live import EventBus, wide_integer_args
 from suanwang.api.metrics import Metrics
-from suanwang.chain.deployment import Deployment
-from suanwang.chain.errors import ErrorDecoder
 from suanwang.chain.contracts import ChainGateway
+from suanwang.chain.deployment import Deployment
 from suanwang.chain.gateway import connect, connect_probe, contracts
 from suanwang.chain.indexer import Indexer, IndexerThread
 from suanwang.config import Settings
@@ -125,9 +123,13 @@ class Runtime:
         return self._content
 
     def make_executor(self) -> Executor:
-        if self.settings.executor == "slurm":
-            return SlurmExecutor(self.settings.executor_dir, slurm_conf=self.settings.slurm_conf)
-        return LocalExecutor(self.settings.executor_dir)
+        return self.executor_for(self.settings)
+
+    @staticmethod
+    def executor_for(settings: Settings) -> Executor:
+        if settings.executor == "slurm":
+            return SlurmExecutor(settings.executor_dir, slurm_conf=settings.slurm_conf)
+        return LocalExecutor(settings.executor_dir)
 
     def make_orchestrator(self) -> Orchestrator:
         deployment = self.load_deployment()
@@ -139,6 +141,8 @@ class Runtime:
             self.settings.matcher_key,
             development=self.settings.service_keys == "development",
         )
+        # Said once at start, so an operator (and the agents test) can see whose keys this process holds.
+        logging.getLogger("uvicorn.error").info("the service acts with the keys of: %s", ", ".join(keys.addresses))
         node_map = parse_node_map(self.settings.slurm_node_map)
         content = self.content()
         return Orchestrator(

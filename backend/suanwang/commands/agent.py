@@ -1,0 +1,160 @@
+"""`suanwang agent provider|operator`: one party's own agent, with its own key and its own store.
+
+An agent needs only the chain's RPC URL, the deployment record, its key, and (a provider) its executor's
+settings and the content store the buyers' specifications are in; never the service's database."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from suanwang.agents.base import AgentRuntime, read_key, run_agent
+from suanwang.config import STATE_DIR, Settings
+from suanwang.errors import SuanwangError
+from suanwang.lifecycle.keys import address_of
+
+KEY_ENV = "SUANWANG_AGENT_KEY"
+
+
+def _common(function: Any) -> Any:
+    options = [
+        click.option(
+            "--key-file",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            default=None,
+            help=f"a file whose first line is the agent's private key (default: ${KEY_ENV})",
+        ),
+        click.option("--rpc-url", default=None, help="the chain's JSON-RPC URL (default SUANWANG_RPC_URL)"),
+        click.option(
+            "--deployment-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="the deployment record (default SUANWANG_DEPLOYMENT_FILE)",
+        ),
+        click.option(
+            "--store",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="the agent's own SQLite file (default .state/agents/<role>-<address>.db)",
+        ),
+        click.option("--interval", type=float, default=0.1, show_default=True, help="seconds between passes"),
+        click.option("--no-withdraw", is_flag=True, help="leave earnings in the market's escrow"),
+        click.option("--once", is_flag=True, help="one pass, then exit (for scripts and checks)"),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _runtime(
+    role: str,
+    settings: Settings,
+    key_file: Path | None,
+    rpc_url: str | None,
+    deployment_file: Path | None,
+    store: Path | None,
+) -> AgentRuntime:
+    key = read_key(key_file, KEY_ENV)
+    store = store or STATE_DIR / "agents" / f"{role}-{address_of(key)[2:10].lower()}.db"
+    return AgentRuntime(
+        role=role,
+        rpc_url=rpc_url or settings.rpc_url,
+        deployment_file=deployment_file or settings.deployment_file,
+        build_dir=settings.build_dir,
+        store=store,
+        key=key,
+    )
+
+
+@click.group()
+def agent() -> None:
+    """Run one party's own agent (its key never leaves this process)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+@agent.command()
+@_common
+@click.option(
+    "--executor", type=click.Choice(["local", "slurm"]), default=None, help="where jobs run (default SUANWANG_EXECUTOR)"
+)
+@click.option(
+    "--executor-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="job state and outputs (default SUANWANG_EXECUTOR_DIR)",
+)
+@click.option("--slurm-node-map", default=None, help="chain node id -> Slurm node, e.g. '1=n1,2=n2'")
+@click.option(
+    "--content-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="the content store's directory (default SUANWANG_CONTENT_DIR)",
+)
+@click.option("--ipfs-api-url", default=None, help="a Kubo RPC API URL for content instead of a directory")
+def provider(
+    key_file: Path | None,
+    rpc_url: str | None,
+    deployment_file: Path | None,
+    store: Path | None,
+    interval: float,
+    no_withdraw: bool,
+    once: bool,
+    executor: str | None,
+    executor_dir: Path | None,
+    slurm_node_map: str | None,
+    content_dir: Path | None,
+    ipfs_api_url: str | None,
+) -> None:
+    """A seller's agent: runs, starts, completes and settles the deals on its nodes, and withdraws."""
+    from suanwang.agents.provider import provider_steps
+    from suanwang.content import content_store_from_url
+    from suanwang.runtime import Runtime, parse_node_map
+
+    overrides = {
+        "executor": executor,
+        "executor_dir": executor_dir,
+        "slurm_node_map": slurm_node_map,
+        "content_dir": content_dir,
+        "ipfs_api_url": ipfs_api_url,
+    }
+    try:
+        settings = Settings.from_env(None, **{k: v for k, v in overrides.items() if v is not None})
+        runtime = _runtime("provider", settings, key_file, rpc_url, deployment_file, store)
+        node_map = parse_node_map(settings.slurm_node_map)
+        executor_impl = Runtime.executor_for(settings)
+        content = content_store_from_url(settings.ipfs_api_url, settings.content_dir)
+    except SuanwangError as exc:
+        raise click.ClickException(exc.message) from None
+    steps = provider_steps(runtime, executor_impl, content, lambda node: node_map.get(node.node_id), not no_withdraw)
+    run_agent(runtime, steps, interval, once)
+
+
+@agent.command()
+@_common
+@click.option(
+    "--tariff",
+    type=click.IntRange(0, 2**96 - 1),
+    default=None,
+    help="the transit tariff to publish, token base units per Gbps-hour (default: keep the published one)",
+)
+def operator(
+    key_file: Path | None,
+    rpc_url: str | None,
+    deployment_file: Path | None,
+    store: Path | None,
+    interval: float,
+    no_withdraw: bool,
+    once: bool,
+    tariff: int | None,
+) -> None:
+    """A network operator's agent: publishes its tariff, keeps the leases that pay it, and withdraws."""
+    from suanwang.agents.operator import operator_steps
+
+    try:
+        runtime = _runtime("operator", Settings.from_env(), key_file, rpc_url, deployment_file, store)
+    except SuanwangError as exc:
+        raise click.ClickException(exc.message) from None
+    run_agent(runtime, operator_steps(runtime, tariff, not no_withdraw), interval, once)

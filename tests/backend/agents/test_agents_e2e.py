@@ -1,0 +1,141 @@
+"""The market as separate processes, each with its own key: the matcher service (the matcher's key
+only), a provider agent (the seller's), and two operator agents (each transit operator's). The buyer
+signs its order and its settlement here, with its own key. Settlement pays the provider and each
+transit operator exactly the bill."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+
+from suanwang.devstack import AgentProcess, ApiServer, free_port
+from suanwang.roles import Role
+from tests.backend.lifecycle.conftest import prepare_market
+from tests.support.orders import chain_submission
+from tests.support.stack import BUILD_DIR, Chain, Deployments
+
+
+def wait(what: str, done: Callable[[], Any], timeout_s: float = 90, processes: tuple[Any, ...] = ()) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = done()
+        if value:
+            return value
+        for p in processes:
+            assert p.alive(), f"{p.role} agent exited: {p.log_file.read_text()[-3000:]}"
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def holdings(chain: Chain, address: str) -> int:
+    """Tokens in the wallet and in the market's escrow: what a payout raises, wherever the agent keeps it."""
+    token, market = chain.contract("SettlementToken"), chain.contract("Market")
+    return int(token.functions.balanceOf(address).call()) + int(market.functions.balanceOf(address).call())
+
+
+def test_service_and_agents_each_hold_only_their_own_key(deployments: Deployments, tmp_path: Path) -> None:
+    with deployments.chain(3) as chain:
+        provider, buyer, transit, _node_id, marketplace = prepare_market(chain, tmp_path)
+        matcher = next(a for a in chain.deployment.accounts if a.roles & Role.MATCHER and a.private_key)
+        env = {
+            "SUANWANG_RPC_URL": chain.anvil.url,
+            "SUANWANG_DEPLOYMENT_FILE": str(chain.deployment_file),
+            "SUANWANG_BUILD_DIR": str(BUILD_DIR),
+            "SUANWANG_CONTENT_DIR": str(tmp_path / "content"),  # the content store the buyer's spec is in
+        }
+        service = ApiServer(
+            free_port(),
+            {
+                **env,
+                "SUANWANG_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
+                "SUANWANG_MARKETPLACE_FILE": str(marketplace),
+                "SUANWANG_EXECUTOR_DIR": str(tmp_path / "service-executor"),
+                "SUANWANG_SERVICE_KEYS": "matcher",
+                "SUANWANG_POLL_INTERVAL_S": "0.05",
+                "SUANWANG_ORCHESTRATOR_INTERVAL_S": "0.05",
+            },
+            log_file=tmp_path / "service.log",
+        )
+        agents = [
+            AgentProcess(
+                "provider",
+                provider.key.hex(),
+                ["--store", str(tmp_path / "provider.db"), "--executor-dir", str(tmp_path / "provider-executor")],
+                env,
+                tmp_path / "provider.log",
+            ),
+            *(
+                AgentProcess(
+                    "operator",
+                    account.key.hex(),
+                    ["--store", str(tmp_path / f"{name}.db")],
+                    env,
+                    tmp_path / f"{name}.log",
+                )
+                for name, account in transit.items()
+            ),
+        ]
+        service.start()
+        try:
+            for agent in agents:
+                agent.start()
+            before = {a.address: holdings(chain, a.address) for a in (provider, buyer, *transit.values())}
+            submission = chain_submission(chain, buyer, 11, command=("sh", "-c", "echo delivered"))
+            submission["access_point"] = "Geant2012/FR"  # in China Mobile's network: the path crosses both
+            response = httpx.post(service.url + "/api/orders", json=submission, timeout=30)
+            assert response.status_code == 201, response.text
+            order_id = response.json()["id"]
+
+            def order() -> dict[str, Any]:
+                return httpx.get(f"{service.url}/api/orders/{order_id}", timeout=30).json()  # type: ignore[no-any-return]
+
+            completed = wait(
+                "the provider agent to complete the deal",
+                lambda: (o := order()).get("deal") and o["deal"]["status"] == "completed" and o,
+                processes=tuple(agents),
+            )
+            # The buyer settles at once with its own key (the service could only after the dispute window).
+            market = chain.contract("Market")
+            assert completed["job"] is None  # the job ran at the provider's agent, not in the service
+            chain.transact(buyer, market.functions.settle(order_id, matched_deal_bytes(chain, order_id)))
+            settled = wait("settlement to be indexed", lambda: (o := order())["deal"]["status"] == "settled" and o)
+            bill, paid = settled["bill"], settled["settlement"]
+            # Each transit operator's agent withdraws what it earned: wait until the escrow is empty.
+            for account in transit.values():
+                escrow = market.functions.balanceOf(account.address)
+                wait(f"{account.address} to withdraw", lambda e=escrow: int(e.call()) == 0)
+            after = {a: holdings(chain, a) for a in before}
+            fees = {line["operator"].lower(): int(line["fee"]) for line in bill["transit"]}
+            for name, account in transit.items():
+                assert after[account.address] - before[account.address] == fees[account.address.lower()], name
+            assert after[provider.address] - before[provider.address] == int(paid["compute_fee"])
+            assert before[buyer.address] - after[buyer.address] == int(bill["total"]) - int(paid["refunded"])
+
+            # Which keys each process loaded: the service the matcher's alone, each agent its own.
+            service_log = (tmp_path / "service.log").read_text()
+            held = re.search(r"acts with the keys of: (.*)", service_log)
+            assert held is not None, service_log[-2000:]
+            assert [a.strip() for a in held.group(1).split(",")] == [matcher.address]
+            for agent in agents:
+                store = Path(agent.args[agent.args.index("--store") + 1])
+                beat = json.loads(store.with_suffix(".heartbeat.json").read_text())
+                assert beat["address"] == Account.from_key(agent.key).address
+                assert beat["role"] == agent.role
+        finally:
+            for agent in agents:
+                agent.stop()
+            service.stop()
+
+
+def matched_deal_bytes(chain: Chain, order_id: str) -> bytes:
+    """The deal's bytes as its Matched event carries them (every later call passes them back)."""
+    market = chain.contract("Market")
+    (log,) = market.events.Matched().get_logs(from_block=0, argument_filters={"id": order_id})
+    return bytes(log["args"]["deal"])

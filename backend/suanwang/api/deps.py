@@ -1,8 +1,9 @@
-"""FastAPI dependencies: the runtime and a database session per request, and the refusal of query
-parameters an operation does not take."""
+"""FastAPI dependencies: the runtime, the typed gateway to its chain, a database session per request, and
+the refusal of query parameters an operation does not take."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
+from suanwang.chain.contracts import ChainGateway
 from suanwang.runtime import Runtime
 
 
@@ -23,8 +25,31 @@ def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[S
         yield session
 
 
+_GATEWAYS: dict[tuple[int, bool], tuple[Runtime, ChainGateway]] = {}
+_GATEWAYS_LOCK = threading.Lock()
+
+
+def chain_gateway(runtime: Runtime, probe: bool = False) -> ChainGateway:
+    """The deployment's contracts, typed, bound once per runtime (reading the ABIs from disk takes a while).
+    With `probe` they read through the runtime's short probe, one attempt a call: what a request that
+    must answer even while the chain does not (the order intake) asks through."""
+    key = (id(runtime), probe)
+    with _GATEWAYS_LOCK:
+        entry = _GATEWAYS.get(key)
+        if entry is None or entry[0] is not runtime:  # an id reused by a later runtime is another chain
+            w3 = runtime.probe if probe else runtime.w3
+            entry = (runtime, ChainGateway.bind(w3, runtime.load_deployment(), runtime.settings.build_dir))
+            _GATEWAYS[key] = entry
+    return entry[1]
+
+
+def get_gateway(runtime: Annotated[Runtime, Depends(get_runtime)]) -> ChainGateway:
+    return chain_gateway(runtime)
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SessionDep = Annotated[Session, Depends(get_session)]
+GatewayDep = Annotated[ChainGateway, Depends(get_gateway)]
 
 
 def _query_names(route: Any) -> frozenset[str]:

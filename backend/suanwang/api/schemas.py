@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from suanwang.chain.states import RoleName, role_names_of
+
 Address = str
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 NodeStatusName = Literal["active", "paused", "retired"]
 
 
@@ -47,17 +50,29 @@ class NodePage(BaseModel):
 class MemberOut(BaseModel):
     address: Address
     name: str
-    roles: int
-    role_names: list[str]
+    roles: int = Field(description="role bits; `role_names` names them")
+    role_names: list[RoleName]
     active: bool
     joined_block: int
+
+    @classmethod
+    def of(cls, member: Any) -> MemberOut:
+        """The API's view of an indexed member row."""
+        return cls(
+            address=member.address,
+            name=member.name,
+            roles=member.roles,
+            role_names=role_names_of(member.roles),
+            active=member.active,
+            joined_block=member.joined_block,
+        )
 
 
 class AccountOut(BaseModel):
     name: str
     address: Address
-    roles: int
-    role_names: list[str]
+    roles: int = Field(description="role bits; `role_names` names them")
+    role_names: list[RoleName]
     private_key: str | None = Field(None, description="only on the local development chain (chain id 31337)")
 
 

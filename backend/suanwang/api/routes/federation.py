@@ -8,7 +8,6 @@ from sqlalchemy import select
 from suanwang.api.deps import RuntimeDep, SessionDep
 from suanwang.api.schemas import AccountOut, ContractOut, DeploymentOut, HealthOut, MemberOut
 from suanwang.chain.deployment import load_abi
-from suanwang.roles import role_names
 from suanwang.storage.models import ChainCursor, Member
 
 router = APIRouter(tags=["federation"])
@@ -33,18 +32,7 @@ def deployment(runtime: RuntimeDep) -> DeploymentOut:
 
 @router.get("/api/members", response_model=list[MemberOut], summary="Federation members")
 def members(session: SessionDep) -> list[MemberOut]:
-    rows = session.scalars(select(Member).order_by(Member.joined_block, Member.address))
-    return [
-        MemberOut(
-            address=m.address,
-            name=m.name,
-            roles=m.roles,
-            role_names=role_names(m.roles),
-            active=m.active,
-            joined_block=m.joined_block,
-        )
-        for m in rows
-    ]
+    return [MemberOut.of(m) for m in session.scalars(select(Member).order_by(Member.joined_block, Member.address))]
 
 
 @router.get("/health", response_model=HealthOut, summary="Is the service following the chain?")

@@ -8,13 +8,11 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
 from suanwang.api.deps import SessionDep
-from suanwang.api.schemas import NodeOut, NodePage, NodeStatusName
+from suanwang.api.schemas import ADDRESS_PATTERN, NodeOut, NodePage, NodeStatusName
 from suanwang.errors import NotFoundError
 from suanwang.storage.models import Node
 
 router = APIRouter(prefix="/api/nodes", tags=["nodes"])
-
-ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 
 
 def _out(node: Node) -> NodeOut:

@@ -1,109 +1,33 @@
 """Orders: a buyer's EIP-712 signed order goes in; its way through matching, the chain, the job and
-settlement comes out. Wei amounts are decimal strings."""
+settlement comes out. Wei amounts are decimal strings. The routes parse, call the intake and quote
+services (`suanwang.api.services`) and shape the answer."""
 
 from __future__ import annotations
 
-import json
-import secrets
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from suanwang.api.deps import RuntimeDep, SessionDep
-from suanwang.api.intake import ChainFacts, refuse_doomed
-from suanwang.api.routes.nodes import ADDRESS_PATTERN
-from suanwang.api.schemas import RequestModel
-from suanwang.chain.market import order_id, order_id_and_signer, typed_order
-from suanwang.content import spec_digest
-from suanwang.errors import ConflictError, InfeasibleError, InputError, NotFoundError, SuanwangError
+from suanwang.api.order_schema import OrderIn, OrderSubmission, QuoteRequest
+from suanwang.api.schemas import ADDRESS_PATTERN, RequestModel
+from suanwang.api.services import intake
+from suanwang.api.services import quote as quoting
+from suanwang.api.services.intake import job_document
+from suanwang.chain.states import DealStatus, OrderState
+from suanwang.errors import NotFoundError, SuanwangError
 from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
+
+__all__ = ["job_document", "router"]  # job_document: what tests and the bench sign a job's digest with
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
-U256_DECIMAL = r"^[0-9]{1,78}$"
-BYTES32_HEX = r"^0x[0-9a-fA-F]{64}$"
-ZERO_ADDRESS = "0x" + "00" * 20
-ZERO_BYTES32 = "0x" + "00" * 32
-# A quoted order's nonce: the buyer's nonce floor plus a random counter below 2**40 (IMarket.cancelAllOrders).
-NONCE_COUNTER_BITS = 40
-
-
-def _bounded(value: str, bits: int, name: str) -> str:
-    if int(value) >= 2**bits:
-        raise ValueError(f"{name} must be below 2^{bits}")
-    return value
-
-
-class OrderIn(RequestModel):
-    """The Order struct exactly as the buyer signed it (contracts/interfaces/IMarket.sol)."""
-
-    buyer: str = Field(pattern=ADDRESS_PATTERN)
-    matcher: str = Field(pattern=ADDRESS_PATTERN, description="the only matcher that may match it; 0x0...0 = any")
-    logicMcu: int = Field(ge=0, lt=2**64)
-    parallelMcu: int = Field(ge=0, lt=2**64)
-    neuralMcu: int = Field(ge=0, lt=2**64)
-    memoryMib: int = Field(ge=0, lt=2**32)
-    gpuModel: int = Field(ge=0, lt=2**16, description="device catalog code; 0 = any")
-    gpuCount: int = Field(ge=0, lt=2**16)
-    gpuMilli: int = Field(ge=0, le=1000, description="a share of one GPU in milli-GPU (OpenB gpu_milli); 0 = none")
-    minTier: int = Field(ge=0, le=3)
-    duration: int = Field(ge=1, lt=2**32, description="seconds")
-    minRunSeconds: int = Field(
-        ge=0, lt=2**32, description="seconds: not completed earlier, billed at least this long; <= duration"
-    )
-    maxPricePerCuHour: str = Field(pattern=U256_DECIMAL, description="token base units per CU-hour")
-    maxTotal: str = Field(pattern=U256_DECIMAL, description="the whole bill's limit, token base units")
-    maxTransit: str = Field(pattern=U256_DECIMAL, description="the transit fees' limit, token base units")
-    maxLatencyMs: int = Field(ge=0, lt=2**32, description="0 = no bound")
-    minBandwidthMbps: int = Field(ge=0, lt=2**32, description="reserved on the path; transit is priced on it")
-    autoAccept: bool
-    expiry: int = Field(ge=0, lt=2**40, description="unix time")
-    nonce: int = Field(ge=0, lt=2**64, description="at least the buyer's nonce floor (Market.nonceFloorOf)")
-    epoch: int = Field(ge=0, lt=2**32, description="the value epoch it is signed in (Federation.epoch)")
-    specDigest: str = Field(
-        pattern=BYTES32_HEX, description="sha2-256 digest of the job specification (the digest inside its CID)"
-    )
-    serviceId: str = Field(pattern=BYTES32_HEX, description="CFN/CATS anycast service id; 0x00...0 = none")
-    apnId: int = Field(ge=0, lt=2**64, description="APN6 APN ID (APP-GROUP-ID 32 | USER-GROUP-ID 32); 0 = none")
-    apnSlaClass: int = Field(ge=0, lt=2**8, description="APN6 SLA class; 0 = none")
-
-    @field_validator("maxPricePerCuHour", "maxTotal", "maxTransit")
-    @classmethod
-    def _u128(cls, value: str) -> str:
-        return _bounded(value, 128, "the amount")
-
-    @field_validator("minRunSeconds")
-    @classmethod
-    def _within_duration(cls, value: int, info: ValidationInfo) -> int:
-        duration = info.data.get("duration")
-        if duration is not None and value > duration:
-            raise ValueError(f"minRunSeconds ({value}) must not exceed the duration ({duration} s)")
-        return value
-
-    def as_struct(self) -> dict[str, Any]:
-        out = self.model_dump()
-        for name in ("maxPricePerCuHour", "maxTotal", "maxTransit"):
-            out[name] = int(out[name])
-        return out
-
-
-class JobIn(RequestModel):
-    command: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(min_length=1, max_length=64)
-
-
-class OrderSubmission(RequestModel):
-    order: OrderIn
-    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="the buyer's EIP-712 signature")
-    access_point: str = Field(min_length=1, max_length=200, description="the buyer's router (name or label)")
-    job: JobIn
-
 
 class DealOut(BaseModel):
-    status: str
+    status: DealStatus
     deadline: int
     seller: str
     node_id: int
@@ -140,7 +64,7 @@ class SettlementOut(BaseModel):
 class OrderOut(BaseModel):
     id: str
     buyer: str
-    state: str = Field(description="new, submitting, on_chain or unmatched (the deal's status is in `deal`)")
+    state: OrderState = Field(description="where the service has taken the order (the deal's status is in `deal`)")
     access_point: str
     reason: str | None
     explanation: list[str] | None
@@ -182,7 +106,7 @@ def _out(session: Any, record: OrderRecord, related: tuple[Any, Any, Any, Any] |
     return OrderOut(
         id=record.id,
         buyer=record.buyer,
-        state=record.state,
+        state=OrderState(record.state),
         access_point=record.access_point,
         reason=record.reason,
         explanation=record.explanation,
@@ -193,28 +117,8 @@ def _out(session: Any, record: OrderRecord, related: tuple[Any, Any, Any, Any] |
         match_tx=record.tx_hash,
         created_at=record.created_at,
         matched_at=record.matched_at,
-        deal=DealOut(
-            status=deal.status,
-            deadline=deal.deadline,
-            seller=deal.seller,
-            node_id=deal.node_id,
-            result_cid=deal.result_cid,
-            valueless=deal.valueless,
-            used_seconds=deal.used_seconds,
-        )
-        if deal
-        else None,
-        job=JobOut(
-            state=job.state,
-            executor=job.executor,
-            executor_node=job.executor_node,
-            exit_code=job.exit_code,
-            reason=job.reason,
-            result_cid=job.result_cid,
-            running_at=job.running_at,
-        )
-        if job
-        else None,
+        deal=DealOut.model_validate(deal, from_attributes=True) if deal else None,
+        job=JobOut.model_validate(job, from_attributes=True) if job else None,
         lease_reserved_gbps=lease.bandwidth_gbps if lease and lease.reservation else None,
         settlement=SettlementOut.model_validate(settlement, from_attributes=True) if settlement else None,
     )
@@ -231,96 +135,7 @@ def _out(session: Any, record: OrderRecord, related: tuple[Any, Any, Any, Any] |
     },
 )
 def submit_order(body: OrderSubmission, runtime: RuntimeDep, session: SessionDep) -> OrderOut:
-    record = _accept(body, runtime, session)
-    session.commit()
-    return _out(session, record)
-
-
-def _accept(body: OrderSubmission, runtime: Any, session: Any) -> OrderRecord:
-    """Checks a signed order and stores it as new (or returns the stored one: the same signed order
-    twice is the same order). Raises InputError naming the field at fault."""
-    oid, struct, access = _checked(body, runtime)
-    existing = session.get(OrderRecord, oid)
-    if existing is not None:
-        return _same_placement(existing, body, access)
-    return _new_order(body, runtime, session, oid, struct, access, ChainFacts(runtime))
-
-
-def _same_placement(existing: OrderRecord, body: OrderSubmission, access: str) -> OrderRecord:
-    """The stored order when `body` places the same signed order the same way (a retry); ConflictError
-    when it names another access point, which the buyer's signature does not cover (the job it does: its
-    digest is the order's specDigest, checked before)."""
-    once = "a signed order is placed once: sign a new one (another nonce) to order again"
-    if existing.access_point != access:
-        raise ConflictError(
-            f"this signed order was already placed from access point {existing.access_point!r}, not {access!r}; {once}",
-            field="access_point",
-        )
-    return existing
-
-
-def job_document(command: list[str]) -> bytes:
-    """The job specification as stored and content-addressed: an order's specDigest is its sha2-256 digest."""
-    return json.dumps({"command": list(command)}, sort_keys=True).encode()
-
-
-def _job_spec(body: OrderSubmission) -> bytes:
-    return job_document(body.job.command)
-
-
-def _checked(body: OrderSubmission, runtime: Any) -> tuple[str, dict[str, Any], str]:
-    """The order's id, its struct and its access router's name, once its signature is the buyer's and
-    its access point is in the network; InputError naming the field at fault otherwise."""
-    deployment = runtime.load_deployment()
-    market = deployment.contracts.get("Market")
-    if market is None:
-        raise NotFoundError("this deployment has no Market contract", field="order")
-    struct = body.order.as_struct()
-    try:
-        oid, signer = order_id_and_signer(struct, body.signature, deployment.chain_id, market)
-    except Exception as exc:
-        raise InputError(f"the signature cannot be recovered ({exc})", field="signature") from exc
-    if signer.lower() != body.order.buyer.lower():
-        raise InputError(
-            f"the signature is {signer}'s, not the buyer {body.order.buyer}'s (chain "
-            f"{deployment.chain_id}, market {market})",
-            field="signature",
-        )
-    digest = spec_digest(_job_spec(body))
-    if body.order.specDigest.lower() != digest:
-        raise InputError(
-            f"the order's specDigest {body.order.specDigest} is not the digest of this job's specification, {digest}: "
-            "the buyer signs the job it places (sign the order again with that digest)",
-            field="order.specDigest",
-        )
-    network = runtime.marketplace().network
-    try:
-        access = network.routers[network.router_index(body.access_point)].name
-    except (InputError, NotFoundError) as exc:
-        raise InputError(exc.message, field="access_point") from exc
-    return oid, struct, access
-
-
-def _new_order(
-    body: OrderSubmission, runtime: Any, session: Any, oid: str, struct: dict[str, Any], access: str, facts: ChainFacts
-) -> OrderRecord:
-    refuse_doomed(struct, facts)
-    spec_cid = runtime.content().put(_job_spec(body))
-    created = datetime.now(UTC)
-    record = OrderRecord(
-        id=oid,
-        buyer=body.order.buyer,
-        order=struct,
-        signature=body.signature,
-        access_point=access,
-        spec_cid=spec_cid,
-        state="new",
-        attempts=0,
-        created_at=created,
-        updated_at=created,
-    )
-    session.add(record)
-    return record
+    return _out(session, intake.place_order(body, runtime, session))
 
 
 class OrderBatch(RequestModel):
@@ -330,7 +145,7 @@ class OrderBatch(RequestModel):
 class BatchItemOut(BaseModel):
     index: int
     id: str | None = None
-    state: str | None = None
+    state: OrderState | None = None
     error: dict[str, Any] | None = Field(None, description="the error shape's `error`, for this order only")
 
 
@@ -341,40 +156,12 @@ class BatchOut(BaseModel):
 
 @router.post("/batch", response_model=BatchOut, summary="Submit many signed orders at once (each checked alone)")
 def submit_orders(body: OrderBatch, runtime: RuntimeDep, session: SessionDep) -> BatchOut:
-    checked: list[tuple[str, dict[str, Any], str] | SuanwangError] = []
-    for item in body.orders:
-        try:
-            checked.append(_checked(item, runtime))
-        except SuanwangError as exc:
-            checked.append(exc)
-    # The orders already stored, in one query; the batch's new rows are written together at the commit
-    # (a flush per order would hold SQLite's one write lock for the whole request, and the service's
-    # other writers wait for it).
-    ids = [c[0] for c in checked if not isinstance(c, SuanwangError)]
-    known: dict[str, OrderRecord] = {
-        r.id: r for r in session.scalars(select(OrderRecord).where(OrderRecord.id.in_(ids)))
-    }
-    results = []
-    facts = ChainFacts(runtime)
-    with session.no_autoflush:
-        for index, (item, check) in enumerate(zip(body.orders, checked, strict=True)):
-            if isinstance(check, SuanwangError):
-                results.append(_batch_error(index, check))
-                continue
-            oid, struct, access = check
-            try:
-                stored = known.get(oid)
-                record = (
-                    _same_placement(stored, item, access)
-                    if stored is not None
-                    else _new_order(item, runtime, session, oid, struct, access, facts)
-                )
-            except SuanwangError as exc:
-                results.append(_batch_error(index, exc))
-                continue
-            known[oid] = record  # the same signed order twice in one batch is one order
-            results.append(BatchItemOut(index=index, id=record.id, state=record.state, error=None))
-    session.commit()
+    results = [
+        _batch_error(index, placed)
+        if isinstance(placed, SuanwangError)
+        else BatchItemOut(index=index, id=placed.id, state=OrderState(placed.state), error=None)
+        for index, placed in enumerate(intake.place_orders(body.orders, runtime, session))
+    ]
     return BatchOut(accepted=sum(1 for r in results if r.error is None), results=results)
 
 
@@ -395,7 +182,7 @@ def _batch_error(index: int, exc: SuanwangError) -> BatchItemOut:
 def list_orders(
     session: SessionDep,
     buyer: Annotated[str | None, Query(pattern=ADDRESS_PATTERN)] = None,
-    state: Annotated[str | None, Query(pattern=r"^(new|submitting|on_chain|unmatched)$")] = None,
+    state: Annotated[OrderState | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> OrderPage:
@@ -423,50 +210,6 @@ def get_order(order_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], se
     return _out(session, record)
 
 
-class QuoteRequest(RequestModel):
-    """What a buyer wants; the answer is the Order to sign and the nodes that would take it."""
-
-    buyer: str = Field(pattern=ADDRESS_PATTERN)
-    logic_mcu: int = Field(0, ge=0, lt=2**64, description="scalar/integer compute, milli-CU")
-    parallel_mcu: int = Field(0, ge=0, lt=2**64, description="vector FP32/FP64 compute, milli-CU")
-    neural_mcu: int = Field(0, ge=0, lt=2**64, description="tensor compute, milli-CU")
-    memory_mib: int = Field(0, ge=0, lt=2**32)
-    gpu_model: int = Field(0, ge=0, lt=2**16, description="device catalog code; 0 = any")
-    gpu_count: int = Field(0, ge=0, lt=2**16)
-    min_tier: int = Field(0, ge=0, le=3)
-    duration_s: int = Field(ge=1, le=365 * 86400)
-    max_price_per_cu_hour: str = Field(pattern=U256_DECIMAL, description="token base units per CU-hour")
-    max_total: str = Field(pattern=U256_DECIMAL, description="token base units")
-    access_point: str = Field(min_length=1, max_length=200)
-    max_latency_ms: int = Field(0, ge=0, lt=2**32, description="0 = no bound")
-    min_bandwidth_mbps: int = Field(0, ge=0, lt=2**32, description="reserved on the path; transit is priced on it")
-    max_transit: str = Field(
-        "10000000000000000000", pattern=U256_DECIMAL, description="the transit fees' limit, token base units"
-    )
-    auto_accept: bool = True
-    valid_for_s: int = Field(3600, ge=60, le=30 * 86400)
-    gpu_milli: int = Field(0, ge=0, le=1000, description="a share of one GPU in milli-GPU; 0 = none")
-    min_run_s: int = Field(0, ge=0, lt=2**32, description="not completed earlier, billed at least this long")
-    matcher: str = Field(ZERO_ADDRESS, pattern=ADDRESS_PATTERN, description="the only matcher allowed; 0x0...0 = any")
-    service_id: str = Field(ZERO_BYTES32, pattern=BYTES32_HEX, description="CFN/CATS service id; 0x00...0 = none")
-    apn_id: int = Field(0, ge=0, lt=2**64, description="APN6 APN ID; 0 = none")
-    apn_sla_class: int = Field(0, ge=0, lt=2**8, description="APN6 SLA class; 0 = none")
-    job: JobIn = Field(description="what the node runs: the order signs its specification's digest (specDigest)")
-
-    @field_validator("max_price_per_cu_hour", "max_total", "max_transit")
-    @classmethod
-    def _u128(cls, value: str) -> str:
-        return _bounded(value, 128, "the amount")
-
-    @field_validator("min_run_s")
-    @classmethod
-    def _within_duration(cls, value: int, info: ValidationInfo) -> int:
-        duration = info.data.get("duration_s")
-        if duration is not None and value > duration:
-            raise ValueError(f"min_run_s ({value}) must not exceed the duration ({duration} s)")
-        return value
-
-
 class Candidate(BaseModel):
     node_id: int
     owner: str
@@ -485,65 +228,11 @@ class QuoteOut(BaseModel):
 
 @router.post("/quote", response_model=QuoteOut, summary="The order to sign and the nodes that would take it")
 def quote(body: QuoteRequest, runtime: RuntimeDep) -> QuoteOut:
-    if body.logic_mcu + body.parallel_mcu + body.neural_mcu == 0:
-        raise InputError("ask for some compute in at least one class", field="logic_mcu")
-    deployment = runtime.load_deployment()
-    market = deployment.contracts["Market"]
-    network = runtime.marketplace().network
-    try:
-        access = network.routers[network.router_index(body.access_point)].name
-    except (InputError, NotFoundError) as exc:
-        raise InputError(exc.message, field="access_point") from exc
-    chain_time = int(runtime.w3.eth.get_block("latest")["timestamp"])
-    orchestrator = runtime.orchestrator()
-    epoch = int(orchestrator.contracts["Federation"].functions.epoch().call())
-    floor = int(orchestrator.market.functions.nonceFloorOf(body.buyer).call())
-    order = OrderIn(
-        buyer=body.buyer,
-        matcher=body.matcher,
-        logicMcu=body.logic_mcu,
-        parallelMcu=body.parallel_mcu,
-        neuralMcu=body.neural_mcu,
-        memoryMib=body.memory_mib,
-        gpuModel=body.gpu_model,
-        gpuCount=body.gpu_count,
-        gpuMilli=body.gpu_milli,
-        minTier=body.min_tier,
-        duration=body.duration_s,
-        minRunSeconds=body.min_run_s,
-        maxPricePerCuHour=body.max_price_per_cu_hour,
-        maxTotal=body.max_total,
-        maxTransit=body.max_transit,
-        maxLatencyMs=body.max_latency_ms,
-        minBandwidthMbps=body.min_bandwidth_mbps,
-        autoAccept=body.auto_accept,
-        expiry=chain_time + body.valid_for_s,
-        # At or above the buyer's floor; exact in a JavaScript number while the floor is below 2**52, so
-        # browsers sign what was quoted.
-        nonce=floor + secrets.randbits(NONCE_COUNTER_BITS),
-        epoch=epoch,
-        specDigest=spec_digest(job_document(body.job.command)),
-        serviceId=body.service_id,
-        apnId=body.apn_id,
-        apnSlaClass=body.apn_sla_class,
-    )
-    struct = order.as_struct()
-    for _ in range(50):  # a quote against a stale index would miss nodes: wait (briefly) for it
-        if orchestrator.caught_up():
-            break
-        time.sleep(0.1)
-    else:
-        raise InfeasibleError("the market is still reading the chain; ask again in a moment", field="access_point")
-    candidates, explanation = orchestrator.quote(struct, access)
-    typed = typed_order(struct, deployment.chain_id, market)
-    typed["message"] = {
-        k: str(v) if isinstance(v, int) and not isinstance(v, bool) and v > 2**53 else v
-        for k, v in typed["message"].items()
-    }
+    answer = quoting.quote(body, runtime)
     return QuoteOut(
-        order=order,
-        order_id=order_id(struct, deployment.chain_id, market),
-        typed_data=typed,
+        order=answer.order,
+        order_id=answer.order_id,
+        typed_data=answer.typed_data,
         candidates=[
             Candidate(
                 node_id=c["node_id"],
@@ -552,7 +241,7 @@ def quote(body: QuoteRequest, runtime: RuntimeDep) -> QuoteOut:
                 bill=c["bill"],
                 route=c["route"],
             )
-            for c in candidates
+            for c in answer.candidates
         ],
-        explanation=explanation,
+        explanation=answer.explanation,
     )

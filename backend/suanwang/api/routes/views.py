@@ -1,8 +1,9 @@
 """Read-only views the web app needs: an account's balances, a provider's nodes and earnings, the
 operators' view (stage, members, votes, transit revenue, link load) and the market's history.
 
-Everything comes from the indexed tables and, where the chain is the only source (balances,
-proposals, live reservations), from view calls. Wei amounts are decimal strings."""
+Everything comes from the indexed tables and, where the index has no projection of it (balances and
+stake, the federation's stage, fee, epoch and proposals), from the chain through the typed gateway.
+Wei amounts are decimal strings."""
 
 from __future__ import annotations
 
@@ -14,37 +15,19 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from web3 import Web3
-from web3.contract import Contract
 
-from suanwang.api.deps import RuntimeDep, SessionDep
+from suanwang.api.deps import GatewayDep, RuntimeDep, SessionDep
 from suanwang.api.live import event_payload
-from suanwang.api.routes.nodes import ADDRESS_PATTERN
-from suanwang.api.schemas import MemberOut, NodeOut
-from suanwang.chain.gateway import contracts
+from suanwang.api.schemas import ADDRESS_PATTERN, MemberOut, NodeOut
+from suanwang.chain.states import DealStatus, OrderState, RoleName, role_names_of
 from suanwang.errors import NotFoundError
-from suanwang.roles import Role, role_names
+from suanwang.roles import Role
 from suanwang.runtime import Runtime
 from suanwang.storage.models import Deal, Event, Member, Node, OrderRecord, Settlement, TransitTariff
-from suanwang.storage.projections import DEAL_STATUS_NAMES
 
 router = APIRouter(prefix="/api/views", tags=["views"])
 
 AddressPath = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="an account address (0x + 40 hex digits)")]
-LIVE_DEAL_STATUSES = ("proposed", "accepted", "started")
-# Statuses after which a deal holds no capacity (Completed releases it, as do refunds).
-RELEASED_STATUSES = frozenset({"completed", "disputed", "settled", "refunded", "cancelled"})
-
-
-_BOUND: dict[int, tuple[Runtime, dict[str, Contract]]] = {}
-
-
-def _bound(runtime: Runtime) -> dict[str, Contract]:
-    """The deployment's contracts, bound once per runtime (reading the ABIs from disk takes a while)."""
-    entry = _BOUND.get(id(runtime))
-    if entry is None or entry[0] is not runtime:
-        entry = (runtime, contracts(runtime.w3, runtime.load_deployment(), runtime.settings))
-        _BOUND[id(runtime)] = entry
-    return entry[1]
 
 
 def _deal_fields(deal: dict[str, Any]) -> dict[str, Any]:
@@ -70,36 +53,29 @@ class BalancesOut(BaseModel):
     required_stake: str = Field(description="stake its registered nodes require (sum of tier minimums)")
     unstaking: str = Field("0", description="stake requested back, claimable from unstake_ready_at")
     unstake_ready_at: int = Field(0, description="unix time from which the unstaking amount can be claimed")
-    roles: int
-    role_names: list[str]
+    roles: int = Field(description="role bits, as indexed (0 for an account that is not a member)")
+    role_names: list[RoleName]
 
 
 @router.get("/balances/{address}", response_model=BalancesOut, summary="An account's token, escrow and stake")
-def balances(address: AddressPath, runtime: RuntimeDep) -> BalancesOut:
-    bound = _bound(runtime)
+def balances(address: AddressPath, chain: GatewayDep, session: SessionDep) -> BalancesOut:
     account = Web3.to_checksum_address(address)
-    token, market, federation = bound["SettlementToken"], bound["Market"], bound["Federation"]
-    required = 0
-    for source in (market, bound.get("NodeRegistry")):
-        if source is None:
-            continue
-        fn = "requiredStakeOf" if source is market else "requiredStake"
-        if any(f.get("name") == fn for f in source.abi):
-            required = int(getattr(source.functions, fn)(account).call())
-            break
-    roles = int(federation.functions.rolesOf(account).call())
-    unstaking, ready_at = market.functions.unstakingOf(account).call()
+    member = session.scalar(select(Member).where(func.lower(Member.address) == account.lower()))
+    roles = member.roles if member is not None and member.active else 0
+    # Balances, stake and allowance from the chain: the index keeps no projection of token or escrow
+    # balances (it would have to follow every Transfer of the token).
+    unstaking = chain.market.unstaking_of(account)
     return BalancesOut(
         address=account,
-        token=str(token.functions.balanceOf(account).call()),
-        allowance=str(token.functions.allowance(account, market.address).call()),
-        escrow=str(market.functions.balanceOf(account).call()),
-        stake=str(market.functions.stakeOf(account).call()),
-        required_stake=str(required),
-        unstaking=str(int(unstaking)),
-        unstake_ready_at=int(ready_at),
+        token=str(chain.token.balance_of(account)),
+        allowance=str(chain.token.allowance(account, chain.market.address)),
+        escrow=str(chain.market.balance_of(account)),
+        stake=str(chain.market.stake_of(account)),
+        required_stake=str(chain.market.required_stake_of(account)),
+        unstaking=str(unstaking.amount),
+        unstake_ready_at=unstaking.ready_at,
         roles=roles,
-        role_names=role_names(roles),
+        role_names=role_names_of(roles),
     )
 
 
@@ -119,7 +95,7 @@ class ProviderNodeOut(BaseModel):
 class ProviderDealOut(BaseModel):
     id: str
     node_id: int
-    status: str
+    status: DealStatus
     compute_fee: str
     result_cid: str | None
     matched_block: int
@@ -158,7 +134,7 @@ def provider(
     per_node: dict[int, dict[str, int]] = defaultdict(lambda: {"reserved": 0, "live": 0, "settled": 0, "earned": 0})
     for deal in deals:
         stats = per_node[deal.node_id]
-        if deal.status in LIVE_DEAL_STATUSES:
+        if DealStatus(deal.status).holds_capacity:
             stats["reserved"] += sum(_mcu(deal.deal))
             stats["live"] += 1
         s = settlements.get(deal.id)
@@ -182,7 +158,7 @@ def provider(
         )
     unmatched = session.scalars(
         select(OrderRecord)
-        .where(OrderRecord.state == "unmatched")
+        .where(OrderRecord.state == OrderState.UNMATCHED)
         .order_by(OrderRecord.created_at.desc())
         .limit(recent)
     )
@@ -194,7 +170,7 @@ def provider(
             ProviderDealOut(
                 id=d.id,
                 node_id=d.node_id,
-                status=d.status,
+                status=DealStatus(d.status),
                 compute_fee=str(int(_deal_fields(d.deal).get("computeFee", 0))),
                 result_cid=d.result_cid,
                 matched_block=d.matched_block,
@@ -223,13 +199,13 @@ class ProposalOut(BaseModel):
     name: str
     admit: bool = Field(description="true: admit as operator; false: remove")
     roles: int
-    role_names: list[str]
+    role_names: list[RoleName]
     yes: int
     needed: int
     deadline: int
     executed: bool
     open: bool = Field(description="not executed and before its deadline")
-    voters: list[str] = Field(description="operators that voted yes")
+    voters: list[str] = Field(description="operators that voted yes (as indexed)")
 
 
 class TransitRevenueOut(BaseModel):
@@ -272,31 +248,31 @@ class OperatorViewOut(BaseModel):
 
 
 @router.get("/operators", response_model=OperatorViewOut, summary="Stage, members, votes, transit revenue")
-def operators(runtime: RuntimeDep, session: SessionDep) -> OperatorViewOut:
-    federation = _bound(runtime)["Federation"]
+def operators(runtime: RuntimeDep, chain: GatewayDep, session: SessionDep) -> OperatorViewOut:
     members = list(session.scalars(select(Member).order_by(Member.joined_block, Member.address)))
     names = {m.address.lower(): m.name for m in members}
     operator_addresses = [m.address for m in members if m.active and m.roles & Role.OPERATOR]
-    chain_time = int(runtime.w3.eth.get_block("latest")["timestamp"])
+    chain_time = chain.head_time()
+    voters: dict[int, list[str]] = defaultdict(list)
+    for vote in session.scalars(select(Event).where(Event.name == "OperatorVoted").order_by(Event.id)):
+        voters[int(vote.args["proposalId"])].append(vote.args["voter"])
     proposals = []
-    for pid in range(int(federation.functions.proposalCount().call())):
-        p = federation.functions.getProposal(pid).call()
-        account, admit, executed, yes, needed, roles, deadline, name = p
-        voters = [a for a in operator_addresses if federation.functions.hasVoted(pid, a).call()]
+    # Proposals from the chain: the index keeps their votes (OperatorVoted) but not all of their fields.
+    for p in map(chain.federation.proposal, range(chain.federation.proposal_count())):
         proposals.append(
             ProposalOut(
-                id=pid,
-                account=account,
-                name=name or names.get(account.lower(), ""),
-                admit=admit,
-                roles=roles,
-                role_names=role_names(roles),
-                yes=yes,
-                needed=needed,
-                deadline=deadline,
-                executed=executed,
-                open=not executed and chain_time <= deadline,
-                voters=voters,
+                id=p.id,
+                account=p.account,
+                name=p.name or names.get(p.account.lower(), ""),
+                admit=p.admit,
+                roles=p.roles,
+                role_names=role_names_of(p.roles),
+                yes=p.yes,
+                needed=p.needed,
+                deadline=p.deadline,
+                executed=p.executed,
+                open=p.open_at(chain_time),
+                voters=voters[p.id],
             )
         )
     revenue: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -319,24 +295,15 @@ def operators(runtime: RuntimeDep, session: SessionDep) -> OperatorViewOut:
         entry[0] += 1
         entry[1] += link.capacity_gbps
         entry[2] += link.capacity_gbps - float(free[link.index])
+    # The stage, founder, fee and epoch from the chain: the index has no projection of them.
     return OperatorViewOut(
-        stage=int(federation.functions.stage().call()),
-        founder=federation.functions.founder().call(),
-        platform_fee_bps=int(federation.functions.platformFeeBps().call()),
-        epoch=int(federation.functions.epoch().call()),
+        stage=chain.federation.stage(),
+        founder=chain.federation.founder(),
+        platform_fee_bps=chain.federation.platform_fee_bps(),
+        epoch=chain.federation.epoch(),
         operator_count=len(operator_addresses),
         chain_time=chain_time,
-        members=[
-            MemberOut(
-                address=m.address,
-                name=m.name,
-                roles=m.roles,
-                role_names=role_names(m.roles),
-                active=m.active,
-                joined_block=m.joined_block,
-            )
-            for m in members
-        ],
+        members=[MemberOut.of(m) for m in members],
         proposals=proposals,
         transit_revenue=[
             TransitRevenueOut(operator=op, name=names.get(op.lower()), earned=str(v[0]), deals=v[1])
@@ -409,7 +376,7 @@ HISTORY_EVENTS = (
     "NodeRetired",
     "NodePauseChanged",
 )
-STATUS_OF_EVENT = {"Completed": "completed", "Settled": "settled"}
+STATUS_OF_EVENT = {"Completed": DealStatus.COMPLETED, "Settled": DealStatus.SETTLED}
 
 
 @router.get("/market", response_model=MarketHistoryOut, summary="Price and utilisation over time")
@@ -451,10 +418,10 @@ def market_history(
             if mcu and duration:
                 price = str(fee * 3_600_000 // (mcu * duration))
         elif event.name in ("DealStatusChanged", "Completed", "Settled"):
-            status = STATUS_OF_EVENT.get(event.name) or DEAL_STATUS_NAMES[int(args["status"])]
-            if status in RELEASED_STATUSES:
+            status = STATUS_OF_EVENT.get(event.name) or DealStatus.of(int(args["status"]))
+            if not status.holds_capacity:
                 live.pop(args["id"], None)
-            if status == "settled":
+            if status == DealStatus.SETTLED:
                 settled += 1
         points.append((event, price, sum(live.values()), sum(capacity.values())))
     return MarketHistoryOut(
@@ -482,7 +449,7 @@ def market_history(
 
 class DealStructOut(BaseModel):
     id: str
-    status: str
+    status: DealStatus
     buyer: str
     seller: str
     struct: dict[str, Any] = Field(description="the deal's fields by name, unpacked from its Matched event")
@@ -506,7 +473,7 @@ def deal_struct(deal_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], s
     packed = str(fields.pop("packed", ""))
     return DealStructOut(
         id=deal.id,
-        status=deal.status,
+        status=DealStatus(deal.status),
         buyer=deal.buyer,
         seller=deal.seller,
         struct={k: _decimal_strings(v) for k, v in fields.items()},

@@ -23,6 +23,10 @@ export type OperatorViewOut = S['OperatorViewOut'];
 export type ProposalOut = S['ProposalOut'];
 export type MarketHistoryOut = S['MarketHistoryOut'];
 export type EventOut = S['EventOut'];
+// The market's vocabulary, as the API publishes it (suanwang.chain.states).
+export type DealStatus = S['DealStatus'];
+export type OrderState = S['OrderState'];
+export type RoleName = S['RoleName'];
 
 /** The API's one error shape. */
 export interface ApiError {

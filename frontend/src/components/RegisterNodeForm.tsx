@@ -6,8 +6,6 @@ import { useShared, useTx } from '../state';
 import { Field } from './Field';
 import { TxStatus } from './TxStatus';
 
-const OPERATOR_ROLE = 1;
-
 interface Values {
   logicCu: string;
   parallelCu: string;
@@ -106,7 +104,7 @@ export function validate(v: Values, routers: RouterOut[]): { spec?: Record<strin
 
 export function RegisterNodeForm({ router: pickedRouter }: { router?: string }) {
   const { members, topology, devices } = useShared();
-  const operators = members.filter((m) => m.active && (m.roles & OPERATOR_ROLE) !== 0);
+  const operators = members.filter((m) => m.active && m.role_names.includes('operator'));
   const routers = topology?.routers ?? [];
   const [values, setValues] = useState<Values>(INITIAL);
   const [errors, setErrors] = useState<Errors>({});

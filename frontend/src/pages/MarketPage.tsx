@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { api, type EventOut, type MarketHistoryOut } from '../api/client';
+import { api, type DealStatus, type EventOut, type MarketHistoryOut } from '../api/client';
 import { LineChart } from '../components/LineChart';
 import { formatTokens, shortAddress, TOKEN } from '../format';
 import { usePoll, useShared } from '../state';
@@ -11,7 +11,8 @@ const EVENT_NAMES = [
   'MemberAdmitted', 'MemberRemoved', 'MemberRolesChanged', 'StageAdvanced',
   'PlatformFeeChanged', 'OperatorProposed', 'OperatorVoted', 'ProposalExecuted',
 ];
-const STATUS = ['none', 'posted', 'proposed', 'accepted', 'started', 'completed', 'disputed', 'settled', 'refunded', 'cancelled'];
+// By on-chain value (IMarketTypes.DealStatus's order), named as the API's DealStatus.
+const STATUS: readonly DealStatus[] = ['none', 'posted', 'proposed', 'accepted', 'started', 'completed', 'disputed', 'settled', 'refunded', 'cancelled'];
 const KIND: Record<string, string> = {
   Matched: 'match', Settled: 'settle', Completed: 'settle', OrderPosted: 'order', NodeRegistered: 'node',
   Refunded: 'bad', Slashed: 'bad', MatchFailed: 'bad',

@@ -19,7 +19,7 @@ export function OperatorPage() {
   const nodes = usePoll(async () => (await api.GET('/api/nodes', { params: { query: { status: 'active' } } })).data, 5000, [chainVersion]);
   const nodeRouters = new Set(nodes?.items.map((n) => n.router) ?? []);
   const marked = topology?.routers.filter((r) => nodeRouters.has(r.router_id)).map((r) => r.name) ?? [];
-  const isOperator = !!view?.members.find((m) => wallet && m.address.toLowerCase() === wallet.address.toLowerCase() && m.active && (m.roles & 1));
+  const isOperator = !!view?.members.find((m) => wallet && m.address.toLowerCase() === wallet.address.toLowerCase() && m.active && m.role_names.includes('operator'));
 
   return (
     <div className="page">

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { api, type ProviderOut } from '../api/client';
+import { api, type ProviderOut, type RoleName } from '../api/client';
 import { FundsCard } from '../components/FundsCard';
 import { NetworkMap } from '../components/NetworkMap';
 import { NodeList } from '../components/NodeList';
@@ -7,7 +7,7 @@ import { RegisterNodeForm } from '../components/RegisterNodeForm';
 import { formatCu, formatTokens, TOKEN } from '../format';
 import { usePoll, useShared } from '../state';
 
-const SELLER_ROLES = 2 | 4 | 1; // cloud, provider, operator
+const SELLER_ROLES: readonly RoleName[] = ['cloud', 'provider', 'operator'];
 
 /** A seller's desk: funds and stake, register a node, its load and earnings, why it was passed over. */
 export function ProviderPage() {
@@ -28,7 +28,7 @@ export function ProviderPage() {
 
   return (
     <div className="page">
-      {me && (me.roles & SELLER_ROLES) === 0 && (
+      {me && !me.role_names.some((r) => SELLER_ROLES.includes(r)) && (
         <p className="banner info">{me.name} holds no seller role ({me.role_names.join(', ')}): the chain will refuse its registrations.</p>
       )}
       <div className="two-col">

@@ -77,7 +77,7 @@ class ChainFacts:
     def matcher(self) -> str | None:
         """The address this service matches as (None when its configuration cannot say)."""
         try:
-            return str(self.runtime.orchestrator().agents.matcher.address)
+            return self.runtime.orchestrator().matcher_address
         except Exception:
             return None
 

@@ -158,3 +158,24 @@ def operator(
     except SuanwangError as exc:
         raise click.ClickException(exc.message) from None
     run_agent(runtime, operator_steps(runtime, tariff, not no_withdraw), interval, once)
+
+
+@agent.command()
+@_common
+def buyer(
+    key_file: Path | None,
+    rpc_url: str | None,
+    deployment_file: Path | None,
+    store: Path | None,
+    interval: float,
+    no_withdraw: bool,
+    once: bool,
+) -> None:
+    """A buyer's agent: confirms (settles) each delivered result of its deals at once."""
+    from suanwang.agents.buyer import buyer_steps
+
+    try:
+        runtime = _runtime("buyer", Settings.from_env(), key_file, rpc_url, deployment_file, store)
+    except SuanwangError as exc:
+        raise click.ClickException(exc.message) from None
+    run_agent(runtime, buyer_steps(runtime), interval, once)

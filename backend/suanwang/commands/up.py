@@ -8,8 +8,38 @@ import time
 
 import click
 
+from suanwang.chain.deployment import Deployment
 from suanwang.config import STATE_DIR, Settings
-from suanwang.devstack import Anvil, ApiServer, deploy_contracts, deployment_is_live, free_port
+from suanwang.devstack import AgentProcess, Anvil, ApiServer, deploy_contracts, deployment_is_live, free_port
+from suanwang.roles import Role
+
+AGENTS_DIR = STATE_DIR / "agents"
+
+
+def demo_agents(deployment: Deployment, env: dict[str, str]) -> list[AgentProcess]:
+    """One agent per demo party, each a process with that party's development key: a provider agent per
+    seller (cloud or provider), an operator agent per operator, a buyer agent per buyer. The service holds
+    the matcher's key; an account whose key it holds runs no agent (two processes would race for its
+    nonces)."""
+    matcher = next((a.address for a in deployment.accounts if a.roles & Role.MATCHER and a.private_key), None)
+    agents = []
+    for account in deployment.accounts:
+        if not account.private_key or account.address == matcher:
+            continue
+        slug = account.address[2:10].lower()
+        roles = [
+            ("provider", Role.CLOUD | Role.PROVIDER, ["--executor-dir", str(AGENTS_DIR / f"provider-{slug}-executor")]),
+            ("operator", Role.OPERATOR, []),
+            ("buyer", Role.BUYER, []),
+        ]
+        for role, bits, extra in roles:
+            if account.roles & bits:
+                store = AGENTS_DIR / f"{role}-{slug}.db"
+                args = ["--store", str(store), "--interval", "0.25", *extra]
+                agents.append(
+                    AgentProcess(role, account.private_key, args, env, store.with_suffix(".log"), own_session=True)
+                )
+    return agents
 
 
 @click.command()
@@ -31,6 +61,7 @@ def up(chain_port: int | None, port: int | None) -> None:
 
     anvil = Anvil(chain_port, state_file=STATE_DIR / "anvil" / "state.json", own_session=True)
     api: ApiServer | None = None
+    agents: list[AgentProcess] = []
     try:
         click.echo(f"chain:    starting Anvil on {anvil.url} (state in {anvil.state_file})")
         anvil.start()
@@ -40,12 +71,13 @@ def up(chain_port: int | None, port: int | None) -> None:
             click.echo("deploy:   compiling and deploying the contracts (brownie run scripts/deploy.py)")
             deployment = deploy_contracts(anvil.url, chain_port, settings.deployment_file)
             click.echo(f"deploy:   {', '.join(f'{k} {v}' for k, v in deployment.contracts.items())}")
-        api = ApiServer(
-            api_port,
-            {"SUANWANG_RPC_URL": anvil.url, "SUANWANG_DEPLOYMENT_FILE": str(settings.deployment_file)},
-            own_session=True,
-        )
+        chain_env = {"SUANWANG_RPC_URL": anvil.url, "SUANWANG_DEPLOYMENT_FILE": str(settings.deployment_file)}
+        api = ApiServer(api_port, {**chain_env, "SUANWANG_SERVICE_KEYS": "matcher"}, own_session=True)
         api.start()
+        agents = demo_agents(Deployment.load(settings.deployment_file), chain_env)
+        for agent in agents:
+            agent.start()
+        click.echo(f"agents:   {', '.join(f'{a.role} {a.log_file.stem}' for a in agents)} (logs in {AGENTS_DIR})")
         click.echo("")
         click.echo(f"  web app   {api.url}/")
         click.echo(f"  API docs  {api.url}/docs")
@@ -57,9 +89,14 @@ def up(chain_port: int | None, port: int | None) -> None:
                 raise click.ClickException("Anvil exited; stopping")
             if api.process is None or api.process.poll() is not None:
                 raise click.ClickException("the API server exited; stopping")
+            for agent in agents:
+                if not agent.alive():
+                    raise click.ClickException(f"the {agent.role} agent exited (see {agent.log_file}); stopping")
             time.sleep(0.5)
     finally:
-        click.echo("stopping: API, then Anvil (writing its state)")
+        click.echo("stopping: agents, API, then Anvil (writing its state)")
+        for agent in agents:
+            agent.stop()
         if api is not None:
             api.stop()
         anvil.stop()

@@ -136,6 +136,8 @@ def _artifact(nodes_csv: Path, pods_csv: Path, policy: str, seeds: list[int], as
     at = {p: artifact_summary(runs, p) for p in ARTIFACT_POINTS}
     click.echo(
         f"{policy}, artifact protocol, {len(seeds)} seed(s): GPU allocation "
-        + "; ".join(f"{at[p]['mean']:.2f}% (min {at[p]['min']:.2f}, max {at[p]['max']:.2f}) at {p}% arrived"
-                    for p in ARTIFACT_POINTS)
+        + "; ".join(
+            f"{at[p]['mean']:.2f}% (min {at[p]['min']:.2f}, max {at[p]['max']:.2f}) at {p}% arrived"
+            for p in ARTIFACT_POINTS
+        )
     )

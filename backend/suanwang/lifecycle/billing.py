@@ -35,7 +35,9 @@ class Biller:
             self._tariffs[key] = self.market.transit_tariff_of(operator)
         return self._tariffs[key]
 
-    def _payees(self, access_point: int, router: int, node_operator: str, mbps: int, max_latency_ms: float) -> list[str]:
+    def _payees(
+        self, access_point: int, router: int, node_operator: str, mbps: int, max_latency_ms: float
+    ) -> list[str]:
         gbps = mbps / 1000 or self.marketplace.lease_bandwidth_gbps
         path = self.marketplace.network.path(
             access_point, router, max_latency_ms=max_latency_ms or None, min_bandwidth_gbps=gbps, srv6=False
@@ -52,7 +54,9 @@ class Biller:
             return UNPRICEABLE  # no path within the order's bounds: the network filter says why
         return sum(transit_fee(self.tariff(p), mbps, order.duration_s) for p in payees)
 
-    def bill_for(self, node: Node, order: dict[str, Any], access_point: str, fee_bps: int) -> tuple[Bill, dict[str, Any]]:
+    def bill_for(
+        self, node: Node, order: dict[str, Any], access_point: str, fee_bps: int
+    ) -> tuple[Bill, dict[str, Any]]:
         """The bill and route of `order` on `node`. InfeasibleError (naming the field) when over the order's
         transit or total limit."""
         gbps = int(order["minBandwidthMbps"]) / 1000 or self.marketplace.lease_bandwidth_gbps

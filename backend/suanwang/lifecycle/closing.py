@@ -73,9 +73,9 @@ class ReleaseFinished:
         engine = self.view.engine
         with self.ctx.sessions.begin() as session:
             rows = session.execute(
-                select(Lease).join(Deal, Lease.deal_id == Deal.id).where(
-                    Deal.status.in_(list(FINAL_DEAL_STATUSES)), Lease.released.is_(False)
-                )
+                select(Lease)
+                .join(Deal, Lease.deal_id == Deal.id)
+                .where(Deal.status.in_(list(FINAL_DEAL_STATUSES)), Lease.released.is_(False))
             )
             for (lease,) in rows:
                 self.view.free_path(lease)

@@ -29,7 +29,9 @@ class FollowJobs:
 
     def tick(self) -> None:
         with self.ctx.sessions() as session:
-            jobs = list(session.scalars(select(Job).where(Job.state.in_((JobState.PENDING.value, JobState.RUNNING.value)))))
+            jobs = list(
+                session.scalars(select(Job).where(Job.state.in_((JobState.PENDING.value, JobState.RUNNING.value))))
+            )
         statuses = self.executor.statuses([job.job_id for job in jobs]) if jobs else {}
         # Only the jobs whose state moved are written (a pass sees every pending job, most unchanged).
         moved = [

@@ -73,7 +73,9 @@ class ServiceOrders:
         if record is None:  # matched by another matcher: nothing signed to run here
             return JobOrder(job_key(deal_id), ["true"], 256)
         return JobOrder(
-            job_key(deal_id, record.attempts), _spec(self.content, record.order["specDigest"]), int(record.order["memoryMib"])
+            job_key(deal_id, record.attempts),
+            _spec(self.content, record.order["specDigest"]),
+            int(record.order["memoryMib"]),
         )
 
 

@@ -42,7 +42,9 @@ class Keyring:
         dev = deployment.chain_id == DEV_CHAIN_ID
         keys = [a.private_key for a in deployment.accounts if a.private_key and dev and development]
         if not matcher_key and dev:
-            matcher_key = next((a.private_key for a in deployment.accounts if a.roles & Role.MATCHER and a.private_key), None)
+            matcher_key = next(
+                (a.private_key for a in deployment.accounts if a.roles & Role.MATCHER and a.private_key), None
+            )
         if not matcher_key:
             raise InputError(
                 "no matcher key: set SUANWANG_MATCHER_KEY (a MATCHER member's private key)", field="matcher_key"

@@ -120,7 +120,12 @@ class MatchStep:
                 self.view.release(record.id)
                 _unmatched(record, exc.message)
                 continue
-            record.state, record.node_id, record.bill, record.route = OrderState.SUBMITTING, node_id, bill_json(bill), route
+            record.state, record.node_id, record.bill, record.route = (
+                OrderState.SUBMITTING,
+                node_id,
+                bill_json(bill),
+                route,
+            )
             record.attempts, record.updated_at = record.attempts + 1, now()
             batch.append((record, bill))
             entries.append(pack_entry(record.order, record.signature, packed))
@@ -142,7 +147,9 @@ class MatchStep:
         while isinstance(current, MarketPlacement) and len(tried) < MAX_CANDIDATES:
             self.view.hold(record.id)
             try:
-                bill, route = self.biller.bill_for(nodes[current.node_id], record.order, record.access_point, self.view.fee_bps)
+                bill, route = self.biller.bill_for(
+                    nodes[current.node_id], record.order, record.access_point, self.view.fee_bps
+                )
                 return current.node_id, bill, route
             except SuanwangError as exc:
                 refusal = exc
@@ -199,7 +206,9 @@ class MatchStep:
                     self.view.unreserve(record, session)
                     record.state, record.node_id, record.bill, record.updated_at = OrderState.NEW, None, None, now()
 
-    def quote(self, engine: MarketEngine, session: Session, order: dict[str, Any], access_point: str, limit: int) -> tuple[list[dict[str, Any]], list[str]]:
+    def quote(
+        self, engine: MarketEngine, session: Session, order: dict[str, Any], access_point: str, limit: int
+    ) -> tuple[list[dict[str, Any]], list[str]]:
         """The cheapest nodes that would take `order` now, each with its full bill and route, or the
         engine's explanation when none would. Nothing is reserved."""
         record = OrderRecord(id="0x" + "00" * 32, order=order, access_point=access_point)

@@ -44,7 +44,9 @@ class Outbox:
             return True
         deal_id, packed = deal_call_args(deal)
         try:
-            tx_hash = sender.submit(self.ctx.chain.market.deal_call(function, deal_id, packed, *args), reuse_estimate=True)
+            tx_hash = sender.submit(
+                self.ctx.chain.market.deal_call(function, deal_id, packed, *args), reuse_estimate=True
+            )
         except ChainRevert as exc:
             level = logging.INFO if exc.name in EXPECTED_REVERTS else logging.WARNING
             log.log(level, "%s(%s) not sent: %s", function.value, deal["id"], exc.message)

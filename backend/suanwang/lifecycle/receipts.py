@@ -94,7 +94,10 @@ class MatchReceipts:
                 if revert.name in RETRYABLE_MATCH_ERRORS and record.attempts < MAX_MATCH_ATTEMPTS:
                     record.state, record.node_id, record.bill = OrderState.NEW, None, None
                 else:
-                    record.state, record.reason = OrderState.UNMATCHED, f"the market refused the match: {revert.message}"
+                    record.state, record.reason = (
+                        OrderState.UNMATCHED,
+                        f"the market refused the match: {revert.message}",
+                    )
         return matched
 
     def recover_submitting(self) -> None:

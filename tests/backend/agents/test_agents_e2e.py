@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from eth_account import Account
 
 from suanwang.devstack import AgentProcess, ApiServer, free_port
@@ -139,3 +140,66 @@ def matched_deal_bytes(chain: Chain, order_id: str) -> bytes:
     market = chain.contract("Market")
     (log,) = market.events.Matched().get_logs(from_block=0, argument_filters={"id": order_id})
     return bytes(log["args"]["deal"])
+
+
+@pytest.mark.parametrize("kill_after_s", (0.3, 1.5, 3.5))
+def test_a_killed_provider_agent_resumes_without_losing_or_doubling(
+    deployments: Deployments, tmp_path: Path, kill_after_s: float
+) -> None:
+    """SIGKILL the provider agent before, while and after its job runs, restart it on the same store:
+    the deal is started once, its job runs once, it is completed once."""
+    with deployments.chain(3) as chain:
+        provider, buyer, _transit, _node_id, marketplace = prepare_market(chain, tmp_path)
+        env = {
+            "SUANWANG_RPC_URL": chain.anvil.url,
+            "SUANWANG_DEPLOYMENT_FILE": str(chain.deployment_file),
+            "SUANWANG_BUILD_DIR": str(BUILD_DIR),
+            "SUANWANG_CONTENT_DIR": str(tmp_path / "content"),
+        }
+        service = ApiServer(
+            free_port(),
+            {
+                **env,
+                "SUANWANG_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
+                "SUANWANG_MARKETPLACE_FILE": str(marketplace),
+                "SUANWANG_SERVICE_KEYS": "matcher",
+                "SUANWANG_POLL_INTERVAL_S": "0.05",
+                "SUANWANG_ORCHESTRATOR_INTERVAL_S": "0.05",
+            },
+            log_file=tmp_path / "service.log",
+        )
+        args = ["--store", str(tmp_path / "provider.db"), "--executor-dir", str(tmp_path / "executor")]
+        agent = AgentProcess("provider", provider.key.hex(), args, env, tmp_path / "provider.log")
+        service.start()
+        try:
+            agent.start()
+            submission = chain_submission(chain, buyer, 12, command=("sh", "-c", "sleep 2; echo done"))
+            response = httpx.post(service.url + "/api/orders", json=submission, timeout=30)
+            assert response.status_code == 201, response.text
+            order_id = response.json()["id"]
+            wait("the match", lambda: httpx.get(f"{service.url}/api/orders/{order_id}", timeout=30).json()["deal"])
+            time.sleep(kill_after_s)
+            agent.kill()
+            agent.start()
+            wait(
+                "the restarted agent to complete the deal",
+                lambda: httpx.get(f"{service.url}/api/orders/{order_id}", timeout=30).json()["deal"]["status"]
+                == "completed",
+                processes=(agent,),
+            )
+            market = chain.contract("Market")
+            logs = {
+                name: market.events[name]().get_logs(from_block=0, argument_filters={"id": order_id})
+                for name in ("Matched", "Completed")
+            }
+            assert {name: len(found) for name, found in logs.items()} == {"Matched": 1, "Completed": 1}
+            started = [
+                e
+                for e in market.events.DealStatusChanged().get_logs(from_block=0, argument_filters={"id": order_id})
+                if e["args"]["status"] == 4  # DealStatus.STARTED
+            ]
+            assert len(started) == 1
+            assert len(list((tmp_path / "executor").rglob("*.exit"))) == 1  # the job ran once
+        finally:
+            agent.stop()
+            service.stop()

@@ -67,6 +67,7 @@ test: setup lint compile test-contracts test-backend frontend test-browser
 lint: setup
 	$(PY) -m ruff check backend tests bench scripts tools
 	$(PY) -m mypy
+	$(PY) tools/check_code_shape.py
 
 test-contracts: compile
 	SUANWANG_CHAIN_PORT=$$($(PY) tools/free_port.py) $(BROWNIE) test tests/contracts -q

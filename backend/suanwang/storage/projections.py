@@ -12,6 +12,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from suanwang.chain.bill import DEAL_FIELDS, DEAL_HEAD_BYTES, Seats, unpack_deal
+from suanwang.chain.states import FINAL_DEAL_STATUSES as _FINAL
+from suanwang.chain.states import DealStatus
 from suanwang.storage.models import Deal, Event, Member, Node, OperatorSeat, Settlement, TransitTariff
 
 NODE_STATUS_NAMES = ("none", "active", "paused", "retired")
@@ -107,19 +109,9 @@ def _node_retired(session: Session, event: Event) -> None:
         node.updated_block = event.block_number
 
 
-DEAL_STATUS_NAMES = (
-    "none",
-    "posted",
-    "proposed",
-    "accepted",
-    "started",
-    "completed",
-    "disputed",
-    "settled",
-    "refunded",
-    "cancelled",
-)
-FINAL_DEAL_STATUSES = frozenset({"settled", "refunded", "cancelled"})
+# The on-chain status values by index, and the final ones: the chain's vocabulary (chain/states.py).
+DEAL_STATUS_NAMES = tuple(status.value for status in DealStatus)
+FINAL_DEAL_STATUSES = frozenset(status.value for status in _FINAL)
 
 
 # A deal's fields by name (DEAL_FIELDS), unpacked from its Matched event's `deal` bytes. Every later call

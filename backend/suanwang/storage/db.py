@@ -42,6 +42,11 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Brings the schema to `revision` with the Alembic migrations in storage/migrations."""
     config = alembic_config(engine)
     with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            # pysqlite runs DDL outside any transaction unless one is begun explicitly: a process killed
+            # mid-migration (an agent's first start) would leave half a schema that no later start can
+            # migrate. IMMEDIATE also makes a second process starting at once wait for the first.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

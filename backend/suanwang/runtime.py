@@ -14,8 +14,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
-from suanwang.api.live import EventBus, wide_integer_args
-from suanwang.api.metrics import Metrics
 from suanwang.chain.contracts import ChainGateway
 from suanwang.chain.deployment import Deployment
 from suanwang.chain.gateway import connect, connect_probe, contracts
@@ -28,6 +26,8 @@ from suanwang.lifecycle.jobs import ServiceOrders
 from suanwang.lifecycle.keys import Keyring
 from suanwang.lifecycle.marketplace import Marketplace, load_marketplace
 from suanwang.lifecycle.orchestrator import Orchestrator
+from suanwang.live_events import EventBus, wide_integer_args
+from suanwang.metrics import Metrics
 from suanwang.scheduling import Executor, LocalExecutor, SlurmExecutor
 from suanwang.storage.db import make_engine, make_sessionmaker
 from suanwang.storage.models import Event

@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.contract import Contract
 
+from suanwang.chain import projections
 from suanwang.chain.deployment import Deployment
 from suanwang.chain.gateway import to_jsonable
 from suanwang.errors import SuanwangError
-from suanwang.storage import projections
 from suanwang.storage.models import ChainCursor, Event, IndexedBlock
 
 log = logging.getLogger(__name__)

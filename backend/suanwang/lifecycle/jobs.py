@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanwang.chain.bill import unpack_deal
+from suanwang.chain.projections import indexed_seats
 from suanwang.chain.states import DealCall, DealStatus, OrderState
 from suanwang.content import ContentStore, cid_of_digest
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
@@ -25,7 +26,6 @@ from suanwang.lifecycle.context import StepContext, now
 from suanwang.lifecycle.outbox import Outbox
 from suanwang.scheduling.base import Executor, JobSpec, JobState
 from suanwang.storage.models import Deal, Job, Node, OrderRecord
-from suanwang.storage.projections import indexed_seats
 
 log = logging.getLogger(__name__)
 

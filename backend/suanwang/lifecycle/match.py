@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from suanwang.chain.bill import Bill, Seats, pack_entry
+from suanwang.chain.projections import indexed_seats
 from suanwang.chain.states import OrderState
 from suanwang.errors import NotFoundError, SuanwangError
 from suanwang.lifecycle.billing import Biller, bill_json
@@ -20,7 +21,6 @@ from suanwang.lifecycle.context import ChainHead, StepContext, now
 from suanwang.lifecycle.market_view import MarketView
 from suanwang.matching.market import MarketEngine, MarketOrder, MarketPlacement, Unplaced
 from suanwang.storage.models import Lease, Node, OrderRecord
-from suanwang.storage.projections import indexed_seats
 
 log = logging.getLogger(__name__)
 

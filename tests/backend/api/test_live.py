@@ -73,8 +73,8 @@ def test_metrics_are_prometheus_text(chain: Chain, api: ApiServer) -> None:
 
 
 def test_wide_integer_args_are_strings_whatever_their_value_and_small_ones_stay_numbers() -> None:
-    from suanwang.api.live import event_payload, wide_integer_args
     from suanwang.chain.deployment import load_abi
+    from suanwang.live_events import event_payload, wide_integer_args
 
     wide = wide_integer_args({name: load_abi(BUILD_DIR, name) for name in ("Market", "NodeRegistry")})
     assert {"computeFee", "platformFee", "transitTotal"} <= wide["Settled"]

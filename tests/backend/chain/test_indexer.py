@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 
 from suanwang.chain.gateway import connect, contracts
 from suanwang.chain.indexer import ChainReplacedError, Indexer
+from suanwang.chain.projections import indexed_seats
 from suanwang.devstack import Anvil, free_port, genesis_time_file, rpc
 from suanwang.roles import Role
 from suanwang.storage.db import make_engine, make_sessionmaker
 from suanwang.storage.models import Base, ChainCursor, Event, Node, TransitTariff
-from suanwang.storage.projections import indexed_seats
 from tests.support.stack import Chain, node_spec
 
 

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sse_starlette.sse import EventSourceResponse
 
 from suanwang.api.deps import RuntimeDep, SessionDep
-from suanwang.api.live import stream
+from suanwang.live_events import stream
 from suanwang.storage.models import ChainCursor
 
 router = APIRouter(tags=["live"])

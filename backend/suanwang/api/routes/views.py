@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from web3 import Web3
 
 from suanwang.api.deps import GatewayDep, RuntimeDep, SessionDep
-from suanwang.api.live import event_payload
 from suanwang.api.schemas import ADDRESS_PATTERN, MemberOut, NodeOut
 from suanwang.chain.states import DealStatus, OrderState, RoleName, role_names_of
 from suanwang.errors import NotFoundError
+from suanwang.live_events import event_payload
 from suanwang.roles import Role
 from suanwang.runtime import Runtime
 from suanwang.storage.models import Deal, Event, Member, Node, OrderRecord, Settlement, TransitTariff

@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from web3 import Web3
 
+from suanwang.agents.heartbeat import sign_heartbeat
 from suanwang.chain.contracts import ChainGateway
 from suanwang.chain.deployment import Deployment
 from suanwang.chain.gateway import connect
@@ -57,6 +59,7 @@ class AgentRuntime:
     store: Path
     key: str
     poll_interval_s: float = 0.1
+    service_url: str | None = None  # where the signed heartbeat goes (None: only the file next to the store)
     w3: Web3 = field(init=False)
     ctx: StepContext = field(init=False)
     deployment: Deployment = field(init=False)
@@ -73,6 +76,7 @@ class AgentRuntime:
         )
         self.address = address_of(self.key)
         self.heartbeat_file = self.store.with_suffix(".heartbeat.json")
+        self.last_sent = 0.0
 
 
 def run_agent(
@@ -106,11 +110,16 @@ def run_agent(
         runtime.indexer.join(timeout=10)
 
 
+HEARTBEAT_EVERY_S = 5.0
+
+
 def _heartbeat(runtime: AgentRuntime, passes: int, error: str | None) -> None:
+    """The heartbeat file next to the store after every pass; the signed heartbeat to the service every
+    HEARTBEAT_EVERY_S (a service that does not answer is logged, never fatal)."""
     document = {
         "role": runtime.role,
         "address": runtime.address,
-        "at": time.time(),
+        "at": int(time.time()),
         "passes": passes,
         "indexed_block": runtime.ctx.indexed_block(),
         "last_error": error,
@@ -118,3 +127,15 @@ def _heartbeat(runtime: AgentRuntime, passes: int, error: str | None) -> None:
     tmp = runtime.heartbeat_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(document), encoding="utf-8")
     tmp.replace(runtime.heartbeat_file)
+    if runtime.service_url is None or time.monotonic() - runtime.last_sent < HEARTBEAT_EVERY_S:
+        return
+    runtime.last_sent = time.monotonic()
+    try:
+        body = sign_heartbeat(
+            {k: document[k] for k in ("role", "address", "at", "indexed_block", "last_error")}, runtime.key
+        )
+        response = httpx.post(runtime.service_url.rstrip("/") + "/api/agents/heartbeat", json=body, timeout=5)
+        if response.status_code >= 400:
+            log.warning("the service refused the heartbeat: %s", response.text[:300])
+    except httpx.HTTPError as exc:
+        log.warning("heartbeat not sent: %s", exc)

@@ -17,7 +17,7 @@ from suanwang.api.errors import error_body, install_error_handlers
 from suanwang.api.idempotency import IdempotencyMiddleware
 from suanwang.api.metrics import Metrics, MetricsMiddleware
 from suanwang.api.ratelimit import RateLimitMiddleware
-from suanwang.api.routes import content, federation, live, nodes, orders, reference, views
+from suanwang.api.routes import agents, content, federation, live, nodes, orders, reference, views
 from suanwang.api.schemas import ERROR_RESPONSES
 from suanwang.config import Settings
 from suanwang.paths import REPO_ROOT
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, start_indexer: bool = True) 
     app.add_middleware(BodyLimitsMiddleware)  # bodies bounded before anything buffers or parses them
     app.add_middleware(RateLimitMiddleware, rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(agents.router)
     app.include_router(content.router)
     app.include_router(federation.router)
     app.include_router(nodes.router)

@@ -40,6 +40,11 @@ def _common(function: Any) -> Any:
             default=None,
             help="the agent's own SQLite file (default .state/agents/<role>-<address>.db)",
         ),
+        click.option(
+            "--service-url",
+            default=None,
+            help="the matcher service to send signed heartbeats to (default: none, only the heartbeat file)",
+        ),
         click.option("--interval", type=float, default=0.1, show_default=True, help="seconds between passes"),
         click.option("--no-withdraw", is_flag=True, help="leave earnings in the market's escrow"),
         click.option("--once", is_flag=True, help="one pass, then exit (for scripts and checks)"),
@@ -56,6 +61,7 @@ def _runtime(
     rpc_url: str | None,
     deployment_file: Path | None,
     store: Path | None,
+    service_url: str | None = None,
 ) -> AgentRuntime:
     key = read_key(key_file, KEY_ENV)
     store = store or STATE_DIR / "agents" / f"{role}-{address_of(key)[2:10].lower()}.db"
@@ -66,6 +72,7 @@ def _runtime(
         build_dir=settings.build_dir,
         store=store,
         key=key,
+        service_url=service_url,
     )
 
 
@@ -99,6 +106,7 @@ def provider(
     rpc_url: str | None,
     deployment_file: Path | None,
     store: Path | None,
+    service_url: str | None,
     interval: float,
     no_withdraw: bool,
     once: bool,
@@ -122,7 +130,7 @@ def provider(
     }
     try:
         settings = Settings.from_env(None, **{k: v for k, v in overrides.items() if v is not None})
-        runtime = _runtime("provider", settings, key_file, rpc_url, deployment_file, store)
+        runtime = _runtime("provider", settings, key_file, rpc_url, deployment_file, store, service_url)
         node_map = parse_node_map(settings.slurm_node_map)
         executor_impl = Runtime.executor_for(settings)
         content = content_store_from_url(settings.ipfs_api_url, settings.content_dir)
@@ -145,6 +153,7 @@ def operator(
     rpc_url: str | None,
     deployment_file: Path | None,
     store: Path | None,
+    service_url: str | None,
     interval: float,
     no_withdraw: bool,
     once: bool,
@@ -154,7 +163,7 @@ def operator(
     from suanwang.agents.operator import operator_steps
 
     try:
-        runtime = _runtime("operator", Settings.from_env(), key_file, rpc_url, deployment_file, store)
+        runtime = _runtime("operator", Settings.from_env(), key_file, rpc_url, deployment_file, store, service_url)
     except SuanwangError as exc:
         raise click.ClickException(exc.message) from None
     run_agent(runtime, operator_steps(runtime, tariff, not no_withdraw), interval, once)
@@ -167,6 +176,7 @@ def buyer(
     rpc_url: str | None,
     deployment_file: Path | None,
     store: Path | None,
+    service_url: str | None,
     interval: float,
     no_withdraw: bool,
     once: bool,
@@ -175,7 +185,7 @@ def buyer(
     from suanwang.agents.buyer import buyer_steps
 
     try:
-        runtime = _runtime("buyer", Settings.from_env(), key_file, rpc_url, deployment_file, store)
+        runtime = _runtime("buyer", Settings.from_env(), key_file, rpc_url, deployment_file, store, service_url)
     except SuanwangError as exc:
         raise click.ClickException(exc.message) from None
     run_agent(runtime, buyer_steps(runtime), interval, once)

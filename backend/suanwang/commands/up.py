@@ -16,7 +16,7 @@ from suanwang.roles import Role
 AGENTS_DIR = STATE_DIR / "agents"
 
 
-def demo_agents(deployment: Deployment, env: dict[str, str]) -> list[AgentProcess]:
+def demo_agents(deployment: Deployment, env: dict[str, str], service_url: str) -> list[AgentProcess]:
     """One agent per demo party, each a process with that party's development key: a provider agent per
     seller (cloud or provider), an operator agent per operator, a buyer agent per buyer. The service holds
     the matcher's key; an account whose key it holds runs no agent (two processes would race for its
@@ -35,7 +35,7 @@ def demo_agents(deployment: Deployment, env: dict[str, str]) -> list[AgentProces
         for role, bits, extra in roles:
             if account.roles & bits:
                 store = AGENTS_DIR / f"{role}-{slug}.db"
-                args = ["--store", str(store), "--interval", "0.25", *extra]
+                args = ["--store", str(store), "--interval", "0.25", "--service-url", service_url, *extra]
                 agents.append(
                     AgentProcess(role, account.private_key, args, env, store.with_suffix(".log"), own_session=True)
                 )
@@ -74,7 +74,7 @@ def up(chain_port: int | None, port: int | None) -> None:
         chain_env = {"SUANWANG_RPC_URL": anvil.url, "SUANWANG_DEPLOYMENT_FILE": str(settings.deployment_file)}
         api = ApiServer(api_port, {**chain_env, "SUANWANG_SERVICE_KEYS": "matcher"}, own_session=True)
         api.start()
-        agents = demo_agents(Deployment.load(settings.deployment_file), chain_env)
+        agents = demo_agents(Deployment.load(settings.deployment_file), chain_env, api.url)
         for agent in agents:
             agent.start()
         click.echo(f"agents:   {', '.join(f'{a.role} {a.log_file.stem}' for a in agents)} (logs in {AGENTS_DIR})")

@@ -230,3 +230,15 @@ class Lease(Base):
     reservation: Mapped[str | None] = mapped_column(String(128), nullable=True)
     programmed: Mapped[bool] = mapped_column(Boolean, default=False)
     released: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AgentHeartbeat(Base):
+    """The last signed heartbeat of a party's agent (`suanwang agent ...`): who runs, and how far along."""
+
+    __tablename__ = "agent_heartbeats"
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    sent_at: Mapped[int] = mapped_column(BigInteger)  # unix seconds, as the agent signed it
+    indexed_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -68,7 +68,10 @@ def test_service_and_agents_each_hold_only_their_own_key(deployments: Deployment
             AgentProcess(
                 "provider",
                 provider.key.hex(),
-                ["--store", str(tmp_path / "provider.db"), "--executor-dir", str(tmp_path / "provider-executor")],
+                [
+                    *("--store", str(tmp_path / "provider.db"), "--service-url", service.url),
+                    *("--executor-dir", str(tmp_path / "provider-executor")),
+                ],
                 env,
                 tmp_path / "provider.log",
             ),
@@ -76,7 +79,7 @@ def test_service_and_agents_each_hold_only_their_own_key(deployments: Deployment
                 AgentProcess(
                     "operator",
                     account.key.hex(),
-                    ["--store", str(tmp_path / f"{name}.db")],
+                    ["--store", str(tmp_path / f"{name}.db"), "--service-url", service.url],
                     env,
                     tmp_path / f"{name}.log",
                 )
@@ -129,6 +132,9 @@ def test_service_and_agents_each_hold_only_their_own_key(deployments: Deployment
                 beat = json.loads(store.with_suffix(".heartbeat.json").read_text())
                 assert beat["address"] == Account.from_key(agent.key).address
                 assert beat["role"] == agent.role
+            # And the service knows them by their signed heartbeats.
+            listed = {(a["address"], a["role"]) for a in httpx.get(service.url + "/api/agents", timeout=30).json()}
+            assert listed == {(Account.from_key(a.key).address, a.role) for a in agents}
         finally:
             for agent in agents:
                 agent.stop()

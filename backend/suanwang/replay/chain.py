@@ -1,9 +1,7 @@
-"""The replay's chain access: contracts from brownie's ABIs, a fast transaction sender, Anvil time."""
+"""The replay's chain access: contracts from brownie's ABIs, a sender per party, Anvil time."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,11 +11,11 @@ from eth_account import Account
 from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError
 
 from suanwang.chain.bill import Seats, unpack_deal
 from suanwang.chain.deployment import load_abi
-from suanwang.chain.errors import ChainRevert, ErrorDecoder
+from suanwang.chain.errors import ErrorDecoder
+from suanwang.chain.market import TxSender
 from suanwang.errors import SuanwangError
 from suanwang.paths import REPO_ROOT
 
@@ -49,49 +47,10 @@ def party_key(scenario: str, party: str) -> str:
     return "0x" + keccak(text=f"suanwang-replay/{scenario}/{party}").hex()
 
 
-def result_cid(deal_id: str) -> str:
-    """A CIDv1 (raw codec, sha2-256, base32) of the deal's stand-in result bytes."""
-    digest = hashlib.sha256(f"result of {deal_id}".encode()).digest()
-    raw = bytes([0x01, 0x55, 0x12, 0x20]) + digest
-    return "b" + base64.b32encode(raw).decode().lower().rstrip("=")
-
-
-class Sender:
-    """Signs and sends from one key with a local nonce and a fixed gas limit (no estimate round trip);
-    a reverted transaction is replayed as a call to decode its custom error."""
-
-    def __init__(self, w3: Web3, key: str, chain_id: int, errors: ErrorDecoder) -> None:
-        self.w3 = w3
-        self.account = Account.from_key(key)
-        self.address = str(self.account.address)
-        self.chain_id = chain_id
-        self.errors = errors
-        self.nonce = int(w3.eth.get_transaction_count(self.account.address))
-
-    def send(self, call: Any, gas: int = 1_500_000) -> Any:
-        tx = call.build_transaction(
-            {"from": self.address, "nonce": self.nonce, "gas": gas, "gasPrice": 0, "chainId": self.chain_id}
-        )
-        signed = self.account.sign_transaction(tx)
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        self.nonce += 1
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.01)
-        if receipt["status"] != 1:
-            raise ReplayError(f"{call.fn_name} from {self.address} reverted: {self.why(call, receipt)}")
-        return receipt
-
-    def why(self, call: Any, receipt: Any) -> str:
-        try:
-            call.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
-        except (ContractCustomError, ContractLogicError) as exc:
-            data = getattr(exc, "data", None)
-            if isinstance(data, str) and data.startswith("0x"):
-                revert: ChainRevert = self.errors.decode(bytes.fromhex(data[2:]))
-                return revert.message
-            return str(exc)
-        except Exception as exc:  # the call itself failed some other way
-            return repr(exc)
-        return f"out of gas or an unknown failure (gas used {receipt['gasUsed']})"
+def party_sender(w3: Web3, key: str, errors: ErrorDecoder) -> TxSender:
+    """The party's transaction sender: the one the lifecycle's steps use (local nonces, gas estimated, EIP-1559
+    fees, reverts decoded before anything is sent)."""
+    return TxSender(w3, Account.from_key(key), errors)
 
 
 def rpc(w3: Web3, method: str, params: Iterable[Any]) -> Any:

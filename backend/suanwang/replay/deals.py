@@ -3,11 +3,12 @@ timeout) with the status, payout and slash its events report, in the order a rou
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from web3.logs import DISCARD
 
-from suanwang.replay.chain import result_cid
+from suanwang.content import compute_cid
 from suanwang.replay.members import top_up
 from suanwang.replay.records import FINAL, STATUS, DealState
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 def transition(r: Replay, party: str, function: str, d: DealState, *args: Any) -> Any:
     call = getattr(r.market.functions, function)(bytes.fromhex(d.id[2:]), d.packed, *args)
-    receipt = r.tx(party, function, call)
+    receipt = r.tx(party, function, call, reuse_estimate=True)
     changed = False
     for e in r.market.events.DealStatusChanged().process_receipt(receipt, errors=DISCARD):
         if "0x" + bytes(e["args"]["id"]).hex() == d.id:
@@ -41,6 +42,20 @@ def transition(r: Replay, party: str, function: str, d: DealState, *args: Any) -
         d.slashed = True
         top_up(r, d.node.owner)
     return receipt
+
+
+def result_cid(deal_id: str) -> str:
+    """The CID of the result document the lifecycle's FollowJobs writes for a job that ran to its end with
+    exit code 0 and no output (the replay runs no command)."""
+    document = {
+        "deal": deal_id,
+        "exit_code": 0,
+        "reason": None,
+        "output": compute_cid(b""),
+        "output_bytes": 0,
+        "output_truncated": False,
+    }
+    return compute_cid(json.dumps(document, sort_keys=True).encode())
 
 
 def end_deal(r: Replay, d: DealState) -> None:

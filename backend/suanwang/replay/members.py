@@ -134,7 +134,7 @@ def register_nodes(r: Replay, owner: str) -> None:
             router.locator.length,
             bytes(32),  # no encryption key
         )
-        receipt = r.tx(owner, "registerNode", registry.functions.registerNode(spec), 800_000)
+        receipt = r.tx(owner, "registerNode", registry.functions.registerNode(spec))
         events = registry.events.NodeRegistered().process_receipt(receipt, errors=DISCARD)
         node.node_id = int(events[0]["args"]["nodeId"])
         node.registered = True

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from suanwang.replay.chain import Sender
+from suanwang.chain.market import TxSender
 from suanwang.replay.scenario import ROLE_BITS, Scenario
 
 OPERATOR, CLOUD, PROVIDER, BUYER, MATCHER, ARBITER = (ROLE_BITS[r] for r in ROLE_BITS)
@@ -31,7 +31,7 @@ class Party:
     roles: int
     key: str
     address: str
-    sender: Sender
+    sender: TxSender
     member: bool = False
     internal: bool = False  # one of the founder's own teams (admitted in stage 1)
     admitted_by_vote: bool = False

@@ -27,12 +27,13 @@ import numpy as np
 from web3 import Web3
 from web3.contract import Contract
 
+from suanwang.chain.errors import ChainRevert
 from suanwang.compute.catalog import default_catalog
 from suanwang.lifecycle.marketplace import RoutedCost
 from suanwang.matching.market import MarketEngine
 from suanwang.matching.model import StagePolicy
 from suanwang.replay.accounting import conservation_checks, figures, sample, token_balances
-from suanwang.replay.chain import Sender, decoder, load_contracts, party_key, rpc, set_time
+from suanwang.replay.chain import ReplayError, decoder, load_contracts, party_key, party_sender, rpc, set_time
 from suanwang.replay.deals import lifecycle, start_accepted
 from suanwang.replay.draws import draw_nodes, draw_orders
 from suanwang.replay.events import apply_event
@@ -83,7 +84,7 @@ class Replay:
         self.parties: dict[str, Party] = {}
         for spec in scenario.parties:
             key = founder_key if spec.founder else party_key(scenario.name, spec.name)
-            sender = Sender(w3, key, self.chain_id, self.errors)
+            sender = party_sender(w3, key, self.errors)
             self.parties[spec.name] = Party(spec.name, spec.roles, key, sender.address, sender)
         self.founder = self.parties[scenario.founder.name]
         self.by_address = {p.address: p.name for p in self.parties.values()}
@@ -110,9 +111,18 @@ class Replay:
         self.counts: Counter[str] = Counter()
         self.now = 0
 
-    def tx(self, party: str, step: str, call: Any, gas: int = 1_500_000) -> Any:
-        receipt = self.parties[party].sender.send(call, gas)
-        self.gas[step].append(int(receipt["gasUsed"]))
+    def tx(
+        self, party: str, step: str | None, call: Any, *, reuse_estimate: bool = False, gas: int | None = None
+    ) -> Any:
+        """Sends `call` from `party` and waits for it (automine: the next block); its gas is recorded under
+        `step` (unless None). A call the chain would refuse is a ReplayError naming the contract's error."""
+        sender = self.parties[party].sender
+        try:
+            receipt = sender.wait(sender.submit(call, reuse_estimate=reuse_estimate, gas=gas))
+        except ChainRevert as exc:
+            raise ReplayError(f"{call.fn_name} from {party} ({sender.address}) was refused: {exc.message}") from None
+        if step is not None:
+            self.gas[step].append(int(receipt["gasUsed"]))
         return receipt
 
     def _policy(self) -> StagePolicy:

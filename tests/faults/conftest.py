@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.support.report import record
-from tests.faults.campaign import RunReport
+from tests.faults.checks import RunReport
 from tests.support.slurm import slurm_cluster
 from tests.support.stack import deployments
 

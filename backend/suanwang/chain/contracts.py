@@ -109,6 +109,15 @@ class MarketContract(BoundContract):
         amount, ready_at = self._fns.unstakingOf(Web3.to_checksum_address(account)).call()
         return Unstaking(int(amount), int(ready_at))
 
+    def platform_fees(self) -> int:
+        """The platform fees the escrow holds for the fee recipient (not yet withdrawn)."""
+        return int(self._fns.platformFees().call())
+
+    def arbiter_of(self, deal_id: str | bytes, packed: bytes) -> str:
+        """The arbiter drawn now for disputed deal `deal_id` (the zero address before the block after the
+        dispute, or when no arbiter is eligible)."""
+        return str(self._fns.arbiterOf(_id(deal_id), packed).call())
+
     # -- writes (unsent)
     def match_signed_batch(self, entries: bytes) -> Call:
         return self._fns.matchSignedBatch(entries)
@@ -120,8 +129,20 @@ class MarketContract(BoundContract):
     def withdraw(self, amount: int) -> Call:
         return self._fns.withdraw(amount)
 
+    def deposit(self, amount: int) -> Call:
+        """Moves `amount` approved tokens from the caller's wallet into its escrow balance."""
+        return self._fns.deposit(amount)
+
+    def resolve(self, deal_id: str | bytes, packed: bytes, seller_wins: bool) -> Call:
+        """The drawn arbiter's ruling on a disputed deal (MarketExtension.resolve)."""
+        return self._fns.resolve(_id(deal_id), packed, seller_wins)
+
     def set_transit_tariff(self, per_gbps_hour: int) -> Call:
         return self._fns.setTransitTariff(per_gbps_hour)
+
+    def stake(self, amount: int) -> Call:
+        """Moves `amount` of the caller's escrow balance into its stake (what backs its nodes and open deals)."""
+        return self._fns.stake(amount)
 
     # -- receipts
     def match_failures(self, receipt: Mapping[str, Any]) -> dict[str, bytes]:
@@ -197,6 +218,26 @@ class FederationContract(BoundContract):
     def has_voted(self, proposal_id: int, voter: str) -> bool:
         return bool(self._fns.hasVoted(proposal_id, Web3.to_checksum_address(voter)).call())
 
+    # -- writes (unsent): governance's (the founder's until stage 3), and the operators' votes
+    def admit(self, account: str, roles: int, name: str) -> Call:
+        return self._fns.admit(Web3.to_checksum_address(account), roles, name)
+
+    def set_roles(self, account: str, roles: int) -> Call:
+        return self._fns.setRoles(Web3.to_checksum_address(account), roles)
+
+    def remove(self, account: str) -> Call:
+        return self._fns.remove(Web3.to_checksum_address(account))
+
+    def advance_stage(self, stage: int) -> Call:
+        return self._fns.advanceStage(stage)
+
+    def propose_operator(self, account: str, name: str) -> Call:
+        """Proposes admitting `account` as an operator (an operator's call); its id is `proposal_count()` before."""
+        return self._fns.proposeOperator(Web3.to_checksum_address(account), name)
+
+    def vote(self, proposal_id: int) -> Call:
+        return self._fns.vote(proposal_id)
+
 
 class TokenContract(BoundContract):
     """The settlement token (an ERC-20)."""
@@ -207,6 +248,75 @@ class TokenContract(BoundContract):
     def allowance(self, owner: str, spender: str) -> int:
         """What `spender` may still pull from `owner`'s wallet."""
         return int(self._fns.allowance(Web3.to_checksum_address(owner), Web3.to_checksum_address(spender)).call())
+
+    def approve(self, spender: str, amount: int) -> Call:
+        return self._fns.approve(Web3.to_checksum_address(spender), amount)
+
+    def total_supply(self) -> int:
+        return int(self._fns.totalSupply().call())
+
+    def mint(self, to: str, amount: int) -> Call:
+        """New tokens to `to` (the development token's owner only)."""
+        return self._fns.mint(Web3.to_checksum_address(to), amount)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """What a node offers (INodeRegistry.NodeSpec), in the struct's field order."""
+
+    logic_mcu: int
+    parallel_mcu: int
+    neural_mcu: int
+    memory_mib: int
+    gpu_model: int
+    gpu_count: int
+    tier: int
+    price_per_cu_hour: int
+    operator: str
+    router: bytes  # keccak256("<operator>/<router label>")
+    locator: bytes  # the attachment router's SRv6 locator prefix (16 bytes)
+    locator_length: int
+    encryption_key: bytes = bytes(32)  # none
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.logic_mcu,
+            self.parallel_mcu,
+            self.neural_mcu,
+            self.memory_mib,
+            self.gpu_model,
+            self.gpu_count,
+            self.tier,
+            self.price_per_cu_hour,
+            Web3.to_checksum_address(self.operator),
+            self.router,
+            self.locator,
+            self.locator_length,
+            self.encryption_key,
+        )
+
+
+class RegistryContract(BoundContract):
+    """NodeRegistry.sol: the nodes sellers offer."""
+
+    def __init__(self, contract: Contract) -> None:
+        super().__init__(contract)
+        self._registered = _topic(contract, "NodeRegistered")
+
+    def min_stake(self, tier: int) -> int:
+        """The stake one node of `tier` requires of its owner."""
+        return int(self._fns.minStake(tier).call())
+
+    def register_node(self, spec: NodeSpec) -> Call:
+        return self._fns.registerNode(spec.as_tuple())
+
+    def registered_ids(self, receipt: Mapping[str, Any]) -> list[int]:
+        """The ids of the nodes a receipt's NodeRegistered logs announce, in log order."""
+        return [
+            int.from_bytes(bytes(entry["topics"][1]), "big")
+            for entry in receipt["logs"]
+            if len(entry["topics"]) > 1 and bytes(entry["topics"][0]) == self._registered
+        ]
 
 
 @dataclass(frozen=True)
@@ -222,6 +332,10 @@ class ChainGateway:
     @cached_property
     def token(self) -> TokenContract:
         return TokenContract(self.raw["SettlementToken"])
+
+    @cached_property
+    def registry(self) -> RegistryContract:
+        return RegistryContract(self.raw["NodeRegistry"])
 
     def head_time(self) -> int:
         """The latest block's timestamp: the chain's time, which expiries and deadlines are measured against."""

@@ -15,25 +15,20 @@ if TYPE_CHECKING:
 
 def holdings(r: Replay) -> dict[str, int]:
     """Wallet tokens + escrow balance + stake of every party (token base units)."""
-    token, market = r.c["SettlementToken"], r.market
-    out = {}
-    for name, p in r.parties.items():
-        out[name] = (
-            int(token.functions.balanceOf(p.address).call())
-            + int(market.functions.balanceOf(p.address).call())
-            + int(market.functions.stakeOf(p.address).call())
-        )
-    return out
+    token, market = r.chain.token, r.market
+    return {
+        name: token.balance_of(p.address) + market.balance_of(p.address) + market.stake_of(p.address)
+        for name, p in r.parties.items()
+    }
 
 
 def token_balances(r: Replay) -> dict[str, int]:
-    token = r.c["SettlementToken"]
     holders = {
         **{n: p.address for n, p in r.parties.items()},
         **r.extra_accounts,
         "Market (escrow)": r.market.address,
     }
-    return {name: int(token.functions.balanceOf(addr).call()) for name, addr in holders.items()}
+    return {name: r.chain.token.balance_of(addr) for name, addr in holders.items()}
 
 
 def sample(r: Replay) -> None:
@@ -58,9 +53,9 @@ def conservation_checks(
 ) -> dict[str, Any]:
     market = r.market
     holders = [p.address for p in r.parties.values()] + list(r.extra_accounts.values())
-    credits = sum(int(market.functions.balanceOf(a).call()) for a in holders)
-    stakes = sum(int(market.functions.stakeOf(a).call()) for a in holders)
-    fees = int(market.functions.platformFees().call())
+    credits = sum(market.balance_of(a) for a in holders)
+    stakes = sum(market.stake_of(a) for a in holders)
+    fees = market.platform_fees()
     # Open valued deals hold the buyer's bill and bond and the seller's stake lock (its compute fee).
     open_valued = [d for d in r.deals.values() if d.status not in FINAL and not d.valueless]
     locked = sum(d.total + d.bond + int(d.deal["computeFee"]) for d in open_valued)
@@ -88,7 +83,7 @@ def conservation_checks(
 
 def figures(r: Replay, result: ReplayResult) -> dict[str, Any]:
     deals = result.deals
-    fed = r.c["Federation"]
+    fed = r.chain.federation
     settled = [d for d in deals if d.status == "settled"]
     transit: dict[str, int] = defaultdict(int)
     for d in deals:  # paid out (settled, or refunded by a ruling for the buyer: transit is paid then too)
@@ -99,11 +94,11 @@ def figures(r: Replay, result: ReplayResult) -> dict[str, Any]:
         d for d in settled if not d.valueless and r.parties[d.plan.buyer].internal and r.parties[d.node.owner].internal
     ]
     bounded = [d for d in deals if d.sla_met is not None]
-    operators = sum(1 for p in r.parties.values() if int(fed.functions.rolesOf(p.address).call()) & OPERATOR)
+    operators = sum(1 for p in r.parties.values() if fed.roles_of(p.address) & OPERATOR)
     submitted = r.counts["submitted"]
     moved = sum(abs(result.after[n] - result.before[n]) for n in result.before)
     return {
-        "stage": int(fed.functions.stage().call()),
+        "stage": fed.stage(),
         "operators": operators,
         "members_admitted_by_vote": r.counts["admitted_by_vote"],
         "orders": submitted,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from web3.logs import DISCARD
 
+from suanwang.chain.states import DealCall
 from suanwang.content import compute_cid
 from suanwang.replay.members import top_up
 from suanwang.replay.records import FINAL, STATUS, DealState
@@ -17,28 +18,33 @@ if TYPE_CHECKING:
 
 
 def transition(r: Replay, party: str, function: str, d: DealState, *args: Any) -> Any:
-    call = getattr(r.market.functions, function)(bytes.fromhex(d.id[2:]), d.packed, *args)
+    if function == "resolve":  # the arbiter's ruling: not a DealCall, its own typed method
+        call = r.market.resolve(d.id, d.packed, *args)
+    else:
+        call = r.market.deal_call(DealCall(function), d.id, d.packed, *args)
     receipt = r.tx(party, function, call, reuse_estimate=True)
     changed = False
-    for e in r.market.events.DealStatusChanged().process_receipt(receipt, errors=DISCARD):
+    for e in r.market.contract.events.DealStatusChanged().process_receipt(receipt, errors=DISCARD):
         if "0x" + bytes(e["args"]["id"]).hex() == d.id:
             d.status, d.deadline = STATUS[int(e["args"]["status"])], int(e["args"]["deadline"])
             changed = True
     # Completed and Settled announce their status themselves (no DealStatusChanged for them); a payout
     # after a ruling for the buyer comes with a DealStatusChanged to Refunded, which stands.
-    for e in r.market.events.Completed().process_receipt(receipt, errors=DISCARD):
+    for e in r.market.contract.events.Completed().process_receipt(receipt, errors=DISCARD):
         if "0x" + bytes(e["args"]["id"]).hex() == d.id:
             d.status, d.deadline = "completed", int(e["args"]["deadline"])
-    for e in r.market.events.Disputed().process_receipt(receipt, errors=DISCARD):
+    for e in r.market.contract.events.Disputed().process_receipt(receipt, errors=DISCARD):
         if "0x" + bytes(e["args"]["id"]).hex() == d.id:
             d.bond = int(e["args"]["bond"])
-    for e in r.market.events.Settled().process_receipt(receipt, errors=DISCARD):
+    for e in r.market.contract.events.Settled().process_receipt(receipt, errors=DISCARD):
         if "0x" + bytes(e["args"]["id"]).hex() == d.id:
             if not changed:
                 d.status, d.deadline = "settled", 0
             d.compute_paid, d.platform_paid = int(e["args"]["computeFee"]), int(e["args"]["platformFee"])
             d.transit_paid, d.bond = int(e["args"]["transitTotal"]) > 0, 0
-    if function in ("timeout", "resolve") and r.market.events.Slashed().process_receipt(receipt, errors=DISCARD):
+    if function in ("timeout", "resolve") and r.market.contract.events.Slashed().process_receipt(
+        receipt, errors=DISCARD
+    ):
         d.slashed = True
         top_up(r, d.node.owner)
     return receipt
@@ -85,7 +91,7 @@ def lifecycle(r: Replay, chain_now: int) -> None:
     for d in open_deals:
         if d.status == "disputed" and d.dispute is not None:
             _named, seller_wins = d.dispute
-            drawn = str(r.market.functions.arbiterOf(bytes.fromhex(d.id[2:]), d.packed).call())
+            drawn = r.market.arbiter_of(d.id, d.packed)
             arbiter = r.by_address.get(drawn)
             if arbiter is None:
                 continue

@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 
 
 def apply_event(r: Replay, kind: str, args: dict[str, Any]) -> None:
-    fed = r.c["Federation"]
+    fed = r.chain.federation
     if kind == "stage":
-        r.tx(r.founder.name, "advanceStage", fed.functions.advanceStage(args["stage"]))
+        r.tx(r.founder.name, "advanceStage", fed.advance_stage(args["stage"]))
         r.stage = args["stage"]
-        r.epoch = int(fed.functions.epoch().call())  # orders signed from now on name the new epoch
+        r.epoch = fed.epoch()  # orders signed from now on name the new epoch
         r.note(f"the federation moved to stage {r.stage}")
         r.refresh_engine()
     elif kind == "admit":

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from web3.logs import DISCARD
-
-from suanwang.chain.bill import DEAL_FIELDS, Bill, Seats, make_bill, pack_entry, transit_fee
+from suanwang.chain.bill import DEAL_FIELDS, Bill, Seats, make_bill, pack_entry, transit_fee, unpack_deal
 from suanwang.chain.market import order_id as digest_of
 from suanwang.chain.market import sign_order
 from suanwang.errors import InfeasibleError
 from suanwang.matching.market import MarketNode, MarketOrder, Unplaced
-from suanwang.replay.chain import matched_fields
 from suanwang.replay.records import STATUS, DealState, NodeState, Plan
 
 if TYPE_CHECKING:
@@ -133,7 +130,7 @@ def match_round(r: Replay, arrivals: list[Plan], chain_now: int) -> None:
             plan.outcome, plan.reason = "unmatched", f"bill {bill.total} over the limit {plan.order['maxTotal']}"
             continue
         ready.append((plan, bill, node, route[0]))
-    seats = Seats.of(r.market.functions.transitOperators().call())
+    seats = Seats.of(r.market.transit_operators())
     for start in range(0, len(ready), r.s.batch_size):
         chunk = ready[start : start + r.s.batch_size]
         entries = b"".join(
@@ -148,16 +145,13 @@ def match_round(r: Replay, arrivals: list[Plan], chain_now: int) -> None:
         receipt = r.tx(
             r.founder.name,
             None,
-            r.market.functions.matchSignedBatch(entries),
+            r.market.match_signed_batch(entries),
             gas=400_000 + 250_000 * len(chunk),
         )
-        failed = {
-            "0x" + bytes(e["args"]["id"]).hex(): bytes(e["args"]["reason"])
-            for e in r.market.events.MatchFailed().process_receipt(receipt, errors=DISCARD)
-        }
+        failed = r.market.match_failures(receipt)
         matched = {
-            "0x" + bytes(e["args"]["id"]).hex(): matched_fields(e["args"], seats)
-            for e in r.market.events.Matched().process_receipt(receipt, errors=DISCARD)
+            deal_id: unpack_deal(deal_id, packed, seats) | {"packed": packed}
+            for deal_id, packed in r.market.matched_deals(receipt, [plan.id for plan, *_ in chunk])
         }
         if matched:
             r.gas["match (per order, batched)"].extend([int(receipt["gasUsed"]) // len(chunk)] * len(chunk))
@@ -171,41 +165,20 @@ def match_round(r: Replay, arrivals: list[Plan], chain_now: int) -> None:
             record_deal(r, plan, bill, node, path, matched[plan.id])
 
 
-def record_deal(r: Replay, plan: Plan, bill: Bill, node: NodeState, path: Any, args: Any) -> None:
+def record_deal(r: Replay, plan: Plan, bill: Bill, node: NodeState, path: Any, fields: dict[str, Any]) -> None:
+    """Tracks the deal a Matched event announced (`fields`: its packed deal unpacked, and `packed`)."""
     plan.outcome = "matched"
     r.counts["matched"] += 1
-    valueless = bool(args["valueless"]) if "valueless" in args else r.stage == 1
-    known = {
-        "id": bytes.fromhex(plan.id[2:]),
-        "buyer": plan.order["buyer"],
-        "seller": r.parties[node.owner].address,
-        "nodeId": node.node_id,
-        "logicMcu": plan.order["logicMcu"],
-        "parallelMcu": plan.order["parallelMcu"],
-        "neuralMcu": plan.order["neuralMcu"],
-        "duration": plan.order["duration"],
-        "valueless": valueless,
-        "computeFee": bill.compute_fee,
-        "platformFee": bill.platform_fee,
-        "transitOperators": list(bill.transit_operators),
-        "transitFees": list(bill.transit_fees),
-    }
-    deal = {}
-    for name in DEAL_FIELDS:
-        value = args[name] if name in args else known[name]
-        deal[name] = list(value) if isinstance(value, tuple | list) else value
-    status, deadline = (
-        (int(args["status"]), int(args["deadline"]))
-        if "status" in args
-        else tuple(int(x) for x in r.market.functions.statusOf(known["id"]).call())
-    )
+    valueless = bool(fields["valueless"])
+    deal = {name: fields[name] for name in DEAL_FIELDS}
+    status, deadline = int(fields["status"]), int(fields["deadline"])
     gbps = lease_gbps(r, plan.order)
     d = DealState(
         plan.id,
         plan,
         node,
         deal,
-        bytes(args["packed"]),
+        bytes(fields["packed"]),
         STATUS[status],
         deadline,
         valueless,

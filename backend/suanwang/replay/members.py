@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from web3.logs import DISCARD
-
+from suanwang.chain.contracts import NodeSpec
 from suanwang.matching.market import MarketNode
 from suanwang.replay.chain import ReplayError, fund_gas
 from suanwang.replay.records import OPERATOR, NodeState
@@ -22,18 +21,17 @@ STAKE_HEADROOM = 2
 
 def setup(r: Replay) -> None:
     """Mints, funds, admits the start members and registers their nodes (before the 'before' snapshot)."""
-    token, market = r.c["SettlementToken"], r.market
+    token, market, fed = r.chain.token, r.market, r.chain.federation
     for p in r.parties.values():
         fund_gas(r.w3, p.address)
         spec = r.s.party(p.name)
         if spec.tokens:
-            r.tx(r.founder.name, "mint", token.functions.mint(p.address, spec.tokens))
-    fed = r.c["Federation"]
+            r.tx(r.founder.name, "mint", token.mint(p.address, spec.tokens))
     for name, address in r.extra_accounts.items():
-        if int(fed.functions.rolesOf(address).call()):
+        if fed.roles_of(address):
             # The deployment's demo members are not in the scenario: they leave, so that the
             # federation (and every operators' vote) has only the scenario's parties.
-            r.tx(r.founder.name, "remove", fed.functions.remove(address))
+            r.tx(r.founder.name, "remove", fed.remove(address))
             r.note(f"{name} removed from the federation (not in the scenario)")
     start = [spec.name for spec in r.s.parties if spec.admitted == "start"]
     for name in start:
@@ -43,18 +41,18 @@ def setup(r: Replay) -> None:
         register_nodes(r, name)
     for spec in r.s.parties:
         if spec.deposit:
-            r.tx(spec.name, "approve", token.functions.approve(market.address, spec.deposit))
-            r.tx(spec.name, "deposit", market.functions.deposit(spec.deposit))
+            r.tx(spec.name, "approve", token.approve(market.address, spec.deposit))
+            r.tx(spec.name, "deposit", market.deposit(spec.deposit))
 
 
 def admit(r: Replay, name: str, register: bool = True) -> None:
     party = r.parties[name]
-    fed = r.c["Federation"]
+    fed = r.chain.federation
     if party is r.founder:
         if party.roles != OPERATOR:
-            r.tx(r.founder.name, "setRoles", fed.functions.setRoles(party.address, party.roles))
+            r.tx(r.founder.name, "setRoles", fed.set_roles(party.address, party.roles))
     else:
-        r.tx(r.founder.name, "admit", fed.functions.admit(party.address, party.roles, name))
+        r.tx(r.founder.name, "admit", fed.admit(party.address, party.roles, name))
     party.member = True
     party.internal = r.stage == 1
     r.note(f"{name} admitted ({role_names(party.roles)})")
@@ -68,21 +66,21 @@ def role_names(mask: int) -> str:
 
 
 def vote(r: Replay, candidate: str, proposer: str, voters: list[str]) -> None:
-    fed = r.c["Federation"]
+    fed = r.chain.federation
     party = r.parties[candidate]
-    proposal = int(fed.functions.proposalCount().call())
-    r.tx(proposer, "proposeOperator", fed.functions.proposeOperator(party.address, candidate))
-    needed = int(fed.functions.getProposal(proposal).call()[4])
+    proposal = fed.proposal_count()
+    r.tx(proposer, "proposeOperator", fed.propose_operator(party.address, candidate))
+    needed = fed.proposal(proposal).needed
     yes = 1
     for voter in voters:
-        if int(fed.functions.rolesOf(party.address).call()):
+        if fed.roles_of(party.address):
             break
-        r.tx(voter, "vote", fed.functions.vote(proposal))
+        r.tx(voter, "vote", fed.vote(proposal))
         yes += 1
-    if not int(fed.functions.rolesOf(party.address).call()):
+    if not fed.roles_of(party.address):
         raise ReplayError(f"the vote on {candidate} got {yes} of {needed} votes needed; name more voters")
     if party.roles != OPERATOR:  # a vote grants OPERATOR alone; the founder grants the party's other roles
-        r.tx(r.founder.name, "setRoles", fed.functions.setRoles(party.address, party.roles))
+        r.tx(r.founder.name, "setRoles", fed.set_roles(party.address, party.roles))
     party.member = True
     party.admitted_by_vote = True
     r.counts["admitted_by_vote"] += 1
@@ -96,21 +94,21 @@ def register_nodes(r: Replay, owner: str) -> None:
     if not mine:
         return
     party = r.parties[owner]
-    registry, market, token = r.c["NodeRegistry"], r.market, r.c["SettlementToken"]
+    registry, market, token = r.chain.registry, r.market, r.chain.token
     spec_party = r.s.party(owner)
     if spec_party.stake == "auto":
         # What its nodes require, and as much again to back its open deals: from stage 2 each deal
         # locks its compute fee of the seller's stake above the requirement until it is final.
-        need = sum(int(registry.functions.minStake(n.spec["tier"]).call()) for n in mine)
-        stake = max(0, STAKE_HEADROOM * need - int(market.functions.stakeOf(party.address).call()))
+        need = sum(registry.min_stake(n.spec["tier"]) for n in mine)
+        stake = max(0, STAKE_HEADROOM * need - market.stake_of(party.address))
     else:
         stake = int(spec_party.stake)
     if stake:
-        escrow = int(market.functions.balanceOf(party.address).call())
+        escrow = market.balance_of(party.address)
         if escrow < stake:
-            r.tx(owner, "approve", token.functions.approve(market.address, stake - escrow))
-            r.tx(owner, "deposit", market.functions.deposit(stake - escrow))
-        r.tx(owner, "stake", market.functions.stake(stake))
+            r.tx(owner, "approve", token.approve(market.address, stake - escrow))
+            r.tx(owner, "deposit", market.deposit(stake - escrow))
+        r.tx(owner, "stake", market.stake(stake))
     for node in mine:
         operator = r.parties[node.operator_party]
         if not operator.member:
@@ -119,7 +117,7 @@ def register_nodes(r: Replay, owner: str) -> None:
                 f"{node.operator_party} is not a member yet; admit it first"
             )
         router = r.network.routers[node.router_index]
-        spec = (
+        spec = NodeSpec(
             node.spec["logic_mcu"],
             node.spec["parallel_mcu"],
             node.spec["neural_mcu"],
@@ -132,11 +130,9 @@ def register_nodes(r: Replay, owner: str) -> None:
             router.router_id,
             router.locator.prefix,
             router.locator.length,
-            bytes(32),  # no encryption key
         )
-        receipt = r.tx(owner, "registerNode", registry.functions.registerNode(spec))
-        events = registry.events.NodeRegistered().process_receipt(receipt, errors=DISCARD)
-        node.node_id = int(events[0]["args"]["nodeId"])
+        receipt = r.tx(owner, "registerNode", registry.register_node(spec))
+        (node.node_id,) = registry.registered_ids(receipt)
         node.registered = True
         r.engine.add_node(market_node(r, node))
     r.note(f"{owner} registered {len(mine)} node(s)" + (f", staked {stake / TOKEN:g} tokens" if stake else ""))
@@ -165,14 +161,14 @@ def market_node(r: Replay, node: NodeState) -> MarketNode:
 def publish_tariffs(r: Replay) -> None:
     """Every operator party that is a member and is paid for some topology's transit publishes its tariff
     (once): the highest transit price of the topologies it is paid for."""
-    fed = r.c["Federation"]
+    fed = r.chain.federation
     for name, party in r.parties.items():
         prices = [op.transit_price_per_gbps_hour for op in r.s.operators if op.paid_to == name]
         if name in r.tariffs or not prices or not party.member:
             continue
-        if not int(fed.functions.rolesOf(party.address).call()) & OPERATOR:
+        if not fed.roles_of(party.address) & OPERATOR:
             continue
-        r.tx(name, "setTransitTariff", r.market.functions.setTransitTariff(max(prices)))
+        r.tx(name, "setTransitTariff", r.market.set_transit_tariff(max(prices)))
         r.tariffs[name] = max(prices)
         r.note(f"{name} published its transit tariff, {max(prices) / TOKEN:g} tokens per Gbps-hour")
 
@@ -181,16 +177,14 @@ def top_up(r: Replay, owner: str) -> None:
     """A slashed seller restores the stake its nodes require (otherwise the market refuses every
     further match on its nodes with InsufficientStake)."""
     party = r.parties[owner]
-    market, token = r.market, r.c["SettlementToken"]
-    short = STAKE_HEADROOM * int(market.functions.requiredStakeOf(party.address).call()) - int(
-        market.functions.stakeOf(party.address).call()
-    )
+    market, token = r.market, r.chain.token
+    short = STAKE_HEADROOM * market.required_stake_of(party.address) - market.stake_of(party.address)
     if short <= 0 or r.stage < 2:
         return
-    escrow = int(market.functions.balanceOf(party.address).call())
+    escrow = market.balance_of(party.address)
     if escrow < short:
-        r.tx(owner, "approve", token.functions.approve(market.address, short - escrow))
-        r.tx(owner, "deposit", market.functions.deposit(short - escrow))
-    r.tx(owner, "stake", market.functions.stake(short))
+        r.tx(owner, "approve", token.approve(market.address, short - escrow))
+        r.tx(owner, "deposit", market.deposit(short - escrow))
+    r.tx(owner, "stake", market.stake(short))
     r.counts["stake_top_ups"] += 1
     r.note(f"{owner} topped its stake up by {short / TOKEN:g} tokens after a slash")

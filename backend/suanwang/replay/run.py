@@ -43,7 +43,7 @@ def replay_on_chain(
         if a.address.lower() != deployment.deployer.lower()
     }
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
-    runner = Replay(scenario, w3, deployment.contracts, founder.private_key, extra_accounts=extra, progress=progress)
+    runner = Replay(scenario, w3, deployment, founder.private_key, extra_accounts=extra, progress=progress)
     result = runner.run()
     checked = verify(
         rpc_url,

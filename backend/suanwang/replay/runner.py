@@ -25,15 +25,16 @@ from typing import Any
 
 import numpy as np
 from web3 import Web3
-from web3.contract import Contract
 
+from suanwang.chain.contracts import ChainGateway
+from suanwang.chain.deployment import Deployment
 from suanwang.chain.errors import ChainRevert
 from suanwang.compute.catalog import default_catalog
 from suanwang.lifecycle.marketplace import RoutedCost
 from suanwang.matching.market import MarketEngine
 from suanwang.matching.model import StagePolicy
 from suanwang.replay.accounting import conservation_checks, figures, sample, token_balances
-from suanwang.replay.chain import ReplayError, decoder, load_contracts, party_key, party_sender, rpc, set_time
+from suanwang.replay.chain import ReplayError, build_dir, party_key, party_sender, rpc, set_time
 from suanwang.replay.deals import lifecycle, start_accepted
 from suanwang.replay.draws import draw_nodes, draw_orders
 from suanwang.replay.events import apply_event
@@ -62,7 +63,7 @@ class Replay:
         self,
         scenario: Scenario,
         w3: Web3,
-        addresses: dict[str, str],
+        deployment: Deployment,
         founder_key: str,
         *,
         extra_accounts: dict[str, str] | None = None,
@@ -70,10 +71,10 @@ class Replay:
     ) -> None:
         self.s = scenario
         self.w3 = w3
-        self.c: dict[str, Contract] = load_contracts(w3, addresses)
-        self.addresses = addresses
-        self.market = self.c["Market"]
-        self.errors = decoder(self.c)
+        self.chain = ChainGateway.bind(w3, deployment, build_dir())
+        self.addresses = dict(deployment.contracts)
+        self.market = self.chain.market
+        self.errors = self.chain.decoder
         self.chain_id = int(w3.eth.chain_id)
         self.progress = progress
         self.rng = np.random.default_rng(scenario.seed)
@@ -94,9 +95,9 @@ class Replay:
         self.nodes: list[NodeState] = draw_nodes(scenario, self.network, self.catalog, self.rng)
         self.plans: list[Plan] = draw_orders(scenario, self.network, self.catalog, self.rng)
         self.deals: dict[str, DealState] = {}
-        self.stage = int(self.c["Federation"].functions.stage().call())
-        self.epoch = int(self.c["Federation"].functions.epoch().call())  # signed orders name it
-        self.fee_bps = int(self.c["Federation"].functions.platformFeeBps().call())
+        self.stage = self.chain.federation.stage()
+        self.epoch = self.chain.federation.epoch()  # signed orders name it
+        self.fee_bps = self.chain.federation.platform_fee_bps()
         # Each operator party's published transit tariff per Gbps-hour (what bills must charge), once it
         # publishes: the highest price of the topologies it is paid for.
         self.tariffs: dict[str, int] = {}
@@ -151,7 +152,7 @@ class Replay:
         self.node_by_id = {n.node_id: n for n in self.nodes if n.registered}
         start_block = int(self.w3.eth.block_number)
         before_tokens = token_balances(self)
-        supply_before = int(self.c["SettlementToken"].functions.totalSupply().call())
+        supply_before = self.chain.token.total_supply()
         sample(self)
         events = list(self.s.events)
         next_plan = 0
@@ -193,7 +194,7 @@ class Replay:
         end_block = int(self.w3.eth.block_number)
         rpc(self.w3, "anvil_removeBlockTimestampInterval", [])
         after_tokens = token_balances(self)
-        supply_after = int(self.c["SettlementToken"].functions.totalSupply().call())
+        supply_after = self.chain.token.total_supply()
         conservation = conservation_checks(self, before_tokens, after_tokens, supply_before, supply_after)
         result = ReplayResult(
             scenario=self.s,

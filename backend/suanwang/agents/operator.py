@@ -8,12 +8,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from suanwang.agents.base import AgentRuntime
 from suanwang.agents.provider import Withdraw
-from suanwang.chain.states import FINAL_DEAL_STATUSES
-from suanwang.storage.models import Deal, Lease
+from suanwang.states import FINAL_DEAL_STATUSES
+from suanwang.storage.models import Lease
+from suanwang.storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +44,9 @@ class KeepLeases:
     def tick(self) -> None:
         me = self.runtime.address.lower()
         with self.runtime.ctx.sessions.begin() as session:
-            leases = {x.deal_id: x for x in session.scalars(select(Lease))}
-            for deal in session.scalars(select(Deal)):
+            repos = Repositories(session)
+            leases = repos.leases.by_deal()
+            for deal in repos.deals.all():
                 lines = zip(deal.deal.get("transitOperators", ()), deal.deal.get("transitFees", ()), strict=False)
                 paid = [int(fee) for operator, fee in lines if str(operator).lower() == me]
                 if not paid:
@@ -54,7 +54,7 @@ class KeepLeases:
                 lease = leases.get(deal.id)
                 final = deal.status in FINAL_DEAL_STATUSES
                 if lease is None and not final:
-                    session.add(Lease(deal_id=deal.id, path={"deal": deal.id}, bandwidth_gbps=0.0))
+                    repos.leases.add(Lease(deal_id=deal.id, path={"deal": deal.id}, bandwidth_gbps=0.0))
                     log.info("lease for deal %s (transit %d)", deal.id, paid[0])
                 elif lease is not None and final and not lease.released:
                     lease.released = True

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanwang.agents.base import AgentRuntime
@@ -24,7 +23,8 @@ from suanwang.lifecycle.follow import CompleteJobs, FollowJobs
 from suanwang.lifecycle.jobs import JobOrder, ProviderJobs, _spec, job_key
 from suanwang.lifecycle.outbox import Outbox
 from suanwang.scheduling.base import Executor, JobState
-from suanwang.storage.models import Deal, Job, Node
+from suanwang.storage.models import Node
+from suanwang.storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class ChainOrders:
     content: ContentStore
 
     def job_for(self, session: Session, deal_id: str) -> JobOrder | None:
-        deal = session.get(Deal, deal_id)
+        deal = Repositories(session).deals.get(deal_id)
         if deal is None:
             return None  # not (or no longer) in this agent's index: a reorg undid it
         key = job_key(deal_id, f"b{deal.matched_block}")  # a re-match after a reorg gets a key of its own
@@ -64,12 +64,12 @@ class DropUndoneJobs:
 
     def tick(self) -> None:
         with self.runtime.ctx.sessions.begin() as session:
-            orphans = session.scalars(select(Job).outerjoin(Deal, Deal.id == Job.deal_id).where(Deal.id.is_(None)))
-            for job in orphans:
+            jobs = Repositories(session).jobs
+            for job in jobs.without_deal():
                 log.warning("%s: its match was undone by a reorg; cancelling its job", job.deal_id)
                 if not JobState(job.state).is_final:
                     self.executor.cancel(job.job_id)
-                session.delete(job)
+                jobs.drop(job)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from suanwang.chain.states import RoleName, role_names_of
+from suanwang.states import RoleName, role_names_of
 
 Address = str
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"

@@ -12,8 +12,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from suanwang.chain.bill import DEAL_FIELDS, DEAL_HEAD_BYTES, Seats, unpack_deal
-from suanwang.chain.states import FINAL_DEAL_STATUSES as _FINAL
-from suanwang.chain.states import DealStatus
+from suanwang.states import FINAL_DEAL_STATUSES as _FINAL
+from suanwang.states import DealStatus
 from suanwang.storage.models import Deal, Event, Member, Node, OperatorSeat, Settlement, TransitTariff
 
 NODE_STATUS_NAMES = ("none", "active", "paused", "retired")

@@ -7,16 +7,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from suanwang.chain.states import CAPACITY_HOLDING_STATUSES, FINAL_DEAL_STATUSES, TIMEOUT_STATUSES, DealCall, DealStatus
 from suanwang.errors import SuanwangError
 from suanwang.lifecycle.context import ChainHead, StepContext, now
 from suanwang.lifecycle.market_view import MarketView
 from suanwang.lifecycle.outbox import Outbox
 from suanwang.scheduling.base import Executor, JobState
-from suanwang.storage.models import Deal, Job, Lease, OrderRecord
+from suanwang.states import DealCall, DealStatus
+from suanwang.storage.models import Lease
+from suanwang.storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +30,7 @@ class SettleCompleted:
 
     def tick(self, head: ChainHead) -> None:
         with self.ctx.sessions() as session:
-            deals = list(session.scalars(select(Deal).where(Deal.status == DealStatus.COMPLETED)))
+            deals = Repositories(session).deals.with_status(DealStatus.COMPLETED)
         anyone = self.ctx.keys.only_or_matcher()
         for deal in deals:
             buyer = self.ctx.keys.for_address(deal.buyer) if self.buyers_confirm else None
@@ -51,11 +49,7 @@ class TimeoutExpired:
 
     def tick(self, head: ChainHead) -> None:
         with self.ctx.sessions() as session:
-            deals = list(
-                session.scalars(
-                    select(Deal).where(Deal.status.in_(list(TIMEOUT_STATUSES)), Deal.deadline < head.timestamp)
-                )
-            )
+            deals = Repositories(session).deals.expired(head.timestamp)
         anyone = self.ctx.keys.only_or_matcher()
         for deal in deals:
             self.outbox.send(anyone, DealCall.TIMEOUT, deal.deal)
@@ -72,33 +66,19 @@ class ReleaseFinished:
     def tick(self) -> None:
         engine = self.view.engine
         with self.ctx.sessions.begin() as session:
-            rows = session.execute(
-                select(Lease)
-                .join(Deal, Lease.deal_id == Deal.id)
-                .where(Deal.status.in_(list(FINAL_DEAL_STATUSES)), Lease.released.is_(False))
-            )
-            for (lease,) in rows:
+            repos = Repositories(session)
+            for lease in repos.leases.unreleased_of_final_deals():
                 self.view.free_path(lease)
                 if engine is not None:
                     engine.network_changed()
             held = self.view.held()
-            if held:
-                done = session.scalars(
-                    select(Deal.id).where(Deal.id.in_(held), Deal.status.not_in(list(CAPACITY_HOLDING_STATUSES)))
-                )
-                for deal_id in done:
-                    self.view.release(deal_id)
-            self._ensure_leases(session)
+            for deal_id in repos.deals.released_among(held) if held else []:
+                self.view.release(deal_id)
+            self._ensure_leases(repos)
 
-    def _ensure_leases(self, session: Session) -> None:
-        missing = session.execute(
-            select(Deal.id, OrderRecord.route)
-            .join(OrderRecord, OrderRecord.id == Deal.id)
-            .outerjoin(Lease, Lease.deal_id == Deal.id)
-            .where(Deal.status.in_([DealStatus.ACCEPTED, DealStatus.STARTED]), Lease.deal_id.is_(None))
-        )
+    def _ensure_leases(self, repos: Repositories) -> None:
         network = self.view.marketplace.network
-        for deal_id, route in missing:
+        for deal_id, route in repos.deals.live_without_lease():
             if route is None:
                 continue
             gbps = float(route.get("bandwidth_reserved_gbps", self.view.marketplace.lease_bandwidth_gbps))
@@ -108,7 +88,7 @@ class ReleaseFinished:
             except SuanwangError as exc:  # the path filled up since the match: the lease runs unreserved
                 log.warning("deal %s: could not reserve %s Gbps: %s", deal_id, gbps, exc.message)
                 reservation = None
-            session.add(Lease(deal_id=deal_id, path=route, bandwidth_gbps=gbps, reservation=reservation))
+            repos.leases.add(Lease(deal_id=deal_id, path=route, bandwidth_gbps=gbps, reservation=reservation))
 
 
 @dataclass
@@ -120,13 +100,6 @@ class CancelOrphanJobs:
 
     def tick(self) -> None:
         with self.ctx.sessions.begin() as session:
-            for job in session.scalars(
-                select(Job)
-                .join(Deal, Deal.id == Job.deal_id)
-                .where(
-                    Deal.status.in_(list(FINAL_DEAL_STATUSES)),
-                    Job.state.in_((JobState.PENDING.value, JobState.RUNNING.value)),
-                )
-            ):
+            for job in Repositories(session).jobs.open_for_final_deals():
                 self.executor.cancel(job.job_id)
                 job.state, job.updated_at = JobState.CANCELLED.value, now()

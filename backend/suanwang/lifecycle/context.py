@@ -13,7 +13,7 @@ from web3 import Web3
 from suanwang.chain.contracts import ChainGateway
 from suanwang.chain.market import STRANDED_CHECK_S
 from suanwang.lifecycle.keys import Keyring
-from suanwang.storage.models import ChainCursor
+from suanwang.storage.repositories import Repositories
 
 
 def now() -> datetime:
@@ -52,8 +52,7 @@ class StepContext:
     def indexed_block(self) -> int | None:
         """The last block the index holds, or None before its first pass."""
         with self.sessions() as session:
-            cursor = session.get(ChainCursor, 1)
-            return cursor.block_number if cursor is not None else None
+            return Repositories(session).indexed_block()
 
     def caught_up(self) -> bool:
         """True when the index has every confirmed block: only then is a view built from it current

@@ -9,14 +9,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-
-from suanwang.chain.states import DealCall, DealStatus
 from suanwang.content import ContentStore
 from suanwang.lifecycle.context import StepContext, now
 from suanwang.lifecycle.outbox import Outbox
 from suanwang.scheduling.base import Executor, JobState, JobStatus
-from suanwang.storage.models import Deal, Job
+from suanwang.states import DealCall
+from suanwang.storage.repositories import Repositories
 
 MAX_OUTPUT_BYTES = 256 * 1024  # a job's output kept in its result: one content block
 
@@ -29,9 +27,7 @@ class FollowJobs:
 
     def tick(self) -> None:
         with self.ctx.sessions() as session:
-            jobs = list(
-                session.scalars(select(Job).where(Job.state.in_((JobState.PENDING.value, JobState.RUNNING.value))))
-            )
+            jobs = Repositories(session).jobs.open()
         statuses = self.executor.statuses([job.job_id for job in jobs]) if jobs else {}
         # Only the jobs whose state moved are written (a pass sees every pending job, most unchanged).
         moved = [
@@ -43,7 +39,7 @@ class FollowJobs:
         for job, status in moved:
             cid = self._result(job.deal_id, status) if status.ran_to_end else None
             with self.ctx.sessions.begin() as session:
-                row = session.get(Job, job.deal_id)
+                row = Repositories(session).jobs.get(job.deal_id)
                 if row is None or row.job_id != job.job_id:
                     continue  # an undone match's job, dropped (or replaced by the next match's) meanwhile
                 row.state, row.exit_code, row.reason, row.updated_at = (
@@ -85,18 +81,7 @@ class CompleteJobs:
     def tick(self) -> None:
         """`complete(cid)` for each started deal of ours whose job ran to its end (it has a result)."""
         with self.ctx.sessions() as session:
-            done = list(
-                session.execute(
-                    select(Deal, Job.result_cid)
-                    .join(Job, Job.deal_id == Deal.id)
-                    .where(
-                        Deal.status == DealStatus.STARTED,
-                        Deal.seller.in_(self.ctx.keys.addresses),
-                        Job.state.in_((JobState.COMPLETED.value, JobState.FAILED.value)),
-                        Job.result_cid.is_not(None),
-                    )
-                )
-            )
+            done = Repositories(session).deals.delivered(self.ctx.keys.addresses)
         for deal, cid in done:
             seller = self.ctx.keys.for_address(deal.seller)
             if seller is not None and cid:

@@ -14,18 +14,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanwang.chain.bill import unpack_deal
 from suanwang.chain.projections import indexed_seats
-from suanwang.chain.states import DealCall, DealStatus, OrderState
 from suanwang.content import ContentStore, cid_of_digest
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.lifecycle.context import StepContext, now
 from suanwang.lifecycle.outbox import Outbox
 from suanwang.scheduling.base import Executor, JobSpec, JobState
-from suanwang.storage.models import Deal, Job, Node, OrderRecord
+from suanwang.states import DealCall, DealStatus, OrderState
+from suanwang.storage.models import Job, Node
+from suanwang.storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class ServiceOrders:
     content: ContentStore
 
     def job_for(self, session: Session, deal_id: str) -> JobOrder | None:
-        record = session.get(OrderRecord, deal_id)
+        record = Repositories(session).orders.get(deal_id)
         if record is not None and record.state != OrderState.ON_CHAIN:
             return None
         if record is None:  # matched by another matcher: nothing signed to run here
@@ -98,11 +98,7 @@ class ProviderJobs:
     def tick(self) -> None:
         # Only the deals of sellers whose key this process holds are read: another provider's agent runs the rest.
         with self.ctx.sessions() as session:
-            deals = list(
-                session.scalars(
-                    select(Deal).where(Deal.status == DealStatus.ACCEPTED, Deal.seller.in_(self.ctx.keys.addresses))
-                )
-            )
+            deals = Repositories(session).deals.with_status(DealStatus.ACCEPTED, self.ctx.keys.addresses)
         ours = [(deal, seller) for deal in deals if (seller := self.ctx.keys.for_address(deal.seller)) is not None]
         submitted = self._submit_all([(deal.id, deal.node_id, int(deal.deal["duration"])) for deal, _ in ours])
         for (deal, seller), ok in zip(ours, submitted, strict=True):
@@ -120,13 +116,14 @@ class ProviderJobs:
         """Submits the deal's job once; False when the executor refuses it for good, None when the order
         is not matched here (a reorg undid its match: `MatchReceipts` holds the same lock)."""
         with self._lock(deal_id), self.ctx.sessions.begin() as session:
-            existing = session.get(Job, deal_id)
+            repos = Repositories(session)
+            existing = repos.jobs.get(deal_id)
             if existing is not None:
                 return existing.state != JobState.FAILED.value or existing.job_id != REFUSED
             job = self.source.job_for(session, deal_id)
             if job is None:
                 return None
-            node = session.get(Node, node_id)
+            node = repos.nodes.get(node_id)
             executor_node = self.executor_nodes(node) if node is not None else None
             spec = JobSpec(
                 key=job.key,
@@ -142,7 +139,7 @@ class ProviderJobs:
                 job_id, state, reason = self.executor.submit(spec), JobState.PENDING.value, None
             except (InputError, InfeasibleError, NotFoundError) as exc:
                 job_id, state, reason = REFUSED, JobState.FAILED.value, f"the executor refused the job: {exc.message}"
-            session.add(
+            repos.jobs.add(
                 Job(
                     deal_id=deal_id,
                     executor=type(self.executor).__name__,
@@ -160,18 +157,9 @@ class ProviderJobs:
         """Submits, in the background, the jobs of the deals in a mined batch that start accepted on a node
         whose seller's key this process holds: `MatchReceipts` cancels them if a reorg undoes the match."""
         with self.ctx.sessions() as session:
-            our_nodes = {
-                node_id
-                for node_id, owner in session.execute(select(Node.node_id, Node.owner))
-                if self.ctx.keys.for_address(owner) is not None
-            }
-            ours = {
-                order_id
-                for order_id, node_id in session.execute(
-                    select(OrderRecord.id, OrderRecord.node_id).where(OrderRecord.id.in_(matched))
-                )
-                if node_id in our_nodes
-            }
+            repos = Repositories(session)
+            our_nodes = {node_id for node_id, owner in repos.nodes.owners().items() if self.ctx.keys.for_address(owner)}
+            ours = {order_id for order_id, node_id in repos.orders.nodes_of(matched).items() if node_id in our_nodes}
             seats = indexed_seats(session)
         for deal_id, packed in self.ctx.chain.market.matched_deals(receipt, ours) if ours else []:
             try:
@@ -228,8 +216,9 @@ class ProviderJobs:
 
     def drop(self, session: Session, deal_id: str) -> None:
         """Cancels and forgets the job of a match a reorg undid: nothing on chain pays for it any more."""
-        job = session.get(Job, deal_id)
+        jobs = Repositories(session).jobs
+        job = jobs.get(deal_id)
         if job is not None:
             if not JobState(job.state).is_final:
                 self.executor.cancel(job.job_id)
-            session.delete(job)
+            jobs.drop(job)

@@ -9,17 +9,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from suanwang.chain.states import CAPACITY_HOLDING_STATUSES, FINAL_DEAL_STATUSES, OrderState
 from suanwang.errors import NotFoundError, SuanwangError
 from suanwang.lifecycle.billing import Biller
 from suanwang.lifecycle.context import StepContext
 from suanwang.lifecycle.marketplace import Marketplace, RoutedCost
 from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder
 from suanwang.matching.model import StagePolicy
-from suanwang.storage.models import Deal, Lease, Member, Node, OrderRecord
+from suanwang.states import FINAL_DEAL_STATUSES, OrderState
+from suanwang.storage.models import Lease, Node, OrderRecord
+from suanwang.storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,7 @@ class MarketView:
         """Who may sell now, as the Federation says (the engine then never proposes a refused seller)."""
         federation = self.ctx.chain.federation
         seller_roles = federation.seller_roles(federation.stage())
-        sellers = frozenset(
-            m.address for m in session.scalars(select(Member).where(Member.active)) if m.roles & seller_roles
-        )
+        sellers = Repositories(session).members.active_with(seller_roles)
         return StagePolicy(stage=3, operator=federation.founder(), admitted=sellers)
 
     def _market_node(self, node: Node) -> MarketNode | None:
@@ -118,7 +116,7 @@ class MarketView:
             if self.engine is not None and (policy, fee_bps) != self.policy:
                 self.engine = None  # who may sell or the fee changed (a stage move, an admission): start afresh
             self.policy = (policy, fee_bps)
-        nodes = {n.node_id: n for n in session.scalars(select(Node))}
+        nodes = Repositories(session).nodes.by_id()
         if self.engine is None:
             return self._build(session, nodes)
         for node_id, node in nodes.items():
@@ -153,12 +151,13 @@ class MarketView:
         self._engine_nodes = {m.node_id: _node_key(nodes[m.node_id]) for m in active}
         self._held = set()
         # What holds capacity on chain now: deals not yet completed, and matches possibly in flight.
-        for deal in session.scalars(select(Deal).where(Deal.status.in_(list(CAPACITY_HOLDING_STATUSES)))):
-            record = session.get(OrderRecord, deal.id)
+        repos = Repositories(session)
+        for deal in repos.deals.holding_capacity():
+            record = repos.orders.get(deal.id)
             if record is not None and deal.node_id in self._engine_nodes:
                 self.engine.reserve_existing(self.market_order(record), deal.node_id)
                 self._held.add(deal.id)
-        for record in session.scalars(select(OrderRecord).where(OrderRecord.state == OrderState.SUBMITTING)):
+        for record in repos.orders.submitting():
             if record.node_id in self._engine_nodes and record.id not in self._held:
                 self.engine.reserve_existing(self.market_order(record), int(record.node_id))
                 self._held.add(record.id)
@@ -185,8 +184,9 @@ class MarketView:
             return
         network = self.marketplace.network
         with self.ctx.sessions.begin() as session:
-            for lease in session.scalars(select(Lease).where(Lease.released.is_(False))):
-                deal, record = session.get(Deal, lease.deal_id), session.get(OrderRecord, lease.deal_id)
+            repos = Repositories(session)
+            for lease in repos.leases.unreleased():
+                deal, record = repos.deals.get(lease.deal_id), repos.orders.get(lease.deal_id)
                 live = (deal is not None and deal.status not in FINAL_DEAL_STATUSES) or (
                     deal is None and record is not None and record.state == OrderState.SUBMITTING
                 )
@@ -211,7 +211,9 @@ class MarketView:
             self.free_path(lease)  # what an earlier attempt still held
         reservation = str(network.reserve(path, gbps))
         if lease is None:
-            session.add(Lease(deal_id=order_id, path=route, bandwidth_gbps=gbps, reservation=reservation))
+            Repositories(session).leases.add(
+                Lease(deal_id=order_id, path=route, bandwidth_gbps=gbps, reservation=reservation)
+            )
         else:
             lease.path, lease.bandwidth_gbps, lease.reservation = route, gbps, reservation
             lease.programmed, lease.released = False, False
@@ -226,7 +228,8 @@ class MarketView:
     def unreserve(self, record: OrderRecord, session: Session) -> None:
         """Gives back what a match that did not happen held: node capacity and path bandwidth."""
         self.release(record.id)
-        lease = session.get(Lease, record.id)
+        leases = Repositories(session).leases
+        lease = leases.get(record.id)
         if lease is not None:
             self.free_path(lease)
-            session.delete(lease)
+            leases.drop(lease)

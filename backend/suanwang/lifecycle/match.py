@@ -9,18 +9,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from suanwang.chain.bill import Bill, Seats, pack_entry
 from suanwang.chain.projections import indexed_seats
-from suanwang.chain.states import OrderState
 from suanwang.errors import NotFoundError, SuanwangError
 from suanwang.lifecycle.billing import Biller, bill_json
 from suanwang.lifecycle.context import ChainHead, StepContext, now
 from suanwang.lifecycle.market_view import MarketView
 from suanwang.matching.market import MarketEngine, MarketOrder, MarketPlacement, Unplaced
-from suanwang.storage.models import Lease, Node, OrderRecord
+from suanwang.states import OrderState
+from suanwang.storage.models import Node, OrderRecord
+from suanwang.storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +68,8 @@ class MatchStep:
     def _priced_batch(
         self, session: Session, engine: MarketEngine, head: ChainHead
     ) -> tuple[list[tuple[OrderRecord, Bill]], list[bytes]]:
-        records = list(
-            session.scalars(
-                select(OrderRecord)
-                .where(OrderRecord.state == OrderState.NEW)
-                .order_by(OrderRecord.created_at)
-                .limit(self.batch_size)
-            )
-        )
+        repos = Repositories(session)
+        records = repos.orders.waiting(self.batch_size)
         orders: dict[str, MarketOrder] = {}
         for record in records:
             if int(record.order["expiry"]) < head.timestamp:
@@ -91,8 +85,8 @@ class MatchStep:
         seats = indexed_seats(session)
         # What the bills read, loaded at once; the rows written here go out together at the commit (a
         # lookup per order would flush the order before it: a statement per order, py-spy on bench/e2e).
-        nodes = {n.node_id: n for n in session.scalars(select(Node))}
-        leases = {x.deal_id: x for x in session.scalars(select(Lease).where(Lease.deal_id.in_(list(orders))))}
+        nodes = repos.nodes.by_id()
+        leases = repos.leases.by_deal(list(orders))
         for record in records:
             decision = decisions.get(record.id)
             if decision is None:
@@ -191,18 +185,12 @@ class MatchStep:
             return
         self.sent.append(SentMatches(tx_hash, ids, time.monotonic()))
         with self.ctx.sessions.begin() as session:  # a restart then knows to wait for this transaction
-            session.execute(
-                update(OrderRecord)
-                .where(OrderRecord.id.in_(ids))
-                .values(tx_hash=tx_hash.to_0x_hex(), updated_at=now())
-                .execution_options(synchronize_session=False)
-            )
+            Repositories(session).orders.mark_sent(ids, tx_hash.to_0x_hex(), now())
 
     def matches_not_made(self, ids: list[str]) -> None:
         with self.ctx.sessions.begin() as session:
-            for order_id in ids:
-                record = session.get(OrderRecord, order_id)
-                if record is not None and record.state == OrderState.SUBMITTING:
+            for record in Repositories(session).orders.among(ids):
+                if record.state == OrderState.SUBMITTING:
                     self.view.unreserve(record, session)
                     record.state, record.node_id, record.bill, record.updated_at = OrderState.NEW, None, None, now()
 
@@ -216,7 +204,7 @@ class MatchStep:
         candidates: list[dict[str, Any]] = []
         refused: list[str] = []
         for node_id in engine.feasible(market):
-            node = session.get(Node, node_id)
+            node = Repositories(session).nodes.get(node_id)
             assert node is not None
             try:
                 bill, route = self.biller.bill_for(node, order, access_point, self.view.fee_bps)

@@ -12,9 +12,9 @@ from typing import Any
 from suanwang.chain.errors import ChainRevert
 from suanwang.chain.market import TxSender
 from suanwang.chain.projections import deal_call_args
-from suanwang.chain.states import DealCall
 from suanwang.errors import SuanwangError
 from suanwang.lifecycle.context import StepContext
+from suanwang.states import DealCall
 
 log = logging.getLogger(__name__)
 

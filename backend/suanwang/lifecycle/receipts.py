@@ -9,16 +9,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from web3.exceptions import TransactionNotFound
 
-from suanwang.chain.states import DealStatus, OrderState
 from suanwang.errors import SuanwangError
 from suanwang.lifecycle.context import StepContext, now
 from suanwang.lifecycle.market_view import MarketView
 from suanwang.lifecycle.match import MatchStep
-from suanwang.storage.models import Deal, OrderRecord
+from suanwang.states import DealStatus, OrderState
+from suanwang.storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class MatchReceipts:
         failures = self.ctx.chain.market.match_failures(receipt)
         matched = set()
         with self.ctx.sessions.begin() as session:
-            for record in session.scalars(select(OrderRecord).where(OrderRecord.id.in_(ids))):
+            for record in Repositories(session).orders.among(ids):
                 record.updated_at = now()
                 reason = failures.get(record.id)
                 if reason is None:
@@ -105,7 +104,7 @@ class MatchReceipts:
         chain already, or back to 'new'."""
         in_flight = {order_id for sent in self.match.sent for order_id in sent.order_ids}
         with self.ctx.sessions.begin() as session:
-            for record in session.scalars(select(OrderRecord).where(OrderRecord.state == OrderState.SUBMITTING)):
+            for record in Repositories(session).orders.submitting():
                 if record.id in in_flight:
                     continue
                 status, _ = self.ctx.chain.market.status_of(record.id)
@@ -126,13 +125,7 @@ class MatchReceipts:
         if indexed is None:
             return
         with self.ctx.sessions() as session:
-            waiting = list(
-                session.execute(
-                    select(OrderRecord.id, OrderRecord.tx_hash)
-                    .outerjoin(Deal, Deal.id == OrderRecord.id)
-                    .where(OrderRecord.state == OrderState.ON_CHAIN, Deal.id.is_(None))
-                )
-            )
+            waiting = Repositories(session).orders.on_chain_without_deal()
         hashes = {t for _, t in waiting}
         self._match_blocks = {tx: b for tx, b in self._match_blocks.items() if tx in hashes}
         undone = [order_id for order_id, tx_hash in waiting if self._undone(order_id, tx_hash, indexed)]
@@ -140,7 +133,7 @@ class MatchReceipts:
             return
         with self._jobs_locked(undone), self.ctx.sessions.begin() as session:
             for order_id in undone:
-                record = session.get(OrderRecord, order_id)
+                record = Repositories(session).orders.get(order_id)
                 if record is None or record.state != OrderState.ON_CHAIN:
                     continue
                 log.warning("%s: its match was undone by a reorg; matching it again", order_id)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from eth_account import Account
 
 from suanwang.chain.contracts import ChainGateway, Unstaking
-from suanwang.chain.states import RoleName, role_names_of
 from suanwang.roles import Role
+from suanwang.states import RoleName, role_names_of
 from tests.support.stack import BUILD_DIR, Chain, Deployments
 
 TOKEN = 10**18

@@ -17,8 +17,8 @@ from suanwang.api.schemas import ADDRESS_PATTERN, RequestModel
 from suanwang.api.services import intake
 from suanwang.api.services import quote as quoting
 from suanwang.api.services.intake import job_document
-from suanwang.chain.states import DealStatus, OrderState
 from suanwang.errors import NotFoundError, SuanwangError
+from suanwang.states import DealStatus, OrderState
 from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
 
 __all__ = ["job_document", "router"]  # job_document: what tests and the bench sign a job's digest with

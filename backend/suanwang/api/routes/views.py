@@ -18,11 +18,11 @@ from web3 import Web3
 
 from suanwang.api.deps import GatewayDep, RuntimeDep, SessionDep
 from suanwang.api.schemas import ADDRESS_PATTERN, MemberOut, NodeOut
-from suanwang.chain.states import DealStatus, OrderState, RoleName, role_names_of
 from suanwang.errors import NotFoundError
 from suanwang.live_events import event_payload
 from suanwang.roles import Role
 from suanwang.runtime import Runtime
+from suanwang.states import DealStatus, OrderState, RoleName, role_names_of
 from suanwang.storage.models import Deal, Event, Member, Node, OrderRecord, Settlement, TransitTariff
 
 router = APIRouter(prefix="/api/views", tags=["views"])

@@ -17,11 +17,11 @@ from suanwang.api.deps import chain_gateway
 from suanwang.api.order_schema import OrderSubmission
 from suanwang.chain.contracts import ChainGateway
 from suanwang.chain.market import order_id_and_signer
-from suanwang.chain.states import OrderState
 from suanwang.content import spec_digest
 from suanwang.errors import ConflictError, InputError, NotFoundError, SuanwangError
 from suanwang.roles import Role
 from suanwang.runtime import Runtime
+from suanwang.states import OrderState
 from suanwang.storage.models import OrderRecord
 
 

@@ -1,11 +1,14 @@
-"""`suanwang agent provider|operator`: one party's own agent, with its own key and its own store.
+"""`suanwang agent provider|operator|buyer`: one party's own agent, with its own key and its own store.
 
 An agent needs only the chain's RPC URL, the deployment record, its key, and (a provider) its executor's
 settings and the content store the buyers' specifications are in; never the service's database."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,28 @@ from suanwang.lifecycle.keys import address_of
 KEY_ENV = "SUANWANG_AGENT_KEY"
 
 
-def _common(function: Any) -> Any:
+@dataclass(frozen=True)
+class AgentOptions:
+    """The options every agent takes."""
+
+    key_file: Path | None
+    rpc_url: str | None
+    deployment_file: Path | None
+    store: Path | None
+    service_url: str | None
+    interval: float
+    no_withdraw: bool
+    once: bool
+
+
+def _common(function: Callable[..., None]) -> Any:
+    """Adds the common options to a command, and hands them to it as one AgentOptions (its first argument)."""
+
+    @functools.wraps(function)
+    def command(**kwargs: Any) -> None:
+        common = AgentOptions(**{f.name: kwargs.pop(f.name) for f in fields(AgentOptions)})
+        function(common, **kwargs)
+
     options = [
         click.option(
             "--key-file",
@@ -49,31 +73,32 @@ def _common(function: Any) -> Any:
         click.option("--no-withdraw", is_flag=True, help="leave earnings in the market's escrow"),
         click.option("--once", is_flag=True, help="one pass, then exit (for scripts and checks)"),
     ]
+    wrapped: Any = command
     for option in reversed(options):
-        function = option(function)
-    return function
+        wrapped = option(wrapped)
+    return wrapped
 
 
-def _runtime(
-    role: str,
-    settings: Settings,
-    key_file: Path | None,
-    rpc_url: str | None,
-    deployment_file: Path | None,
-    store: Path | None,
-    service_url: str | None = None,
-) -> AgentRuntime:
-    key = read_key(key_file, KEY_ENV)
-    store = store or STATE_DIR / "agents" / f"{role}-{address_of(key)[2:10].lower()}.db"
-    return AgentRuntime(
-        role=role,
-        rpc_url=rpc_url or settings.rpc_url,
-        deployment_file=deployment_file or settings.deployment_file,
-        build_dir=settings.build_dir,
-        store=store,
-        key=key,
-        service_url=service_url,
-    )
+def _run(
+    role: str, common: AgentOptions, settings: Settings, make_steps: Callable[[AgentRuntime], list[Callable[[], None]]]
+) -> None:
+    """Builds the agent (its key, store and index) and its steps, and runs them until stopped; a mistake in
+    the options or the environment is one line naming it."""
+    try:
+        key = read_key(common.key_file, KEY_ENV)
+        runtime = AgentRuntime(
+            role=role,
+            rpc_url=common.rpc_url or settings.rpc_url,
+            deployment_file=common.deployment_file or settings.deployment_file,
+            build_dir=settings.build_dir,
+            store=common.store or STATE_DIR / "agents" / f"{role}-{address_of(key)[2:10].lower()}.db",
+            key=key,
+            service_url=common.service_url,
+        )
+        steps = make_steps(runtime)
+    except SuanwangError as exc:
+        raise click.ClickException(exc.message) from None
+    run_agent(runtime, steps, common.interval, common.once)
 
 
 @click.group()
@@ -102,14 +127,7 @@ def agent() -> None:
 )
 @click.option("--ipfs-api-url", default=None, help="a Kubo RPC API URL for content instead of a directory")
 def provider(
-    key_file: Path | None,
-    rpc_url: str | None,
-    deployment_file: Path | None,
-    store: Path | None,
-    service_url: str | None,
-    interval: float,
-    no_withdraw: bool,
-    once: bool,
+    common: AgentOptions,
     executor: str | None,
     executor_dir: Path | None,
     slurm_node_map: str | None,
@@ -130,14 +148,16 @@ def provider(
     }
     try:
         settings = Settings.from_env(None, **{k: v for k, v in overrides.items() if v is not None})
-        runtime = _runtime("provider", settings, key_file, rpc_url, deployment_file, store, service_url)
-        node_map = parse_node_map(settings.slurm_node_map)
-        executor_impl = Runtime.executor_for(settings)
-        content = content_store_from_url(settings.ipfs_api_url, settings.content_dir)
     except SuanwangError as exc:
         raise click.ClickException(exc.message) from None
-    steps = provider_steps(runtime, executor_impl, content, lambda node: node_map.get(node.node_id), not no_withdraw)
-    run_agent(runtime, steps, interval, once)
+
+    def steps(runtime: AgentRuntime) -> list[Callable[[], None]]:
+        node_map = parse_node_map(settings.slurm_node_map)
+        content = content_store_from_url(settings.ipfs_api_url, settings.content_dir)
+        executor_nodes = lambda node: node_map.get(node.node_id)  # noqa: E731
+        return provider_steps(runtime, Runtime.executor_for(settings), content, executor_nodes, not common.no_withdraw)
+
+    _run("provider", common, settings, steps)
 
 
 @agent.command()
@@ -148,44 +168,19 @@ def provider(
     default=None,
     help="the transit tariff to publish, token base units per Gbps-hour (default: keep the published one)",
 )
-def operator(
-    key_file: Path | None,
-    rpc_url: str | None,
-    deployment_file: Path | None,
-    store: Path | None,
-    service_url: str | None,
-    interval: float,
-    no_withdraw: bool,
-    once: bool,
-    tariff: int | None,
-) -> None:
+def operator(common: AgentOptions, tariff: int | None) -> None:
     """A network operator's agent: publishes its tariff, keeps the leases that pay it, and withdraws."""
     from suanwang.agents.operator import operator_steps
 
-    try:
-        runtime = _runtime("operator", Settings.from_env(), key_file, rpc_url, deployment_file, store, service_url)
-    except SuanwangError as exc:
-        raise click.ClickException(exc.message) from None
-    run_agent(runtime, operator_steps(runtime, tariff, not no_withdraw), interval, once)
+    _run(
+        "operator", common, Settings.from_env(), lambda runtime: operator_steps(runtime, tariff, not common.no_withdraw)
+    )
 
 
 @agent.command()
 @_common
-def buyer(
-    key_file: Path | None,
-    rpc_url: str | None,
-    deployment_file: Path | None,
-    store: Path | None,
-    service_url: str | None,
-    interval: float,
-    no_withdraw: bool,
-    once: bool,
-) -> None:
+def buyer(common: AgentOptions) -> None:
     """A buyer's agent: confirms (settles) each delivered result of its deals at once."""
     from suanwang.agents.buyer import buyer_steps
 
-    try:
-        runtime = _runtime("buyer", Settings.from_env(), key_file, rpc_url, deployment_file, store, service_url)
-    except SuanwangError as exc:
-        raise click.ClickException(exc.message) from None
-    run_agent(runtime, buyer_steps(runtime), interval, once)
+    _run("buyer", common, Settings.from_env(), buyer_steps)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from eth_account import Account
 
-from suanwang.devstack import AgentProcess, ApiServer, free_port
+from suanwang.devstack import AgentProcess, ApiServer, free_port, rpc
 from suanwang.roles import Role
 from tests.backend.lifecycle.conftest import prepare_market
 from tests.support.orders import chain_submission
@@ -189,8 +189,10 @@ def test_a_killed_provider_agent_resumes_without_losing_or_doubling(
             agent.start()
             wait(
                 "the restarted agent to complete the deal",
-                lambda: httpx.get(f"{service.url}/api/orders/{order_id}", timeout=30).json()["deal"]["status"]
-                == "completed",
+                lambda: (
+                    httpx.get(f"{service.url}/api/orders/{order_id}", timeout=30).json()["deal"]["status"]
+                    == "completed"
+                ),
                 processes=(agent,),
             )
             market = chain.contract("Market")
@@ -206,6 +208,63 @@ def test_a_killed_provider_agent_resumes_without_losing_or_doubling(
             ]
             assert len(started) == 1
             assert len(list((tmp_path / "executor").rglob("*.exit"))) == 1  # the job ran once
+        finally:
+            agent.stop()
+            service.stop()
+
+
+def test_a_provider_agent_cancels_a_job_whose_match_a_reorg_undid(deployments: Deployments, tmp_path: Path) -> None:
+    """The agent acts on a match at depth 0. A reorganisation then takes the match back: the agent cancels
+    the job it started, and the job of the order's next match runs under a key of its own."""
+    with deployments.chain(3) as chain:
+        provider, buyer, _transit, _node_id, marketplace = prepare_market(chain, tmp_path)
+        env = {
+            "SUANWANG_RPC_URL": chain.anvil.url,
+            "SUANWANG_DEPLOYMENT_FILE": str(chain.deployment_file),
+            "SUANWANG_BUILD_DIR": str(BUILD_DIR),
+            "SUANWANG_CONTENT_DIR": str(tmp_path / "content"),
+        }
+        service = ApiServer(
+            free_port(),
+            {
+                **env,
+                "SUANWANG_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
+                "SUANWANG_MARKETPLACE_FILE": str(marketplace),
+                "SUANWANG_SERVICE_KEYS": "matcher",
+                "SUANWANG_POLL_INTERVAL_S": "0.05",
+                "SUANWANG_ORCHESTRATOR_INTERVAL_S": "0.05",
+            },
+            log_file=tmp_path / "service.log",
+        )
+        executor = tmp_path / "executor"
+        args = ["--store", str(tmp_path / "provider.db"), "--executor-dir", str(executor)]
+        agent = AgentProcess("provider", provider.key.hex(), args, env, tmp_path / "provider.log")
+        service.start()
+        try:
+            agent.start()
+            submission = chain_submission(chain, buyer, 13, command=("sleep", "30"))
+            response = httpx.post(service.url + "/api/orders", json=submission, timeout=30)
+            assert response.status_code == 201, response.text
+            order_id = response.json()["id"]
+            (first,) = wait("the agent's job", lambda: list(executor.glob("deal-*.sh")), processes=(agent,))
+            market = chain.contract("Market")
+            (match,) = market.events.Matched().get_logs(from_block=0, argument_filters={"id": order_id})
+            depth = chain.w3.eth.block_number - match["blockNumber"] + 1
+            rpc(chain.anvil.url, "anvil_reorg", [depth, []])  # the match's block and those after it replaced
+            assert market.functions.statusOf(order_id).call()[0] == 0
+            rpc(chain.anvil.url, "anvil_mine", ["0x3"])
+            cancelled = first.with_suffix(".cancelled")
+            wait("the undone match's job to be cancelled", cancelled.exists, processes=(agent,))
+            second = wait(
+                "the next match's job",
+                lambda: [p for p in executor.glob("deal-*.sh") if p != first],
+                processes=(agent,),
+            )
+            assert len(second) == 1 and second[0].stem != first.stem
+            matched = (
+                chain.contract("Market").events.Matched().get_logs(from_block=0, argument_filters={"id": order_id})
+            )
+            assert len(matched) == 1  # the undone match is gone; the new one stands
         finally:
             agent.stop()
             service.stop()

@@ -17,10 +17,12 @@ from web3.contract.contract import ContractFunction
 
 from suanwang.chain.deployment import Deployment, load_abi
 from suanwang.chain.errors import ErrorDecoder
+from suanwang.chain.market import ORDER_TYPE
 from suanwang.chain.states import DealCall, DealStatus
 from suanwang.roles import Role
 
 Call = ContractFunction  # an unsent contract call with its arguments: what TxSender.submit takes
+BYTES32_ORDER_FIELDS = frozenset(f["name"] for f in ORDER_TYPE if f["type"] == "bytes32")
 
 
 def _id(value: str | bytes) -> bytes:
@@ -118,6 +120,28 @@ class MarketContract(BoundContract):
         dispute, or when no arbiter is eligible)."""
         return str(self._fns.arbiterOf(_id(deal_id), packed).call())
 
+    # -- events of one id (what a buyer's or an arbiter's own client reads, with no index of its own)
+    def matched_deal(self, deal_id: str | bytes, from_block: int) -> bytes | None:
+        """The packed deal of `deal_id` as its Matched event carries it (every later deal call passes these
+        bytes back), or None when the market never matched it."""
+        logs = self.contract.events.Matched().get_logs(from_block=from_block, argument_filters={"id": _id(deal_id)})
+        return bytes(logs[0]["args"]["deal"]) if logs else None
+
+    def posted_order(self, order_id: str | bytes, from_block: int) -> tuple[dict[str, Any], int] | None:
+        """(the order, the amount it locked) of an order posted on chain (OrderPosted), or None."""
+        logs = self.contract.events.OrderPosted().get_logs(
+            from_block=from_block, argument_filters={"id": _id(order_id)}
+        )
+        if not logs:
+            return None
+        args = logs[0]["args"]
+        return dict(args["order"]), int(args["locked"])
+
+    def disputed_ids(self, from_block: int) -> list[str]:
+        """The ids of every deal ever disputed (Disputed events), oldest first, as 0x-hex."""
+        logs = self.contract.events.Disputed().get_logs(from_block=from_block)
+        return ["0x" + bytes(entry["args"]["id"]).hex() for entry in logs]
+
     # -- writes (unsent)
     def match_signed_batch(self, entries: bytes) -> Call:
         return self._fns.matchSignedBatch(entries)
@@ -136,6 +160,16 @@ class MarketContract(BoundContract):
     def resolve(self, deal_id: str | bytes, packed: bytes, seller_wins: bool) -> Call:
         """The drawn arbiter's ruling on a disputed deal (MarketExtension.resolve)."""
         return self._fns.resolve(_id(deal_id), packed, seller_wins)
+
+    def cancel_order(self, order: Mapping[str, Any], locked: int) -> Call:
+        """Cancels the caller's unmatched order: a posted one (refunding `locked`, from OrderPosted) or a
+        signed one never matched (`locked` 0), which no matcher can use afterwards."""
+        struct = {name: _id(value) if name in BYTES32_ORDER_FIELDS else value for name, value in order.items()}
+        return self._fns.cancelOrder(struct, locked)
+
+    def cancel_all_orders(self) -> Call:
+        """Raises the caller's nonce floor one step: every order it signed below it is void."""
+        return self._fns.cancelAllOrders()
 
     def set_transit_tariff(self, per_gbps_hour: int) -> Call:
         return self._fns.setTransitTariff(per_gbps_hour)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from suanwang.commands.agent import agent
+from suanwang.commands.arbiter import arbiter
 from suanwang.commands.dataplane import dataplane
 from suanwang.commands.match_trace import match_trace
+from suanwang.commands.order import order
 from suanwang.commands.replay import replay
 from suanwang.commands.route import route
 from suanwang.commands.serve import serve
@@ -26,3 +28,5 @@ cli.add_command(route)
 cli.add_command(dataplane)
 cli.add_command(match_trace)
 cli.add_command(replay)
+cli.add_command(order)
+cli.add_command(arbiter)

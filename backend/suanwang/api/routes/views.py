@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 from web3 import Web3
 
 from suanwang.api.deps import GatewayDep, RuntimeDep, SessionDep
@@ -22,8 +21,10 @@ from suanwang.errors import NotFoundError
 from suanwang.live_events import event_payload
 from suanwang.roles import Role
 from suanwang.runtime import Runtime
-from suanwang.states import DealStatus, OrderState, RoleName, role_names_of
-from suanwang.storage.models import Deal, Event, Member, Node, OrderRecord, Settlement, TransitTariff
+from suanwang.states import DealStatus, RoleName, role_names_of
+from suanwang.storage.models import Event
+from suanwang.storage.read_models import ReadModels
+from suanwang.storage.repositories import Repositories
 
 router = APIRouter(prefix="/api/views", tags=["views"])
 
@@ -60,7 +61,7 @@ class BalancesOut(BaseModel):
 @router.get("/balances/{address}", response_model=BalancesOut, summary="An account's token, escrow and stake")
 def balances(address: AddressPath, chain: GatewayDep, session: SessionDep) -> BalancesOut:
     account = Web3.to_checksum_address(address)
-    member = session.scalar(select(Member).where(func.lower(Member.address) == account.lower()))
+    member = ReadModels(session).members.by_address(account)
     roles = member.roles if member is not None and member.active else 0
     # Balances, stake and allowance from the chain: the index keeps no projection of token or escrow
     # balances (it would have to follow every Transfer of the token).
@@ -123,14 +124,10 @@ def provider(
     session: SessionDep,
     recent: Annotated[int, Query(ge=1, le=200, description="how many recent unmatched orders to explain")] = 10,
 ) -> ProviderOut:
-    owner = address.lower()
-    nodes = list(session.scalars(select(Node).where(func.lower(Node.owner) == owner).order_by(Node.node_id)))
-    deals = list(
-        session.scalars(select(Deal).where(func.lower(Deal.seller) == owner).order_by(Deal.matched_block.desc()))
-    )
-    settlements = {
-        s.deal_id: s for s in session.scalars(select(Settlement).where(Settlement.deal_id.in_([d.id for d in deals])))
-    }
+    reads = ReadModels(session)
+    nodes = reads.nodes.owned_by(address)
+    deals = reads.deals.of_seller(address)
+    settlements = reads.settlements.by_deal([d.id for d in deals])
     per_node: dict[int, dict[str, int]] = defaultdict(lambda: {"reserved": 0, "live": 0, "settled": 0, "earned": 0})
     for deal in deals:
         stats = per_node[deal.node_id]
@@ -156,12 +153,7 @@ def provider(
                 earned=str(stats["earned"]),
             )
         )
-    unmatched = session.scalars(
-        select(OrderRecord)
-        .where(OrderRecord.state == OrderState.UNMATCHED)
-        .order_by(OrderRecord.created_at.desc())
-        .limit(recent)
-    )
+    unmatched = reads.orders.latest_unmatched(recent)
     return ProviderOut(
         address=Web3.to_checksum_address(address),
         nodes=out_nodes,
@@ -249,12 +241,13 @@ class OperatorViewOut(BaseModel):
 
 @router.get("/operators", response_model=OperatorViewOut, summary="Stage, members, votes, transit revenue")
 def operators(runtime: RuntimeDep, chain: GatewayDep, session: SessionDep) -> OperatorViewOut:
-    members = list(session.scalars(select(Member).order_by(Member.joined_block, Member.address)))
+    reads = ReadModels(session)
+    members = reads.members.in_joining_order()
     names = {m.address.lower(): m.name for m in members}
     operator_addresses = [m.address for m in members if m.active and m.roles & Role.OPERATOR]
     chain_time = chain.head_time()
     voters: dict[int, list[str]] = defaultdict(list)
-    for vote in session.scalars(select(Event).where(Event.name == "OperatorVoted").order_by(Event.id)):
+    for vote in reads.events.named(["OperatorVoted"]):
         voters[int(vote.args["proposalId"])].append(vote.args["voter"])
     proposals = []
     # Proposals from the chain: the index keeps their votes (OperatorVoted) but not all of their fields.
@@ -277,8 +270,7 @@ def operators(runtime: RuntimeDep, chain: GatewayDep, session: SessionDep) -> Op
         )
     revenue: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     platform = 0
-    rows = session.execute(select(Deal, Settlement).join(Settlement, Settlement.deal_id == Deal.id))
-    for deal, settlement in rows:
+    for deal, settlement in reads.deals.with_settlement():
         if settlement.outcome != "settled":
             continue
         platform += int(settlement.platform_fee)
@@ -286,7 +278,7 @@ def operators(runtime: RuntimeDep, chain: GatewayDep, session: SessionDep) -> Op
         for op, fee in zip(fields.get("transitOperators", []), fields.get("transitFees", []), strict=False):
             revenue[op][0] += int(fee)
             revenue[op][1] += 1
-    tariffs = {t.operator.lower(): t.per_gbps_hour for t in session.scalars(select(TransitTariff))}
+    tariffs = reads.tariffs.per_operator()
     load: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     network = runtime.marketplace().network
     free = network.free_gbps()
@@ -385,8 +377,9 @@ def market_history(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=2000, description="at most this many of the latest points")] = 200,
 ) -> MarketHistoryOut:
-    events = session.scalars(select(Event).where(Event.name.in_(HISTORY_EVENTS)).order_by(Event.id))
-    deals = {d.id: d.deal for d in session.scalars(select(Deal))}
+    reads = ReadModels(session)
+    events = reads.events.named(HISTORY_EVENTS)
+    deals = reads.deals.fields_by_id()
     capacity: dict[int, int] = {}  # node id -> mCU while active
     spec_capacity: dict[int, int] = {}
     live: dict[str, int] = {}  # deal id -> mCU held
@@ -465,7 +458,7 @@ class DealStructOut(BaseModel):
     responses={404: {"description": "no such deal"}},
 )
 def deal_struct(deal_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], session: SessionDep) -> DealStructOut:
-    deal = session.get(Deal, deal_id.lower())
+    deal = Repositories(session).deals.get(deal_id.lower())
     if deal is None:
         raise NotFoundError(f"no deal {deal_id} is indexed", field="deal_id")
     fields = dict(_deal_fields(deal.deal))
@@ -508,14 +501,12 @@ def recent_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     names: Annotated[str | None, Query(max_length=1000, pattern=r"^[A-Za-z,]*$")] = None,
 ) -> list[EventOut]:
-    query = select(Event)
     wanted = [n for n in (names or "").split(",") if n]
-    if wanted:
-        query = query.where(Event.name.in_(wanted))
-    out = [event_payload(e, runtime.bus.wide) for e in session.scalars(query.order_by(Event.id.desc()).limit(limit))]
+    out = [event_payload(e, runtime.bus.wide) for e in ReadModels(session).events.latest(limit, wanted)]
+    deals = Repositories(session).deals
     for payload in out:
         if payload["name"] == "Matched":  # the event packs the deal; the projection has it by field
-            deal = session.get(Deal, payload["args"]["id"])
+            deal = deals.get(payload["args"]["id"])
             if deal is not None:
                 fields = {k: _decimal_strings(v) for k, v in _deal_fields(deal.deal).items() if k != "packed"}
                 payload["args"] = {**fields, **{k: v for k, v in payload["args"].items() if k != "deal"}}

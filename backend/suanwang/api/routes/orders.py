@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from suanwang.api.deps import RuntimeDep, SessionDep
 from suanwang.api.order_schema import OrderIn, OrderSubmission, QuoteRequest
@@ -19,7 +19,9 @@ from suanwang.api.services import quote as quoting
 from suanwang.api.services.intake import job_document
 from suanwang.errors import NotFoundError, SuanwangError
 from suanwang.states import DealStatus, OrderState
-from suanwang.storage.models import Deal, Job, Lease, OrderRecord, Settlement
+from suanwang.storage.models import OrderRecord
+from suanwang.storage.read_models import OrderParts, ReadModels
+from suanwang.storage.repositories import Repositories
 
 __all__ = ["job_document", "router"]  # job_document: what tests and the bench sign a job's digest with
 
@@ -88,21 +90,8 @@ class OrderPage(BaseModel):
     items: list[OrderOut]
 
 
-def _related(session: Any, ids: list[str]) -> dict[str, tuple[Any, Any, Any, Any]]:
-    """Each order's deal, job, lease and settlement (or None), keyed like the order by its id: one
-    query per table for a whole page, not four per order."""
-    found: list[dict[str, Any]] = [
-        {row.id: row for row in session.scalars(select(Deal).where(Deal.id.in_(ids)))},
-        *(
-            {row.deal_id: row for row in session.scalars(select(model).where(model.deal_id.in_(ids)))}
-            for model in (Job, Lease, Settlement)
-        ),
-    ]
-    return {i: (found[0].get(i), found[1].get(i), found[2].get(i), found[3].get(i)) for i in ids}
-
-
-def _out(session: Any, record: OrderRecord, related: tuple[Any, Any, Any, Any] | None = None) -> OrderOut:
-    deal, job, lease, settlement = related or _related(session, [record.id])[record.id]
+def _out(session: Session, record: OrderRecord, parts: OrderParts | None = None) -> OrderOut:
+    deal, job, lease, settlement = parts or ReadModels(session).orders.parts([record.id])[record.id]
     return OrderOut(
         id=record.id,
         buyer=record.buyer,
@@ -186,15 +175,10 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> OrderPage:
-    query = select(OrderRecord)
-    if buyer is not None:
-        query = query.where(func.lower(OrderRecord.buyer) == buyer.lower())
-    if state is not None:
-        query = query.where(OrderRecord.state == state)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(session.scalars(query.order_by(OrderRecord.created_at.desc()).limit(limit).offset(offset)))
-    related = _related(session, [r.id for r in rows])
-    return OrderPage(total=total, items=[_out(session, r, related[r.id]) for r in rows])
+    orders = ReadModels(session).orders
+    page = orders.page(buyer, state, limit, offset)
+    parts = orders.parts([r.id for r in page.items])
+    return OrderPage(total=page.total, items=[_out(session, r, parts[r.id]) for r in page.items])
 
 
 @router.get(
@@ -204,7 +188,7 @@ def list_orders(
     responses={404: {"description": "no such order"}},
 )
 def get_order(order_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], session: SessionDep) -> OrderOut:
-    record = session.get(OrderRecord, order_id.lower())
+    record = Repositories(session).orders.get(order_id.lower())
     if record is None:
         raise NotFoundError(f"no order {order_id}", field="order_id")
     return _out(session, record)

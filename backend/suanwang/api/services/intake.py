@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanwang.api.deps import chain_gateway
@@ -23,6 +22,8 @@ from suanwang.roles import Role
 from suanwang.runtime import Runtime
 from suanwang.states import OrderState
 from suanwang.storage.models import OrderRecord
+from suanwang.storage.read_models import ReadModels
+from suanwang.storage.repositories import Repositories
 
 
 def job_document(command: Sequence[str]) -> bytes:
@@ -189,7 +190,7 @@ def _new_order(checked: CheckedOrder, runtime: Runtime, session: Session, facts:
         created_at=created,
         updated_at=created,
     )
-    session.add(record)
+    ReadModels(session).orders.add(record)
     return record
 
 
@@ -197,7 +198,7 @@ def place_order(body: OrderSubmission, runtime: Runtime, session: Session) -> Or
     """Checks a signed order and stores it as new (or returns the stored one: the same signed order twice
     is the same order), committed. Raises the error naming the field at fault."""
     checked = check_submission(body, runtime)
-    existing = session.get(OrderRecord, checked.id)
+    existing = Repositories(session).orders.get(checked.id)
     record = (
         _same_placement(existing, checked)
         if existing is not None
@@ -221,7 +222,7 @@ def place_orders(
     # (a flush per order would hold SQLite's one write lock for the whole request, and the service's
     # other writers wait for it).
     ids = [c.id for c in checked if isinstance(c, CheckedOrder)]
-    known = {r.id: r for r in session.scalars(select(OrderRecord).where(OrderRecord.id.in_(ids)))}
+    known = ReadModels(session).orders.by_id(ids)
     results: list[OrderRecord | SuanwangError] = []
     facts = ChainFacts(runtime)
     with session.no_autoflush:
@@ -232,9 +233,7 @@ def place_orders(
             try:
                 stored = known.get(check.id)
                 record = (
-                    _same_placement(stored, check)
-                    if stored is not None
-                    else _new_order(check, runtime, session, facts)
+                    _same_placement(stored, check) if stored is not None else _new_order(check, runtime, session, facts)
                 )
             except SuanwangError as exc:
                 results.append(exc)

@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from suanwang.agents.heartbeat import MAX_SKEW_S, heartbeat_signer
 from suanwang.api.deps import SessionDep
 from suanwang.api.schemas import ADDRESS_PATTERN
 from suanwang.errors import InputError
 from suanwang.storage.models import AgentHeartbeat
+from suanwang.storage.read_models import ReadModels
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
@@ -67,12 +67,13 @@ def heartbeat(body: HeartbeatIn, session: SessionDep) -> AgentOut:
         raise InputError(f"signed by {signer}, not by {body.document.address}", field="signature")
     if abs(time.time() - body.document.at) > MAX_SKEW_S:
         raise InputError(f"signed at {body.document.at}, more than {MAX_SKEW_S} s from now", field="document.at")
-    row = session.get(AgentHeartbeat, (signer, body.document.role))
+    heartbeats = ReadModels(session).heartbeats
+    row = heartbeats.get(signer, body.document.role)
     if row is not None and row.sent_at > body.document.at:
         return _out(row)  # an older heartbeat replayed: the newer stays
     if row is None:
         row = AgentHeartbeat(address=signer, role=body.document.role)
-        session.add(row)
+        heartbeats.add(row)
     row.sent_at, row.indexed_block, row.last_error = (
         body.document.at,
         body.document.indexed_block,
@@ -88,6 +89,4 @@ def list_agents(
     session: SessionDep,
     address: Annotated[str | None, Query(pattern=ADDRESS_PATTERN)] = None,
 ) -> list[AgentOut]:
-    query = select(AgentHeartbeat).order_by(AgentHeartbeat.sent_at.desc())
-    rows = [r for r in session.scalars(query) if address is None or r.address.lower() == address.lower()]
-    return [_out(r) for r in rows]
+    return [_out(r) for r in ReadModels(session).heartbeats.newest_first(address)]

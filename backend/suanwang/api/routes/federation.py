@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
 from suanwang.api.deps import RuntimeDep, SessionDep
 from suanwang.api.schemas import AccountOut, ContractOut, DeploymentOut, HealthOut, MemberOut
 from suanwang.chain.deployment import load_abi
-from suanwang.storage.models import ChainCursor, Member
+from suanwang.storage.read_models import ReadModels
+from suanwang.storage.repositories import Repositories
 
 router = APIRouter(tags=["federation"])
 
@@ -32,12 +32,12 @@ def deployment(runtime: RuntimeDep) -> DeploymentOut:
 
 @router.get("/api/members", response_model=list[MemberOut], summary="Federation members")
 def members(session: SessionDep) -> list[MemberOut]:
-    return [MemberOut.of(m) for m in session.scalars(select(Member).order_by(Member.joined_block, Member.address))]
+    return [MemberOut.of(m) for m in ReadModels(session).members.in_joining_order()]
 
 
 @router.get("/health", response_model=HealthOut, summary="Is the service following the chain?")
 def health(runtime: RuntimeDep, session: SessionDep) -> HealthOut:
-    cursor = session.get(ChainCursor, 1)
+    indexed_block = Repositories(session).indexed_block()
     thread = runtime.indexer_thread
     try:
         chain_id, head = int(runtime.probe.eth.chain_id), int(runtime.probe.eth.block_number)
@@ -46,7 +46,7 @@ def health(runtime: RuntimeDep, session: SessionDep) -> HealthOut:
             status="degraded",
             chain_id=None,
             head_block=None,
-            indexed_block=cursor.block_number if cursor else None,
+            indexed_block=indexed_block,
             detail=f"chain unreachable: {exc}",
         )
     if thread is not None and thread.fatal_error:
@@ -58,6 +58,6 @@ def health(runtime: RuntimeDep, session: SessionDep) -> HealthOut:
         status="ok" if thread is not None and detail is None else "degraded",
         chain_id=chain_id,
         head_block=head,
-        indexed_block=cursor.block_number if cursor else None,
+        indexed_block=indexed_block,
         detail=detail,
     )

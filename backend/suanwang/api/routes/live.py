@@ -12,7 +12,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from suanwang.api.deps import RuntimeDep, SessionDep
 from suanwang.live_events import stream
-from suanwang.storage.models import ChainCursor
+from suanwang.storage.repositories import Repositories
 
 router = APIRouter(tags=["live"])
 
@@ -43,9 +43,9 @@ async def live_events(
     "/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}}
 )
 def metrics(runtime: RuntimeDep, session: SessionDep) -> Response:
-    cursor = session.get(ChainCursor, 1)
-    if cursor is not None:
-        runtime.metrics.indexed_block.set(cursor.block_number)
+    indexed_block = Repositories(session).indexed_block()
+    if indexed_block is not None:
+        runtime.metrics.indexed_block.set(indexed_block)
     with contextlib.suppress(Exception):  # the chain is down: the gauge keeps its value; /health says why
         runtime.metrics.head_block.set(runtime.w3.eth.block_number)
     runtime.metrics.sse_clients.set(runtime.bus.subscriber_count)

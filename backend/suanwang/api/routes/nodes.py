@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, select
 
 from suanwang.api.deps import SessionDep
 from suanwang.api.schemas import ADDRESS_PATTERN, NodeOut, NodePage, NodeStatusName
 from suanwang.errors import NotFoundError
 from suanwang.storage.models import Node
+from suanwang.storage.read_models import NodeFilter, ReadModels
+from suanwang.storage.repositories import Repositories
 
 router = APIRouter(prefix="/api/nodes", tags=["nodes"])
 
@@ -32,29 +33,14 @@ def list_nodes(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> NodePage:
-    query = select(Node)
-    if owner is not None:
-        query = query.where(func.lower(Node.owner) == owner.lower())
-    if operator is not None:
-        query = query.where(func.lower(Node.operator) == operator.lower())
-    if status is not None:
-        query = query.where(Node.status == status)
-    if gpu_model is not None:
-        query = query.where(Node.gpu_model == gpu_model)
-    if tier is not None:
-        query = query.where(Node.tier == tier)
-    if min_memory_mib is not None:
-        query = query.where(Node.memory_mib >= min_memory_mib)
-    if min_gpu_count is not None:
-        query = query.where(Node.gpu_count >= min_gpu_count)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Node.node_id).limit(limit).offset(offset))
-    return NodePage(total=total, items=[_out(n) for n in rows])
+    wanted = NodeFilter(owner, operator, status, gpu_model, tier, min_memory_mib, min_gpu_count)
+    page = ReadModels(session).nodes.page(wanted, limit, offset)
+    return NodePage(total=page.total, items=[_out(n) for n in page.items])
 
 
 @router.get("/{node_id}", response_model=NodeOut, summary="One node", responses={404: {"description": "no such node"}})
 def get_node(session: SessionDep, node_id: int) -> NodeOut:
-    node = session.get(Node, node_id) if 0 <= node_id < 2**63 else None
+    node = Repositories(session).nodes.get(node_id) if 0 <= node_id < 2**63 else None
     if node is None:
         raise NotFoundError(f"no node {node_id} is indexed", field="node_id")
     return _out(node)

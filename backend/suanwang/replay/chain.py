@@ -1,4 +1,4 @@
-"""The replay's chain access: where the contracts' build artifacts are, a key and a sender per party, and
+"""The replay's chain access: where the contracts' build artifacts are, a key per party, and
 Anvil's clock."""
 
 from __future__ import annotations
@@ -8,12 +8,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
 from eth_utils import keccak
 from web3 import Web3
 
-from suanwang.chain.errors import ErrorDecoder
-from suanwang.chain.market import TxSender
 from suanwang.errors import SuanwangError
 from suanwang.paths import REPO_ROOT
 
@@ -29,12 +26,6 @@ def build_dir() -> Path:
 def party_key(scenario: str, party: str) -> str:
     """A deterministic development key per (scenario, party): same addresses on every run."""
     return "0x" + keccak(text=f"suanwang-replay/{scenario}/{party}").hex()
-
-
-def party_sender(w3: Web3, key: str, errors: ErrorDecoder) -> TxSender:
-    """The party's transaction sender: the one the lifecycle's steps use (local nonces, gas estimated, EIP-1559
-    fees, reverts decoded before anything is sent)."""
-    return TxSender(w3, Account.from_key(key), errors)
 
 
 def rpc(w3: Web3, method: str, params: Iterable[Any]) -> Any:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from suanwang.errors import InfeasibleError
 from suanwang.lifecycle.marketplace import RoutedCost
 from suanwang.replay.chain import ReplayError
+from suanwang.replay.deals import node_name
 from suanwang.replay.inputs import build_network
 from suanwang.replay.members import admit, publish_tariffs, vote
 from suanwang.replay.records import FINAL
@@ -44,10 +45,11 @@ def apply_event(r: Replay, kind: str, args: dict[str, Any]) -> None:
         )
         node.failed = True
         r.engine.remove_node(node.node_id)
+        r.deal_steps.executor.fail_node(node_name(node.node_id))
         r.counts["failed_nodes"] += 1
         r.note(
             f"node {node.label} (id {node.node_id}) of {node.owner} failed with {busy[node.label]} open "
-            "deal(s); they will time out and the seller is slashed"
+            "deal(s); its jobs are lost, so they will time out and the seller is slashed"
         )
     elif kind == "link_failure":
         fail_link(r, args["a"], args["b"])

@@ -86,6 +86,7 @@ class DealState:
     platform_paid: int = 0
     transit_paid: bool = False  # Settled paid the transit lines (no SLA breach reported)
     slashed: bool = False
+    timed_out_from: str | None = None  # the status a timeout sent this round found the deal in
     rerouted: bool = False
     sla_met: bool | None = None
 

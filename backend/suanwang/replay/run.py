@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from suanwang.chain.deployment import Deployment
 from suanwang.replay.chain import build_dir
@@ -42,8 +43,17 @@ def replay_on_chain(
         for a in deployment.accounts
         if a.address.lower() != deployment.deployer.lower()
     }
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
-    runner = Replay(scenario, w3, deployment, founder.private_key, extra_accounts=extra, progress=progress)
+    # The chain id cached: web3 asks for it before every contract read, and the replay reads thousands.
+    provider = Web3.HTTPProvider(
+        rpc_url,
+        request_kwargs={"timeout": 60},
+        cache_allowed_requests=True,
+        cacheable_requests={RPCEndpoint("eth_chainId")},
+    )
+    w3 = Web3(provider)
+    runner = Replay(
+        scenario, w3, deployment, founder.private_key, out / "index.sqlite", extra_accounts=extra, progress=progress
+    )
     result = runner.run()
     checked = verify(
         rpc_url,

@@ -21,6 +21,7 @@ import math
 import time
 from collections import Counter, defaultdict
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,12 +31,13 @@ from suanwang.chain.contracts import ChainGateway
 from suanwang.chain.deployment import Deployment
 from suanwang.chain.errors import ChainRevert
 from suanwang.compute.catalog import default_catalog
+from suanwang.lifecycle.keys import Keyring, address_of
 from suanwang.lifecycle.marketplace import RoutedCost
 from suanwang.matching.market import MarketEngine
 from suanwang.matching.model import StagePolicy
 from suanwang.replay.accounting import conservation_checks, figures, sample, token_balances
-from suanwang.replay.chain import ReplayError, build_dir, party_key, party_sender, rpc, set_time
-from suanwang.replay.deals import lifecycle, start_accepted
+from suanwang.replay.chain import ReplayError, build_dir, party_key, rpc, set_time
+from suanwang.replay.deals import DealSteps
 from suanwang.replay.draws import draw_nodes, draw_orders
 from suanwang.replay.events import apply_event
 from suanwang.replay.inputs import build_network
@@ -65,6 +67,7 @@ class Replay:
         w3: Web3,
         deployment: Deployment,
         founder_key: str,
+        store: Path,
         *,
         extra_accounts: dict[str, str] | None = None,
         progress: bool = True,
@@ -82,12 +85,20 @@ class Replay:
         self.log: list[str] = []
         self.gas: dict[str, list[int]] = defaultdict(list)
         self.extra_accounts = dict(extra_accounts or {})  # other holders of the token (demo accounts)
+        keys = {
+            spec.name: founder_key if spec.founder else party_key(scenario.name, spec.name) for spec in scenario.parties
+        }
+        # One Keyring holds every party's key: the replay simulates all the parties of a development chain
+        # at once, where each party's own agent would hold its own key alone. The founder is the matcher,
+        # who sends what anyone may (timeouts).
+        self.keys = Keyring(w3, keys.values(), self.errors)
         self.parties: dict[str, Party] = {}
         for spec in scenario.parties:
-            key = founder_key if spec.founder else party_key(scenario.name, spec.name)
-            sender = party_sender(w3, key, self.errors)
-            self.parties[spec.name] = Party(spec.name, spec.roles, key, sender.address, sender)
+            sender = self.keys.for_address(address_of(keys[spec.name]))
+            assert sender is not None
+            self.parties[spec.name] = Party(spec.name, spec.roles, keys[spec.name], sender.address, sender)
         self.founder = self.parties[scenario.founder.name]
+        self.keys.matcher = self.founder.sender
         self.by_address = {p.address: p.name for p in self.parties.values()}
         self.failed_links: list[tuple[str, str]] = []
         self.network = build_network(self.s, self.failed_links)
@@ -111,6 +122,8 @@ class Replay:
         self.samples: list[Sample] = []
         self.counts: Counter[str] = Counter()
         self.now = 0
+        self.chain_now = scenario.epoch  # the chain time of the round: the simulated executor's clock
+        self.deal_steps = DealSteps(self, deployment, store)
 
     def tx(
         self, party: str, step: str | None, call: Any, *, reuse_estimate: bool = False, gas: int | None = None
@@ -167,18 +180,18 @@ class Replay:
         t = 0
         while True:
             self.now = t
-            chain_now = set_time(self.w3, epoch + t)
+            chain_now = self.chain_now = set_time(self.w3, epoch + t)
             while events and events[0].at <= t:
                 e = events.pop(0)
                 apply_event(self, e.kind, e.args)
                 self.node_by_id = {n.node_id: n for n in self.nodes if n.registered}
-            lifecycle(self, chain_now)
+            self.deal_steps.close_deals()
             arrivals = []
             while next_plan < len(self.plans) and self.plans[next_plan].at < t + self.s.step:
                 arrivals.append(self.plans[next_plan])
                 next_plan += 1
             match_round(self, arrivals, chain_now)
-            start_accepted(self, chain_now)
+            self.deal_steps.start_deals()
             if bar is not None:
                 bar.update(len(arrivals))
             sample(self)
@@ -191,6 +204,7 @@ class Replay:
             t += self.s.step
         if bar is not None:
             bar.close()
+        self.deal_steps.close()
         end_block = int(self.w3.eth.block_number)
         rpc(self.w3, "anvil_removeBlockTimestampInterval", [])
         after_tokens = token_balances(self)

@@ -103,9 +103,9 @@ def run_one(seed: int, deployments: Deployments, cluster: SlurmCluster, folder: 
             lap = report.lap("chaos", lap)
             report.warps = drain(stack, chain, order_ids, report)
             lap = report.lap("drain", lap)
+            stack.stop_agents()  # before the last blocks: a later withdrawal would move the head past them
             head = settle_index(stack, chain, plan.confirmations, report)
             stack.stop_service()
-            stack.stop_agents()
             lap = report.lap("index", lap)
             check_run(chain, folder, head - plan.confirmations, order_ids, before, parties, report)
             lap = report.lap("checks", lap)

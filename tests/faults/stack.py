@@ -143,7 +143,7 @@ class Stack:
         if self.live_jobs():
             return False
         for name, agent in self.agents.items():
-            beat = Path(agent.args[1]).with_suffix(".heartbeat.json")
+            beat = self.store_of(name).with_suffix(".heartbeat.json")
             try:
                 indexed = json.loads(beat.read_text())["indexed_block"]
             except (OSError, ValueError, KeyError):

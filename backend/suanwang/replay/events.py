@@ -12,6 +12,7 @@ from suanwang.lifecycle.marketplace import RoutedCost
 from suanwang.replay.chain import ReplayError
 from suanwang.replay.deals import node_name
 from suanwang.replay.inputs import build_network
+from suanwang.replay.matching import billing
 from suanwang.replay.members import admit, publish_tariffs, vote
 from suanwang.replay.records import FINAL
 
@@ -72,6 +73,7 @@ def fail_link(r: Replay, a: str, b: str) -> None:
     r.engine.network = RoutedCost(r.network)
     r.engine.network_changed()
     r.transit_cache.clear()
+    r.biller.marketplace = billing(r)
     rerouted = 0
     for d in live:
         crosses = any({d.path[i], d.path[i + 1]} == {ia, ib} for i in range(len(d.path) - 1))

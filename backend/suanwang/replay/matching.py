@@ -1,87 +1,65 @@
-"""A replay's match round: the engine places each arriving order, the route to its node prices the
-transit lines, the exact bill is built, and the signed orders go to ``matchSignedBatch`` in batches;
+"""A replay's match round: the engine places each arriving order, the lifecycle's Biller prices its path
+and bills it exactly at the tariffs on chain, and the signed orders go to ``matchSignedBatch`` in batches;
 every order the market matches becomes a tracked deal with its lease reserved on the network."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from suanwang.chain.bill import DEAL_FIELDS, Bill, Seats, make_bill, pack_entry, transit_fee, unpack_deal
+from suanwang.chain.bill import DEAL_FIELDS, Bill, Seats, pack_entry, unpack_deal
 from suanwang.chain.market import order_id as digest_of
 from suanwang.chain.market import sign_order
-from suanwang.errors import InfeasibleError
+from suanwang.errors import InfeasibleError, SuanwangError
+from suanwang.lifecycle.marketplace import Marketplace
 from suanwang.matching.market import MarketNode, MarketOrder, Unplaced
+from suanwang.replay.chain import ReplayError
 from suanwang.replay.records import STATUS, DealState, NodeState, Plan
+from suanwang.storage.models import Node
 
 if TYPE_CHECKING:
     from suanwang.replay.runner import Replay
 
-UNROUTABLE = 2**120  # a transit estimate no order can afford: the engine's bill filter turns the node away
 
-
-def lease_gbps(r: Replay, order: dict[str, Any]) -> float:
-    return int(order["minBandwidthMbps"]) / 1000 or r.s.lease_bandwidth_gbps
-
-
-def priced_route(
-    r: Replay, access_point: int, router: int, order: dict[str, Any], node_operator: str
-) -> tuple[int, Any]:
-    """(transit fee total, (path, fee lines)) of serving `order` from `access_point` at `router` on a
-    node whose network operator is the party `node_operator`, or (UNROUTABLE, reason) when no path
-    meets the SLA or it crosses an operator that is not a member. A fee line for each operator party
-    paid on the path and for the node's operator, each at its published tariff for the order's
-    bandwidth and whole duration (as the market checks)."""
-    key = (
-        access_point,
-        router,
-        int(order["minBandwidthMbps"]),
-        int(order["duration"]),
-        int(order["maxLatencyMs"]),
-        node_operator,
-    )
-    cached = r.transit_cache.get(key)
-    if cached is not None:
-        return cached
-    gbps = lease_gbps(r, order)
-    try:
-        path = r.network.path(
-            access_point,
-            router,
-            max_latency_ms=float(order["maxLatencyMs"]) or None,
-            min_bandwidth_gbps=gbps,
-            srv6=False,
-        )
-    except InfeasibleError as exc:
-        answer: tuple[int, Any] = (UNROUTABLE, exc.message)
-    else:
-        payees: list[str] = []
-        for operator in path.operators:
-            name = r.paid_to[operator]
-            if not r.parties[name].member:
-                answer = (UNROUTABLE, f"the path crosses {operator}, whose operator is not a member")
-                break
-            if name not in payees:
-                payees.append(name)
-        else:
-            if node_operator not in payees:
-                payees.append(node_operator)
-            mbps, duration = int(order["minBandwidthMbps"]), int(order["duration"])
-            lines = [(r.parties[n].address, transit_fee(r.tariffs.get(n, 0), mbps, duration)) for n in payees]
-            answer = (sum(f for _, f in lines), (path, lines))
-    r.transit_cache[key] = answer
-    return answer
+def billing(r: Replay) -> Marketplace:
+    """What the lifecycle's Biller prices on: the network as it stands (rebuilt when a link fails), and the
+    account paid for each topology's transit, only once its operator party is a member (the Biller refuses
+    a path across a topology with no account: no operator outside the federation carries a lease)."""
+    accounts = {op.name: r.parties[op.paid_to].address for op in r.s.operators if r.parties[op.paid_to].member}
+    routers = {"0x" + router.router_id.hex(): router.index for router in r.network.routers}
+    return Marketplace(r.network, accounts, r.s.lease_bandwidth_gbps, routers)
 
 
 def transit_estimate(r: Replay, order: MarketOrder, node: MarketNode) -> int:
-    plan = r.plan_by_id[order.order_id]
-    node_operator = r.by_address[node.operator]
-    return priced_route(r, order.access_point, node.router, plan.order, node_operator)[0]
+    """The engine's transit fee of `order` on `node`: the Biller's, kept for the match round (the engine
+    asks for every candidate node, and many orders share an access point, a node and a shape)."""
+    key = (
+        order.access_point,
+        node.router,
+        node.operator,
+        order.min_bandwidth_gbps,
+        order.duration_s,
+        order.max_latency_ms,
+    )
+    fee = r.transit_cache.get(key)
+    if fee is None:
+        fee = r.transit_cache[key] = r.biller.transit_of(order, node)
+    return fee
+
+
+def indexed_node(r: Replay, node_id: int) -> Node:
+    """The node as the chain registered it (from the replay's index), which the Biller bills."""
+    with r.deal_steps.ctx.sessions() as session:
+        node = session.get(Node, node_id)
+    if node is None:
+        raise ReplayError(f"node {node_id} is not in the index")
+    return node
 
 
 def match_round(r: Replay, arrivals: list[Plan], chain_now: int) -> None:
     if not arrivals:
         return
     r.transit_cache.clear()
+    r.biller.forget_tariffs()  # tariffs published since the last round
     market_addr = r.market.address
     ready: list[tuple[Plan, Bill, NodeState, Any]] = []
     for plan in arrivals:
@@ -118,18 +96,14 @@ def match_round(r: Replay, arrivals: list[Plan], chain_now: int) -> None:
             plan.outcome, plan.reason = "unmatched", placed.explanation.text or "no node is offered yet"
             continue
         node = r.node_by_id[placed.node_id]
-        _fee, route = priced_route(r, ap, node.router_index, plan.order, node.operator_party)
-        bill = make_bill(plan.order, node.node_id, node.price, r.fee_bps, route[1])
-        if sum(bill.transit_fees) > plan.order["maxTransit"]:
+        try:
+            bill, route = r.biller.bill_for(indexed_node(r, node.node_id), plan.order, plan.access_point, r.fee_bps)
+        except SuanwangError as exc:  # over the order's transit or total limit
             r.engine.release(plan.id)
-            plan.outcome = "unmatched"
-            plan.reason = f"transit {sum(bill.transit_fees)} over the limit {plan.order['maxTransit']}"
+            plan.outcome, plan.reason = "unmatched", exc.message
             continue
-        if bill.total > plan.order["maxTotal"]:
-            r.engine.release(plan.id)
-            plan.outcome, plan.reason = "unmatched", f"bill {bill.total} over the limit {plan.order['maxTotal']}"
-            continue
-        ready.append((plan, bill, node, route[0]))
+        path = r.network.make_path([r.network.router_index(name) for name in route["path"]], srv6=False)
+        ready.append((plan, bill, node, path))
     seats = Seats.of(r.market.transit_operators())
     for start in range(0, len(ready), r.s.batch_size):
         chunk = ready[start : start + r.s.batch_size]
@@ -172,7 +146,7 @@ def record_deal(r: Replay, plan: Plan, bill: Bill, node: NodeState, path: Any, f
     valueless = bool(fields["valueless"])
     deal = {name: fields[name] for name in DEAL_FIELDS}
     status, deadline = int(fields["status"]), int(fields["deadline"])
-    gbps = lease_gbps(r, plan.order)
+    gbps = int(plan.order["minBandwidthMbps"]) / 1000 or r.s.lease_bandwidth_gbps
     d = DealState(
         plan.id,
         plan,

@@ -31,6 +31,7 @@ from suanwang.chain.contracts import ChainGateway
 from suanwang.chain.deployment import Deployment
 from suanwang.chain.errors import ChainRevert
 from suanwang.compute.catalog import default_catalog
+from suanwang.lifecycle.billing import Biller
 from suanwang.lifecycle.keys import Keyring, address_of
 from suanwang.lifecycle.marketplace import RoutedCost
 from suanwang.matching.market import MarketEngine
@@ -41,7 +42,7 @@ from suanwang.replay.deals import DealSteps
 from suanwang.replay.draws import draw_nodes, draw_orders
 from suanwang.replay.events import apply_event
 from suanwang.replay.inputs import build_network
-from suanwang.replay.matching import match_round, transit_estimate
+from suanwang.replay.matching import billing, match_round, transit_estimate
 from suanwang.replay.members import setup
 from suanwang.replay.records import (
     CLOUD,
@@ -115,7 +116,8 @@ class Replay:
         self.engine = MarketEngine(
             [], RoutedCost(self.network), self._policy(), self.fee_bps, transit_fee=partial(transit_estimate, self)
         )
-        self.transit_cache: dict[tuple[Any, ...], tuple[int, Any]] = {}  # priced_route's answers, per match round
+        self.transit_cache: dict[tuple[Any, ...], int] = {}  # the engine's transit estimates, per match round
+        self.biller = Biller(self.market, billing(self))
         self.plan_by_id: dict[str, Plan] = {}  # by order id, once its match round signs it
         self.node_by_id: dict[int, NodeState] = {}  # the registered nodes by their on-chain id
         self.pending_disputes: dict[str, list[tuple[str, bool, int]]] = defaultdict(list)
@@ -145,8 +147,10 @@ class Replay:
         return StagePolicy(stage=3, operator=self.founder.address, admitted=sellers)
 
     def refresh_engine(self) -> None:
+        """The members changed: who may sell, and whose topologies a path may cross."""
         self.engine.stage = self._policy()
         self.engine.network_changed()
+        self.biller.marketplace = billing(self)
 
     def note(self, text: str) -> None:
         self.log.append(f"t={self.now // 60:>4} min: {text}")

@@ -1,24 +1,31 @@
-"""End-to-end benchmark of the service: API -> engine -> chain -> executor.
+"""End-to-end benchmark of the market: API -> engine -> chain -> provider agent -> executor.
 
 Run: `make bench-e2e` (root: the latency part starts a one-host Slurm cluster). Writes bench/results/e2e.json.
+
+The market runs as its separate processes (docs/architecture.md): the matcher service holds the matcher's
+key alone (SUANWANG_SERVICE_KEYS=matcher), and the provider's own agent (`suanwang agent provider`, a
+child process with the provider's key and its own store) starts its deals and runs their jobs. The
+figures measured before the agents existed (the service held every key) stay in the results under
+"before_agents", for comparison.
 
 (a) Saturation: signed orders posted to the API (POST /api/orders/batch, 100 per request, 4 clients at
     once) as fast as it takes them, matched by the
     orchestrator and sent in batch transactions (matchSignedBatch); Anvil automines (one block per
     transaction). Figure: orders per second from the first POST until every order is on chain (the
     service has read the receipt of the batch that matched it; the index confirms it a moment later).
-    The nodes belong to a provider whose key the service does not hold, so no job runs: this measures
-    matching and the chain, not the executor.
+    Meanwhile the provider's agent (local executor, the job `true`) starts the deals and runs their jobs
+    on the same cores and the same chain: the figure is matching's throughput beside a working provider.
 (b) Latency at a moderate load: 10 orders/s for 30 s, Anvil mining a block every second, the indexer one
     confirmation behind, jobs (`sleep 0.5`, one CPU each) on the real one-host Slurm cluster: 8
     emulated nodes of 2 CPUs, serving the provider's one node on chain (no node map: Slurm places each
-    job; see SLURM_NODES for why 16 CPUs). Figures: p50/p99 from the moment the bench sends the POST to
-    the match mined on chain (the order's `matched_at`: the service read the block's receipt), to the
-    job running on Slurm (the job's `running_at`: the service saw Slurm run it), both stamped by the
-    service on this host's clock; and to the deal in the index one confirmation later (seen by polling
-    the API every 500 ms, so rounded up to the poll: a faster poll loads the service it measures).
-The bench client, Anvil, the service and Slurm share the machine's cores: the figures depend on what
-else runs (note the load average with them).
+    job; see SLURM_NODES for why 16 CPUs), submitted by the provider's agent (`--executor slurm`).
+    Figures: p50/p99 from the moment the bench sends the POST to the match mined on chain (the order's
+    `matched_at`: the service read the block's receipt), stamped by the service, and to the job running
+    on Slurm (the job's `running_at` in the agent's store: the agent saw Slurm run it), stamped by the
+    agent, both on this host's clock; and to the deal in the index one confirmation later (seen by
+    polling the API every 500 ms, so rounded up to the poll: a faster poll loads the service it measures).
+The bench client, Anvil, the service, the agent and Slurm share the machine's cores: the figures depend
+on what else runs (note the load average with them).
 Goals (issue 6): at least 200 orders/s matched on chain; p50 order-to-running at most 2 s.
 """
 
@@ -38,16 +45,20 @@ from typing import Any
 
 import httpx
 from eth_account import Account
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from suanwang.api.routes.orders import job_document
+from suanwang.api.services.intake import job_document
 from suanwang.chain.deployment import Deployment, load_abi
 from suanwang.chain.gateway import connect
 from suanwang.chain.market import sign_order
 from suanwang.content import spec_digest
-from suanwang.devstack import Anvil, ApiServer, deploy_contracts, free_port
+from suanwang.devstack import AgentProcess, Anvil, ApiServer, deploy_contracts, free_port
 from suanwang.network.config import load_peering_file
 from suanwang.paths import REPO_ROOT
 from suanwang.roles import Role
+from suanwang.storage.db import make_engine, make_sessionmaker
+from suanwang.storage.models import Job
 
 RESULTS = REPO_ROOT / "bench" / "results" / "e2e.json"
 BUILD = REPO_ROOT / "build" / "contracts"
@@ -62,7 +73,8 @@ LOAD_RATE, LOAD_SECONDS = 10, 30
 # 1.3 s here (a 0.5 s sleep plus launch and teardown), so by Little's law about 13 CPUs are busy: 8
 # nodes give 16. Measured with sbatch alone on this host: 4 such nodes (8 CPUs) queue (p50 submit ->
 # running 4.4 s), 8 nodes keep up (0.8 s); every job pinned to one 2-CPU node runs 0.8 jobs/s.
-# Per order, the service's own stamps (Unix time): "matched" (the match's receipt read), "running".
+# Per order, the processes' own stamps (Unix time): "matched" (the service read the match's receipt),
+# "running" (the provider's agent saw Slurm run the job).
 Stamps = dict[str, dict[str, float | None]]
 SLURM_NODES = [f"b{i}:cpus=2,mem=2000" for i in range(1, 9)]
 
@@ -178,8 +190,39 @@ def service_env(chain: Chain, folder: Path, **extra: str) -> dict[str, str]:
         "SUANWANG_POLL_INTERVAL_S": "0.05",
         "SUANWANG_ORCHESTRATOR_INTERVAL_S": "0.05",
         "SUANWANG_MATCH_BATCH_SIZE": "200",
+        "SUANWANG_SERVICE_KEYS": "matcher",  # the provider acts through its own agent
         **extra,
     }
+
+
+def provider_agent(chain: Chain, provider: Any, folder: Path, *args: str, **env: str) -> AgentProcess:
+    """The provider's own agent: its key, its store, its executor; the service's content store (where
+    the buyers' job specifications are)."""
+    return AgentProcess(
+        "provider",
+        provider.key.hex(),
+        ["--store", str(folder / "provider.db"), "--executor-dir", str(folder / "provider-executor"), *args],
+        {
+            "SUANWANG_RPC_URL": chain.anvil.url,
+            "SUANWANG_DEPLOYMENT_FILE": str(folder / "deployment.json"),
+            "SUANWANG_BUILD_DIR": str(BUILD),
+            "SUANWANG_CONTENT_DIR": str(folder / "content"),
+            **env,
+        },
+        folder / "provider.log",
+    )
+
+
+def until_ready(agent: AgentProcess, timeout_s: float = 60) -> AgentProcess:
+    """Waits for the agent's first heartbeat (its first pass over the chain): a provider's agent runs
+    before orders come, so its start-up is not part of an order's latency."""
+    beat = Path(agent.args[agent.args.index("--store") + 1]).with_suffix(".heartbeat.json")
+    deadline = time.monotonic() + timeout_s
+    while not beat.exists():
+        if not agent.alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the provider agent did not start: {agent.log_file.read_text()[-2000:]}")
+        time.sleep(0.1)
+    return agent
 
 
 async def post_all(url: str, bodies: list[dict[str, Any]], concurrency: int) -> list[tuple[str, float]]:
@@ -214,7 +257,7 @@ def saturation(folder: Path) -> dict[str, Any]:
     with Anvil(free_port()) as anvil:
         deployment = deploy_contracts(anvil.url, anvil.port, folder / "deployment.json", {"SUANWANG_STAGE": "3"})
         chain = Chain(anvil, deployment)
-        # A provider the service holds no key for: no job runs, only matching and the chain are measured.
+        # A provider of its own: its agent, not the service, starts the deals and runs their jobs.
         provider, buyer = Account.create(), chain.account(Role.BUYER)
         chain.w3.provider.make_request("anvil_setBalance", [provider.address, hex(10**21)])  # type: ignore[arg-type]
         chain.send(
@@ -224,7 +267,9 @@ def saturation(folder: Path) -> dict[str, Any]:
         setup_market(chain, provider, buyer, nodes=20)
         bodies = orders(chain, buyer, SATURATION_ORDERS, ACCESS, ["true"])
         api = ApiServer(free_port(), service_env(chain, folder)).start()
+        agent = provider_agent(chain, provider, folder, "--executor", "local")
         try:
+            until_ready(agent.start())
             started = time.monotonic()
             posted = asyncio.run(post_all(api.url, bodies, concurrency=4))
             posted_s = time.monotonic() - started
@@ -238,7 +283,11 @@ def saturation(folder: Path) -> dict[str, Any]:
             matched_logs = chain.c["Market"].events.Matched().get_logs(from_block=0, to_block=blocks)
             if len(matched_logs) != SATURATION_ORDERS:
                 raise RuntimeError(f"{len(matched_logs)} Matched events on chain for {SATURATION_ORDERS} orders")
+            if not agent.alive():
+                raise RuntimeError(f"the provider agent exited: {agent.log_file.read_text()[-2000:]}")
+            started_deals = _started_deals(chain, blocks)
         finally:
+            agent.stop()
             api.stop()
     return {
         "orders": len(posted),
@@ -248,7 +297,15 @@ def saturation(folder: Path) -> dict[str, Any]:
         "mining": "automine (a block per transaction)",
         "blocks_at_end": blocks,
         "match_batch_size": 200,
+        "provider": "agent process, local executor",
+        "deals_started_by_the_agent_meanwhile": started_deals,
     }
+
+
+def _started_deals(chain: Chain, to_block: int) -> int:
+    """Deals the provider's agent had started on chain by `to_block`."""
+    changes = chain.c["Market"].events.DealStatusChanged().get_logs(from_block=0, to_block=to_block)
+    return sum(1 for e in changes if e["args"]["status"] == 4)  # DealStatus.STARTED
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -289,33 +346,32 @@ def latency(folder: Path) -> dict[str, Any]:
             # places each job (the engine puts every order on the cheapest node: a node map would pin
             # them all to one Slurm node's 2 CPUs).
             setup_market(chain, provider, buyer, nodes=1)
-            env = service_env(
-                chain,
-                folder,
-                SUANWANG_EXECUTOR="slurm",
-                SUANWANG_SLURM_CONF=slurm_conf,
-                SUANWANG_CONFIRMATIONS="1",
-            )
             bodies = orders(chain, buyer, LOAD_RATE * LOAD_SECONDS, ACCESS, ["sleep", "0.5"])
-            api = ApiServer(free_port(), env).start()
+            api = ApiServer(free_port(), service_env(chain, folder, SUANWANG_CONFIRMATIONS="1")).start()
+            agent = provider_agent(chain, provider, folder, "--executor", "slurm", SUANWANG_SLURM_CONF=slurm_conf)
             sent: dict[str, float] = {}  # order id -> when its POST was sent (Unix time)
             indexed: dict[str, float] = {}
             stamps: Stamps = {}
             try:
+                until_ready(agent.start())
+                jobs = make_sessionmaker(make_engine(f"sqlite:///{folder / 'provider.db'}"))  # the agent's store
                 with httpx.Client(timeout=60) as client:
                     begin = time.monotonic()
                     for i, body in enumerate(bodies):
                         while time.monotonic() < begin + i / LOAD_RATE:
-                            _poll(client, api.url, indexed, stamps)
+                            _poll(client, api.url, jobs, indexed, stamps)
                             time.sleep(0.01)
                         posted_at = time.time()
                         sent[client.post(api.url + "/api/orders", json=body).json()["id"]] = posted_at
                     deadline = time.monotonic() + 120
                     # Jobs run before the index confirms their deals: wait for both.
                     while not _all_seen(sent, indexed, stamps) and time.monotonic() < deadline:
-                        _poll(client, api.url, indexed, stamps)
+                        _poll(client, api.url, jobs, indexed, stamps)
                         time.sleep(0.1)
+                if not agent.alive():
+                    raise RuntimeError(f"the provider agent exited: {agent.log_file.read_text()[-2000:]}")
             finally:
+                agent.stop()
                 api.stop()
     finally:
         subprocess.run([*harness, "stop", "--dir", str(slurm_dir)], capture_output=True, timeout=120)
@@ -323,6 +379,7 @@ def latency(folder: Path) -> dict[str, Any]:
     to_running = [r - sent[i] for i in sent if (r := stamps.get(i, {}).get("running")) is not None]
     to_indexed = [indexed[i] - sent[i] for i in sent if i in indexed]
     return {
+        "provider": "agent process, Slurm executor",
         "rate_per_s": LOAD_RATE,
         "seconds": LOAD_SECONDS,
         "block_time_s": 1,
@@ -344,20 +401,25 @@ def _all_seen(sent: dict[str, float], indexed: dict[str, float], stamps: Stamps)
     return all(i in indexed and stamps.get(i, {}).get("running") for i in sent)
 
 
-def _poll(client: httpx.Client, url: str, indexed: dict[str, float], stamps: Stamps) -> None:
-    """Every 500 ms: which deals the index holds (time of this poll), and the service's own stamps."""
+def _poll(
+    client: httpx.Client, url: str, jobs: sessionmaker[Session], indexed: dict[str, float], stamps: Stamps
+) -> None:
+    """Every 500 ms: which deals the index holds (time of this poll), the service's match stamps, and
+    the provider agent's running stamps (from its store: the service does not run the jobs)."""
     last = getattr(_poll, "last", 0.0)
     if time.monotonic() - last < 0.5:
         return
     _poll.last = time.monotonic()  # type: ignore[attr-defined]
     now = time.time()
+    with jobs() as session:
+        running = {job.deal_id: job.running_at for job in session.scalars(select(Job))}
     for order in client.get(url + "/api/orders", params={"limit": 500}).json()["items"]:
         if order["deal"] is not None:
             indexed.setdefault(order["id"], now)
-        job = order["job"] or {}
+        at = running.get(order["id"])
         stamps[order["id"]] = {
             "matched": _unix(order["matched_at"]),
-            "running": _unix(job.get("running_at")),
+            "running": _unix(at.isoformat() if at is not None else None),
         }
 
 
@@ -367,6 +429,18 @@ def _unix(stamp: str | None) -> float | None:
         return None
     moment = datetime.fromisoformat(stamp)
     return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def before_agents() -> dict[str, Any] | None:
+    """The figures measured when the service held every key and ran the jobs itself (kept from the
+    results file of that time, so every later run shows the comparison)."""
+    try:
+        previous = json.loads(RESULTS.read_text())
+    except (OSError, ValueError):
+        return None
+    if previous.get("agents_as_processes"):
+        return previous.get("before_agents")
+    return previous
 
 
 def main() -> None:
@@ -391,6 +465,8 @@ def main() -> None:
         "latency": lat,
         "load_average_at_start": load_at_start,
         "cpus": os.cpu_count(),
+        "agents_as_processes": True,
+        "before_agents": before_agents(),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
@@ -408,6 +484,13 @@ def main() -> None:
         )
     else:
         print(f"latency: not measured ({lat['skipped']})")
+    before = result["before_agents"]
+    if before:
+        print(
+            f"before the agents (the service held every key): {before['orders_per_s_matched_on_chain']:.1f} "
+            f"orders/s; order->running p50 {before['p50_order_to_running_s']:.2f} s "
+            f"p99 {before['p99_order_to_running_s']:.2f} s"
+        )
     print(f"wrote {RESULTS}")
 
 

@@ -154,9 +154,6 @@ class OrderReads:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, record: OrderRecord) -> None:
-        self.session.add(record)
-
     def by_id(self, ids: Collection[str]) -> dict[str, OrderRecord]:
         query = select(OrderRecord).where(OrderRecord.id.in_(list(ids)))
         return {record.id: record for record in self.session.scalars(query)}
@@ -219,12 +216,6 @@ class TariffReads:
 class HeartbeatReads:
     def __init__(self, session: Session) -> None:
         self.session = session
-
-    def get(self, address: str, role: str) -> AgentHeartbeat | None:
-        return self.session.get(AgentHeartbeat, (address, role))
-
-    def add(self, heartbeat: AgentHeartbeat) -> None:
-        self.session.add(heartbeat)
 
     def newest_first(self, address: str | None = None) -> list[AgentHeartbeat]:
         """The last heartbeat of every agent (of `address` only, any letter case, when given), newest first."""

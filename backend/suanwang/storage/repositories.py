@@ -20,7 +20,7 @@ from suanwang.states import (
     DealStatus,
     OrderState,
 )
-from suanwang.storage.models import ChainCursor, Deal, Job, Lease, Member, Node, OrderRecord
+from suanwang.storage.models import AgentHeartbeat, ChainCursor, Deal, Job, Lease, Member, Node, OrderRecord
 
 OPEN_JOB_STATES = (JobState.PENDING.value, JobState.RUNNING.value)
 ENDED_JOB_STATES = (JobState.COMPLETED.value, JobState.FAILED.value)
@@ -32,6 +32,9 @@ class Orders:
 
     def get(self, order_id: str) -> OrderRecord | None:
         return self.session.get(OrderRecord, order_id)
+
+    def add(self, record: OrderRecord) -> None:
+        self.session.add(record)
 
     def waiting(self, limit: int) -> list[OrderRecord]:
         """Orders not yet matched, oldest first."""
@@ -207,6 +210,17 @@ class Members:
         )
 
 
+class Heartbeats:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, address: str, role: str) -> AgentHeartbeat | None:
+        return self.session.get(AgentHeartbeat, (address, role))
+
+    def add(self, heartbeat: AgentHeartbeat) -> None:
+        self.session.add(heartbeat)
+
+
 class Repositories:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -216,6 +230,7 @@ class Repositories:
         self.leases = Leases(session)
         self.nodes = Nodes(session)
         self.members = Members(session)
+        self.heartbeats = Heartbeats(session)
 
     def indexed_block(self) -> int | None:
         cursor = self.session.get(ChainCursor, 1)

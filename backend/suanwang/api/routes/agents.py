@@ -15,6 +15,7 @@ from suanwang.api.schemas import ADDRESS_PATTERN
 from suanwang.errors import InputError
 from suanwang.storage.models import AgentHeartbeat
 from suanwang.storage.read_models import ReadModels
+from suanwang.storage.repositories import Repositories
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
@@ -67,7 +68,7 @@ def heartbeat(body: HeartbeatIn, session: SessionDep) -> AgentOut:
         raise InputError(f"signed by {signer}, not by {body.document.address}", field="signature")
     if abs(time.time() - body.document.at) > MAX_SKEW_S:
         raise InputError(f"signed at {body.document.at}, more than {MAX_SKEW_S} s from now", field="document.at")
-    heartbeats = ReadModels(session).heartbeats
+    heartbeats = Repositories(session).heartbeats
     row = heartbeats.get(signer, body.document.role)
     if row is not None and row.sent_at > body.document.at:
         return _out(row)  # an older heartbeat replayed: the newer stays

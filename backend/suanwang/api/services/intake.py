@@ -190,7 +190,7 @@ def _new_order(checked: CheckedOrder, runtime: Runtime, session: Session, facts:
         created_at=created,
         updated_at=created,
     )
-    ReadModels(session).orders.add(record)
+    Repositories(session).orders.add(record)
     return record
 
 

@@ -1,12 +1,13 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { api, errorMessage, type DeploymentOut, type DeviceOut, type MemberOut, type TopologyOut } from './api/client';
-import { devWallet, injectedWallet, type Wallet } from './chain';
+import { connectWallet, DEV_CHAIN_ID, DEV_KEY_LABEL, devWallet, type Wallet } from './chain';
 import { shortAddress } from './format';
 import { BuyerPage } from './pages/BuyerPage';
 import { MarketPage } from './pages/MarketPage';
 import { OperatorPage } from './pages/OperatorPage';
 import { ProviderPage } from './pages/ProviderPage';
 import { SharedContext, type Shared } from './state';
+import { watchWallets, type AnnouncedWallet } from './wallets';
 
 const TABS = [
   { id: 'buyer', label: 'Buyer', page: BuyerPage },
@@ -26,6 +27,8 @@ export function App() {
   const [topology, setTopology] = useState<TopologyOut | null>(null);
   const [devices, setDevices] = useState<DeviceOut[]>([]);
   const [wallet, setWallet] = useState<Wallet | null>(null);
+  const [browserWallets, setBrowserWallets] = useState<AnnouncedWallet[]>([]);
+  const [connecting, setConnecting] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [tab, setTab] = useState(tabFromHash);
   const [chainVersion, setChainVersion] = useState(0);
@@ -36,13 +39,16 @@ export function App() {
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
 
+  useEffect(() => watchWallets(setBrowserWallets), []);
+
   useEffect(() => {
     api.GET('/api/deployment').then(({ data, error: err }) => {
       if (err) setError(errorMessage(err));
       else if (data) {
         setDeployment(data);
-        const first = data.accounts.find((a) => a.private_key);
-        if (first) setWallet(devWallet(data, first));
+        // On the local chain only, start with the first development account, so the demo works at once.
+        const first = data.chain_id === DEV_CHAIN_ID ? data.accounts.find((a) => a.private_key) : undefined;
+        if (first) setWallet((w) => w ?? devWallet(data, first));
       }
     });
     void api.GET('/api/catalog/devices').then(({ data }) => data && setDevices(data));
@@ -76,17 +82,39 @@ export function App() {
     [deployment, wallet, members, topology, devices, nameOf, chainVersion, bumpChain],
   );
 
+  // Follow the browser wallet when its owner switches account in it (or disconnects this page).
+  useEffect(() => {
+    const provider = wallet?.provider;
+    const found = browserWallets.find((w) => `eip6963:${w.info.uuid}` === wallet?.source);
+    if (!provider?.on || !found || !deployment) return;
+    const onAccounts = (accounts: string[]) => {
+      if (accounts.length === 0) setWallet(null);
+      else if (accounts[0].toLowerCase() !== wallet?.address.toLowerCase()) {
+        connectWallet(deployment, found).then(setWallet, (e) => setError(`Could not follow the wallet: ${(e as Error).message}`));
+      }
+    };
+    provider.on('accountsChanged', onAccounts);
+    return () => provider.removeListener?.('accountsChanged', onAccounts);
+  }, [wallet, browserWallets, deployment]);
+
+  const devAccounts = deployment?.chain_id === DEV_CHAIN_ID ? deployment.accounts.filter((a) => a.private_key) : [];
+
   async function chooseAccount(value: string) {
     if (!deployment) return;
     setError(null);
+    const found = browserWallets.find((w) => `eip6963:${w.info.uuid}` === value);
     try {
-      if (value === 'injected') setWallet(await injectedWallet(deployment));
-      else {
-        const account = deployment.accounts.find((a) => a.address === value);
+      if (found) {
+        setConnecting(found.info.name);
+        setWallet(await connectWallet(deployment, found));
+      } else {
+        const account = devAccounts.find((a) => a.address === value);
         if (account) setWallet(devWallet(deployment, account));
       }
     } catch (e) {
-      setError((e as Error).message);
+      setError(`Could not connect: ${(e as Error).message}`);
+    } finally {
+      setConnecting(null);
     }
   }
 
@@ -111,20 +139,32 @@ export function App() {
         </nav>
         <div className="wallet">
           <label htmlFor="account">Account</label>
-          <select id="account" value={wallet?.address ?? ''} onChange={(e) => void chooseAccount(e.target.value)}>
+          <select id="account" disabled={!deployment} value={wallet?.source ?? ''} onChange={(e) => void chooseAccount(e.target.value)}>
             {!wallet && <option value="">choose…</option>}
-            {deployment?.accounts
-              .filter((a) => a.private_key)
-              .map((a) => (
-                <option key={a.address} value={a.address}>
-                  {a.name} ({a.role_names.join(', ')})
+            <optgroup label="Browser wallets (EIP-6963)">
+              {browserWallets.map((w) => (
+                <option key={w.info.uuid} value={`eip6963:${w.info.uuid}`}>
+                  {w.info.name}{wallet?.source === `eip6963:${w.info.uuid}` ? ` (${wallet.address.slice(0, 6)}…${wallet.address.slice(-4)})` : ''}
                 </option>
               ))}
-            {wallet && !deployment?.accounts.some((a) => a.address === wallet.address) && (
-              <option value={wallet.address}>{wallet.label}</option>
+              {browserWallets.length === 0 && <option disabled value="none">no browser wallet found</option>}
+            </optgroup>
+            {devAccounts.length > 0 && (
+              <optgroup label={`Demo accounts: ${DEV_KEY_LABEL}`}>
+                {devAccounts.map((a) => (
+                  <option key={a.address} value={a.address}>
+                    {a.name} ({a.role_names.join(', ')}), {DEV_KEY_LABEL}
+                  </option>
+                ))}
+              </optgroup>
             )}
-            <option value="injected">Browser wallet (EIP-1193)…</option>
           </select>
+          {connecting && <span className="chain" role="status">connect in {connecting}…</span>}
+          {wallet && (
+            <span className="chain" data-testid="signer" title={wallet.address}>
+              signing with {wallet.label}
+            </span>
+          )}
           {deployment && (
             <span className="chain" title={deployment.rpc_url}>
               chain {deployment.chain_id}

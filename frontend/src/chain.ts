@@ -1,4 +1,4 @@
-// The wallet side: a development account's key on the local chain, or an injected EIP-1193 wallet.
+// The wallet side: a browser wallet (EIP-1193, found by EIP-6963), or on the local chain a development key.
 import {
   BaseError,
   ContractFunctionRevertedError,
@@ -6,6 +6,7 @@ import {
   createWalletClient,
   custom,
   defineChain,
+  getAddress,
   http,
   type Abi,
   type Account,
@@ -18,15 +19,24 @@ import {
 import { privateKeyToAccount } from 'viem/accounts';
 import type { AccountOut, DeploymentOut } from './api/client';
 import { CONTRACT_ERRORS } from './errors';
+import type { AnnouncedWallet, Eip1193Provider } from './wallets';
 
 export const DEV_CHAIN_ID = 31337;
 
+/** The one signer every action goes through: order signing (signTypedData) and deal calls (writeContract). */
 export interface Wallet {
   address: Address;
   label: string;
+  /** What the account menu selects: the development account's address, or `eip6963:<uuid>`. */
+  source: string;
+  kind: 'development' | 'browser';
+  /** The browser wallet's provider, to follow its account changes. */
+  provider?: Eip1193Provider;
   client: WalletClient;
   account: Account | Address;
 }
+
+export const DEV_KEY_LABEL = 'development key (local chain only)';
 
 export function chainOf(d: DeploymentOut) {
   return defineChain({
@@ -37,33 +47,65 @@ export function chainOf(d: DeploymentOut) {
   });
 }
 
+const publicClients = new Map<string, PublicClient>();
+
+/** One public client per RPC URL (reads, simulations, receipts and logs go straight to the chain). */
 export function publicClientFor(d: DeploymentOut): PublicClient {
-  return createPublicClient({ chain: chainOf(d), transport: http(d.rpc_url) });
+  let client = publicClients.get(d.rpc_url);
+  if (!client) {
+    client = createPublicClient({ chain: chainOf(d), transport: http(d.rpc_url), pollingInterval: 500 });
+    publicClients.set(d.rpc_url, client);
+  }
+  return client;
 }
 
-/** A development account: on chain 31337 the backend hands out Anvil's well-known keys. */
+/** A development account: on chain 31337 only, the backend hands out Anvil's well-known keys. */
 export function devWallet(d: DeploymentOut, a: AccountOut): Wallet {
-  if (!a.private_key) throw new Error(`no key for ${a.name}: development accounts exist only on chain ${DEV_CHAIN_ID}`);
-  const account = privateKeyToAccount(a.private_key as `0x${string}`);
+  if (d.chain_id !== DEV_CHAIN_ID || !a.private_key) {
+    throw new Error(`no key for ${a.name}: development keys exist only on the local chain (${DEV_CHAIN_ID})`);
+  }
+  const account = privateKeyToAccount(a.private_key as Hex);
   return {
     address: account.address,
-    label: a.name,
+    label: `${a.name}: ${DEV_KEY_LABEL}`,
+    source: account.address,
+    kind: 'development',
     account,
     client: createWalletClient({ account, chain: chainOf(d), transport: http(d.rpc_url) }),
   };
 }
 
-interface Eip1193 {
-  request(args: { method: string; params?: unknown[] }): Promise<unknown>;
-}
-
-/** An injected EIP-1193 wallet (a browser extension), if the page has one. */
-export async function injectedWallet(d: DeploymentOut): Promise<Wallet> {
-  const provider = (window as unknown as { ethereum?: Eip1193 }).ethereum;
-  if (!provider) throw new Error('no injected wallet (window.ethereum) in this browser');
-  const [address] = (await provider.request({ method: 'eth_requestAccounts' })) as Address[];
-  const client = createWalletClient({ account: address, chain: chainOf(d), transport: custom(provider) });
-  return { address, label: `Injected ${address.slice(0, 8)}…`, account: address, client };
+/** Connects a browser wallet found by EIP-6963: asks for its accounts (eth_requestAccounts), and asks it to
+ *  switch to the deployment's chain (adding it if the wallet does not know it) when it is on another. */
+export async function connectWallet(d: DeploymentOut, found: AnnouncedWallet): Promise<Wallet> {
+  const { provider, info } = found;
+  const accounts = (await provider.request({ method: 'eth_requestAccounts' })) as Address[];
+  if (!accounts?.length) throw new Error(`${info.name} shared no account with this page`);
+  const want = `0x${d.chain_id.toString(16)}`;
+  const current = String(await provider.request({ method: 'eth_chainId' }));
+  if (Number(current) !== d.chain_id) {
+    try {
+      await provider.request({ method: 'wallet_switchEthereumChain', params: [{ chainId: want }] });
+    } catch (e) {
+      if ((e as { code?: number }).code !== 4902) {
+        throw new Error(`${info.name} is on chain ${Number(current)}; switch it to chain ${d.chain_id} (${d.rpc_url})`);
+      }
+      await provider.request({
+        method: 'wallet_addEthereumChain',
+        params: [{ chainId: want, chainName: chainOf(d).name, rpcUrls: [d.rpc_url], nativeCurrency: chainOf(d).nativeCurrency }],
+      });
+    }
+  }
+  const address = getAddress(accounts[0]);
+  return {
+    address,
+    label: `${info.name} ${address.slice(0, 6)}…${address.slice(-4)}`,
+    source: `eip6963:${info.uuid}`,
+    kind: 'browser',
+    provider,
+    account: address,
+    client: createWalletClient({ account: address, chain: chainOf(d), transport: custom(provider) }),
+  };
 }
 
 /** A contract's custom error, in words: the name, its arguments, and what it means when we know. */

@@ -63,7 +63,8 @@ export function useTx() {
   const shared = useShared();
   const [state, setState] = useState<TxState>({ kind: 'idle', text: '' });
   const send = useCallback(
-    async (steps: { contract: string; fn: string; args: readonly unknown[]; label: string }[]) => {
+    /** Sends `steps` in order with the chosen signer; `done` says what the confirmed calls did. */
+    async (steps: { contract: string; fn: string; args: readonly unknown[]; label: string }[], done = '') => {
       const wallet = shared.wallet;
       if (!wallet) {
         setState({ kind: 'error', text: 'Choose an account first.' });
@@ -78,7 +79,7 @@ export function useTx() {
           );
           block = receipt.blockNumber;
         }
-        setState({ kind: 'done', text: `Confirmed in block ${block}.` });
+        setState({ kind: 'done', text: `Confirmed in block ${block}.${done ? ` ${done}` : ''}` });
         shared.bumpChain();
         return true;
       } catch (e) {

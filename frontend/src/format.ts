@@ -34,3 +34,10 @@ export function formatTime(unix: number): string {
 export function formatCu(mcu: number): string {
   return (mcu / 1000).toLocaleString('en-US', { maximumFractionDigits: 3 });
 }
+
+/** A deadline: the time alone when it falls today, else with its date too. */
+export function formatDeadline(unix: number): string {
+  const at = new Date(unix * 1000);
+  if (at.toDateString() === new Date().toDateString()) return formatTime(unix);
+  return at.toLocaleString([], { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+}

@@ -2,6 +2,8 @@ import { useState, type FormEvent } from 'react';
 import { parseUnits } from 'viem';
 import { api, errorMessage, fieldErrors, type OrderOut, type QuoteOut, type QuoteRequest } from '../api/client';
 import { describeError, signTypedOrder } from '../chain';
+import { rememberSignedOrder } from '../deals';
+import { DealActions } from '../components/DealActions';
 import { Field } from '../components/Field';
 import { FundsCard } from '../components/FundsCard';
 import { NetworkMap } from '../components/NetworkMap';
@@ -221,6 +223,7 @@ export function BuyerPage() {
         headers: { 'Idempotency-Key': quote.quote.order_id },
       });
       if (error || !data) throw new Error(errorMessage(error));
+      rememberSignedOrder(data.id, exactOrder(quote.quote));
       setStatus({ kind: 'done', text: `Order ${data.id.slice(0, 10)}… placed; follow it below.` });
       setQuote(null);
     } catch (e) {
@@ -318,13 +321,37 @@ export function BuyerPage() {
       </div>
       {quote && <QuoteView quote={quote.quote} chosen={chosen} onChoose={setChosen} />}
       <section className="card" aria-labelledby="orders-heading">
-        <h2 id="orders-heading">Your orders</h2>
+        <div className="card-head">
+          <h2 id="orders-heading">Your orders</h2>
+          <VoidUnsentOrders />
+        </div>
         {!orders || orders.length === 0 ? (
           <p className="muted">No orders yet.</p>
         ) : (
           <div className="orders">{orders.map((o) => <OrderCard key={o.id} order={o} />)}</div>
         )}
       </section>
+    </div>
+  );
+}
+
+/** IMarket.cancelAllOrders: raises the buyer's nonce floor, so no order it signed before can be matched
+ *  (what a buyer does when it fears a signed order leaked, or changed its mind about all of them). */
+function VoidUnsentOrders() {
+  const { wallet } = useShared();
+  const tx = useTx();
+  if (!wallet) return null;
+  return (
+    <div className="actions">
+      <button
+        type="button"
+        className="secondary"
+        disabled={tx.state.kind === 'pending'}
+        onClick={() => void tx.send([{ contract: 'Market', fn: 'cancelAllOrders', args: [], label: 'Void orders' }], 'Every order you signed until now is void; deals already matched go on.')}
+      >
+        Void all signed orders not yet matched
+      </button>
+      <TxStatus state={tx.state} testId="void-status" />
     </div>
   );
 }
@@ -394,23 +421,16 @@ function stepOf(o: OrderOut): number {
 
 function OrderCard({ order: o }: { order: OrderOut }) {
   const { nameOf } = useShared();
-  const tx = useTx();
   const step = stepOf(o);
   const failed = o.state === 'unmatched' || o.deal?.status === 'refunded' || o.settlement?.outcome === 'refunded';
   const bill = o.bill as { compute_fee: string; platform_fee: string; total: string; transit: { operator: string; fee: string }[] } | null;
   const route = o.route as { path: string[]; latency_ms: number } | null;
   const label = failed
     ? o.state === 'unmatched' ? 'not matched' : 'refunded'
-    : o.state === 'new' || o.state === 'submitting' ? 'matching…' : o.deal?.status === 'proposed' ? 'bill proposed: accept or reject' : STEPS[step];
-
-  async function decide(fn: 'accept' | 'reject') {
-    const { data, error } = await api.GET('/api/views/deals/{deal_id}', { params: { path: { deal_id: o.id } } });
-    if (error || !data) {
-      tx.setState({ kind: 'error', text: errorMessage(error) });
-      return;
-    }
-    await tx.send([{ contract: 'Market', fn, args: [data.id, data.packed], label: fn === 'accept' ? 'Accept' : 'Reject' }]);
-  }
+    : o.state === 'new' || o.state === 'submitting' ? 'matching…'
+    : o.deal?.status === 'proposed' ? 'bill proposed: accept or reject'
+    : o.deal?.status === 'disputed' ? 'in dispute'
+    : o.deal?.status === 'cancelled' ? 'cancelled' : STEPS[step];
 
   return (
     <article className={`order ${failed ? 'failed' : ''}`} data-testid={`order-${o.id}`} aria-label={`order ${o.id.slice(0, 10)}`}>
@@ -439,13 +459,7 @@ function OrderCard({ order: o }: { order: OrderOut }) {
         {o.job && <><dt>Job</dt><dd>{o.job.state} on {o.job.executor_node ?? `the ${o.job.executor.replace(/Executor$/, '').toLowerCase()} executor`}{o.job.exit_code != null ? `, exit ${o.job.exit_code}` : ''}</dd></>}
         {(o.deal?.result_cid || o.job?.result_cid) && <><dt>Result</dt><dd><a href={`/api/content/${o.deal?.result_cid ?? o.job?.result_cid}`} title="the job's output, checked against its CID"><code data-testid="result-cid">{o.deal?.result_cid ?? o.job?.result_cid}</code></a></dd></>}
       </dl>
-      {o.deal?.status === 'proposed' && (
-        <div className="actions">
-          <button type="button" onClick={() => void decide('accept')}>Accept bill</button>
-          <button type="button" className="secondary" onClick={() => void decide('reject')}>Reject bill</button>
-          <TxStatus state={tx.state} />
-        </div>
-      )}
+      <DealActions order={o} />
       {bill && (
         <table className="receipt" data-testid="receipt">
           <caption>{o.settlement?.outcome === 'settled' ? 'Receipt: who was paid what' : 'Bill'}{o.deal?.valueless ? ' (stage 1: recorded, no tokens move)' : ''}</caption>

@@ -5,6 +5,7 @@ import { shortAddress } from './format';
 import { BuyerPage } from './pages/BuyerPage';
 import { MarketPage } from './pages/MarketPage';
 import { OperatorPage } from './pages/OperatorPage';
+import { ArbiterPage } from './pages/ArbiterPage';
 import { ProviderPage } from './pages/ProviderPage';
 import { SharedContext, type Shared } from './state';
 import { watchWallets, type AnnouncedWallet } from './wallets';
@@ -13,6 +14,7 @@ const TABS = [
   { id: 'buyer', label: 'Buyer', page: BuyerPage },
   { id: 'provider', label: 'Provider', page: ProviderPage },
   { id: 'operator', label: 'Operator', page: OperatorPage },
+  { id: 'arbiter', label: 'Arbiter', page: ArbiterPage },
   { id: 'market', label: 'Market', page: MarketPage },
 ] as const;
 

@@ -211,7 +211,7 @@ def test_an_operator_publishes_its_transit_tariff_on_the_operator_tab(stack_at: 
 
 
 def test_a_buyer_accepts_one_proposed_bill_and_rejects_another_in_the_page(stack_at: StackAt, page: Page) -> None:
-    # The page passes the deal back as the Market takes it (its id and Matched bytes, from the API).
+    # The page passes the deal back as the Market takes it: its id and its Matched bytes, read from the chain.
     chain, api = stack_at(2)
     buyer = fund_a_node_and_a_buyer(chain, api)
     accepted = place_order_from_python(chain, api, buyer, "Cernet/Wuhan", auto_accept=False)

@@ -18,8 +18,8 @@ from web3.contract.contract import ContractFunction
 from suanwang.chain.deployment import Deployment, load_abi
 from suanwang.chain.errors import ErrorDecoder
 from suanwang.chain.market import ORDER_TYPE
-from suanwang.chain.states import DealCall, DealStatus
 from suanwang.roles import Role
+from suanwang.states import DealCall, DealStatus
 
 Call = ContractFunction  # an unsent contract call with its arguments: what TxSender.submit takes
 BYTES32_ORDER_FIELDS = frozenset(f["name"] for f in ORDER_TYPE if f["type"] == "bytes32")

@@ -20,7 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOWED: dict[str, tuple[int, str]] = {}
 # Modules outside suanwang.chain still allowed to call contracts through web3: none since issue 15.
 RAW_CALLS_ALLOWED: tuple[str, ...] = ()
-QUERY_FREE = ("backend/suanwang/api/", "backend/suanwang/lifecycle/", "backend/suanwang/agents/")
+QUERY_FREE = (
+    "backend/suanwang/api/",
+    "backend/suanwang/lifecycle/",
+    "backend/suanwang/agents/",
+    "backend/suanwang/replay/",
+)
 RAW_QUERY = re.compile(r"\bselect\(|\bsession\.(?:get|execute|scalars?)\(")
 # Modules of QUERY_FREE still allowed to write queries, with the reason.
 QUERIES_ALLOWED: dict[str, str] = {

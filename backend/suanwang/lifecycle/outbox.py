@@ -57,6 +57,11 @@ class Outbox:
     def in_flight(self, function: DealCall, deal_id: str) -> bool:
         return (function, deal_id) in self._sent
 
+    def transaction(self, function: DealCall, deal_id: str) -> Any | None:
+        """The hash of the call in flight, or None."""
+        sent = self._sent.get((function, deal_id))
+        return sent.tx_hash if sent is not None else None
+
     def collect(self) -> None:
         for (function, deal_id), sent in list(self._sent.items()):
             if sent.mined_block is not None:

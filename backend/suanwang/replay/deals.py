@@ -10,13 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanwang.chain.deployment import Deployment
 from suanwang.chain.indexer import Indexer
 from suanwang.chain.market import TxSender
-from suanwang.chain.states import DealCall
 from suanwang.content import LocalContentStore
 from suanwang.lifecycle.closing import SettleCompleted, TimeoutExpired
 from suanwang.lifecycle.context import StepContext
@@ -26,8 +24,9 @@ from suanwang.lifecycle.outbox import Outbox
 from suanwang.replay.executor import SimulatedExecutor
 from suanwang.replay.members import top_up
 from suanwang.replay.records import FINAL, DealState
+from suanwang.states import DealCall
 from suanwang.storage.db import make_engine, make_sessionmaker
-from suanwang.storage.models import Deal, Event, Settlement
+from suanwang.storage.repositories import Repositories
 
 if TYPE_CHECKING:
     from suanwang.replay.runner import Replay
@@ -50,7 +49,7 @@ class MeteredOutbox(Outbox):
         fresh = not self.in_flight(function, deal_id)
         sent = super().send(sender, function, deal, *args)
         if sent and fresh:
-            self.sent_calls.append((function, deal_id, self._sent[(function, deal_id)].tx_hash))
+            self.sent_calls.append((function, deal_id, self.transaction(function, deal_id)))
         return sent
 
 
@@ -148,7 +147,7 @@ class DealSteps:
             arbiter, seller_wins, _ = queue.pop(0)
             d.dispute = (arbiter, seller_wins)
             with self.ctx.sessions() as session:
-                row = session.get(Deal, d.id)
+                row = Repositories(session).deals.get(d.id)
                 assert row is not None, d.id  # completed, so indexed
                 projected = row.deal
             self.outbox.send(r.parties[d.plan.buyer].sender, DealCall.DISPUTE, projected)
@@ -181,14 +180,12 @@ class DealSteps:
         r = self.r
         with self.ctx.sessions() as session:
             since = self._seen_block
-            moved = list(session.scalars(select(Deal).where(Deal.updated_block > since)))
-            payouts = {s.deal_id: s for s in session.scalars(select(Settlement).where(Settlement.block_number > since))}
-            slashed = [
-                str(args["id"])
-                for (args,) in session.execute(
-                    select(Event.args).where(Event.name == "Slashed", Event.block_number > since)
-                )
-            ]
+            deals = Repositories(session).deals
+            moved, payouts, slashed = (
+                deals.moved_since(since),
+                deals.settlements_since(since),
+                deals.slashed_since(since),
+            )
             self._seen_block = self.ctx.indexed_block() or since
         for row in moved:
             d = r.deals.get(row.id)

@@ -15,6 +15,7 @@ from suanwang.matching.market import MarketNode, MarketOrder, Unplaced
 from suanwang.replay.chain import ReplayError
 from suanwang.replay.records import STATUS, DealState, NodeState, Plan
 from suanwang.storage.models import Node
+from suanwang.storage.repositories import Repositories
 
 if TYPE_CHECKING:
     from suanwang.replay.runner import Replay
@@ -49,7 +50,7 @@ def transit_estimate(r: Replay, order: MarketOrder, node: MarketNode) -> int:
 def indexed_node(r: Replay, node_id: int) -> Node:
     """The node as the chain registered it (from the replay's index), which the Biller bills."""
     with r.deal_steps.ctx.sessions() as session:
-        node = session.get(Node, node_id)
+        node = Repositories(session).nodes.get(node_id)
     if node is None:
         raise ReplayError(f"node {node_id} is not in the index")
     return node

@@ -20,7 +20,18 @@ from suanwang.states import (
     DealStatus,
     OrderState,
 )
-from suanwang.storage.models import AgentHeartbeat, ChainCursor, Deal, Job, Lease, Member, Node, OrderRecord
+from suanwang.storage.models import (
+    AgentHeartbeat,
+    ChainCursor,
+    Deal,
+    Event,
+    Job,
+    Lease,
+    Member,
+    Node,
+    OrderRecord,
+    Settlement,
+)
 
 OPEN_JOB_STATES = (JobState.PENDING.value, JobState.RUNNING.value)
 ENDED_JOB_STATES = (JobState.COMPLETED.value, JobState.FAILED.value)
@@ -123,6 +134,19 @@ class Deals:
             .where(Deal.status.in_([DealStatus.ACCEPTED, DealStatus.STARTED]), Lease.deal_id.is_(None))
         )
         return [(deal_id, route) for deal_id, route in self.session.execute(query)]
+
+    def moved_since(self, block: int) -> list[Deal]:
+        """Deals whose status changed in a block after `block`."""
+        return list(self.session.scalars(select(Deal).where(Deal.updated_block > block)))
+
+    def settlements_since(self, block: int) -> dict[str, Settlement]:
+        query = select(Settlement).where(Settlement.block_number > block)
+        return {s.deal_id: s for s in self.session.scalars(query)}
+
+    def slashed_since(self, block: int) -> list[str]:
+        """Ids of the deals whose seller was slashed in a block after `block`."""
+        query = select(Event.args).where(Event.name == "Slashed", Event.block_number > block)
+        return [str(args["id"]) for (args,) in self.session.execute(query)]
 
 
 class Jobs:

@@ -216,6 +216,18 @@ def deployment_is_live(anvil_url: str, deployment_file: Path) -> bool:
     )
 
 
+def terminate(process: subprocess.Popen[bytes] | None, timeout_s: float = 10) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within `timeout_s`."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class ApiServer:
     """`suanwang serve` as a child process with the given settings."""
@@ -254,12 +266,7 @@ class ApiServer:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        terminate(self.process)
         self.process = None
 
 
@@ -296,14 +303,7 @@ class AgentProcess:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None
 
     def kill(self) -> None:

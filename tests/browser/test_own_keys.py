@@ -14,15 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
-from eth_account import Account
 from playwright.sync_api import Page, expect
 
-from suanwang.devstack import AgentProcess, ApiServer, free_port, rpc
-from suanwang.roles import Role
+from suanwang.devstack import AgentProcess, ApiServer, rpc
 from tests.backend.lifecycle.conftest import prepare_market
 from tests.browser.conftest import screenshot
 from tests.browser.test_trading import CONFIRMED, place_order_from_python, wait_for_order
-from tests.support.stack import BUILD_DIR, Chain, Deployments
+from tests.support.agents import admit_arbiter, matcher_service, provider_agent
+from tests.support.stack import Chain, Deployments
 
 WALLET_SCRIPT = Path(__file__).with_name("eip6963_wallet.js")
 # Anvil's development account 8 (Foundry's mnemonic), which no demo member uses: admitted as an arbiter
@@ -65,38 +64,9 @@ def market(deployments: Deployments, tmp_path_factory: pytest.TempPathFactory) -
     tmp_path = tmp_path_factory.mktemp("own-keys")
     with deployments.chain(3) as chain:
         provider, buyer, _transit, _node_id, marketplace = prepare_market(chain, tmp_path)
-        founder = next(
-            Account.from_key(a.private_key) for a in chain.deployment.accounts if a.address == chain.deployment.deployer
-        )
-        arbiter = Account.from_key(ARBITER_KEY)
-        chain.transact(
-            founder, chain.contract("Federation").functions.admit(arbiter.address, int(Role.ARBITER), "arbiter")
-        )
-        env = {
-            "SUANWANG_RPC_URL": chain.anvil.url,
-            "SUANWANG_DEPLOYMENT_FILE": str(chain.deployment_file),
-            "SUANWANG_BUILD_DIR": str(BUILD_DIR),
-            "SUANWANG_CONTENT_DIR": str(tmp_path / "content"),  # where the provider reads the buyer's job
-        }
-        service = ApiServer(
-            free_port(),
-            {
-                **env,
-                "SUANWANG_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
-                "SUANWANG_MARKETPLACE_FILE": str(marketplace),
-                "SUANWANG_SERVICE_KEYS": "matcher",
-                "SUANWANG_POLL_INTERVAL_S": "0.1",
-                "SUANWANG_ORCHESTRATOR_INTERVAL_S": "0.1",
-            },
-            log_file=tmp_path / "service.log",
-        )
-        agent = AgentProcess(
-            "provider",
-            provider.key.hex(),
-            ["--store", str(tmp_path / "provider.db"), "--executor-dir", str(tmp_path / "provider-executor")],
-            env,
-            tmp_path / "provider.log",
-        )
+        arbiter = admit_arbiter(chain, ARBITER_KEY)
+        service = matcher_service(chain, tmp_path, marketplace, interval_s=0.1)
+        agent = provider_agent(chain, tmp_path, provider)
         service.start()
         try:
             agent.start()

@@ -16,11 +16,12 @@ import httpx
 import pytest
 from eth_account import Account
 
-from suanwang.devstack import AgentProcess, ApiServer, free_port, rpc
+from suanwang.devstack import AgentProcess, rpc
 from suanwang.roles import Role
 from tests.backend.lifecycle.conftest import prepare_market
+from tests.support.agents import chain_env, matcher_service, provider_agent
 from tests.support.orders import chain_submission
-from tests.support.stack import BUILD_DIR, Chain, Deployments
+from tests.support.stack import Chain, Deployments
 
 
 def wait(what: str, done: Callable[[], Any], timeout_s: float = 90, processes: tuple[Any, ...] = ()) -> Any:
@@ -45,36 +46,10 @@ def test_service_and_agents_each_hold_only_their_own_key(deployments: Deployment
     with deployments.chain(3) as chain:
         provider, buyer, transit, _node_id, marketplace = prepare_market(chain, tmp_path)
         matcher = next(a for a in chain.deployment.accounts if a.roles & Role.MATCHER and a.private_key)
-        env = {
-            "SUANWANG_RPC_URL": chain.anvil.url,
-            "SUANWANG_DEPLOYMENT_FILE": str(chain.deployment_file),
-            "SUANWANG_BUILD_DIR": str(BUILD_DIR),
-            "SUANWANG_CONTENT_DIR": str(tmp_path / "content"),  # the content store the buyer's spec is in
-        }
-        service = ApiServer(
-            free_port(),
-            {
-                **env,
-                "SUANWANG_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
-                "SUANWANG_MARKETPLACE_FILE": str(marketplace),
-                "SUANWANG_EXECUTOR_DIR": str(tmp_path / "service-executor"),
-                "SUANWANG_SERVICE_KEYS": "matcher",
-                "SUANWANG_POLL_INTERVAL_S": "0.05",
-                "SUANWANG_ORCHESTRATOR_INTERVAL_S": "0.05",
-            },
-            log_file=tmp_path / "service.log",
-        )
+        service = matcher_service(chain, tmp_path, marketplace)
+        env = chain_env(chain, tmp_path)
         agents = [
-            AgentProcess(
-                "provider",
-                provider.key.hex(),
-                [
-                    *("--store", str(tmp_path / "provider.db"), "--service-url", service.url),
-                    *("--executor-dir", str(tmp_path / "provider-executor")),
-                ],
-                env,
-                tmp_path / "provider.log",
-            ),
+            provider_agent(chain, tmp_path, provider, "--service-url", service.url),
             *(
                 AgentProcess(
                     "operator",
@@ -156,26 +131,8 @@ def test_a_killed_provider_agent_resumes_without_losing_or_doubling(
     the deal is started once, its job runs once, it is completed once."""
     with deployments.chain(3) as chain:
         provider, buyer, _transit, _node_id, marketplace = prepare_market(chain, tmp_path)
-        env = {
-            "SUANWANG_RPC_URL": chain.anvil.url,
-            "SUANWANG_DEPLOYMENT_FILE": str(chain.deployment_file),
-            "SUANWANG_BUILD_DIR": str(BUILD_DIR),
-            "SUANWANG_CONTENT_DIR": str(tmp_path / "content"),
-        }
-        service = ApiServer(
-            free_port(),
-            {
-                **env,
-                "SUANWANG_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
-                "SUANWANG_MARKETPLACE_FILE": str(marketplace),
-                "SUANWANG_SERVICE_KEYS": "matcher",
-                "SUANWANG_POLL_INTERVAL_S": "0.05",
-                "SUANWANG_ORCHESTRATOR_INTERVAL_S": "0.05",
-            },
-            log_file=tmp_path / "service.log",
-        )
-        args = ["--store", str(tmp_path / "provider.db"), "--executor-dir", str(tmp_path / "executor")]
-        agent = AgentProcess("provider", provider.key.hex(), args, env, tmp_path / "provider.log")
+        service = matcher_service(chain, tmp_path, marketplace)
+        agent = provider_agent(chain, tmp_path, provider)
         service.start()
         try:
             agent.start()
@@ -207,7 +164,7 @@ def test_a_killed_provider_agent_resumes_without_losing_or_doubling(
                 if e["args"]["status"] == 4  # DealStatus.STARTED
             ]
             assert len(started) == 1
-            assert len(list((tmp_path / "executor").rglob("*.exit"))) == 1  # the job ran once
+            assert len(list((tmp_path / "provider-executor").rglob("*.exit"))) == 1  # the job ran once
         finally:
             agent.stop()
             service.stop()
@@ -218,27 +175,9 @@ def test_a_provider_agent_cancels_a_job_whose_match_a_reorg_undid(deployments: D
     the job it started, and the job of the order's next match runs under a key of its own."""
     with deployments.chain(3) as chain:
         provider, buyer, _transit, _node_id, marketplace = prepare_market(chain, tmp_path)
-        env = {
-            "SUANWANG_RPC_URL": chain.anvil.url,
-            "SUANWANG_DEPLOYMENT_FILE": str(chain.deployment_file),
-            "SUANWANG_BUILD_DIR": str(BUILD_DIR),
-            "SUANWANG_CONTENT_DIR": str(tmp_path / "content"),
-        }
-        service = ApiServer(
-            free_port(),
-            {
-                **env,
-                "SUANWANG_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
-                "SUANWANG_MARKETPLACE_FILE": str(marketplace),
-                "SUANWANG_SERVICE_KEYS": "matcher",
-                "SUANWANG_POLL_INTERVAL_S": "0.05",
-                "SUANWANG_ORCHESTRATOR_INTERVAL_S": "0.05",
-            },
-            log_file=tmp_path / "service.log",
-        )
-        executor = tmp_path / "executor"
-        args = ["--store", str(tmp_path / "provider.db"), "--executor-dir", str(executor)]
-        agent = AgentProcess("provider", provider.key.hex(), args, env, tmp_path / "provider.log")
+        service = matcher_service(chain, tmp_path, marketplace)
+        agent = provider_agent(chain, tmp_path, provider)
+        executor = tmp_path / "provider-executor"
         service.start()
         try:
             agent.start()

@@ -15,13 +15,12 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from eth_account import Account
 
 from suanwang.cli import cli
-from suanwang.devstack import AgentProcess, ApiServer, free_port, rpc
-from suanwang.roles import Role
+from suanwang.devstack import rpc
 from tests.backend.lifecycle.conftest import prepare_market
-from tests.support.stack import BUILD_DIR, Chain, Deployments
+from tests.support.agents import admit_arbiter, matcher_service, provider_agent
+from tests.support.stack import Chain, Deployments
 
 # An Anvil development key no demo member uses (Foundry's mnemonic, account 8).
 ARBITER_KEY = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97"
@@ -100,38 +99,9 @@ def cli_market(deployments: Deployments, tmp_path_factory: pytest.TempPathFactor
     tmp_path = tmp_path_factory.mktemp("cli-market")
     with deployments.chain(3) as chain:
         provider, buyer, _transit, _node_id, marketplace = prepare_market(chain, tmp_path)
-        founder = next(
-            Account.from_key(a.private_key) for a in chain.deployment.accounts if a.address == chain.deployment.deployer
-        )
-        arbiter = Account.from_key(ARBITER_KEY)
-        chain.transact(
-            founder, chain.contract("Federation").functions.admit(arbiter.address, int(Role.ARBITER), "arbiter")
-        )
-        env = {
-            "SUANWANG_RPC_URL": chain.anvil.url,
-            "SUANWANG_DEPLOYMENT_FILE": str(chain.deployment_file),
-            "SUANWANG_BUILD_DIR": str(BUILD_DIR),
-            "SUANWANG_CONTENT_DIR": str(tmp_path / "content"),
-        }
-        service = ApiServer(
-            free_port(),
-            {
-                **env,
-                "SUANWANG_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
-                "SUANWANG_MARKETPLACE_FILE": str(marketplace),
-                "SUANWANG_SERVICE_KEYS": "matcher",
-                "SUANWANG_POLL_INTERVAL_S": "0.05",
-                "SUANWANG_ORCHESTRATOR_INTERVAL_S": "0.05",
-            },
-            log_file=tmp_path / "service.log",
-        )
-        agent = AgentProcess(
-            "provider",
-            provider.key.hex(),
-            ["--store", str(tmp_path / "provider.db"), "--executor-dir", str(tmp_path / "provider-executor")],
-            env,
-            tmp_path / "provider.log",
-        )
+        arbiter = admit_arbiter(chain, ARBITER_KEY)
+        service = matcher_service(chain, tmp_path, marketplace)
+        agent = provider_agent(chain, tmp_path, provider)
         key_file = tmp_path / "buyer.key"
         key_file.write_text(buyer.key.hex() + "\n")
         service.start()

@@ -85,6 +85,9 @@ class Stack:
     def store_of(self, agent: str) -> Path:
         return self.folder / f"{agent}.db"
 
+    def heartbeat_of(self, agent: str) -> Path:
+        return self.store_of(agent).with_suffix(".heartbeat.json")
+
     # -- the service ----------------------------------------------------------------------------------
     def start_service(self) -> None:
         # Each start takes a fresh port: a killed process's port may linger.
@@ -120,9 +123,11 @@ class Stack:
             agent.start()
 
     def kill_agent(self, name: str) -> None:
-        """SIGKILL, as a crash: the agent stays down until `restart_agent`."""
+        """SIGKILL, as a crash: the agent stays down until `restart_agent`. Its last heartbeat goes with
+        it, so `idle` waits for the restarted process's first pass, not the dead one's."""
         self.down.add(name)
         self.agents[name].kill()
+        self.heartbeat_of(name).unlink(missing_ok=True)
 
     def restart_agent(self, name: str) -> None:
         """The same agent again, on the same store and executor state."""
@@ -143,9 +148,8 @@ class Stack:
         if self.live_jobs():
             return False
         for name, agent in self.agents.items():
-            beat = self.store_of(name).with_suffix(".heartbeat.json")
             try:
-                indexed = json.loads(beat.read_text())["indexed_block"]
+                indexed = json.loads(self.heartbeat_of(name).read_text())["indexed_block"]
             except (OSError, ValueError, KeyError):
                 return False
             if name in self.down or not agent.alive() or indexed is None or indexed < block:

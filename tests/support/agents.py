@@ -37,10 +37,15 @@ def matcher_service(chain: Chain, folder: Path, marketplace: Path, interval_s: f
     return ApiServer(free_port(), env, log_file=folder / "service.log")
 
 
-def provider_agent(chain: Chain, folder: Path, seller: Any, *extra: str) -> AgentProcess:
-    """`suanwang agent provider` for `seller` (not started), with its store and local executor in `folder`."""
+def provider_agent(
+    chain: Chain, folder: Path, seller: Any, *extra: str, env: dict[str, str] | None = None
+) -> AgentProcess:
+    """`suanwang agent provider` for `seller` (not started), with its store and executor state in `folder`
+    (a local executor unless `extra` and `env` say otherwise)."""
     args = ["--store", str(folder / "provider.db"), "--executor-dir", str(folder / "provider-executor"), *extra]
-    return AgentProcess("provider", seller.key.hex(), args, chain_env(chain, folder), folder / "provider.log")
+    return AgentProcess(
+        "provider", seller.key.hex(), args, {**chain_env(chain, folder), **(env or {})}, folder / "provider.log"
+    )
 
 
 def admit_arbiter(chain: Chain, key: str) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from suanwang.roles import Role
 from tests.backend.lifecycle.conftest import prepare_market
 from tests.support.agents import chain_env, matcher_service, provider_agent
 from tests.support.orders import chain_submission
+from tests.support.slurm import SlurmCluster
 from tests.support.stack import Chain, Deployments
 
 
@@ -42,14 +44,24 @@ def holdings(chain: Chain, address: str) -> int:
     return int(token.functions.balanceOf(address).call()) + int(market.functions.balanceOf(address).call())
 
 
-def test_service_and_agents_each_hold_only_their_own_key(deployments: Deployments, tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", ["local", pytest.param("slurm", marks=pytest.mark.slurm)])
+def test_service_and_agents_each_hold_only_their_own_key(
+    deployments: Deployments, tmp_path: Path, executor: str, request: pytest.FixtureRequest
+) -> None:
+    """On the provider's local executor, and on the real Slurm cluster (the chain's node 1 is Slurm's n1)."""
+    executor_args: tuple[str, ...] = ()
+    executor_env: dict[str, str] = {}
+    if executor == "slurm":
+        cluster: SlurmCluster = request.getfixturevalue("slurm_cluster")
+        executor_args = ("--executor", "slurm", "--slurm-node-map", "1=n1")
+        executor_env = {"SUANWANG_SLURM_CONF": str(cluster.slurm_conf)}
     with deployments.chain(3) as chain:
         provider, buyer, transit, _node_id, marketplace = prepare_market(chain, tmp_path)
         matcher = next(a for a in chain.deployment.accounts if a.roles & Role.MATCHER and a.private_key)
         service = matcher_service(chain, tmp_path, marketplace)
         env = chain_env(chain, tmp_path)
         agents = [
-            provider_agent(chain, tmp_path, provider, "--service-url", service.url),
+            provider_agent(chain, tmp_path, provider, "--service-url", service.url, *executor_args, env=executor_env),
             *(
                 AgentProcess(
                     "operator",
@@ -83,6 +95,9 @@ def test_service_and_agents_each_hold_only_their_own_key(deployments: Deployment
             # The buyer settles at once with its own key (the service could only after the dispute window).
             market = chain.contract("Market")
             assert completed["job"] is None  # the job ran at the provider's agent, not in the service
+            with sqlite3.connect(tmp_path / "provider.db") as store:  # the agent's own record of it
+                ((kind, node),) = store.execute("SELECT executor, executor_node FROM jobs").fetchall()
+            assert (kind, node) == (("SlurmExecutor", "n1") if executor == "slurm" else ("LocalExecutor", None))
             chain.transact(buyer, market.functions.settle(order_id, matched_deal_bytes(chain, order_id)))
             settled = wait("settlement to be indexed", lambda: (o := order())["deal"]["status"] == "settled" and o)
             bill, paid = settled["bill"], settled["settlement"]

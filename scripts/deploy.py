@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "backend"))
 # stdlib and eth_utils only: brownie's env has both
 from suanwang.chain.bill import Seats, pack_bill, pack_entry, unpack_deal
+from suanwang.chain.order_type import ORDER_FIELDS, ORDER_TYPE
 from suanwang.fees import compute_fee, platform_fee, transit_fee
 
 ROLE_BITS = {"operator": 1, "cloud": 2, "provider": 4, "buyer": 8, "matcher": 16, "arbiter": 32}
@@ -80,16 +81,6 @@ def role_names(mask: int) -> list[str]:
 # ---------------------------------------------------------------- orders (used by tests and bench too)
 
 # IMarket.Order's fields in order, with their EIP-712 types.
-ORDER_TYPES = (
-    ("buyer", "address"), ("matcher", "address"), ("logicMcu", "uint64"), ("parallelMcu", "uint64"),
-    ("neuralMcu", "uint64"), ("memoryMib", "uint32"), ("gpuModel", "uint16"), ("gpuCount", "uint16"),
-    ("gpuMilli", "uint16"), ("minTier", "uint8"), ("duration", "uint32"), ("minRunSeconds", "uint32"),
-    ("maxPricePerCuHour", "uint128"), ("maxTotal", "uint128"), ("maxTransit", "uint128"), ("maxLatencyMs", "uint32"),
-    ("minBandwidthMbps", "uint32"), ("autoAccept", "bool"), ("expiry", "uint40"), ("nonce", "uint64"),
-    ("epoch", "uint32"), ("specDigest", "bytes32"), ("serviceId", "bytes32"), ("apnId", "uint64"),
-    ("apnSlaClass", "uint8"),
-)
-ORDER_FIELDS = tuple(name for name, _ in ORDER_TYPES)
 ZERO_ADDRESS = "0x" + "00" * 20
 ZERO_BYTES32 = "0x" + "00" * 32
 
@@ -161,7 +152,7 @@ def typed_order(market, order: tuple, chain_id: int) -> dict:
             {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
         ],
-        "Order": [{"name": n, "type": t} for n, t in ORDER_TYPES],
+        "Order": ORDER_TYPE,
     }
     return {
         "types": types, "primaryType": "Order",

@@ -22,6 +22,12 @@ def compute_fee(price_per_cu_hour: int, total_mcu: int, duration_s: int) -> int:
     return price_per_cu_hour * total_mcu * duration_s // MCU_SECONDS_PER_CU_HOUR
 
 
+def price_of(compute: int, total_mcu: int, duration_s: int) -> int:
+    """The price per CU-hour a compute fee was charged at: `compute_fee`'s inverse, rounded down (within one
+    base unit of the seller's price, which the fee's own rounding loses)."""
+    return compute * MCU_SECONDS_PER_CU_HOUR // (total_mcu * duration_s)
+
+
 def platform_fee(compute: int, fee_bps: int) -> int:
     """Splits.platformFee: the platform's ``fee_bps`` share of a compute fee, rounded down."""
     return compute * fee_bps // BPS

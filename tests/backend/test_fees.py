@@ -87,3 +87,10 @@ def test_proration_needs_used_within_the_duration():
         fees.prorated_fees(1, 1, 5, 4)
     with pytest.raises(ValueError):
         fees.prorated_fees(1, 1, 0, 0)
+
+
+@pytest.mark.parametrize("price", [0, 1, 15 * 10**17, 2**96 - 1])
+def test_price_of_recovers_the_price_a_compute_fee_was_charged_at(price: int) -> None:
+    mcu, duration = 5_000, 600
+    charged = fees.price_of(fees.compute_fee(price, mcu, duration), mcu, duration)
+    assert price - charged in (0, 1)

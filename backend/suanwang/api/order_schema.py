@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import AfterValidator, Field, ValidationInfo, create_model, field_validator
 
 from suanwang.api.schemas import ADDRESS_PATTERN, RequestModel
-from suanwang.chain.market import ORDER_TYPE
+from suanwang.chain.order_type import ORDER_TYPE
 
 U256_DECIMAL = r"^[0-9]{1,78}$"
 BYTES32_HEX = r"^0x[0-9a-fA-F]{64}$"

@@ -8,6 +8,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from suanwang.chain.order_type import ORDER_TYPE, packed_width
 from suanwang.errors import NotFoundError
 
 # The fee arithmetic has one home, suanwang.fees; compute_fee, platform_fee and transit_fee stay importable
@@ -87,37 +88,11 @@ def priced_transit(order: Mapping[str, Any], tariffs: Sequence[tuple[str, int]])
 
 
 # Market's packed order (IMarket): the Order's fields in order, each exactly its type's width (230 bytes).
-_PACKED_ORDER = (
-    ("buyer", 20),
-    ("matcher", 20),
-    ("logicMcu", 8),
-    ("parallelMcu", 8),
-    ("neuralMcu", 8),
-    ("memoryMib", 4),
-    ("gpuModel", 2),
-    ("gpuCount", 2),
-    ("gpuMilli", 2),
-    ("minTier", 1),
-    ("duration", 4),
-    ("minRunSeconds", 4),
-    ("maxPricePerCuHour", 16),
-    ("maxTotal", 16),
-    ("maxTransit", 16),
-    ("maxLatencyMs", 4),
-    ("minBandwidthMbps", 4),
-    ("autoAccept", 1),
-    ("expiry", 5),
-    ("nonce", 8),
-    ("epoch", 4),
-    ("specDigest", 32),
-    ("serviceId", 32),
-    ("apnId", 8),
-    ("apnSlaClass", 1),
-)
+_PACKED_ORDER = tuple((f["name"], packed_width(f["type"])) for f in ORDER_TYPE)
 PACKED_ORDER_BYTES = sum(size for _, size in _PACKED_ORDER)
 MAX_SIGNATURE_BYTES = 2**16 - 1
 # Fixed-size byte strings (bytes32) among the packed fields; every other 20-byte field is an address.
-_BYTES_FIELDS = frozenset({"specDigest", "serviceId"})
+_BYTES_FIELDS = frozenset(f["name"] for f in ORDER_TYPE if f["type"].startswith("bytes"))
 
 
 def _field_bytes(name: str, value: Any, size: int) -> bytes:

@@ -17,7 +17,7 @@ from web3.contract.contract import ContractFunction
 
 from suanwang.chain.deployment import Deployment, load_abi
 from suanwang.chain.errors import ErrorDecoder
-from suanwang.chain.market import ORDER_TYPE
+from suanwang.chain.order_type import ORDER_TYPE
 from suanwang.roles import Role
 from suanwang.states import DealCall, DealStatus
 

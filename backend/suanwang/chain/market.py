@@ -23,38 +23,11 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
 
 from suanwang.chain.errors import ChainRevert, ErrorDecoder
+from suanwang.chain.order_type import ORDER_FIELDS, ORDER_TYPE
 from suanwang.errors import SuanwangError
 
 DOMAIN_NAME = "Suanwang Market"
 DOMAIN_VERSION = "1"
-ORDER_TYPE = [
-    {"name": "buyer", "type": "address"},
-    {"name": "matcher", "type": "address"},
-    {"name": "logicMcu", "type": "uint64"},
-    {"name": "parallelMcu", "type": "uint64"},
-    {"name": "neuralMcu", "type": "uint64"},
-    {"name": "memoryMib", "type": "uint32"},
-    {"name": "gpuModel", "type": "uint16"},
-    {"name": "gpuCount", "type": "uint16"},
-    {"name": "gpuMilli", "type": "uint16"},
-    {"name": "minTier", "type": "uint8"},
-    {"name": "duration", "type": "uint32"},
-    {"name": "minRunSeconds", "type": "uint32"},
-    {"name": "maxPricePerCuHour", "type": "uint128"},
-    {"name": "maxTotal", "type": "uint128"},
-    {"name": "maxTransit", "type": "uint128"},
-    {"name": "maxLatencyMs", "type": "uint32"},
-    {"name": "minBandwidthMbps", "type": "uint32"},
-    {"name": "autoAccept", "type": "bool"},
-    {"name": "expiry", "type": "uint40"},
-    {"name": "nonce", "type": "uint64"},
-    {"name": "epoch", "type": "uint32"},
-    {"name": "specDigest", "type": "bytes32"},
-    {"name": "serviceId", "type": "bytes32"},
-    {"name": "apnId", "type": "uint64"},
-    {"name": "apnSlaClass", "type": "uint8"},
-]
-ORDER_FIELDS = tuple(f["name"] for f in ORDER_TYPE)
 
 
 def typed_order(order: Mapping[str, Any], chain_id: int, market: str) -> dict[str, Any]:

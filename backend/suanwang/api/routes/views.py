@@ -18,6 +18,7 @@ from web3 import Web3
 from suanwang.api.deps import GatewayDep, RuntimeDep, SessionDep
 from suanwang.api.schemas import ADDRESS_PATTERN, MemberOut, NodeOut
 from suanwang.errors import NotFoundError
+from suanwang.fees import price_of
 from suanwang.live_events import event_payload
 from suanwang.roles import Role
 from suanwang.runtime import Runtime
@@ -409,7 +410,7 @@ def market_history(
             matched += 1
             volume += fee
             if mcu and duration:
-                price = str(fee * 3_600_000 // (mcu * duration))
+                price = str(price_of(fee, mcu, duration))
         elif event.name in ("DealStatusChanged", "Completed", "Settled"):
             status = STATUS_OF_EVENT.get(event.name) or DealStatus.of(int(args["status"]))
             if not status.holds_capacity:

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from suanwang.agents.base import AgentRuntime
-from suanwang.chain.signed_orders import signed_order_of
+from suanwang.chain.signed_orders import NotSignedMatch, match_transaction, signed_orders_in
 from suanwang.content import ContentStore
-from suanwang.content.errors import ContentNotFoundError
+from suanwang.content.errors import ContentNotFoundError, ContentUnavailableError
 from suanwang.errors import SuanwangError
 from suanwang.lifecycle.closing import CancelOrphanJobs, SettleCompleted
 from suanwang.lifecycle.follow import CompleteJobs, FollowJobs
@@ -29,6 +31,12 @@ from suanwang.storage.repositories import Repositories
 log = logging.getLogger(__name__)
 
 WITHDRAW_EVERY_S = 5.0
+MATCH_TRANSACTIONS_KEPT = 64  # decoded match batches kept: a batch's deals are dispatched together
+
+
+# A spec the agent cannot get yet (the match's block being replaced, the content store down) is asked for
+# again on later passes; this close to the start deadline the deal is declined instead of slashed.
+DECLINE_MARGIN_S = 120
 
 
 @dataclass
@@ -37,21 +45,37 @@ class ChainOrders:
 
     runtime: AgentRuntime
     content: ContentStore
+    _orders: OrderedDict[str, dict[str, dict[str, Any]]] = field(default_factory=OrderedDict)  # by match tx
 
     def job_for(self, session: Session, deal_id: str) -> JobOrder | None:
         deal = Repositories(session).deals.get(deal_id)
         if deal is None:
             return None  # not (or no longer) in this agent's index: a reorg undid it
         key = job_key(deal_id, f"b{deal.matched_block}")  # a re-match after a reorg gets a key of its own
-        ctx = self.runtime.ctx
         try:
-            order = signed_order_of(ctx.chain.market, deal_id, deal.matched_block, self.runtime.deployment.chain_id)
-            command = _spec(self.content, order["specDigest"])
-        except (SuanwangError, ContentNotFoundError) as exc:
-            # Nothing this provider can run: the executor refuses an empty command and the deal is declined.
-            log.warning("%s: no job to run (%s); declining", deal_id, getattr(exc, "message", exc))
-            return JobOrder(key, [], 0)
-        return JobOrder(key, command, int(order["memoryMib"]))
+            order = self._signed_order(deal_id, deal.matched_block)
+            return JobOrder(key, _spec(self.content, order["specDigest"]), int(order["memoryMib"]))
+        except NotSignedMatch as exc:  # for good: nothing this provider can run
+            log.warning("%s: %s; declining", deal_id, exc.message)
+        except (SuanwangError, ContentNotFoundError, ContentUnavailableError) as exc:
+            now = self.runtime.ctx.head("spec")[0].timestamp
+            if now < deal.deadline - DECLINE_MARGIN_S:
+                log.info("%s: no job yet (%s); asking again", deal_id, getattr(exc, "message", exc))
+                return None
+            log.warning("%s: no job before the start deadline (%s); declining", deal_id, getattr(exc, "message", exc))
+        return JobOrder(key, [], 0)  # the executor refuses an empty command: the deal is declined, not slashed
+
+    def _signed_order(self, deal_id: str, block: int) -> dict[str, Any]:
+        market = self.runtime.ctx.chain.market
+        tx_hash = match_transaction(market, deal_id, block)
+        if tx_hash not in self._orders:
+            self._orders[tx_hash] = signed_orders_in(market, tx_hash, self.runtime.deployment.chain_id)
+            while len(self._orders) > MATCH_TRANSACTIONS_KEPT:
+                self._orders.popitem(last=False)
+        order = self._orders[tx_hash].get(deal_id.lower())
+        if order is None:
+            raise NotSignedMatch(f"the transaction that matched {deal_id} carries no order with its digest")
+        return order
 
 
 @dataclass

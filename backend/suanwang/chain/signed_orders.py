@@ -55,24 +55,29 @@ def entries(data: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
         yield order, signature
 
 
-def signed_order_of(market: MarketContract, deal_id: str, block: int, chain_id: int) -> dict[str, Any]:
-    """The order the buyer signed for `deal_id`, from the transaction that matched it in `block`; its
-    EIP-712 digest is checked to be the deal's id. NotFoundError when the match was not a signed one."""
+class NotSignedMatch(InputError):
+    """The deal was matched by a call that carries no signed order (a posted order's match): for good."""
+
+
+def match_transaction(market: MarketContract, deal_id: str, block: int) -> str:
+    """The hash of the transaction whose Matched log of `deal_id` is in `block`. NotFoundError when there
+    is none there (yet, or any more: the block may have been replaced)."""
     topic = str(market.contract.events.Matched().topic)
     logs = market.contract.w3.eth.get_logs(
         {"address": market.contract.address, "fromBlock": block, "toBlock": block, "topics": [topic, deal_id]}
     )
     if not logs:
         raise NotFoundError(f"no Matched log of {deal_id} in block {block}", field="deal_id")
-    tx = market.contract.w3.eth.get_transaction(logs[0]["transactionHash"])
+    return "0x" + bytes(logs[0]["transactionHash"]).hex()
+
+
+def signed_orders_in(market: MarketContract, tx_hash: str, chain_id: int) -> dict[str, dict[str, Any]]:
+    """Order id (its EIP-712 digest) -> order, for every signed order a matchSigned(Batch) transaction
+    carries: one decoding and one hash per order, however many of its deals are asked about."""
+    tx = market.contract.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
     data = bytes(tx["input"])
     function = market.contract.get_function_by_selector(data[:4])
     if function.fn_name not in ("matchSignedBatch", "matchSigned"):
-        raise NotFoundError(
-            f"{deal_id} was matched by {function.fn_name}, which carries no signed order", field="deal_id"
-        )
+        raise NotSignedMatch(f"{tx_hash} is a {function.fn_name} call, which carries no signed order", field="deal_id")
     (payload,) = eth_abi.decode(["bytes"], data[4:])
-    for order, _signature in entries(payload):
-        if order_id(order, chain_id, market.address) == deal_id.lower():
-            return order
-    raise NotFoundError(f"the transaction that matched {deal_id} carries no order with that digest", field="deal_id")
+    return {order_id(order, chain_id, market.address): order for order, _signature in entries(payload)}

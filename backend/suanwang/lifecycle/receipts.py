@@ -90,7 +90,11 @@ class MatchReceipts:
                     continue
                 revert = self.ctx.chain.decoder.decode(reason)
                 self.view.unreserve(record, session)
-                if revert.name in RETRYABLE_MATCH_ERRORS and record.attempts < MAX_MATCH_ATTEMPTS:
+                if revert.name == "OrderAlreadyUsed" and self._matched_on_chain(record.id):
+                    # An earlier match of this order stands after all: one a reorganisation took back and
+                    # the chain mined again (its transaction sent again). The index brings its deal.
+                    record.state, record.matched_at, record.reason = OrderState.ON_CHAIN, record.updated_at, None
+                elif revert.name in RETRYABLE_MATCH_ERRORS and record.attempts < MAX_MATCH_ATTEMPTS:
                     record.state, record.node_id, record.bill = OrderState.NEW, None, None
                 else:
                     record.state, record.reason = (
@@ -98,6 +102,9 @@ class MatchReceipts:
                         f"the market refused the match: {revert.message}",
                     )
         return matched
+
+    def _matched_on_chain(self, order_id: str) -> bool:
+        return self.ctx.chain.market.status_of(order_id)[0] not in (DealStatus.NONE, DealStatus.CANCELLED)
 
     def recover_submitting(self) -> None:
         """Orders left 'submitting' by a crash or a failed pass (not those of a batch in flight): on

@@ -19,10 +19,11 @@ from suanwang.lifecycle.context import ChainHead, StepContext
 from suanwang.lifecycle.follow import CompleteJobs, FollowJobs
 from suanwang.lifecycle.jobs import REFUSED, JobOrder, ProviderJobs
 from suanwang.lifecycle.outbox import Outbox
+from suanwang.lifecycle.receipts import MatchReceipts
 from suanwang.scheduling.base import JobSpec, JobState, JobStatus
 from suanwang.states import DealCall, DealStatus
 from suanwang.storage.db import make_engine, make_sessionmaker
-from suanwang.storage.models import Deal, Job
+from suanwang.storage.models import Deal, Job, OrderRecord
 from suanwang.storage.repositories import Repositories
 
 SELLER, OTHER_SELLER, BUYER, MATCHER = ("0x" + c * 40 for c in "abcd")
@@ -223,3 +224,43 @@ def test_a_job_that_did_not_run_to_its_end_is_not_completed(store: Any) -> None:
     FollowJobs(ctx, cast(Any, executor), LocalContentStore(Path("/nonexistent"))).tick()
     CompleteJobs(ctx, Outbox(ctx)).tick()
     assert keys(ctx).calls() == []
+
+
+class RefusedMarket:
+    """A batch receipt whose every match failed with `error`; the chain says the order's status is `status`."""
+
+    def __init__(self, error: str, status: DealStatus) -> None:
+        self.error, self.status = error, status
+
+    def match_failures(self, _receipt: Any) -> dict[str, bytes]:
+        return {deal_id(1): b"revert"}
+
+    def status_of(self, _order_id: str) -> tuple[DealStatus, int]:
+        return self.status, 0
+
+
+@pytest.mark.parametrize(("status", "state"), [(DealStatus.ACCEPTED, "on_chain"), (DealStatus.CANCELLED, "unmatched")])
+def test_a_rematch_refused_because_the_first_match_came_back_keeps_the_order_on_chain(
+    store: Any, status: DealStatus, state: str
+) -> None:
+    """A reorganisation took a match back and the service matched the order again; meanwhile the first
+    match was mined again, so the market refuses the second with OrderAlreadyUsed. The order stands on
+    chain: it is not 'unmatched' (unless the buyer cancelled it)."""
+    with store.begin() as session:
+        session.add(
+            OrderRecord(id=deal_id(1), buyer=BUYER, order={}, signature="0x", access_point="a", spec_cid="b",
+                        state="submitting", attempts=2, created_at=datetime.now(UTC), updated_at=datetime.now(UTC))
+        )  # fmt: skip
+    decoder = type(
+        "Decoder",
+        (),
+        {"decode": staticmethod(lambda _data: type("Revert", (), {"name": "OrderAlreadyUsed", "message": "used"})())},
+    )()
+    chain = type("Gateway", (), {"market": RefusedMarket("OrderAlreadyUsed", status), "decoder": decoder})()
+    ctx = StepContext(w3=cast(Any, None), chain=cast(Any, chain), sessions=store, keys=cast(Any, Keys((MATCHER,))))
+    view = type("View", (), {"unreserve": staticmethod(lambda *_: None)})()
+    receipts = MatchReceipts(ctx, cast(Any, view), cast(Any, None))
+    assert receipts._record([deal_id(1)], {"logs": []}) == set()
+    with store() as session:
+        record = Repositories(session).orders.get(deal_id(1))
+        assert record is not None and record.state == state

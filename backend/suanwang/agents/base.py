@@ -94,6 +94,9 @@ def run_agent(
     try:
         while not stopped.is_set():
             error = None
+            # The block the steps of this pass see: a heartbeat says the agent has acted on the chain up to
+            # there (read after the steps, a freshly restarted agent would claim blocks it has not acted on).
+            seen = runtime.ctx.indexed_block()
             for step in steps:
                 try:
                     step()
@@ -101,7 +104,7 @@ def run_agent(
                     error = f"{type(exc).__name__}: {exc}"
                     log.warning("%s step failed, retrying: %s", runtime.role, error, exc_info=True)
             passes += 1
-            _heartbeat(runtime, passes, error)
+            _heartbeat(runtime, passes, seen, error)
             if once:
                 break
             stopped.wait(interval_s)
@@ -113,7 +116,7 @@ def run_agent(
 HEARTBEAT_EVERY_S = 5.0
 
 
-def _heartbeat(runtime: AgentRuntime, passes: int, error: str | None) -> None:
+def _heartbeat(runtime: AgentRuntime, passes: int, indexed_block: int | None, error: str | None) -> None:
     """The heartbeat file next to the store after every pass; the signed heartbeat to the service every
     HEARTBEAT_EVERY_S (a service that does not answer is logged, never fatal)."""
     document = {
@@ -121,7 +124,7 @@ def _heartbeat(runtime: AgentRuntime, passes: int, error: str | None) -> None:
         "address": runtime.address,
         "at": int(time.time()),
         "passes": passes,
-        "indexed_block": runtime.ctx.indexed_block(),
+        "indexed_block": indexed_block,
         "last_error": error,
     }
     tmp = runtime.heartbeat_file.with_suffix(".tmp")

@@ -22,7 +22,7 @@ from suanwang.content.errors import ContentNotFoundError, ContentUnavailableErro
 from suanwang.errors import SuanwangError
 from suanwang.lifecycle.closing import CancelOrphanJobs, SettleCompleted
 from suanwang.lifecycle.follow import CompleteJobs, FollowJobs
-from suanwang.lifecycle.jobs import JobOrder, ProviderJobs, _spec, job_key
+from suanwang.lifecycle.jobs import JobOrder, ProviderJobs, job_key, signed_command
 from suanwang.lifecycle.outbox import Outbox
 from suanwang.scheduling.base import Executor, JobState
 from suanwang.storage.models import Node
@@ -54,7 +54,7 @@ class ChainOrders:
         key = job_key(deal_id, f"b{deal.matched_block}")  # a re-match after a reorg gets a key of its own
         try:
             order = self._signed_order(deal_id, deal.matched_block)
-            return JobOrder(key, _spec(self.content, order["specDigest"]), int(order["memoryMib"]))
+            return JobOrder(key, signed_command(self.content, order["specDigest"]), int(order["memoryMib"]))
         except NotSignedMatch as exc:  # for good: nothing this provider can run
             log.warning("%s: %s; declining", deal_id, exc.message)
         except (SuanwangError, ContentNotFoundError, ContentUnavailableError) as exc:

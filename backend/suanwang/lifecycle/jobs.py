@@ -55,7 +55,8 @@ def job_key(deal_id: str, match: int | str = 1) -> str:
     return key if match == 1 else f"{key}-m{match}"
 
 
-def _spec(content: ContentStore, spec_digest: str) -> list[str]:
+def signed_command(content: ContentStore, spec_digest: str) -> list[str]:
+    """The job's command from the specification the buyer signed the digest of (the store checks the bytes)."""
     command = json.loads(content.get(cid_of_digest(spec_digest)))["command"]
     return [str(part) for part in command]
 
@@ -74,7 +75,7 @@ class ServiceOrders:
             return JobOrder(job_key(deal_id), ["true"], 256)
         return JobOrder(
             job_key(deal_id, record.attempts),
-            _spec(self.content, record.order["specDigest"]),
+            signed_command(self.content, record.order["specDigest"]),
             int(record.order["memoryMib"]),
         )
 

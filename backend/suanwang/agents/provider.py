@@ -24,6 +24,7 @@ from suanwang.lifecycle.closing import CancelOrphanJobs, SettleCompleted
 from suanwang.lifecycle.follow import CompleteJobs, FollowJobs
 from suanwang.lifecycle.jobs import JobOrder, ProviderJobs, job_key, signed_command
 from suanwang.lifecycle.outbox import Outbox
+from suanwang.lifecycle.resources import Bought
 from suanwang.scheduling.base import Executor, JobState
 from suanwang.storage.models import Node
 from suanwang.storage.repositories import Repositories
@@ -54,7 +55,7 @@ class ChainOrders:
         key = job_key(deal_id, f"b{deal.matched_block}")  # a re-match after a reorg gets a key of its own
         try:
             order = self._signed_order(deal_id, deal.matched_block)
-            return JobOrder(key, signed_command(self.content, order["specDigest"]), int(order["memoryMib"]))
+            return JobOrder(key, signed_command(self.content, order["specDigest"]), Bought.of(order))
         except NotSignedMatch as exc:  # for good: nothing this provider can run
             log.warning("%s: %s; declining", deal_id, exc.message)
         except (SuanwangError, ContentNotFoundError, ContentUnavailableError) as exc:
@@ -63,7 +64,8 @@ class ChainOrders:
                 log.info("%s: no job yet (%s); asking again", deal_id, getattr(exc, "message", exc))
                 return None
             log.warning("%s: no job before the start deadline (%s); declining", deal_id, getattr(exc, "message", exc))
-        return JobOrder(key, [], 0)  # the executor refuses an empty command: the deal is declined, not slashed
+        # The executor refuses an empty command: the deal is declined, not slashed.
+        return JobOrder(key, [], Bought(0, 0))
 
     def _signed_order(self, deal_id: str, block: int) -> dict[str, Any]:
         market = self.runtime.ctx.chain.market

@@ -22,7 +22,8 @@ from suanwang.content import ContentStore, cid_of_digest
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.lifecycle.context import StepContext, now
 from suanwang.lifecycle.outbox import Outbox
-from suanwang.scheduling.base import Executor, JobSpec, JobState
+from suanwang.lifecycle.resources import Bought, given_for
+from suanwang.scheduling.base import Executor, ExecutorNode, JobSpec, JobState
 from suanwang.states import DealCall, DealStatus, OrderState
 from suanwang.storage.models import Job, Node
 from suanwang.storage.repositories import Repositories
@@ -35,11 +36,11 @@ SUBMIT_WORKERS = 8
 
 @dataclass(frozen=True)
 class JobOrder:
-    """What a deal's job needs from the signed order: its executor key, command and memory."""
+    """What a deal's job needs from the signed order: its executor key, its command and what it bought."""
 
     key: str
     command: list[str]
-    memory_mib: int
+    bought: Bought
 
 
 class JobSource(Protocol):
@@ -72,11 +73,11 @@ class ServiceOrders:
         if record is not None and record.state != OrderState.ON_CHAIN:
             return None
         if record is None:  # matched by another matcher: nothing signed to run here
-            return JobOrder(job_key(deal_id), ["true"], 256)
+            return JobOrder(job_key(deal_id), ["true"], Bought(logic_mcu=0, memory_mib=256))
         return JobOrder(
             job_key(deal_id, record.attempts),
             signed_command(self.content, record.order["specDigest"]),
-            int(record.order["memoryMib"]),
+            Bought.of(record.order),
         )
 
 
@@ -126,13 +127,15 @@ class ProviderJobs:
                 return None
             node = repos.nodes.get(node_id)
             executor_node = self.executor_nodes(node) if node is not None else None
+            given = given_for(job.bought, node.logic_mcu if node is not None else 0, self._executor_node(executor_node))
             spec = JobSpec(
                 key=job.key,
                 command=job.command,
                 node=executor_node,
-                # The emulated nodes share one host: each job asks for one core and at most 1 GiB there.
-                cpus=1,
-                memory_mib=min(max(job.memory_mib, 64), 1024),
+                cpus=given.cpus,
+                memory_mib=given.memory_mib,
+                gpus=given.gpus,
+                gpu_type=given.gpu_type,
                 time_limit_s=duration_s,
                 env={"SUANWANG_DEAL": deal_id},
             )
@@ -152,6 +155,11 @@ class ProviderJobs:
                 )
             )
             return job_id != REFUSED
+
+    def _executor_node(self, name: str | None) -> ExecutorNode | None:
+        if name is None:
+            return None
+        return next((n for n in self.executor.nodes() if n.name == name), None)
 
     # -- on the match's receipt, before the index confirms it (the service's in-process provider) ----------
     def on_matched(self, receipt: Any, matched: set[str]) -> None:

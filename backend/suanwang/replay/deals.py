@@ -21,6 +21,7 @@ from suanwang.lifecycle.context import StepContext
 from suanwang.lifecycle.follow import CompleteJobs, FollowJobs
 from suanwang.lifecycle.jobs import JobOrder, ProviderJobs, job_key
 from suanwang.lifecycle.outbox import Outbox
+from suanwang.lifecycle.resources import Bought
 from suanwang.replay.executor import SimulatedExecutor
 from suanwang.replay.members import top_up
 from suanwang.replay.records import FINAL, DealState
@@ -61,7 +62,7 @@ class ScenarioJobs:
 
     def job_for(self, session: Session, deal_id: str) -> JobOrder | None:
         d = self.r.deals.get(deal_id)
-        return None if d is None else JobOrder(job_key(deal_id), ["true"], int(d.plan.order["memoryMib"]))
+        return None if d is None else JobOrder(job_key(deal_id), ["true"], Bought.of(d.plan.order))
 
 
 class DealSteps:

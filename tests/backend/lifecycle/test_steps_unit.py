@@ -20,6 +20,7 @@ from suanwang.lifecycle.follow import CompleteJobs, FollowJobs
 from suanwang.lifecycle.jobs import REFUSED, JobOrder, ProviderJobs
 from suanwang.lifecycle.outbox import Outbox
 from suanwang.lifecycle.receipts import MatchReceipts
+from suanwang.lifecycle.resources import Bought
 from suanwang.scheduling.base import JobSpec, JobState, JobStatus
 from suanwang.states import DealCall, DealStatus
 from suanwang.storage.db import make_engine, make_sessionmaker
@@ -100,7 +101,7 @@ class Executor:
 @dataclass
 class Orders:
     def job_for(self, _session: Any, deal_id: str) -> JobOrder | None:
-        return JobOrder(f"deal-{deal_id[2:10]}", ["echo", "hi"], 512)
+        return JobOrder(f"deal-{deal_id[2:10]}", ["echo", "hi"], Bought(logic_mcu=1, memory_mib=512))
 
 
 def deal_id(n: int) -> str:

@@ -1,14 +1,13 @@
 """Content-addressed storage for order specifications and results (I/O).
 
-Content is named by the CIDv1 (raw, sha2-256, base32) that ``ipfs add --cid-version 1 --raw-leaves``
-gives it; see ``docs/content.md``."""
+Content of any size up to ``MAX_CONTENT_BYTES`` is named by the CID that
+``ipfs add --cid-version 1 --raw-leaves`` gives it: a raw block's ``bafkrei...`` up to one 262,144-byte
+chunk, a UnixFS DAG root's ``bafybei...`` above; see ``docs/content.md``."""
 
 from suanwang.content.cid import (
-    MAX_CONTENT_BYTES,
     Cid,
     canonical_cid,
     cid_of_digest,
-    compute_cid,
     parse_cid,
     spec_digest,
 )
@@ -22,8 +21,10 @@ from suanwang.content.errors import (
 from suanwang.content.factory import content_store_from_url
 from suanwang.content.kubo import KuboContentStore
 from suanwang.content.store import ContentStore, LocalContentStore
+from suanwang.content.unixfs import CHUNK_BYTES, MAX_CONTENT_BYTES, compute_cid
 
 __all__ = [
+    "CHUNK_BYTES",
     "MAX_CONTENT_BYTES",
     "Cid",
     "ContentIntegrityError",

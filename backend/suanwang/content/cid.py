@@ -1,21 +1,17 @@
-"""Content ids: the CIDv1 that ``ipfs add --cid-version 1 --raw-leaves`` prints for a single-block file.
+"""Content ids: the CIDv1 text and bytes of a block, and the parsing of CIDs this store serves.
 
-Byte layout of such a CID (CID spec, https://github.com/multiformats/cid; codes from the multicodec table,
+Byte layout of a CID (CID spec, https://github.com/multiformats/cid; codes from the multicodec table,
 https://github.com/multiformats/multicodec/blob/master/table.csv)::
 
     0x01            CID version 1                     (unsigned varint)
-    0x55            content codec "raw"               (unsigned varint)
+    0x55 or 0x70    block codec "raw" or "dag-pb"     (unsigned varint)
     0x12            multihash function sha2-256       (unsigned varint)
     0x20            digest length, 32 bytes           (unsigned varint)
-    <32 bytes>      sha256(content)
+    <32 bytes>      sha256(block)
 
-and its text form is the multibase prefix ``b`` followed by RFC 4648 base32, lower case, without padding.
-
-Kubo cuts files into 262,144-byte chunks (its default chunker, ``size-262144``) and, when a file fits in
-one chunk, the balanced DAG builder returns that single leaf as the root (boxo
-``ipld/unixfs/importer/balanced/builder.go``, ``Layout``); with raw leaves the leaf is the raw bytes, so
-the CID above is exactly Kubo's. Larger files get a dag-pb root whose CID this module does not compute:
-they are refused with :class:`ContentTooLargeError` rather than given an id Kubo would not agree with.
+and its text form is the multibase prefix ``b`` followed by RFC 4648 base32, lower case, without padding:
+``bafkrei...`` for a raw block, ``bafybei...`` for a dag-pb one. Which of the two a piece of content gets
+(the CID ``ipfs add`` gives it) is decided in ``suanwang.content.unixfs``.
 """
 
 from __future__ import annotations
@@ -28,65 +24,55 @@ from typing import NewType
 
 from multiformats import CID
 
-from suanwang.content.errors import ContentTooLargeError, InvalidCidError
+from suanwang.content.errors import InvalidCidError
 
 Cid = NewType("Cid", str)
-"""Canonical text form of a content id: base32 lower case, starts with ``bafkrei``."""
-
-MAX_CONTENT_BYTES = 262_144
-"""Kubo's default chunk size: the largest content whose ``ipfs add`` CID is the raw block's own CID."""
+"""Canonical text form of a content id: base32 lower case, starts with ``bafkrei`` or ``bafybei``."""
 
 RAW_CODEC = 0x55
+DAG_PB_CODEC = 0x70
 SHA2_256 = 0x12
 SHA2_256_DIGEST_BYTES = 32
 # The four bytes before the digest of every CID this store serves (the layout above), and the length of
 # its canonical text: "b" and 36 bytes in unpadded base32.
 RAW_SHA2_256_PREFIX = bytes([0x01, RAW_CODEC, SHA2_256, SHA2_256_DIGEST_BYTES])
-CANONICAL_LENGTH = 1 + math.ceil((len(RAW_SHA2_256_PREFIX) + SHA2_256_DIGEST_BYTES) * 8 / 5)  # 59
+DAG_PB_SHA2_256_PREFIX = bytes([0x01, DAG_PB_CODEC, SHA2_256, SHA2_256_DIGEST_BYTES])
+PREFIX_BYTES = len(RAW_SHA2_256_PREFIX)
+CANONICAL_LENGTH = 1 + math.ceil((PREFIX_BYTES + SHA2_256_DIGEST_BYTES) * 8 / 5)  # 59
+_PREFIXES = {RAW_CODEC: RAW_SHA2_256_PREFIX, DAG_PB_CODEC: DAG_PB_SHA2_256_PREFIX}
 
 
-def check_size(size: int) -> None:
-    """Refuse content that Kubo would split into several blocks (see the module docstring)."""
-    if size > MAX_CONTENT_BYTES:
-        raise ContentTooLargeError(
-            f"content is {size} bytes; the content store takes at most {MAX_CONTENT_BYTES} bytes (256 KiB), "
-            "because above one 256 KiB chunk Kubo stores a file as a UnixFS DAG whose root CID this store "
-            "does not compute; split the content or store a smaller document that refers to its parts",
-            field="content",
-        )
+def block_cid_bytes(codec: int, block: bytes | memoryview) -> bytes:
+    """The binary CIDv1 (sha2-256) of one block of ``codec`` (raw or dag-pb), as dag-pb links carry it."""
+    return _PREFIXES[codec] + hashlib.sha256(block).digest()
 
 
-def compute_cid(content: bytes) -> Cid:
-    """The CID Kubo gives ``content`` with ``ipfs add --cid-version 1 --raw-leaves``.
+def cid_text(cid_bytes: bytes) -> Cid:
+    """The canonical text of a binary CID (multibase ``b``: RFC 4648 base32, lower case, no padding).
 
-    Raises ContentTooLargeError above :data:`MAX_CONTENT_BYTES`."""
-    check_size(len(content))
-    return raw_block_cid(content)
+    Written out from the layout above rather than through multiformats, whose run-time type checks cost
+    more than the hash for an order's specification (a third of the API's intake, py-spy on bench/e2e); the
+    tests hold it equal to multiformats' CID and to Kubo's vectors."""
+    return Cid("b" + base64.b32encode(cid_bytes).decode("ascii").lower().rstrip("="))
 
 
-def raw_block_cid(content: bytes) -> Cid:
-    """CIDv1 (raw, sha2-256, base32) of ``content`` as one block, whatever its size.
-
-    Equal to Kubo's ``ipfs add`` CID only up to :data:`MAX_CONTENT_BYTES`; used to name what damaged or
-    unexpected bytes are. Written out from the layout above (multibase ``b``: RFC 4648 base32, lower case,
-    no padding) rather than through multiformats, whose run-time type checks cost more than the hash for
-    an order's specification (a third of the API's intake, py-spy on bench/e2e); the tests hold it equal
-    to multiformats' CID and to Kubo's vectors."""
-    return Cid(_base32_text(RAW_SHA2_256_PREFIX + hashlib.sha256(content).digest()))
+def raw_block_cid(block: bytes | memoryview) -> Cid:
+    """CIDv1 (raw, sha2-256, base32) of ``block`` as one raw block, whatever its size."""
+    return cid_text(block_cid_bytes(RAW_CODEC, block))
 
 
 def parse_cid(text: str) -> CID:
-    """Decode a CID and check it is one this store serves (v1, raw, sha2-256, 32-byte digest).
+    """Decode a CID and check it is one this store serves (v1, raw or dag-pb, sha2-256, 32-byte digest).
 
     Any multibase is accepted (``str(parse_cid(x).set(base="base32"))`` is the canonical form)."""
     try:
         cid = CID.decode(text)
     except (KeyError, ValueError, TypeError, IndexError) as exc:
         raise InvalidCidError(f"{text!r} is not a CID: {exc}", field="cid") from exc
-    if cid.version != 1 or cid.codec.code != RAW_CODEC:
+    if cid.version != 1 or cid.codec.code not in _PREFIXES:
         raise InvalidCidError(
-            f"{text!r} is a CIDv{cid.version} with codec {cid.codec.name}; this store holds only single-block "
-            "content under CIDv1 with the raw codec (they start with 'bafkrei')",
+            f"{text!r} is a CIDv{cid.version} with codec {cid.codec.name}; this store names content by "
+            "CIDv1 with the raw codec (one block, 'bafkrei...') or dag-pb (a UnixFS file, 'bafybei...')",
             field="cid",
         )
     if cid.hashfun.code != SHA2_256 or len(cid.raw_digest) != SHA2_256_DIGEST_BYTES:
@@ -101,13 +87,20 @@ def parse_cid(text: str) -> CID:
 def canonical_cid(text: str) -> Cid:
     """The base32 lower-case form of a valid CID (the name the local store files content under).
     A CID already in that form (every CID this service computes) is recognised without multiformats."""
-    if _raw_sha2_256_digest(text) is not None:
+    if _canonical_bytes(text) is not None:
         return Cid(text)
     return Cid(str(parse_cid(text).set(base="base32")))
 
 
-def _raw_sha2_256_digest(text: str) -> bytes | None:
-    """The digest inside `text` when it is a canonical CIDv1 (raw, sha2-256), else None."""
+def cid_bytes_of(text: str) -> bytes:
+    """The binary form of a valid CID (InvalidCidError otherwise, as `parse_cid`): the prefix above, whose
+    second byte is the codec, then the sha2-256 digest of the block it names."""
+    cid_bytes = _canonical_bytes(text)
+    return cid_bytes if cid_bytes is not None else bytes(parse_cid(text))
+
+
+def _canonical_bytes(text: str) -> bytes | None:
+    """The bytes of `text` when it is a canonical CIDv1 (raw or dag-pb, sha2-256), else None."""
     if len(text) != CANONICAL_LENGTH or not text.startswith("b") or text != text.lower():
         return None
     try:
@@ -115,35 +108,28 @@ def _raw_sha2_256_digest(text: str) -> bytes | None:
         decoded = base64.b32decode(body + "=" * (-len(body) % 8))
     except (binascii.Error, ValueError):
         return None
-    if not decoded.startswith(RAW_SHA2_256_PREFIX) or text != _base32_text(decoded):
+    if decoded[:PREFIX_BYTES] not in _PREFIXES.values() or text != cid_text(decoded):
         return None  # e.g. nonzero padding bits: not the one canonical spelling
-    return decoded[len(RAW_SHA2_256_PREFIX) :]
-
-
-def _base32_text(cid_bytes: bytes) -> str:
-    return "b" + base64.b32encode(cid_bytes).decode("ascii").lower().rstrip("=")
-
-
-def matches(cid: CID, content: bytes) -> bool:
-    """Whether ``content`` hashes to the digest inside ``cid`` (a parsed, sha2-256 CID)."""
-    return hashlib.sha256(content).digest() == cid.raw_digest
+    return decoded
 
 
 def spec_digest(content: bytes) -> str:
-    """The sha2-256 digest inside `content`'s CID, as an order's `specDigest` (0x-hex bytes32) carries it: a
-    provider turns it back into the CID (`cid_of_digest`) and fetches the specification it was asked to run."""
+    """The sha2-256 digest inside the CID of single-block `content`, as an order's `specDigest` (0x-hex
+    bytes32) carries it: a provider turns it back into the CID (`cid_of_digest`) and fetches the
+    specification it was asked to run. Only content of at most one chunk (262,144 bytes) has a raw CID
+    naming this digest: a larger document is a UnixFS DAG whose CID names its root node instead."""
     return "0x" + hashlib.sha256(content).hexdigest()
 
 
 def cid_of_digest(digest: bytes | str) -> Cid:
-    """The CID (v1, raw, sha2-256) of the content whose sha2-256 digest is `digest` (bytes or 0x-hex)."""
+    """The CID (v1, raw, sha2-256) of the single-block content whose sha2-256 digest is `digest` (bytes or
+    0x-hex)."""
     raw = bytes.fromhex(digest.removeprefix("0x")) if isinstance(digest, str) else bytes(digest)
     if len(raw) != SHA2_256_DIGEST_BYTES:
         raise InvalidCidError(f"a sha2-256 digest is 32 bytes, got {len(raw)}", field="specDigest")
-    return Cid(_base32_text(RAW_SHA2_256_PREFIX + raw))
+    return cid_text(RAW_SHA2_256_PREFIX + raw)
 
 
 def digest_of(text: str) -> bytes:
     """The sha2-256 digest a valid CID names (InvalidCidError otherwise, as `parse_cid`)."""
-    digest = _raw_sha2_256_digest(text)
-    return digest if digest is not None else bytes(parse_cid(text).raw_digest)
+    return cid_bytes_of(text)[PREFIX_BYTES:]

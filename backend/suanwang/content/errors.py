@@ -6,11 +6,11 @@ from suanwang.errors import InputError, NotFoundError, SuanwangError
 
 
 class InvalidCidError(InputError):
-    """A string is not a CID this store can serve (CIDv1, raw codec, sha2-256)."""
+    """A string is not a CID this store can serve (CIDv1, raw or dag-pb codec, sha2-256)."""
 
 
 class ContentTooLargeError(InputError):
-    """Content is larger than one block, so Kubo would give it a DAG root CID we do not compute."""
+    """Content is larger than MAX_CONTENT_BYTES, the most the store takes."""
 
 
 class ContentNotFoundError(NotFoundError):

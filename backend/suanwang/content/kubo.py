@@ -18,21 +18,14 @@ from typing import Any
 
 import httpx
 
-from suanwang.content.cid import (
-    MAX_CONTENT_BYTES,
-    Cid,
-    canonical_cid,
-    compute_cid,
-    matches,
-    parse_cid,
-    raw_block_cid,
-)
+from suanwang.content.cid import Cid, canonical_cid
 from suanwang.content.errors import (
     ContentIntegrityError,
     ContentNotFoundError,
     ContentUnavailableError,
     InvalidCidError,
 )
+from suanwang.content.unixfs import CHUNK_BYTES, MAX_CONTENT_BYTES, compute_cid
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +37,7 @@ ADD_PARAMS = {
     "cid-version": "1",
     "raw-leaves": "true",
     "hash": "sha2-256",
-    "chunker": f"size-{MAX_CONTENT_BYTES}",
+    "chunker": f"size-{CHUNK_BYTES}",
     "inline": "false",
 }
 
@@ -52,11 +45,13 @@ ADD_PARAMS = {
 class KuboContentStore:
     """``ContentStore`` backed by a Kubo node.
 
-    Every CID Kubo returns is checked against the locally computed one, and every byte Kubo serves is
-    hashed before it is returned. Connection failures, broken connections and HTTP 429/502/503/504 are
-    retried ``retries`` times with exponential backoff; a read that takes longer than ``timeout`` seconds
-    is not retried (for ``cat`` of content nobody provides, Kubo keeps searching the network: waiting
-    again would not help). Whatever still fails raises ``ContentUnavailableError`` naming the API URL."""
+    Every CID Kubo returns is checked against the locally computed one (``suanwang.content.unixfs``), and
+    the bytes Kubo serves are given back only when they have the CID asked for: the whole UnixFS DAG is
+    recomputed from them, as ``cat`` returns the file, not its blocks. Connection failures, broken
+    connections and HTTP 429/502/503/504 are retried ``retries`` times with exponential backoff; a read
+    that takes longer than ``timeout`` seconds is not retried (for ``cat`` of content nobody provides, Kubo
+    keeps searching the network: waiting again would not help). Whatever still fails raises
+    ``ContentUnavailableError`` naming the API URL."""
 
     def __init__(
         self,
@@ -104,8 +99,8 @@ class KuboContentStore:
         if returned != cid and _canonical_or_none(returned) != cid:
             raise ContentIntegrityError(
                 f"Kubo at {self.api_url} stored {len(content)} bytes as {returned}, but their CID is {cid} "
-                f"(CIDv1, raw, sha2-256). Kubo was asked for {ADD_PARAMS}; a node or proxy that ignores these "
-                "options cannot serve this store",
+                f"(CIDv1, UnixFS with raw leaves, sha2-256). Kubo was asked for {ADD_PARAMS}; a node or proxy "
+                "that ignores these options cannot serve this store",
                 field="ipfs_api_url",
             )
         return cid
@@ -115,14 +110,15 @@ class KuboContentStore:
         status, body = self._post("cat", {"arg": name}, max_bytes=MAX_CONTENT_BYTES)
         self._raise_not_found(name, status, body)
         self._raise_for_status("cat", status, body)
-        if not matches(parse_cid(name), body):
-            served = (
-                f"more than {MAX_CONTENT_BYTES} bytes"
-                if len(body) > MAX_CONTENT_BYTES
-                else f"{len(body)} bytes whose CID is {raw_block_cid(body)}"
+        served = None if len(body) > MAX_CONTENT_BYTES else compute_cid(body)
+        if served != name:
+            what = (
+                f"more than {MAX_CONTENT_BYTES} bytes (MAX_CONTENT_BYTES)"
+                if served is None
+                else f"{len(body)} bytes whose CID is {served}"
             )
             raise ContentIntegrityError(
-                f"Kubo at {self.api_url} served {served} for {name}; refusing bytes that do not match their CID",
+                f"Kubo at {self.api_url} served {what} for {name}; refusing bytes that do not match their CID",
                 field="cid",
             )
         return body

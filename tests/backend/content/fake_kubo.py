@@ -6,6 +6,10 @@ methods get 405), arguments in the query string, add takes multipart/form-data a
 ``{"Name","Hash","Size"}`` per file, cat answers the raw bytes, pin/add ``{"Pins": [...]}``, block/stat
 ``{"Key","Size"}``, and failures are HTTP 500 with ``{"Message","Code","Type":"error"}``. It behaves like
 a node run offline: content it does not hold is "not found" at once rather than searched for.
+
+The CIDs it answers are not the store's own: one chunk is hashed byte by byte below, and larger content
+gets the CID of npm's ipfs-unixfs-importer (js_importer.py), so a round trip of multi-block content checks
+the adapter's locally computed CID against an independent UnixFS implementation.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.backend.content.js_importer import importer_cid
 
 KUBO_CHUNK_SIZE = 262_144
 
@@ -75,8 +81,12 @@ class FakeKubo:
         return handlers[command](params, headers, body)
 
     def _add(self, params: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
-        if params.get("cid-version") != "1" or params.get("raw-leaves") != "true":
-            return _error("this fake computes only CIDv1 with raw leaves")
+        if (params.get("cid-version"), params.get("raw-leaves"), params.get("chunker")) != (
+            "1",
+            "true",
+            f"size-{KUBO_CHUNK_SIZE}",
+        ):
+            return _error("this fake computes only CIDv1 with raw leaves and Kubo's default chunker")
         message = BytesParser(policy=HTTP).parsebytes(
             f"Content-Type: {headers['content-type']}\r\n\r\n".encode() + body
         )
@@ -84,9 +94,9 @@ class FakeKubo:
         for part in message.iter_parts():
             content = part.get_payload(decode=True)
             assert isinstance(content, bytes)
-            if len(content) > KUBO_CHUNK_SIZE:
-                return _error("this fake cannot build multi-block UnixFS DAGs")
-            cid = self.add_hash_override or reference_cid(content)
+            cid = self.add_hash_override or (
+                reference_cid(content) if len(content) <= KUBO_CHUNK_SIZE else importer_cid(content)
+            )
             with self.lock:
                 self.blocks[cid] = content
                 if params.get("pin", "true") == "true":

@@ -7,8 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from suanwang.content import (
-    MAX_CONTENT_BYTES,
-    ContentTooLargeError,
+    CHUNK_BYTES,
     InvalidCidError,
     canonical_cid,
     cid_of_digest,
@@ -17,7 +16,6 @@ from suanwang.content import (
     spec_digest,
 )
 from suanwang.content.cid import digest_of
-from suanwang.errors import InputError
 from tests.backend.content.fake_kubo import reference_cid
 
 HELLO_WORLD = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
@@ -50,17 +48,15 @@ def test_cids_are_deterministic_and_decode_to_v1_raw_sha2_256_of_the_content(con
     assert cid.startswith("bafkrei")
 
 
-def test_content_of_exactly_one_kubo_chunk_is_accepted():
-    content = b"\x07" * MAX_CONTENT_BYTES
+def test_content_of_exactly_one_kubo_chunk_is_its_own_raw_block():
+    content = b"\x07" * CHUNK_BYTES
     assert compute_cid(content) == reference_cid(content)
 
 
-def test_content_over_256_kib_is_refused_with_the_limit_and_the_reason():
-    with pytest.raises(ContentTooLargeError) as err:
-        compute_cid(b"\x00" * (MAX_CONTENT_BYTES + 1))
-    assert isinstance(err.value, InputError)
-    assert "262144" in err.value.message and "262145" in err.value.message
-    assert "UnixFS DAG" in err.value.message
+def test_content_of_more_than_one_chunk_is_named_by_a_dag_pb_root():
+    cid = compute_cid(b"\x07" * (CHUNK_BYTES + 1))
+    assert cid.startswith("bafybei")
+    assert parse_cid(cid).codec.name == "dag-pb"
 
 
 def test_the_same_cid_in_another_multibase_is_read_as_the_canonical_one():
@@ -73,7 +69,7 @@ def test_the_same_cid_in_another_multibase_is_read_as_the_canonical_one():
     ("text", "named"),
     [
         ("QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN", "CIDv0"),
-        ("bafybeiffndsajwhk3lwjewwdxqntmjm4b5wxaaanokonsggenkbw6slwk4", "dag-pb"),
+        ("bafyreiffndsajwhk3lwjewwdxqntmjm4b5wxaaanokonsggenkbw6slwk4", "dag-cbor"),
         (
             "bafkrgqhhyivzstcz3hhswshfjgy6ertgmnqeleynhwt4dlfsthi4hn7zgh4uvlsb5xncykzapi3ocd4lzogukir6ksdy6wzrnz6ohnv4aglcs",
             "sha2-512",

@@ -1,3 +1,4 @@
+import random
 import socket
 
 import httpx
@@ -6,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from suanwang.content import (
-    MAX_CONTENT_BYTES,
+    CHUNK_BYTES,
     ContentIntegrityError,
     ContentNotFoundError,
     ContentStore,
@@ -14,9 +15,12 @@ from suanwang.content import (
     ContentUnavailableError,
     InvalidCidError,
     KuboContentStore,
+    compute_cid,
+    unixfs,
 )
 from suanwang.errors import SuanwangError
 from tests.backend.content.fake_kubo import reference_cid
+from tests.backend.content.js_importer import importer_cid
 
 HELLO_WORLD = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
 
@@ -40,7 +44,7 @@ def test_put_posts_a_multipart_add_asking_for_cidv1_raw_leaves_and_pins(kubo, st
     method, path, params = kubo.requests[-1]
     assert (method, path) == ("POST", "/api/v0/add")
     assert params["cid-version"] == "1" and params["raw-leaves"] == "true" and params["pin"] == "true"
-    assert params["chunker"] == f"size-{MAX_CONTENT_BYTES}"
+    assert params["chunker"] == "size-262144"
     assert kubo.blocks[HELLO_WORLD] == b"hello world"
     assert HELLO_WORLD in kubo.pins
 
@@ -154,9 +158,29 @@ def test_a_node_that_does_not_answer_in_time_is_reported_without_retrying(kubo):
     assert len(kubo.requests) == 1
 
 
-def test_content_over_the_limit_and_bad_cids_are_refused_before_calling_kubo(kubo, store):
-    with pytest.raises(ContentTooLargeError):
-        store.put(b"x" * (MAX_CONTENT_BYTES + 1))
+def test_content_over_the_limit_and_bad_cids_are_refused_before_calling_kubo(kubo, store, monkeypatch):
+    monkeypatch.setattr(unixfs, "MAX_CONTENT_BYTES", 3 * CHUNK_BYTES)
+    with pytest.raises(ContentTooLargeError) as err:
+        store.put(b"x" * (3 * CHUNK_BYTES + 1))
+    assert err.value.field == "content" and "MAX_CONTENT_BYTES" in err.value.message
     with pytest.raises(InvalidCidError):
-        store.get("bafybeiffndsajwhk3lwjewwdxqntmjm4b5wxaaanokonsggenkbw6slwk4")
+        store.get("bafyreiffndsajwhk3lwjewwdxqntmjm4b5wxaaanokonsggenkbw6slwk4")
     assert kubo.requests == []
+
+
+def test_a_five_mib_result_round_trips_through_kubo_by_the_importers_cid(kubo, store):
+    content = random.Random(5).randbytes(5 * 1024 * 1024)
+    cid = store.put(content)
+    assert cid == importer_cid(content)
+    assert kubo.requests[-1][2]["chunker"] == "size-262144"
+    assert store.get(cid) == content
+    assert store.has(cid)
+
+
+def test_multi_block_bytes_kubo_serves_are_checked_by_recomputing_the_dag(kubo, store):
+    content = b"\x01" * (2 * CHUNK_BYTES)
+    cid = store.put(content)
+    kubo.cat_override = content[:-1] + b"\x02"
+    with pytest.raises(ContentIntegrityError) as err:
+        store.get(cid)
+    assert compute_cid(kubo.cat_override) in err.value.message and cid in err.value.message

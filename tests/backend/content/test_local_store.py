@@ -1,4 +1,5 @@
 import os
+import random
 import tempfile
 from pathlib import Path
 
@@ -7,12 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from suanwang.content import (
+    CHUNK_BYTES,
     MAX_CONTENT_BYTES,
     ContentIntegrityError,
     ContentNotFoundError,
     ContentStore,
     ContentTooLargeError,
     LocalContentStore,
+    unixfs,
 )
 from suanwang.errors import NotFoundError
 from tests.backend.content.fake_kubo import reference_cid
@@ -88,10 +91,66 @@ def test_pin_checks_the_content_is_there_and_intact(store):
         store.pin(HELLO_WORLD)
 
 
-def test_content_over_the_limit_is_refused_and_nothing_is_written(store):
-    with pytest.raises(ContentTooLargeError):
-        store.put(b"x" * (MAX_CONTENT_BYTES + 1))
+def test_content_over_the_limit_is_refused_naming_the_limit_and_nothing_is_written(store, monkeypatch):
+    monkeypatch.setattr(unixfs, "MAX_CONTENT_BYTES", 2 * CHUNK_BYTES)
+    with pytest.raises(ContentTooLargeError) as err:
+        store.put(b"x" * (2 * CHUNK_BYTES + 1))
+    assert err.value.field == "content"
+    assert "MAX_CONTENT_BYTES" in err.value.message and str(2 * CHUNK_BYTES + 1) in err.value.message
     assert not store.root.exists()
+
+
+def test_the_real_limit_is_one_gib_and_is_named_when_exceeded():
+    assert MAX_CONTENT_BYTES == 1 << 30
+    unixfs.check_size(MAX_CONTENT_BYTES)
+    with pytest.raises(ContentTooLargeError) as err:
+        unixfs.check_size(MAX_CONTENT_BYTES + 1)
+    assert f"at most {MAX_CONTENT_BYTES} bytes (MAX_CONTENT_BYTES, 1024 MiB)" in err.value.message
+
+
+FIVE_MIB = random.Random(16).randbytes(5 * 1024 * 1024)
+
+
+def _blocks_on_disk(store):
+    return sorted(p for p in store.root.rglob("*") if p.is_file())
+
+
+def test_a_five_mib_result_round_trips_as_one_file_per_block(store):
+    cid = store.put(FIVE_MIB)
+    assert cid.startswith("bafybei")
+    assert len(_blocks_on_disk(store)) == 20 + 1  # 20 leaves of 256 KiB under one root
+    assert store.get(cid) == FIVE_MIB
+    assert store.put(FIVE_MIB) == cid and len(_blocks_on_disk(store)) == 21
+    store.pin(cid)
+
+
+def test_a_damaged_leaf_block_on_disk_is_refused(store):
+    cid = store.put(FIVE_MIB)
+    leaf_cid = reference_cid(FIVE_MIB[CHUNK_BYTES : 2 * CHUNK_BYTES])
+    leaf = store.root / leaf_cid[-3:-1] / leaf_cid
+    damaged = bytearray(leaf.read_bytes())
+    damaged[1000] ^= 0x01
+    leaf.write_bytes(bytes(damaged))
+    with pytest.raises(ContentIntegrityError) as err:
+        store.get(cid)
+    assert str(leaf) in err.value.message and reference_cid(bytes(damaged)) in err.value.message
+    with pytest.raises(ContentIntegrityError):
+        store.pin(cid)
+    assert store.put(FIVE_MIB) == cid and store.get(cid) == FIVE_MIB  # putting again repairs it
+
+
+def test_a_damaged_root_node_and_a_missing_leaf_are_refused(store):
+    cid = store.put(FIVE_MIB)
+    root = store.root / cid[-3:-1] / cid
+    intact = root.read_bytes()
+    root.write_bytes(intact[:-1] + bytes([intact[-1] ^ 0x01]))
+    with pytest.raises(ContentIntegrityError, match="does not hash to its name"):
+        store.get(cid)
+    root.write_bytes(intact)
+    leaf_cid = reference_cid(FIVE_MIB[:CHUNK_BYTES])
+    (store.root / leaf_cid[-3:-1] / leaf_cid).unlink()
+    with pytest.raises(ContentIntegrityError, match=f"block {leaf_cid} is missing"):
+        store.get(cid)
 
 
 def test_a_write_that_fails_midway_leaves_neither_the_file_nor_a_temporary(store, monkeypatch):

@@ -16,8 +16,6 @@ from suanwang.scheduling.base import Executor, JobState, JobStatus
 from suanwang.states import DealCall
 from suanwang.storage.repositories import Repositories
 
-MAX_OUTPUT_BYTES = 256 * 1024  # a job's output kept in its result: one content block
-
 
 @dataclass
 class FollowJobs:
@@ -56,19 +54,19 @@ class FollowJobs:
 
     def _result(self, deal_id: str, status: JobStatus) -> str:
         """The result document of a job that ran to its end: how it ended (exit code, reason) and the CID
-        of its output (its standard output, at most one content block)."""
+        of its whole output (its standard output; the content store takes it whatever its size up to its
+        MAX_CONTENT_BYTES). `output_truncated` stays in the document, always false, for its readers."""
         try:
             output = Path(status.result_path).read_bytes() if status.result_path else b""
         except FileNotFoundError:  # the command wrote nothing (it could not even start)
             output = b""
-        kept = output[:MAX_OUTPUT_BYTES]
         document = {
             "deal": deal_id,
             "exit_code": status.exit_code,
             "reason": status.reason or None,
-            "output": self.content.put(kept),
+            "output": self.content.put(output),
             "output_bytes": len(output),
-            "output_truncated": len(kept) < len(output),
+            "output_truncated": False,
         }
         return self.content.put(json.dumps(document, sort_keys=True).encode())
 

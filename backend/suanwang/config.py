@@ -62,6 +62,23 @@ class Settings(BaseModel):
     match_batch_size: int = Field(200, ge=1, le=1000, description="matches sent to the chain per transaction")
     auto_confirm: bool = Field(True, description="buyers whose keys the service holds confirm results at once")
     log_chunk_blocks: int = Field(2000, ge=1, le=100_000, description="blocks per eth_getLogs call")
+    node_metrics_interval_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="how often a provider's agent reports its nodes' live figures; the matcher skips a node "
+        "silent for more than two of these",
+    )
+    require_node_metrics: bool = Field(
+        False,
+        description="match only nodes with a fresh metrics report (off: the nodes of a provider that never "
+        "reported stay eligible, so a market without provider agents still matches)",
+    )
+    node_services: str = Field(
+        "",
+        description="the CFN/CATS services a provider agent's nodes offer, with their idle service time in ms: "
+        "'<node id>=<service id bytes32>:<ms>', comma-separated, e.g. '1=0x01...:5,2=0x01...:8'",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

@@ -1,24 +1,30 @@
 """The matcher's view of the market: the engine built from the index (nodes, who may sell, the fee),
 kept in step with it, holding a reservation for each order it matched until the deal frees its capacity;
-and the path bandwidth each match takes from the network."""
+the path bandwidth each match takes from the network; each node's live state from its provider's signed
+metrics reports; and each seller's reliability from its deals' on-chain outcomes."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from suanwang.chain.bill import DEAL_HEAD_BYTES, Seats, unpack_deal
+from suanwang.config import Settings
 from suanwang.errors import NotFoundError, SuanwangError
 from suanwang.lifecycle.billing import Biller
 from suanwang.lifecycle.context import StepContext
 from suanwang.lifecycle.marketplace import Marketplace, RoutedCost
-from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder
+from suanwang.matching.market import MarketEngine, MarketNode, MarketOrder, NodeCondition
+from suanwang.matching.market_reliability import SellerRecord, deal_outcome, seller_records
 from suanwang.matching.model import StagePolicy
-from suanwang.states import FINAL_DEAL_STATUSES, OrderState
-from suanwang.storage.models import Lease, Node, OrderRecord
+from suanwang.network.cfn import utilisation
+from suanwang.states import FINAL_DEAL_STATUSES, DealStatus, OrderState
+from suanwang.storage.models import Deal, Lease, Node, NodeMetrics, OrderRecord
 from suanwang.storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -42,7 +48,80 @@ def market_order(record: OrderRecord, access_point: int) -> MarketOrder:
         access_point=access_point,
         max_latency_ms=float(o["maxLatencyMs"]),  # 0 = no bound, as on chain
         min_bandwidth_gbps=int(o["minBandwidthMbps"]) / 1000,
+        service_id=_service_id(o.get("serviceId")),
     )
+
+
+def _service_id(value: Any) -> str | None:
+    """The order's serviceId as 0x-hex bytes32, None when zero (the order then names no service)."""
+    if value is None:
+        return None
+    raw = value if isinstance(value, bytes) else bytes.fromhex(str(value).removeprefix("0x"))
+    return None if not any(raw) else "0x" + raw.hex()
+
+
+@dataclass(frozen=True)
+class LivenessRule:
+    """When the matcher counts a node live (docs/matching.md, "Live node metrics"): its newest report says
+    it is up and is at most two report intervals old. A node with no report is live only while its
+    provider has never reported any node and `require_node_metrics` is off: a market whose providers run
+    no metrics agent (older agents, the single-process development service) still matches, while a
+    provider whose agent reports but leaves a node out no longer vouches for that node."""
+
+    interval_s: float = 5.0
+    require_node_metrics: bool = False
+
+    @classmethod
+    def from_env(cls) -> LivenessRule:
+        settings = Settings.from_env()
+        return cls(settings.node_metrics_interval_s, settings.require_node_metrics)
+
+    def condition(self, report: NodeMetrics | None, owner_reports: bool, now: float) -> NodeCondition:
+        if report is None:
+            return NodeCondition(silent=self.require_node_metrics or owner_reports)
+        # The report counts from when it was signed or received, whichever is earlier: a report signed
+        # ahead of the service's clock (within the route's skew bound) does not keep a node live longer.
+        heard = min(float(report.sent_at), report.received_at.timestamp())
+        services = {str(s["service_id"]): float(s["service_time_ms"]) for s in report.services}
+        return NodeCondition(
+            down=not report.up,
+            silent=now - heard > 2 * self.interval_s,
+            load=utilisation(report.cpus, report.free_cpus, report.load_1m),
+            services=services,
+        )
+
+
+@dataclass
+class SellerReliability:
+    """Each seller's score from its deals' on-chain outcomes (matching/market_reliability.py), read
+    incrementally: only the deals whose status moved since the last read are classified again."""
+
+    _outcomes: dict[str, tuple[str, bool | None]] = field(default_factory=dict)  # deal id -> (seller, good)
+    _block: int = -1  # the indexed block the outcomes are read up to
+    _scores: dict[str, float] = field(default_factory=dict)  # by lower-case seller address
+
+    def update(self, session: Session) -> None:
+        repos = Repositories(session)
+        upto = repos.indexed_block()  # read first: a deal indexed meanwhile is read again next time
+        if upto is None:
+            return
+        for deal, statuses in repos.seller_records.moved_since(self._block):
+            self._outcomes[deal.id] = (deal.seller, deal_outcome(deal.status, _ever_accepted(deal, statuses)))
+        self._block = upto
+        records = seller_records((seller, good) for seller, good in self._outcomes.values() if good is not None)
+        self._scores = {seller: record.score for seller, record in records.items()}
+
+    def score(self, seller: str) -> float:
+        return self._scores.get(seller.lower(), SellerRecord().score)
+
+
+def _ever_accepted(deal: Deal, statuses: list[int]) -> bool:
+    """Whether the deal was accepted at some point: at its match (an auto-accepting order; the status its
+    Matched event packed) or by a DealStatusChanged past Proposed to anything but Refunded."""
+    if any(DealStatus.of(s) not in (DealStatus.PROPOSED, DealStatus.REFUNDED) for s in statuses):
+        return True
+    head = bytes.fromhex(str(deal.deal["packed"]).removeprefix("0x"))[:DEAL_HEAD_BYTES] + b"\x00"
+    return DealStatus.of(int(unpack_deal(deal.id, head, Seats(()))["status"])) == DealStatus.ACCEPTED
 
 
 def _node_key(node: Node) -> tuple[Any, ...]:
@@ -71,6 +150,8 @@ class MarketView:
     _engine_nodes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     _held: set[str] = field(default_factory=set)  # order ids the engine holds a reservation for
     _leases_restored: bool = False
+    liveness: LivenessRule = field(default_factory=LivenessRule.from_env)
+    reliability: SellerReliability = field(default_factory=SellerReliability)
 
     @property
     def fee_bps(self) -> int:
@@ -103,7 +184,26 @@ class MarketView:
             gpu_count=node.gpu_count,
             tier=node.tier,
             price_per_cu_hour=int(node.price_per_cu_hour),
+            reliability=self.reliability_of(node.owner),
         )
+
+    def reliability_of(self, seller: str) -> float:
+        return self.reliability.score(seller)
+
+    def _node_key(self, node: Node) -> tuple[Any, ...]:
+        return (*_node_key(node), self.reliability_of(node.owner))
+
+    def _apply_conditions(self, session: Session) -> None:
+        """Each engine node's live state from the newest metrics reports (LivenessRule)."""
+        assert self.engine is not None
+        reports = Repositories(session).node_metrics.by_node()
+        reporting = {r.reporter.lower() for r in reports.values()}
+        now = time.time()
+        conditions = {
+            m.node_id: self.liveness.condition(reports.get(m.node_id), m.owner.lower() in reporting, now)
+            for m in self.engine.state.nodes
+        }
+        self.engine.set_conditions(conditions)
 
     def sync(self, session: Session, chain_moved: bool = True) -> MarketEngine:
         """Builds the engine at start (reserving what live deals hold) and follows node changes after.
@@ -116,11 +216,14 @@ class MarketView:
             if self.engine is not None and (policy, fee_bps) != self.policy:
                 self.engine = None  # who may sell or the fee changed (a stage move, an admission): start afresh
             self.policy = (policy, fee_bps)
+            self.reliability.update(session)
         nodes = Repositories(session).nodes.by_id()
         if self.engine is None:
-            return self._build(session, nodes)
+            engine = self._build(session, nodes)
+            self._apply_conditions(session)
+            return engine
         for node_id, node in nodes.items():
-            key = _node_key(node)
+            key = self._node_key(node)
             known = self._engine_nodes.get(node_id)
             if node.status != "active":
                 if known is not None:
@@ -133,6 +236,7 @@ class MarketView:
             elif known != key and (m := self._market_node(node)) is not None:
                 self.engine.update_node(m)
                 self._engine_nodes[node_id] = key
+        self._apply_conditions(session)
         return self.engine
 
     def _build(self, session: Session, nodes: dict[int, Node]) -> MarketEngine:
@@ -148,7 +252,7 @@ class MarketView:
             platform_fee_bps=fee_bps,
             transit_fee=self.biller.transit_of,
         )
-        self._engine_nodes = {m.node_id: _node_key(nodes[m.node_id]) for m in active}
+        self._engine_nodes = {m.node_id: self._node_key(nodes[m.node_id]) for m in active}
         self._held = set()
         # What holds capacity on chain now: deals not yet completed, and matches possibly in flight.
         repos = Repositories(session)

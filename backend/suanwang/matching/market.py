@@ -47,6 +47,7 @@ from suanwang.matching.market_model import (
     MarketNode,
     MarketOrder,
     MarketPlacement,
+    NodeCondition,
     TransitFee,
     check_int,
     tokens,
@@ -79,6 +80,7 @@ __all__ = [
     "MarketOrder",
     "MarketPlacement",
     "MarketState",
+    "NodeCondition",
     "TransitFee",
     "Unplaced",
     "compute_fee",
@@ -169,8 +171,13 @@ class MarketEngine:
         if candidates.size == 0:
             return Unplaced(order.order_id, self._explain(cycle, feasible=0, excluded=excluded))
         total = self._scores(cycle, candidates)
-        best = int(candidates[int(np.argmax(total))])
-        return self._reserve(cycle, best, float(total.max()))
+        if cycle.service_delay is not None:
+            # A CATS service order goes to the instance with the least network + compute delay (the
+            # ingress's choice in draft-ietf-cats-framework); the profile's scores only break ties.
+            delay = cycle.service_delay[candidates]
+            total = np.where(delay == delay.min(), total, -np.inf)
+        best_at = int(np.argmax(total))
+        return self._reserve(cycle, int(candidates[best_at]), float(total[best_at]))
 
     def explain(self, order: MarketOrder) -> Explanation:
         """Why each node would or would not take this order now (nothing is reserved)."""
@@ -228,6 +235,12 @@ class MarketEngine:
         self.state.replace(self.state.slot(node.node_id), node)
         self._nodes_changed()
 
+    def set_conditions(self, conditions: dict[int, NodeCondition]) -> None:
+        """The nodes' live state from their providers' reports (a node not named: up, no services)."""
+        if self.state.set_conditions(conditions):
+            for plugin in self._plugins:
+                plugin.reset()
+
     def remove_node(self, node_id: int) -> None:
         """The node was paused or retired: it takes no new orders; running deals still release."""
         self.state.listed[self.state.slot(node_id)] = False
@@ -264,6 +277,9 @@ class MarketEngine:
         claimed = self.state.free.copy()  # after the tentative claims of the orders before
         for cycle in cycles:
             nodes = np.flatnonzero(self._feasible(cycle))
+            if cycle.service_delay is not None and nodes.size:  # a service order: only its nearest instances
+                delay = cycle.service_delay[nodes]
+                nodes = nodes[delay == delay.min()]
             demand = np.array(cycle.order.demand)
             if k < nodes.size:  # diversify: only nodes the orders before have not already filled
                 nodes = nodes[(claimed[nodes] >= demand).all(axis=1)]

@@ -5,8 +5,9 @@ integer widths, and the validation that refuses what the chain would refuse.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from suanwang.errors import InputError
 from suanwang.matching.model import Unplaced
@@ -72,6 +73,9 @@ class MarketOrder:
     access_point: int
     max_latency_ms: float
     min_bandwidth_gbps: float
+    # A CFN/CATS anycast service (the order's non-zero ``serviceId``, 0x-hex bytes32): the order names a
+    # service, not a node, and goes to the node offering it with the least network + compute delay.
+    service_id: str | None = None
 
     @property
     def id(self) -> str:
@@ -84,6 +88,19 @@ class MarketOrder:
     @property
     def total_mcu(self) -> int:
         return self.logic_mcu + self.parallel_mcu + self.neural_mcu
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCondition:
+    """A node's live state as its provider last reported it (agents/node_metrics.py), as the matcher
+    judges it: ``down`` the provider said so; ``silent`` no fresh report (see lifecycle/market_view.py);
+    ``load`` the utilisation 0..1 (network/cfn.py ``utilisation``); ``services`` the CFN/CATS services
+    the node offers, by service id, with their idle service time in ms."""
+
+    down: bool = False
+    silent: bool = False
+    load: float = 0.0
+    services: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +182,14 @@ def validate_market_order(order: MarketOrder) -> None:
             f"{prefix}: min_bandwidth_gbps must be >= 0 (0 = no floor), got {order.min_bandwidth_gbps}",
             field=f"{order.order_id}:min_bandwidth_gbps",
         )
+    if order.service_id is not None and not SERVICE_ID.match(order.service_id):
+        raise InputError(
+            f"{prefix}: service_id must be 0x and 64 lower-case hex digits (bytes32), got {order.service_id!r}",
+            field=f"{order.order_id}:service_id",
+        )
+
+
+SERVICE_ID = re.compile(r"^0x[0-9a-f]{64}$")
 
 
 def validate_market_node(node: MarketNode) -> None:

@@ -4,7 +4,9 @@
 The engine shares ``stage``, ``network`` and ``reliability`` with :class:`Engine`; these add
 ``node_fit`` (memory, GPU model and count, tier: checks, not consumed), ``mcu_capacity`` (free
 mCU per class: consumed), ``market_price`` (price per CU-hour), ``bill`` (the whole bill within
-``maxTotal``; cheaper total scores higher) and ``mcu_fit`` (best fit on the mCU vector).
+``maxTotal``; cheaper total scores higher), ``mcu_fit`` (best fit on the mCU vector), ``liveness``
+(nodes reported down or silent are skipped) and ``service`` (a service-ID order's candidates: the nodes
+offering the service, each with its network + compute delay, network/cfn.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from suanwang.errors import NotFoundError
 from suanwang.matching.framework import Check, FilterPlugin, ScorePlugin, register
 from suanwang.matching.market import CLASSES, MarketCycle, MarketEngine, MarketOrder, tokens
 from suanwang.matching.plugins import nodes_phrase
+from suanwang.network.cfn import mm1_delay_ms, round_trip_ms
 
 if TYPE_CHECKING:
     from suanwang.matching.cluster import FloatArray, IntArray
@@ -155,3 +158,59 @@ class McuFitScore(MarketPlugin, ScorePlugin):
         cap = s.capacity[candidates].astype(float)
         left = (s.free[candidates] - demand) / np.where(cap > 0, cap, 1.0)
         return -left.sum(axis=1)
+
+
+@register
+class LivenessFilter(MarketPlugin, FilterPlugin):
+    """Skips the nodes their provider's agent reported down, and those it has gone silent about
+    (lifecycle/market_view.py decides what silent means; ``NodeCondition``)."""
+
+    name = "liveness"
+
+    def checks(self, cycle: Cycle) -> list[Check]:
+        s = self.market.state
+        return [
+            Check("down", ~s.down if s.down.any() else None),
+            Check("silent", ~s.silent if s.silent.any() else None),
+        ]
+
+    def sentence(self, code: str, count: int, order: Order) -> str:
+        if code == "down":
+            return f"{nodes_phrase(count, 'is', 'are')} reported down by {'its' if count == 1 else 'their'} provider"
+        return f"{nodes_phrase(count, 'has', 'have')} sent no live metrics lately"
+
+
+@register
+class ServiceFilter(MarketPlugin, FilterPlugin):
+    """A service-ID order (CFN/CATS anycast): only the nodes whose provider says they offer the service,
+    and are not saturated; each gets its delay, the path's round trip from the buyer's access router plus
+    the M/M/1 time in the node at its reported load (network/cfn.py), which the engine minimises."""
+
+    name = "service"
+
+    def pre_filter(self, cycle: Cycle) -> None:
+        c = self.market_cycle(cycle)
+        if c.order.service_id is None:
+            return
+        if c.latency is None:
+            c.latency, c.bandwidth = self.market.routes(c.order.access_point)
+        s = self.market.state
+        delay = np.full(s.size, np.inf)
+        for i, condition in enumerate(s.conditions):
+            service_time = condition.services.get(c.order.service_id)
+            if service_time is not None:
+                delay[i] = round_trip_ms(float(c.latency[i]), mm1_delay_ms(service_time, condition.load))
+        c.service_delay = delay
+
+    def checks(self, cycle: Cycle) -> list[Check]:
+        c = self.market_cycle(cycle)
+        if c.service_delay is None:
+            return []
+        offered = np.array([c.order.service_id in cond.services for cond in self.market.state.conditions], dtype=bool)
+        return [Check("service", offered), Check("saturated", np.isfinite(c.service_delay) | ~offered)]
+
+    def sentence(self, code: str, count: int, order: Order) -> str:
+        service = cast(MarketOrder, order).service_id
+        if code == "service":
+            return f"{nodes_phrase(count, 'does', 'do')} not offer service {service}"
+        return f"{nodes_phrase(count, 'is', 'are')} saturated or unreachable for service {service}"

@@ -5,7 +5,7 @@ vectorised form of :mod:`suanwang.fees`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from suanwang.matching.market_model import (
     INT64_SAFE,
     MarketNode,
     MarketOrder,
+    NodeCondition,
     validate_market_node,
 )
 
@@ -57,6 +58,7 @@ class MarketState:
         self.capacity = np.zeros((0, 3), dtype=np.int64)
         self.reserved = np.zeros((0, 3), dtype=np.int64)
         self.listed = np.zeros(0, dtype=bool)
+        self.conditions: list[NodeCondition] = []
         self._derive()  # an empty market has (empty) derived arrays too
         for node in nodes:
             self.add(node)
@@ -83,6 +85,7 @@ class MarketState:
         self.capacity = np.vstack([self.capacity, np.array([node.capacity], dtype=np.int64)])
         self.reserved = np.vstack([self.reserved, np.zeros((1, 3), dtype=np.int64)])
         self.listed = np.append(self.listed, True)
+        self.conditions.append(NodeCondition())
         self._derive()
         return self.index[node.node_id]
 
@@ -99,6 +102,15 @@ class MarketState:
         self.nodes[slot] = node
         self.capacity[slot] = node.capacity
         self._derive()
+
+    def set_conditions(self, conditions: Mapping[int, NodeCondition]) -> bool:
+        """Each node's live state (a node not named: up, no services); whether anything changed."""
+        new = [conditions.get(n.node_id, NodeCondition()) for n in self.nodes]
+        if new == self.conditions:
+            return False
+        self.conditions = new
+        self._derive_conditions()
+        return True
 
     def slot(self, node_id: int) -> int:
         try:
@@ -121,6 +133,12 @@ class MarketState:
         self.owner_names = sorted({n.owner for n in nodes})
         owner_index = {name: i for i, name in enumerate(self.owner_names)}
         self.owner = np.array([owner_index[n.owner] for n in nodes], dtype=np.int64)
+        self._derive_conditions()
+
+    def _derive_conditions(self) -> None:
+        self.down = np.array([c.down for c in self.conditions], dtype=bool)
+        self.silent = np.array([c.silent for c in self.conditions], dtype=bool)
+        self.load = np.array([c.load for c in self.conditions], dtype=float)
 
 
 
@@ -141,6 +159,7 @@ class MarketCycle:
         "order",
         "passing",
         "platform",
+        "service_delay",
         "total",
         "transit",
     )
@@ -153,6 +172,9 @@ class MarketCycle:
         self.max_latency_ms = order.max_latency_ms or None
         self.min_bandwidth_gbps = order.min_bandwidth_gbps or None
         self.passing: BoolArray = np.ones(engine.state.size, dtype=bool)
+        # For a service-ID order: each node's round trip plus compute delay (inf where the service is not
+        # offered); the engine then takes the least of it (matching/market_plugins.py, ``service``).
+        self.service_delay: FloatArray | None = None
         self.billed: IntArray | None = None
         self.compute: npt.NDArray[Any] | None = None
         self.platform: npt.NDArray[Any] | None = None

@@ -10,9 +10,15 @@ table and picks, per new flow, the instance and egress minimising network latenc
 egress, both ways) plus the instance's estimated compute delay; a flow stays with its instance
 while that instance is advertised.
 
-Compute load is carried as a CATS-style metric: level 0 is the raw utilisation (0..1); the level-1
-normalised computing metric is an integer 0..10 (10 = idle), as the CATS metric draft's normalised
-levels use.
+Compute load is carried as a CATS-style metric (draft-ietf-cats-metric-definition-08: level 0 the raw
+figures, level 1 a normalised figure per category, level 2 one normalised figure for the instance). The
+draft leaves the normalisation function to the implementation; this module fixes it once (``cats_level``):
+a level is round(10 * the share left), an integer 0..10 with 10 = idle, and an instance's level 2 is the
+lowest of its level-1 figures (the bottleneck resource decides what a new request gets).
+
+The market uses the same model for service-ID orders (matching/market_plugins.py, ``service``): the
+providers' agents report each node's figures and services (agents/node_metrics.py), and the engine picks
+the node with the least ``round_trip_ms(path latency, compute delay)``, as ``CfnDomain.select`` does.
 """
 
 from __future__ import annotations
@@ -21,6 +27,30 @@ from dataclasses import dataclass, field
 
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.network.model import Network
+
+
+def cats_level(share_left: float) -> int:
+    """The normalised level 0..10 (10 = all of it free) of a resource with ``share_left`` (0..1) free."""
+    return max(0, min(10, round(10 * share_left)))
+
+
+def utilisation(cpus: int, free_cpus: int, load_1m: float) -> float:
+    """An instance's utilisation 0..1 from its level-0 figures: the larger of the share of its CPUs given
+    to jobs and its one-minute load average per CPU (a job may use less than it was given, or other work
+    may load the host), capped at 1 (saturated)."""
+    if cpus <= 0:
+        return 1.0
+    return max(0.0, min(1.0, max(1.0 - free_cpus / cpus, load_1m / cpus)))
+
+
+def mm1_delay_ms(service_time_ms: float, load: float) -> float:
+    """Expected time in an instance (M/M/1: service time / (1 - utilisation)); inf when saturated."""
+    return float("inf") if load >= 1.0 else service_time_ms / (1.0 - load)
+
+
+def round_trip_ms(one_way_latency_ms: float, compute_delay_ms: float) -> float:
+    """What a request to an instance costs: the path there and back, plus the time in the instance."""
+    return 2 * one_way_latency_ms + compute_delay_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +64,10 @@ class ServiceInstance:
     @property
     def cats_level1(self) -> int:
         """Normalised computing metric 0..10, 10 meaning idle."""
-        return max(0, min(10, round(10 * (1.0 - self.load))))
+        return cats_level(1.0 - self.load)
 
     def compute_delay_ms(self) -> float:
-        """Expected time in the instance (M/M/1: service time / (1 - utilisation)); inf when saturated."""
-        return float("inf") if self.load >= 1.0 else self.service_time_ms / (1.0 - self.load)
+        return mm1_delay_ms(self.service_time_ms, self.load)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +215,9 @@ class CfnDomain:
                         inst.compute_delay_ms(),
                         True,
                     )
-        best = min(entries, key=lambda e: (2 * latency[e[0].site] + e[0].compute_delay_ms(), e[0].address))[0]
+        best = min(
+            entries, key=lambda e: (round_trip_ms(latency[e[0].site], e[0].compute_delay_ms()), e[0].address)
+        )[0]
         if best.compute_delay_ms() == float("inf") or latency[best.site] == float("inf"):
             raise InfeasibleError(
                 f"every instance of {service_id!r} is saturated or unreachable from {self.net.routers[node].name}",

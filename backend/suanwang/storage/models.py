@@ -242,3 +242,23 @@ class AgentHeartbeat(Base):
     indexed_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class NodeMetrics(Base):
+    """The newest live figures a provider's agent signed for one of its nodes (agents/node_metrics.py): the
+    raw figures (CATS level 0), whether the node is up, and the CFN/CATS services it offers."""
+
+    __tablename__ = "node_metrics"
+    node_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    reporter: Mapped[str] = mapped_column(String(42), index=True)  # the node's owner, who signed it
+    sent_at: Mapped[int] = mapped_column(BigInteger)  # unix seconds, as the agent signed it
+    up: Mapped[bool] = mapped_column(Boolean)
+    cpus: Mapped[int] = mapped_column(Integer)
+    free_cpus: Mapped[int] = mapped_column(Integer)
+    memory_mib: Mapped[int] = mapped_column(BigInteger)
+    free_memory_mib: Mapped[int] = mapped_column(BigInteger)
+    gpus: Mapped[int] = mapped_column(Integer)
+    free_gpus: Mapped[int] = mapped_column(Integer)
+    load_1m: Mapped[float] = mapped_column()
+    services: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"service_id", "service_time_ms"}]
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)

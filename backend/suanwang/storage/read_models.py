@@ -26,6 +26,7 @@ from suanwang.storage.models import (
     Lease,
     Member,
     Node,
+    NodeMetrics,
     OrderRecord,
     Settlement,
     TransitTariff,
@@ -225,6 +226,18 @@ class HeartbeatReads:
         return list(self.session.scalars(query))
 
 
+class NodeMetricsReads:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def listing(self, owner: str | None = None) -> list[NodeMetrics]:
+        """The newest report of every node (of `owner` only, any letter case, when given), by node id."""
+        query = select(NodeMetrics).order_by(NodeMetrics.node_id)
+        if owner is not None:
+            query = query.where(func.lower(NodeMetrics.reporter) == owner.lower())
+        return list(self.session.scalars(query))
+
+
 class ReadModels:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -237,3 +250,4 @@ class ReadModels:
         self.events = EventReads(session)
         self.tariffs = TariffReads(session)
         self.heartbeats = HeartbeatReads(session)
+        self.node_metrics = NodeMetricsReads(session)

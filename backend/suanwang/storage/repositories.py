@@ -29,6 +29,7 @@ from suanwang.storage.models import (
     Lease,
     Member,
     Node,
+    NodeMetrics,
     OrderRecord,
     Settlement,
 )
@@ -245,6 +246,50 @@ class Heartbeats:
         self.session.add(heartbeat)
 
 
+class NodeMetricsReports:
+    """The newest signed metrics report per node (agents/node_metrics.py, api/routes/node_metrics.py)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, node_id: int) -> NodeMetrics | None:
+        return self.session.get(NodeMetrics, node_id)
+
+    def add(self, report: NodeMetrics) -> None:
+        self.session.add(report)
+
+    def by_node(self) -> dict[int, NodeMetrics]:
+        return {row.node_id: row for row in self.session.scalars(select(NodeMetrics))}
+
+
+# DealStatusChanged events are fetched for this many deals per query (SQLite's bound-parameter limit).
+_IDS_PER_QUERY = 500
+
+
+class SellerRecords:
+    """What the chain says of each seller's deals, for its reliability score (lifecycle/market_view.py)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def moved_since(self, block: int) -> list[tuple[Deal, list[int]]]:
+        """Each deal whose status changed in a block after `block`, with, for a refunded one, the statuses
+        its DealStatusChanged events carried (in chain order): whether it was ever accepted is in them."""
+        deals = list(self.session.scalars(select(Deal).where(Deal.updated_block > block)))
+        refunded = [d.id for d in deals if d.status == DealStatus.REFUNDED]
+        statuses: dict[str, list[int]] = {}
+        for at in range(0, len(refunded), _IDS_PER_QUERY):
+            ids = refunded[at : at + _IDS_PER_QUERY]
+            query = (
+                select(Event.args)
+                .where(Event.name == "DealStatusChanged", Event.args["id"].as_string().in_(ids))
+                .order_by(Event.id)
+            )
+            for (args,) in self.session.execute(query):
+                statuses.setdefault(str(args["id"]), []).append(int(args["status"]))
+        return [(deal, statuses.get(deal.id, [])) for deal in deals]
+
+
 class Repositories:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -255,6 +300,8 @@ class Repositories:
         self.nodes = Nodes(session)
         self.members = Members(session)
         self.heartbeats = Heartbeats(session)
+        self.node_metrics = NodeMetricsReports(session)
+        self.seller_records = SellerRecords(session)
 
     def indexed_block(self) -> int | None:
         cursor = self.session.get(ChainCursor, 1)

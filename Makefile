@@ -79,7 +79,7 @@ test-contracts: compile
 	$(ROOT)/.venv/bin/slither . --compile-force-framework foundry --filter-paths "node_modules|tests/|contracts/test/" --fail-medium
 
 test-backend: compile
-	tools/apt-ensure.sh postgresql slurm-wlm munge
+	tools/apt-ensure.sh postgresql slurm-wlm munge slurmdbd mariadb-server
 	$(PY) -m pytest tests/backend -q -rs
 
 test-browser: setup
@@ -113,7 +113,7 @@ RUNS ?= 100
 SEED ?= 1
 .PHONY: faults
 faults: compile
-	tools/apt-ensure.sh slurm-wlm munge
+	tools/apt-ensure.sh slurm-wlm munge slurmdbd mariadb-server
 	FAULT_RUNS=$(RUNS) FAULT_SEED=$(SEED) $(PY) -m pytest tests/faults -q -rs -p no:cacheprovider
 
 # ---- reliability: the contracts (issue 9) ------------------------------------------------------------

@@ -19,13 +19,26 @@ REPO = Path(__file__).resolve().parents[2]
 HARNESS = REPO / "tools" / "slurm" / "cluster.py"
 NODES = [
     "n1:cpus=2,mem=2000",
-    "n2:cpus=2,mem=2000,gpu=a100:2",
+    "n2:cpus=2,mem=2000,gpu=a100:2,shards=8",  # 4 shards per GPU
     "n3:cpus=1,mem=1000,features=ssd",
     "n4:cpus=1,mem=1000",  # set DOWN before a submit
     "n5:cpus=1,mem=1000",  # set DOWN under a running job
 ]
 MIN_JOB_AGE_S = 2  # Slurm forgets finished jobs quickly, so the tests see status answered from the exit files
-SLURM_BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo")
+SLURM_BINARIES = (
+    "munged",
+    "slurmctld",
+    "slurmd",
+    "sbatch",
+    "squeue",
+    "scontrol",
+    "scancel",
+    "sinfo",
+    "sacct",
+    "slurmdbd",
+    "mariadbd",
+)
+INSTALL = "apt-get install -y slurm-wlm munge slurmdbd mariadb-server"
 
 T = TypeVar("T")
 
@@ -34,6 +47,10 @@ T = TypeVar("T")
 class SlurmCluster:
     dir: Path
     slurm_conf: Path
+    confinement: str | None = None
+    """The cgroup plugin the harness found usable (``cgroup/v1``, ``cgroup/v2``), or None."""
+    confinement_detail: str = ""
+    """What the harness probed: why there is no confinement when there is none."""
 
     def scontrol(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -67,8 +84,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
     missing = [b for b in SLURM_BINARIES if shutil.which(b, path=path) is None]
     if missing:
         pytest.fail(
-            f"Slurm tests need {', '.join(missing)}: install them with `apt-get install -y slurm-wlm munge` "
-            "(make test does this as root)",
+            f"Slurm tests need {', '.join(missing)}: install them with `{INSTALL}` (make test does this as root)",
             pytrace=False,
         )
     if os.geteuid() != 0:
@@ -95,7 +111,9 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
         _harness("stop", "--dir", str(directory))
         pytest.fail(f"the test Slurm cluster did not start: {started.stderr.strip()}", pytrace=False)
     try:
-        yield SlurmCluster(directory, Path(json.loads(started.stdout)["slurm_conf"]))
+        info = json.loads(started.stdout)
+        confined = None if str(info["confinement"]).startswith("none") else str(info["confinement"])
+        yield SlurmCluster(directory, Path(info["slurm_conf"]), confined, str(info["confinement_detail"]))
     finally:
         stopped = _harness("stop", "--dir", str(directory))
         left = json.loads(_harness("status", "--dir", str(directory)).stdout)

@@ -1,27 +1,33 @@
 #!/usr/bin/env python3
 """Start, inspect and stop a real one-host Slurm cluster of emulated nodes (see docs/scheduling.md).
 
-Everything the cluster owns (munge key and socket, slurm.conf, gres.conf, fake GPU device files, state,
-spool, logs, pid files) lives under one directory given with ``--dir``; ports come from ``--base-port``
-(slurmctld on the base port, node i on base+1+i). Two runs with different directories and base ports
-do not collide, and nothing outside the directory is touched: munged gets a private key and socket, and
-client commands find the cluster through ``SLURM_CONF=<dir>/slurm.conf``.
+Everything the cluster owns (slurm.conf, gres.conf, cgroup.conf, emulated GPU devices, the accounting
+database, state, spool, logs, pid files) lives under one directory given with ``--dir``; ports come from
+``--base-port`` (slurmctld on the base port, node i on base+1+i, then slurmdbd and MariaDB). Client
+commands find the cluster through ``SLURM_CONF=<dir>/slurm.conf``.
 
-    python tools/slurm/cluster.py start --dir D --nodes n1:cpus=2,mem=2000 n2:cpus=2,mem=2000,gpu=a100:2
+One thing is shared between clusters: munged on its default socket ``/run/munge/munge.socket.2`` with
+``/etc/munge/munge.key``, because slurmctld's connection to slurmdbd ignores ``AuthInfo=socket=``
+(../shared/docs/SLURM.md). The first cluster starts it, each registers under ``/run/munge``, and the
+last one to stop stops it (if it was started here).
+
+    python tools/slurm/cluster.py start --dir D --nodes n1:cpus=2,mem=2000 n2:cpus=2,mem=2000,gpu=a100:2,shards=8
     python tools/slurm/cluster.py status --dir D
     python tools/slurm/cluster.py stop --dir D
 
-Node spec: ``NAME:key=value,...`` with keys ``cpus``, ``mem`` (MiB), ``gpu`` (``TYPE:COUNT``) and
-``features`` (``+``-separated). A GPU node gets the features ``gpu`` and ``gpu_<type>``.
+Node spec: ``NAME:key=value,...`` with keys ``cpus``, ``mem`` (MiB), ``gpu`` (``TYPE:COUNT``), ``shards``
+(GPU shares, split evenly over the node's GPUs) and ``features`` (``+``-separated). A GPU node gets the
+features ``gpu`` and ``gpu_<type>``.
 
 The script installs nothing: when a binary is missing it says which package provides it
-(``apt-get install -y slurm-wlm munge``) and exits with status 2.
+(``apt-get install -y slurm-wlm munge slurmdbd mariadb-server``) and exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import re
@@ -29,11 +35,18 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules, also when loaded by path
+
+import accountingdb
+import confinement
+import sharedmunge
 
 REQUIRED_BINARIES = {
     "munged": "munge",
@@ -46,12 +59,21 @@ REQUIRED_BINARIES = {
     "scontrol": "slurm-wlm",
     "sinfo": "slurm-wlm",
     "scancel": "slurm-wlm",
+    "sacct": "slurm-wlm",
+    "sacctmgr": "slurm-wlm",
+    "slurmdbd": "slurmdbd",
+    "mariadbd": "mariadb-server",
+    "mariadb-install-db": "mariadb-server",
+    "mariadb": "mariadb-server",
 }
-INSTALL_HINT = "apt-get install -y slurm-wlm munge"
+INSTALL_HINT = "apt-get install -y slurm-wlm munge slurmdbd mariadb-server"
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,30}$")
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 5.0
+GATHER_FREQUENCY_S = 2
+GPU_MAJOR = 195  # the NVIDIA driver's character major (Documentation/admin-guide/devices.txt)
+MAX_JOB_ID = 0x03FFFFFF  # Slurm's default MaxJobId (slurm.conf(5))
 
 
 class ClusterError(Exception):
@@ -66,6 +88,7 @@ class NodeSpec:
     gpu_type: str | None = None
     gpus: int = 0
     features: tuple[str, ...] = ()
+    shards: int = 0
 
     def all_features(self) -> tuple[str, ...]:
         extra = ("gpu", f"gpu_{self.gpu_type}") if self.gpus else ()
@@ -83,6 +106,18 @@ class ClusterInfo:
     munge_socket: str
     min_job_age_s: int
     nodes: list[NodeSpec] = field(default_factory=list)
+    first_job_id: int = 1
+    confinement: str | None = None
+    """The cgroup plugin in use (``cgroup/v1``, ``cgroup/v2``), or None: task/none plus setrlimit."""
+    confinement_detail: str = ""
+
+    @property
+    def dbd_port(self) -> int:
+        return self.base_port + len(self.nodes) + 1
+
+    @property
+    def db_port(self) -> int:
+        return self.base_port + len(self.nodes) + 2
 
     @property
     def env(self) -> dict[str, str]:
@@ -90,15 +125,17 @@ class ClusterInfo:
 
 
 def parse_node(text: str) -> NodeSpec:
-    """Parses ``n2:cpus=2,mem=4000,gpu=a100:2,features=ssd+fast``."""
+    """Parses ``n2:cpus=2,mem=4000,gpu=a100:2,shards=8,features=ssd+fast``."""
     name, _, rest = text.partition(":")
     if not NAME_RE.match(name):
         raise ClusterError(f"node name {name!r} in {text!r} must be lower-case letters and digits, e.g. n1")
     values: dict[str, str] = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
-        if not eq or key not in {"cpus", "mem", "gpu", "features"}:
-            raise ClusterError(f"node {name}: {item!r} is not one of cpus=N, mem=MiB, gpu=TYPE:N, features=a+b")
+        if not eq or key not in {"cpus", "mem", "gpu", "shards", "features"}:
+            raise ClusterError(
+                f"node {name}: {item!r} is not one of cpus=N, mem=MiB, gpu=TYPE:N, shards=N, features=a+b"
+            )
         values[key] = value
     try:
         cpus = int(values.get("cpus", "1"))
@@ -107,12 +144,15 @@ def parse_node(text: str) -> NodeSpec:
         if "gpu" in values:
             gpu_type, _, count = values["gpu"].partition(":")
             gpus = int(count or "1")
+        shards = int(values.get("shards", "0"))
     except ValueError as exc:
         raise ClusterError(f"node {name}: {exc} in {text!r}") from None
     if cpus < 1 or memory < 1 or gpus < 0 or (gpu_type is not None and not NAME_RE.match(gpu_type)):
         raise ClusterError(f"node {name}: cpus and mem must be positive, gpu like a100:2 (got {text!r})")
+    if shards < 0 or (shards and (not gpus or shards % gpus)):
+        raise ClusterError(f"node {name}: shards must split evenly over the node's GPUs (got {text!r})")
     features = tuple(f for f in values.get("features", "").split("+") if f)
-    return NodeSpec(name, cpus, memory, gpu_type, gpus, features)
+    return NodeSpec(name, cpus, memory, gpu_type, gpus, features, shards)
 
 
 def missing_binaries() -> list[str]:
@@ -164,7 +204,9 @@ def render_slurm_conf(info: ClusterInfo, host: str) -> str:
         "SlurmdUser=root",
         "AuthType=auth/munge",
         "CredType=cred/munge",
-        f"AuthInfo=socket={info.munge_socket}",
+        # Job ids start at a random point so that two clusters on this host do not give the same job the
+        # same cgroup path (cgroup/v1 names it after node and job id: slurm_<node>/uid_<uid>/job_<id>).
+        f"FirstJobId={info.first_job_id}",
         f"StateSaveLocation={d}/state",
         f"SlurmdSpoolDir={d}/spool/%n",
         f"SlurmctldPidFile={d}/run/slurmctld.pid",
@@ -172,14 +214,13 @@ def render_slurm_conf(info: ClusterInfo, host: str) -> str:
         f"SlurmctldLogFile={d}/log/slurmctld.log",
         f"SlurmdLogFile={d}/log/slurmd-%n.log",
         "SelectType=select/cons_tres",
+        # Cores and memory are both consumable: a job gets the memory it asks for (--mem), not the node's.
         "SelectTypeParameters=CR_Core_Memory",
-        "ProctrackType=proctrack/linuxproc",
-        "TaskPlugin=task/none",
+        *confinement.Confinement(info.confinement, "").slurm_conf_lines,
         "MpiDefault=none",
-        "JobAcctGatherType=jobacct_gather/none",
-        "AccountingStorageType=accounting_storage/none",
+        *accountingdb.accounting_conf_lines(host, info.dbd_port, GATHER_FREQUENCY_S),
         "ReturnToService=1",  # an administrator's DOWN stays down until resumed
-        "GresTypes=gpu",
+        "GresTypes=gpu,shard",
         f"MinJobAge={info.min_job_age_s}",
         "KillWait=5",
         "SlurmdTimeout=30",
@@ -204,22 +245,55 @@ def render_slurm_conf(info: ClusterInfo, host: str) -> str:
         if node.all_features():
             parts.append("Feature=" + ",".join(node.all_features()))
         if node.gpus:
-            parts.append(f"Gres=gpu:{node.gpu_type}:{node.gpus}")
+            parts.append(f"Gres=gpu:{node.gpu_type}:{node.gpus}" + (f",shard:{node.shards}" if node.shards else ""))
         lines.append(" ".join(parts))
     names = ",".join(n.name for n in info.nodes)
     lines.append(f"PartitionName=main Nodes={names} Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO")
     return "\n".join(lines) + "\n"
 
 
-def render_gres_conf(info: ClusterInfo) -> str:
-    lines = []
+def gpu_minors(info: ClusterInfo) -> dict[str, range]:
+    """Each GPU node's device minors, distinct across nodes, so no two emulated GPUs are the same device."""
+    minors, first = {}, 0
     for node in info.nodes:
         if node.gpus:
-            devices = Path(info.dir) / "fakegpu" / node.name
-            lines.append(
-                f"NodeName={node.name} Name=gpu Type={node.gpu_type} File={devices}/nvidia[0-{node.gpus - 1}]"
-            )
+            minors[node.name] = range(first, first + node.gpus)
+            first += node.gpus
+    return minors
+
+
+def render_gres_conf(info: ClusterInfo) -> str:
+    lines = []
+    for name, minors in gpu_minors(info).items():
+        node = next(n for n in info.nodes if n.name == name)
+        devices = Path(info.dir) / "dev" / name
+        lines.append(f"NodeName={name} Name=gpu Type={node.gpu_type} File={devices}/nvidia[{minors[0]}-{minors[-1]}]")
+        if node.shards:
+            lines.append(f"NodeName={name} Name=shard Count={node.shards}")
     return "\n".join(lines) + "\n"
+
+
+def make_gpu_devices(info: ClusterInfo) -> None:
+    """Character devices 195:N (no driver behind them), so the device cgroup has something real to deny.
+
+    Empty files would not do: the device cgroup filters device numbers. Opening an allowed one fails with
+    ENXIO (no driver); a nodev mount fails it with EACCES, which is reported here instead of in a test.
+    """
+    for name, minors in gpu_minors(info).items():
+        devices = Path(info.dir) / "dev" / name
+        devices.mkdir(parents=True)
+        for minor in minors:
+            path = devices / f"nvidia{minor}"
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(GPU_MAJOR, minor))
+            path.chmod(0o666)
+            try:
+                os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    raise ClusterError(
+                        f"opening the emulated GPU {path} failed with {errno.errorcode.get(exc.errno or 0)} "
+                        "instead of ENXIO: is the file system mounted nodev? Choose a --dir elsewhere"
+                    ) from None
 
 
 def read_pid(path: Path) -> int | None:
@@ -262,69 +336,57 @@ def start(directory: Path, nodes: list[NodeSpec], base_port: int, min_job_age_s:
     directory = directory.resolve()
     if load_info(directory) is not None and cluster_processes(directory):
         raise ClusterError(f"a cluster already runs in {directory}; stop it first: cluster.py stop --dir {directory}")
-    ports = [base_port + i for i in range(len(nodes) + 1)]
+    ports = [base_port + i for i in range(len(nodes) + 3)]  # slurmctld, the slurmds, slurmdbd, MariaDB
     busy = [p for p in ports if not port_is_free(p)]
     if busy:
         raise ClusterError(f"ports {busy} are in use; choose another --base-port (needs {len(ports)} free ports)")
-    for sub in ("state", "spool", "run", "log", "munge", "fakegpu"):
+    for sub in ("state", "spool", "run", "log", "munge", "dev", "db"):
         shutil.rmtree(directory / sub, ignore_errors=True)
         (directory / sub).mkdir(parents=True)
     host = socket.gethostname().split(".")[0]
+    confined = confinement.probe()
     info = ClusterInfo(
         dir=str(directory),
         cluster_name="sw" + secrets.token_hex(3),
         base_port=base_port,
         slurm_conf=str(directory / "slurm.conf"),
-        munge_socket=str(directory / "munge" / "munge.socket"),
+        munge_socket=str(sharedmunge.MUNGE_SOCKET),
         min_job_age_s=min_job_age_s,
         nodes=nodes,
+        first_job_id=1000 + secrets.randbelow(MAX_JOB_ID // 2),
+        confinement=confined.plugin,
+        confinement_detail=confined.detail,
     )
     for node in nodes:
         (directory / "spool" / node.name).mkdir()
-        for i in range(node.gpus):
-            devices = directory / "fakegpu" / node.name
-            devices.mkdir(exist_ok=True)
-            (devices / f"nvidia{i}").touch()
+    make_gpu_devices(info)
     (directory / "slurm.conf").write_text(render_slurm_conf(info, host))
     (directory / "gres.conf").write_text(render_gres_conf(info))
+    cgroup_conf = confined.cgroup_conf()
+    with contextlib.suppress(FileNotFoundError):
+        (directory / "cgroup.conf").unlink()
+    if cgroup_conf is not None:
+        (directory / "cgroup.conf").write_text(cgroup_conf)
     (directory / "cluster.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
     try:
-        start_munge(directory, info)
+        sharedmunge.start(directory, binary, run)
+        password = accountingdb.start_database(directory, info.db_port, binary, run)
+        dbd_conf = directory / "slurmdbd.conf"
+        dbd_conf.touch(mode=0o600)
+        dbd_conf.chmod(0o600)  # slurmdbd refuses a slurmdbd.conf others can read (it holds the DB password)
+        dbd_conf.write_text(accountingdb.render_slurmdbd_conf(directory, host, info.dbd_port, info.db_port, password))
+        accountingdb.start_slurmdbd(directory, info.cluster_name, info.env, binary, run)
         run([binary("slurmctld"), "-i", "-f", info.slurm_conf], env=info.env)
         for node in nodes:
             run([binary("slurmd"), "-N", node.name, "-f", info.slurm_conf], env=info.env)
         wait_ready(info)
+    except (accountingdb.AccountingError, sharedmunge.MungeError) as exc:
+        stop(directory)
+        raise ClusterError(str(exc)) from None
     except BaseException:
         stop(directory)
         raise
     return info
-
-
-def start_munge(directory: Path, info: ClusterInfo) -> None:
-    key = directory / "munge" / "munge.key"
-    key.write_bytes(secrets.token_bytes(1024))
-    key.chmod(0o400)
-    (directory / "munge").chmod(0o700)
-    run(
-        [
-            binary("munged"),
-            "--force",
-            f"--socket={info.munge_socket}",
-            f"--key-file={key}",
-            f"--pid-file={directory / 'run' / 'munged.pid'}",
-            f"--log-file={directory / 'log' / 'munged.log'}",
-            f"--seed-file={directory / 'munge' / 'munged.seed'}",
-        ]
-    )
-    probe = subprocess.run(
-        f"{binary('munge')} -n -S {info.munge_socket} | {binary('unmunge')} -S {info.munge_socket}",
-        shell=True,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    if probe.returncode != 0:
-        raise ClusterError(f"munge does not answer on {info.munge_socket}: {probe.stderr.strip()}")
 
 
 def node_states(info: ClusterInfo) -> dict[str, str]:
@@ -405,7 +467,7 @@ def is_slurm_process(entry: Path) -> bool:
         cmdline = (entry / "cmdline").read_bytes()
     except OSError:
         return False
-    return b"slurm" in cmdline or b"munge" in cmdline
+    return any(name in cmdline for name in (b"slurm", b"munge", b"mariadb"))
 
 
 def stop(directory: Path) -> list[int]:
@@ -429,6 +491,7 @@ def stop(directory: Path) -> list[int]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
+    sharedmunge.release(directory, lambda other: bool(cluster_processes(other)))
     return pids
 
 
@@ -441,6 +504,9 @@ def status(directory: Path) -> dict[str, object]:
         "running": bool(cluster_processes(Path(info.dir))),
         "slurm_conf": info.slurm_conf,
         "nodes": node_states(info),
+        "accounting": f"slurmdbd on port {info.dbd_port}, MariaDB on port {info.db_port}",
+        "confinement": info.confinement or "none: task/none, memory limited by setrlimit (RLIMIT_AS) in the job",
+        "confinement_detail": info.confinement_detail,
     }
 
 
@@ -465,7 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "start":
             info = start(args.dir, args.nodes, args.base_port, args.min_job_age)
-            print(json.dumps({"dir": info.dir, "slurm_conf": info.slurm_conf, "nodes": node_states(info)}))
+            print(json.dumps(status(Path(info.dir))))
+            if info.confinement is None:
+                print(f"cluster.py: no cgroup confinement ({info.confinement_detail}); task/none", file=sys.stderr)
         elif args.command == "stop":
             print(json.dumps({"dir": str(args.dir), "stopped_pids": stop(args.dir)}))
         else:

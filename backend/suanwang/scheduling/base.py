@@ -55,7 +55,12 @@ class JobSpec:
     cpus: int = 1
     memory_mib: int = 256
     gpus: int = 0
+    """Whole GPUs (Slurm GRES ``gpu``)."""
     gpu_type: str | None = None
+    """The type of the whole GPUs (``a100``); None = any type. Shards have no type in Slurm."""
+    shards: int = 0
+    """A share of one GPU as Slurm ``shard`` GRES: the node's shards split evenly over its GPUs, and a share
+    is taken from one GPU. Shards schedule and account a GPU share; they fence nothing on the GPU."""
     time_limit_s: int | None = None
     workdir: str | None = None
     """Working directory of the job; by default a directory per key under the executor's state directory."""
@@ -82,6 +87,32 @@ class JobStatus:
 
 
 @dataclass(frozen=True)
+class JobAccounting:
+    """What a finished job was given and used, as the executor metered it (Slurm: sacct; local: rusage).
+
+    ``alloc_tres`` is what was allocated, in Slurm's TRES names: ``cpu``, ``mem`` (bytes), ``node``,
+    ``gres/gpu``, ``gres/shard`` (only those allocated). ``max_rss_bytes`` is the peak resident memory of
+    the job's largest process (Slurm samples it every JobAcctGatherFrequency seconds, so a step shorter
+    than that may show less); ``cpu_time_s`` is user plus system time of all its processes.
+    """
+
+    state: JobState
+    scheduler_state: str
+    """The executor's own word for the end: Slurm's state (``COMPLETED``, ``OUT_OF_MEMORY``, ...), or for a
+    local job ``exited`` / ``signaled``."""
+    exit_code: int | None
+    signal: int | None
+    elapsed_s: float
+    cpu_time_s: float
+    max_rss_bytes: int | None
+    alloc_tres: Mapping[str, int]
+    node: str | None
+    started_at: float | None
+    """Unix time in seconds."""
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
 class ExecutorNode:
     name: str
     cpus: int
@@ -89,6 +120,8 @@ class ExecutorNode:
     gpus: int = 0
     gpu_type: str | None = None
     features: tuple[str, ...] = ()
+    shards: int = 0
+    """GPU shares (Slurm ``shard`` GRES) the node offers, spread evenly over its GPUs."""
     state: NodeState = NodeState.UP
     reason: str = ""
 
@@ -125,6 +158,13 @@ class Executor(Protocol):
         """The executor-side nodes, so the marketplace can map its chain nodes onto them."""
         ...
 
+    def accounting(self, job_id: str) -> JobAccounting | None:
+        """What the finished job was allocated and used; None while the record is not final yet (poll).
+
+        Raises ``NotFoundError`` for an id this executor never issued.
+        """
+        ...
+
 
 def validate_spec(spec: JobSpec) -> None:
     """Checks what every executor needs; raises ``InputError`` naming the field."""
@@ -134,11 +174,22 @@ def validate_spec(spec: JobSpec) -> None:
             raise InputError("command is an empty script; give a shell script text or an argv list", field="command")
     elif not spec.command or not all(isinstance(a, str) for a in spec.command):
         raise InputError(f"command must be a non-empty list of strings, got {spec.command!r}", field="command")
-    for name, value, minimum in (("cpus", spec.cpus, 1), ("memory_mib", spec.memory_mib, 1), ("gpus", spec.gpus, 0)):
-        if not isinstance(value, int) or value < minimum:
+    for name, value, minimum in (
+        ("cpus", spec.cpus, 1),
+        ("memory_mib", spec.memory_mib, 1),
+        ("gpus", spec.gpus, 0),
+        ("shards", spec.shards, 0),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}", field=name)
     if spec.gpu_type is not None and spec.gpus == 0:
-        raise InputError(f"gpu_type {spec.gpu_type!r} given with gpus=0; ask for at least one GPU", field="gpus")
+        raise InputError(
+            f"gpu_type {spec.gpu_type!r} given with gpus=0; ask for at least one whole GPU (shards have no type "
+            "in Slurm: choose a node or a feature such as gpu_a100 for them)",
+            field="gpu_type" if spec.shards else "gpus",
+        )
+    if spec.gpu_type is not None and not re.match(r"^[A-Za-z0-9_.-]{1,64}$", spec.gpu_type):
+        raise InputError(f"gpu_type {spec.gpu_type!r} must be a GPU type name such as 'a100'", field="gpu_type")
     if spec.time_limit_s is not None and (not isinstance(spec.time_limit_s, int) or spec.time_limit_s < 1):
         raise InputError(f"time_limit_s must be a positive integer, got {spec.time_limit_s!r}", field="time_limit_s")
     for name in spec.env:

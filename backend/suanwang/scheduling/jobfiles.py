@@ -9,6 +9,8 @@ The state directory is owned by the service. For a job with key K it holds:
 - ``K.exit``: written by the wrapper when the command ends (exit code, signal, times, node). Both are
   written to a temporary name and renamed, so a reader never sees half a file.
 - ``K.out`` / ``K.err``: the command's standard output (the job's result bytes) and error.
+- ``K.acct``: the local executor's accounting (rusage of the command, its limits), written by the
+  confining launcher (``confine``) when the command ends.
 - ``K.final``: the scheduler's final state and reason, saved the first time ``status`` sees them.
 - ``K.cancelled``: written by ``cancel`` so a cancellation is known even after the scheduler forgot the job.
 """
@@ -21,7 +23,7 @@ import json
 import os
 import shlex
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,10 @@ class JobFiles:
     @property
     def exit(self) -> Path:
         return self.root / f"{self.key}.exit"
+
+    @property
+    def accounting(self) -> Path:
+        return self.root / f"{self.key}.acct"
 
     @property
     def stdout(self) -> Path:
@@ -128,19 +134,37 @@ def write_record(files: JobFiles, job_id: str, spec: JobSpec | None) -> None:
     write_json_atomic(files.record, record)
 
 
-def write_wrapper(spec: JobSpec, files: JobFiles, workdir: Path, *, enforce_time_limit: bool) -> Path:
+def write_wrapper(
+    spec: JobSpec,
+    files: JobFiles,
+    workdir: Path,
+    *,
+    enforce_time_limit: bool,
+    address_space_mib: int | None = None,
+    launcher: Sequence[str] = (),
+) -> Path:
     """Writes the bash wrapper that runs the command and records start and exit atomically.
 
     On SIGTERM (a cancel, Slurm's time limit or node shutdown) it stops the command and still records
     an exit status with the signal, so the outcome survives the scheduler forgetting the job.
+    ``address_space_mib`` limits the command's address space (``ulimit -v``, RLIMIT_AS) where nothing
+    else holds it to the memory bought; ``launcher`` is an argv the command is handed to (``confine``),
+    which takes a script as ``--script PATH`` and an argv after ``--``.
     """
     if isinstance(spec.command, str):
         files.script.write_text(spec.command if spec.command.endswith("\n") else spec.command + "\n")
+    if launcher:
+        tail = ["--script", str(files.script)] if isinstance(spec.command, str) else ["--", *spec.command]
+        command = shlex.join([*launcher, *tail])
+    elif isinstance(spec.command, str):
         command = f"/bin/bash {shlex.quote(str(files.script))}"
     else:
         command = shlex.join(spec.command)
     if enforce_time_limit and spec.time_limit_s is not None:
         command = f"timeout --kill-after=5 {spec.time_limit_s} {command}"
+    if address_space_mib is not None:
+        # ulimit -v counts KiB (bash(1)); exec keeps $child the command itself, so signals reach it.
+        command = f"(ulimit -v {address_space_mib * 1024} && exec {command})"
     q = shlex.quote
     exports = "".join(f"export {name}={q(value)}\n" for name, value in spec.env.items())
     text = f"""#!/bin/bash

@@ -2,23 +2,38 @@
 
 Each job runs in its own session under a bash wrapper that records start and exit in the state directory,
 so a new executor object (after the service restarted) reports the same state as the one that started
-it. The job id is the key. Resources are checked against the machine but not enforced (no cgroups): cpus
-and memory_mib are admission checks only; time_limit_s is enforced with coreutils ``timeout``.
+it. The job id is the key. The wrapper hands the command to ``confine``, which holds it to what was bought
+(address space = memory_mib, CPU affinity = cpus), runs it as the unprivileged user ``suanwang-job`` when
+the service is root, and records its rusage for ``accounting``; time_limit_s is enforced with coreutils
+``timeout``. Memory is an address-space limit, not a cgroup: it counts mapped memory, not resident memory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import pwd
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from suanwang.errors import InfeasibleError, InputError, NotFoundError
-from suanwang.scheduling.base import ExecutorNode, JobSpec, JobState, JobStatus, validate_key, validate_spec
+from suanwang.errors import InfeasibleError, InputError, NotFoundError, SuanwangError
+from suanwang.scheduling import confine
+from suanwang.scheduling.accounting import local_accounting
+from suanwang.scheduling.base import (
+    ExecutorNode,
+    JobAccounting,
+    JobSpec,
+    JobState,
+    JobStatus,
+    validate_key,
+    validate_spec,
+)
 from suanwang.scheduling.jobfiles import (
     LOST_GRACE_S,
     JobFiles,
@@ -32,6 +47,7 @@ from suanwang.scheduling.jobfiles import (
 )
 
 CANCEL_GRACE_S = 5.0
+log = logging.getLogger(__name__)
 
 
 class LocalExecutor:
@@ -39,6 +55,8 @@ class LocalExecutor:
         self.root = prepare_root(Path(state_dir))
         self.node_name = node_name or socket.gethostname().split(".")[0]
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self.job_user = job_user()
+        """(uid, gid) of ``suanwang-job`` the jobs run as, or None: the service is not root."""
 
     def nodes(self) -> list[ExecutorNode]:
         return [ExecutorNode(name=self.node_name, cpus=os.cpu_count() or 1, memory_mib=_total_memory_mib())]
@@ -53,7 +71,21 @@ class LocalExecutor:
                 return existing
             workdir = Path(spec.workdir) if spec.workdir else files.default_workdir()
             workdir.mkdir(parents=True, exist_ok=True)
-            wrapper = write_wrapper(spec, files, workdir, enforce_time_limit=True)
+            launcher = [
+                sys.executable,
+                "-I",  # isolated: the launcher's directory (this package's modules) stays off sys.path
+                confine.__file__,
+                f"--accounting={files.accounting}",
+                f"--key={spec.key}",
+                f"--node={self.node_name}",
+                f"--cpus={spec.cpus}",
+                f"--memory-mib={spec.memory_mib}",
+            ]
+            if self.job_user is not None:
+                uid, gid = self.job_user
+                os.chown(workdir, uid, gid)  # the job writes there; the service, as root, still reads it
+                launcher += [f"--uid={uid}", f"--gid={gid}"]
+            wrapper = write_wrapper(spec, files, workdir, enforce_time_limit=True, launcher=launcher)
             write_record(files, spec.key, spec)
             with open(files.scheduler_log, "ab") as log:
                 self._children[spec.key] = subprocess.Popen(
@@ -105,6 +137,31 @@ class LocalExecutor:
         if time.time() - submitted_at < LOST_GRACE_S and child is None:
             return JobStatus(JobState.PENDING, reason="starting", result_path=result)
         return JobStatus(JobState.LOST, reason="the job's process never started", result_path=result)
+
+    def accounting(self, job_id: str) -> JobAccounting | None:
+        """The job's rusage as its launcher recorded it; None while the job has not ended."""
+        status = self.status(job_id)
+        if not status.state.is_final:
+            return None
+        record = read_json(JobFiles(self.root, job_id).accounting)
+        if record is not None:
+            return local_accounting(record, status.state)
+        # The command never ran (cancelled before it started) or died with its launcher (SIGKILL): nothing
+        # was metered, and what was allocated is what the spec asked for.
+        spec = (read_json(JobFiles(self.root, job_id).record) or {}).get("spec") or {}
+        return JobAccounting(
+            state=status.state,
+            scheduler_state="not-metered",
+            exit_code=status.exit_code,
+            signal=None,
+            elapsed_s=0.0,
+            cpu_time_s=0.0,
+            max_rss_bytes=None,
+            alloc_tres={"cpu": int(spec.get("cpus", 1)), "mem": int(spec.get("memory_mib", 0)) * 1024**2, "node": 1},
+            node=status.node,
+            started_at=status.started_at,
+            finished_at=status.finished_at,
+        )
 
     def cancel(self, job_id: str) -> None:
         files = self._files(job_id)
@@ -158,12 +215,47 @@ class LocalExecutor:
             )
         if spec.gpus:
             raise InfeasibleError(f"the local node {node.name!r} has no GPUs; asked for {spec.gpus}", field="gpus")
+        if spec.shards:
+            raise InfeasibleError(
+                f"the local node {node.name!r} has no GPU shards; asked for {spec.shards}", field="shards"
+            )
         if spec.cpus > node.cpus:
             raise InfeasibleError(f"asked for {spec.cpus} CPUs; the local node has {node.cpus}", field="cpus")
         if spec.memory_mib > node.memory_mib:
             raise InfeasibleError(
                 f"asked for {spec.memory_mib} MiB; the local node has {node.memory_mib} MiB", field="memory_mib"
             )
+
+
+def job_user() -> tuple[int, int] | None:
+    """The uid and gid of ``suanwang-job``, creating the system user when root and it is missing; None
+    when not root (jobs then run as the service's own user, which this says once in the log)."""
+    if os.geteuid() != 0:
+        if not _warned_not_root:
+            _warned_not_root.append(True)
+            me = pwd.getpwuid(os.geteuid()).pw_name
+            log.warning("not root: local jobs run as %s, not as %s", me, confine.JOB_USER)
+        return None
+    try:
+        entry = pwd.getpwnam(confine.JOB_USER)
+    except KeyError:
+        made = subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+             confine.JOB_USER],
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+        try:
+            entry = pwd.getpwnam(confine.JOB_USER)  # made here, or by a concurrent executor that won the race
+        except KeyError:
+            raise SuanwangError(
+                f"cannot create the job user {confine.JOB_USER!r}: useradd said {made.stderr.strip()!r}"
+            ) from None
+    return entry.pw_uid, entry.pw_gid
+
+
+_warned_not_root: list[bool] = []
 
 
 def _total_memory_mib() -> int:

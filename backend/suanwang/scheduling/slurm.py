@@ -1,11 +1,12 @@
 """SlurmExecutor: jobs on a real Slurm cluster, driven through its command-line tools.
 
 A job is an ``sbatch`` of the shared bash wrapper (see ``jobfiles``), named after its key, pinned to the
-matched node with ``--nodelist`` and/or to features with ``--constraint``. Its state comes from
-``scontrol show job`` while Slurm lists it; afterwards (Slurm forgets finished jobs after MinJobAge when
-there is no accounting database) from the exit file the wrapper writes into the state directory. The state
-directory must therefore be reachable from the compute nodes at the same path (one host here; a shared
-file system on a real cluster), and belong to one Slurm cluster (job ids are unique only per cluster).
+matched node with ``--nodelist`` and/or to features with ``--constraint``, asking for exactly what was
+bought: ``-c``, ``--mem`` and ``--gres=gpu:<type>:<n>,shard:<n>``. Its state comes from ``scontrol show
+job`` while Slurm lists it; once Slurm forgets the job (MinJobAge after its end) from Slurm's accounting
+(``sacct``) when the cluster has it, else from the exit file the wrapper writes into the state directory.
+The state directory must therefore be reachable from the compute nodes at the same path (one host here; a
+shared file system on a real cluster), and belong to one Slurm cluster (job ids are unique per cluster).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from suanwang.errors import InfeasibleError, InputError, NotFoundError, SuanwangError
+from suanwang.scheduling.accounting import SLURM_STATES, parse_sacct, sacct_argv
 from suanwang.scheduling.base import (
     ExecutorNode,
+    JobAccounting,
     JobSpec,
     JobState,
     JobStatus,
@@ -43,30 +46,18 @@ from suanwang.scheduling.jobfiles import (
 )
 
 INSTALL_HINT = "apt-get install -y slurm-wlm munge"
-
-SLURM_STATES: dict[str, JobState] = {
-    **dict.fromkeys(
-        ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SUSPENDED", "STOPPED"),
-        JobState.PENDING,
-    ),
-    **dict.fromkeys(("RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING"), JobState.RUNNING),
-    "COMPLETED": JobState.COMPLETED,
-    **dict.fromkeys(
-        ("FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "SPECIAL_EXIT"),
-        JobState.FAILED,
-    ),
-    **dict.fromkeys(("CANCELLED", "REVOKED"), JobState.CANCELLED),
-}
+__all__ = ["SLURM_STATES", "SchedulerUnavailableError", "SlurmExecutor"]
 
 KEY_VALUE_RE = re.compile(r"(\S+?)=(.*?)(?=\s+[^\s=]+=|\s*$)")
 
-# sbatch's refusals and the spec field each one is about.
+# sbatch's refusals and the spec field each one is about ("gres": whichever GPU field the spec used).
 SBATCH_ERRORS: tuple[tuple[str, type[SuanwangError], str], ...] = (
     ("Invalid feature specification", InfeasibleError, "features"),
     ("Invalid node name specified", InputError, "node"),
     ("Memory specification can not be satisfied", InfeasibleError, "memory_mib"),
-    ("Invalid generic resource (gres) specification", InfeasibleError, "gpu_type"),
-    ("Invalid Trackable RESource (TRES) specification", InfeasibleError, "gpu_type"),
+    ("CPU count per node can not be satisfied", InfeasibleError, "cpus"),
+    ("Invalid generic resource (gres) specification", InfeasibleError, "gres"),
+    ("Invalid Trackable RESource (TRES) specification", InfeasibleError, "gres"),
     ("Requested time limit is invalid", InputError, "time_limit_s"),
     ("Requested node configuration is not available", InfeasibleError, "node"),
     ("Invalid partition name specified", InputError, "partition"),
@@ -98,6 +89,26 @@ class SlurmExecutor:
         self._env = dict(os.environ)
         if slurm_conf is not None:
             self._env["SLURM_CONF"] = str(slurm_conf)
+        self._config: dict[str, str] | None = None
+
+    def _cluster_config(self) -> dict[str, str]:
+        """``scontrol show config`` as a dict, read once: whether the cluster accounts and confines jobs."""
+        if self._config is None:
+            out = self._run(["scontrol", "show", "config"]).stdout
+            pairs = (line.split("=", 1) for line in out.splitlines() if " = " in line)
+            self._config = {k.strip(): v.strip() for k, v in pairs}
+        return self._config
+
+    @property
+    def has_accounting(self) -> bool:
+        """The cluster stores jobs in slurmdbd, so ``sacct`` knows them after slurmctld forgets them."""
+        return self._cluster_config().get("AccountingStorageType") == "accounting_storage/slurmdbd"
+
+    @property
+    def confines_memory(self) -> bool:
+        """Slurm's task/cgroup holds each job to its --mem (cgroup.conf ConstrainRAMSpace); else the wrapper
+        limits the address space itself (RLIMIT_AS)."""
+        return "task/cgroup" in self._cluster_config().get("TaskPlugin", "")
 
     # ---- the Executor interface ----------------------------------------------------------------------
 
@@ -123,7 +134,8 @@ class SlurmExecutor:
                 return existing
             workdir = Path(spec.workdir) if spec.workdir else files.default_workdir()
             workdir.mkdir(parents=True, exist_ok=True)
-            wrapper = write_wrapper(spec, files, workdir, enforce_time_limit=False)
+            limit = None if self.confines_memory else spec.memory_mib
+            wrapper = write_wrapper(spec, files, workdir, enforce_time_limit=False, address_space_mib=limit)
             proc = self._run(self._sbatch_argv(spec, files, workdir, wrapper), check=False)
             if proc.returncode != 0:
                 raise _sbatch_error(spec, proc.stderr, self.partition)
@@ -181,26 +193,17 @@ class SlurmExecutor:
             self._nodes_snapshot = None
         return out
 
+    def accounting(self, job_id: str) -> JobAccounting | None:
+        """The job's record in Slurm's accounting (``sacct``); None until it is final or without slurmdbd."""
+        files = self._files(job_id)
+        if not self.has_accounting:
+            return None
+        return parse_sacct(self._run(sacct_argv(job_id)).stdout, job_id, files.key)
+
     def _status(self, job_id: str, files: JobFiles, job: dict[str, str] | None) -> JobStatus:
         from_files = status_from_files(files)
         if job is None:
-            final = read_json(files.scheduler_final)
-            if final is not None:
-                known = from_files or JobStatus(JobState.LOST, result_path=str(files.stdout))
-                return replace(
-                    known,
-                    state=JobState(final["state"]),
-                    reason=str(final["reason"]),
-                    ran_to_end=bool(final.get("ran_to_end", known.ran_to_end)),
-                )
-            if from_files is not None:
-                return from_files
-            return JobStatus(
-                JobState.LOST,
-                reason=f"Slurm no longer lists job {job_id} (it ended more than MinJobAge ago, or the controller "
-                f"lost its state) and the job left no exit status in {files.exit}",
-                result_path=str(files.stdout),
-            )
+            return self._status_after_slurm_forgot(job_id, files, from_files)
         slurm_state = job.get("JobState", "")
         state = SLURM_STATES.get(slurm_state, JobState.LOST)
         node = _value(job.get("NodeList"))
@@ -210,56 +213,93 @@ class SlurmExecutor:
             return JobStatus(state, reason=self._pending_reason(job), result_path=result)
         if state is JobState.RUNNING:
             return JobStatus(state, started_at=started_at, result_path=result, node=node)
-        if from_files is not None and slurm_state in ("COMPLETED", "FAILED"):
+        rc, _, sig = job.get("ExitCode", "0:0").partition(":")
+        ended = JobStatus(
+            state,
+            exit_code=int(rc) if rc.isdigit() else None,
+            started_at=started_at,
+            finished_at=_slurm_time(job.get("EndTime")),
+            result_path=result,
+            node=node,
+        )
+        reason = self._final_reason(slurm_state, files, ended, sig, job.get("TimeLimit"), _value(job.get("Reason")))
+        return self._settle(slurm_state, reason, files, from_files, ended)
+
+    def _status_after_slurm_forgot(self, job_id: str, files: JobFiles, from_files: JobStatus | None) -> JobStatus:
+        final = read_json(files.scheduler_final)
+        if final is not None:
+            known = from_files or JobStatus(JobState.LOST, result_path=str(files.stdout))
+            return replace(
+                known,
+                state=JobState(final["state"]),
+                reason=str(final["reason"]),
+                ran_to_end=bool(final.get("ran_to_end", known.ran_to_end)),
+            )
+        record = self.accounting(job_id) if self.has_accounting else None
+        if record is not None:
+            ended = JobStatus(
+                record.state,
+                exit_code=record.exit_code,
+                started_at=record.started_at,
+                finished_at=record.finished_at,
+                result_path=str(files.stdout),
+                node=record.node,
+            )
+            reason = self._final_reason(record.scheduler_state, files, ended, str(record.signal or 0), None, None)
+            return self._settle(record.scheduler_state, reason, files, from_files, ended)
+        if from_files is not None:
             return from_files
+        return JobStatus(
+            JobState.LOST,
+            reason=f"Slurm no longer lists job {job_id} (it ended more than MinJobAge ago, or the controller "
+            f"lost its state), the cluster's accounting has no final record of it, and the job left no exit "
+            f"status in {files.exit}",
+            result_path=str(files.stdout),
+        )
+
+    def _settle(
+        self, slurm_state: str, reason: str, files: JobFiles, from_files: JobStatus | None, ended: JobStatus
+    ) -> JobStatus:
+        """The final status from Slurm's final state and the job's own exit file, saved in ``.final``.
+
+        Stopped at its time limit, or by its own memory limit, the job ran on what was bought: its result is
+        delivered like that of a job that ended by itself.
+        """
+        if from_files is not None and slurm_state in ("COMPLETED", "FAILED"):
+            status = from_files  # the wrapper knows whether a signal from elsewhere stopped the command
+        else:
+            bought_limit = slurm_state in ("TIMEOUT", "OUT_OF_MEMORY")
+            base = from_files or ended
+            status = replace(base, state=ended.state, reason=reason, ran_to_end=bought_limit or base.ran_to_end)
         if not files.scheduler_final.exists():
             write_json_atomic(
                 files.scheduler_final,
-                {
-                    "state": state.value,
-                    "reason": self._final_reason(job, files),
-                    "ran_to_end": slurm_state == "TIMEOUT",
-                },
+                {"state": status.state.value, "reason": status.reason, "ran_to_end": status.ran_to_end},
             )
-        return self._final_status(job, state, files, from_files)
+        return status
 
-    def _final_reason(self, job: dict[str, str], files: JobFiles) -> str:
-        slurm_state = job.get("JobState", "")
-        node = _value(job.get("NodeList"))
-        rc, _, sig = job.get("ExitCode", "0:0").partition(":")
-        exit_code = int(rc) if rc.isdigit() else None
+    def _final_reason(
+        self,
+        slurm_state: str,
+        files: JobFiles,
+        ended: JobStatus,
+        sig: str,
+        time_limit: str | None,
+        slurm_reason: str | None,
+    ) -> str:
+        bought = (read_json(files.record) or {}).get("spec") or {}
+        limit_s = bought.get("time_limit_s")
         reasons = {
-            "TIMEOUT": f"time limit of {job.get('TimeLimit')} exceeded",
-            "NODE_FAIL": f"node {node} failed while running the job",
-            "OUT_OF_MEMORY": f"ran out of memory (limit {job.get('MinMemoryNode')})",
+            "TIMEOUT": f"time limit of {time_limit or f'{limit_s} s'} exceeded",
+            "NODE_FAIL": f"node {ended.node} failed while running the job",
+            "OUT_OF_MEMORY": f"stopped by its memory limit ({bought.get('memory_mib', '?')} MiB bought)",
             "CANCELLED": "cancelled" if files.cancelled.exists() else "cancelled by Slurm or an administrator",
-            "FAILED": f"exited with code {exit_code}" + (f" (signal {sig})" if sig not in ("", "0") else ""),
+            "FAILED": f"exited with code {ended.exit_code}" + (f" (signal {sig})" if sig not in ("", "0") else ""),
         }
         reason = reasons.get(slurm_state, slurm_state.lower().replace("_", " "))
-        slurm_reason = _value(job.get("Reason"))
-        if slurm_reason and slurm_state != "CANCELLED":
+        if slurm_reason and slurm_state not in ("CANCELLED", "OUT_OF_MEMORY"):
             reason += f"; Slurm reason: {slurm_reason}"
         return reason
-
-    def _final_status(
-        self, job: dict[str, str], state: JobState, files: JobFiles, from_files: JobStatus | None
-    ) -> JobStatus:
-        reason = self._final_reason(job, files)
-        # Stopped at its time limit, the job had the whole time bought: delivered, like one that ended itself.
-        timed_out = job.get("JobState", "") == "TIMEOUT"
-        if from_files is not None:
-            return replace(from_files, state=state, reason=reason, ran_to_end=timed_out or from_files.ran_to_end)
-        rc = job.get("ExitCode", "0:0").partition(":")[0]
-        return JobStatus(
-            state,
-            exit_code=int(rc) if rc.isdigit() else None,
-            started_at=_slurm_time(job.get("StartTime")),
-            finished_at=_slurm_time(job.get("EndTime")),
-            reason=reason,
-            result_path=str(files.stdout),
-            node=_value(job.get("NodeList")),
-            ran_to_end=timed_out,
-        )
 
     def cancel(self, job_id: str) -> None:
         files = self._files(job_id)
@@ -283,15 +323,21 @@ class SlurmExecutor:
             "--nodes=1",
             "--ntasks=1",
             f"--cpus-per-task={spec.cpus}",
-            f"--mem={spec.memory_mib}",
+            # Always: under CR_Core_Memory a job without --mem is given the whole node's memory (SLURM.md).
+            f"--mem={spec.memory_mib}M",
             "--no-requeue",
         ]
         if spec.node:
             argv.append(f"--nodelist={spec.node}")
         if spec.features:
             argv.append("--constraint=" + "&".join(spec.features))
+        gres = []
         if spec.gpus:
-            argv.append(f"--gres=gpu:{spec.gpu_type}:{spec.gpus}" if spec.gpu_type else f"--gres=gpu:{spec.gpus}")
+            gres.append(f"gpu:{spec.gpu_type}:{spec.gpus}" if spec.gpu_type else f"gpu:{spec.gpus}")
+        if spec.shards:
+            gres.append(f"shard:{spec.shards}")
+        if gres:
+            argv.append("--gres=" + ",".join(gres))
         if spec.time_limit_s is not None:
             minutes, seconds = divmod(spec.time_limit_s, 60)
             argv.append(f"--time={minutes}:{seconds:02d}")
@@ -387,6 +433,15 @@ class SlurmExecutor:
             if all(n.gpus < spec.gpus for n in typed):
                 best = max(n.gpus for n in typed)
                 raise InfeasibleError(f"{where} has at most {best} such GPUs; asked for {spec.gpus}", field="gpus")
+            candidates = [n for n in typed if n.gpus >= spec.gpus]
+        if spec.shards:
+            # A share is cut from one GPU: the node's shards split evenly over its GPUs (gres.conf(5), shard).
+            per_gpu = [n.shards // n.gpus for n in candidates if n.gpus and n.shards]
+            if not per_gpu or max(per_gpu) < spec.shards:
+                best = max(per_gpu, default=0)
+                raise InfeasibleError(
+                    f"{where} offers at most {best} shards on one GPU; asked for {spec.shards}", field="shards"
+                )
 
     def _run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
         if shutil.which(argv[0], path=self._env.get("PATH")) is None:
@@ -424,12 +479,14 @@ def _slurm_time(text: str | None) -> float | None:
 
 
 def _parse_node(fields: dict[str, str]) -> ExecutorNode:
-    gpus, gpu_type = 0, None
+    gpus, gpu_type, shards = 0, None, 0
     for gres in (_value(fields.get("Gres")) or "").split(","):
         parts = gres.split("(")[0].split(":")
         if parts[0] == "gpu" and len(parts) >= 2:
             gpus += int(parts[-1]) if parts[-1].isdigit() else 1
             gpu_type = parts[1] if len(parts) == 3 else gpu_type
+        if parts[0] == "shard" and parts[-1].isdigit():
+            shards += int(parts[-1])
     features = tuple(f for f in (_value(fields.get("AvailableFeatures")) or "").split(",") if f)
     flags = set(re.split(r"[+*~#$@%!^-]+", fields.get("State", "").upper()))
     if flags & {"DOWN", "NOT_RESPONDING", "FAIL", "INVAL", "UNKNOWN", "NO_RESPOND"}:
@@ -445,6 +502,7 @@ def _parse_node(fields: dict[str, str]) -> ExecutorNode:
         gpus=gpus,
         gpu_type=gpu_type,
         features=features,
+        shards=shards,
         state=state,
         reason=_value(fields.get("Reason")) or "",
     )
@@ -456,11 +514,16 @@ def _sbatch_error(spec: JobSpec, stderr: str, partition: str | None = None) -> S
         "features": list(spec.features),
         "node": spec.node,
         "memory_mib": spec.memory_mib,
+        "cpus": spec.cpus,
+        "gpus": spec.gpus,
         "gpu_type": spec.gpu_type,
+        "shards": spec.shards,
         "time_limit_s": spec.time_limit_s,
         "partition": partition,
     }
     for needle, error, field in SBATCH_ERRORS:
+        if field == "gres":
+            field = "gpu_type" if spec.gpu_type else "gpus" if spec.gpus else "shards"
         if needle in text:
             return error(f"Slurm refused the job ({field}={asked[field]!r}): {text}", field=field)
     if "Unable to contact slurm controller" in text or "Connection refused" in text:

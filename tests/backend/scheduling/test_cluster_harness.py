@@ -30,7 +30,11 @@ def test_bad_node_spec_is_refused_with_the_accepted_form(text: str) -> None:
 
 
 def test_configuration_gives_each_node_its_port_features_and_fake_gpus(tmp_path: Path) -> None:
-    nodes = [cluster.parse_node("n1:cpus=2,mem=2000"), cluster.parse_node("n2:cpus=2,mem=2000,gpu=a100:2")]
+    nodes = [
+        cluster.parse_node("n1:cpus=2,mem=2000"),
+        cluster.parse_node("n2:cpus=2,mem=2000,gpu=a100:2,shards=8"),
+        cluster.parse_node("n3:gpu=h100:1"),
+    ]
     info = cluster.ClusterInfo(
         dir=str(tmp_path),
         cluster_name="swtest",
@@ -42,12 +46,33 @@ def test_configuration_gives_each_node_its_port_features_and_fake_gpus(tmp_path:
     )
     conf = cluster.render_slurm_conf(info, "host")
     assert "SlurmctldPort=23000" in conf and "MinJobAge=2" in conf
-    assert f"AuthInfo=socket={tmp_path / 'm.sock'}" in conf
+    assert "AuthInfo" not in conf  # slurmdbd connections use munge's default socket whatever it says
     assert "NodeName=n1 NodeHostname=host NodeAddr=127.0.0.1 Port=23001" in conf
-    assert "Port=23002" in conf and "Feature=gpu,gpu_a100 Gres=gpu:a100:2" in conf
-    assert cluster.render_gres_conf(info).strip() == (
-        f"NodeName=n2 Name=gpu Type=a100 File={tmp_path}/fakegpu/n2/nvidia[0-1]"
-    )
+    assert "Port=23002" in conf and "Feature=gpu,gpu_a100 Gres=gpu:a100:2,shard:8" in conf
+    assert "GresTypes=gpu,shard" in conf and "SelectTypeParameters=CR_Core_Memory" in conf
+    assert "AccountingStorageType=accounting_storage/slurmdbd" in conf and "AccountingStoragePort=23004" in conf
+    assert cluster.render_gres_conf(info).splitlines() == [
+        f"NodeName=n2 Name=gpu Type=a100 File={tmp_path}/dev/n2/nvidia[0-1]",
+        "NodeName=n2 Name=shard Count=8",
+        f"NodeName=n3 Name=gpu Type=h100 File={tmp_path}/dev/n3/nvidia[2-2]",  # minors distinct across nodes
+    ]
+
+
+def test_confinement_probe_names_what_it_found() -> None:
+    found = cluster.confinement.probe()
+    assert found.plugin in ("cgroup/v1", "cgroup/v2", None)
+    assert found.detail
+    if found.plugin is None:
+        assert found.cgroup_conf() is None and "TaskPlugin=task/none" in found.slurm_conf_lines
+    else:
+        assert "ConstrainRAMSpace=yes" in (found.cgroup_conf() or "")
+        assert "TaskPlugin=task/cgroup" in found.slurm_conf_lines
+
+
+@pytest.mark.parametrize("text", ["n1:gpu=a100:2,shards=3", "n1:shards=4"])
+def test_shards_must_split_evenly_over_gpus(text: str) -> None:
+    with pytest.raises(cluster.ClusterError):
+        cluster.parse_node(text)
 
 
 def test_missing_slurm_is_reported_with_the_packages_to_install(tmp_path: Path) -> None:
@@ -59,5 +84,5 @@ def test_missing_slurm_is_reported_with_the_packages_to_install(tmp_path: Path) 
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "apt-get install -y slurm-wlm munge" in proc.stderr
+    assert "apt-get install -y slurm-wlm munge slurmdbd mariadb-server" in proc.stderr
     assert "sbatch" in proc.stderr

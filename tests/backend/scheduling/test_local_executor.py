@@ -69,8 +69,10 @@ def test_failing_job_reports_failed_with_its_exit_code(executor: LocalExecutor) 
 
 
 def test_second_submit_with_the_same_key_starts_nothing(executor: LocalExecutor, tmp_path: Path) -> None:
-    counter = tmp_path / "runs"
-    spec = JobSpec(key="lease-31337-42", command=["sh", "-c", f"echo run >> {counter}"])
+    # Files the job shares with the test live in its working directory: as suanwang-job it cannot reach the
+    # test's temporary directory (mode 700, root's).
+    counter = tmp_path / "wd" / "runs"
+    spec = JobSpec(key="lease-31337-42", command=["sh", "-c", "echo run >> runs"], workdir=str(counter.parent))
     first = executor.submit(spec)
     finished(executor, first)
     again = LocalExecutor(executor.root).submit(spec)  # also after a restart
@@ -80,8 +82,8 @@ def test_second_submit_with_the_same_key_starts_nothing(executor: LocalExecutor,
 
 
 def test_concurrent_submits_of_one_key_start_one_job(executor: LocalExecutor, tmp_path: Path) -> None:
-    counter = tmp_path / "runs"
-    spec = JobSpec(key="raced", command=["sh", "-c", f"echo run >> {counter}"])
+    counter = tmp_path / "wd" / "runs"
+    spec = JobSpec(key="raced", command=["sh", "-c", "echo run >> runs"], workdir=str(counter.parent))
     others = [LocalExecutor(executor.root) for _ in range(8)]  # as if several service workers got the order
     with ThreadPoolExecutor(max_workers=8) as pool:
         ids = set(pool.map(lambda ex: ex.submit(spec), others))
@@ -91,8 +93,10 @@ def test_concurrent_submits_of_one_key_start_one_job(executor: LocalExecutor, tm
 
 
 def test_restarted_executor_reports_running_then_completed(executor: LocalExecutor, tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
-    job = executor.submit(JobSpec(key="long", command=["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done"]))
+    gate = tmp_path / "wd" / "gate"
+    job = executor.submit(
+        JobSpec(key="long", command=["sh", "-c", "while [ ! -e gate ]; do sleep 0.05; done"], workdir=str(gate.parent))
+    )
     running(executor, job)
     restarted = LocalExecutor(executor.root)
     assert restarted.find("long") == job
@@ -186,14 +190,15 @@ def test_unknown_job_id_is_not_found(executor: LocalExecutor) -> None:
         executor.status("never-submitted")
 
 
-
 def test_job_ending_while_its_status_is_read_is_not_lost(
     executor: LocalExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The wrapper records the exit status and then ends. A status read that looks at the process while the job
     # is finishing must not call it lost: here the job is made to end during the look at its process.
-    go = tmp_path / "go"
-    job = executor.submit(JobSpec(key="ending", command=f"until [ -e {go} ]; do sleep 0.05; done; echo done"))
+    go = tmp_path / "wd" / "go"
+    job = executor.submit(
+        JobSpec(key="ending", command="until [ -e go ]; do sleep 0.05; done; echo done", workdir=str(go.parent))
+    )
     running(executor, job)
     look_at_process = local._same_process_alive
 

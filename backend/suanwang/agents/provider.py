@@ -141,7 +141,11 @@ def provider_steps(
         settle.tick(head)
         orphans.tick()
 
-    steps: list[Callable[[], None]] = [deals, follow.tick]
+    # Imported here so this function is the whole of the metrics' wiring in this module.
+    from suanwang.agents.node_metrics import ReportNodeMetrics
+
+    metrics = ReportNodeMetrics.from_env(runtime, executor, executor_nodes)
+    steps: list[Callable[[], None]] = [deals, follow.tick, metrics.tick]
     if withdraw:
         steps.append(Withdraw(runtime).tick)
     return steps

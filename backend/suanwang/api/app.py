@@ -17,7 +17,7 @@ from suanwang.api.errors import error_body, install_error_handlers
 from suanwang.api.idempotency import IdempotencyMiddleware
 from suanwang.api.metrics import Metrics, MetricsMiddleware
 from suanwang.api.ratelimit import RateLimitMiddleware
-from suanwang.api.routes import agents, content, federation, live, nodes, orders, reference, views
+from suanwang.api.routes import agents, content, federation, live, node_metrics, nodes, orders, reference, views
 from suanwang.api.schemas import ERROR_RESPONSES
 from suanwang.config import Settings
 from suanwang.paths import REPO_ROOT
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, start_indexer: bool = True) 
     app.include_router(agents.router)
     app.include_router(content.router)
     app.include_router(federation.router)
+    app.include_router(node_metrics.router)  # before nodes: /api/nodes/metrics is not a node id
     app.include_router(nodes.router)
     app.include_router(live.router)
     app.include_router(orders.router)

@@ -18,8 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = REPO / "tools" / "slurm" / "cluster.py"
 NODES = [
-    "n1:cpus=2,mem=2000",
-    "n2:cpus=2,mem=2000,gpu=a100:2,shards=8",  # 4 shards per GPU
+    "n1:cpus=2,mem=4000",
+    "n2:cpus=2,mem=4000,gpu=a100:2,shards=8",  # 4 shards per GPU
     "n3:cpus=1,mem=1000,features=ssd",
     "n4:cpus=1,mem=1000",  # set DOWN before a submit
     "n5:cpus=1,mem=1000",  # set DOWN under a running job

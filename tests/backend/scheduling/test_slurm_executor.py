@@ -52,7 +52,8 @@ def test_nodes_lists_the_cluster_with_gpus_features_and_state(executor: SlurmExe
     assert (nodes["n2"].gpus, nodes["n2"].gpu_type) == (2, "a100")
     assert {"gpu", "gpu_a100"} <= set(nodes["n2"].features)
     assert nodes["n3"].features == ("ssd",)
-    assert (nodes["n1"].cpus, nodes["n1"].memory_mib, nodes["n1"].gpus) == (2, 2000, 0)
+    assert (nodes["n1"].cpus, nodes["n1"].memory_mib, nodes["n1"].gpus) == (2, 4000, 0)
+    assert (nodes["n2"].shards, nodes["n1"].shards) == (8, 0)
     assert nodes["n1"].state is NodeState.UP
 
 

@@ -235,7 +235,10 @@ class SlurmExecutor:
                 reason=str(final["reason"]),
                 ran_to_end=bool(final.get("ran_to_end", known.ran_to_end)),
             )
-        record = self.accounting(job_id) if self.has_accounting else None
+        try:
+            record = self.accounting(job_id)
+        except SchedulerUnavailableError:
+            record = None  # slurmdbd is down: the job's own files still say how it ended
         if record is not None:
             ended = JobStatus(
                 record.state,

@@ -32,6 +32,7 @@ Goals (issue 6): at least 200 orders/s matched on chain; p50 order-to-running at
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import statistics
@@ -48,7 +49,6 @@ from eth_account import Account
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from suanwang.api.services.intake import job_document
 from suanwang.chain.deployment import Deployment, load_abi
 from suanwang.chain.gateway import connect
 from suanwang.chain.market import sign_order
@@ -56,6 +56,8 @@ from suanwang.content import spec_digest
 from suanwang.devstack import AgentProcess, Anvil, ApiServer, deploy_contracts, free_port
 from suanwang.network.config import load_peering_file
 from suanwang.paths import REPO_ROOT
+from suanwang.privacy import node_key_pair, result_key_pair
+from suanwang.privacy.documents import seal_spec
 from suanwang.roles import Role
 from suanwang.storage.db import make_engine, make_sessionmaker
 from suanwang.storage.models import Job
@@ -129,7 +131,7 @@ def setup_market(chain: Chain, provider: Any, buyer: Any, nodes: int) -> None:
             r.router_id,
             r.locator.prefix,
             r.locator.length,
-            bytes(32),  # no encryption key
+            node_key_pair(provider.key, chain.deployment.chain_id).public_key,  # what its agent derives
         )
         chain.send(provider, registry.functions.registerNode(spec))
     chain.send(buyer, token.functions.approve(market.address, 100_000 * TOKEN))
@@ -140,7 +142,14 @@ def orders(chain: Chain, buyer: Any, count: int, access: str, command: list[str]
     chain_time = int(chain.w3.eth.get_block("latest")["timestamp"])
     market = chain.deployment.contracts["Market"]
     epoch = int(chain.c["Federation"].functions.epoch().call())
-    digest = spec_digest(job_document(command))  # the job's specification, signed with the order
+    # The job's specification sealed to every node (as a buyer seals to its quote's candidates) and to the
+    # buyer; its digest is signed with the order.
+    registry = chain.c["NodeRegistry"]
+    node_ids = range(1, int(registry.functions.nodeCount().call()) + 1)
+    keys = [(i, bytes(registry.functions.getNode(i).call()[0][-1])) for i in node_ids]
+    envelope = seal_spec(command, result_key_pair(buyer.key, chain.deployment.chain_id), [k for k in keys if any(k[1])])
+    digest = spec_digest(envelope)
+    job = {"envelope": base64.b64encode(envelope).decode()}
     out = []
     for nonce in range(count):
         order = {
@@ -173,7 +182,7 @@ def orders(chain: Chain, buyer: Any, count: int, access: str, command: list[str]
         signature = sign_order(order, buyer.key.hex(), chain.deployment.chain_id, market)
         amounts = ("maxPricePerCuHour", "maxTotal", "maxTransit")
         body = {**order, **{name: str(order[name]) for name in amounts}}
-        out.append({"order": body, "signature": signature, "access_point": access, "job": {"command": command}})
+        out.append({"order": body, "signature": signature, "access_point": access, "job": job})
     return out
 
 

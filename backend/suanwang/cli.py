@@ -8,7 +8,7 @@ from suanwang.commands.agent import agent
 from suanwang.commands.arbiter import arbiter
 from suanwang.commands.dataplane import dataplane
 from suanwang.commands.match_trace import match_trace
-from suanwang.commands.order import order
+from suanwang.commands.order_content import order  # `order` with its sealed-content commands
 from suanwang.commands.replay import replay
 from suanwang.commands.route import route
 from suanwang.commands.serve import serve

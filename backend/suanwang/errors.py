@@ -41,6 +41,14 @@ class InfeasibleError(SuanwangError):
     """The request is well formed but cannot be satisfied (no path, no node)."""
 
 
+class UnauthenticatedError(SuanwangError):
+    """A request that must be signed is not, or its signature is not the account it names (HTTP 401)."""
+
+
+class ForbiddenError(SuanwangError):
+    """A signed request from an account that may not have what it asks for (HTTP 403)."""
+
+
 class ConfigurationError(SuanwangError):
     """A file the service itself was started with (not a client's input) is wrong: the API answers 503,
     naming the file, rather than blaming the request."""

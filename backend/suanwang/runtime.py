@@ -22,7 +22,7 @@ from suanwang.config import Settings
 from suanwang.content import ContentStore, content_store_from_url
 from suanwang.errors import InputError, SuanwangError
 from suanwang.lifecycle.context import StepContext
-from suanwang.lifecycle.jobs import ServiceOrders
+from suanwang.lifecycle.jobs import NodeKeys, ServiceOrders
 from suanwang.lifecycle.keys import Keyring
 from suanwang.lifecycle.marketplace import Marketplace, load_marketplace
 from suanwang.lifecycle.orchestrator import Orchestrator
@@ -150,7 +150,7 @@ class Runtime:
             marketplace=self.marketplace(),
             executor=self.make_executor(),
             content=content,
-            jobs_source=ServiceOrders(content),
+            jobs_source=ServiceOrders(content, NodeKeys(keys, deployment.chain_id)),
             executor_nodes=lambda node: node_map.get(node.node_id),
             auto_confirm=self.settings.auto_confirm,
             matching=self.settings.matching,

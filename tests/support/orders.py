@@ -1,13 +1,16 @@
-"""Signed order submissions as a client sends them to POST /api/orders (one builder for every test)."""
+"""Signed order submissions as a client sends them to POST /api/orders (one builder for every test): the
+job's specification sealed to the nodes that may run it and to the buyer (docs/content.md, Privacy)."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
-from suanwang.api.routes.orders import job_document
 from suanwang.chain.market import sign_order
 from suanwang.content import spec_digest
+from suanwang.privacy import node_key_pair, result_key_pair
+from suanwang.privacy.documents import seal_spec
 from tests.support.stack import Chain
 
 ACCESS_POINT = "Cernet/Shanghai"  # a router of the default marketplace's network
@@ -29,12 +32,45 @@ ORDER_DEFAULTS: dict[str, Any] = {
 AMOUNTS = ("maxPricePerCuHour", "maxTotal", "maxTransit")
 
 
-def full_order(order: dict[str, Any], command: Sequence[str] | None = None) -> dict[str, Any]:
-    """`order` with ORDER_DEFAULTS for the fields it leaves out, and the specDigest of `command` when given."""
+# A node to seal to in tests that only place orders (nothing runs them): node 1 of a seller whose key this is.
+PLACEHOLDER_SELLER_KEY = "0x" + "5e" * 32
+PLACEHOLDER_NODES = ((1, node_key_pair(PLACEHOLDER_SELLER_KEY, 31337).public_key),)
+
+
+def node_public_key(seller: Any, chain_id: int) -> bytes:
+    """The encryption key `seller` (an eth-account account) registers its nodes with (privacy.keys)."""
+    return node_key_pair(seller.key, chain_id).public_key
+
+
+def sealed_job(
+    command: Sequence[str], buyer: Any, chain_id: int, nodes: Sequence[tuple[int, bytes]] = PLACEHOLDER_NODES
+) -> bytes:
+    """The specification of `command` as `buyer` seals it: to each (node id, encryption key) and to itself."""
+    return seal_spec(command, result_key_pair(buyer.key, chain_id), nodes)
+
+
+def chain_nodes(chain: Chain) -> list[tuple[int, bytes]]:
+    """Every node on `chain` with an encryption key, as a buyer's client seals to its quote's candidates."""
+    registry = chain.contract("NodeRegistry")
+    nodes = []
+    for node_id in range(1, int(registry.functions.nodeCount().call()) + 1):
+        spec, _owner, _status = registry.functions.getNode(node_id).call()
+        if any(spec[-1]):
+            nodes.append((node_id, bytes(spec[-1])))
+    return nodes
+
+
+def full_order(order: dict[str, Any], envelope: bytes | None = None) -> dict[str, Any]:
+    """`order` with ORDER_DEFAULTS for the fields it leaves out, and the specDigest of `envelope` when given."""
     out = {**ORDER_DEFAULTS, **order}
-    if command is not None:
-        out["specDigest"] = spec_digest(job_document(list(command)))
+    if envelope is not None:
+        out["specDigest"] = spec_digest(envelope)
     return out
+
+
+def job_body(envelope: bytes) -> dict[str, str]:
+    """The submission's `job`: the sealed specification in base64."""
+    return {"envelope": base64.b64encode(envelope).decode()}
 
 
 def as_body(order: dict[str, Any]) -> dict[str, Any]:
@@ -57,9 +93,12 @@ def signed_submission(
     command: Sequence[str] = ("true",),
     epoch: int = 0,
     matcher: str = ZERO_ADDRESS,
+    nodes: Sequence[tuple[int, bytes]] = PLACEHOLDER_NODES,
 ) -> dict[str, Any]:
-    """A small CPU order signed by `buyer` for `market` in value epoch `epoch`, with the job `command` (its
-    digest signed as specDigest; the API may still find no node for it: acceptance is what this builds)."""
+    """A small CPU order signed by `buyer` for `market` in value epoch `epoch`, with the job `command` sealed
+    to `nodes` (its digest signed as specDigest; the API may still find no node for it: acceptance is what
+    this builds)."""
+    envelope = sealed_job(command, buyer, chain_id, nodes)
     order = full_order(
         {
             "buyer": buyer.address,
@@ -81,19 +120,15 @@ def signed_submission(
             "epoch": epoch,
             "matcher": matcher,
         },
-        command,
+        envelope,
     )
     signature = sign_order(order, buyer.key.hex(), chain_id, market)
-    return {
-        "order": as_body(order),
-        "signature": signature,
-        "access_point": access_point,
-        "job": {"command": list(command)},
-    }
+    return {"order": as_body(order), "signature": signature, "access_point": access_point, "job": job_body(envelope)}
 
 
 def chain_submission(chain: Chain, buyer: Any, nonce: int, command: Sequence[str] = ("true",)) -> dict[str, Any]:
-    """`signed_submission` for `chain`'s market in its current epoch, valid for an hour of chain time."""
+    """`signed_submission` for `chain`'s market in its current epoch, valid for an hour of chain time, sealed to
+    every node on the chain that has an encryption key (the placeholder node when none has)."""
     expiry = int(chain.w3.eth.get_block("latest")["timestamp"]) + 3600
     return signed_submission(
         buyer,
@@ -103,4 +138,5 @@ def chain_submission(chain: Chain, buyer: Any, nonce: int, command: Sequence[str
         nonce,
         command=command,
         epoch=chain_epoch(chain),
+        nodes=chain_nodes(chain) or PLACEHOLDER_NODES,
     )

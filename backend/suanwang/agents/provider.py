@@ -2,7 +2,8 @@
 it runs the job the buyer signed for on its executor (or declines it before the start deadline), follows
 it, completes the deal with the result, settles it once the dispute window passed if nobody else did,
 and withdraws what it earned. It learns what the buyer signed from the match transaction itself
-(`chain.signed_orders`) and fetches the job's specification by that digest from the content store."""
+(`chain.signed_orders`) and fetches the job's specification by that digest from the content store; it opens
+it with the node key it derives from its own key, and seals the result to the buyer (docs/content.md)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from suanwang.content.errors import ContentNotFoundError, ContentUnavailableErro
 from suanwang.errors import SuanwangError
 from suanwang.lifecycle.closing import CancelOrphanJobs, SettleCompleted
 from suanwang.lifecycle.follow import CompleteJobs, FollowJobs
-from suanwang.lifecycle.jobs import JobOrder, ProviderJobs, job_key, signed_command
+from suanwang.lifecycle.jobs import JobOrder, ProviderJobs, job_key, signed_command, unreadable
 from suanwang.lifecycle.outbox import Outbox
 from suanwang.lifecycle.resources import Bought
+from suanwang.privacy import EnvelopeError, KeyPair, node_key_pair
 from suanwang.scheduling.base import Executor, JobState
 from suanwang.storage.models import Node
 from suanwang.storage.repositories import Repositories
@@ -47,6 +49,14 @@ class ChainOrders:
     runtime: AgentRuntime
     content: ContentStore
     _orders: OrderedDict[str, dict[str, dict[str, Any]]] = field(default_factory=OrderedDict)  # by match tx
+    _node_key: KeyPair | None = None
+
+    def node_key(self) -> KeyPair:
+        """This seller's node key pair, derived from its own account key (what its nodes' encryptionKey is)."""
+        if self._node_key is None:
+            own = self.runtime.ctx.keys.only_or_matcher().account.key
+            self._node_key = node_key_pair(own, self.runtime.deployment.chain_id)
+        return self._node_key
 
     def job_for(self, session: Session, deal_id: str) -> JobOrder | None:
         deal = Repositories(session).deals.get(deal_id)
@@ -55,9 +65,12 @@ class ChainOrders:
         key = job_key(deal_id, f"b{deal.matched_block}")  # a re-match after a reorg gets a key of its own
         try:
             order = self._signed_order(deal_id, deal.matched_block)
-            return JobOrder(key, signed_command(self.content, order["specDigest"]), Bought.of(order))
+            command, result_to = signed_command(self.content, order["specDigest"], deal.node_id, self.node_key())
+            return JobOrder(key, command, Bought.of(order), result_to)
         except NotSignedMatch as exc:  # for good: nothing this provider can run
             log.warning("%s: %s; declining", deal_id, exc.message)
+        except EnvelopeError as exc:  # for good: this node cannot read what it was asked to run
+            return unreadable(key, deal_id, exc)
         except (SuanwangError, ContentNotFoundError, ContentUnavailableError) as exc:
             now = self.runtime.ctx.head("spec")[0].timestamp
             if now < deal.deadline - DECLINE_MARGIN_S:

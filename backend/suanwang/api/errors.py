@@ -11,7 +11,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from suanwang.errors import ConfigurationError, ConflictError, InfeasibleError, InputError, NotFoundError, SuanwangError
+from suanwang.errors import (
+    ConfigurationError,
+    ConflictError,
+    ForbiddenError,
+    InfeasibleError,
+    InputError,
+    NotFoundError,
+    SuanwangError,
+    UnauthenticatedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +29,8 @@ STATUS_BY_ERROR: dict[type[SuanwangError], int] = {
     NotFoundError: 404,
     InfeasibleError: 409,
     ConflictError: 409,
+    UnauthenticatedError: 401,
+    ForbiddenError: 403,
     ConfigurationError: 503,
 }
 

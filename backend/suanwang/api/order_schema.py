@@ -4,7 +4,8 @@ and its bounds (integers wider than 64 bits travel as decimal strings: wei amoun
 number); `ORDER_NOTES` adds what a buyer reads in the schema and the market's bounds beyond the type.
 
 `OrderIn` is the struct as the buyer signs it; `QuoteRequest` asks for the fields a buyer chooses, by
-their snake_case names, and the service fills in the rest (expiry, nonce, epoch, specDigest)."""
+their snake_case names, and the service fills in the rest (expiry, nonce, epoch); the buyer fills in
+specDigest, the digest of the specification it seals to the quoted nodes (docs/content.md, Privacy)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, create_model, field_
 
 from suanwang.api.schemas import ADDRESS_PATTERN, RequestModel
 from suanwang.chain.order_type import ORDER_TYPE
+from suanwang.content import CHUNK_BYTES
 
 U256_DECIMAL = r"^[0-9]{1,78}$"
 BYTES32_HEX = r"^0x[0-9a-fA-F]{64}$"
@@ -134,8 +136,19 @@ def _quote_default(kind: str, name: str) -> Any:
     return QUOTE_DEFAULTS.get(name, QUOTE_DEFAULTS.get(kind, 0))
 
 
+# The largest sealed specification: one content block, so that its CID is the raw one its digest names.
+MAX_ENVELOPE_BYTES = CHUNK_BYTES
+MAX_ENVELOPE_BASE64 = 4 * -(-MAX_ENVELOPE_BYTES // 3)
+
+
 class JobIn(RequestModel):
-    command: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(min_length=1, max_length=64)
+    envelope: str = Field(
+        min_length=1,
+        max_length=MAX_ENVELOPE_BASE64,
+        pattern=r"^[A-Za-z0-9+/]+={0,2}$",
+        description="the sealed specification (docs/content.md, Privacy), base64 (RFC 4648, padded); the "
+        "order's specDigest is the sha2-256 of its bytes",
+    )
 
 
 class QuoteFields(RequestModel):
@@ -143,7 +156,6 @@ class QuoteFields(RequestModel):
 
     access_point: str = Field(min_length=1, max_length=200, description="the buyer's router (name or label)")
     valid_for_s: int = Field(3600, ge=60, le=30 * 86400, description="how long the order stays valid, seconds")
-    job: JobIn = Field(description="what the node runs: the order signs its specification's digest (specDigest)")
 
     def order_fields(self) -> dict[str, Any]:
         """The chosen Order fields by their Order names."""
@@ -183,4 +195,4 @@ class OrderSubmission(RequestModel):
     order: OrderIn
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="the buyer's EIP-712 signature")
     access_point: str = Field(min_length=1, max_length=200, description="the buyer's router (name or label)")
-    job: JobIn
+    job: JobIn = Field(description="what the node runs, sealed: the order signs its digest (specDigest)")

@@ -302,7 +302,6 @@ def quote_request(buyer: str, chosen: dict[str, Any]) -> dict[str, Any]:
         "max_transit": str(chosen["max_transit"]),
         "auto_accept": not chosen["manual_accept"],
         "valid_for_s": chosen["valid_for"],
-        "job": {"command": list(chosen["command"])},
     }
 
 
@@ -342,64 +341,22 @@ def quote(key_file: Path | None, service: str, **chosen: Any) -> None:
     _echo_quote(Service(service).call("POST", "/api/orders/quote", quote_request(buyer, chosen)))
 
 
-def _checked_struct(answer: dict[str, Any], request: dict[str, Any]) -> tuple[dict[str, Any], int, str]:
+def checked_struct(answer: dict[str, Any], request: dict[str, Any]) -> tuple[dict[str, Any], int, str]:
     """The quoted order to sign (struct, chain id, market), once it is what the buyer asked for: every field
-    it chose (the others zero), the job's digest, and the id."""
+    it chose (the others zero, specDigest too: the buyer fills it in) and the id."""
     from suanwang.api.order_schema import QUOTE_NAMES, OrderIn
-    from suanwang.api.services.intake import job_document
     from suanwang.chain.market import order_id
-    from suanwang.content import spec_digest
 
     struct = OrderIn.model_validate(answer["order"]).as_struct()
-    for name, quoted in QUOTE_NAMES.items():
+    for name, quoted in [*QUOTE_NAMES.items(), ("specDigest", "")]:
         asked, got = request.get(quoted), struct[name]  # what the options do not set must stay zero
         if str(asked).lower() != str(got).lower() if asked is not None else int(str(got), 0) != 0:
             raise click.ClickException(f"--service: the quote changed {name} (asked {asked}, got {got}): not signed")
-    digest = spec_digest(job_document(request["job"]["command"]))
-    if str(struct["specDigest"]).lower() != digest:
-        raise click.ClickException(f"--service: the quote signs another job ({struct['specDigest']}): not signed")
     domain = answer["typed_data"]["domain"]
     chain_id, market = int(domain["chainId"]), str(domain["verifyingContract"])
     if order_id(struct, chain_id, market) != answer["order_id"]:
         raise click.ClickException("--service: the quote's order id is not the order's EIP-712 digest: not signed")
     return struct, chain_id, market
-
-
-@order.command()
-@order_options
-@click.option(
-    "--save",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="write the signed order here (what `order cancel --order-file` voids)",
-)
-def place(key_file: Path | None, service: str, save: Path | None, **chosen: Any) -> None:
-    """Sign the quoted order with your key (here; the key is never sent) and place it at the service."""
-    from suanwang.chain.market import sign_order
-
-    with reported():
-        key = read_key(key_file, BUYER_KEY_ENV)
-    at = Service(service)
-    request = quote_request(Account.from_key(key).address, chosen)
-    answer = at.call("POST", "/api/orders/quote", request)
-    if not answer["candidates"]:
-        raise click.ClickException(
-            "no node would take this order now, so it was not placed: " + "; ".join(answer["explanation"])
-        )
-    struct, chain_id, market = _checked_struct(answer, request)
-    submission = {
-        "order": answer["order"],
-        "signature": sign_order(struct, key, chain_id, market),
-        "access_point": request["access_point"],
-        "job": request["job"],
-    }
-    placed = at.call("POST", "/api/orders", submission)
-    if save is not None:
-        save.write_text(json.dumps({"id": placed["id"], **submission}, indent=2), encoding="utf-8")
-    cheapest = answer["candidates"][0]
-    click.echo(f"placed order {placed['id']} ({placed['state']})")
-    click.echo(f"quoted: node {cheapest['node_id']}, {_bill_line(cheapest['bill'])}")
-    click.echo(f"follow it with `suanwang order status {placed['id']}`")
 
 
 @order.command()

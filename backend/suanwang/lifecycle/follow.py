@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from suanwang.content import ContentStore
 from suanwang.lifecycle.context import StepContext, now
 from suanwang.lifecycle.outbox import Outbox
+from suanwang.privacy.documents import sealer
 from suanwang.scheduling.base import Executor, JobState, JobStatus
 from suanwang.states import DealCall
 from suanwang.storage.repositories import Repositories
@@ -35,7 +37,7 @@ class FollowJobs:
             != (job.state, job.exit_code, job.reason)
         ]
         for job, status in moved:
-            cid = self._result(job.deal_id, status) if status.ran_to_end else None
+            cid = self._result(job.deal_id, status, job.sealed_to) if status.ran_to_end else None
             with self.ctx.sessions.begin() as session:
                 row = Repositories(session).jobs.get(job.deal_id)
                 if row is None or row.job_id != job.job_id:
@@ -52,10 +54,13 @@ class FollowJobs:
                 if row.running_at is None and status.state in (JobState.RUNNING, JobState.COMPLETED):
                     row.running_at = row.updated_at
 
-    def _result(self, deal_id: str, status: JobStatus) -> str:
+    def _result(self, deal_id: str, status: JobStatus, sealed_to: list[dict[str, Any]] | None = None) -> str:
         """The result document of a job that ran to its end: how it ended (exit code, reason) and the CID
         of its whole output (its standard output; the content store takes it whatever its size up to its
-        MAX_CONTENT_BYTES). `output_truncated` stays in the document, always false, for its readers."""
+        MAX_CONTENT_BYTES). `output_truncated` stays in the document, always false, for its readers.
+        The output and the document are each sealed to `sealed_to` (the buyer's result key and the node's,
+        from the specification; docs/content.md, Privacy), so the store holds only ciphertext."""
+        seal = sealer(sealed_to)
         try:
             output = Path(status.result_path).read_bytes() if status.result_path else b""
         except FileNotFoundError:  # the command wrote nothing (it could not even start)
@@ -64,11 +69,11 @@ class FollowJobs:
             "deal": deal_id,
             "exit_code": status.exit_code,
             "reason": status.reason or None,
-            "output": self.content.put(output),
+            "output": self.content.put(seal(output)),
             "output_bytes": len(output),
             "output_truncated": False,
         }
-        return self.content.put(json.dumps(document, sort_keys=True).encode())
+        return self.content.put(seal(json.dumps(document, sort_keys=True).encode()))
 
 
 @dataclass

@@ -1,12 +1,12 @@
 """The provider's dispatch step: for each accepted deal on a node whose seller's key this process holds,
 the job the buyer signed for goes to the executor once (keyed by the deal), then `start` is sent; a job
 the executor can never run is declined before the start deadline instead (no slash: nothing promised
-was broken). The job's specification is fetched by the digest in the signed order (`JobSource`)."""
+was broken). The job's specification is fetched by the digest in the signed order (`JobSource`) and opened
+with the node's key (docs/content.md, Privacy); one the node cannot open is declined the same way."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -21,8 +21,11 @@ from suanwang.chain.projections import indexed_seats
 from suanwang.content import ContentStore, cid_of_digest
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
 from suanwang.lifecycle.context import StepContext, now
+from suanwang.lifecycle.keys import Keyring
 from suanwang.lifecycle.outbox import Outbox
 from suanwang.lifecycle.resources import Bought, given_for
+from suanwang.privacy import EnvelopeError, KeyPair, Recipient, node_key_pair
+from suanwang.privacy.documents import open_spec, recipients_json, result_recipients
 from suanwang.scheduling.base import Executor, ExecutorNode, JobSpec, JobState
 from suanwang.states import DealCall, DealStatus, OrderState
 from suanwang.storage.models import Job, Node
@@ -36,11 +39,13 @@ SUBMIT_WORKERS = 8
 
 @dataclass(frozen=True)
 class JobOrder:
-    """What a deal's job needs from the signed order: its executor key, its command and what it bought."""
+    """What a deal's job needs from the signed order: its executor key, its command, what it bought and who
+    its result is sealed to (none: stored as it is, for a job that had no sealed specification)."""
 
     key: str
     command: list[str]
     bought: Bought
+    result_to: tuple[Recipient, ...] = ()
 
 
 class JobSource(Protocol):
@@ -56,29 +61,66 @@ def job_key(deal_id: str, match: int | str = 1) -> str:
     return key if match == 1 else f"{key}-m{match}"
 
 
-def signed_command(content: ContentStore, spec_digest: str) -> list[str]:
-    """The job's command from the specification the buyer signed the digest of (the store checks the bytes)."""
-    command = json.loads(content.get(cid_of_digest(spec_digest)))["command"]
-    return [str(part) for part in command]
+def signed_command(
+    content: ContentStore, spec_digest: str, node_id: int, node_key: KeyPair
+) -> tuple[list[str], tuple[Recipient, ...]]:
+    """The job's command from the sealed specification the buyer signed the digest of (the store checks the
+    bytes), opened with the node's key, and who its result is sealed to: the buyer's result key and this
+    node. An EnvelopeError when this node cannot open it (not sealed to it, damaged, not a specification)."""
+    spec = open_spec(content.get(cid_of_digest(spec_digest)), node_key)
+    return spec.command, result_recipients(spec.result_key, node_id, node_key.public_key)
+
+
+def unreadable(key: str, deal_id: str, exc: EnvelopeError) -> JobOrder:
+    """The job of a deal whose specification this provider cannot open: an empty command, which the
+    executor refuses, so the deal is declined before its start deadline (not slashed: nothing it could
+    run was promised)."""
+    log.warning("%s: the sealed specification does not open (%s); declining", deal_id, exc.message)
+    return JobOrder(key, [], Bought(0, 0))
+
+
+@dataclass
+class NodeKeys:
+    """The node key pair of each seller whose account key this process holds (`privacy.keys`)."""
+
+    keys: Keyring
+    chain_id: int
+    _pairs: dict[str, KeyPair] = field(default_factory=dict)
+
+    def of(self, seller: str) -> KeyPair | None:
+        sender = self.keys.for_address(seller)
+        if sender is None:
+            return None
+        if seller.lower() not in self._pairs:
+            self._pairs[seller.lower()] = node_key_pair(sender.account.key, self.chain_id)
+        return self._pairs[seller.lower()]
 
 
 @dataclass
 class ServiceOrders:
-    """The order as the service that received it stores it (the in-process provider of the dev chain)."""
+    """The order as the service that received it stores it (the in-process provider of the dev chain, which
+    opens the specification with the demo seller's node key it derives from the seller's key it holds)."""
 
     content: ContentStore
+    node_keys: NodeKeys
 
     def job_for(self, session: Session, deal_id: str) -> JobOrder | None:
-        record = Repositories(session).orders.get(deal_id)
+        repos = Repositories(session)
+        record = repos.orders.get(deal_id)
         if record is not None and record.state != OrderState.ON_CHAIN:
             return None
         if record is None:  # matched by another matcher: nothing signed to run here
             return JobOrder(job_key(deal_id), ["true"], Bought(logic_mcu=0, memory_mib=256))
-        return JobOrder(
-            job_key(deal_id, record.attempts),
-            signed_command(self.content, record.order["specDigest"]),
-            Bought.of(record.order),
-        )
+        key = job_key(deal_id, record.attempts)
+        node = repos.nodes.get(record.node_id) if record.node_id is not None else None
+        node_key = self.node_keys.of(node.owner) if node is not None else None
+        if node is None or node_key is None:
+            return None  # not a node whose seller's key this process holds: its own agent runs it
+        try:
+            command, result_to = signed_command(self.content, record.order["specDigest"], node.node_id, node_key)
+        except EnvelopeError as exc:
+            return unreadable(key, deal_id, exc)
+        return JobOrder(key, command, Bought.of(record.order), result_to)
 
 
 @dataclass
@@ -151,6 +193,7 @@ class ProviderJobs:
                     job_id=job_id,
                     state=state,
                     reason=reason,
+                    sealed_to=recipients_json(job.result_to) or None,
                     updated_at=now(),
                 )
             )

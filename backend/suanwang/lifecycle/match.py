@@ -79,13 +79,15 @@ class MatchStep:
                 orders[record.id] = self.view.market_order(record)
             except SuanwangError as exc:  # an order the engine cannot take: say why, never block the rest
                 _unmatched(record, exc.message)
-        decisions = self._decide(engine, list(orders.values()))
-        batch: list[tuple[OrderRecord, Bill]] = []
-        entries: list[bytes] = []
-        seats = indexed_seats(session)
         # What the bills read, loaded at once; the rows written here go out together at the commit (a
         # lookup per order would flush the order before it: a statement per order, py-spy on bench/e2e).
         nodes = repos.nodes.by_id()
+        # A sealed specification is readable by the nodes it is sealed to alone: the others are excluded.
+        outside = {r.id: frozenset(nodes).difference(r.spec_nodes) for r in records if r.spec_nodes is not None}
+        decisions = self._decide(engine, list(orders.values()), outside)
+        batch: list[tuple[OrderRecord, Bill]] = []
+        entries: list[bytes] = []
+        seats = indexed_seats(session)
         leases = repos.leases.by_deal(list(orders))
         for record in records:
             decision = decisions.get(record.id)
@@ -98,7 +100,9 @@ class MatchStep:
                 _unmatched(record, decision.explanation.text or NO_NODES)
                 record.explanation = list(decision.explanation.sentences) or [NO_NODES]
                 continue
-            priced = self._price(engine, orders[record.id], decision, record, nodes)
+            priced = self._price(
+                engine, orders[record.id], decision, record, nodes, outside.get(record.id, frozenset())
+            )
             if isinstance(priced, SuanwangError):
                 _unmatched(record, priced.message)
                 continue
@@ -132,6 +136,7 @@ class MatchStep:
         placement: MarketPlacement,
         record: OrderRecord,
         nodes: dict[int, Node],
+        outside: frozenset[int],
     ) -> tuple[int, Bill, dict[str, Any]] | SuanwangError:
         """The placement's exact bill; when it is over the order's transit or total limit (the engine's
         estimate of the path differs from the bill's), the next best node, up to MAX_CANDIDATES."""
@@ -149,21 +154,33 @@ class MatchStep:
                 refusal = exc
                 tried.add(current.node_id)
                 self.view.release(record.id)
-            current = engine.place(order, exclude=frozenset(tried))
+            current = engine.place(order, exclude=outside.union(tried))
         if isinstance(current, Unplaced) and refusal is None:
             return SuanwangError(current.explanation.text or NO_NODES)
         assert refusal is not None
         return refusal
 
-    def _decide(self, engine: MarketEngine, orders: list[MarketOrder]) -> dict[str, Decision]:
-        """Where each order goes: the online engine one order at a time, or one batch clearing."""
+    def _decide(
+        self, engine: MarketEngine, orders: list[MarketOrder], outside: dict[str, frozenset[int]]
+    ) -> dict[str, Decision]:
+        """Where each order goes: the online engine one order at a time, or one batch clearing; never onto a
+        node in `outside` (by order id: the nodes its sealed specification is not readable by)."""
+        decisions: dict[str, Decision] = {}
         if self.matching == "batch" and orders:
             result = engine.clear_batch(orders)
-            return {**{p.order_id: p for p in result.placements}, **{u.order_id: u for u in result.unplaced}}
-        decisions: dict[str, Decision] = {}
+            decisions = {**{p.order_id: p for p in result.placements}, **{u.order_id: u for u in result.unplaced}}
+            # The clearing knows no recipients: a placement on a node that cannot read the order is placed again.
+            unreadable = {
+                p.order_id
+                for p in decisions.values()
+                if isinstance(p, MarketPlacement) and p.node_id in outside.get(p.order_id, ())
+            }
+            orders = [o for o in orders if o.order_id in unreadable]
+            for order in orders:
+                engine.release(order.order_id)
         for order in orders:
             try:
-                decisions[order.order_id] = engine.place(order)
+                decisions[order.order_id] = engine.place(order, exclude=outside.get(order.order_id, frozenset()))
             except SuanwangError as exc:
                 decisions[order.order_id] = exc
         return decisions
@@ -215,6 +232,7 @@ class MatchStep:
                 {
                     "node_id": node_id,
                     "owner": node.owner,
+                    "encryption_key": node.encryption_key,
                     "price_per_cu_hour": node.price_per_cu_hour,
                     "bill": bill_json(bill),
                     "route": route,

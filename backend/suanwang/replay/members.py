@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from suanwang.chain.contracts import NodeSpec
 from suanwang.matching.market import MarketNode
+from suanwang.privacy import node_key_pair
 from suanwang.replay.chain import ReplayError, fund_gas
 from suanwang.replay.records import OPERATOR, NodeState
 from suanwang.replay.scenario import ROLE_BITS, TOKEN
@@ -109,6 +110,8 @@ def register_nodes(r: Replay, owner: str) -> None:
             r.tx(owner, "approve", token.approve(market.address, stake - escrow))
             r.tx(owner, "deposit", market.deposit(stake - escrow))
         r.tx(owner, "stake", market.stake(stake))
+    # Its nodes carry the key its agent derives from its account key (privacy.keys), as a real seller's do.
+    node_key = node_key_pair(party.key, r.chain_id)
     for node in mine:
         operator = r.parties[node.operator_party]
         if not operator.member:
@@ -130,6 +133,7 @@ def register_nodes(r: Replay, owner: str) -> None:
             router.router_id,
             router.locator.prefix,
             router.locator.length,
+            node_key.public_key,
         )
         receipt = r.tx(owner, "registerNode", registry.register_node(spec))
         (node.node_id,) = registry.registered_ids(receipt)

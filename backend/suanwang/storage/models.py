@@ -188,6 +188,8 @@ class OrderRecord(Base):
     signature: Mapped[str] = mapped_column(String(200))
     access_point: Mapped[str] = mapped_column(String(200))
     spec_cid: Mapped[str] = mapped_column(String(128))
+    # The chain node ids its sealed specification is readable by: it is matched onto one of them alone.
+    spec_nodes: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     # new -> matching -> submitted -> on_chain (the deal is indexed) | unmatched (with an explanation)
     state: Mapped[str] = mapped_column(String(16), index=True)
     reason: Mapped[str | None] = mapped_column(String(2000), nullable=True)
@@ -215,6 +217,8 @@ class Job(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     result_cid: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Who its result is sealed to (privacy.documents.recipients_json): the buyer's result key and the node's.
+    sealed_to: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # When the service first saw the executor run it (running, or already finished having run).
     running_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

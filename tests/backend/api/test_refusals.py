@@ -18,7 +18,7 @@ from web3 import Web3
 from suanwang.roles import Role
 from tests.backend.api.hostile import FAR_EXPIRY, valid_submission
 from tests.backend.api.test_schema import running_app
-from tests.support.orders import signed_submission
+from tests.support.orders import job_body, sealed_job, signed_submission
 
 __all__ = ["running_app"]  # the fixture, reused from test_schema: the service on a stage-3 chain
 
@@ -46,7 +46,7 @@ def test_a_retry_is_the_same_order_and_a_different_placement_is_refused(client: 
     assert batch["accepted"] == 0 and batch["results"][0]["error"]["code"] == "conflict"
 
     other_job = copy.deepcopy(submission)  # the signature covers the job: its digest is the order's specDigest
-    other_job["job"] = {"command": ["echo", "something else"]}
+    other_job["job"] = job_body(sealed_job(["echo", "something else"], Account.create(), 31337))
     answer = client.post("/api/orders", json=other_job)
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]

@@ -45,6 +45,12 @@ def test_an_order_placed_from_the_cli_completes_and_settles_early_for_exactly_th
 
     placed = m.place()
     m.wait_for(placed, lambda o: bool(o["deal"]) and o["deal"]["status"] == "completed")
+    # The buyer reads its sealed result (and the job it sealed) with a signed request; another account cannot.
+    read = m.run("order", "result", placed, "--key-file", str(m.buyer_key_file))
+    assert read.exit_code == 0 and read.stdout == "delivered\n" and "exit code 0" in read.stderr, read.output
+    spec = m.ok("order", "result", placed, "--spec", "--key-file", str(m.buyer_key_file))
+    assert 'command     ["sh", "-c", "echo delivered"]' in spec, spec
+    one_line_error(m.run("order", "result", placed, SUANWANG_BUYER_KEY=ARBITER_KEY), ": 403 ", "not a party")
     settled_now = m.ok("order", "settle", placed, "--key-file", str(m.buyer_key_file))
     assert f"settle: deal {placed} is now settled" in settled_now, settled_now
 

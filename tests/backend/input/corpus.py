@@ -301,7 +301,6 @@ QUOTE = {
     "max_total": "100",
     "access_point": "Cernet/Beijing",
     "logic_mcu": 1000,
-    "job": {"command": ["true"]},
 }
 
 
@@ -339,8 +338,11 @@ def api_payloads(valid: dict[str, Any]) -> list[Payload]:
         Payload("access-point-2mb", orders, _with(valid, "access_point", "x" * 2_000_000), "access_point"),
         Payload("access-point-surrogate", orders, text.replace(b'"Cernet/Shanghai"', b'"\\ud800"'), "access_point"),
         Payload("access-point-nul", orders, _with(valid, "access_point", "Cernet/\u0000"), "access_point"),
-        Payload("empty-command", orders, _with(valid, "job", "command", []), "job.command"),
-        Payload("command-65-words", orders, _with(valid, "job", "command", ["x"] * 65), "job.command"),
+        Payload("empty-envelope", orders, _with(valid, "job", "envelope", ""), "job.envelope"),
+        Payload("envelope-not-base64", orders, _with(valid, "job", "envelope", "not base64!"), "job.envelope"),
+        Payload("envelope-of-json", orders, _with(valid, "job", "envelope", "eyJjb21tYW5kIjogW119"), "job.envelope"),
+        Payload("plain-command", orders, _with(valid, "job", "command", ["true"]), "job.command"),
+        Payload("quote-with-a-plain-job", quote, _json({**QUOTE, "job": {"command": ["true"]}}), "job"),
         Payload("batch-empty", batch, _json({"orders": []}), "orders"),
         Payload("batch-501", batch, _json({"orders": [valid] * 501}), "orders"),
         Payload("batch-not-a-list", batch, _json({"orders": valid}), "orders"),

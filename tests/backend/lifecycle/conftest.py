@@ -3,6 +3,7 @@ service (API, indexer, orchestrator) running on it with a given executor."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +19,18 @@ from suanwang.api.app import create_app
 from suanwang.chain.market import sign_order
 from suanwang.devstack import rpc
 from suanwang.network.config import PEERING_DIR, load_peering_file
-from tests.support.orders import ORDER_DEFAULTS, as_body, chain_epoch, full_order
+from suanwang.privacy import open_envelope, result_key_pair
+from suanwang.privacy.documents import content_request_headers
+from tests.support.orders import (
+    ORDER_DEFAULTS,
+    as_body,
+    chain_epoch,
+    chain_nodes,
+    full_order,
+    job_body,
+    node_public_key,
+    sealed_job,
+)
 from tests.support.stack import Chain, Deployments
 
 TOKEN = 10**18
@@ -73,11 +85,29 @@ class Market:
         order.update(changes)
         return order
 
+    def sealed(self, command: list[str]) -> bytes:
+        """The job `command` as the buyer seals it: to every node with a key (as to a quote's candidates)
+        and to itself."""
+        return sealed_job(command, self.buyer, self.chain.deployment.chain_id, chain_nodes(self.chain))
+
+    def fetch(self, cid: str, reader: Any = None) -> Any:
+        """GET /api/content/<cid>, signed by `reader` (the buyer by default)."""
+        headers = content_request_headers((reader or self.buyer).key, cid)
+        return self.client.get(f"/api/content/{cid}", headers=headers)
+
+    def opened_result(self, cid: str) -> tuple[dict[str, Any], bytes]:
+        """The result document under `cid` and its job's output, fetched and opened as the buyer."""
+        key = result_key_pair(self.buyer.key, self.chain.deployment.chain_id)
+        document = json.loads(open_envelope(self.fetch(cid).content, key.public_key, key.private_key))
+        output = open_envelope(self.fetch(document["output"]).content, key.public_key, key.private_key)
+        return document, output
+
     def submit(self, order: dict[str, Any], access_point: str, command: list[str]) -> dict[str, Any]:
-        """Signs `order` for the job `command` (its specification's digest is the order's specDigest) and
-        places it."""
+        """Signs `order` for the job `command`, sealed to the market's node (the sealed specification's
+        digest is the order's specDigest), and places it."""
         deployment = self.chain.deployment
-        order = full_order(order, command)
+        envelope = self.sealed(command)
+        order = full_order(order, envelope)
         signature = sign_order(order, self.buyer.key.hex(), deployment.chain_id, deployment.contracts["Market"])
         response = self.client.post(
             "/api/orders",
@@ -85,7 +115,7 @@ class Market:
                 "order": as_body(order),
                 "signature": signature,
                 "access_point": access_point,
-                "job": {"command": command},
+                "job": job_body(envelope),
             },
         )
         assert response.status_code == 201, response.text
@@ -135,7 +165,7 @@ def prepare_market(chain: Chain, tmp_path: Path, **settings: Any) -> tuple[Any, 
         beijing.router_id,
         beijing.locator.prefix,
         beijing.locator.length,
-        bytes(32),  # no encryption key
+        node_public_key(provider, chain.deployment.chain_id),  # what its agent derives from its key
     )
     chain.transact(provider, registry.functions.registerNode(spec))
     node_id = int(registry.functions.nodeCount().call())

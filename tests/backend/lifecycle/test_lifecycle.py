@@ -12,9 +12,9 @@ from typing import Any
 
 from suanwang.chain.bill import transit_fee
 from suanwang.chain.market import sign_order
-from suanwang.content import compute_cid
+from suanwang.content import MAX_CONTENT_BYTES, compute_cid
 from tests.backend.lifecycle.conftest import Market
-from tests.support.orders import as_body, full_order
+from tests.support.orders import as_body, full_order, job_body, node_public_key
 
 DURATION_S = 600
 MIN_RUN_S = 2  # so every settled deal below is billed some time (complete comes no earlier)
@@ -79,17 +79,13 @@ def test_signed_order_is_run_and_settled_paying_the_time_used_and_every_transit_
     job = done["job"]
     assert job["state"] == "completed" and job["exit_code"] == 0
     assert done["deal"]["result_cid"] == job["result_cid"]
-    result = market.client.get(f"/api/content/{job['result_cid']}")
-    assert result.status_code == 200
-    document = result.json()
+    # Both are sealed to the buyer, which fetches them with a signed request and opens them.
+    document, output = market.opened_result(job["result_cid"])
     assert (document["exit_code"], document["deal"], document["output_truncated"]) == (0, submitted["id"], False)
-    # ... and the output's bytes are served under the CID the document names.
-    output = market.client.get(f"/api/content/{document['output']}")
-    assert document["output"] == compute_cid(f"computed by {submitted['id']}\n".encode())
-    assert output.status_code == 200 and output.content == f"computed by {submitted['id']}\n".encode()
-    missing = market.client.get(f"/api/content/{compute_cid(b'never stored')}")
+    assert output == f"computed by {submitted['id']}\n".encode()
+    missing = market.fetch(compute_cid(b"never stored"))
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "content_not_found"
-    assert market.client.get("/api/content/not-a-cid").json()["error"]["code"] == "invalid_cid"
+    assert market.fetch("not-a-cid").json()["error"]["code"] == "invalid_cid"
     # The service stamped when it saw the match mined and the job run, in that order, after the order came.
     created, matched, running = (
         datetime.fromisoformat(t) for t in (done["created_at"], done["matched_at"], job["running_at"])
@@ -117,9 +113,9 @@ def test_a_job_that_exits_non_zero_is_delivered_and_paid_not_slashed(market_fact
     assert done["deal"]["status"] == "settled"
     job = done["job"]
     assert (job["state"], job["exit_code"]) == ("failed", 1) and done["deal"]["result_cid"] == job["result_cid"]
-    document = market.client.get(f"/api/content/{job['result_cid']}").json()
+    document, output = market.opened_result(job["result_cid"])
     assert document["exit_code"] == 1 and "code 1" in document["reason"]
-    assert market.client.get(f"/api/content/{document['output']}").content == b"partial work\n"
+    assert output == b"partial work\n"
     settled_exactly(market, done, before)  # the provider paid for the time used, the buyer the rest back
     # The deal's stake lock came back whole: not slashed.
     assert int(market_contract.functions.stakeOf(market.provider.address).call()) == stake_before
@@ -151,23 +147,27 @@ def test_a_quote_lists_the_node_with_its_bill_and_the_signed_quote_is_what_gets_
             "access_point": "Cernet/Shanghai",
             "min_bandwidth_mbps": 50,
             "min_run_s": 1,
-            "job": {"command": ["true"]},
         },
     )
     assert response.status_code == 200, response.text
     quote = response.json()
     assert [c["node_id"] for c in quote["candidates"]] == [market.node_id]
     candidate = quote["candidates"][0]
+    # The key to seal the job to is the one the provider derives from its account key.
+    provider_key = node_public_key(market.provider, market.chain.deployment.chain_id)
+    assert (candidate["encryption_key"], candidate["sealable"]) == ("0x" + provider_key.hex(), True)
+    assert 0 < quote["max_result_bytes"] < MAX_CONTENT_BYTES
     assert candidate["route"]["path"][0] == "Cernet/Shanghai" and candidate["route"]["path"][-1] == "Cernet/Beijing"
-    # The quoted order is in the market's epoch, at or above the buyer's nonce floor, signs the job's digest.
+    # The quoted order is in the market's epoch, at or above the buyer's nonce floor; the buyer fills in the
+    # digest of the specification it seals (the quote has none: the service never sees the job).
     federation, market_contract = market.chain.contract("Federation"), market.chain.contract("Market")
     assert quote["order"]["epoch"] == federation.functions.epoch().call()
     assert int(quote["order"]["nonce"]) >= market_contract.functions.nonceFloorOf(market.buyer.address).call()
-    assert quote["order"]["specDigest"] == full_order({}, ["true"])["specDigest"]
+    assert quote["order"]["specDigest"] == "0x" + "00" * 32
     assert quote["order"]["minRunSeconds"] == 1 and quote["typed_data"]["types"]["Order"][-1]["name"] == "apnSlaClass"
     order = {**quote["order"], **{k: int(quote["order"][k]) for k in ("maxPricePerCuHour", "maxTotal", "maxTransit")}}
     submitted = market.submit(order, "Cernet/Shanghai", ["true"])
-    assert submitted["id"] == quote["order_id"]
+    assert submitted["id"] != quote["order_id"]  # the signed order names the sealed job's digest
     delivered(market, submitted["id"])  # its minRunSeconds of chain time
     done = market.wait_for(submitted["id"], lambda o: (o["deal"] or {}).get("status") == "settled")
     assert done["bill"] == candidate["bill"]
@@ -182,7 +182,6 @@ def test_bad_quote_input_names_the_field(market_factory: Callable[..., Market]) 
         "max_price_per_cu_hour": "1",
         "max_total": "1",
         "access_point": "Cernet/Beijing",
-        "job": {"command": ["true"]},
     }
     for change, field in [
         ({"access_point": "Atlantis"}, "access_point"),
@@ -193,7 +192,7 @@ def test_bad_quote_input_names_the_field(market_factory: Callable[..., Market]) 
         ({"min_run_s": 61}, "min_run_s"),  # longer than the duration
         ({"gpu_milli": 1001}, "gpu_milli"),
         ({"service_id": "0x12"}, "service_id"),
-        ({"job": None}, "job"),
+        ({"job": {"command": ["true"]}}, "job"),  # a plain job never goes to the service: refused by name
     ]:
         response = market.client.post("/api/orders/quote", json={**base, **change})
         assert response.status_code in (400, 422), response.text
@@ -214,14 +213,15 @@ def test_a_batch_of_signed_orders_is_checked_order_by_order(market_factory: Call
     deployment = market.chain.deployment
     items = []
     for nonce in range(3):
-        order = full_order(market.order(nonce=nonce), ["true"])
+        envelope = market.sealed(["true"])
+        order = full_order(market.order(nonce=nonce), envelope)
         signature = sign_order(order, market.buyer.key.hex(), deployment.chain_id, deployment.contracts["Market"])
         items.append(
             {
                 "order": as_body(order),
                 "signature": signature,
                 "access_point": "Cernet/Shanghai",
-                "job": {"command": ["true"]},
+                "job": job_body(envelope),
             }
         )
     items[1]["order"]["nonce"] = 99  # no longer what the buyer signed

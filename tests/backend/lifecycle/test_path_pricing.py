@@ -13,6 +13,7 @@ from typing import Any
 
 from suanwang.network.config import load_peering_file
 from tests.backend.lifecycle.conftest import GLOBAL_NETWORK, TOKEN, Market
+from tests.support.orders import node_public_key
 
 ACCESS = "Geant2012/FR"
 
@@ -28,7 +29,8 @@ def add_node_in_geant(market: Market, price_per_cu_hour: int) -> int:
     chain.transact(seller, escrow.functions.stake(1_000 * TOKEN))
     router = next(r for r in load_peering_file(GLOBAL_NETWORK).routers if r.name == "Geant2012/DE")
     spec = (64_000, 20_000, 0, 65_536, 0, 0, 1, price_per_cu_hour, operator.address,
-            router.router_id, router.locator.prefix, router.locator.length, bytes(32))  # fmt: skip
+            router.router_id, router.locator.prefix, router.locator.length,
+            node_public_key(seller, chain.deployment.chain_id))  # fmt: skip
     chain.transact(seller, registry.functions.registerNode(spec))
     return int(registry.functions.nodeCount().call())
 

@@ -16,14 +16,13 @@ from suanwang.api.order_schema import OrderIn, OrderSubmission, QuoteRequest
 from suanwang.api.schemas import ADDRESS_PATTERN, RequestModel
 from suanwang.api.services import intake
 from suanwang.api.services import quote as quoting
-from suanwang.api.services.intake import job_document
+from suanwang.content import MAX_CONTENT_BYTES
 from suanwang.errors import NotFoundError, SuanwangError
+from suanwang.privacy.documents import largest_sealed
 from suanwang.states import DealStatus, OrderState
 from suanwang.storage.models import OrderRecord
 from suanwang.storage.read_models import OrderParts, ReadModels
 from suanwang.storage.repositories import Repositories
-
-__all__ = ["job_document", "router"]  # job_document: what tests and the bench sign a job's digest with
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
@@ -200,14 +199,23 @@ class Candidate(BaseModel):
     price_per_cu_hour: str
     bill: dict[str, Any]
     route: dict[str, Any]
+    encryption_key: str | None = Field(
+        description="the X25519 public key to seal the specification to (0x-hex); null: the node has none"
+    )
+    sealable: bool = Field(description="whether the node can read a sealed specification (it has a key)")
+    note: str | None = Field(None, description="why a node is not a candidate for a sealed order")
 
 
 class QuoteOut(BaseModel):
-    order: OrderIn
-    order_id: str
+    order: OrderIn = Field(description="the order to sign once its specDigest is the sealed specification's digest")
+    order_id: str = Field(description="the id of `order` as quoted (specDigest zero): the signed order's differs")
     typed_data: dict[str, Any]
-    candidates: list[Candidate]
+    candidates: list[Candidate] = Field(description="seal the specification to every sealable one and to yourself")
     explanation: list[str]
+    max_result_bytes: int = Field(
+        description="the largest output of a job the content store takes once sealed (MAX_CONTENT_BYTES less the "
+        "envelope's base64 and header), bytes"
+    )
 
 
 @router.post("/quote", response_model=QuoteOut, summary="The order to sign and the nodes that would take it")
@@ -224,8 +232,12 @@ def quote(body: QuoteRequest, runtime: RuntimeDep) -> QuoteOut:
                 price_per_cu_hour=str(c["price_per_cu_hour"]),
                 bill=c["bill"],
                 route=c["route"],
+                encryption_key=c["encryption_key"],
+                sealable=c["encryption_key"] is not None,
+                note=None if c["encryption_key"] is not None else quoting.NO_KEY,
             )
             for c in answer.candidates
         ],
         explanation=answer.explanation,
+        max_result_bytes=largest_sealed(MAX_CONTENT_BYTES),
     )

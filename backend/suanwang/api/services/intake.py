@@ -1,10 +1,12 @@
 """Order intake: a buyer's signed order is checked (its signature is the buyer's, it signs this job, its
 access point is in the network, and the market would not refuse it anyway) and stored as new, for the
-lifecycle to match. The same signed order twice is the same order."""
+lifecycle to match. The same signed order twice is the same order. The job comes sealed (docs/content.md,
+Privacy): the service stores the envelope and the nodes it is sealed to, and never reads the command."""
 
 from __future__ import annotations
 
-import json
+import base64
+import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,11 +15,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from suanwang.api.deps import chain_gateway
-from suanwang.api.order_schema import OrderSubmission
+from suanwang.api.order_schema import MAX_ENVELOPE_BYTES, OrderSubmission
 from suanwang.chain.contracts import ChainGateway
 from suanwang.chain.market import order_id_and_signer
 from suanwang.content import spec_digest
 from suanwang.errors import ConflictError, InputError, NotFoundError, SuanwangError
+from suanwang.privacy import EnvelopeError, parse_envelope
 from suanwang.roles import Role
 from suanwang.runtime import Runtime
 from suanwang.states import OrderState
@@ -26,9 +29,30 @@ from suanwang.storage.read_models import ReadModels
 from suanwang.storage.repositories import Repositories
 
 
-def job_document(command: Sequence[str]) -> bytes:
-    """The job specification as stored and content-addressed: an order's specDigest is its sha2-256 digest."""
-    return json.dumps({"command": list(command)}, sort_keys=True).encode()
+def sealed_spec(body: OrderSubmission) -> tuple[bytes, list[int]]:
+    """The sealed specification's bytes and the chain nodes it is sealed to; InputError naming
+    `job.envelope` when it is not an envelope or is sealed to no node (no provider could run it)."""
+    try:
+        envelope = base64.b64decode(body.job.envelope, validate=True)
+    except binascii.Error as exc:
+        raise InputError(f"the sealed specification is not base64 ({exc})", field="job.envelope") from exc
+    if len(envelope) > MAX_ENVELOPE_BYTES:
+        raise InputError(
+            f"the sealed specification has {len(envelope)} bytes; at most {MAX_ENVELOPE_BYTES} (one content block, "
+            "whose CID its digest names)",
+            field="job.envelope",
+        )
+    try:
+        nodes = parse_envelope(envelope).nodes
+    except EnvelopeError as exc:
+        raise InputError(exc.message, field="job.envelope") from exc
+    if not nodes:
+        raise InputError(
+            "the specification is sealed to no node, so no provider could read it: seal it to the encryption "
+            "key of each candidate node of the quote",
+            field="job.envelope",
+        )
+    return envelope, nodes
 
 
 def access_router(runtime: Runtime, access_point: str) -> str:
@@ -131,6 +155,8 @@ class CheckedOrder:
     struct: dict[str, Any]
     access_point: str  # the router's name
     submission: OrderSubmission
+    envelope: bytes  # the sealed specification
+    spec_nodes: list[int]  # the chain nodes it is sealed to
 
 
 def check_submission(body: OrderSubmission, runtime: Runtime) -> CheckedOrder:
@@ -151,14 +177,15 @@ def check_submission(body: OrderSubmission, runtime: Runtime) -> CheckedOrder:
             f"the signature is {signer}'s, not the buyer {buyer}'s (chain {deployment.chain_id}, market {market})",
             field="signature",
         )
-    digest = spec_digest(job_document(body.job.command))
+    envelope, nodes = sealed_spec(body)
+    digest = spec_digest(envelope)
     if str(struct["specDigest"]).lower() != digest:
         raise InputError(
-            f"the order's specDigest {struct['specDigest']} is not the digest of this job's specification, {digest}: "
-            "the buyer signs the job it places (sign the order again with that digest)",
+            f"the order's specDigest {struct['specDigest']} is not the digest of this job's sealed specification, "
+            f"{digest}: the buyer signs the job it places (sign the order again with that digest)",
             field="order.specDigest",
         )
-    return CheckedOrder(oid, struct, access_router(runtime, body.access_point), body)
+    return CheckedOrder(oid, struct, access_router(runtime, body.access_point), body, envelope, nodes)
 
 
 def _same_placement(existing: OrderRecord, checked: CheckedOrder) -> OrderRecord:
@@ -184,7 +211,8 @@ def _new_order(checked: CheckedOrder, runtime: Runtime, session: Session, facts:
         order=checked.struct,
         signature=body.signature,
         access_point=checked.access_point,
-        spec_cid=runtime.content().put(job_document(body.job.command)),
+        spec_cid=runtime.content().put(checked.envelope),
+        spec_nodes=checked.spec_nodes,
         state=OrderState.NEW,
         attempts=0,
         created_at=created,

@@ -1,5 +1,7 @@
 """Quotes: from what a buyer wants, the order to sign (valid from the chain's time, at or above the buyer's
-nonce floor, in the current value epoch, signing the job's digest) and the nodes that would take it now."""
+nonce floor, in the current value epoch) and the nodes that would take it now, each with the encryption key
+the buyer seals its specification to. The quote's specDigest is zero: the buyer seals the specification to
+the candidates, and signs the order with the envelope's digest in its place (docs/content.md, Privacy)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from suanwang.api.deps import chain_gateway
-from suanwang.api.order_schema import OrderIn, QuoteRequest
-from suanwang.api.services.intake import access_router, job_document
+from suanwang.api.order_schema import ZERO_BYTES32, OrderIn, QuoteRequest
+from suanwang.api.services.intake import access_router
 from suanwang.chain.market import order_id, typed_order
-from suanwang.content import spec_digest
 from suanwang.errors import InfeasibleError, InputError
 from suanwang.runtime import Runtime
 
@@ -22,6 +23,19 @@ NONCE_COUNTER_BITS = 40
 JS_SAFE_INTEGER = 2**53
 # How long a quote waits for the index to reach the head, a tenth of a second at a time.
 CATCH_UP_POLLS = 50
+
+
+NO_KEY = (
+    "registered without an encryption key, so it cannot read a sealed specification: not a candidate for this "
+    "order (its seller registers a node with the key `suanwang agent provider` derives)"
+)
+
+
+def published_key(encryption_key: str | None) -> str | None:
+    """A node's encryptionKey as a buyer seals to it; None when it has none (bytes32 zero)."""
+    if not encryption_key or int(encryption_key, 16) == 0:
+        return None
+    return encryption_key.lower()
 
 
 @dataclass(frozen=True)
@@ -52,7 +66,8 @@ def quote(body: QuoteRequest, runtime: Runtime) -> Quote:
             # browsers sign what was quoted.
             "nonce": chain.market.nonce_floor_of(chosen["buyer"]) + secrets.randbits(NONCE_COUNTER_BITS),
             "epoch": chain.federation.epoch(),
-            "specDigest": spec_digest(job_document(body.job.command)),
+            # The buyer's to fill in: the digest of the specification it seals to `candidates` (it signs that).
+            "specDigest": ZERO_BYTES32,
         }
     )
     struct = order.as_struct()
@@ -64,6 +79,8 @@ def quote(body: QuoteRequest, runtime: Runtime) -> Quote:
     else:
         raise InfeasibleError("the market is still reading the chain; ask again in a moment", field="access_point")
     candidates, explanation = orchestrator.quote(struct, access)
+    for candidate in candidates:
+        candidate["encryption_key"] = published_key(candidate.get("encryption_key"))
     typed = typed_order(struct, deployment.chain_id, market)
     typed["message"] = {
         k: str(v) if isinstance(v, int) and not isinstance(v, bool) and v > JS_SAFE_INTEGER else v

@@ -68,7 +68,8 @@ def parse_sacct(output: str, job_id: str, key: str | None) -> JobAccounting | No
         state=state,
         scheduler_state=scheduler_state,
         exit_code=int(rc) if rc.isdigit() else None,
-        signal=int(sig) if sig.isdigit() and int(sig) else None,
+        # Real signals are 1..64 (signal(7)); an OUT_OF_MEMORY job shows 0:125, Slurm's marker, not a signal.
+        signal=int(sig) if sig.isdigit() and 0 < int(sig) <= 64 else None,
         elapsed_s=duration_s(job["Elapsed"]),
         cpu_time_s=duration_s(job["TotalCPU"]),
         max_rss_bytes=max_rss if max_rss else None,

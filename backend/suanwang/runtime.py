@@ -24,6 +24,7 @@ from suanwang.errors import InputError, SuanwangError
 from suanwang.lifecycle.context import StepContext
 from suanwang.lifecycle.jobs import NodeKeys, ServiceOrders
 from suanwang.lifecycle.keys import Keyring
+from suanwang.lifecycle.market_view import LivenessRule
 from suanwang.lifecycle.marketplace import Marketplace, load_marketplace
 from suanwang.lifecycle.orchestrator import Orchestrator
 from suanwang.live_events import EventBus, wide_integer_args
@@ -156,6 +157,7 @@ class Runtime:
             matching=self.settings.matching,
             clearing_interval_s=self.settings.clearing_interval_ms / 1000,
             batch_size=self.settings.match_batch_size,
+            liveness=LivenessRule.of(self.settings),
         )
 
     def orchestrator(self) -> Orchestrator:

@@ -72,8 +72,7 @@ class LivenessRule:
     require_node_metrics: bool = False
 
     @classmethod
-    def from_env(cls) -> LivenessRule:
-        settings = Settings.from_env()
+    def of(cls, settings: Settings) -> LivenessRule:
         return cls(settings.node_metrics_interval_s, settings.require_node_metrics)
 
     def condition(self, report: NodeMetrics | None, owner_reports: bool, now: float) -> NodeCondition:
@@ -150,7 +149,7 @@ class MarketView:
     _engine_nodes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     _held: set[str] = field(default_factory=set)  # order ids the engine holds a reservation for
     _leases_restored: bool = False
-    liveness: LivenessRule = field(default_factory=LivenessRule.from_env)
+    liveness: LivenessRule = field(default_factory=LivenessRule)
     reliability: SellerReliability = field(default_factory=SellerReliability)
 
     @property

@@ -31,7 +31,7 @@ from suanwang.lifecycle.closing import CancelOrphanJobs, ReleaseFinished, Settle
 from suanwang.lifecycle.context import StepContext
 from suanwang.lifecycle.follow import CompleteJobs, FollowJobs
 from suanwang.lifecycle.jobs import JobSource, ProviderJobs
-from suanwang.lifecycle.market_view import MarketView
+from suanwang.lifecycle.market_view import LivenessRule, MarketView
 from suanwang.lifecycle.marketplace import Marketplace
 from suanwang.lifecycle.match import MatchStep
 from suanwang.lifecycle.outbox import Outbox
@@ -52,13 +52,14 @@ class Orchestrator:
     matching: Literal["online", "batch"] = "online"
     clearing_interval_s: float = 0.5
     batch_size: int = 50
+    liveness: LivenessRule = field(default_factory=LivenessRule)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _synced_at: tuple[int, int | None] | None = None  # (head, indexed block) the engine's policy was read at
 
     def __post_init__(self) -> None:
         ctx = self.ctx
         self.biller = Biller(ctx.chain.market, self.marketplace)
-        self.view = MarketView(ctx, self.marketplace, self.biller)
+        self.view = MarketView(ctx, self.marketplace, self.biller, liveness=self.liveness)
         self.outbox = Outbox(ctx)
         self.jobs = ProviderJobs(ctx, self.outbox, self.executor, self.jobs_source, self.executor_nodes)
         self.match = MatchStep(ctx, self.view, self.biller, self.matching, self.clearing_interval_s, self.batch_size)

@@ -124,7 +124,7 @@ def _out(row: NodeMetrics, rule: LivenessRule, now: float) -> NodeMetricsOut:
 
 
 def _rule(runtime: RuntimeDep) -> LivenessRule:
-    return LivenessRule(runtime.settings.node_metrics_interval_s, runtime.settings.require_node_metrics)
+    return LivenessRule.of(runtime.settings)
 
 
 def _check_figures(nodes: list[NodeFigures]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from suanwang.errors import InfeasibleError, InputError, NotFoundError
-from suanwang.scheduling.base import ExecutorNode, JobSpec, JobState, JobStatus, validate_spec
+from suanwang.scheduling.base import ExecutorNode, JobAccounting, JobSpec, JobState, JobStatus, validate_spec
 
 
 @dataclass
@@ -68,6 +68,12 @@ class SimulatedExecutor:
 
     def statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         return {job_id: self.status(job_id) for job_id in job_ids}
+
+    def accounting(self, job_id: str) -> JobAccounting | None:
+        """Simulated jobs run nothing, so nothing is metered."""
+        if job_id not in self._jobs:
+            raise NotFoundError(f"no simulated job {job_id!r}", field="job_id")
+        return None
 
     def cancel(self, job_id: str) -> None:
         job = self._jobs.get(job_id)

@@ -178,6 +178,7 @@ class ProviderJobs:
                 memory_mib=given.memory_mib,
                 gpus=given.gpus,
                 gpu_type=given.gpu_type,
+                shards=given.shards,
                 time_limit_s=duration_s,
                 env={"SUANWANG_DEAL": deal_id},
             )

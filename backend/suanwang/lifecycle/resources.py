@@ -60,9 +60,8 @@ def given_for(bought: Bought, node_logic_mcu: int, executor_node: ExecutorNode |
     shards = 0
     if bought.gpu_milli:
         per_gpu = DEFAULT_SHARDS_PER_GPU
-        total = int(getattr(executor_node, "shards", 0) or 0)
-        if executor_node is not None and total and executor_node.gpus:
-            per_gpu = total // executor_node.gpus
+        if executor_node is not None and executor_node.shards and executor_node.gpus:
+            per_gpu = executor_node.shards // executor_node.gpus
         shards = max(1, math.ceil(bought.gpu_milli * per_gpu / MILLI_GPU))
     gpu_type = executor_node.gpu_type if executor_node is not None and bought.gpu_count else None
     return Given(cpus, bought.memory_mib, bought.gpu_count, gpu_type, shards)

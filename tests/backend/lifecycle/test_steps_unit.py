@@ -5,6 +5,8 @@ not do, given what the store holds."""
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +18,12 @@ from suanwang.content import LocalContentStore
 from suanwang.errors import InputError
 from suanwang.lifecycle.closing import SettleCompleted, TimeoutExpired
 from suanwang.lifecycle.context import ChainHead, StepContext
-from suanwang.lifecycle.follow import CompleteJobs, FollowJobs
+from suanwang.lifecycle.follow import ACCOUNTING_WAIT_S, CompleteJobs, FollowJobs
 from suanwang.lifecycle.jobs import REFUSED, JobOrder, ProviderJobs
 from suanwang.lifecycle.outbox import Outbox
 from suanwang.lifecycle.receipts import MatchReceipts
 from suanwang.lifecycle.resources import Bought
-from suanwang.scheduling.base import JobSpec, JobState, JobStatus
+from suanwang.scheduling.base import JobAccounting, JobSpec, JobState, JobStatus
 from suanwang.states import DealCall, DealStatus
 from suanwang.storage.db import make_engine, make_sessionmaker
 from suanwang.storage.models import Deal, Job, OrderRecord
@@ -84,6 +86,8 @@ class Executor:
     refuse: bool = False
     submitted: list[JobSpec] = field(default_factory=list)
     states: dict[str, JobStatus] = field(default_factory=dict)
+    records: dict[str, JobAccounting] = field(default_factory=dict)
+    has_accounting: bool = False
 
     def submit(self, spec: JobSpec) -> str:
         if self.refuse:
@@ -96,6 +100,9 @@ class Executor:
 
     def cancel(self, job_id: str) -> None:
         self.states[job_id] = JobStatus(JobState.CANCELLED)
+
+    def accounting(self, job_id: str) -> JobAccounting | None:
+        return self.records.get(job_id)
 
 
 @dataclass
@@ -214,6 +221,55 @@ def test_a_job_that_ran_is_completed_with_its_result_whatever_its_exit_code(stor
     assert (sender, function, deal) == (SELLER, "complete", mine)
     document = content.get(args[0])
     assert b'"exit_code": 3' in document
+
+
+def test_the_result_waits_for_the_schedulers_record_and_carries_it(store: Any, tmp_path: Path) -> None:
+    """A job's outcome comes from accounting: no result (so no `complete`) until the executor's record of
+    it is there, then the document holds what Slurm allocated and metered."""
+    mine = add_deal(store, 1, DealStatus.STARTED)
+    with store.begin() as session:
+        session.add(Job(deal_id=mine, executor="x", job_id="job-1", state="running", updated_at=datetime.now(UTC)))
+    ctx = context(store, SELLER)
+    content = LocalContentStore(tmp_path / "content")
+    ended = JobStatus(JobState.FAILED, exit_code=3, finished_at=time.time(), ran_to_end=True)
+    executor = Executor(states={"job-1": ended}, has_accounting=True)
+    FollowJobs(ctx, cast(Any, executor), content).tick()
+    CompleteJobs(ctx, Outbox(ctx)).tick()
+    assert keys(ctx).calls() == []  # slurmdbd has not written the record yet
+    executor.records["job-1"] = JobAccounting(
+        state=JobState.FAILED,
+        scheduler_state="FAILED",
+        exit_code=3,
+        signal=None,
+        elapsed_s=7.0,
+        cpu_time_s=6.5,
+        max_rss_bytes=168_564 * 1024,
+        alloc_tres={"cpu": 2, "mem": 2048 * 1024**2, "node": 1, "gres/shard": 2},
+        node="n2",
+        started_at=1.0,
+        finished_at=8.0,
+    )
+    FollowJobs(ctx, cast(Any, executor), content).tick()
+    CompleteJobs(ctx, Outbox(ctx)).tick()
+    ((_sender, _function, _deal, args),) = [(a, f, d, x) for a, s in keys(ctx).senders.items() for f, d, x in s.sent]
+    document = json.loads(content.get(args[0]))
+    assert document["given"] == {"cpus": 2, "memory_mib": 2048, "gpus": 0, "gpu_type": None, "shards": 2}
+    assert document["accounting"]["elapsed_s"] == 7.0 and document["accounting"]["max_rss_bytes"] == 172609536
+    assert document["exit_code"] == 3
+
+
+def test_a_lost_accounting_record_does_not_hold_the_completion_forever(store: Any, tmp_path: Path) -> None:
+    mine = add_deal(store, 1, DealStatus.STARTED)
+    with store.begin() as session:
+        session.add(Job(deal_id=mine, executor="x", job_id="job-1", state="running", updated_at=datetime.now(UTC)))
+    ctx = context(store, SELLER)
+    content = LocalContentStore(tmp_path / "content")
+    long_ago = time.time() - ACCOUNTING_WAIT_S - 1
+    ended = JobStatus(JobState.COMPLETED, exit_code=0, finished_at=long_ago, ran_to_end=True)
+    FollowJobs(ctx, cast(Any, Executor(states={"job-1": ended}, has_accounting=True)), content).tick()
+    CompleteJobs(ctx, Outbox(ctx)).tick()
+    ((_sender, _function, _deal, args),) = [(a, f, d, x) for a, s in keys(ctx).senders.items() for f, d, x in s.sent]
+    assert json.loads(content.get(args[0]))["accounting"] is None
 
 
 def test_a_job_that_did_not_run_to_its_end_is_not_completed(store: Any) -> None:

@@ -7,6 +7,7 @@ import {
   custom,
   defineChain,
   getAddress,
+  hashTypedData,
   http,
   type Abi,
   type Account,
@@ -176,8 +177,8 @@ export async function sendContractTx(
   return receipt;
 }
 
-/** The API's EIP-712 typed data (big numbers as decimal strings) signed by the wallet. */
-export async function signTypedOrder(wallet: Wallet, typed: Record<string, unknown>): Promise<Hex> {
+/** The API's EIP-712 typed data (big numbers as decimal strings) as viem takes it. */
+function typedDataOf(typed: Record<string, unknown>) {
   const types = { ...(typed.types as Record<string, { name: string; type: string }[]>) };
   delete types.EIP712Domain;
   const primaryType = typed.primaryType as string;
@@ -187,12 +188,16 @@ export async function signTypedOrder(wallet: Wallet, typed: Record<string, unkno
   }
   const domain = { ...(typed.domain as Record<string, unknown>) };
   if (domain.chainId !== undefined) domain.chainId = BigInt(domain.chainId as number);
-  return wallet.client.signTypedData({
-    account: wallet.account,
-    domain,
-    types,
-    primaryType,
-    message,
-  } as never);
+  return { domain, types, primaryType, message } as never;
+}
+
+/** The API's EIP-712 typed data signed by the wallet. */
+export async function signTypedOrder(wallet: Wallet, typed: Record<string, unknown>): Promise<Hex> {
+  return wallet.client.signTypedData({ account: wallet.account, ...(typedDataOf(typed) as object) } as never);
+}
+
+/** The typed order's EIP-712 digest: the Market's id of the order. */
+export function typedOrderId(typed: Record<string, unknown>): Hex {
+  return hashTypedData(typedDataOf(typed));
 }
 

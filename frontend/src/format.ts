@@ -41,3 +41,22 @@ export function formatDeadline(unix: number): string {
   if (at.toDateString() === new Date().toDateString()) return formatTime(unix);
   return at.toLocaleString([], { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
 }
+
+/** A size in bytes as people read it: "512 B", "3.2 KiB", "1.5 MiB", "2 GiB". */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toLocaleString('en-US', { maximumFractionDigits: 1 })} ${units[unit]}`;
+}
+
+/** Seconds as people read them: "0.42 s", "12.3 s", "4 min 5 s". */
+export function formatSeconds(seconds: number): string {
+  if (seconds < 60) return `${seconds.toLocaleString('en-US', { maximumFractionDigits: seconds < 1 ? 2 : 1 })} s`;
+  const whole = Math.round(seconds);
+  return `${Math.floor(whole / 60)} min ${whole % 60} s`;
+}

@@ -1,9 +1,11 @@
 import { useState, type FormEvent } from 'react';
 import { parseUnits } from 'viem';
 import { api, errorMessage, fieldErrors, type OrderOut, type QuoteOut, type QuoteRequest } from '../api/client';
-import { describeError, signTypedOrder } from '../chain';
+import { describeError, signTypedOrder, typedOrderId } from '../chain';
 import { rememberSignedOrder } from '../deals';
+import { sealForQuote } from '../sealed';
 import { DealActions } from '../components/DealActions';
+import { SealedJob } from '../components/SealedJob';
 import { Field } from '../components/Field';
 import { FundsCard } from '../components/FundsCard';
 import { NetworkMap } from '../components/NetworkMap';
@@ -141,7 +143,6 @@ export function validateOrder(f: Form, buyer: string): { request?: QuoteRequest;
       min_bandwidth_mbps,
       auto_accept: f.auto_accept,
       valid_for_s: 3600,
-      job: { command },
       // Any matcher, no CFN service id, no APN6 attribute.
       matcher: `0x${'00'.repeat(20)}`,
       service_id: `0x${'00'.repeat(32)}`,
@@ -160,8 +161,14 @@ function exactOrder(q: QuoteOut): QuoteOut['order'] {
   return out as QuoteOut['order'];
 }
 
+/** The quoted typed data with the sealed specification's digest in place of the quote's zero specDigest. */
+function withSpecDigest(typed: QuoteOut['typed_data'], specDigest: string): Record<string, unknown> {
+  const t = typed as { message: Record<string, unknown> };
+  return { ...t, message: { ...t.message, specDigest } };
+}
+
 export function BuyerPage() {
-  const { wallet, topology, devices, chainVersion } = useShared();
+  const { wallet, topology, devices, chainVersion, deployment } = useShared();
   const [form, setForm] = useState<Form>(INITIAL);
   const [errors, setErrors] = useState<Errors>({});
   const [quote, setQuote] = useState<{ quote: QuoteOut; command: string[]; accessPoint: string } | null>(null);
@@ -215,16 +222,22 @@ export function BuyerPage() {
   async function place() {
     if (!wallet || !quote) return;
     try {
-      setStatus({ kind: 'pending', text: 'Sign the order (EIP-712) in your wallet…' });
-      const signature = await signTypedOrder(wallet, quote.quote.typed_data);
+      // The job, sealed to every quoted node with a key and to the buyer's own result key (one signature
+      // derives it); the order then signs the envelope's digest as its specDigest.
+      setStatus({ kind: 'pending', text: 'Sign the text that derives your result key, then the job is sealed…' });
+      const sealed = await sealForQuote(wallet, deployment.chain_id, quote.command, quote.quote.candidates);
+      const typed = withSpecDigest(quote.quote.typed_data, sealed.specDigest);
+      const order = exactOrder({ ...quote.quote, order: { ...quote.quote.order, specDigest: sealed.specDigest }, typed_data: typed });
+      setStatus({ kind: 'pending', text: `Job sealed to node(s) ${sealed.nodes.map((n) => `#${n}`).join(', ')} and to you. Sign the order (EIP-712) in your wallet…` });
+      const signature = await signTypedOrder(wallet, typed);
       setStatus({ kind: 'pending', text: 'Sending the signed order…' });
       const { data, error } = await api.POST('/api/orders', {
-        body: { order: exactOrder(quote.quote), signature, access_point: quote.accessPoint, job: { command: quote.command } },
-        headers: { 'Idempotency-Key': quote.quote.order_id },
+        body: { order, signature, access_point: quote.accessPoint, job: { envelope: sealed.envelope } },
+        headers: { 'Idempotency-Key': typedOrderId(typed) },
       });
       if (error || !data) throw new Error(errorMessage(error));
-      rememberSignedOrder(data.id, exactOrder(quote.quote));
-      setStatus({ kind: 'done', text: `Order ${data.id.slice(0, 10)}… placed; follow it below.` });
+      rememberSignedOrder(data.id, order);
+      setStatus({ kind: 'done', text: `Order ${data.id.slice(0, 10)}… placed, its job sealed to node(s) ${sealed.nodes.map((n) => `#${n}`).join(', ')} and to you; follow it below.` });
       setQuote(null);
     } catch (e) {
       setStatus({ kind: 'error', text: `Not placed: ${describeError(e)}` });
@@ -299,7 +312,7 @@ export function BuyerPage() {
                 <span className="hint">otherwise you accept or reject the proposed bill</span>
               </div>
             </div>
-            <Field id="o-command" label="Job command" value={form.command} onChange={set('command')} error={errors.command} inputMode="text" hint="what the node runs; its output becomes the result CID" />
+            <Field id="o-command" label="Job command" value={form.command} onChange={set('command')} error={errors.command} inputMode="text" hint="what the node runs; sealed here to the quoted nodes and to you, so the service never reads it" />
             <div className="actions">
               <button type="submit" disabled={status.kind === 'pending'}>Get quote</button>
               {quote && quote.quote.candidates.length > 0 && (
@@ -331,7 +344,45 @@ export function BuyerPage() {
           <div className="orders">{orders.map((o) => <OrderCard key={o.id} order={o} />)}</div>
         )}
       </section>
+      <OrderLookup />
     </div>
+  );
+}
+
+/** Any order by its id: its public progress for anyone, its sealed job and result for its buyer alone. */
+function OrderLookup() {
+  const [id, setId] = useState('');
+  const [found, setFound] = useState<OrderOut | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const { chainVersion } = useShared();
+  const shown = usePoll<OrderOut>(
+    async () => (found ? (await api.GET('/api/orders/{order_id}', { params: { path: { order_id: found.id } } })).data : undefined),
+    3000,
+    [found?.id, chainVersion],
+  );
+
+  async function lookUp(e: FormEvent) {
+    e.preventDefault();
+    setError(null);
+    setFound(null);
+    if (!/^0x[0-9a-fA-F]{64}$/.test(id.trim())) {
+      setError('an order id: 0x and 64 hex digits');
+      return;
+    }
+    const { data, error: err } = await api.GET('/api/orders/{order_id}', { params: { path: { order_id: id.trim() } } });
+    if (err || !data) setError(errorMessage(err));
+    else setFound(data);
+  }
+
+  return (
+    <section className="card" aria-labelledby="lookup-heading">
+      <h2 id="lookup-heading">Look up an order</h2>
+      <form onSubmit={lookUp} noValidate className="actions">
+        <Field id="lookup-id" label="Order id" value={id} onChange={setId} error={error ?? undefined} inputMode="text" />
+        <button type="submit">Look up</button>
+      </form>
+      {found && <OrderCard order={shown?.id === found.id ? shown : found} />}
+    </section>
   );
 }
 
@@ -457,8 +508,9 @@ function OrderCard({ order: o }: { order: OrderOut }) {
         {o.deal?.used_seconds != null && <><dt>Time billed</dt><dd data-testid="used-seconds">{o.deal.used_seconds} s</dd></>}
         {route && <><dt>Path</dt><dd>{route.path.map((p) => p.split('/').pop()).join(' → ')} ({route.latency_ms.toFixed(1)} ms)</dd></>}
         {o.job && <><dt>Job</dt><dd>{o.job.state} on {o.job.executor_node ?? `the ${o.job.executor.replace(/Executor$/, '').toLowerCase()} executor`}{o.job.exit_code != null ? `, exit ${o.job.exit_code}` : ''}</dd></>}
-        {(o.deal?.result_cid || o.job?.result_cid) && <><dt>Result</dt><dd><a href={`/api/content/${o.deal?.result_cid ?? o.job?.result_cid}`} title="the job's output, checked against its CID"><code data-testid="result-cid">{o.deal?.result_cid ?? o.job?.result_cid}</code></a></dd></>}
+        {(o.deal?.result_cid || o.job?.result_cid) && <><dt>Result</dt><dd><code data-testid="result-cid" title="sealed to the buyer: open it below">{o.deal?.result_cid ?? o.job?.result_cid}</code></dd></>}
       </dl>
+      <SealedJob order={o} />
       <DealActions order={o} />
       {bill && (
         <table className="receipt" data-testid="receipt">

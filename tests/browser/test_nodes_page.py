@@ -1,12 +1,16 @@
-"""The provider page in a real browser: register through the form; see chain-side registrations arrive."""
+"""The provider page in a real browser: register through the form; see chain-side registrations arrive; see
+each node's live metrics once its provider reports them."""
 
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import urlparse
 
+import httpx
 from playwright.sync_api import Page, expect
 
+from suanwang.agents.heartbeat import sign_heartbeat
 from suanwang.devstack import ApiServer
 from suanwang.roles import Role
 from tests.browser.conftest import screenshot
@@ -77,3 +81,35 @@ def test_a_rejected_registration_shows_the_contract_error_in_words(stack: tuple[
     page.get_by_role("button", name="Register node").click()
     expect(page.get_by_test_id("register-status")).to_contain_text("may not sell compute", timeout=15_000)
     screenshot(page, "rejected-registration")
+
+
+def test_a_node_shows_its_live_metrics_once_its_provider_reports(stack: tuple[Chain, ApiServer], page: Page) -> None:
+    chain, api = stack
+    seller, operator = chain.account_with(Role.CLOUD), chain.account_with(Role.OPERATOR)
+    chain.transact(seller, chain.contract("NodeRegistry").functions.registerNode(node_spec(operator.address)))
+    page.goto(api.url + "/#/provider")
+    live = page.get_by_test_id("node-metrics-1")
+    expect(live).to_have_text("no report", timeout=15_000)
+
+    # The provider's agent signs its figures with the owner's key (agents/node_metrics.py does the same).
+    figures = {"node_id": 1, "up": True, "cpus": 8, "free_cpus": 6, "memory_mib": 16_384, "free_memory_mib": 8_192,
+               "gpus": 0, "free_gpus": 0, "load_1m": 1.5, "services": []}  # fmt: skip
+    document = {"kind": "node_metrics", "reporter": seller.address, "at": int(time.time()), "nodes": [figures]}
+    posted = httpx.post(api.url + "/api/nodes/metrics", json=sign_heartbeat(document, seller.key.hex()), timeout=10)
+    assert posted.status_code == 200, posted.text
+
+    expect(live.get_by_test_id("live-state")).to_have_text("up", timeout=10_000)
+    expect(live.get_by_test_id("free")).to_have_text("6/8 CPUs · 8 GiB/16 GiB · 0/0 GPUs free")
+    expect(live.get_by_test_id("load")).to_have_text("1.50")
+    # CATS level 1 per resource is round(10 x the share free): CPU 8, memory 5; level 2 the lowest.
+    expect(live.get_by_test_id("cats-level")).to_have_text("5")
+    expect(live).to_contain_text("cpu 8 · mem 5")
+    expect(live.get_by_test_id("report-age")).to_contain_text(re.compile(r"reported [\d.]+ s ago"))
+    screenshot(page, "node-live-metrics")
+
+    # A node its provider reports down is shown down (and the matcher skips it).
+    document = {**document, "at": int(time.time()) + 1, "nodes": [{**figures, "up": False}]}
+    posted = httpx.post(api.url + "/api/nodes/metrics", json=sign_heartbeat(document, seller.key.hex()), timeout=10)
+    assert posted.status_code == 200, posted.text
+    expect(live.get_by_test_id("live-state")).to_have_text("down", timeout=10_000)
+    expect(live.get_by_test_id("cats-level")).to_have_text("0")

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
-import { api, errorMessage, type NodeOut } from '../api/client';
+import { api, errorMessage, type NodeMetricsOut, type NodeOut } from '../api/client';
 import { formatPrefix } from '../ipv6';
-import { formatTokens, TIERS } from '../format';
+import { formatBytes, formatSeconds, formatTokens, TIERS } from '../format';
 import { useShared } from '../state';
 
 interface Filters {
@@ -9,12 +9,14 @@ interface Filters {
   min_memory_mib: string;
 }
 
-/** The node list, from the chain through the backend's indexer; refreshed every two seconds. */
+/** The node list, from the chain through the backend's indexer, with each node's newest live metrics as its
+ *  provider's agent signed them (GET /api/nodes/metrics); refreshed every two seconds. */
 export function NodeList() {
   const { chainVersion, devices, nameOf } = useShared();
   const deviceName = (code: number) => devices.find((d) => d.code === code)?.name ?? `model ${code}`;
   const [nodes, setNodes] = useState<NodeOut[]>([]);
   const [total, setTotal] = useState(0);
+  const [metrics, setMetrics] = useState<Map<number, NodeMetricsOut>>(new Map());
   const [filters, setFilters] = useState<Filters>({ status: '', min_memory_mib: '' });
   const [error, setError] = useState<string | null>(null);
 
@@ -24,8 +26,12 @@ export function NodeList() {
       const query: Record<string, string> = {};
       if (filters.status) query.status = filters.status;
       if (filters.min_memory_mib) query.min_memory_mib = filters.min_memory_mib;
-      const { data, error: err } = await api.GET('/api/nodes', { params: { query: query as never } });
+      const [{ data, error: err }, live] = await Promise.all([
+        api.GET('/api/nodes', { params: { query: query as never } }),
+        api.GET('/api/nodes/metrics'),
+      ]);
       if (stopped) return;
+      if (live.data) setMetrics(new Map(live.data.map((m) => [m.node_id, m])));
       if (err) setError(errorMessage(err));
       else if (data) {
         setError(null);
@@ -76,6 +82,7 @@ export function NodeList() {
                 <th scope="col">Memory</th>
                 <th scope="col">GPU</th>
                 <th scope="col">Price / CU-h</th>
+                <th scope="col">Live (agent's report)</th>
                 <th scope="col">Locator</th>
                 <th scope="col">Owner</th>
               </tr>
@@ -90,6 +97,7 @@ export function NodeList() {
                   <td>{(n.memory_mib / 1024).toLocaleString()} GiB</td>
                   <td>{n.gpu_count > 0 ? `${n.gpu_count} × ${deviceName(n.gpu_model)}` : '—'}</td>
                   <td className="num">{formatTokens(n.price_per_cu_hour)}</td>
+                  <td data-testid={`node-metrics-${n.node_id}`}><LiveMetrics m={metrics.get(n.node_id)} /></td>
                   <td><code>{formatPrefix(n.locator)}</code></td>
                   <td title={n.owner}>{nameOf(n.owner)}</td>
                 </tr>
@@ -102,3 +110,28 @@ export function NodeList() {
   );
 }
 
+
+const MIB = 1024 * 1024;
+
+/** A node's live report: up or down and whether the matcher still counts it (heard from lately), its free
+ *  CPUs, memory and GPUs, its load, and the CATS normalised levels (0..10, 10 = idle) the service derives. */
+function LiveMetrics({ m }: { m: NodeMetricsOut | undefined }) {
+  if (!m) return <span className="muted" title="its provider's agent has not reported this node">no report</span>;
+  const state = !m.up ? 'down' : m.live ? 'up' : 'silent';
+  const cats = `cpu ${m.cats.cpu} · mem ${m.cats.memory}${m.cats.gpu != null ? ` · gpu ${m.cats.gpu}` : ''}`;
+  return (
+    <div className="live-metrics">
+      <span className={`pill ${state === 'up' ? 'active' : 'retired'}`} data-testid="live-state" title={m.live ? 'the matcher considers it' : 'the matcher skips it: down, or not heard from within two report intervals'}>
+        {state}
+      </span>{' '}
+      <span className="hint" data-testid="report-age">reported {formatSeconds(m.seconds_since)} ago</span>
+      <div data-testid="free">
+        {m.free_cpus}/{m.cpus} CPUs · {formatBytes(m.free_memory_mib * MIB)}/{formatBytes(m.memory_mib * MIB)} · {m.free_gpus}/{m.gpus} GPUs free
+      </div>
+      <div>
+        load <span data-testid="load">{m.load_1m.toFixed(2)}</span> · CATS level <strong data-testid="cats-level">{m.cats.level2}</strong>{' '}
+        <span className="hint">({cats})</span>
+      </div>
+    </div>
+  );
+}

@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 from suanwang.chain.market import sign_order
 from suanwang.devstack import ApiServer, rpc
 from tests.browser.conftest import screenshot
+from tests.support.orders import full_order, job_body, node_public_key, sealed_job
 from tests.support.stack import Chain
 
 TOKEN = 10**18
@@ -119,16 +120,18 @@ def place_order_from_python(chain: Chain, api: ApiServer, buyer: Any, access_poi
         "max_total": str(100 * TOKEN),
         "access_point": access_point,
         "min_bandwidth_mbps": 100,
-        "job": {"command": ["true"]},
         **changes,
     }
     quote = httpx.post(api.url + "/api/orders/quote", json=body, timeout=10).json()
-    order = quote["order"]
+    # The job sealed to the quote's candidates and to the buyer; the order signs the envelope's digest.
+    nodes = [(c["node_id"], bytes.fromhex(c["encryption_key"][2:])) for c in quote["candidates"] if c["sealable"]]
+    envelope = sealed_job(["true"], buyer, chain.deployment.chain_id, nodes)
+    order = full_order(quote["order"], envelope)
     struct = {**order, **{k: int(order[k]) for k in ("maxPricePerCuHour", "maxTotal", "maxTransit")}}
     signature = sign_order(struct, buyer.key.hex(), chain.deployment.chain_id, chain.deployment.contracts["Market"])
     placed = httpx.post(
         api.url + "/api/orders",
-        json={"order": order, "signature": signature, "access_point": access_point, "job": {"command": ["true"]}},
+        json={"order": order, "signature": signature, "access_point": access_point, "job": job_body(envelope)},
         timeout=10,
     )
     assert placed.status_code == 201, placed.text
@@ -158,7 +161,8 @@ def fund_a_node_and_a_buyer(chain: Chain, api: ApiServer) -> Any:
     beijing = next(r for r in httpx.get(api.url + "/api/topology").json()["routers"] if r["name"] == "Cernet/Beijing")
     operator = account(chain, "CERNET operator").address
     spec = (64_000, 20_000, 0, 65_536, 0, 0, 1, 15 * 10**17, operator, bytes.fromhex(beijing["router_id"][2:]),
-            bytes.fromhex(beijing["locator_bytes16"][2:]), beijing["locator_length"], bytes(32))  # fmt: skip
+            bytes.fromhex(beijing["locator_bytes16"][2:]), beijing["locator_length"],
+            node_public_key(provider, chain.deployment.chain_id))  # fmt: skip
     chain.transact(provider, registry.functions.registerNode(spec))
     chain.transact(buyer, token.functions.approve(market.address, 100 * TOKEN))
     chain.transact(buyer, market.functions.deposit(100 * TOKEN))

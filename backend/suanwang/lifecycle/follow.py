@@ -18,7 +18,7 @@ from typing import Any
 from suanwang.content import MAX_CONTENT_BYTES, ContentStore
 from suanwang.lifecycle.context import StepContext, now
 from suanwang.lifecycle.outbox import Outbox
-from suanwang.privacy.documents import sealer
+from suanwang.privacy.documents import largest_sealed, sealer
 from suanwang.scheduling.base import Executor, JobAccounting, JobState, JobStatus
 from suanwang.states import DealCall
 from suanwang.storage.repositories import Repositories
@@ -90,9 +90,11 @@ class FollowJobs:
         document are each sealed to `sealed_to` (the buyer's result key and the node's, from the
         specification; docs/content.md, Privacy), so the store holds only ciphertext."""
         seal = sealer(sealed_to)
-        output = _read(status.result_path, MAX_CONTENT_BYTES + 1)
+        # Sealed, the output grows by its base64 and header: the limit is what still fits once sealed.
+        limit = largest_sealed(MAX_CONTENT_BYTES) if sealed_to else MAX_CONTENT_BYTES
+        output = _read(status.result_path, limit + 1)
         errors = _read(str(Path(status.result_path).with_suffix(".err")) if status.result_path else None, None)
-        kept = output[:MAX_CONTENT_BYTES]
+        kept = output[:limit]
         document = {
             "deal": deal_id,
             "exit_code": record.exit_code if record is not None and record.exit_code is not None else status.exit_code,

@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 import pytest
 
-from suanwang.content import compute_cid
 from suanwang.devstack import rpc
 from tests.backend.lifecycle.conftest import Market
 from tests.backend.lifecycle.test_lifecycle import DURATION_S, MIN_RUN_S, delivered, settled_exactly
@@ -35,8 +34,8 @@ def test_the_job_runs_on_the_matched_slurm_node_and_settlement_pays_exactly_the_
     done = market.wait_for(submitted["id"], lambda o: (o["deal"] or {}).get("status") == "settled", timeout_s=120)
     assert done["job"]["executor"] == "SlurmExecutor"
     assert done["job"]["executor_node"] == "n1"
-    document = market.client.get(f"/api/content/{done['deal']['result_cid']}").json()
-    assert document["exit_code"] == 0 and document["output"] == compute_cid(b"ran on n1\n")
+    document, output = market.opened_result(done["deal"]["result_cid"])  # sealed to the buyer
+    assert document["exit_code"] == 0 and output == b"ran on n1\n"
     transit = settled_exactly(market, done, before)
     assert set(transit) == {founder, *(a.address for a in market.transit.values())}  # the path's and the node's
     after = {p: market.escrow(p) for p in parties}
@@ -64,8 +63,8 @@ def test_a_slurm_job_that_exits_non_zero_is_delivered_and_paid_not_slashed(
     )
     assert done["deal"]["status"] == "settled"
     assert (done["job"]["state"], done["job"]["exit_code"]) == ("failed", 3)
-    document = market.client.get(f"/api/content/{done['deal']['result_cid']}").json()
-    assert document["exit_code"] == 3 and document["output"] == compute_cid(b"tried\n")
+    document, output = market.opened_result(done["deal"]["result_cid"])
+    assert document["exit_code"] == 3 and output == b"tried\n"
     settled_exactly(market, done, before)
     assert int(market_contract.functions.stakeOf(market.provider.address).call()) == stake_before
 

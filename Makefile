@@ -95,6 +95,11 @@ bench: $(addprefix bench-,$(BENCHES))
 bench-gas: compile
 	$(BPY) bench/gas.py
 
+# Anvil, the service, the provider's agent and the one-host Slurm cluster with slurmdbd (root).
+bench-delivery: compile
+	tools/apt-ensure.sh slurm-wlm munge slurmdbd mariadb-server
+	$(PY) bench/delivery.py
+
 bench-%: setup
 	$(PY) bench/$*.py
 

@@ -24,6 +24,7 @@ from suanwang.states import DealCall
 from suanwang.storage.repositories import Repositories
 
 ACCOUNTING_WAIT_S = 60.0  # slurmdbd has a job's record within a second of its end (../shared/docs/SLURM.md)
+MAX_OUTPUT_BYTES = largest_sealed(MAX_CONTENT_BYTES)  # the quote's max_result_bytes
 TAIL_BYTES = 4096  # of standard output and error, readable in the result without fetching the output
 MIB = 1024**2
 
@@ -85,10 +86,10 @@ class FollowJobs:
     ) -> str:
         """The result document of a job that ran to its end: how it ended (exit code, reason), what it was
         given and used by the executor's accounting, the tails of its standard output and error, and the
-        CID of its whole output (its standard output, up to the store's MAX_CONTENT_BYTES, the limit the
-        quote states; above it the output is cut there and the document says so). The output and the
-        document are each sealed to `sealed_to` (the buyer's result key and the node's, from the
-        specification; docs/content.md, Privacy), so the store holds only ciphertext."""
+        CID of its whole output (its standard output, up to MAX_OUTPUT_BYTES, the limit the quote states:
+        what still fits the store once sealed; above it the output is cut there and the document says
+        so). The output and the document are each sealed to `sealed_to` (the buyer's result key and the
+        node's, from the specification; docs/content.md, Privacy), so the store holds only ciphertext."""
         seal = sealer(sealed_to)
         # Sealed, the output grows by its base64 and header: the limit is what still fits once sealed.
         limit = largest_sealed(MAX_CONTENT_BYTES) if sealed_to else MAX_CONTENT_BYTES

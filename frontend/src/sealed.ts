@@ -1,10 +1,12 @@
-// A buyer's sealed documents, with its own wallet (docs/content.md, "Privacy"): its result key (derived from
-// one personal_sign), its job specification sealed to the quoted nodes, and its results fetched with signed
-// requests and opened in the browser. Nothing derived from the key leaves the page.
+// A party's keys and a buyer's sealed documents, with its own wallet (docs/content.md, "Privacy"): a
+// seller's node key and a buyer's result key (each derived from one personal_sign), the job specification
+// sealed to the quoted nodes, and results fetched with signed requests and opened in the browser. No private
+// key derived here leaves the page.
 import type { Candidate } from './api/client';
 import type { Wallet } from './chain';
 import {
   deriveKeyPair,
+  NODE_KEY_TEXT,
   NotRecipientError,
   openEnvelope,
   parseEnvelope,
@@ -32,6 +34,12 @@ export function resultKeyOf(wallet: Wallet, chainId: number): Promise<KeyPair> {
     resultKeys.set(id, found);
   }
   return found;
+}
+
+/** The seller's node key pair on `chainId` (its public key is each of its nodes' encryptionKey): the key its
+ *  provider agent derives from the same account. */
+export function nodeKeyOf(wallet: Wallet, chainId: number): Promise<KeyPair> {
+  return deriveKeyPair(sign(wallet), NODE_KEY_TEXT, chainId);
 }
 
 export interface SealedSpec {

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from suanwang.chain.market import sign_order
 from suanwang.devstack import ApiServer, rpc
 from tests.browser.conftest import screenshot
-from tests.support.orders import full_order, job_body, node_public_key, sealed_job
+from tests.support.orders import PLACEHOLDER_NODES, full_order, job_body, node_public_key, sealed_job
 from tests.support.stack import Chain
 
 TOKEN = 10**18
@@ -124,8 +124,9 @@ def place_order_from_python(chain: Chain, api: ApiServer, buyer: Any, access_poi
     }
     quote = httpx.post(api.url + "/api/orders/quote", json=body, timeout=10).json()
     # The job sealed to the quote's candidates and to the buyer; the order signs the envelope's digest.
+    # With no candidate (an order placed to come back unmatched) it is sealed to a placeholder node instead.
     nodes = [(c["node_id"], bytes.fromhex(c["encryption_key"][2:])) for c in quote["candidates"] if c["sealable"]]
-    envelope = sealed_job(["true"], buyer, chain.deployment.chain_id, nodes)
+    envelope = sealed_job(["true"], buyer, chain.deployment.chain_id, nodes or PLACEHOLDER_NODES)
     order = full_order(quote["order"], envelope)
     struct = {**order, **{k: int(order[k]) for k in ("maxPricePerCuHour", "maxTotal", "maxTransit")}}
     signature = sign_order(struct, buyer.key.hex(), chain.deployment.chain_id, chain.deployment.contracts["Market"])

@@ -1,7 +1,9 @@
 import { useState, type FormEvent } from 'react';
 import { parseUnits, type Address } from 'viem';
 import type { RouterOut } from '../api/client';
+import { describeError } from '../chain';
 import { formatPrefix } from '../ipv6';
+import { nodeKeyOf } from '../sealed';
 import { useShared, useTx } from '../state';
 import { Field } from './Field';
 import { TxStatus } from './TxStatus';
@@ -34,7 +36,6 @@ const INITIAL: Values = {
   encryptionKey: '',
 };
 
-const ZERO_KEY = `0x${'00'.repeat(32)}`;
 
 type Errors = Partial<Record<keyof Values, string>>;
 
@@ -97,13 +98,14 @@ export function validate(v: Values, routers: RouterOut[]): { spec?: Record<strin
       router: router.router_id,
       locator: router.locator_bytes16,
       locatorLength: router.locator_length,
-      encryptionKey: (key === '' ? ZERO_KEY : key.toLowerCase()) as `0x${string}`,
+      // None typed: the key the seller's account derives (submit asks the wallet), as its agent does.
+      encryptionKey: (key === '' ? null : key.toLowerCase()) as `0x${string}` | null,
     },
   };
 }
 
 export function RegisterNodeForm({ router: pickedRouter }: { router?: string }) {
-  const { members, topology, devices } = useShared();
+  const { members, topology, devices, wallet, deployment } = useShared();
   const operators = members.filter((m) => m.active && m.role_names.includes('operator'));
   const routers = topology?.routers ?? [];
   const [values, setValues] = useState<Values>(INITIAL);
@@ -123,7 +125,21 @@ export function RegisterNodeForm({ router: pickedRouter }: { router?: string }) 
       tx.setState({ kind: 'error', text: 'Fix the marked fields; nothing was signed.' });
       return;
     }
-    await tx.send([{ contract: 'NodeRegistry', fn: 'registerNode', args: [spec], label: 'Register' }]);
+    let encryptionKey = spec.encryptionKey;
+    if (encryptionKey === null) {
+      if (!wallet) {
+        tx.setState({ kind: 'error', text: 'Choose an account first.' });
+        return;
+      }
+      try {
+        tx.setState({ kind: 'pending', text: 'Sign the text that derives your node encryption key…' });
+        encryptionKey = (await nodeKeyOf(wallet, deployment.chain_id)).publicHex;
+      } catch (e) {
+        tx.setState({ kind: 'error', text: `No node key: ${describeError(e)}` });
+        return;
+      }
+    }
+    await tx.send([{ contract: 'NodeRegistry', fn: 'registerNode', args: [{ ...spec, encryptionKey }], label: 'Register' }]);
   }
 
   const text = (key: keyof Values, label: string, hint?: string) => (
@@ -186,7 +202,7 @@ export function RegisterNodeForm({ router: pickedRouter }: { router?: string }) 
           <Field id="f-locator" label="SRv6 locator" hint="the router's locator, from the topology">
             <output id="f-locator" className="readout">{router ? formatPrefix(`${router.locator_bytes16}/${router.locator_length}`) : '—'}</output>
           </Field>
-          {text('encryptionKey', 'Encryption key (X25519, optional)', 'the public key buyers seal job specifications to; empty for none')}
+          {text('encryptionKey', 'Encryption key (X25519, optional)', 'the public key buyers seal job specifications to; empty: the one your account derives, as your provider agent does')}
         </div>
         <div className="actions">
           <button type="submit" disabled={tx.state.kind === 'pending'}>Register node</button>

@@ -66,7 +66,8 @@ def market(deployments: Deployments, tmp_path_factory: pytest.TempPathFactory) -
         provider, buyer, _transit, _node_id, marketplace = prepare_market(chain, tmp_path)
         arbiter = admit_arbiter(chain, ARBITER_KEY)
         service = matcher_service(chain, tmp_path, marketplace, interval_s=0.1)
-        agent = provider_agent(chain, tmp_path, provider)
+        # The agent reports to the service: its heartbeats and its node's live metrics (the nodes view).
+        agent = provider_agent(chain, tmp_path, provider, "--service-url", service.url)
         service.start()
         try:
             agent.start()

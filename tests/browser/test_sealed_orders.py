@@ -118,3 +118,14 @@ def test_another_account_sees_neither_the_job_nor_the_result(market: AgentMarket
         assert refused.status_code == 403, refused.text
         assert httpx.get(f"{m.service.url}/api/content/{cid}").status_code == 401
     assert "personal_sign" not in wallet_methods(page, ARBITER_WALLET)
+
+
+def test_the_nodes_view_shows_what_the_provider_agent_reports(market: AgentMarket, page: Page) -> None:
+    m = market
+    page.goto(m.service.url + "/#/provider")
+    live = page.get_by_test_id("node-metrics-1")
+    # The agent signs its node's figures every few seconds (agents/node_metrics.py); the page shows the newest.
+    expect(live.get_by_test_id("live-state")).to_have_text("up", timeout=30_000)
+    expect(live.get_by_test_id("free")).to_contain_text(re.compile(r"^\d+/\d+ CPUs · "))
+    expect(live.get_by_test_id("cats-level")).to_have_text(re.compile(r"^(10|\d)$"))
+    screenshot(page, "node-metrics-from-the-provider-agent")

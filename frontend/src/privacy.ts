@@ -251,16 +251,6 @@ export async function openEnvelope(envelope: Uint8Array, key: Pick<KeyPair, 'pri
   }
 }
 
-/** Whether `bytes` look like an envelope (a result stored before privacy, or plain, is not one). */
-export function isEnvelope(bytes: Uint8Array): boolean {
-  try {
-    parseEnvelope(bytes);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 // -- an order's specification -----------------------------------------------------------------------------
 
 /** The specification's plaintext, as backend/suanwang/privacy/documents.py writes it. */

@@ -27,8 +27,10 @@ ORIGIN = "http://localhost:9"
 def node(*args: str) -> str:
     binary = shutil.which("node")
     if binary is None:
-        pytest.fail("no node on PATH (the web app's toolchain: see docs/TOOLCHAIN or the README)")
-    done = subprocess.run([binary, str(HERE / "run.mjs"), *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+        pytest.fail("no node on PATH: the web app is built with Node 20 and its npm packages (npm install)")
+    done = subprocess.run(
+        [binary, str(HERE / "run.mjs"), *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 

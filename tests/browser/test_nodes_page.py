@@ -90,6 +90,7 @@ def test_a_node_shows_its_live_metrics_once_its_provider_reports(stack: tuple[Ch
     page.goto(api.url + "/#/provider")
     live = page.get_by_test_id("node-metrics-1")
     expect(live).to_have_text("no report", timeout=15_000)
+    expect(page.get_by_test_id("node-reliability-1")).to_have_text("0.50 · no record")  # no deal has ended
 
     # The provider's agent signs its figures with the owner's key (agents/node_metrics.py does the same).
     figures = {"node_id": 1, "up": True, "cpus": 8, "free_cpus": 6, "memory_mib": 16_384, "free_memory_mib": 8_192,

@@ -72,7 +72,7 @@ class FollowJobs:
     def _awaits_accounting(self, status: JobStatus) -> bool:
         """Whether to wait for the executor's record of a finished job: only where it keeps one, and not
         forever (a record lost with the accounting database must not hold the deal's completion)."""
-        if not getattr(self.executor, "has_accounting", True):
+        if not getattr(self.executor, "has_accounting", False):  # Slurm says; local records always exist
             return False
         ended = status.finished_at or time.time()
         return time.time() - ended < ACCOUNTING_WAIT_S

@@ -98,6 +98,7 @@ class SellerReliability:
     _outcomes: dict[str, tuple[str, bool | None]] = field(default_factory=dict)  # deal id -> (seller, good)
     _block: int = -1  # the indexed block the outcomes are read up to
     _scores: dict[str, float] = field(default_factory=dict)  # by lower-case seller address
+    _records: dict[str, SellerRecord] = field(default_factory=dict)
 
     def update(self, session: Session) -> None:
         repos = Repositories(session)
@@ -107,11 +108,15 @@ class SellerReliability:
         for deal, statuses in repos.seller_records.moved_since(self._block):
             self._outcomes[deal.id] = (deal.seller, deal_outcome(deal.status, _ever_accepted(deal, statuses)))
         self._block = upto
-        records = seller_records((seller, good) for seller, good in self._outcomes.values() if good is not None)
-        self._scores = {seller: record.score for seller, record in records.items()}
+        self._records = seller_records((seller, good) for seller, good in self._outcomes.values() if good is not None)
+        self._scores = {seller: record.score for seller, record in self._records.items()}
 
     def score(self, seller: str) -> float:
         return self._scores.get(seller.lower(), SellerRecord().score)
+
+    def records(self) -> dict[str, SellerRecord]:
+        """Each seller's tally of good and bad outcomes (by lower-case address) as last read."""
+        return dict(self._records)
 
 
 def _ever_accepted(deal: Deal, statuses: list[int]) -> bool:

@@ -7,6 +7,7 @@ export const api = createClient<paths>({ baseUrl: window.location.origin });
 type S = components['schemas'];
 export type NodeOut = S['NodeOut'];
 export type NodeMetricsOut = S['NodeMetricsOut'];
+export type SellerReliabilityOut = S['SellerReliabilityOut'];
 export type MemberOut = S['MemberOut'];
 export type DeploymentOut = S['DeploymentOut'];
 export type AccountOut = S['AccountOut'];

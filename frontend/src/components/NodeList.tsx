@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { api, errorMessage, type NodeMetricsOut, type NodeOut } from '../api/client';
+import { api, errorMessage, type NodeMetricsOut, type NodeOut, type SellerReliabilityOut } from '../api/client';
 import { formatPrefix } from '../ipv6';
 import { formatBytes, formatSeconds, formatTokens, TIERS } from '../format';
 import { useShared } from '../state';
@@ -17,6 +17,7 @@ export function NodeList() {
   const [nodes, setNodes] = useState<NodeOut[]>([]);
   const [total, setTotal] = useState(0);
   const [metrics, setMetrics] = useState<Map<number, NodeMetricsOut>>(new Map());
+  const [records, setRecords] = useState<Map<string, SellerReliabilityOut>>(new Map());
   const [filters, setFilters] = useState<Filters>({ status: '', min_memory_mib: '' });
   const [error, setError] = useState<string | null>(null);
 
@@ -26,12 +27,14 @@ export function NodeList() {
       const query: Record<string, string> = {};
       if (filters.status) query.status = filters.status;
       if (filters.min_memory_mib) query.min_memory_mib = filters.min_memory_mib;
-      const [{ data, error: err }, live] = await Promise.all([
+      const [{ data, error: err }, live, reliability] = await Promise.all([
         api.GET('/api/nodes', { params: { query: query as never } }),
         api.GET('/api/nodes/metrics'),
+        api.GET('/api/nodes/reliability'),
       ]);
       if (stopped) return;
       if (live.data) setMetrics(new Map(live.data.map((m) => [m.node_id, m])));
+      if (reliability.data) setRecords(new Map(reliability.data.map((r) => [r.seller.toLowerCase(), r])));
       if (err) setError(errorMessage(err));
       else if (data) {
         setError(null);
@@ -83,6 +86,7 @@ export function NodeList() {
                 <th scope="col">GPU</th>
                 <th scope="col">Price / CU-h</th>
                 <th scope="col">Live (agent's report)</th>
+                <th scope="col" title="the provider's deals as the chain ended them: (good + 1) / (good + bad + 2)">Reliability</th>
                 <th scope="col">Locator</th>
                 <th scope="col">Owner</th>
               </tr>
@@ -98,6 +102,7 @@ export function NodeList() {
                   <td>{n.gpu_count > 0 ? `${n.gpu_count} × ${deviceName(n.gpu_model)}` : '—'}</td>
                   <td className="num">{formatTokens(n.price_per_cu_hour)}</td>
                   <td data-testid={`node-metrics-${n.node_id}`}><LiveMetrics m={metrics.get(n.node_id)} /></td>
+                  <td data-testid={`node-reliability-${n.node_id}`}><Reliability r={records.get(n.owner.toLowerCase())} /></td>
                   <td><code>{formatPrefix(n.locator)}</code></td>
                   <td title={n.owner}>{nameOf(n.owner)}</td>
                 </tr>
@@ -112,6 +117,16 @@ export function NodeList() {
 
 
 const MIB = 1024 * 1024;
+
+/** The provider's reliability as the matcher scores it, from on-chain outcomes alone (never exit codes). */
+function Reliability({ r }: { r: SellerReliabilityOut | undefined }) {
+  if (!r) return <span className="muted" title="no deal of this provider has ended yet: the prior, 0.50">0.50 · no record</span>;
+  return (
+    <span title={`${r.good} delivered, ${r.bad} declined, timed out or lost`}>
+      {r.score.toFixed(2)} · {r.good} good / {r.bad} bad
+    </span>
+  );
+}
 
 /** A node's live report: up or down and whether the matcher still counts it (heard from lately), its free
  *  CPUs, memory and GPUs, its load, and the CATS normalised levels (0..10, 10 = idle) the service derives. */

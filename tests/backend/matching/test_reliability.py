@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from suanwang.api.routes.node_metrics import list_reliability
 from suanwang.chain.bill import Seats, pack_deal
 from suanwang.chain.projections import HANDLERS
 from suanwang.lifecycle.market_view import SellerReliability
@@ -151,6 +152,10 @@ def test_declines_and_timeouts_lower_a_sellers_score_and_exit_codes_do_not(sessi
     assert reliability.score(RELIABLE) == pytest.approx(4 / 5)  # 3 good
     assert reliability.score(FLAKY) == pytest.approx(2 / 5)  # 1 good, 2 bad
     assert reliability.score(REJECTED) == reliability.score("0x" + "f" * 40) == 0.5
+
+    # The API serves the same tallies and scores, for the web app's nodes view.
+    served = {r.seller: (r.good, r.bad, r.score) for r in list_reliability(session)}
+    assert served == {RELIABLE.lower(): (3, 0, 0.8), FLAKY.lower(): (1, 2, 0.4)}
 
     # Read incrementally: a later loss moves the score, the deals already read are not read again.
     chain.match(deal(8), RELIABLE, DealStatus.ACCEPTED)

@@ -19,7 +19,7 @@ from suanwang.agents.heartbeat import heartbeat_signer
 from suanwang.api.deps import RuntimeDep, SessionDep
 from suanwang.api.schemas import ADDRESS_PATTERN
 from suanwang.errors import InputError, NotFoundError
-from suanwang.lifecycle.market_view import LivenessRule
+from suanwang.lifecycle.market_view import LivenessRule, SellerReliability
 from suanwang.network.cfn import cats_level, utilisation
 from suanwang.storage.models import NodeMetrics
 from suanwang.storage.read_models import ReadModels
@@ -188,6 +188,28 @@ def report_metrics(body: MetricsIn, session: SessionDep, runtime: RuntimeDep) ->
     session.commit()
     rule = _rule(runtime)
     return [_out(row, rule, now) for row in rows]
+
+
+class SellerReliabilityOut(BaseModel):
+    seller: str
+    good: int = Field(description="deals completed or settled")
+    bad: int = Field(description="deals refunded after the seller had them accepted: declined, timed out, lost")
+    score: float = Field(description="(good + 1) / (good + bad + 2): the matcher's score (docs/matching.md)")
+
+
+@router.get(
+    "/reliability",
+    response_model=list[SellerReliabilityOut],
+    summary="Each seller's reliability, from its deals' on-chain outcomes alone, as the matcher scores it",
+)
+def list_reliability(session: SessionDep) -> list[SellerReliabilityOut]:
+    # Read afresh from the index (the matcher keeps its own incremental copy): the same rule, the same rows.
+    reliability = SellerReliability()
+    reliability.update(session)
+    return [
+        SellerReliabilityOut(seller=seller, good=r.good, bad=r.bad, score=r.score)
+        for seller, r in sorted(reliability.records().items())
+    ]
 
 
 @router.get("/metrics", response_model=list[NodeMetricsOut], summary="Every node's newest live metrics, by node id")

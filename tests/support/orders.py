@@ -94,10 +94,11 @@ def signed_submission(
     epoch: int = 0,
     matcher: str = ZERO_ADDRESS,
     nodes: Sequence[tuple[int, bytes]] = PLACEHOLDER_NODES,
+    **fields: Any,
 ) -> dict[str, Any]:
-    """A small CPU order signed by `buyer` for `market` in value epoch `epoch`, with the job `command` sealed
-    to `nodes` (its digest signed as specDigest; the API may still find no node for it: acceptance is what
-    this builds)."""
+    """A small CPU order (or what `fields` make of it) signed by `buyer` for `market` in value epoch `epoch`,
+    with the job `command` sealed to `nodes` (its digest signed as specDigest; the API may still find no
+    node for it: acceptance is what this builds)."""
     envelope = sealed_job(command, buyer, chain_id, nodes)
     order = full_order(
         {
@@ -119,6 +120,7 @@ def signed_submission(
             "nonce": nonce,
             "epoch": epoch,
             "matcher": matcher,
+            **fields,
         },
         envelope,
     )
@@ -126,7 +128,9 @@ def signed_submission(
     return {"order": as_body(order), "signature": signature, "access_point": access_point, "job": job_body(envelope)}
 
 
-def chain_submission(chain: Chain, buyer: Any, nonce: int, command: Sequence[str] = ("true",)) -> dict[str, Any]:
+def chain_submission(
+    chain: Chain, buyer: Any, nonce: int, command: Sequence[str] = ("true",), **fields: Any
+) -> dict[str, Any]:
     """`signed_submission` for `chain`'s market in its current epoch, valid for an hour of chain time, sealed to
     every node on the chain that has an encryption key (the placeholder node when none has)."""
     expiry = int(chain.w3.eth.get_block("latest")["timestamp"]) + 3600
@@ -139,4 +143,5 @@ def chain_submission(chain: Chain, buyer: Any, nonce: int, command: Sequence[str
         command=command,
         epoch=chain_epoch(chain),
         nodes=chain_nodes(chain) or PLACEHOLDER_NODES,
+        **fields,
     )

@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 
-from suanwang.chain.market import sign_order
 from suanwang.compute.catalog import default_catalog
 from suanwang.network.config import load_peering_file
 from suanwang.privacy import open_envelope, result_key_pair
@@ -29,7 +28,7 @@ from suanwang.scheduling.accounting import parse_tres
 from tests.backend.agents.test_agents_e2e import matched_deal_bytes, wait
 from tests.backend.lifecycle.conftest import GLOBAL_NETWORK, prepare_market
 from tests.support.agents import matcher_service, provider_agent
-from tests.support.orders import as_body, chain_epoch, chain_nodes, full_order, job_body, node_public_key, sealed_job
+from tests.support.orders import chain_submission, node_public_key
 from tests.support.slurm import SlurmCluster
 from tests.support.stack import Chain, Deployments
 
@@ -98,35 +97,6 @@ def register_node(chain: Chain, provider: Any, logic_mcu: int, memory_mib: int, 
     return int(registry.functions.nodeCount().call())
 
 
-def submission(chain: Chain, buyer: Any, nonce: int, bought: Bought) -> dict[str, Any]:
-    """The order as the buyer's client signs it: its job sealed to the chain's nodes and to the buyer."""
-    envelope = sealed_job(bought.command, buyer, chain.deployment.chain_id, chain_nodes(chain))
-    order = full_order(
-        {
-            "buyer": buyer.address,
-            "parallelMcu": 0,
-            "neuralMcu": 0,
-            "gpuModel": 0,
-            "gpuCount": 0,
-            "minTier": 0,
-            "duration": 600,
-            "maxPricePerCuHour": 2 * TOKEN,
-            "maxTotal": 100 * TOKEN,
-            "maxLatencyMs": 0,
-            "minBandwidthMbps": 10,
-            "autoAccept": True,
-            "expiry": int(chain.w3.eth.get_block("latest")["timestamp"]) + 3600,
-            "nonce": nonce,
-            "epoch": chain_epoch(chain),
-            **bought.fields,
-        },
-        envelope,
-    )
-    deployment = chain.deployment
-    signature = sign_order(order, buyer.key.hex(), deployment.chain_id, deployment.contracts["Market"])
-    return {"order": as_body(order), "signature": signature, "access_point": ACCESS, "job": job_body(envelope)}
-
-
 def all_in_status(status: str, orders: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]] | None:
     return orders if all((o.get("deal") or {}).get("status") == status for o in orders.values()) else None
 
@@ -172,7 +142,9 @@ def test_each_job_gets_exactly_what_its_order_bought(
             wait("the agent's first pass", (tmp_path / "provider.heartbeat.json").exists, processes=(agent,))
             ids: dict[str, str] = {}
             for nonce, bought in enumerate(ORDERS, start=21):
-                response = httpx.post(service.url + "/api/orders", json=submission(chain, buyer, nonce, bought))
+                body = chain_submission(chain, buyer, nonce, bought.command, **bought.fields)
+                body["access_point"] = ACCESS
+                response = httpx.post(service.url + "/api/orders", json=body)
                 assert response.status_code == 201, response.text
                 ids[bought.name] = response.json()["id"]
 

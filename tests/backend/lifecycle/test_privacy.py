@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -82,15 +83,7 @@ def test_a_specification_the_node_cannot_open_is_declined_not_slashed(market_fac
     # Sealed to the market's node, but to a key that is not its provider's.
     wrong_key = node_key_pair(Account.create().key, chain_id).public_key
     envelope = sealed_job(["true"], market.buyer, chain_id, [(market.node_id, wrong_key)])
-    order = full_order(market.order(), envelope)
-    signature = sign_order(order, market.buyer.key.hex(), chain_id, market.chain.deployment.contracts["Market"])
-    body = {
-        "order": as_body(order),
-        "signature": signature,
-        "access_point": "Cernet/Shanghai",
-        "job": job_body(envelope),
-    }
-    placed = market.client.post("/api/orders", json=body)
+    placed = place_sealed(market, envelope)
     assert placed.status_code == 201, placed.text
 
     done = market.wait_for(placed.json()["id"], lambda o: (o["deal"] or {}).get("status") == "refunded")
@@ -103,16 +96,22 @@ def test_an_order_is_matched_only_onto_a_node_it_is_sealed_to(market_factory: Ca
     chain_id = market.chain.deployment.chain_id
     elsewhere = node_key_pair(market.provider.key, chain_id).public_key
     envelope = sealed_job(["true"], market.buyer, chain_id, [(market.node_id + 100, elsewhere)])
+    placed = place_sealed(market, envelope)
+    assert placed.status_code == 201, placed.text
+
+    done = market.wait_for(placed.json()["id"], lambda o: o["state"] == "unmatched")
+    assert done["deal"] is None and "excluded" in " ".join(done["explanation"] or [done["reason"]])
+
+
+def place_sealed(market: Market, envelope: bytes) -> Any:
+    """Signs the market's order for `envelope` as its buyer and places it from the default access point."""
+    deployment = market.chain.deployment
     order = full_order(market.order(), envelope)
-    signature = sign_order(order, market.buyer.key.hex(), chain_id, market.chain.deployment.contracts["Market"])
+    signature = sign_order(order, market.buyer.key.hex(), deployment.chain_id, deployment.contracts["Market"])
     body = {
         "order": as_body(order),
         "signature": signature,
         "access_point": "Cernet/Shanghai",
         "job": job_body(envelope),
     }
-    placed = market.client.post("/api/orders", json=body)
-    assert placed.status_code == 201, placed.text
-
-    done = market.wait_for(placed.json()["id"], lambda o: o["state"] == "unmatched")
-    assert done["deal"] is None and "excluded" in " ".join(done["explanation"] or [done["reason"]])
+    return market.client.post("/api/orders", json=body)

@@ -72,11 +72,15 @@ class ReportNodeMetrics:
     _given: dict[str, Given] = field(default_factory=dict)  # by deal id: what its job was given
 
     @classmethod
-    def from_env(
-        cls, runtime: AgentRuntime, executor: Executor, executor_nodes: Callable[[Node], str | None]
+    def of(
+        cls,
+        runtime: AgentRuntime,
+        executor: Executor,
+        executor_nodes: Callable[[Node], str | None],
+        settings: Settings | None = None,
     ) -> ReportNodeMetrics:
-        """With the interval and the services from the agent's SUANWANG_* environment (config.py)."""
-        settings = Settings.from_env()
+        """With the interval and the services from the agent's settings (its options, else SUANWANG_*)."""
+        settings = settings or Settings.from_env()
         services = parse_node_services(settings.node_services)
         return cls(runtime, executor, executor_nodes, services, settings.node_metrics_interval_s)
 

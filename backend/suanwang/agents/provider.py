@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from suanwang.agents.base import AgentRuntime
 from suanwang.chain.signed_orders import NotSignedMatch, match_transaction, signed_orders_in
+from suanwang.config import Settings
 from suanwang.content import ContentStore
 from suanwang.content.errors import ContentNotFoundError, ContentUnavailableError
 from suanwang.errors import SuanwangError
@@ -135,6 +136,7 @@ def provider_steps(
     content: ContentStore,
     executor_nodes: Callable[[Node], str | None],
     withdraw: bool = True,
+    settings: Settings | None = None,
 ) -> list[Callable[[], None]]:
     ctx = runtime.ctx
     outbox = Outbox(ctx)
@@ -157,7 +159,7 @@ def provider_steps(
     # Imported here so this function is the whole of the metrics' wiring in this module.
     from suanwang.agents.node_metrics import ReportNodeMetrics
 
-    metrics = ReportNodeMetrics.from_env(runtime, executor, executor_nodes)
+    metrics = ReportNodeMetrics.of(runtime, executor, executor_nodes, settings)
     steps: list[Callable[[], None]] = [deals, follow.tick, metrics.tick]
     if withdraw:
         steps.append(Withdraw(runtime).tick)

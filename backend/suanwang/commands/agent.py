@@ -126,6 +126,18 @@ def agent() -> None:
     help="the content store's directory (default SUANWANG_CONTENT_DIR)",
 )
 @click.option("--ipfs-api-url", default=None, help="a Kubo RPC API URL for content instead of a directory")
+@click.option(
+    "--node-services",
+    default=None,
+    help="the CFN/CATS services each node offers, '<node id>=<service id>:<service time ms>,...' "
+    "(default SUANWANG_NODE_SERVICES)",
+)
+@click.option(
+    "--metrics-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="seconds between signed node-metrics reports to --service-url (default SUANWANG_NODE_METRICS_INTERVAL_S)",
+)
 def provider(
     common: AgentOptions,
     executor: str | None,
@@ -133,6 +145,8 @@ def provider(
     slurm_node_map: str | None,
     content_dir: Path | None,
     ipfs_api_url: str | None,
+    node_services: str | None,
+    metrics_interval: float | None,
 ) -> None:
     """A seller's agent: runs, starts, completes and settles the deals on its nodes, and withdraws."""
     from suanwang.agents.provider import provider_steps
@@ -145,6 +159,8 @@ def provider(
         "slurm_node_map": slurm_node_map,
         "content_dir": content_dir,
         "ipfs_api_url": ipfs_api_url,
+        "node_services": node_services,
+        "node_metrics_interval_s": metrics_interval,
     }
     try:
         settings = Settings.from_env(None, **{k: v for k, v in overrides.items() if v is not None})
@@ -155,7 +171,8 @@ def provider(
         node_map = parse_node_map(settings.slurm_node_map)
         content = content_store_from_url(settings.ipfs_api_url, settings.content_dir)
         executor_nodes = lambda node: node_map.get(node.node_id)  # noqa: E731
-        return provider_steps(runtime, Runtime.executor_for(settings), content, executor_nodes, not common.no_withdraw)
+        executor = Runtime.executor_for(settings)
+        return provider_steps(runtime, executor, content, executor_nodes, not common.no_withdraw, settings)
 
     _run("provider", common, settings, steps)
 

@@ -71,7 +71,7 @@ class ChainOrders:
         except NotSignedMatch as exc:  # for good: nothing this provider can run
             log.warning("%s: %s; declining", deal_id, exc.message)
         except EnvelopeError as exc:  # for good: this node cannot read what it was asked to run
-            return unreadable(key, deal_id, exc)
+            return unreadable(key, deal_id, exc, Bought.of(order), deal.node_id, self.node_key())
         except (SuanwangError, ContentNotFoundError, ContentUnavailableError) as exc:
             now = self.runtime.ctx.head("spec")[0].timestamp
             if now < deal.deadline - DECLINE_MARGIN_S:

@@ -1,11 +1,12 @@
 """Bounds on request bodies, checked before anything parses them: size, and JSON nesting depth.
 
-The depth bound is not cosmetic. py_ecc (imported with the Ethereum stack) raises Python's recursion
-limit to 100,000 at import time, so the standard JSON decoder will follow 100,000 nested brackets and
-overflow the C stack: a 200 KB body such as ``{"a": [[[[...]]]]}`` killed the whole service with a
-segmentation fault (found by tests/backend/input/test_malformed_payloads.py). No request of this API
-nests more than a few levels, so anything deeper than MAX_JSON_DEPTH is refused with a 422 naming the
-body, before the decoder sees it.
+py_ecc (imported with the Ethereum stack) raises Python's recursion limit to 100,000 at import time, and
+the standard JSON decoder then followed 100,000 nested brackets and overflowed the C stack: a 200 KB body
+such as ``{"a": [[[[...]]]]}`` killed the whole service with a segmentation fault (found by
+tests/backend/input/test_malformed_payloads.py). The package restores the default limit
+(suanwang/__init__.py), which turns that into a RecursionError; this bound keeps the answer a 422 naming
+the body: no request of this API nests more than a few levels, so anything deeper than MAX_JSON_DEPTH is
+refused before the decoder sees it.
 """
 
 from __future__ import annotations

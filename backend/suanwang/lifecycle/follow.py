@@ -10,6 +10,7 @@ comes from accounting, which outlives the agent, and not from a file the agent h
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,7 @@ class FollowJobs:
         # Sealed, the output grows by its base64 and header: the limit is what still fits once sealed.
         limit = largest_sealed(MAX_CONTENT_BYTES) if sealed_to else MAX_CONTENT_BYTES
         output = _read(status.result_path, limit + 1)
-        errors = _read(str(Path(status.result_path).with_suffix(".err")) if status.result_path else None, None)
+        errors = _tail(str(Path(status.result_path).with_suffix(".err")) if status.result_path else None, TAIL_BYTES)
         kept = output[:limit]
         document = {
             "deal": deal_id,
@@ -111,14 +112,26 @@ class FollowJobs:
         return self.content.put(seal(json.dumps(document, sort_keys=True).encode()))
 
 
-def _read(path: str | None, limit: int | None) -> bytes:
-    """Up to `limit` bytes of a job's file (all of it when None); nothing when the command wrote none."""
+def _read(path: str | None, limit: int) -> bytes:
+    """The first `limit` bytes of a job's file; nothing when the command wrote none."""
     if not path:
         return b""
     try:
         with open(path, "rb") as file:
-            return file.read(-1 if limit is None else limit)
+            return file.read(limit)
     except FileNotFoundError:  # the command wrote nothing (it could not even start)
+        return b""
+
+
+def _tail(path: str | None, size: int) -> bytes:
+    """The last `size` bytes of a job's file, read from there (a job may write gigabytes to it)."""
+    if not path:
+        return b""
+    try:
+        with open(path, "rb") as file:
+            file.seek(max(0, os.fstat(file.fileno()).st_size - size))
+            return file.read(size)
+    except FileNotFoundError:
         return b""
 
 

@@ -24,7 +24,7 @@ from suanwang.lifecycle.context import StepContext, now
 from suanwang.lifecycle.keys import Keyring
 from suanwang.lifecycle.outbox import Outbox
 from suanwang.lifecycle.resources import Bought, given_for
-from suanwang.privacy import EnvelopeError, KeyPair, Recipient, node_key_pair
+from suanwang.privacy import EnvelopeError, KeyPair, NotSpecificationError, Recipient, node_key_pair
 from suanwang.privacy.documents import open_spec, recipients_json, result_recipients
 from suanwang.scheduling.base import Executor, ExecutorNode, JobSpec, JobState
 from suanwang.states import DealCall, DealStatus, OrderState
@@ -71,10 +71,25 @@ def signed_command(
     return spec.command, result_recipients(spec.result_key, node_id, node_key.public_key)
 
 
-def unreadable(key: str, deal_id: str, exc: EnvelopeError) -> JobOrder:
-    """The job of a deal whose specification this provider cannot open: an empty command, which the
-    executor refuses, so the deal is declined before its start deadline (not slashed: nothing it could
-    run was promised)."""
+EX_DATAERR = 65  # sysexits.h: "the input data was incorrect in some way"
+
+
+def unreadable(key: str, deal_id: str, exc: EnvelopeError, bought: Bought, node_id: int, node_key: KeyPair) -> JobOrder:
+    """The job of a deal whose specification this provider cannot use.
+
+    Sealed to this node, opened, but not a job (the buyer sealed something else): the provider did its
+    part, so a job on the bought resources says so on its standard error and exits EX_DATAERR; the deal is
+    completed as delivered, and the buyer pays for its minimum run. Declining instead would count against
+    the provider's reliability, and let any buyer lower it at will. Its result is sealed to the node alone:
+    the buyer's result key is in what did not parse.
+
+    Not sealed to this node, or damaged (the matcher's fault, or the bytes'): an empty command, which the
+    executor refuses, so the deal is declined before its start deadline (not slashed: nothing it could run
+    was promised)."""
+    if isinstance(exc, NotSpecificationError):
+        log.warning("%s: the sealed specification is not a job (%s); running a job that says so", deal_id, exc.message)
+        report = ["sh", "-c", f'printf "%s\\n" "$1" >&2; exit {EX_DATAERR}', "suanwang", f"no job ran: {exc.message}"]
+        return JobOrder(key, report, bought, (Recipient(node_key.public_key, node=node_id),))
     log.warning("%s: the sealed specification does not open (%s); declining", deal_id, exc.message)
     return JobOrder(key, [], Bought(0, 0))
 
@@ -119,7 +134,7 @@ class ServiceOrders:
         try:
             command, result_to = signed_command(self.content, record.order["specDigest"], node.node_id, node_key)
         except EnvelopeError as exc:
-            return unreadable(key, deal_id, exc)
+            return unreadable(key, deal_id, exc, Bought.of(record.order), node.node_id, node_key)
         return JobOrder(key, command, Bought.of(record.order), result_to)
 
 

@@ -21,7 +21,13 @@ from suanwang.privacy.envelope import (
     parse_envelope,
     seal,
 )
-from suanwang.privacy.errors import DamagedEnvelopeError, EnvelopeError, NotEnvelopeError, NotRecipientError
+from suanwang.privacy.errors import (
+    DamagedEnvelopeError,
+    EnvelopeError,
+    NotEnvelopeError,
+    NotRecipientError,
+    NotSpecificationError,
+)
 from suanwang.privacy.keys import (
     NODE_KEY_TEXT,
     RESULT_KEY_TEXT,
@@ -44,6 +50,7 @@ __all__ = [
     "KeyPair",
     "NotEnvelopeError",
     "NotRecipientError",
+    "NotSpecificationError",
     "Recipient",
     "derive_key_pair",
     "key_message",

@@ -27,7 +27,7 @@ from hexbytes import HexBytes
 
 from suanwang.errors import InputError
 from suanwang.privacy.envelope import BUYER, Recipient, canonical, open_envelope, seal
-from suanwang.privacy.errors import EnvelopeError
+from suanwang.privacy.errors import NotSpecificationError
 from suanwang.privacy.keys import KeyPair, parse_public_key
 
 ADDRESS_HEADER = "X-Suanwang-Address"
@@ -62,14 +62,24 @@ def seal_spec(command: Sequence[str], result_key: KeyPair, nodes: Sequence[tuple
 def open_spec(envelope: bytes, key: KeyPair) -> Spec:
     """The specification in `envelope` for the holder of `key` (a node's, or the buyer's result key);
     an EnvelopeError saying why it does not open or is not a specification."""
-    document: Any = json.loads(open_envelope(envelope, key.public_key, key.private_key))
+    plaintext = open_envelope(envelope, key.public_key, key.private_key)
+    try:
+        document: Any = json.loads(plaintext)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise NotSpecificationError(
+            f"the sealed specification is not a JSON document ({exc})", field="envelope"
+        ) from None
     command = document.get("command") if isinstance(document, dict) else None
     if not isinstance(command, list) or not command or not all(isinstance(part, str) for part in command):
-        raise EnvelopeError("the sealed specification has no command (a non-empty list of strings)", field="envelope")
+        raise NotSpecificationError(
+            "the sealed specification has no command (a non-empty list of strings)", field="envelope"
+        )
     try:
         result_key = parse_public_key(document.get("result_key"), field="result_key")
     except InputError as exc:
-        raise EnvelopeError(f"the sealed specification's result_key is wrong: {exc.message}", field="envelope") from exc
+        raise NotSpecificationError(
+            f"the sealed specification's result_key is wrong: {exc.message}", field="envelope"
+        ) from exc
     return Spec(command, result_key)
 
 

@@ -152,7 +152,7 @@ def parse_envelope(envelope: bytes) -> Envelope:
     """The envelope's recipients and parts; NotEnvelopeError saying what is missing or wrong."""
     try:
         document = json.loads(envelope)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise NotEnvelopeError(f"not a Suanwang envelope: not JSON ({exc})", field="envelope") from exc
     if not isinstance(document, dict) or set(document) != {"v", "suite", "recipients", "nonce", "ct"}:
         raise NotEnvelopeError(

@@ -19,3 +19,8 @@ class NotRecipientError(EnvelopeError):
 
 class DamagedEnvelopeError(EnvelopeError):
     """The envelope names this recipient but does not open: its bytes were changed (or the key is wrong)."""
+
+
+class NotSpecificationError(EnvelopeError):
+    """The envelope opens, but what the buyer sealed is not a job specification: the buyer's mistake, not
+    the provider's (lifecycle/jobs.py runs a job that reports it, so the deal is delivered, not declined)."""

@@ -18,8 +18,15 @@ class ContentReaders:
     def orders_with_spec(self, cid: str) -> list[OrderRecord]:
         return list(self.session.scalars(select(OrderRecord).where(OrderRecord.spec_cid == cid)))
 
-    def deals_with_result(self, cid: str) -> list[Deal]:
-        return list(self.session.scalars(select(Deal).where(Deal.result_cid == cid)))
+    def deals_with_result(self, cids: Collection[str]) -> list[Deal]:
+        """The deals completed with any of `cids` (one CID's spellings)."""
+        return list(self.session.scalars(select(Deal).where(Deal.result_cid.in_(list(cids)))))
+
+    def has_deal(self, party: str) -> bool:
+        """Whether `party` is the buyer or the seller of any deal."""
+        me = party.lower()
+        query = select(Deal.id).where((func.lower(Deal.buyer) == me) | (func.lower(Deal.seller) == me))
+        return self.session.scalars(query.limit(1)).first() is not None
 
     def owns_any(self, owner: str, node_ids: Collection[int]) -> bool:
         """Whether `owner` registered any of `node_ids`."""

@@ -16,11 +16,13 @@ from eth_account import Account
 
 from suanwang.chain.market import sign_order
 from suanwang.content import LocalContentStore
-from suanwang.privacy import NotRecipientError, node_key_pair, open_envelope, result_key_pair
+from suanwang.lifecycle.jobs import EX_DATAERR
+from suanwang.privacy import NotRecipientError, Recipient, node_key_pair, open_envelope, result_key_pair, seal
 from suanwang.privacy.documents import ADDRESS_HEADER, SIGNATURE_HEADER, content_request_headers, open_spec
 from tests.backend.lifecycle.conftest import Market
 from tests.backend.lifecycle.test_lifecycle import delivered
 from tests.support.orders import as_body, full_order, job_body, sealed_job
+from tests.support.slurm import wait_for
 
 SECRET = "secret-42-of-the-buyer"
 
@@ -75,20 +77,45 @@ def test_only_the_provider_reads_the_specification_and_only_the_buyer_the_result
             open_envelope(store.get(cid), key.public_key, key.private_key)
 
 
-def test_a_specification_the_node_cannot_open_is_declined_not_slashed(market_factory: Callable[..., Market]) -> None:
+def test_a_buyer_cannot_make_a_node_decline_by_sealing_to_a_wrong_key(market_factory: Callable[..., Market]) -> None:
+    """A decline counts against the provider's reliability: the service refuses a specification sealed to a
+    registered node under any key but the one that node registered."""
+    market = market_factory()
+    chain_id = market.chain.deployment.chain_id
+    wrong_key = node_key_pair(Account.create().key, chain_id).public_key
+    envelope = sealed_job(["true"], market.buyer, chain_id, [(market.node_id, wrong_key)])
+    wait_for("the node to be indexed", lambda: market.client.get(f"/api/nodes/{market.node_id}").status_code == 200)
+    refused = place_sealed(market, envelope)
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["fields"][0]["field"] == "job.envelope" and "not the key the node registered" in error["message"]
+
+
+def test_a_sealed_specification_that_is_not_a_job_is_delivered_as_such_not_declined(
+    market_factory: Callable[..., Market],
+) -> None:
+    """Sealed to the node's right key, but not a job: the provider did its part, so a job on the bought
+    resources reports it and exits 65; the deal is completed (good for the provider's record), nobody is
+    slashed, and the buyer pays for its minimum run."""
     market = market_factory()
     chain_id = market.chain.deployment.chain_id
     contract = market.chain.contract("Market")
     stake_before = int(contract.functions.stakeOf(market.provider.address).call())
-    # Sealed to the market's node, but to a key that is not its provider's.
-    wrong_key = node_key_pair(Account.create().key, chain_id).public_key
-    envelope = sealed_job(["true"], market.buyer, chain_id, [(market.node_id, wrong_key)])
+    node_key = node_key_pair(market.provider.key, chain_id).public_key
+    envelope = seal(b"[" * 5_000, [Recipient(node_key, node=market.node_id)])  # nested too deep to parse
     placed = place_sealed(market, envelope)
     assert placed.status_code == 201, placed.text
 
-    done = market.wait_for(placed.json()["id"], lambda o: (o["deal"] or {}).get("status") == "refunded")
-    assert done["job"]["state"] == "failed" and "refused" in done["job"]["reason"]
-    assert int(contract.functions.stakeOf(market.provider.address).call()) == stake_before  # declined: no slash
+    done = market.wait_for(placed.json()["id"], lambda o: (o["deal"] or {}).get("status") in ("completed", "settled"))
+    assert done["job"]["exit_code"] == EX_DATAERR
+    assert int(contract.functions.stakeOf(market.provider.address).call()) == stake_before
+    result = open_envelope(*_as_node(market.fetch(done["deal"]["result_cid"], market.provider).content, market))
+    assert json.loads(result)["exit_code"] == EX_DATAERR and "no job ran" in json.loads(result)["stderr_tail"]
+
+
+def _as_node(content: bytes, market: Market) -> tuple[bytes, bytes, bytes]:
+    key = node_key_pair(market.provider.key, market.chain.deployment.chain_id)
+    return content, key.public_key, key.private_key
 
 
 def test_an_order_is_matched_only_onto_a_node_it_is_sealed_to(market_factory: Callable[..., Market]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,16 @@ from suanwang.privacy import (
     DamagedEnvelopeError,
     NotEnvelopeError,
     NotRecipientError,
+    NotSpecificationError,
     Recipient,
     derive_key_pair,
     key_pair_from_signature,
+    node_key_pair,
     open_envelope,
     parse_envelope,
     seal,
 )
+from suanwang.privacy.documents import open_spec
 
 VECTORS = json.loads((Path(__file__).parents[2] / "fixtures" / "privacy" / "vectors.json").read_text())
 CHAIN_ID = VECTORS["chain_id"]
@@ -118,3 +122,16 @@ def test_a_dropped_recipient_or_a_changed_byte_fails_to_open() -> None:
 def test_what_is_not_an_envelope_is_named(data: bytes, words: str) -> None:
     with pytest.raises(NotEnvelopeError, match=words):
         parse_envelope(data)
+
+
+def test_a_deeply_nested_envelope_or_specification_is_refused_not_a_crash() -> None:
+    """py_ecc lifts the recursion limit to 100,000 and the JSON decoder then overflowed the C stack (the
+    process died) on 262,144 nested brackets, within the 256 KiB an envelope may take; the package restores
+    the default limit, and both parsers turn the RecursionError into their own error."""
+    assert sys.getrecursionlimit() <= 1000
+    with pytest.raises(NotEnvelopeError):
+        parse_envelope(b"[" * 262_144)
+    pair = node_key_pair("0x" + "22" * 32, 31337)
+    sealed = seal(b"[" * 150_000, [Recipient(pair.public_key, node=1)])
+    with pytest.raises(NotSpecificationError):
+        open_spec(sealed, pair)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path
 from fastapi.responses import Response
 
 from suanwang.api.deps import RuntimeDep, SessionDep
-from suanwang.api.services.content_access import HOW_TO_SIGN, check_reader, signed_reader
+from suanwang.api.services.content_access import HOW_TO_SIGN, readable_content, signed_reader
 
 router = APIRouter(prefix="/api/content", tags=["content"])
 
@@ -38,6 +38,5 @@ def get_content(
 ) -> Response:
     reader = signed_reader(cid, x_suanwang_address, x_suanwang_signed_at, x_suanwang_signature)
     # The store re-hashes what it reads: damaged bytes are an error, never an answer.
-    content = runtime.content().get(cid)
-    check_reader(session, runtime.content(), cid, content, reader)
+    content = readable_content(session, runtime.content(), cid, reader)
     return Response(content, media_type="application/octet-stream", headers={"Cache-Control": "private, immutable"})

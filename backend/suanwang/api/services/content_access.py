@@ -19,7 +19,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from suanwang.content import ContentStore
+from suanwang.content import ContentStore, canonical_cid
 from suanwang.errors import ForbiddenError, UnauthenticatedError
 from suanwang.privacy import BUYER, EnvelopeError, parse_envelope
 from suanwang.privacy.documents import (
@@ -33,6 +33,7 @@ from suanwang.privacy.documents import (
 from suanwang.storage.content_access import ContentReaders
 
 SIGNATURE_PATTERN = re.compile(r"^0x[0-9a-fA-F]{130}$")
+SIGNED_AT_PATTERN = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() takes "²", int() does not
 HOW_TO_SIGN = (
     f"send {ADDRESS_HEADER} (your address), {SIGNED_AT_HEADER} (unix seconds, within {MAX_REQUEST_SKEW_S} s of "
     f"now) and {SIGNATURE_HEADER} (EIP-191 personal_sign of {content_request_message('<cid>', 0)[:-2]} "
@@ -52,7 +53,7 @@ def signed_reader(cid: str, address: str | None, signed_at: str | None, signatur
             f"content is served on a signed request only ({', '.join(missing)} missing): {HOW_TO_SIGN}",
             field=missing[0],
         )
-    if not signed_at.isdigit() or abs(int(signed_at) - time.time()) > MAX_REQUEST_SKEW_S:
+    if not SIGNED_AT_PATTERN.fullmatch(signed_at) or abs(int(signed_at) - time.time()) > MAX_REQUEST_SKEW_S:
         raise UnauthenticatedError(
             f"{SIGNED_AT_HEADER} {signed_at!r} is not unix seconds within {MAX_REQUEST_SKEW_S} s of the service's "
             f"clock ({int(time.time())}): sign the request again now",
@@ -73,24 +74,49 @@ def signed_reader(cid: str, address: str | None, signed_at: str | None, signatur
     return signer
 
 
-def check_reader(session: Session, store: ContentStore, cid: str, content: bytes, reader: str) -> None:
-    """Returns when `reader` is a party of `content` (see the module's text); ForbiddenError otherwise."""
+def readable_content(session: Session, store: ContentStore, cid: str, reader: str) -> bytes:
+    """The content under `cid` when `reader` is a party of it (see the module's text); ForbiddenError
+    otherwise. The store is read only once the index says the reader may be a party, so a stranger cannot
+    make the service read large content; lookups use the CID's canonical form, so another spelling of the
+    same CID finds the same orders and deals."""
     readers = ContentReaders(session)
     me = reader.lower()
-    orders, deals = readers.orders_with_spec(cid), readers.deals_with_result(cid)
+    canonical = canonical_cid(cid)
+    orders = readers.orders_with_spec(canonical)
     for order in orders:
         nodes = [order.node_id] if order.node_id is not None else (order.spec_nodes or [])
         if order.buyer.lower() == me or readers.owns_any(reader, nodes):
-            return
-    if any(me in (deal.buyer.lower(), deal.seller.lower()) for deal in deals):
-        return
-    if not orders and not deals and _party_of_envelope(readers, store, content, reader):
-        return
-    raise ForbiddenError(
+            return store.get(canonical)
+    if orders:
+        raise _forbidden(reader, cid)
+    # A deal's result CID is whatever its seller passed to `complete`: it proves the content is the deal's
+    # only when the content is sealed to the deal's node (a seller could name anyone's CID otherwise).
+    deals = [d for d in readers.deals_with_result({cid, canonical}) if me in (d.buyer.lower(), d.seller.lower())]
+    if deals:
+        content = store.get(canonical)
+        if _sealed_to_any(content, [d.node_id for d in deals]):
+            return content
+        raise _forbidden(reader, cid)
+    if readers.has_deal(reader):  # an output the result names: only a party of some deal may ask
+        content = store.get(canonical)
+        if _party_of_envelope(readers, store, content, reader):
+            return content
+    raise _forbidden(reader, cid)
+
+
+def _forbidden(reader: str, cid: str) -> ForbiddenError:
+    return ForbiddenError(
         f"{reader} is not a party of {cid}: content is served to the buyer of its order or deal, to the seller of "
         "the deal's node, and, for a specification not matched yet, to the owners of the nodes it is sealed to",
         field=ADDRESS_HEADER,
     )
+
+
+def _sealed_to_any(content: bytes, node_ids: list[int]) -> bool:
+    try:
+        return bool(set(parse_envelope(content).nodes) & set(node_ids))
+    except EnvelopeError:
+        return False
 
 
 def _party_of_envelope(readers: ContentReaders, store: ContentStore, content: bytes, reader: str) -> bool:

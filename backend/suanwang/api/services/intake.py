@@ -55,6 +55,26 @@ def sealed_spec(body: OrderSubmission) -> tuple[bytes, list[int]]:
     return envelope, nodes
 
 
+def check_sealed_to_registered_keys(envelope: bytes, session: Session) -> None:
+    """Each registered node the specification is sealed to is sealed to with the key it registered: a
+    provider that cannot open the job declines it, and a decline counts against its reliability, so a buyer
+    must not be able to make a node decline by sealing to a wrong key. (A node id nobody registered harms
+    nobody: the order is never matched there.) InputError naming `job.envelope`."""
+    nodes = Repositories(session).nodes
+    for recipient in parse_envelope(envelope).recipients:
+        node = nodes.get(recipient.node) if recipient.node is not None else None
+        if node is None:
+            continue
+        registered = bytes.fromhex((node.encryption_key or "0x").removeprefix("0x"))
+        if registered != recipient.public_key:
+            raise InputError(
+                f"the specification is sealed to node {recipient.node} with the key 0x{recipient.public_key.hex()}, "
+                f"not the key the node registered ({node.encryption_key or 'none'}): its provider could not open "
+                "it; seal it to the encryption keys the quote gives",
+                field="job.envelope",
+            )
+
+
 def access_router(runtime: Runtime, access_point: str) -> str:
     """The name of the network's router `access_point` names (by name or label); InputError otherwise."""
     network = runtime.marketplace().network
@@ -203,6 +223,7 @@ def _same_placement(existing: OrderRecord, checked: CheckedOrder) -> OrderRecord
 
 def _new_order(checked: CheckedOrder, runtime: Runtime, session: Session, facts: ChainFacts) -> OrderRecord:
     refuse_doomed(checked.struct, facts)
+    check_sealed_to_registered_keys(checked.envelope, session)
     body = checked.submission
     created = datetime.now(UTC)
     record = OrderRecord(

@@ -57,6 +57,11 @@ class LocalExecutor:
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self.job_user = job_user()
         """(uid, gid) of ``suanwang-job`` the jobs run as, or None: the service is not root."""
+        if self.job_user is not None:
+            # Jobs run as suanwang-job inside their own working directory, entered before the launcher drops
+            # to that user: the state directory itself (every job's command, record, output and working
+            # directory) stays the service's alone, so one buyer's job cannot read another's.
+            self.root.chmod(0o700)
 
     def nodes(self) -> list[ExecutorNode]:
         return [ExecutorNode(name=self.node_name, cpus=os.cpu_count() or 1, memory_mib=_total_memory_mib())]

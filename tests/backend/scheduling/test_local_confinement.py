@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,22 @@ def test_job_runs_as_the_unprivileged_job_user_and_its_files_stay_readable(execu
     workdir = executor.root / "work" / "who"
     assert workdir.stat().st_uid == pwd.getpwnam("suanwang-job").pw_uid
     assert (workdir / "made-by-job").read_text() == "kept\n"  # the executor still reads what the job left
+
+
+@as_root
+def test_one_buyers_job_cannot_read_another_buyers_job() -> None:
+    """Both run as suanwang-job: the state directory, where every job's command, output and working
+    directory live, is the service's alone, even under a parent anyone may enter (as `.state/` is)."""
+    parent = Path(tempfile.mkdtemp(prefix="suanwang-open-"))
+    parent.chmod(0o755)  # pytest's own temporary folders are private, which would hide the point
+    executor = LocalExecutor(parent / "state")
+    first = finished(executor, executor.submit(JobSpec(key="first", command="echo secret-of-the-first; echo x > left")))
+    assert output(first) == "secret-of-the-first\n"
+    snoop = f"cat {executor.root}/first.out {executor.root}/jobs/first.json {executor.root}/work/first/left; true"
+    second = finished(executor, executor.submit(JobSpec(key="second", command=snoop)))
+    assert "secret" not in output(second)
+    assert (executor.root / "second.err").read_text().count("Permission denied") == 3
+    shutil.rmtree(parent)
 
 
 def test_job_is_limited_to_the_cpus_bought(executor: LocalExecutor) -> None:

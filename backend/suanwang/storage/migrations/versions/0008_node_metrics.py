@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("free_memory_mib", sa.BigInteger(), nullable=False),
         sa.Column("gpus", sa.Integer(), nullable=False),
         sa.Column("free_gpus", sa.Integer(), nullable=False),
-        sa.Column("load_1m", sa.Float(), nullable=False),
+        sa.Column("load_1m", sa.Double(), nullable=False),
         sa.Column("services", sa.JSON(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("node_id"),

@@ -87,6 +87,7 @@ class LivenessRule:
             silent=now - heard > 2 * self.interval_s,
             load=utilisation(report.cpus, report.free_cpus, report.load_1m),
             services=services,
+            cpus=report.cpus,
         )
 
 

@@ -91,6 +91,7 @@ __all__ = [
     "validate_market_order",
 ]
 
+
 # ---------------------------------------------------------------------- engine
 class MarketEngine:
     """Matches on-chain orders with on-chain nodes, keeping the capacity reserved by its matches.
@@ -273,6 +274,7 @@ class MarketEngine:
             self._check_new(order)
         cycles = [self._cycle(order) for order in orders]
         cands: list[IntArray] = []
+        demands: list[IntArray] = []  # per order, what it takes from each of its candidates
         costs: list[list[int]] = []
         claimed = self.state.free.copy()  # after the tentative claims of the orders before
         for cycle in cycles:
@@ -280,18 +282,18 @@ class MarketEngine:
             if cycle.service_delay is not None and nodes.size:  # a service order: only its nearest instances
                 delay = cycle.service_delay[nodes]
                 nodes = nodes[delay == delay.min()]
-            demand = np.array(cycle.order.demand)
             if k < nodes.size:  # diversify: only nodes the orders before have not already filled
-                nodes = nodes[(claimed[nodes] >= demand).all(axis=1)]
+                nodes = nodes[(claimed[nodes] >= self.state.demand_at(cycle.order.demand, nodes)).all(axis=1)]
             totals = [int(t) for t in cycle.bill(nodes)] if nodes.size else []
             best = sorted(range(len(totals)), key=lambda j: (totals[j], int(nodes[j])))[:k]
             cands.append(nodes[best] if best else nodes)
             costs.append([totals[j] for j in best])
-            for n in cands[-1]:
+            demands.append(self.state.demand_at(cycle.order.demand, cands[-1]))
+            for n, demand in zip(cands[-1], demands[-1], strict=True):
                 if (claimed[n] >= demand).all():
                     claimed[n] -= demand
                     break
-        choice = choose(self.state.free, orders, cands, costs, exact_limit=exact_limit, time_limit_s=time_limit_s)
+        choice = choose(self.state.free, demands, cands, costs, exact_limit=exact_limit, time_limit_s=time_limit_s)
         chosen = choice.chosen
         placements = [self._reserve(cycles[i], int(cands[i][j]), 0.0) for i, j in sorted(chosen.items())]
         unplaced = []
@@ -406,8 +408,12 @@ class MarketEngine:
         return total
 
     def _take(self, order: MarketOrder, slot: int) -> None:
-        self.state.reserved[slot] += order.demand
-        self.reservations[order.order_id] = (slot, order.demand)
+        taken = self.state.demand_at(order.demand, np.array([slot]))[0]
+        # A deal rebuilt after a restart holds what the chain reserved; the whole CPUs on top only as
+        # far as the node has them free (nodes matched before their provider reported may be full).
+        taken = np.minimum(taken, np.maximum(self.state.free[slot], order.demand))
+        self.state.reserved[slot] += taken
+        self.reservations[order.order_id] = (slot, (int(taken[0]), int(taken[1]), int(taken[2])))
 
     def _reserve(self, cycle: MarketCycle, slot: int, score: float) -> MarketPlacement:
         compute, platform, transit, total = cycle.fees_at(slot)

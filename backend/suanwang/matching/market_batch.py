@@ -13,10 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 from ortools.sat.python import cp_model
-
-from suanwang.matching.market_model import MarketOrder
 
 if TYPE_CHECKING:
     from suanwang.matching.cluster import IntArray
@@ -36,21 +33,22 @@ class BatchChoice:
 
 def choose(
     free: IntArray,
-    orders: Sequence[MarketOrder],
+    demands: Sequence[IntArray],
     cands: list[IntArray],
     costs: list[list[int]],
     *,
     exact_limit: int,
     time_limit_s: float,
 ) -> BatchChoice:
-    """The assignment of ``orders`` to their candidate node indices ``cands`` (bill totals ``costs``)
-    within the free mCU ``free``: CP-SAT's when the model has at most ``exact_limit`` variables and it
-    does at least as well as the greedy pass, else the greedy pass's."""
-    base = greedy(free, orders, cands)
+    """The assignment of orders to their candidate node indices ``cands`` (bill totals ``costs``; the mCU
+    order i takes from its candidate j in ``demands[i][j]``: a node reserves whole CPUs, so an order's
+    demand depends on the node) within the free mCU ``free``: CP-SAT's when the model has at most
+    ``exact_limit`` variables and it does at least as well as the greedy pass, else the greedy pass's."""
+    base = greedy(free, demands, cands)
     base_total = sum(costs[i][j] for i, j in base.items())
     chosen, solver, optimal = base, "greedy", False
     if sum(len(c) for c in cands) <= exact_limit:
-        exact, optimal = solve_exact(free, orders, cands, costs, base, time_limit_s)
+        exact, optimal = solve_exact(free, demands, cands, costs, base, time_limit_s)
         exact_total = sum(costs[i][j] for i, j in exact.items())
         if (len(exact), -exact_total) >= (len(base), -base_total):
             chosen, solver = exact, "cp-sat"
@@ -59,15 +57,14 @@ def choose(
     return BatchChoice(chosen, solver, optimal, base, base_total)
 
 
-def greedy(free: IntArray, orders: Sequence[MarketOrder], cands: list[IntArray]) -> dict[int, int]:
+def greedy(free: IntArray, demands: Sequence[IntArray], cands: list[IntArray]) -> dict[int, int]:
     """Each order in turn to its cheapest candidate with room: {order: candidate position}."""
     free = free.copy()
     chosen = {}
-    for i, order in enumerate(orders):
-        demand = np.array(order.demand)
-        for j, n in enumerate(cands[i]):
-            if (free[n] >= demand).all():
-                free[n] -= demand
+    for i, nodes in enumerate(cands):
+        for j, n in enumerate(nodes):
+            if (free[n] >= demands[i][j]).all():
+                free[n] -= demands[i][j]
                 chosen[i] = j
                 break
     return chosen
@@ -75,7 +72,7 @@ def greedy(free: IntArray, orders: Sequence[MarketOrder], cands: list[IntArray])
 
 def solve_exact(
     free: IntArray,
-    orders: Sequence[MarketOrder],
+    demands: Sequence[IntArray],
     cands: list[IntArray],
     costs: list[list[int]],
     hint: dict[int, int],
@@ -94,8 +91,8 @@ def solve_exact(
             model.add_at_most_one(x[i, j] for j in range(len(nodes)))
     for n, members in by_node.items():
         for c in range(3):
-            if sum(orders[i].demand[c] for i, _ in members) > free[n, c]:
-                model.add(sum(orders[i].demand[c] * x[i, j] for i, j in members) <= int(free[n, c]))
+            if sum(int(demands[i][j][c]) for i, j in members) > free[n, c]:
+                model.add(sum(int(demands[i][j][c]) * x[i, j] for i, j in members) <= int(free[n, c]))
     for i, j in hint.items():
         model.add_hint(x[i, j], 1)
     solver = cp_model.CpSolver()

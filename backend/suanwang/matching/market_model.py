@@ -95,12 +95,14 @@ class NodeCondition:
     """A node's live state as its provider last reported it (agents/node_metrics.py), as the matcher
     judges it: ``down`` the provider said so; ``silent`` no fresh report (see lifecycle/market_view.py);
     ``load`` the utilisation 0..1 (network/cfn.py ``utilisation``); ``services`` the CFN/CATS services
-    the node offers, by service id, with their idle service time in ms."""
+    the node offers, by service id, with their idle service time in ms; ``cpus`` the executor CPUs behind
+    the node (0: not reported), which makes the engine reserve whole CPUs (MarketState.demand_at)."""
 
     down: bool = False
     silent: bool = False
     load: float = 0.0
     services: Mapping[str, float] = field(default_factory=dict)
+    cpus: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +140,11 @@ class MarketBatchResult:
         return len(self.placements)
 
 
-
 def tokens(amount: int) -> str:
     """Token base units (18 decimals) as a plain amount: 2 * 10**18 -> '2 tokens'."""
     whole, fraction = divmod(amount, 10**18)
     figure = str(whole) if not fraction else f"{whole}.{fraction:018d}".rstrip("0")
     return f"{figure} token" + ("" if amount == 10**18 else "s")
-
 
 
 # ---------------------------------------------------------------------- validation
@@ -217,4 +217,3 @@ def validate_market_node(node: MarketNode) -> None:
         raise InputError(
             f"{prefix}: reliability must be in 0..1, got {node.reliability}", field=f"{node.node_id}:reliability"
         )
-

@@ -83,14 +83,18 @@ class NodeFitFilter(MarketPlugin, FilterPlugin):
 
 @register
 class McuCapacityFilter(MarketPlugin, FilterPlugin):
-    """Free mCU per class (capacity minus what running deals reserved) at least the order's."""
+    """Free mCU per class (capacity minus what running deals reserved) at least what the order takes there
+    (its mCU, or the whole CPUs they round up to where the provider reports its CPUs: MarketState.demand_at)."""
 
     name = "mcu_capacity"
 
     def checks(self, cycle: Cycle) -> list[Check]:
+        state = self.market.state
         demand = self.market_cycle(cycle).order.demand
-        free = self.market.state.free
-        return [Check(name, free[:, c] >= demand[c]) for c, name in enumerate(CLASSES) if demand[c]]
+        if not state.cpus.any():  # no provider reports its CPUs: the mCU bought (no per-node copy)
+            return [Check(name, state.free[:, c] >= demand[c]) for c, name in enumerate(CLASSES) if demand[c]]
+        takes = state.demand_at(demand, np.arange(state.size))
+        return [Check(name, state.free[:, c] >= takes[:, c]) for c, name in enumerate(CLASSES) if demand[c]]
 
     def sentence(self, code: str, count: int, order: Order) -> str:
         return f"{nodes_phrase(count, 'has', 'have')} too little {code} capacity left"

@@ -135,11 +135,29 @@ class MarketState:
         self.owner = np.array([owner_index[n.owner] for n in nodes], dtype=np.int64)
         self._derive_conditions()
 
+    def demand_at(self, demand: Sequence[int], slots: IntArray) -> IntArray:
+        """What an order of mCU ``demand`` takes from each node in ``slots``: (len(slots), 3).
+
+        A provider runs a job on whole CPUs, the bought share of the node rounded up (lifecycle/resources.py:
+        CPUs = ceil(logic mCU x the node's CPUs / its logic mCU)), so where the node's provider reports its
+        CPUs the engine reserves the logic mCU of those whole CPUs; elsewhere, and for an order larger than
+        the node (refused either way), the mCU bought."""
+        out = np.tile(np.asarray(demand, dtype=np.int64), (len(slots), 1))
+        if not self.cpus.any() or not demand[0]:
+            return out
+        cpus, capacity = self.cpus[slots], self.capacity[slots, 0]
+        known = (cpus > 0) & (capacity >= demand[0])
+        if known.any():
+            c, n = cpus[known], capacity[known]
+            job_cpus = np.minimum(-(-demand[0] * c // n), c)
+            out[known, 0] = np.minimum(-(-job_cpus * n // c), n)
+        return out
+
     def _derive_conditions(self) -> None:
+        self.cpus = np.array([c.cpus for c in self.conditions], dtype=np.int64)
         self.down = np.array([c.down for c in self.conditions], dtype=bool)
         self.silent = np.array([c.silent for c in self.conditions], dtype=bool)
         self.load = np.array([c.load for c in self.conditions], dtype=float)
-
 
 
 # ---------------------------------------------------------------------- cycle
@@ -197,4 +215,3 @@ class MarketCycle:
         assert self.transit is not None and self.total is not None
         at = int(np.searchsorted(self.billed, node))
         return int(self.compute[at]), int(self.platform[at]), int(self.transit[at]), int(self.total[at])
-

@@ -111,7 +111,7 @@ def report(sent_at: float, up: bool = True, received_at: float | None = None) ->
 
 def test_a_node_is_live_while_up_and_heard_from_within_two_intervals() -> None:
     rule, now = LivenessRule(interval_s=5), 1_000_000.0
-    assert rule.condition(report(now - 9), True, now) == NodeCondition(services={SERVICE: 5.0})
+    assert rule.condition(report(now - 9), True, now) == NodeCondition(services={SERVICE: 5.0}, cpus=8)
     assert rule.condition(report(now - 11), True, now).silent  # two intervals passed: silent
     assert rule.condition(report(now - 1, up=False), True, now).down
     # A report dated ahead of its receipt counts from its receipt.

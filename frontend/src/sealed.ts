@@ -64,6 +64,8 @@ export async function sealForQuote(wallet: Wallet, chainId: number, command: str
 
 /** GET /api/content/{cid} as a request signed by the wallet (EIP-191 over "suanwang content <cid> <signedAt>"). */
 export async function fetchSigned(wallet: Wallet, cid: string): Promise<Uint8Array> {
+  // The output's CID comes from a document the provider wrote: only a CID's own characters go into the URL.
+  if (!/^[A-Za-z0-9]{1,200}$/.test(cid)) throw new Error(`not a content id: ${JSON.stringify(cid.slice(0, 80))}`);
   const signedAt = Math.floor(Date.now() / 1000);
   const signature = await sign(wallet)(`suanwang content ${cid} ${signedAt}`);
   const response = await fetch(`/api/content/${cid}`, {

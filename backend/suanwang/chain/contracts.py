@@ -344,6 +344,11 @@ class RegistryContract(BoundContract):
     def register_node(self, spec: NodeSpec) -> Call:
         return self._fns.registerNode(spec.as_tuple())
 
+    def encryption_key(self, node_id: int) -> bytes:
+        """The X25519 key node `node_id` is registered with (32 zero bytes: none)."""
+        spec, _owner, _status = self._fns.getNode(node_id).call()
+        return bytes(spec[-1])
+
     def registered_ids(self, receipt: Mapping[str, Any]) -> list[int]:
         """The ids of the nodes a receipt's NodeRegistered logs announce, in log order."""
         return [

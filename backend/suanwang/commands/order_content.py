@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from suanwang.commands.order import (
     _bill_line,
     checked_struct,
     key_option,
+    open_chain,
     order,
     order_options,
     quote_request,
@@ -30,7 +32,7 @@ from suanwang.commands.order import (
     service_option,
 )
 from suanwang.content import spec_digest
-from suanwang.errors import InputError
+from suanwang.errors import InputError, SuanwangError
 from suanwang.privacy import KeyPair, parse_public_key, result_key_pair
 from suanwang.privacy.documents import content_request_headers, open_spec, seal_spec
 from suanwang.privacy.envelope import open_envelope
@@ -38,9 +40,12 @@ from suanwang.privacy.envelope import open_envelope
 __all__ = ["order"]
 
 
-def sealed_for_quote(answer: dict[str, Any], command: tuple[str, ...], result_key: KeyPair) -> bytes:
+def sealed_for_quote(
+    answer: dict[str, Any], command: tuple[str, ...], result_key: KeyPair, registered: RegisteredKeys
+) -> bytes:
     """The specification of `command` sealed to every quoted node that has an encryption key, and to the
-    buyer's `result_key`; ClickException when no quoted node has a key."""
+    buyer's `result_key`; ClickException when no quoted node has a key, or when a quoted key is not the one
+    the node registered on chain (the service that quoted it could then read the job)."""
     nodes = [
         (int(c["node_id"]), parse_public_key(c["encryption_key"], field="encryption_key"))
         for c in answer["candidates"]
@@ -50,7 +55,36 @@ def sealed_for_quote(answer: dict[str, Any], command: tuple[str, ...], result_ke
         raise click.ClickException(
             "no quoted node has an encryption key, so none could read a sealed specification: not placed"
         )
+    for node_id, key in nodes:
+        on_chain = registered(node_id)
+        if on_chain is not None and on_chain != key:
+            raise click.ClickException(
+                f"the service quoted node {node_id} with the encryption key 0x{key.hex()}, but the chain registers "
+                f"0x{on_chain.hex()}: not placed (a job sealed to the quoted key could be read by whoever holds it)"
+            )
     return seal_spec(command, result_key, nodes)
+
+
+RegisteredKeys = Callable[[int], "bytes | None"]
+
+
+def registered_keys(key_file: Path | None) -> RegisteredKeys:
+    """Each node's key as the chain registers it, read with the buyer's own chain client
+    (SUANWANG_RPC_URL, SUANWANG_DEPLOYMENT_FILE); without a chain to ask, said once, and nothing checked."""
+    try:
+        registry = open_chain(key_file, BUYER_KEY_ENV, None, None).chain.registry
+    except (click.ClickException, SuanwangError, OSError) as exc:
+        reason = exc.message if isinstance(exc, click.ClickException | SuanwangError) else str(exc)
+        click.echo(f"note: the quoted encryption keys are not checked against the chain ({reason})", err=True)
+        return lambda node_id: None
+
+    def key_of(node_id: int) -> bytes:
+        try:
+            return registry.encryption_key(node_id)
+        except Exception as exc:  # the chain stopped answering, or no such node: nothing safe to seal to
+            raise click.ClickException(f"node {node_id}'s key could not be read from the chain ({exc})") from None
+
+    return key_of
 
 
 @order.command()
@@ -76,7 +110,7 @@ def place(key_file: Path | None, service: str, save: Path | None, **chosen: Any)
             "no node would take this order now, so it was not placed: " + "; ".join(answer["explanation"])
         )
     struct, chain_id, market = checked_struct(answer, request)
-    envelope = sealed_for_quote(answer, chosen["command"], result_key_pair(key, chain_id))
+    envelope = sealed_for_quote(answer, chosen["command"], result_key_pair(key, chain_id), registered_keys(key_file))
     struct["specDigest"] = spec_digest(envelope)
     submission = {
         "order": {**answer["order"], "specDigest": struct["specDigest"]},

@@ -16,16 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from suanwang.content import MAX_CONTENT_BYTES, ContentStore
+from suanwang.content import ContentStore
 from suanwang.lifecycle.context import StepContext, now
 from suanwang.lifecycle.outbox import Outbox
-from suanwang.privacy.documents import largest_sealed, sealer
+from suanwang.privacy.documents import MAX_RESULT_BYTES, sealer
 from suanwang.scheduling.base import Executor, JobAccounting, JobState, JobStatus
 from suanwang.states import DealCall
 from suanwang.storage.repositories import Repositories
 
 ACCOUNTING_WAIT_S = 60.0  # slurmdbd has a job's record within a second of its end (../shared/docs/SLURM.md)
-MAX_OUTPUT_BYTES = largest_sealed(MAX_CONTENT_BYTES)  # the quote's max_result_bytes
 TAIL_BYTES = 4096  # of standard output and error, readable in the result without fetching the output
 MIB = 1024**2
 
@@ -87,16 +86,14 @@ class FollowJobs:
     ) -> str:
         """The result document of a job that ran to its end: how it ended (exit code, reason), what it was
         given and used by the executor's accounting, the tails of its standard output and error, and the
-        CID of its whole output (its standard output, up to MAX_OUTPUT_BYTES, the limit the quote states:
+        CID of its whole output (its standard output, up to MAX_RESULT_BYTES, the limit the quote states:
         what still fits the store once sealed; above it the output is cut there and the document says
         so). The output and the document are each sealed to `sealed_to` (the buyer's result key and the
         node's, from the specification; docs/content.md, Privacy), so the store holds only ciphertext."""
         seal = sealer(sealed_to)
-        # Sealed, the output grows by its base64 and header: the limit is what still fits once sealed.
-        limit = largest_sealed(MAX_CONTENT_BYTES) if sealed_to else MAX_CONTENT_BYTES
-        output = _read(status.result_path, limit + 1)
+        output = _read(status.result_path, MAX_RESULT_BYTES + 1)
         errors = _tail(str(Path(status.result_path).with_suffix(".err")) if status.result_path else None, TAIL_BYTES)
-        kept = output[:limit]
+        kept = output[:MAX_RESULT_BYTES]
         document = {
             "deal": deal_id,
             "exit_code": record.exit_code if record is not None and record.exit_code is not None else status.exit_code,

@@ -25,6 +25,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from hexbytes import HexBytes
 
+from suanwang.content import MAX_CONTENT_BYTES
 from suanwang.errors import InputError
 from suanwang.privacy.envelope import BUYER, Recipient, canonical, open_envelope, seal
 from suanwang.privacy.errors import NotSpecificationError
@@ -91,6 +92,11 @@ RESULT_ENVELOPE_OVERHEAD = 1024
 def largest_sealed(limit: int) -> int:
     """The largest payload whose result envelope fits in `limit` bytes (base64 takes 4 bytes per 3)."""
     return (limit - RESULT_ENVELOPE_OVERHEAD) // 4 * 3
+
+
+MAX_RESULT_BYTES = largest_sealed(MAX_CONTENT_BYTES)
+"""The largest job output kept in a result: what still fits the content store once sealed. The quote
+states it (`max_result_bytes`) and the provider cuts there (lifecycle/follow.py)."""
 
 
 def result_recipients(result_key: bytes, node_id: int, node_key: bytes) -> tuple[Recipient, ...]:

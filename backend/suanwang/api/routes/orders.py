@@ -16,9 +16,8 @@ from suanwang.api.order_schema import OrderIn, OrderSubmission, QuoteRequest
 from suanwang.api.schemas import ADDRESS_PATTERN, RequestModel
 from suanwang.api.services import intake
 from suanwang.api.services import quote as quoting
-from suanwang.content import MAX_CONTENT_BYTES
 from suanwang.errors import NotFoundError, SuanwangError
-from suanwang.privacy.documents import largest_sealed
+from suanwang.privacy.documents import MAX_RESULT_BYTES
 from suanwang.states import DealStatus, OrderState
 from suanwang.storage.models import OrderRecord
 from suanwang.storage.read_models import OrderParts, ReadModels
@@ -239,5 +238,5 @@ def quote(body: QuoteRequest, runtime: RuntimeDep) -> QuoteOut:
             for c in answer.candidates
         ],
         explanation=answer.explanation,
-        max_result_bytes=largest_sealed(MAX_CONTENT_BYTES),
+        max_result_bytes=MAX_RESULT_BYTES,
     )
